@@ -1,0 +1,49 @@
+"""The one in-memory frame type every part of latentcv exchanges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MELT = 0
+CRYSTAL = 1
+UNLABELED = -1
+
+
+@dataclass
+class Frame:
+    """One configuration of a periodic system.
+
+    Attributes:
+        positions: [N, 3] float64 atom positions, in ``length_unit``; any periodic image.
+        cell: [3, 3] float64, rows are the lattice vectors a, b, c (triclinic allowed).
+        molecule: [N] int64 molecule index 0..M-1; atoms of one molecule are contiguous
+            and every molecule has the same atom pattern.
+        species: [N] int64 species index per atom.
+        label: phase label of the whole frame: CRYSTAL, MELT or UNLABELED.
+        length_unit: "lj" (reduced, sigma), "A" or "nm".
+        trajectory: name of the trajectory (or block) the frame comes from.
+        index: frame index within that trajectory.
+    """
+
+    positions: np.ndarray
+    cell: np.ndarray
+    molecule: np.ndarray
+    species: np.ndarray
+    label: int = UNLABELED
+    length_unit: str = "lj"
+    trajectory: str = ""
+    index: int = 0
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.positions.shape[0])
+
+    @property
+    def n_molecules(self) -> int:
+        return int(self.molecule.max()) + 1 if self.molecule.size else 0
+
+    @property
+    def atoms_per_molecule(self) -> int:
+        return self.n_atoms // max(self.n_molecules, 1)
