@@ -1,0 +1,76 @@
+// latentcv C++ core: loads a deployable TorchScript CV (docs/model-contract.md), validates
+// its metadata, and evaluates its K outputs with exact gradients w.r.t. positions and the
+// cell, on CPU or CUDA. Engine-independent: PLUMED, LAMMPS and Python sit on top of it.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "latentcv/neighbor_list.h"
+
+namespace latentcv {
+
+constexpr int kContractVersion = 1;
+
+// What the model says about itself (its metadata() method), parsed and checked.
+struct ModelInfo {
+  int contract_version = 0;
+  std::string name;
+  std::string length_unit;       // "lj", "nm" or "A"
+  std::string dtype;             // "float64" or "float32"
+  int atoms_per_molecule = 1;
+  std::vector<int> species;      // pattern of one molecule; empty = any
+  double cutoff = 0.0;           // neighbour cutoff on molecule centres, length_unit
+  std::vector<std::string> output_names;
+  std::map<std::string, std::string> raw;  // every key, as stored
+};
+
+struct Options {
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N" or "auto"
+  int threads = 1;             // intra-op threads for torch; 0 = leave torch's default
+  double skin = -1.0;          // Verlet skin in model length units; < 0: 0.1 × cutoff
+  bool warmup = true;          // run the model a few times at load
+};
+
+// Values and gradients of the K outputs for one frame. Gradients are dense, row-major,
+// in the units of the inputs (model length unit).
+struct Evaluation {
+  std::vector<double> values;          // [K]
+  std::vector<double> grad_positions;  // [K*N*3], ∂s_k/∂r_i
+  std::vector<double> grad_cell;       // [K*9],   ∂s_k/∂H (rows of H are lattice vectors)
+};
+
+class Model {
+ public:
+  // Throws latentcv::Error with a message that says what to do.
+  Model(const std::string& path, const Options& options);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelInfo& info() const;
+  std::string device() const;     // the device actually used, e.g. "cpu" or "cuda:0"
+  int threads() const;
+  const VerletList& neighbor_list() const;
+
+  // Checks an atom count against the model (multiple of atoms_per_molecule).
+  void check_atom_count(size_t n_atoms) const;
+
+  // positions: [N*3] in model length units; cell: rows are lattice vectors.
+  // gradients=false skips the backward passes.
+  void evaluate(const double* positions, size_t n_atoms, const Cell& cell, bool gradients,
+                Evaluation& out);
+
+  // The molecule centres ([M*3]) the model builds its graph on (no gradient).
+  std::vector<double> molecule_centers(const double* positions, size_t n_atoms, const Cell& cell);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses a metadata dictionary (exposed for tests and tools). Throws latentcv::Error.
+ModelInfo parse_metadata(const std::map<std::string, std::string>& raw, const std::string& path);
+
+}  // namespace latentcv

@@ -1,0 +1,163 @@
+#include "latentcv/neighbor_list.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "latentcv/error.h"
+
+namespace latentcv {
+namespace {
+
+struct Frame3 {
+  double h[3][3];     // rows: lattice vectors
+  double inv[3][3];   // inverse of h: frac = r · inv
+  double width[3];    // distance between opposite faces, per lattice direction
+};
+
+Frame3 make_frame(const Cell& cell) {
+  Frame3 f{};
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) f.h[i][j] = cell[3 * i + j];
+  const auto& h = f.h;
+  const double det = h[0][0] * (h[1][1] * h[2][2] - h[1][2] * h[2][1]) -
+                     h[0][1] * (h[1][0] * h[2][2] - h[1][2] * h[2][0]) +
+                     h[0][2] * (h[1][0] * h[2][1] - h[1][1] * h[2][0]);
+  if (!(std::abs(det) > 1e-12) || !std::isfinite(det))
+    throw Error("the periodic cell is degenerate or missing (volume " + std::to_string(det) +
+                "); latentcv needs a periodic box in all three directions.");
+  // inverse via cofactors
+  f.inv[0][0] = (h[1][1] * h[2][2] - h[1][2] * h[2][1]) / det;
+  f.inv[0][1] = (h[0][2] * h[2][1] - h[0][1] * h[2][2]) / det;
+  f.inv[0][2] = (h[0][1] * h[1][2] - h[0][2] * h[1][1]) / det;
+  f.inv[1][0] = (h[1][2] * h[2][0] - h[1][0] * h[2][2]) / det;
+  f.inv[1][1] = (h[0][0] * h[2][2] - h[0][2] * h[2][0]) / det;
+  f.inv[1][2] = (h[0][2] * h[1][0] - h[0][0] * h[1][2]) / det;
+  f.inv[2][0] = (h[1][0] * h[2][1] - h[1][1] * h[2][0]) / det;
+  f.inv[2][1] = (h[0][1] * h[2][0] - h[0][0] * h[2][1]) / det;
+  f.inv[2][2] = (h[0][0] * h[1][1] - h[0][1] * h[1][0]) / det;
+  // width along lattice direction k = 1 / |column k of inv| (reciprocal vector length)
+  for (int k = 0; k < 3; ++k) {
+    const double n = std::sqrt(f.inv[0][k] * f.inv[0][k] + f.inv[1][k] * f.inv[1][k] +
+                               f.inv[2][k] * f.inv[2][k]);
+    f.width[k] = 1.0 / n;
+  }
+  return f;
+}
+
+}  // namespace
+
+PairList build_pair_list(const std::vector<double>& centers, const Cell& cell, double cutoff) {
+  const Frame3 f = make_frame(cell);
+  const size_t m = centers.size() / 3;
+  PairList out;
+  if (m == 0) return out;
+  if (!(cutoff > 0.0)) throw Error("the neighbour cutoff must be positive.");
+
+  // Bins along each lattice direction, at least `cutoff` wide; `reach` bins each side.
+  int nbin[3], reach[3];
+  for (int k = 0; k < 3; ++k) {
+    nbin[k] = std::max(1, static_cast<int>(std::floor(f.width[k] / cutoff)));
+    nbin[k] = std::min(nbin[k], 1 << 10);
+    reach[k] = static_cast<int>(std::ceil(cutoff * nbin[k] / f.width[k]));
+  }
+  // Fractional coordinates wrapped into [0,1) and the integer image each centre came from.
+  std::vector<double> frac(3 * m);
+  std::vector<int> wrap(3 * m);
+  std::vector<int> bin_of(m);
+  const long nbins = static_cast<long>(nbin[0]) * nbin[1] * nbin[2];
+  std::vector<int> head(nbins, -1), next(m, -1);
+  for (size_t i = 0; i < m; ++i) {
+    const double* r = &centers[3 * i];
+    int b[3];
+    for (int k = 0; k < 3; ++k) {
+      const double s = r[0] * f.inv[0][k] + r[1] * f.inv[1][k] + r[2] * f.inv[2][k];
+      if (!std::isfinite(s))
+        throw Error("a molecule centre is not finite (NaN or inf positions?).");
+      const double fl = std::floor(s);
+      wrap[3 * i + k] = static_cast<int>(fl);
+      frac[3 * i + k] = s - fl;
+      b[k] = std::min(nbin[k] - 1, static_cast<int>(frac[3 * i + k] * nbin[k]));
+    }
+    bin_of[i] = (b[0] * nbin[1] + b[1]) * nbin[2] + b[2];
+    next[i] = head[bin_of[i]];
+    head[bin_of[i]] = static_cast<int>(i);
+  }
+
+  const double cut2 = cutoff * cutoff;
+  for (size_t i = 0; i < m; ++i) {
+    const int bi = bin_of[i];
+    const int b0 = bi / (nbin[1] * nbin[2]), b1 = (bi / nbin[2]) % nbin[1], b2 = bi % nbin[2];
+    for (int o0 = -reach[0]; o0 <= reach[0]; ++o0) {
+      const int c0 = b0 + o0;
+      const int w0 = static_cast<int>(std::floor(static_cast<double>(c0) / nbin[0]));
+      const int j0 = c0 - w0 * nbin[0];
+      for (int o1 = -reach[1]; o1 <= reach[1]; ++o1) {
+        const int c1 = b1 + o1;
+        const int w1 = static_cast<int>(std::floor(static_cast<double>(c1) / nbin[1]));
+        const int j1 = c1 - w1 * nbin[1];
+        for (int o2 = -reach[2]; o2 <= reach[2]; ++o2) {
+          const int c2 = b2 + o2;
+          const int w2 = static_cast<int>(std::floor(static_cast<double>(c2) / nbin[2]));
+          const int j2 = c2 - w2 * nbin[2];
+          for (int j = head[(j0 * nbin[1] + j1) * nbin[2] + j2]; j >= 0; j = next[j]) {
+            // displacement in fractional space between wrapped centres, plus the image w
+            const double ds[3] = {frac[3 * j] + w0 - frac[3 * i], frac[3 * j + 1] + w1 - frac[3 * i + 1],
+                                  frac[3 * j + 2] + w2 - frac[3 * i + 2]};
+            if (static_cast<size_t>(j) == i && w0 == 0 && w1 == 0 && w2 == 0) continue;
+            double d[3];
+            for (int k = 0; k < 3; ++k)
+              d[k] = ds[0] * f.h[0][k] + ds[1] * f.h[1][k] + ds[2] * f.h[2][k];
+            if (d[0] * d[0] + d[1] * d[1] + d[2] * d[2] >= cut2) continue;
+            out.first.push_back(static_cast<int64_t>(i));
+            out.second.push_back(j);
+            // shift relative to the unwrapped centres: c_j + n·H − c_i
+            out.shift.push_back(static_cast<double>(w0 + wrap[3 * i] - wrap[3 * j]));
+            out.shift.push_back(static_cast<double>(w1 + wrap[3 * i + 1] - wrap[3 * j + 1]));
+            out.shift.push_back(static_cast<double>(w2 + wrap[3 * i + 2] - wrap[3 * j + 2]));
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+bool VerletList::needs_rebuild(const std::vector<double>& centers, const Cell& cell) const {
+  if (!built_ || centers.size() != centers_at_build_.size()) return true;
+  double max_disp2 = 0.0;
+  for (size_t i = 0; i < centers.size(); i += 3) {
+    double d2 = 0.0;
+    for (int k = 0; k < 3; ++k) {
+      const double d = centers[i + k] - centers_at_build_[i + k];
+      d2 += d * d;
+    }
+    max_disp2 = std::max(max_disp2, d2);
+  }
+  // A pair distance changes by at most |Δc_i| + |Δc_j| + Σ_k |n_k| |Δa_k|.
+  double cell_term = 0.0;
+  for (int k = 0; k < 3; ++k) {
+    double d2 = 0.0;
+    for (int l = 0; l < 3; ++l) {
+      const double d = cell[3 * k + l] - cell_at_build_[3 * k + l];
+      d2 += d * d;
+    }
+    cell_term += max_abs_shift_[k] * std::sqrt(d2);
+  }
+  return 2.0 * std::sqrt(max_disp2) + cell_term >= skin_;
+}
+
+bool VerletList::update(const std::vector<double>& centers, const Cell& cell) {
+  if (!needs_rebuild(centers, cell)) return false;
+  pairs_ = build_pair_list(centers, cell, cutoff_ + skin_);
+  centers_at_build_ = centers;
+  cell_at_build_ = cell;
+  max_abs_shift_ = {0.0, 0.0, 0.0};
+  for (size_t p = 0; p < pairs_.size(); ++p)
+    for (int k = 0; k < 3; ++k)
+      max_abs_shift_[k] = std::max(max_abs_shift_[k], std::abs(pairs_.shift[3 * p + k]));
+  built_ = true;
+  ++rebuilds_;
+  return true;
+}
+
+}  // namespace latentcv

@@ -1,0 +1,134 @@
+"""Write and read deployable CV models (contract version 1, docs/model-contract.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict
+
+import torch
+from torch import Tensor, nn
+
+CONTRACT_VERSION = 1
+LENGTH_UNITS = ("lj", "nm", "A")
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+@dataclass
+class ModelCard:
+    """What a deployable model says about itself (its ``metadata()``).
+
+    Attributes:
+        name: short model name, logged by the engines.
+        length_unit: unit of positions and cell: "lj" (reduced), "nm" or "A".
+        dtype: "float64" or "float32"; the model computes in it.
+        atoms_per_molecule: atoms in one molecule (contiguous in the input).
+        cutoff: neighbour cutoff on molecule centres, in ``length_unit``.
+        output_names: names of the K outputs (PLUMED component names).
+        species: species index of each atom of one molecule; empty = any.
+        description: free text.
+        provenance: JSON-able facts (config, data fingerprint, versions).
+    """
+
+    name: str
+    length_unit: str
+    dtype: str
+    atoms_per_molecule: int
+    cutoff: float
+    output_names: list[str]
+    species: list[int] = field(default_factory=list)
+    description: str = ""
+    provenance: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.length_unit not in LENGTH_UNITS:
+            raise ValueError(f"length_unit must be one of {LENGTH_UNITS}, not {self.length_unit!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, not {self.dtype!r}")
+        if self.atoms_per_molecule < 1:
+            raise ValueError("atoms_per_molecule must be at least 1")
+        if not self.cutoff > 0:
+            raise ValueError("cutoff must be positive")
+        if not self.output_names:
+            raise ValueError("a model needs at least one output name")
+        for name in self.output_names:
+            if not name.replace("_", "").isalnum():
+                raise ValueError(f"output name {name!r}: use letters, digits and '_' (PLUMED component names)")
+        if self.species and len(self.species) != self.atoms_per_molecule:
+            raise ValueError("species must list one entry per atom of a molecule")
+
+    def to_metadata(self) -> Dict[str, str]:
+        self.validate()
+        import torch as _torch
+
+        provenance = {"torch": _torch.__version__, **self.provenance}
+        return {
+            "contract_version": str(CONTRACT_VERSION),
+            "name": self.name,
+            "length_unit": self.length_unit,
+            "dtype": self.dtype,
+            "atoms_per_molecule": str(self.atoms_per_molecule),
+            "species": ",".join(str(s) for s in self.species),
+            "cutoff": repr(float(self.cutoff)),
+            "output_names": ",".join(self.output_names),
+            "description": self.description,
+            "provenance": json.dumps(provenance, sort_keys=True, default=str),
+        }
+
+
+class DeployableCV(nn.Module):
+    """The contract's module: an encoder plus its metadata.
+
+    The encoder must provide ``forward(positions[N,3], cell[3,3], edge_index[2,P],
+    edge_shift[P,3]) -> Tensor[K]`` and ``molecule_centers(positions, cell) -> [M,3]``.
+    """
+
+    def __init__(self, encoder: nn.Module, metadata: Dict[str, str]):
+        super().__init__()
+        self.encoder = encoder
+        self.card: Dict[str, str] = metadata
+
+    def forward(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
+        return self.encoder(positions, cell, edge_index, edge_shift)
+
+    @torch.jit.export
+    def molecule_centers(self, positions: Tensor, cell: Tensor) -> Tensor:
+        return self.encoder.molecule_centers(positions, cell)
+
+    @torch.jit.export
+    def metadata(self) -> Dict[str, str]:
+        return self.card
+
+
+def save_deployable(encoder: nn.Module, card: ModelCard, path: str | os.PathLike) -> Path:
+    """Script ``encoder`` with ``card`` and write it atomically to ``path``.
+
+    The encoder is put in eval mode, cast to ``card.dtype`` and frozen (no parameter
+    requires grad). Refuses a module still in training mode.
+    """
+    if encoder.training:
+        raise ValueError("the encoder is in training mode; call .eval() before exporting it")
+    metadata = card.to_metadata()
+    module = DeployableCV(encoder, metadata).to(DTYPES[card.dtype]).cpu().eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    scripted = torch.jit.script(module)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        scripted.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_deployable(path: str | os.PathLike) -> torch.jit.ScriptModule:
+    """Load a model file in Python (the reference evaluation path)."""
+    return torch.jit.load(str(path), map_location="cpu")
