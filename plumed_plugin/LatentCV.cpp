@@ -1,0 +1,174 @@
+/*
+latentcv PLUMED action LATENT_CV: a learned collective variable (TorchScript model written
+by `latentcv export`, docs/model-contract.md) evaluated by latentcv's C++ core, with exact
+derivatives w.r.t. atom positions and the box.
+*/
+//+PLUMEDOC COLVAR LATENT_CV
+/*
+Evaluate a latentcv model (a learned collective variable) on a set of atoms.
+
+The model file is written by `latentcv export` (or, for a test model, by
+`export.analytic.save_coordination_model`). It declares its outputs; each becomes a
+component of this action, named as in the model (`latentcv paths` prints where the
+plugin lies; `latentcv info model.pt` lists the outputs). ATOMS lists every atom of every
+molecule, molecule by molecule, in the order the model expects.
+
+Positions are converted from PLUMED's length unit to the model's: a model in reduced
+(`lj`) units needs natural units (LAMMPS `units lj`, or `UNITS NATURAL`); a model in nm
+or A works with any PLUMED length unit. The box must be periodic in all directions
+(orthorhombic or triclinic).
+
+\plumedfile
+LOAD FILE=/path/to/cv_models/_lib/LatentCV.so
+cv: LATENT_CV MODEL=model.pt ATOMS=1-256 DEVICE=cpu THREADS=1
+metad: METAD ARG=cv.mean SIGMA=0.05 HEIGHT=0.5 PACE=100 BIASFACTOR=10 TEMP=0.6
+PRINT ARG=cv.*,metad.bias FILE=COLVAR STRIDE=10
+\endplumedfile
+*/
+//+ENDPLUMEDOC
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/ActionRegister.h"
+#include "core/Colvar.h"
+#include "latentcv/error.h"
+#include "latentcv/model.h"
+#include "tools/Pbc.h"
+
+namespace PLMD {
+namespace latentcv_plugin {
+
+class LatentCV : public Colvar {
+ public:
+  explicit LatentCV(const ActionOptions&);
+  static void registerKeywords(Keywords& keys);
+  void calculate() override;
+
+ private:
+  std::unique_ptr<latentcv::Model> model_;
+  double to_model_length_ = 1.0;  // model length unit per PLUMED length unit
+  std::vector<Value*> outputs_;
+  std::vector<double> positions_;  // [N*3] in model units, reused every step
+  latentcv::Evaluation eval_;
+};
+
+PLUMED_REGISTER_ACTION(LatentCV, "LATENT_CV")
+
+void LatentCV::registerKeywords(Keywords& keys) {
+  Colvar::registerKeywords(keys);
+  keys.add("compulsory", "MODEL", "the model file written by `latentcv export`");
+  keys.add("atoms", "ATOMS", "every atom of every molecule, molecule by molecule, in the order the model expects");
+  keys.add("compulsory", "DEVICE", "cpu", "where the model runs: cpu, cuda, cuda:N, or auto (cuda when available)");
+  keys.add("compulsory", "THREADS", "1",
+           "intra-op threads for the model on the CPU (0 = torch's default; keep small on shared machines)");
+  keys.add("optional", "SKIN",
+           "Verlet skin for the molecule neighbour list, in the model's length unit (default 0.1 x the model cutoff)");
+  // The word "customize" tells PLUMED that component names come from the input (the model).
+  keys.setComponentsIntroduction(
+      "The components are customized by the model: one scalar component per model output, named as in "
+      "the model's metadata (e.g. label.z0); `latentcv info MODEL` lists them.");
+}
+
+LatentCV::LatentCV(const ActionOptions& ao) : PLUMED_COLVAR_INIT(ao) {
+  std::string path, device;
+  int threads = 1;
+  double skin = -1.0;
+  std::vector<AtomNumber> atoms;
+  parse("MODEL", path);
+  parseAtomList("ATOMS", atoms);
+  parse("DEVICE", device);
+  parse("THREADS", threads);
+  parse("SKIN", skin);
+  checkRead();
+  if (atoms.empty()) error("ATOMS is empty: list every atom of every molecule the model should see");
+
+  latentcv::Options options;
+  options.device = device;
+  options.threads = threads;
+  options.skin = skin;
+  try {
+    model_ = std::make_unique<latentcv::Model>(path, options);
+    model_->check_atom_count(atoms.size());
+  } catch (const latentcv::Error& e) {
+    error(e.what());
+  }
+  const latentcv::ModelInfo& info = model_->info();
+
+  // Units: the model's length unit per PLUMED length unit.
+  if (info.length_unit == "lj") {
+    if (!usingNaturalUnits())
+      error("the model '" + path + "' is in reduced (lj) length units, but PLUMED is not using natural units: "
+            "run LAMMPS with `units lj`, or add `UNITS NATURAL` to plumed.dat, or export the model in nm/A");
+    to_model_length_ = 1.0;
+  } else {
+    if (usingNaturalUnits())
+      error("PLUMED runs in natural units (e.g. LAMMPS `units lj`) but the model '" + path + "' is in " +
+            info.length_unit + "; use a model trained in reduced units");
+    const double nm_per_plumed = getUnits().getLength();
+    to_model_length_ = info.length_unit == "nm" ? nm_per_plumed : 10.0 * nm_per_plumed;
+  }
+
+  for (const auto& name : info.output_names) {
+    addComponentWithDerivatives(name);
+    componentIsNotPeriodic(name);
+    outputs_.push_back(getPntrToComponent(name));
+  }
+  requestAtoms(atoms);
+  positions_.resize(3 * atoms.size());
+
+  log.printf("  model %s: '%s', contract version %d, %d atoms per molecule, cutoff %g %s\n", path.c_str(),
+             info.name.c_str(), info.contract_version, info.atoms_per_molecule, info.cutoff, info.length_unit.c_str());
+  log.printf("  %zu atoms (%zu molecules); outputs:", atoms.size(), atoms.size() / info.atoms_per_molecule);
+  for (const auto& name : info.output_names) log.printf(" %s.%s", getLabel().c_str(), name.c_str());
+  log.printf("\n  device %s, dtype %s, %d torch threads, neighbour skin %g %s\n", model_->device().c_str(),
+             info.dtype.c_str(), model_->threads(), model_->neighbor_list().skin(), info.length_unit.c_str());
+  log.printf("  length conversion: 1 PLUMED length unit = %g %s\n", to_model_length_, info.length_unit.c_str());
+  log << "  Please cite latentcv (learned collective variables for crystal nucleation) when using LATENT_CV\n";
+}
+
+void LatentCV::calculate() {
+  const Pbc& pbc = getPbc();
+  if (!pbc.isSet())
+    error("LATENT_CV needs a periodic box in all three directions; the MD engine passed none "
+          "(with `plumed driver`, give --box or a trajectory with cell)");
+  const std::vector<Vector>& pos = getPositions();
+  const size_t n = pos.size();
+  for (size_t i = 0; i < n; ++i)
+    for (unsigned k = 0; k < 3; ++k) positions_[3 * i + k] = pos[i][k] * to_model_length_;
+  const Tensor box = getBox();
+  latentcv::Cell cell;
+  for (unsigned a = 0; a < 3; ++a)
+    for (unsigned b = 0; b < 3; ++b) cell[3 * a + b] = box(a, b) * to_model_length_;
+
+  const bool derivatives = !doNotCalculateDerivatives();
+  try {
+    model_->evaluate(positions_.data(), n, cell, derivatives, eval_);
+  } catch (const latentcv::Error& e) {
+    error(e.what());
+  }
+
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    Value* v = outputs_[k];
+    v->set(eval_.values[k]);
+    if (!derivatives) continue;
+    const double* g = eval_.grad_positions.data() + k * 3 * n;
+    const double* gc = eval_.grad_cell.data() + 9 * k;
+    // ∂s/∂x_plumed = ∂s/∂x_model · (model length per PLUMED length)
+    Tensor virial;  // −(Σ_i r_i ⊗ ∂s/∂r_i + Hᵀ ∂s/∂H), dimensionless: same in either unit
+    for (size_t i = 0; i < n; ++i) {
+      const Vector gi(g[3 * i], g[3 * i + 1], g[3 * i + 2]);
+      setAtomsDerivatives(v, static_cast<int>(i), to_model_length_ * gi);
+      for (unsigned a = 0; a < 3; ++a)
+        for (unsigned b = 0; b < 3; ++b) virial(a, b) -= positions_[3 * i + a] * gi[b];
+    }
+    for (unsigned a = 0; a < 3; ++a)
+      for (unsigned b = 0; b < 3; ++b)
+        for (unsigned c = 0; c < 3; ++c) virial(a, b) -= cell[3 * c + a] * gc[3 * c + b];
+    setBoxDerivatives(v, virial);
+  }
+}
+
+}  // namespace latentcv_plugin
+}  // namespace PLMD
