@@ -25,6 +25,10 @@ class Frame:
         length_unit: "lj" (reduced, sigma), "A" or "nm".
         trajectory: name of the trajectory (or block) the frame comes from.
         index: frame index within that trajectory.
+        bonds: optional [B, 2] int64 bonds of ONE molecule, as atom indices local to the
+            molecule (0..atoms_per_molecule-1); the same pattern holds for every
+            molecule. None when unknown (e.g. fixed atoms-per-molecule count).
+        timestep: MD step the frame was taken at (-1 when unknown).
     """
 
     positions: np.ndarray
@@ -35,6 +39,8 @@ class Frame:
     length_unit: str = "lj"
     trajectory: str = ""
     index: int = 0
+    bonds: np.ndarray | None = None
+    timestep: int = -1
 
     @property
     def n_atoms(self) -> int:
