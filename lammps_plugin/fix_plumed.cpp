@@ -1,0 +1,482 @@
+// latentcv — `fix plumed` as a LAMMPS plugin (see fix_plumed.h, docs/lammps-plugin.md).
+//
+// Data flow per MD step (post_force): LAMMPS hands PLUMED pointers to its positions,
+// forces, masses, charges, box, a virial buffer and (only when a PLUMED action asks
+// for it) the potential energy; PLUMED adds the bias forces into LAMMPS's force array
+// in place and fills the virial buffer, which becomes this fix's virial; the bias
+// energy is this fix's global scalar and, with `fix_modify ID energy yes` (default),
+// part of the potential energy LAMMPS reports.
+
+#include "fix_plumed.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "compute.h"
+#include "domain.h"
+#include "error.h"
+#include "force.h"
+#include "group.h"
+#include "modify.h"
+#include "pair.h"
+#include "platform.h"
+#include "timer.h"
+#include "universe.h"
+#include "update.h"
+#include "utils.h"
+
+#include <dlfcn.h>
+
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <string>
+
+// The PLUMED C++ wrapper, compiled here in runtime-binding mode: no link-time
+// dependency on libplumedKernel.so, which is dlopen()ed by path when the fix is created.
+// Its C functions are made internal (CMake sets __PLUMED_WRAPPER_EXTERN=0 and the
+// anonymous namespace) so that nothing named plumed_* leaks into the LAMMPS process,
+// which loads plugins with RTLD_GLOBAL.
+#include "plumed/wrapper/Plumed.h"
+
+using namespace LAMMPS_NS;
+using namespace LAMMPS_NS::FixConst;
+
+namespace latentcv {
+
+class PlumedHandle {
+ public:
+  explicit PlumedHandle(PLMD::Plumed &&p) : p(std::move(p)) {}
+  PLMD::Plumed p;
+};
+
+namespace {
+
+// an address inside this shared object, for dladdr()
+void plugin_anchor() {}
+
+constexpr const char *kFixHelp =
+    "use 'fix ID group plumed plumedfile plumed.dat [outfile plumed.log]'";
+
+}    // namespace
+
+/* ---------------------------------------------------------------------- */
+
+FixPlumed::FixPlumed(LAMMPS *lmp, int narg, char **arg) : Fix(lmp, narg, arg)
+{
+  parse_args(narg, arg);          // also checks that the plumed file exists
+  check_run_environment();        // before PLUMED is touched
+
+  scalar_flag = 1;                // f_ID = bias energy
+  extscalar = 1;
+  energy_global_flag = 1;         // fix_modify ID energy yes|no
+  virial_global_flag = 1;         // fix_modify ID virial yes|no
+  thermo_energy = 1;              // on by default, as for LAMMPS's own fix plumed
+  thermo_virial = 1;
+
+  // computes for the (rarely needed) potential energy and virial handed to PLUMED;
+  // created before PLUMED reads its input so that the ids exist when init() runs
+  id_pe_ = std::string(id) + "_latentcv_pe";
+  id_press_ = std::string(id) + "_latentcv_press";
+  c_pe_ = modify->add_compute(id_pe_ + " all pe");
+  c_press_ = modify->add_compute(id_press_ + " all pressure NULL virial");
+
+  open_plumed();
+}
+
+/* ---------------------------------------------------------------------- */
+
+FixPlumed::~FixPlumed()
+{
+  if (copymode) return;
+  plumed_.reset();    // finalises PLUMED: flushes and closes its output files
+  if (modify) {
+    if (!id_pe_.empty() && modify->get_compute_by_id(id_pe_)) modify->delete_compute(id_pe_);
+    if (!id_press_.empty() && modify->get_compute_by_id(id_press_))
+      modify->delete_compute(id_press_);
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::parse_args(int narg, char **arg)
+{
+  for (int i = 3; i < narg; i += 2) {
+    const std::string key = arg[i];
+    if (key != "plumedfile" && key != "outfile")
+      error->all(FLERR, "fix plumed: unknown keyword '{}'; {}", key, kFixHelp);
+    if (i + 1 >= narg) error->all(FLERR, "fix plumed: keyword '{}' needs a file name", key);
+    if (key == "plumedfile")
+      plumed_file_ = arg[i + 1];
+    else
+      log_file_ = arg[i + 1];
+  }
+  if (plumed_file_.empty()) error->all(FLERR, "fix plumed: no plumedfile given; {}", kFixHelp);
+  if (!platform::file_is_readable(plumed_file_))
+    error->all(FLERR, "fix plumed: cannot open plumedfile '{}': no such readable file",
+               plumed_file_);
+  if (log_file_.empty()) log_file_ = "plumed.log";
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::check_run_environment()
+{
+  if (comm->nprocs > 1)
+    error->all(FLERR,
+               "fix plumed (latentcv plugin) supports only 1 MPI rank for now ({} requested): "
+               "the bundled PLUMED kernel is built without MPI",
+               comm->nprocs);
+  if (universe->existflag)
+    error->all(FLERR, "fix plumed (latentcv plugin) does not support multi-partition runs");
+  if (!atom->tag_enable) error->all(FLERR, "fix plumed requires atom IDs (atom_modify id yes)");
+  if (atom->natoms <= 0) error->all(FLERR, "fix plumed must be defined after the atoms exist");
+  if (atom->natoms > INT_MAX) error->all(FLERR, "fix plumed handles at most 2^31-1 atoms");
+  if (atom->tag_consecutive() == 0)
+    error->all(FLERR, "fix plumed requires consecutive atom IDs 1..N (use reset_atoms id)");
+  if (igroup != 0)
+    error->warning(FLERR, "fix plumed acts on all atoms; its group '{}' is ignored",
+                   group->names[igroup]);
+
+  for (const auto &fix : modify->get_fix_list()) {
+    const std::string style = fix->style;
+    if (style == "plumed") error->all(FLERR, "fix plumed may be defined only once");
+    if (utils::strmatch(style, "^pimd") || utils::strmatch(style, "^ipi"))
+      error->all(FLERR, "fix plumed cannot be combined with path-integral fix {}", style);
+    // these compute the pressure in their own setup(), before ours has set the virial
+    if (utils::strmatch(style, "^np[th]") || utils::strmatch(style, "^press/") ||
+        utils::strmatch(style, "^rigid/np[th]") || utils::strmatch(style, "^box/relax") ||
+        utils::strmatch(style, "^msst") || utils::strmatch(style, "^nphug") ||
+        utils::strmatch(style, "^deform/pressure"))
+      error->warning(FLERR,
+                     "fix {} ({}) is defined before fix plumed: its first pressure evaluation "
+                     "will miss the bias virial; define fix plumed first",
+                     fix->id, style);
+  }
+  natoms_ = static_cast<int>(atom->natoms);
+}
+
+/* ---------------------------------------------------------------------- */
+
+std::string FixPlumed::locate_kernel(std::string &origin) const
+{
+  namespace fs = std::filesystem;
+  const char *env = std::getenv("PLUMED_KERNEL");
+  if (env && *env) {
+    origin = "environment variable PLUMED_KERNEL";
+    return env;
+  }
+  // pip layout: <site-packages>/cv_models/_lib/lammps/fixplumedplugin.so next to the
+  // `plumed` package of hillclimber: <site-packages>/plumed/_lib/lib/libplumedKernel.so
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void *>(&plugin_anchor), &info) && info.dli_fname) {
+    std::error_code ec;
+    fs::path here = fs::weakly_canonical(fs::path(info.dli_fname), ec).parent_path();
+    fs::path candidate = here.parent_path().parent_path().parent_path() / "plumed" / "_lib" /
+        "lib" / "libplumedKernel.so";
+    if (fs::exists(candidate, ec)) {
+      origin = "the plumed package installed next to latentcv";
+      return candidate.string();
+    }
+  }
+#ifdef LATENTCV_DEFAULT_PLUMED_KERNEL
+  {
+    std::error_code ec;
+    if (fs::exists(fs::path(LATENTCV_DEFAULT_PLUMED_KERNEL), ec)) {
+      origin = "the PLUMED kernel latentcv was built against";
+      return LATENTCV_DEFAULT_PLUMED_KERNEL;
+    }
+  }
+#endif
+  origin.clear();
+  return {};
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::plumed_failed(const char *stage, const char *what)
+{
+  error->all(FLERR, "fix plumed: PLUMED failed while {}: {}", stage, what);
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::open_plumed()
+{
+  // unit conversion factors, decided before PLUMED is loaded so that a bad unit style
+  // is a plain LAMMPS error
+  const std::string units = update->unit_style;
+  const bool natural = (units == "lj");
+  double energy_unit = 1.0;                         // MD energy unit in kJ/mol
+  if (units == "real")
+    energy_unit = 4.184;                            // kcal/mol
+  else if (units == "metal")
+    energy_unit = 96.48533212331002;                // eV (e * N_A / 1000)
+  else if (!natural)
+    error->all(FLERR,
+               "fix plumed (latentcv plugin) supports units lj, real and metal, not '{}'",
+               units);
+  double length_unit = 0.1 / force->angstrom;       // MD length unit in nm
+  double time_unit = 0.001 / force->femtosecond;    // MD time unit in ps
+
+  std::string origin;
+  const std::string kernel = locate_kernel(origin);
+  if (kernel.empty())
+    error->all(FLERR,
+               "fix plumed: no PLUMED kernel found. Set PLUMED_KERNEL to the path of "
+               "libplumedKernel.so (`latentcv paths` prints it)");
+
+  plumed_ = std::make_unique<PlumedHandle>(PLMD::Plumed::dlopen(kernel.c_str()));
+  if (!plumed_->p.valid()) {
+    plumed_.reset();
+    error->all(FLERR,
+               "fix plumed: cannot load the PLUMED kernel '{}' (from {}). Set PLUMED_KERNEL "
+               "to the path of libplumedKernel.so (`latentcv paths` prints it)",
+               kernel, origin);
+  }
+
+  auto &p = plumed_->p;
+  int api = 0;
+  try {
+    p.cmd("getApiVersion", &api);
+  } catch (std::exception &e) {
+    plumed_failed("reporting its API version", e.what());
+  }
+  if (api < 6)
+    error->all(FLERR, "fix plumed: the PLUMED kernel '{}' is too old (API {}; need >= 6)",
+               kernel, api);
+
+  given_dt_ = update->dt;
+  try {
+    p.cmd("setMDEngine", "LAMMPS");
+    if (natural) {
+      p.cmd("setNaturalUnits");
+    } else {
+      p.cmd("setMDEnergyUnits", &energy_unit);
+      p.cmd("setMDLengthUnits", &length_unit);
+      p.cmd("setMDTimeUnits", &time_unit);
+    }
+    p.cmd("setNatoms", &natoms_);
+    p.cmd("setTimestep", &given_dt_);
+    p.cmd("setPlumedDat", plumed_file_.c_str());
+    p.cmd("setLogFile", log_file_.c_str());
+    p.cmd("init");
+  } catch (std::exception &e) {
+    plumed_failed(("reading " + plumed_file_).c_str(), e.what());
+  }
+
+  if (comm->me == 0) {
+    utils::logmesg(lmp, "fix plumed (latentcv): PLUMED kernel {} (from {}), API version {}\n",
+                   kernel, origin, api);
+    if (natural)
+      utils::logmesg(lmp, "fix plumed (latentcv): units lj -> PLUMED natural units\n");
+    else
+      utils::logmesg(lmp,
+                     "fix plumed (latentcv): units {} -> 1 energy = {} kJ/mol, 1 length = {} nm, "
+                     "1 time = {} ps\n",
+                     units, energy_unit, length_unit, time_unit);
+    utils::logmesg(lmp, "fix plumed (latentcv): input {}, PLUMED log {}\n", plumed_file_,
+                   log_file_);
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+
+int FixPlumed::setmask()
+{
+  return POST_FORCE | MIN_POST_FORCE;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::init()
+{
+  if (utils::strmatch(update->integrate_style, "^respa"))
+    error->all(FLERR, "fix plumed (latentcv plugin) does not support run_style respa");
+
+  c_pe_ = modify->get_compute_by_id(id_pe_);
+  c_press_ = modify->get_compute_by_id(id_press_);
+  if (!c_pe_ || !c_press_)
+    error->all(FLERR, "fix plumed: its internal computes {} / {} were deleted", id_pe_,
+               id_press_);
+
+  // a pressure computed before our first post_force() must not see a stale virial
+  for (double &v : virial) v = 0.0;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::setup(int vflag)
+{
+  post_force(vflag);
+}
+
+void FixPlumed::min_setup(int vflag)
+{
+  post_force(vflag);
+}
+
+void FixPlumed::min_post_force(int vflag)
+{
+  post_force(vflag);
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::refresh_atom_order()
+{
+  // LAMMPS reorders local atoms (sorting, migration): tell PLUMED only when it changed
+  const int n = atom->nlocal;
+  bool changed = (n != nlocal_);
+  for (int i = 0; !changed && i < n; ++i) changed = (gatindex_[i] != atom->tag[i] - 1);
+  if (!changed) return;
+
+  nlocal_ = n;
+  gatindex_.resize(n);
+  masses_.resize(n);
+  has_charges_ = (atom->q_flag != 0);
+  charges_.assign(has_charges_ ? n : 0, 0.0);
+  for (int i = 0; i < n; ++i) {
+    gatindex_[i] = static_cast<int>(atom->tag[i] - 1);
+    masses_[i] = atom->rmass_flag ? atom->rmass[i] : atom->mass[atom->type[i]];
+    if (has_charges_) charges_[i] = atom->q[i];
+  }
+  plumed_->p.cmd("setAtomsNlocal", &nlocal_);
+  plumed_->p.cmd("setAtomsGatindex", gatindex_.data(), gatindex_.size());
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::post_force(int /*vflag*/)
+{
+  if (static_cast<bigint>(natoms_) != atom->natoms)
+    error->all(FLERR, "fix plumed: the number of atoms changed ({} -> {}); not supported",
+               natoms_, atom->natoms);
+
+  auto &p = plumed_->p;
+  for (double &v : virial) v = 0.0;    // our virial must not enter the pressure PLUMED sees
+
+  // box: rows are the lattice vectors a = (lx,0,0), b = (xy,ly,0), c = (xz,yz,lz)
+  const double *h = domain->h;    // Voigt order: lx, ly, lz, yz, xz, xy
+  double box[3][3] = {{h[0], 0.0, 0.0}, {h[5], h[1], 0.0}, {h[4], h[3], h[2]}};
+  for (auto &row : plumed_virial_)
+    for (double &v : row) v = 0.0;
+
+  double lammps_virial[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};    // sum r (x) f, energy units
+  int need_energy = 0;
+  const std::size_t n3 = 3 * static_cast<std::size_t>(atom->nlocal);
+  try {
+    refresh_atom_order();
+    long long step = update->ntimestep;
+    stop_flag_ = 0;
+    p.cmd("setStepLong", &step);
+    p.cmd("setStopFlag", &stop_flag_);
+    p.cmd("setBox", &box[0][0], 9);
+    p.cmd("setPositions", &atom->x[0][0], n3);
+    p.cmd("setForces", &atom->f[0][0], n3);
+    p.cmd("setMasses", masses_.data(), masses_.size());
+    if (has_charges_) p.cmd("setCharges", charges_.data(), charges_.size());
+    p.cmd("setVirial", &plumed_virial_[0][0], 9);
+    p.cmd("prepareCalc");
+    p.cmd("isEnergyNeeded", &need_energy);
+  } catch (std::exception &e) {
+    plumed_failed("receiving the atoms", e.what());
+  }
+
+  if (need_energy) {
+    if (force->pair && force->pair->tail_flag && comm->me == 0 && update->ntimestep == update->firststep)
+      error->warning(FLERR, "fix plumed: PLUMED biases the energy but pair_modify tail yes adds "
+                            "a tail correction that PLUMED cannot bias");
+    // PE without this fix's bias (compute pe includes fix energies)
+    excluding_bias_ = true;
+    energy_ = c_pe_->compute_scalar();
+    excluding_bias_ = false;
+    // virial-only pressure -> virial in energy units
+    c_press_->compute_vector();
+    double volume = domain->xprd * domain->yprd;
+    if (domain->dimension == 3) volume *= domain->zprd;
+    for (int i = 0; i < 6; ++i) {
+      lammps_virial[i] = c_press_->vector[i] * volume / force->nktv2p;
+      if (!std::isfinite(lammps_virial[i]))
+        error->all(FLERR, "fix plumed: the virial handed to PLUMED is not finite");
+    }
+    // PLUMED's convention is minus LAMMPS's; full symmetric 3x3
+    const int pairs[6][2] = {{0, 0}, {1, 1}, {2, 2}, {0, 1}, {0, 2}, {1, 2}};
+    for (int k = 0; k < 6; ++k) {
+      plumed_virial_[pairs[k][0]][pairs[k][1]] = -lammps_virial[k];
+      plumed_virial_[pairs[k][1]][pairs[k][0]] = -lammps_virial[k];
+    }
+  }
+
+  try {
+    if (need_energy) p.cmd("setEnergy", &energy_);
+    p.cmd("performCalc");
+    p.cmd("getBias", &bias_);
+  } catch (std::exception &e) {
+    plumed_failed("computing the bias", e.what());
+  }
+
+  // this fix's virial = PLUMED's contribution only (if PLUMED was given LAMMPS's virial
+  // it hands back LAMMPS's + its own, possibly rescaled)
+  virial[0] = -plumed_virial_[0][0] - lammps_virial[0];
+  virial[1] = -plumed_virial_[1][1] - lammps_virial[1];
+  virial[2] = -plumed_virial_[2][2] - lammps_virial[2];
+  virial[3] = -0.5 * (plumed_virial_[0][1] + plumed_virial_[1][0]) - lammps_virial[3];
+  virial[4] = -0.5 * (plumed_virial_[0][2] + plumed_virial_[2][0]) - lammps_virial[4];
+  virial[5] = -0.5 * (plumed_virial_[1][2] + plumed_virial_[2][1]) - lammps_virial[5];
+
+  if (stop_flag_) timer->force_timeout();    // e.g. COMMITTOR asked to stop
+
+  request_energy_next_step();
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::request_energy_next_step()
+{
+  // LAMMPS tallies energy and virial only on steps someone asked for in advance: ask
+  // PLUMED now whether it will need the energy on the next step.
+  auto &p = plumed_->p;
+  long long next = update->ntimestep + 1;
+  int needed = 0;
+  try {
+    p.cmd("setStopFlag", &stop_scratch_);    // prepareDependencies may raise it
+    p.cmd("setStepLong", &next);
+    p.cmd("prepareDependencies");
+    p.cmd("isEnergyNeeded", &needed);
+  } catch (std::exception &e) {
+    plumed_failed("planning the next step", e.what());
+  }
+  if (needed) {
+    c_pe_->addstep(next);
+    c_press_->addstep(next);
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::reset_dt()
+{
+  // PLUMED takes the timestep once, before init: a changed one cannot be passed on
+  if (std::fabs(update->dt - given_dt_) > 1e-12 * std::fabs(given_dt_))
+    error->all(FLERR,
+               "fix plumed: the timestep changed from {} to {} after fix plumed was defined "
+               "(PLUMED cannot follow); put the timestep command before fix plumed",
+               given_dt_, update->dt);
+}
+
+/* ---------------------------------------------------------------------- */
+
+double FixPlumed::compute_scalar()
+{
+  return excluding_bias_ ? 0.0 : bias_;
+}
+
+double FixPlumed::memory_usage()
+{
+  return static_cast<double>(gatindex_.capacity() * sizeof(int) +
+                             (masses_.capacity() + charges_.capacity()) * sizeof(double));
+}
+
+}    // namespace latentcv

@@ -1,0 +1,73 @@
+// latentcv — `fix plumed` for a LAMMPS that was built without the PLUMED package.
+//
+//   fix ID group plumed plumedfile FILE [outfile FILE]
+//
+// The PLUMED kernel is loaded at run time (PLUMED_KERNEL, else the bundled one next to
+// this plugin). One MPI rank only for now: the bundled PLUMED has no MPI.
+// See docs/lammps-plugin.md.
+#pragma once
+
+#include "fix.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace LAMMPS_NS {
+class Compute;
+}
+
+namespace latentcv {
+
+class PlumedHandle;    // hides Plumed.h from everyone including this header
+
+class FixPlumed : public LAMMPS_NS::Fix {
+ public:
+  FixPlumed(LAMMPS_NS::LAMMPS *lmp, int narg, char **arg);
+  ~FixPlumed() override;
+
+  int setmask() override;
+  void init() override;
+  void setup(int vflag) override;
+  void min_setup(int vflag) override;
+  void post_force(int vflag) override;
+  void min_post_force(int vflag) override;
+  void reset_dt() override;
+  double compute_scalar() override;
+  double memory_usage() override;
+
+ private:
+  void parse_args(int narg, char **arg);
+  void check_run_environment();
+  std::string locate_kernel(std::string &origin) const;
+  void open_plumed();
+  void pass_units();
+  void refresh_atom_order();
+  void request_energy_next_step();
+  [[noreturn]] void plumed_failed(const char *stage, const char *what);
+
+  std::string plumed_file_;
+  std::string log_file_;
+  std::unique_ptr<PlumedHandle> plumed_;
+
+  int natoms_ = 0;
+  int nlocal_ = -1;
+  std::vector<int> gatindex_;       // atom tag - 1, in LAMMPS's local order
+  std::vector<double> masses_;
+  std::vector<double> charges_;
+  bool has_charges_ = false;
+
+  double given_dt_ = 0.0;           // the timestep PLUMED was given
+  double bias_ = 0.0;               // PLUMED's bias, MD energy units, current step
+  double energy_ = 0.0;             // potential energy handed to PLUMED
+  double plumed_virial_[3][3] = {};  // PLUMED convention: -sum r (x) f
+  int stop_flag_ = 0;
+  int stop_scratch_ = 0;
+  bool excluding_bias_ = false;     // compute_scalar() reports 0 while we ask for the PE
+
+  std::string id_pe_, id_press_;
+  LAMMPS_NS::Compute *c_pe_ = nullptr;
+  LAMMPS_NS::Compute *c_press_ = nullptr;
+};
+
+}    // namespace latentcv
