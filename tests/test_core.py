@@ -1,0 +1,154 @@
+"""The C++ core (through its pybind11 bindings) against independent Python computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from chain_helpers import ORTHORHOMBIC, TRICLINIC, brute_force_pairs, eager_evaluate, random_frame
+from cv_models._lib import _core
+from export.analytic import save_coordination_model
+from export.deploy import ModelCard, save_deployable
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    return {
+        "mono64": save_coordination_model(d / "mono64.pt", atoms_per_molecule=1, cutoff=1.3),
+        "dimer64": save_coordination_model(d / "dimer64.pt", atoms_per_molecule=2, cutoff=1.5),
+        "dimer32": save_coordination_model(d / "dimer32.pt", atoms_per_molecule=2, cutoff=1.5, dtype="float32"),
+    }
+
+
+def _canonical(index, shift):
+    return sorted(zip(index[0].tolist(), index[1].tolist(), map(tuple, np.round(shift).astype(int).tolist())))
+
+
+@pytest.mark.parametrize("cell", [ORTHORHOMBIC, TRICLINIC], ids=["ortho", "triclinic"])
+@pytest.mark.parametrize("cutoff", [0.9, 2.2])  # 2.2 > half the box: several images
+def test_pair_list_matches_brute_force(cell, cutoff):
+    centers = random_frame(40, cell, seed=3)
+    index, shift = _core.build_pair_list(centers, cell, cutoff)
+    ref_index, ref_shift = brute_force_pairs(centers, cell, cutoff)
+    assert index.shape[1] == ref_index.shape[1] > 0
+    assert _canonical(index, shift) == _canonical(ref_index, ref_shift)
+
+
+def test_pair_list_is_linear_in_size():
+    """Pairs per molecule stay constant as the system grows at fixed density (cell list, not N²)."""
+    rng = np.random.default_rng(0)
+    counts = []
+    for n_side in (4, 8):
+        cell = np.eye(3) * 2.0 * n_side
+        centers = rng.uniform(0, 2.0 * n_side, (n_side**3, 3))
+        index, _ = _core.build_pair_list(centers, cell, 1.5)
+        counts.append(index.shape[1] / n_side**3)
+    assert abs(counts[0] - counts[1]) / counts[1] < 0.35
+
+
+@pytest.mark.parametrize("name", ["mono64", "dimer64", "dimer32"])
+@pytest.mark.parametrize("cell", [ORTHORHOMBIC, TRICLINIC], ids=["ortho", "triclinic"])
+def test_core_matches_python_eager(models, name, cell):
+    positions = random_frame(36, cell, seed=11)
+    ref_v, ref_gp, ref_gc = eager_evaluate(models[name], positions, cell)
+    model = _core.Model(str(models[name]))
+    v, gp, gc = model.evaluate(positions, cell)
+    tol = 1e-12 if name.endswith("64") else 1e-5
+    np.testing.assert_allclose(v, ref_v, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gp, ref_gp, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gc, ref_gc, rtol=tol, atol=tol)
+    assert model.output_names == ["mean", "meansq"]
+
+
+@pytest.mark.parametrize("cell", [ORTHORHOMBIC, TRICLINIC], ids=["ortho", "triclinic"])
+def test_core_gradients_match_finite_differences(models, cell):
+    model = _core.Model(str(models["dimer64"]), skin=0.0)
+    positions = random_frame(24, cell, seed=5)
+    _, gp, gc = model.evaluate(positions, cell)
+    eps = 1e-6
+    for i, k in [(0, 0), (7, 1), (13, 2)]:
+        p = positions.copy()
+        p[i, k] += eps
+        vp = model.evaluate(p, cell, gradients=False)[0]
+        p[i, k] -= 2 * eps
+        vm = model.evaluate(p, cell, gradients=False)[0]
+        np.testing.assert_allclose((vp - vm) / (2 * eps), gp[:, i, k], rtol=1e-6, atol=1e-8)
+    for a, b in [(0, 0), (1, 0), (2, 1), (2, 2)]:
+        c = cell.copy()
+        c[a, b] += eps
+        vp = model.evaluate(positions, c, gradients=False)[0]
+        c[a, b] -= 2 * eps
+        vm = model.evaluate(positions, c, gradients=False)[0]
+        np.testing.assert_allclose((vp - vm) / (2 * eps), gc[:, a, b], rtol=1e-6, atol=1e-8)
+
+
+def test_verlet_list_reuse_is_exact(models):
+    """Along a trajectory the list is rebuilt rarely, and values equal a fresh evaluation."""
+    cell = TRICLINIC
+    reused = _core.Model(str(models["dimer64"]), skin=0.3)
+    rng = np.random.default_rng(2)
+    positions = random_frame(48, cell, seed=8)
+    for _ in range(20):
+        positions = positions + rng.normal(scale=0.01, size=positions.shape)
+        v, gp, _ = reused.evaluate(positions, cell)
+        fresh = _core.Model(str(models["dimer64"]), skin=0.0, warmup=False)
+        v0, gp0, _ = fresh.evaluate(positions, cell)
+        np.testing.assert_allclose(v, v0, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gp, gp0, rtol=1e-12, atol=1e-12)
+    assert 1 <= reused.neighbor_list_rebuilds < 10
+
+
+def test_atoms_wrapped_across_the_box_give_the_same_cv(models):
+    cell = TRICLINIC
+    model = _core.Model(str(models["dimer64"]))
+    positions = random_frame(30, cell, seed=4)
+    shifts = np.random.default_rng(1).integers(-2, 3, size=(30, 3)) @ cell
+    v, gp, gc = model.evaluate(positions, cell)
+    v2, gp2, gc2 = model.evaluate(positions + shifts, cell)
+    np.testing.assert_allclose(v2, v, rtol=1e-12)
+    np.testing.assert_allclose(gp2, gp, rtol=1e-10, atol=1e-12)
+
+
+def test_bad_inputs_raise_errors_that_say_what_to_do(models, tmp_path):
+    with pytest.raises(RuntimeError, match="not found.*latentcv export"):
+        _core.Model(str(tmp_path / "missing.pt"))
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a model")
+    with pytest.raises(RuntimeError, match="not a TorchScript model"):
+        _core.Model(str(junk))
+
+    class Bare(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    bare = tmp_path / "bare.pt"
+    torch.jit.script(Bare()).save(str(bare))
+    with pytest.raises(RuntimeError, match="no metadata"):
+        _core.Model(str(bare))
+    with pytest.raises(RuntimeError, match="DEVICE=cuda.*DEVICE=cpu"):
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present: the no-CUDA error cannot be provoked")
+        _core.Model(str(models["dimer64"]), device="cuda")
+    model = _core.Model(str(models["dimer64"]))
+    with pytest.raises(RuntimeError, match="whole molecules of 2 atoms"):
+        model.evaluate(np.zeros((5, 3)), ORTHORHOMBIC)
+    nan = random_frame(6, ORTHORHOMBIC)
+    nan[3, 1] = np.nan
+    with pytest.raises(RuntimeError, match="non-finite position"):
+        model.evaluate(nan, ORTHORHOMBIC)
+
+
+def test_future_contract_version_is_refused(tmp_path):
+    from export.analytic import CoordinationCV, coordination_card
+
+    card = coordination_card(1, 1.0, "lj", "float64")
+    path = save_deployable(CoordinationCV(1, 1.0).eval(), card, tmp_path / "m.pt")
+    module = torch.jit.load(str(path))
+    assert module.metadata()["contract_version"] == "1"
+    card_bad = ModelCard(**{**card.__dict__, "length_unit": "furlong"})
+    with pytest.raises(ValueError, match="length_unit"):
+        save_deployable(CoordinationCV(1, 1.0).eval(), card_bad, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="training mode"):
+        save_deployable(CoordinationCV(1, 1.0).train(), card, tmp_path / "train.pt")
