@@ -1,0 +1,320 @@
+"""Configuration of a latentcv training run: dataclasses, loaded from TOML or JSON.
+
+A config file has three tables, ``[data]``, ``[model]`` and ``[training]``; every key is
+optional and defaults to the dataclass field. Unknown keys and ill-typed or out-of-range
+values raise :class:`ConfigError` naming the key and what is allowed. Example (TOML)::
+
+    [data]
+    trajectories = [
+      { path = "crystal.dump", label = "crystal", data_file = "crystal.data" },
+      { path = "melt.dump",    label = "melt",    data_file = "melt.data" },
+    ]
+    n_blocks = 5
+    val_fraction = 0.2
+
+    [model]
+    cutoff = 1.5        # D_t, in the length unit of the data
+    r_on = 1.2          # the switch starts to fall here
+    latent_dim = 2
+
+    [training]
+    epochs = 50
+    output_dir = "runs/lj"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, get_type_hints
+
+__all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "Config", "load_config"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown, of the wrong type or out of range."""
+
+
+@dataclass
+class DataConfig:
+    """Where frames come from and how they are split.
+
+    Attributes:
+        trajectories: one table per trajectory, passed to
+            ``cv_models.data.readers.read_dataset`` (keys ``path``, ``label`` =
+            "crystal" / "melt" / "unlabeled", ``trajectory``, ``data_file``, ``top``,
+            ``atoms_per_molecule``, ...). Relative paths are relative to the config file.
+        dataset: alternatively a saved ``Dataset`` (``.npz``), relative to the config file.
+        synthetic: alternatively a synthetic set (tests, demos), the keyword arguments of
+            ``cv_models.synthetic.synthetic_dataset`` (e.g. ``{atoms_per_molecule = 2}``).
+        n_blocks: contiguous blocks per trajectory for the train/validation split.
+        val_fraction: fraction of each trajectory's blocks held out for validation.
+        gap: frames dropped on the training side next to each validation block.
+    """
+
+    trajectories: List[Dict[str, Any]] = field(default_factory=list)
+    dataset: str = ""
+    synthetic: Dict[str, Any] = field(default_factory=dict)
+    n_blocks: int = 5
+    val_fraction: float = 0.2
+    gap: int = 0
+
+    def validate(self) -> None:
+        sources = sum([bool(self.trajectories), bool(self.dataset), bool(self.synthetic)])
+        if sources != 1:
+            raise ConfigError("[data]: give exactly one of `trajectories`, `dataset` or `synthetic`")
+        for k, t in enumerate(self.trajectories):
+            if not isinstance(t, dict) or "path" not in t:
+                raise ConfigError(f"[data] trajectories[{k}]: a table with at least `path` is required")
+        _check(self.n_blocks >= 1, "[data] n_blocks must be >= 1")
+        _check(0.0 <= self.val_fraction < 1.0, "[data] val_fraction must be in [0, 1)")
+        _check(self.gap >= 0, "[data] gap must be >= 0")
+
+
+_LAYERS = ("egnn", "mp", "attention")
+_POOLS = ("mean", "sum", "attention", "diffpool")
+_AGGRS = ("sum", "mean")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the hierarchical graph autoencoder (see docs/model.md).
+
+    Lengths are in the length unit of the data.
+
+    Attributes:
+        atoms_per_molecule: A; 0 = take it from the data.
+        species: species index of each atom of a molecule (length A); empty = from data.
+        n_species: size of the species embedding table; 0 = from data.
+        cutoff: D_t, molecule-centre cutoff where the switch reaches 0.
+        r_on: distance where the switch starts to fall from 1 (< cutoff).
+        intra_cutoff: range of the radial basis inside a molecule.
+        hidden: width of the stage-1 atom and molecule features.
+        rbf: number of radial basis functions.
+        stage1_layer: "egnn" (E(n)-equivariant), "mp" (message passing) or "attention".
+        stage1_layers: number of stage-1 layers (0 allowed).
+        stage1_aggr: aggregation of "mp" layers: "sum" or "mean".
+        stage1_pool: atoms -> molecule pooling: "mean", "sum", "attention", "diffpool".
+        diffpool_clusters: K of DiffPool.
+        orientation_channels: equivariant orientation channels per molecule (vectors and
+            rank-2 tensors whose products become molecule-graph edge features).
+        concat: concatenation layer: "switch" (edge weight = switched distance) or
+            "attention" (switch times a learned gate).
+        moment_channels, max_rank: AngularMoments channels and highest tensor rank.
+        stage2_hidden: width of the molecule-graph features.
+        stage2_layers: attention layers on the molecule graph.
+        heads: attention heads.
+        molecule_latent: width of the per-molecule latents.
+        global_pool: "mean", "sum", "attention" or "diffpool".
+        latent_dim: dimension d of the global latent z.
+        variational: add a KL term (the encoder still outputs the mean).
+        dtype: "float64" or "float32".
+    """
+
+    atoms_per_molecule: int = 0
+    species: List[int] = field(default_factory=list)
+    n_species: int = 0
+    cutoff: float = 1.5
+    r_on: float = 1.2
+    intra_cutoff: float = 1.0
+    hidden: int = 16
+    rbf: int = 12
+    stage1_layer: str = "egnn"
+    stage1_layers: int = 2
+    stage1_aggr: str = "sum"
+    stage1_pool: str = "mean"
+    diffpool_clusters: int = 2
+    orientation_channels: int = 4
+    concat: str = "switch"
+    moment_channels: int = 6
+    max_rank: int = 6
+    stage2_hidden: int = 32
+    stage2_layers: int = 2
+    heads: int = 2
+    molecule_latent: int = 8
+    global_pool: str = "attention"
+    latent_dim: int = 2
+    variational: bool = False
+    dtype: str = "float64"
+
+    def validate(self) -> None:
+        _check(self.atoms_per_molecule >= 0, "[model] atoms_per_molecule must be >= 0 (0 = from data)")
+        _check(self.cutoff > 0, "[model] cutoff must be > 0")
+        _check(0 <= self.r_on < self.cutoff, f"[model] r_on must be in [0, cutoff={self.cutoff})")
+        _check(self.intra_cutoff > 0, "[model] intra_cutoff must be > 0")
+        _check(self.stage1_layer in _LAYERS, f"[model] stage1_layer must be one of {_LAYERS}")
+        _check(self.stage1_aggr in _AGGRS, f"[model] stage1_aggr must be one of {_AGGRS}")
+        _check(self.stage1_pool in _POOLS, f"[model] stage1_pool must be one of {_POOLS}")
+        _check(self.global_pool in _POOLS, f"[model] global_pool must be one of {_POOLS}")
+        _check(self.concat in ("switch", "attention"), "[model] concat must be 'switch' or 'attention'")
+        _check(self.dtype in ("float64", "float32"), "[model] dtype must be 'float64' or 'float32'")
+        for name in ("hidden", "rbf", "stage2_hidden", "heads", "molecule_latent", "latent_dim", "diffpool_clusters"):
+            _check(getattr(self, name) >= 1, f"[model] {name} must be >= 1")
+        for name in ("stage1_layers", "stage2_layers", "orientation_channels", "moment_channels", "max_rank"):
+            _check(getattr(self, name) >= 0, f"[model] {name} must be >= 0")
+        _check(self.stage2_hidden % self.heads == 0, "[model] stage2_hidden must be a multiple of heads")
+        _check(self.hidden % self.heads == 0 or self.stage1_layer != "attention",
+               "[model] hidden must be a multiple of heads for stage1_layer = 'attention'")
+        if self.species and self.atoms_per_molecule:
+            _check(len(self.species) == self.atoms_per_molecule, "[model] species must have atoms_per_molecule entries")
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation, losses, output.
+
+    Attributes:
+        output_dir: where checkpoints, metrics and plots go (relative to the config file).
+        epochs: maximum number of epochs.
+        batch_size: frames per batch.
+        lr, weight_decay: AdamW.
+        seed: fixes initialisation, batch order and negative sampling.
+        patience: early stopping after this many epochs without validation improvement
+            (0 = off); min_delta: the improvement that counts.
+        resume: continue from ``output_dir/checkpoint_last.pt`` if present.
+        device: "auto" (CUDA when present), "cpu", "cuda".
+        threads: torch CPU threads (keep it small on shared machines).
+        w_adj, w_feat, w_kl, w_molecule, w_separation: loss weights (adjacency and node
+            feature reconstruction, KL, per-molecule crystal head, frame-level latent
+            separation).
+        negatives: random non-edge pairs per molecule for the adjacency loss.
+        progress: show a tqdm progress bar.
+    """
+
+    output_dir: str = "runs/latentcv"
+    epochs: int = 30
+    batch_size: int = 8
+    lr: float = 3e-3
+    weight_decay: float = 1e-5
+    seed: int = 0
+    patience: int = 10
+    min_delta: float = 1e-4
+    resume: bool = True
+    device: str = "auto"
+    threads: int = 1
+    w_adj: float = 1.0
+    w_feat: float = 1.0
+    w_kl: float = 1e-3
+    w_molecule: float = 1.0
+    w_separation: float = 1.0
+    negatives: int = 2
+    progress: bool = True
+
+    def validate(self) -> None:
+        _check(self.epochs >= 0, "[training] epochs must be >= 0")
+        _check(self.batch_size >= 1, "[training] batch_size must be >= 1")
+        _check(self.lr > 0, "[training] lr must be > 0")
+        _check(self.patience >= 0, "[training] patience must be >= 0")
+        _check(self.device in ("auto", "cpu", "cuda"), "[training] device must be 'auto', 'cpu' or 'cuda'")
+        _check(self.threads >= 1, "[training] threads must be >= 1")
+        _check(self.negatives >= 0, "[training] negatives must be >= 0")
+        for name in ("w_adj", "w_feat", "w_kl", "w_molecule", "w_separation"):
+            _check(getattr(self, name) >= 0, f"[training] {name} must be >= 0")
+
+
+@dataclass
+class Config:
+    """A whole run: ``data``, ``model``, ``training``; ``base_dir`` resolves relative paths."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    base_dir: str = "."
+
+    def validate(self) -> "Config":
+        self.data.validate()
+        self.model.validate()
+        self.training.validate()
+        return self
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"data": dataclasses.asdict(self.data), "model": dataclasses.asdict(self.model),
+                "training": dataclasses.asdict(self.training)}
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], base_dir: str = ".") -> "Config":
+        if not isinstance(d, dict):
+            raise ConfigError("a config must be a table/object with `data`, `model`, `training`")
+        unknown = set(d) - {"data", "model", "training"}
+        if unknown:
+            raise ConfigError(f"unknown top-level key(s) {sorted(unknown)}: allowed are data, model, training")
+        cfg = cls(
+            data=_build(DataConfig, d.get("data", {}), "data"),
+            model=_build(ModelConfig, d.get("model", {}), "model"),
+            training=_build(TrainingConfig, d.get("training", {}), "training"),
+            base_dir=str(base_dir),
+        )
+        return cfg.validate()
+
+
+def _check(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ConfigError(msg)
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    origin = getattr(tp, "__origin__", None)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if origin in (list, List):
+        (inner,) = tp.__args__
+        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
+    if origin in (dict, Dict):
+        return isinstance(value, dict)
+    if tp is Any:
+        return True
+    return True
+
+
+def _build(cls: Any, values: Dict[str, Any], section: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{section}] must be a table")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"[{section}] unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
+    kwargs = {}
+    for k, v in values.items():
+        if not _type_ok(v, hints[k]):
+            raise ConfigError(f"[{section}] {k} = {v!r}: expected {getattr(hints[k], '__name__', hints[k])}")
+        kwargs[k] = float(v) if hints[k] is float else v
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path, overrides: Optional[Dict[str, Dict[str, Any]]] = None) -> Config:
+    """Read a ``.toml`` or ``.json`` config file and validate it.
+
+    Args:
+        path: the file; relative paths inside it are relative to its folder.
+        overrides: ``{"training": {"epochs": 2}}`` style values applied on top.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file {p} does not exist")
+    text = p.read_text()
+    try:
+        if p.suffix == ".json":
+            d = json.loads(text)
+        elif p.suffix == ".toml":
+            d = tomllib.loads(text)
+        else:
+            raise ConfigError(f"config {p}: use a .toml or .json file")
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"config {p} is not valid {p.suffix[1:].upper()}: {e}") from e
+    for sec, vals in (overrides or {}).items():
+        d.setdefault(sec, {}).update(vals)
+    return Config.from_dict(d, base_dir=str(p.parent.resolve()))

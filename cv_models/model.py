@@ -1,0 +1,458 @@
+"""The hierarchical graph autoencoder of latentcv (seed design "gaenn", made smooth and
+symmetry-preserving).
+
+Data flow of :class:`HierarchicalEncoder` (one frame, or a batch of frames):
+
+1. **Stage 1, per molecule (atoms).** Atom features = species embeddings; each molecule
+   is made whole across the periodic boundaries and its atoms get equivariant vectors
+   ``u = x - c`` from the centre c. Layers (EGNN / message passing / attention) on the
+   complete intra-molecular graph update the atom features (and, for EGNN, the vectors);
+   a pooling (mean, sum, attention, DiffPool) gives the molecule embedding. From the
+   vectors, per-molecule *orientation* quantities are built: rank-1 vectors
+   ``v_m = sum_k a(h_k) u_k`` and traceless rank-2 tensors
+   ``Q_m = sum_k b(h_k) (u_k u_k^T - |u_k|^2 I / 3)`` (rank 2 sees head-tail symmetric
+   molecules such as homonuclear dimers, whose rank-1 vectors vanish).
+2. **Concatenation layer.** Molecule graph on the centres: each pair (i, j, n) of the
+   neighbour list with ``d_ij = c_j + n @ cell - c_i`` gets weight ``s(|d_ij|)`` (smooth
+   switch, 0 at D_t) — "switch" — or that switch times a learned gate — "attention".
+   Edge features: radial basis of |d_ij| and the orientation invariants
+   ``v_i.v_j``, ``(v_i.d)(v_j.d)``, ``tr(Q_i Q_j)``, ``d.Q_i.d``, ``d.Q_j.d`` (d unit):
+   they tell an orientationally ordered crystal from a plastic one.
+3. **Stage 2 (molecule graph).** Node inputs: molecule embedding, learned angular moment
+   invariants of the neighbour shell (Steinhardt-like, up to rank 6), switched
+   coordination. Attention message passing layers → per-molecule latents.
+4. **Heads.** Per-molecule crystal-likeness ``p_m = sigmoid(.)``, ``n_crystal = sum p_m``
+   (extensive: sees a small nucleus in a large liquid); global pooling → latent z
+   (dimension ``latent_dim``; mean of the posterior when variational).
+
+Only distances, dot products and species embeddings enter as features: the outputs are
+invariant to translations, rotations, reflections, permutations of molecules and of
+identical atoms, periodic images and the choice of equivalent cell vectors, and are
+continuous with continuous gradients.
+
+:class:`HierarchicalAutoencoder` adds the decoders of the seed (inner-product adjacency
+``sigma(l_i . l_j)`` on molecule latents, node-feature reconstruction), the optional KL
+term and a frame-level separation head, and computes the training loss.
+
+The encoder is TorchScript-scriptable and satisfies docs/model-contract.md:
+``forward(positions[N,3], cell[3,3], edge_index[2,P], edge_shift[P,3]) -> Tensor[K]``
+with outputs ``z0..z{d-1}, n_crystal``, plus ``molecule_centers`` and getters.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .config import ModelConfig
+from .graphs import intra_molecular_edges, neighbor_list, switch
+from .layers import (
+    MLP,
+    AngularMoments,
+    AttentionMessagePassing,
+    EGNNLayer,
+    GaussianRBF,
+    InnerProductDecoder,
+    MessagePassing,
+    make_pool,
+    scatter_sum,
+)
+
+__all__ = ["HierarchicalEncoder", "HierarchicalAutoencoder", "Stage1Block", "build_graph_inputs"]
+
+
+class _PassThrough(nn.Module):
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor) -> Tensor:
+        return x
+
+
+class Stage1Block(nn.Module):
+    """One stage-1 layer behind a common signature (h, x) -> (h', x').
+
+    ``kind`` = "egnn" updates both; "mp" / "attention" update h and pass x through.
+    """
+
+    def __init__(self, kind: str, node_dim: int, edge_dim: int, aggr: str = "sum", heads: int = 2) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "egnn":
+            self.egnn = EGNNLayer(node_dim, edge_dim, node_dim)
+            self.inv = _PassThrough()
+        else:
+            self.egnn = None
+            if kind == "mp":
+                self.inv = MessagePassing(node_dim, edge_dim, node_dim, aggr)
+            elif kind == "attention":
+                self.inv = AttentionMessagePassing(node_dim, edge_dim, node_dim, heads)
+            else:
+                raise ValueError(f"stage-1 layer {kind!r}: use 'egnn', 'mp' or 'attention'")
+
+    def forward(
+        self, h: Tensor, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor
+    ) -> Tuple[Tensor, Tensor]:
+        egnn = self.egnn
+        if egnn is not None:
+            return egnn(h, x, edge_index, edge_attr, edge_weight, None)
+        return self.inv(h, edge_index, edge_attr, edge_weight), x
+
+
+class HierarchicalEncoder(nn.Module):
+    """The deployable encoder: positions + cell + molecule pair list -> CV outputs.
+
+    Args:
+        config: :class:`~cv_models.config.ModelConfig`; ``atoms_per_molecule``,
+            ``species`` and ``n_species`` must be resolved (non-zero) here.
+
+    Attributes (read by ``export/``): ``cutoff`` (D_t), ``r_on``, ``atoms_per_molecule``,
+    ``latent_dim``, buffers ``species`` [A], ``crystal_centroid`` / ``melt_centroid``
+    [latent_dim] (set after training), ``has_centroids`` [1].
+
+    ``forward`` returns ``[z_0, ..., z_{d-1}, n_crystal]`` (``output_names()``).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        c = config
+        if c.atoms_per_molecule < 1:
+            raise ValueError("HierarchicalEncoder: config.atoms_per_molecule must be resolved (>= 1)")
+        species = list(c.species) if c.species else [0] * c.atoms_per_molecule
+        if len(species) != c.atoms_per_molecule:
+            raise ValueError("HierarchicalEncoder: len(config.species) must equal atoms_per_molecule")
+        n_species = max(c.n_species, max(species) + 1)
+        self.cutoff = float(c.cutoff)
+        self.r_on = float(c.r_on)
+        self.atoms_per_molecule = int(c.atoms_per_molecule)
+        self.latent_dim = int(c.latent_dim)
+        self.variational = bool(c.variational)
+        self.register_buffer("species", torch.tensor(species, dtype=torch.long))
+        self.register_buffer("crystal_centroid", torch.zeros(c.latent_dim))
+        self.register_buffer("melt_centroid", torch.zeros(c.latent_dim))
+        self.register_buffer("has_centroids", torch.zeros(1))
+
+        h = c.hidden
+        a = c.atoms_per_molecule
+        # ---- stage 1
+        self.embed = nn.Embedding(n_species, h)
+        self.rbf1 = GaussianRBF(c.rbf, c.intra_cutoff)
+        n1 = c.stage1_layers if a > 1 else 0
+        self.stage1 = nn.ModuleList(
+            [Stage1Block(c.stage1_layer, h, c.rbf, c.stage1_aggr, c.heads) for _ in range(n1)]
+        )
+        self.pool1 = make_pool(c.stage1_pool, h, c.diffpool_clusters)
+        pooled1 = int(self.pool1.out_dim)
+        self.n_orient = int(c.orientation_channels) if a > 1 else 0
+        no = max(self.n_orient, 1)
+        self.orient_v = nn.Linear(h, no)
+        self.orient_q = nn.Linear(h, no)
+        # ---- concatenation layer + stage 2
+        self.rbf2 = GaussianRBF(c.rbf, c.cutoff)
+        edge_dim = c.rbf + 5 * self.n_orient
+        self.attention_concat = c.concat == "attention"
+        self.concat_gate = MLP([2 * pooled1 + edge_dim, h, 1])
+        self.n_moments = int(c.moment_channels * c.max_rank)
+        self.moments = AngularMoments(pooled1, c.rbf, max(c.moment_channels, 1), max(c.max_rank, 1))
+        self.mol_feat_dim = pooled1 + self.n_moments + 1
+        self.node_in = MLP([self.mol_feat_dim, c.stage2_hidden, c.stage2_hidden])
+        self.stage2 = nn.ModuleList(
+            [AttentionMessagePassing(c.stage2_hidden, edge_dim, c.stage2_hidden, c.heads) for _ in range(c.stage2_layers)]
+        )
+        self.to_latent = MLP([c.stage2_hidden, c.stage2_hidden, c.molecule_latent])
+        self.crystal_head = MLP([c.molecule_latent, c.stage2_hidden, 1])
+        self.pool2 = make_pool(c.global_pool, c.molecule_latent, c.diffpool_clusters)
+        self.z_mu = nn.Linear(int(self.pool2.out_dim), c.latent_dim)
+        self.z_logvar = nn.Linear(int(self.pool2.out_dim), c.latent_dim)
+        self._output_names: List[str] = [f"z{k}" for k in range(c.latent_dim)] + ["n_crystal"]
+        dtype = torch.float64 if c.dtype == "float64" else torch.float32
+        self.to(dtype)
+
+    # ------------------------------------------------------------------ getters
+    @torch.jit.export
+    def output_names(self) -> List[str]:
+        """Names of the K outputs of ``forward``: ``z0..z{d-1}, n_crystal``."""
+        return self._output_names
+
+    @torch.jit.export
+    def get_cutoff(self) -> float:
+        """D_t: molecule pairs beyond it contribute nothing (value and derivative)."""
+        return self.cutoff
+
+    @torch.jit.export
+    def get_atoms_per_molecule(self) -> int:
+        return self.atoms_per_molecule
+
+    @torch.jit.export
+    def get_species(self) -> List[int]:
+        s: List[int] = self.species.tolist()
+        return s
+
+    # ------------------------------------------------------------------ geometry
+    def _centers_batched(self, positions: Tensor, cells: Tensor, mol_batch: Tensor) -> Tuple[Tensor, Tensor]:
+        """(centres [M,3], u [N,3]) with per-frame cells [B,3,3] and molecule→frame map."""
+        a = self.atoms_per_molecule
+        if a == 1:
+            return positions, torch.zeros_like(positions)
+        x = positions.reshape(-1, a, 3)
+        d = x - x[:, :1, :]
+        cm = cells[mol_batch].unsqueeze(1)  # [M,1,3,3]
+        inv = torch.linalg.inv(cells)[mol_batch].unsqueeze(1)
+        s = torch.matmul(d.unsqueeze(-2), inv).squeeze(-2)
+        n = torch.round(s).detach()
+        d = d - torch.matmul(n.unsqueeze(-2), cm).squeeze(-2)
+        mean = d.mean(dim=1, keepdim=True)
+        return x[:, 0, :] + mean[:, 0, :], (d - mean).reshape(-1, 3)
+
+    @torch.jit.export
+    def molecule_centers(self, positions: Tensor, cell: Tensor) -> Tensor:
+        """Molecule centres [M, 3] (first atom + mean minimum-image displacement); the
+        neighbour list passed to ``forward`` must be built on these."""
+        m = positions.shape[0] // self.atoms_per_molecule
+        batch = torch.zeros(m, dtype=torch.long, device=positions.device)
+        return self._centers_batched(positions, cell.unsqueeze(0), batch)[0]
+
+    # ------------------------------------------------------------------ encoder
+    def encode(
+        self,
+        positions: Tensor,
+        cells: Tensor,
+        mol_batch: Tensor,
+        edge_index: Tensor,
+        edge_shift: Tensor,
+        num_graphs: int,
+    ) -> Dict[str, Tensor]:
+        """Encode a batch of frames.
+
+        Args:
+            positions: [N, 3] atoms of all frames, frame after frame.
+            cells: [B, 3, 3] one cell per frame (rows a, b, c).
+            mol_batch: [M] frame index of every molecule.
+            edge_index: [2, P] molecule pairs (global molecule indices), full list.
+            edge_shift: [P, 3] image shifts of the pairs in units of the cell of their frame.
+            num_graphs: B.
+        Returns dict with: ``z`` [B, d] (posterior mean), ``logvar`` [B, d],
+            ``n_crystal`` [B], ``p_logit`` [M], ``mol_latent`` [M, L], ``mol_feat`` [M, F]
+            (input features of stage 2, the node-reconstruction target), ``edge_weight``
+            [P], ``centers`` [M, 3].
+        """
+        a = self.atoms_per_molecule
+        m = mol_batch.shape[0]
+        dev = positions.device
+        centers, u = self._centers_batched(positions, cells, mol_batch)
+        atom_mol = torch.arange(m, device=dev).repeat_interleave(a)
+        h = self.embed(self.species.repeat(m))
+        # ---- stage 1 on the complete intra-molecular graph
+        if a > 1:
+            ie = intra_molecular_edges(m, a, dev)
+            x = u
+            du = x[ie[1]] - x[ie[0]]
+            ir = torch.sqrt((du * du).sum(-1) + 1e-30)
+            iattr = self.rbf1(ir)
+            iw = torch.ones_like(ir)
+            for block in self.stage1:
+                h, x = block(h, x, ie, iattr, iw)
+        else:
+            x = u
+        hm = self.pool1(h, atom_mol, m)  # [M, F1]
+        # ---- concatenation layer: switched molecule graph
+        i = edge_index[0]
+        j = edge_index[1]
+        ecell = cells[mol_batch[i]]  # [P,3,3]
+        d = centers[j] + torch.bmm(edge_shift.unsqueeze(1), ecell).squeeze(1) - centers[i]
+        r = torch.sqrt((d * d).sum(-1) + 1e-30)
+        w = switch(r, self.cutoff, self.r_on)
+        rbf = self.rbf2(r)
+        if self.n_orient > 0:
+            v = scatter_sum(self.orient_v(h).unsqueeze(-1) * x.unsqueeze(1), atom_mol, m)  # [M,C,3]
+            xx = x.unsqueeze(-1) * x.unsqueeze(-2)
+            tr = (x * x).sum(-1)
+            eye = torch.eye(3, dtype=x.dtype, device=dev)
+            qa = xx - (tr / 3.0).view(-1, 1, 1) * eye
+            q = scatter_sum(self.orient_q(h).view(-1, self.n_orient, 1, 1) * qa.unsqueeze(1), atom_mol, m)  # [M,C,3,3]
+            dh = d / r.unsqueeze(-1)
+            vi = v[i]
+            vj = v[j]
+            qi = q[i]
+            qj = q[j]
+            vv = (vi * vj).sum(-1)
+            vd = (vi * dh.unsqueeze(1)).sum(-1) * (vj * dh.unsqueeze(1)).sum(-1)
+            qq = (qi * qj).sum((-1, -2))
+            dd = (dh.unsqueeze(-1) * dh.unsqueeze(-2)).unsqueeze(1)
+            dqi = (qi * dd).sum((-1, -2))
+            dqj = (qj * dd).sum((-1, -2))
+            eattr = torch.cat([rbf, vv, vd, qq, dqi, dqj], dim=-1)
+        else:
+            eattr = rbf
+        if self.attention_concat:
+            gate = torch.sigmoid(self.concat_gate(torch.cat([hm[i], hm[j], eattr], dim=-1))[:, 0])
+            w2 = w * gate
+        else:
+            w2 = w
+        # ---- stage 2 on the molecule graph
+        coord = scatter_sum(w, i, m).unsqueeze(-1)
+        if self.n_moments > 0:
+            mom = self.moments(hm, edge_index, d, rbf, w)
+            feat = torch.cat([hm, mom, coord / 12.0], dim=-1)
+        else:
+            feat = torch.cat([hm, coord / 12.0], dim=-1)
+        y = self.node_in(feat)
+        for layer in self.stage2:
+            y = layer(y, edge_index, eattr, w2)
+        lat = self.to_latent(y)
+        p_logit = self.crystal_head(lat)[:, 0]
+        n_crystal = scatter_sum(torch.sigmoid(p_logit), mol_batch, num_graphs)
+        pooled = self.pool2(lat, mol_batch, num_graphs)
+        z = self.z_mu(pooled)
+        logvar = self.z_logvar(pooled)
+        return {
+            "z": z,
+            "logvar": logvar,
+            "n_crystal": n_crystal,
+            "p_logit": p_logit,
+            "mol_latent": lat,
+            "mol_feat": feat,
+            "edge_weight": w,
+            "centers": centers,
+        }
+
+    def forward(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
+        """CV outputs [K] = ``[z_0..z_{d-1}, n_crystal]`` of one frame (contract v1).
+
+        Args:
+            positions: [N, 3] atoms, N = M * atoms_per_molecule, molecules contiguous.
+            cell: [3, 3] rows a, b, c.
+            edge_index: [2, P] int64 full list of molecule pairs within ``cutoff``.
+            edge_shift: [P, 3] image shifts (``d_ij = c_j + n @ cell - c_i``).
+        """
+        m = positions.shape[0] // self.atoms_per_molecule
+        batch = torch.zeros(m, dtype=torch.long, device=positions.device)
+        out = self.encode(positions, cell.unsqueeze(0), batch, edge_index, edge_shift, 1)
+        return torch.cat([out["z"][0], out["n_crystal"]])
+
+    @torch.jit.export
+    def molecule_crystallinity(
+        self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor
+    ) -> Tensor:
+        """Per-molecule crystal-likeness p_m in (0, 1), [M] (analysis, visualisation)."""
+        m = positions.shape[0] // self.atoms_per_molecule
+        batch = torch.zeros(m, dtype=torch.long, device=positions.device)
+        out = self.encode(positions, cell.unsqueeze(0), batch, edge_index, edge_shift, 1)
+        return torch.sigmoid(out["p_logit"])
+
+    def evaluate(self, positions: Tensor, cell: Tensor) -> Tensor:
+        """Convenience (not exported): build the neighbour list here and call ``forward``."""
+        c = self.molecule_centers(positions, cell)
+        ei, sh = neighbor_list(c, cell, self.cutoff)
+        return self.forward(positions, cell, ei, sh.to(positions.dtype))
+
+    def set_centroids(self, crystal: Tensor, melt: Tensor) -> None:
+        """Store the crystal and melt centroids of the latent space (after training)."""
+        self.crystal_centroid.copy_(crystal.to(self.crystal_centroid.dtype))
+        self.melt_centroid.copy_(melt.to(self.melt_centroid.dtype))
+        self.has_centroids.fill_(1.0)
+
+
+def build_graph_inputs(
+    positions: Tensor, cell: Tensor, atoms_per_molecule: int, cutoff: float
+) -> Tuple[Tensor, Tensor]:
+    """Neighbour list (edge_index, edge_shift) of one frame on its molecule centres, as
+    the C++ side would build it (no skin)."""
+    from .graphs import molecule_centers
+
+    with torch.no_grad():
+        c = molecule_centers(positions, cell, atoms_per_molecule)
+        ei, sh = neighbor_list(c, cell, cutoff)
+    return ei, sh.to(positions.dtype)
+
+
+class HierarchicalAutoencoder(nn.Module):
+    """Encoder + the seed's decoders + losses (training only; export the ``encoder``).
+
+    Decoders: inner-product adjacency ``sigma(l_i . l_j)`` over molecule latents (target:
+    the switched adjacency ``s(r_ij)``, on graph edges and random negative pairs) and an
+    MLP reconstructing each molecule's stage-2 input features from its latent. Optional
+    KL of the global latent (``variational``). Supervised terms from phase labels: the
+    per-molecule crystal head (BCE against the frame label of every molecule) and a
+    linear separation head on z (BCE).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.encoder = HierarchicalEncoder(config)
+        enc = self.encoder
+        self.adjacency = InnerProductDecoder()
+        self.feature_decoder = MLP([config.molecule_latent, config.stage2_hidden, enc.mol_feat_dim])
+        self.separation = nn.Linear(config.latent_dim, 1)
+        dtype = torch.float64 if config.dtype == "float64" else torch.float32
+        self.to(dtype)
+
+    def loss(
+        self,
+        batch: Dict[str, Tensor],
+        weights: Dict[str, float],
+        negatives: int,
+        generator: Optional[torch.Generator] = None,
+    ) -> Tuple[Tensor, Dict[str, float], Dict[str, Tensor]]:
+        """Total loss, its parts (floats) and the encoder outputs of a collated batch."""
+        enc = self.encoder
+        b = int(batch["cells"].shape[0])
+        out = enc.encode(batch["positions"], batch["cells"], batch["mol_batch"], batch["edge_index"],
+                         batch["edge_shift"], b)
+        lat = out["mol_latent"]
+        ei = batch["edge_index"]
+        dev = lat.device
+        bce = nn.functional.binary_cross_entropy_with_logits
+        # adjacency reconstruction: positives = graph edges (soft target s_ij)
+        pos_logit = self.adjacency(lat, ei)
+        parts_t: Dict[str, Tensor] = {}
+        l_adj = bce(pos_logit, out["edge_weight"].detach())
+        if negatives > 0:
+            mb = batch["mol_batch"]
+            start = batch["mol_start"]
+            count = batch["mol_count"]
+            m = mb.shape[0]
+            src = torch.arange(m, device=dev).repeat(negatives)
+            rnd = torch.rand(src.shape[0], generator=generator, dtype=torch.float64).to(dev)
+            dst = start[mb[src]] + (rnd * count[mb[src]].to(torch.float64)).long().clamp(max=None)
+            dst = torch.minimum(dst, start[mb[src]] + count[mb[src]] - 1)
+            keep = dst != src
+            src = src[keep]
+            dst = dst[keep]
+            c = out["centers"].detach()
+            cl = batch["cells"][mb[src]]
+            dvec = c[dst] - c[src]
+            s = torch.bmm(dvec.unsqueeze(1), torch.linalg.inv(cl)).squeeze(1)
+            dvec = torch.bmm((s - torch.round(s)).unsqueeze(1), cl).squeeze(1)
+            tgt = switch(dvec.norm(dim=-1), enc.cutoff, enc.r_on)
+            neg_logit = self.adjacency(lat, torch.stack([src, dst]))
+            l_adj = 0.5 * (l_adj + bce(neg_logit, tgt))
+        parts_t["adj"] = l_adj
+        # node-feature reconstruction
+        tgt_feat = out["mol_feat"].detach()
+        parts_t["feat"] = ((self.feature_decoder(lat) - tgt_feat) ** 2).mean()
+        z = out["z"]
+        if enc.variational:
+            lv = out["logvar"]
+            parts_t["kl"] = -0.5 * torch.mean(1 + lv - z * z - torch.exp(lv))
+            eps = torch.randn(z.shape, generator=generator, dtype=torch.float64).to(dev, z.dtype)
+            z_s = z + eps * torch.exp(0.5 * lv) if self.training else z
+        else:
+            parts_t["kl"] = torch.zeros((), dtype=z.dtype, device=dev)
+            z_s = z
+        labels = batch["labels"]  # [B], -1 unlabeled
+        known = labels >= 0
+        if bool(known.any()):
+            y = labels[known].to(z.dtype)
+            parts_t["separation"] = bce(self.separation(z_s)[known, 0], y)
+            mol_lab = labels[batch["mol_batch"]]
+            mk = mol_lab >= 0
+            parts_t["molecule"] = bce(out["p_logit"][mk], mol_lab[mk].to(z.dtype))
+        else:
+            parts_t["separation"] = torch.zeros((), dtype=z.dtype, device=dev)
+            parts_t["molecule"] = torch.zeros((), dtype=z.dtype, device=dev)
+        total = (weights["adj"] * parts_t["adj"] + weights["feat"] * parts_t["feat"]
+                 + weights["kl"] * parts_t["kl"] + weights["separation"] * parts_t["separation"]
+                 + weights["molecule"] * parts_t["molecule"])
+        parts = {k: float(v.detach()) for k, v in parts_t.items()}
+        parts["total"] = float(total.detach())
+        return total, parts, out
