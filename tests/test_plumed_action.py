@@ -1,0 +1,132 @@
+"""The PLUMED action LATENT_CV, run by the bundled `plumed driver` (a separate process)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chain_helpers import ORTHORHOMBIC, TRICLINIC, random_frame, read_columns, run_plumed_driver
+from cv_models import paths
+from cv_models._lib import _core
+from export.analytic import save_coordination_model
+
+N_ATOMS = 24
+
+
+@pytest.fixture(scope="module")
+def nm_model(tmp_path_factory):
+    return save_coordination_model(
+        tmp_path_factory.mktemp("m") / "dimer_nm.pt", atoms_per_molecule=2, cutoff=1.5, length_unit="nm"
+    )
+
+
+def _frames(cell, scale=1.0):
+    return [(random_frame(N_ATOMS, cell, seed=s) * scale, cell * scale) for s in (1, 2)]
+
+
+@pytest.mark.parametrize("cell", [ORTHORHOMBIC, TRICLINIC], ids=["ortho", "triclinic"])
+def test_driver_values_and_derivatives_match_core(tmp_path, nm_model, cell):
+    dat = (
+        f"LOAD FILE={paths.plumed_plugin_path()}\n"
+        f"cv: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS}\n"
+        "PRINT ARG=cv.* FILE=COLVAR FMT=%.14e\n"
+        "DUMPDERIVATIVES ARG=cv.mean FILE=DERIV FMT=%.14e\n"
+    )
+    frames = _frames(cell)
+    proc = run_plumed_driver(tmp_path, dat, frames, ["--length-units", "nm"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    fields, colvar = read_columns(tmp_path / "COLVAR")
+    assert fields == ["time", "cv.mean", "cv.meansq"]
+    _, deriv = read_columns(tmp_path / "DERIV")
+    deriv = deriv.reshape(len(frames), 3 * N_ATOMS + 9, -1)
+    model = _core.Model(str(nm_model))
+    for f, (positions, box) in enumerate(frames):
+        v, gp, gc = model.evaluate(positions, box)
+        np.testing.assert_allclose(colvar[f, 1:], v, rtol=1e-12)
+        np.testing.assert_allclose(deriv[f, : 3 * N_ATOMS, 2], gp[0].reshape(-1), rtol=1e-10, atol=1e-12)
+        # box derivative = -(Σ r ⊗ ∂s/∂r + Hᵀ ∂s/∂H)
+        virial = -(positions.T @ gp[0] + box.T @ gc[0])
+        np.testing.assert_allclose(deriv[f, 3 * N_ATOMS :, 2], virial.reshape(-1), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", [ORTHORHOMBIC, TRICLINIC], ids=["ortho", "triclinic"])
+def test_derivatives_match_plumed_numerical_derivatives(tmp_path, nm_model, cell):
+    dat = (
+        f"LOAD FILE={paths.plumed_plugin_path()}\n"
+        f"cv: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS}\n"
+        f"num: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS} NUMERICAL_DERIVATIVES\n"
+        "DUMPDERIVATIVES ARG=cv.mean,num.mean,cv.meansq,num.meansq FILE=DERIV FMT=%.14e\n"
+    )
+    proc = run_plumed_driver(tmp_path, dat, _frames(cell), ["--length-units", "nm"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    _, d = read_columns(tmp_path / "DERIV")
+    assert d.shape[0] == 2 * (3 * N_ATOMS + 9)
+    scale = np.abs(d[:, 2:]).max()
+    np.testing.assert_allclose(d[:, 2], d[:, 3], atol=2e-6 * scale)  # atoms and box, mean
+    np.testing.assert_allclose(d[:, 4], d[:, 5], atol=2e-6 * scale)  # meansq
+    assert np.abs(d[-9:, 2]).max() > 1e-3  # the box derivatives are not trivially zero
+
+
+def test_length_unit_conversion(tmp_path, nm_model):
+    """The same physical frame given in Å to PLUMED gives the same CV as in nm."""
+    frames_nm = _frames(TRICLINIC)
+    frames_a = [(p * 10.0, c * 10.0) for p, c in frames_nm]
+    dat = (
+        f"LOAD FILE={paths.plumed_plugin_path()}\n"
+        f"cv: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS}\n"
+        "PRINT ARG=cv.* FILE=COLVAR FMT=%.14e\n"
+    )
+    (tmp_path / "nm").mkdir()
+    (tmp_path / "A").mkdir()
+    p1 = run_plumed_driver(tmp_path / "nm", dat, frames_nm, ["--length-units", "nm"])
+    p2 = run_plumed_driver(tmp_path / "A", dat.replace("LOAD", "UNITS LENGTH=A\nLOAD"), frames_a, ["--length-units", "A"])
+    assert p1.returncode == 0 and p2.returncode == 0, p2.stdout[-2000:]
+    _, a = read_columns(tmp_path / "nm" / "COLVAR")
+    _, b = read_columns(tmp_path / "A" / "COLVAR")
+    np.testing.assert_allclose(a[:, 1:], b[:, 1:], rtol=1e-10)
+
+
+def _error_of(tmp_path, line: str, frames=None, extra=None) -> str:
+    dat = f"LOAD FILE={paths.plumed_plugin_path()}\n{line}\nPRINT ARG=cv.* FILE=COLVAR\n"
+    proc = run_plumed_driver(tmp_path, dat, frames or _frames(ORTHORHOMBIC), extra or ["--length-units", "nm"])
+    assert proc.returncode != 0
+    assert "Segmentation" not in proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def test_bad_input_errors(tmp_path, nm_model):
+    import torch
+
+    cases = {
+        "missing": (f"cv: LATENT_CV MODEL={tmp_path}/nope.pt ATOMS=1-{N_ATOMS}", "not found"),
+        "atoms": (f"cv: LATENT_CV MODEL={nm_model} ATOMS=1-23", "whole molecules of 2 atoms"),
+        "units": (f"UNITS NATURAL\ncv: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS}", "natural units"),
+        "device": (f"cv: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS} DEVICE=cuda", "DEVICE=cpu"),
+    }
+    (tmp_path / "junk.pt").write_text("junk")
+    cases["junk"] = (f"cv: LATENT_CV MODEL={tmp_path}/junk.pt ATOMS=1-{N_ATOMS}", "not a TorchScript model")
+    lj = save_coordination_model(tmp_path / "lj.pt", atoms_per_molecule=2, cutoff=1.5, length_unit="lj")
+    cases["lj_in_nm"] = (f"cv: LATENT_CV MODEL={lj} ATOMS=1-{N_ATOMS}", "reduced \\(lj\\) length units")
+    for name, (line, expected) in cases.items():
+        if name == "device" and torch.cuda.is_available():
+            continue
+        d = tmp_path / name
+        d.mkdir()
+        out = _error_of(d, line)
+        assert any(s in out for s in [expected.replace("\\", "")]), f"{name}: {out[-1500:]}"
+
+
+def test_natural_units_model(tmp_path):
+    lj = save_coordination_model(tmp_path / "lj.pt", atoms_per_molecule=1, cutoff=1.4, length_unit="lj")
+    dat = (
+        "UNITS NATURAL\n"
+        f"LOAD FILE={paths.plumed_plugin_path()}\n"
+        f"cv: LATENT_CV MODEL={lj} ATOMS=1-{N_ATOMS}\n"
+        "PRINT ARG=cv.* FILE=COLVAR FMT=%.14e\n"
+    )
+    frames = _frames(ORTHORHOMBIC)
+    proc = run_plumed_driver(tmp_path, dat, frames)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    _, colvar = read_columns(tmp_path / "COLVAR")
+    v, _, _ = _core.Model(str(lj)).evaluate(*frames[0])
+    np.testing.assert_allclose(colvar[0, 1:], v, rtol=1e-12)
