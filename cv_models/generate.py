@@ -1,0 +1,306 @@
+"""Generate labeled training data for the two embedded systems with LAMMPS (in-process).
+
+The MD protocols are plain LAMMPS inputs a person can read and run by hand:
+``examples/lj/{crystal,melt}.lmp`` and ``examples/dimers/{crystal,melt}.lmp`` (each
+includes its folder's ``system.lmp``). The generator runs those files through the LAMMPS
+Python module (:func:`cv_models.engines.open_lammps`), setting their ``index`` variables
+(size, seed, state point, step counts, output files) first, and splits every ``run``
+into chunks to drive a tqdm progress bar. It then reads the dumps back with
+:func:`cv_models.data.readers.read_lammps_dump` (molecules from the data file's bonds).
+
+Phases (DESIGN.md §6):
+
+- ``crystal``: the lattice (fcc LJ; fcc of randomly oriented dimers = plastic crystal)
+  equilibrated and sampled at the state point → label CRYSTAL.
+- ``melt``: the lattice melted at ``melt_temperature``, quenched linearly to the state
+  point, equilibrated and sampled → label MELT.
+- ``transition`` (LJ only by default): the melt quenched to ``transition_temperature``
+  (0.45) where it crystallises spontaneously after 20–30k steps → UNLABELED.
+
+Presets (:meth:`GeneratorConfig.preset`): ``tiny`` for tests (3³ cells, a few hundred
+steps, seconds) and ``default`` for training (6³ cells, minutes on one core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from cv_models.data.dataset import Dataset
+from cv_models.data.frames import CRYSTAL, MELT, UNLABELED
+from cv_models.data.readers import read_lammps_dump
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+PHASE_LABELS = {"crystal": CRYSTAL, "melt": MELT, "transition": UNLABELED}
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """One embedded system and its measured state point (reduced LJ units).
+
+    Attributes:
+        name: "lj" or "dimers"; template_dir: folder of its LAMMPS inputs.
+        temperature, pressure, dt, tdamp, pdamp: the state point and integrator.
+        density: starting lattice number density (of molecules) of the crystal.
+        melt_density: starting lattice density of melt/transition runs: low enough that
+            the lattice melts within a few hundred steps at ``melt_temperature``.
+        melt_temperature: where the lattice is melted.
+        transition_temperature: quench temperature of the transition run (None: none).
+        atoms_per_molecule: 1 (LJ) or 2 (dimers).
+        tenwolde_cutoff: neighbour cutoff of the ten Wolde analysis (on molecule centres),
+            about the first minimum of the centre–centre g(r).
+    """
+
+    name: str
+    template_dir: Path
+    temperature: float
+    pressure: float
+    dt: float
+    tdamp: float
+    pdamp: float
+    density: float
+    melt_density: float
+    melt_temperature: float
+    transition_temperature: float | None
+    atoms_per_molecule: int
+    tenwolde_cutoff: float
+
+
+SYSTEMS: dict[str, SystemSpec] = {
+    "lj": SystemSpec("lj", EXAMPLES / "lj", 0.58, 1.0, 0.005, 0.5, 5.0, 1.04, 0.85, 1.5, 0.45, 1, 1.5),
+    "dimers": SystemSpec("dimers", EXAMPLES / "dimers", 1.15, 1.0, 0.003, 0.3, 3.0, 0.80, 0.65, 2.5, None, 2, 1.6),
+}
+
+
+@dataclass
+class GeneratorConfig:
+    """What to simulate. Temperatures etc. left at None take the system's state point.
+
+    Attributes:
+        system: "lj" or "dimers".
+        n_cells: fcc unit cells per box edge (4 molecules per cell: N = 4 n_cells³).
+        phases: any of "crystal", "melt", "transition".
+        replicas: independent trajectories per phase (seeds seed, seed+1, ...).
+        equil_steps: equilibration at the state point before sampling.
+        prod_steps: sampled steps of crystal and melt runs.
+        dump_every: dump stride in steps.
+        melt_steps, quench_steps: melting at melt_temperature, then linear quench.
+        transition_steps: sampled steps of the transition run (no equilibration).
+        seed: LAMMPS velocity (and dimer orientation) seed of the first replica.
+        temperature, pressure, melt_temperature, transition_temperature: overrides.
+        chunk_steps: ``run`` commands are split into chunks of at most this many steps
+            for the progress bar (0: one chunk).
+    """
+
+    system: str = "lj"
+    n_cells: int = 6
+    phases: tuple[str, ...] = ("crystal", "melt", "transition")
+    replicas: int = 1
+    equil_steps: int = 5000
+    prod_steps: int = 20000
+    dump_every: int = 200
+    melt_steps: int = 4000
+    quench_steps: int = 4000
+    transition_steps: int = 40000
+    seed: int = 1
+    temperature: float | None = None
+    pressure: float | None = None
+    melt_temperature: float | None = None
+    transition_temperature: float | None = None
+    chunk_steps: int = 1000
+
+    @property
+    def spec(self) -> SystemSpec:
+        try:
+            return SYSTEMS[self.system]
+        except KeyError:
+            raise ValueError(f"Unknown system {self.system!r}; one of {sorted(SYSTEMS)}") from None
+
+    @classmethod
+    def preset(cls, name: str = "default", system: str = "lj", **overrides) -> "GeneratorConfig":
+        """Named configurations.
+
+        - ``tiny``: 3³ cells (108 LJ atoms / 108 dimers), 1500 melting steps, 300 equilibration + 300
+          production steps, dump every 50 (7 frames per trajectory); a few seconds.
+        - ``default``: 6³ cells (864 LJ atoms / 864 dimers = 1728 atoms), 5k
+          equilibration + 20k production steps, dump every 200 (101 frames); LJ adds a
+          40k-step transition run at T = 0.45. Minutes on one core.
+        """
+        phases = ("crystal", "melt", "transition") if SYSTEMS[system].transition_temperature else ("crystal", "melt")
+        if name == "tiny":
+            base = cls(system=system, n_cells=3, phases=phases, equil_steps=300, prod_steps=300, dump_every=50,
+                       melt_steps=1500, quench_steps=300, transition_steps=300, chunk_steps=0)
+        elif name == "default":
+            base = cls(system=system, phases=phases)
+        else:
+            raise ValueError(f"Unknown preset {name!r}; 'tiny' or 'default'")
+        return replace(base, **overrides)
+
+    def runs(self) -> list[dict]:
+        """One dict per LAMMPS run: trajectory name, phase, template, variables."""
+        s = self.spec
+        temp = s.temperature if self.temperature is None else self.temperature
+        press = s.pressure if self.pressure is None else self.pressure
+        tmelt = s.melt_temperature if self.melt_temperature is None else self.melt_temperature
+        ttrans = s.transition_temperature if self.transition_temperature is None else self.transition_temperature
+        out = []
+        for phase in self.phases:
+            if phase not in PHASE_LABELS:
+                raise ValueError(f"Unknown phase {phase!r}; one of {sorted(PHASE_LABELS)}")
+            if phase == "transition" and ttrans is None:
+                raise ValueError(f"System {s.name!r} has no transition temperature; set transition_temperature.")
+            for r in range(self.replicas):
+                v = dict(
+                    examples=str(s.template_dir),
+                    ncells=self.n_cells,
+                    density=s.density,
+                    seed=self.seed + r,
+                    temp=temp,
+                    press=press,
+                    dt=s.dt,
+                    tdamp=s.tdamp,
+                    pdamp=s.pdamp,
+                    equil=self.equil_steps,
+                    prod=self.prod_steps,
+                    every=self.dump_every,
+                )
+                if phase in ("melt", "transition"):
+                    v.update(tmelt=tmelt, melt=self.melt_steps, quench=self.quench_steps, density=s.melt_density)
+                if phase == "transition":
+                    v.update(temp=ttrans, equil=0, prod=self.transition_steps)
+                template = "crystal.lmp" if phase == "crystal" else "melt.lmp"
+                out.append(dict(name=f"{s.name}-{phase}-{r}", phase=phase, template=s.template_dir / template,
+                                variables=v))
+        return out
+
+    def total_steps(self) -> int:
+        n = 0
+        for run in self.runs():
+            v = run["variables"]
+            n += int(v["equil"]) + int(v["prod"]) + int(v.get("melt", 0)) + int(v.get("quench", 0))
+        return n
+
+
+_RUN = re.compile(r"^\s*run\s+(\S+)(.*)$")
+
+
+def _logical_lines(text: str) -> list[str]:
+    """LAMMPS input lines with ``&`` continuations joined and blank/comment lines dropped."""
+    out, buf = [], ""
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if line.endswith("&"):
+            buf += line[:-1] + " "
+            continue
+        line = buf + line
+        buf = ""
+        if line.split("#", 1)[0].strip():
+            out.append(line)
+    return out
+
+
+def run_input(lmp, path: Path, *, chunk_steps: int = 1000, progress=None) -> None:
+    """Run a LAMMPS input file command by command, splitting ``run N`` into chunks.
+
+    Each ``run N`` becomes ``run n start S stop S+N pre yes|no post no`` pieces, so
+    time-dependent fixes (the quench ramp) behave as in one run. ``progress`` (a tqdm
+    bar) is advanced by the steps done.
+    """
+    for line in _logical_lines(Path(path).read_text()):
+        m = _RUN.match(line.split("#", 1)[0])
+        if not m or m.group(2).strip():
+            lmp.command(line)
+            continue
+        lmp.command(f"variable latentcv_nsteps equal {m.group(1)}")
+        n = int(round(lmp.extract_variable("latentcv_nsteps")))
+        start = int(lmp.extract_global("ntimestep"))
+        chunk = n if chunk_steps <= 0 else max(1, chunk_steps)
+        done = 0
+        while True:
+            c = min(chunk, n - done)
+            pre = "yes" if done == 0 else "no"
+            lmp.command(f"run {c} start {start} stop {start + n} pre {pre} post no")
+            done += c
+            if progress is not None:
+                progress.update(c)
+            if done >= n:
+                break
+
+
+def generate(
+    config: GeneratorConfig,
+    outdir: str | Path,
+    *,
+    progress: bool = True,
+    keep_logs: bool = True,
+) -> Dataset:
+    """Run every trajectory of ``config``, write LAMMPS data + dump files, return the frames.
+
+    Files per trajectory ``<system>-<phase>-<replica>`` in ``outdir``: ``.data`` (written
+    at the start of sampling), ``.dump`` (``id [mol] type x y z``), ``.log``.
+
+    Returns:
+        Dataset of Frames (length unit "lj"), labeled CRYSTAL / MELT / UNLABELED per
+        phase, ``Frame.trajectory`` = the trajectory name.
+    """
+    from tqdm.auto import tqdm
+
+    from cv_models.engines import open_lammps
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    runs = config.runs()
+    ds = Dataset()
+    with tqdm(total=config.total_steps(), disable=not progress, unit="step",
+              desc=f"latentcv generate {config.system}") as bar:
+        for run in runs:
+            name = run["name"]
+            v = dict(run["variables"], data=str(outdir / f"{name}.data"), dump=str(outdir / f"{name}.dump"))
+            dump = Path(v["dump"])
+            if dump.exists():
+                dump.unlink()  # LAMMPS appends to nothing, but never mix old frames in
+            args = ["-log", str(outdir / f"{name}.log") if keep_logs else "none", "-nocite"]
+            for key, val in v.items():
+                args += ["-var", key, str(val)]
+            bar.set_postfix_str(name)
+            lmp = open_lammps(args)
+            try:
+                run_input(lmp, run["template"], chunk_steps=config.chunk_steps, progress=bar)
+            finally:
+                lmp.close()
+            ds.extend(
+                read_lammps_dump(dump, data_file=v["data"], units="lj", label=PHASE_LABELS[run["phase"]],
+                                 trajectory=name)
+            )
+    return ds
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m cv_models.generate SYSTEM OUTDIR [--preset tiny|default] [--n-cells N] ...``"""
+    p = argparse.ArgumentParser(description="Generate latentcv training data with LAMMPS.")
+    p.add_argument("system", choices=sorted(SYSTEMS))
+    p.add_argument("outdir")
+    p.add_argument("--preset", default="default", choices=["tiny", "default"])
+    for f in fields(GeneratorConfig):
+        if f.name in ("system", "phases") or f.type not in ("int", "float | None"):
+            continue
+        p.add_argument("--" + f.name.replace("_", "-"), type=int if f.type == "int" else float, default=None)
+    p.add_argument("--phases", nargs="+", default=None, choices=sorted(PHASE_LABELS))
+    p.add_argument("--save", default=None, help="also save all frames to this .npz (Dataset.save)")
+    a = p.parse_args(argv)
+    overrides = {f.name: getattr(a, f.name) for f in fields(GeneratorConfig)
+                 if f.name not in ("system",) and getattr(a, f.name, None) is not None}
+    if "phases" in overrides:
+        overrides["phases"] = tuple(overrides["phases"])
+    cfg = GeneratorConfig.preset(a.preset, a.system, **overrides)
+    ds = generate(cfg, a.outdir)
+    if a.save:
+        ds.save(a.save)
+    print(f"{len(ds)} frames from {len(ds.trajectories)} trajectories in {a.outdir}: {asdict(cfg)}")
+
+
+if __name__ == "__main__":
+    main()
