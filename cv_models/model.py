@@ -413,7 +413,7 @@ class HierarchicalAutoencoder(nn.Module):
             m = mb.shape[0]
             src = torch.arange(m, device=dev).repeat(negatives)
             rnd = torch.rand(src.shape[0], generator=generator, dtype=torch.float64).to(dev)
-            dst = start[mb[src]] + (rnd * count[mb[src]].to(torch.float64)).long().clamp(max=None)
+            dst = start[mb[src]] + (rnd * count[mb[src]].to(torch.float64)).long()
             dst = torch.minimum(dst, start[mb[src]] + count[mb[src]] - 1)
             keep = dst != src
             src = src[keep]

@@ -1,0 +1,453 @@
+"""Training of the hierarchical graph autoencoder: ``latentcv train CONFIG``.
+
+:func:`train_from_config` reads a TOML/JSON config (:mod:`cv_models.config`), loads the
+frames, splits them by contiguous trajectory blocks, trains with AdamW (tqdm progress
+bar, checkpoints every epoch, resume, early stopping), writes ``metrics.csv`` /
+``metrics.json`` and ``latent.png`` to the output folder, stores the crystal and melt
+centroids of the latent space, and returns the path of the final checkpoint
+``checkpoint.pt``. :func:`load_encoder` rebuilds the trained encoder from it.
+
+Reproducibility: the seed fixes the initialisation, and every epoch draws its batch order
+and negative pairs from a generator seeded with (seed, epoch), so a resumed run repeats
+the uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .config import Config, ConfigError, ModelConfig, load_config
+from .data.frames import CRYSTAL, MELT, Frame
+from .graphs import molecule_centers, neighbor_list
+from .model import HierarchicalAutoencoder, HierarchicalEncoder
+
+__all__ = [
+    "train",
+    "train_from_config",
+    "add_train_arguments",
+    "run_train_command",
+    "load_checkpoint",
+    "load_encoder",
+    "prepare_samples",
+    "collate",
+    "split_frames",
+    "encode_frames",
+    "resolve_model_config",
+]
+
+CHECKPOINT_VERSION = 1
+
+
+# ---------------------------------------------------------------------------- data
+def load_frames(cfg: Config) -> List[Frame]:
+    """Frames named by ``cfg.data``: trajectories (via ``cv_models.data.readers``), a saved
+    dataset, or a synthetic set."""
+    d = cfg.data
+    if d.synthetic:
+        from .synthetic import synthetic_dataset
+
+        return synthetic_dataset(**d.synthetic)
+    if d.dataset:
+        from .data.dataset import Dataset  # provided by the data half of issue 3
+
+        return list(Dataset.load(cfg.resolve(d.dataset)))
+    from .data.readers import read_dataset
+
+    specs = []
+    for t in d.trajectories:
+        t = dict(t)
+        for key in ("path", "data_file", "top"):
+            if key in t and isinstance(t[key], str):
+                t[key] = str(cfg.resolve(t[key]))
+        specs.append(t)
+    return list(read_dataset(specs))
+
+
+def _local_split(frames: Sequence[Frame], n_blocks: int, val_fraction: float, seed: int) -> Tuple[List[Frame], List[Frame]]:
+    """Fallback split by contiguous trajectory blocks (used if ``cv_models.data.split`` is
+    missing): each trajectory is cut into ``n_blocks`` contiguous blocks and a
+    seed-chosen ``val_fraction`` of them is held out."""
+    by: Dict[str, List[Frame]] = {}
+    for f in frames:
+        by.setdefault(f.trajectory, []).append(f)
+    train, val = [], []
+    for name, fs in by.items():
+        fs = sorted(fs, key=lambda f: f.index)
+        k = max(1, min(n_blocks, len(fs)))
+        blocks = (np.arange(len(fs)) * k) // len(fs)
+        n_val = 0 if k < 2 else min(k - 1, max(1, int(round(val_fraction * k))))
+        rng = np.random.default_rng([seed, sum(map(ord, name)), k])
+        vb = set(rng.choice(k, size=n_val, replace=False).tolist()) if n_val else set()
+        for f, b in zip(fs, blocks):
+            (val if int(b) in vb else train).append(f)
+    return train, val
+
+
+def split_frames(frames: Sequence[Frame], n_blocks: int, val_fraction: float, seed: int, gap: int = 0) -> Tuple[List[Frame], List[Frame]]:
+    """Train/validation split by whole contiguous trajectory blocks (never random frames)."""
+    try:
+        from .data.split import split_by_blocks
+    except ImportError:
+        return _local_split(frames, n_blocks, val_fraction, seed)
+    tr, va = split_by_blocks(list(frames), n_blocks=n_blocks, val_fraction=val_fraction, seed=seed, gap=gap)
+    return list(tr), list(va)
+
+
+def resolve_model_config(model: ModelConfig, frames: Sequence[Frame]) -> ModelConfig:
+    """Fill ``atoms_per_molecule``, ``species`` and ``n_species`` from the data and check
+    that every frame has the same molecule pattern."""
+    if not frames:
+        raise ConfigError("no frames to train on")
+    f0 = frames[0]
+    a = model.atoms_per_molecule or f0.atoms_per_molecule
+    pattern = [int(s) for s in f0.species[:a]]
+    for f in frames:
+        if f.n_atoms % a != 0 or f.atoms_per_molecule != a:
+            raise ConfigError(f"frame {f.trajectory}:{f.index} has {f.n_atoms} atoms in {f.n_molecules} molecules; "
+                              f"the model needs {a} atoms per molecule")
+        if not np.array_equal(f.species.reshape(-1, a), np.tile(pattern, (f.n_atoms // a, 1))):
+            raise ConfigError(f"frame {f.trajectory}:{f.index}: every molecule must have the species pattern {pattern}")
+    species = list(model.species) or pattern
+    if len(species) != a:
+        raise ConfigError(f"[model] species has {len(species)} entries but molecules have {a} atoms")
+    n_species = max(model.n_species, max(species) + 1)
+    return dataclasses.replace(model, atoms_per_molecule=a, species=species, n_species=n_species)
+
+
+def prepare_samples(frames: Sequence[Frame], atoms_per_molecule: int, cutoff: float, dtype: torch.dtype) -> List[Dict[str, Any]]:
+    """Per-frame tensors and neighbour lists (positions are fixed, so built once)."""
+    out = []
+    for f in frames:
+        pos = torch.tensor(f.positions, dtype=torch.float64)
+        cell = torch.tensor(f.cell, dtype=torch.float64)
+        c = molecule_centers(pos, cell, atoms_per_molecule)
+        ei, sh = neighbor_list(c, cell, cutoff)
+        out.append({"positions": pos.to(dtype), "cell": cell.to(dtype), "edge_index": ei, "edge_shift": sh.to(dtype),
+                    "label": int(f.label), "n_mol": int(c.shape[0])})
+    return out
+
+
+def collate(samples: Sequence[Dict[str, Any]], device: torch.device) -> Dict[str, Tensor]:
+    """Concatenate frames into one batch graph (molecule indices offset per frame)."""
+    offs = 0
+    eis, mb, starts, counts = [], [], [], []
+    for k, s in enumerate(samples):
+        eis.append(s["edge_index"] + offs)
+        mb.append(torch.full((s["n_mol"],), k, dtype=torch.long))
+        starts.append(offs)
+        counts.append(s["n_mol"])
+        offs += s["n_mol"]
+    return {
+        "positions": torch.cat([s["positions"] for s in samples]).to(device),
+        "cells": torch.stack([s["cell"] for s in samples]).to(device),
+        "edge_index": torch.cat(eis, dim=1).to(device),
+        "edge_shift": torch.cat([s["edge_shift"] for s in samples]).to(device),
+        "mol_batch": torch.cat(mb).to(device),
+        "mol_start": torch.tensor(starts, dtype=torch.long, device=device),
+        "mol_count": torch.tensor(counts, dtype=torch.long, device=device),
+        "labels": torch.tensor([s["label"] for s in samples], dtype=torch.long, device=device),
+    }
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def load_checkpoint(path: str | Path) -> Dict[str, Any]:
+    """A checkpoint written by :func:`train` (dict with ``config``, ``model_state``, ...)."""
+    return torch.load(str(path), map_location="cpu", weights_only=False)
+
+
+def load_encoder(path: str | Path) -> HierarchicalEncoder:
+    """Rebuild the trained :class:`HierarchicalEncoder` (eval mode, centroids set) from a
+    checkpoint of :func:`train` (``checkpoint.pt``, ``checkpoint_best.pt`` or ``_last``)."""
+    ck = load_checkpoint(path)
+    mcfg = ModelConfig(**ck["model_config"])
+    model = HierarchicalAutoencoder(mcfg)
+    model.load_state_dict(ck["model_state"])
+    return model.encoder.eval()
+
+
+def _weights(cfg: Config) -> Dict[str, float]:
+    t = cfg.training
+    return {"adj": t.w_adj, "feat": t.w_feat, "kl": t.w_kl if cfg.model.variational else 0.0,
+            "separation": t.w_separation, "molecule": t.w_molecule}
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("[training] device = 'cuda' but CUDA is not available here")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def encode_frames(encoder: HierarchicalEncoder, samples: Sequence[Dict[str, Any]], device: torch.device,
+                  batch_size: int = 16) -> Dict[str, Any]:
+    """z [F, d], n_crystal [F], per-molecule crystal probabilities (list of [M]) of samples."""
+    zs, nc, pm = [], [], []
+    for k in range(0, len(samples), batch_size):
+        chunk = samples[k:k + batch_size]
+        b = collate(chunk, device)
+        out = encoder.encode(b["positions"], b["cells"], b["mol_batch"], b["edge_index"], b["edge_shift"], len(chunk))
+        zs.append(out["z"].cpu())
+        nc.append(out["n_crystal"].cpu())
+        p = torch.sigmoid(out["p_logit"]).cpu()
+        pm.extend(torch.split(p, [s["n_mol"] for s in chunk]))
+    if not zs:
+        return {"z": torch.zeros(0, encoder.latent_dim), "n_crystal": torch.zeros(0), "p_molecule": []}
+    return {"z": torch.cat(zs), "n_crystal": torch.cat(nc), "p_molecule": pm}
+
+
+def _evaluate(model: HierarchicalAutoencoder, samples, cfg: Config, device, centroids) -> Dict[str, float]:
+    """Validation loss parts and accuracies (frame: separation head and nearest centroid;
+    molecule: head > 0.5 vs the frame label)."""
+    model.eval()
+    g = torch.Generator().manual_seed(cfg.training.seed + 7919)
+    sums: Dict[str, float] = {}
+    n = 0
+    with torch.no_grad():
+        for k in range(0, len(samples), cfg.training.batch_size):
+            chunk = samples[k:k + cfg.training.batch_size]
+            _, parts, _ = model.loss(collate(chunk, device), _weights(cfg), cfg.training.negatives, g)
+            for key, v in parts.items():
+                sums[key] = sums.get(key, 0.0) + v * len(chunk)
+            n += len(chunk)
+    res = {f"val_{k}": v / max(n, 1) for k, v in sums.items()}
+    enc = encode_frames(model.encoder, samples, device)
+    labels = np.array([s["label"] for s in samples])
+    known = labels >= 0
+    if known.any():
+        z = enc["z"].to(next(model.parameters()).dtype).to(device)
+        pred = (model.separation(z)[:, 0] > 0).cpu().numpy().astype(int)
+        res["val_frame_acc"] = float((pred[known] == labels[known]).mean())
+        if centroids is not None:
+            zc = enc["z"].numpy()
+            dc = np.linalg.norm(zc - centroids[0], axis=1)
+            dm = np.linalg.norm(zc - centroids[1], axis=1)
+            res["val_centroid_acc"] = float(((dc < dm).astype(int)[known] == labels[known]).mean())
+        agree, tot = 0, 0
+        for p, lab in zip(enc["p_molecule"], labels):
+            if lab >= 0:
+                agree += int(((p.numpy() > 0.5).astype(int) == lab).sum())
+                tot += p.numel()
+        res["val_molecule_acc"] = agree / max(tot, 1)
+    return res
+
+
+def _centroids(encoder: HierarchicalEncoder, samples, device) -> Optional[np.ndarray]:
+    enc = encode_frames(encoder, samples, device)
+    labels = np.array([s["label"] for s in samples])
+    z = enc["z"].numpy()
+    if not ((labels == CRYSTAL).any() and (labels == MELT).any()):
+        return None
+    return np.stack([z[labels == CRYSTAL].mean(0), z[labels == MELT].mean(0)])
+
+
+def plot_latent(path: Path, z_train: np.ndarray, y_train: np.ndarray, z_val: np.ndarray, y_val: np.ndarray,
+                centroids: Optional[np.ndarray]) -> None:
+    """PNG of the latent space coloured by phase (train: dots, validation: crosses)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    colours = {CRYSTAL: "tab:blue", MELT: "tab:red", -1: "tab:gray"}
+    names = {CRYSTAL: "crystal", MELT: "melt", -1: "unlabeled"}
+
+    def xy(z):
+        return (z[:, 0], z[:, 1]) if z.shape[1] > 1 else (z[:, 0], np.zeros(len(z)))
+
+    for z, y, marker, tag in ((z_train, y_train, "o", "train"), (z_val, y_val, "x", "validation")):
+        for lab in (CRYSTAL, MELT, -1):
+            sel = y == lab
+            if sel.any():
+                x0, x1 = xy(z[sel])
+                ax.scatter(x0, x1, s=12, marker=marker, c=colours[lab], label=f"{names[lab]} ({tag})", alpha=0.7)
+    if centroids is not None:
+        c0, c1 = xy(centroids)
+        ax.plot(c0, c1, "k*-", ms=12, label="centroids")
+    ax.set_xlabel("z0")
+    ax.set_ylabel("z1" if z_train.shape[1] > 1 else "")
+    ax.legend(fontsize=7)
+    ax.set_title("latentcv latent space")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- training loop
+def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
+    """Train per ``cfg``; returns the path of the final checkpoint (``checkpoint.pt``).
+
+    Writes to ``cfg.training.output_dir``: ``checkpoint_last.pt`` (every epoch, for resume),
+    ``checkpoint_best.pt`` (best validation loss), ``checkpoint.pt`` (best model with
+    latent centroids), ``metrics.csv``, ``metrics.json``, ``latent.png``, ``config.json``.
+    """
+    t = cfg.training
+    torch.set_num_threads(t.threads)
+    out_dir = cfg.resolve(t.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frames = list(frames) if frames is not None else load_frames(cfg)
+    mcfg = resolve_model_config(cfg.model, frames)
+    dtype = torch.float64 if mcfg.dtype == "float64" else torch.float32
+    device = _device(t.device)
+    train_frames, val_frames = split_frames(frames, cfg.data.n_blocks, cfg.data.val_fraction, t.seed, cfg.data.gap)
+    if not train_frames:
+        raise ConfigError("the split left no training frames; lower [data] val_fraction or add trajectories")
+    tr = prepare_samples(train_frames, mcfg.atoms_per_molecule, mcfg.cutoff, dtype)
+    va = prepare_samples(val_frames, mcfg.atoms_per_molecule, mcfg.cutoff, dtype)
+
+    torch.manual_seed(t.seed)
+    random.seed(t.seed)
+    np.random.seed(t.seed)
+    model = HierarchicalAutoencoder(mcfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    weights = _weights(cfg)
+    state = {"epoch": 0, "best": math.inf, "bad": 0, "stopped": False, "history": []}
+    last = out_dir / "checkpoint_last.pt"
+    if t.resume and last.exists():
+        ck = load_checkpoint(last)
+        if ck.get("model_config") != dataclasses.asdict(mcfg):
+            raise ConfigError(f"{last} was written with a different [model]; delete it or set resume = false")
+        model.load_state_dict(ck["model_state"])
+        opt.load_state_dict(ck["optimizer_state"])
+        state = ck["train_state"]
+    (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    def checkpoint(path: Path, with_opt: bool, extra: Optional[Dict[str, Any]] = None) -> None:
+        ck = {"version": CHECKPOINT_VERSION, "model_config": dataclasses.asdict(mcfg), "config": cfg.to_dict(),
+              "model_state": model.state_dict(), "train_state": state,
+              "output_names": model.encoder.output_names()}
+        if with_opt:
+            ck["optimizer_state"] = opt.state_dict()
+        ck.update(extra or {})
+        tmp = path.with_suffix(".tmp")
+        torch.save(ck, str(tmp))
+        tmp.replace(path)
+
+    from tqdm import tqdm
+
+    bar = tqdm(range(state["epoch"], t.epochs), disable=not t.progress, desc="latentcv train", unit="epoch")
+    for epoch in bar:
+        if state["stopped"]:
+            break
+        t0 = time.time()
+        model.train()
+        g = torch.Generator().manual_seed(t.seed * 1_000_003 + epoch)
+        perm = torch.randperm(len(tr), generator=g).tolist()
+        sums: Dict[str, float] = {}
+        for k in range(0, len(perm), t.batch_size):
+            chunk = [tr[p] for p in perm[k:k + t.batch_size]]
+            loss, parts, _ = model.loss(collate(chunk, device), weights, t.negatives, g)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            opt.step()
+            for key, v in parts.items():
+                sums[key] = sums.get(key, 0.0) + v * len(chunk)
+        row: Dict[str, float] = {"epoch": epoch}
+        row.update({f"train_{k}": v / len(tr) for k, v in sums.items()})
+        cents = _centroids(model.encoder, tr, device)
+        if va:
+            row.update(_evaluate(model, va, cfg, device, cents))
+            monitor = row["val_total"]
+        else:
+            monitor = row["train_total"]
+        row["time_s"] = time.time() - t0
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        if monitor < state["best"] - t.min_delta:
+            state["best"] = monitor
+            state["bad"] = 0
+            checkpoint(out_dir / "checkpoint_best.pt", False)
+        else:
+            state["bad"] += 1
+        if t.patience and state["bad"] >= t.patience:
+            state["stopped"] = True
+        checkpoint(last, True)
+        _write_metrics(out_dir, state["history"])
+        bar.set_postfix({k: f"{row[k]:.3g}" for k in ("train_total", "val_total", "val_frame_acc") if k in row})
+        if state["stopped"]:
+            break
+    bar.close()
+
+    # final: best model, latent centroids, plot
+    best = out_dir / "checkpoint_best.pt"
+    if best.exists():
+        model.load_state_dict(load_checkpoint(best)["model_state"])
+    cents = _centroids(model.encoder, tr, device)
+    if cents is not None:
+        model.encoder.set_centroids(torch.tensor(cents[0]), torch.tensor(cents[1]))
+    summary = dict(state["history"][-1]) if state["history"] else {}
+    if va:
+        summary.update(_evaluate(model, va, cfg, device, cents))
+    final = out_dir / "checkpoint.pt"
+    checkpoint(final, False, {"centroids": None if cents is None else {"crystal": cents[0].tolist(), "melt": cents[1].tolist()},
+                              "summary": summary,
+                              "split": {"train": sorted({f.trajectory for f in train_frames}),
+                                        "n_train": len(tr), "n_val": len(va)}})
+    ztr = encode_frames(model.encoder, tr, device)["z"].numpy()
+    zva = encode_frames(model.encoder, va, device)["z"].numpy() if va else np.zeros((0, mcfg.latent_dim))
+    plot_latent(out_dir / "latent.png", ztr, np.array([s["label"] for s in tr]), zva,
+                np.array([s["label"] for s in va], dtype=int), cents)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return final
+
+
+def _write_metrics(out_dir: Path, history: List[Dict[str, float]]) -> None:
+    keys: List[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    with open(out_dir / "metrics.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        for row in history:
+            w.writerow(row)
+    (out_dir / "metrics.json").write_text(json.dumps(history, indent=1))
+
+
+def train_from_config(path: str, overrides: Optional[Dict[str, Dict[str, Any]]] = None) -> Path:
+    """``latentcv train CONFIG``: load and validate the config file, train, return the
+    final checkpoint path."""
+    return train(load_config(path, overrides))
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``latentcv train`` (for the CLI): CONFIG, --epochs, --output-dir,
+    --device, --no-resume, --no-progress."""
+    parser.add_argument("config", help="TOML or JSON config file ([data], [model], [training])")
+    parser.add_argument("--epochs", type=int, default=None, help="override [training] epochs")
+    parser.add_argument("--output-dir", default=None, help="override [training] output_dir")
+    parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="override [training] device")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_train_command(args: argparse.Namespace) -> Path:
+    """Run ``latentcv train`` from parsed :func:`add_train_arguments` arguments."""
+    ov: Dict[str, Any] = {}
+    if args.epochs is not None:
+        ov["epochs"] = args.epochs
+    if args.output_dir is not None:
+        ov["output_dir"] = str(Path(args.output_dir).resolve())
+    if args.device is not None:
+        ov["device"] = args.device
+    if args.no_resume:
+        ov["resume"] = False
+    if args.no_progress:
+        ov["progress"] = False
+    path = train_from_config(args.config, {"training": ov} if ov else None)
+    print(f"latentcv train: wrote {path}")
+    return path
