@@ -13,6 +13,7 @@ from .frames import CRYSTAL, MELT, UNLABELED, Frame
 from .molecules import MoleculeLayout, MoleculePatternError, make_whole, molecule_centres
 from .readers import read_dataset, read_frames, read_lammps_data, read_lammps_dump, read_mdtraj
 from .split import SplitConfig, split_by_blocks
+from .writers import write_lammps_data, write_lammps_dump
 
 __all__ = [
     "Frame",
@@ -31,4 +32,6 @@ __all__ = [
     "read_mdtraj",
     "SplitConfig",
     "split_by_blocks",
+    "write_lammps_data",
+    "write_lammps_dump",
 ]

@@ -19,7 +19,8 @@ class Frame:
         positions: [N, 3] float64 atom positions, in ``length_unit``; any periodic image.
         cell: [3, 3] float64, rows are the lattice vectors a, b, c (triclinic allowed).
         molecule: [N] int64 molecule index 0..M-1; atoms of one molecule are contiguous
-            and every molecule has the same atom pattern.
+            and every molecule has the same atom pattern (single-atom molecules may
+            differ in species: atomic mixtures).
         species: [N] int64 species index per atom.
         label: phase label of the whole frame: CRYSTAL, MELT or UNLABELED.
         length_unit: "lj" (reduced, sigma), "A" or "nm".

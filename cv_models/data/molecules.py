@@ -27,7 +27,8 @@ class MoleculeLayout:
         order: [N] int64; new atom k is original atom ``order[k]`` (apply as ``x[order]``).
         molecule: [N] int64 molecule index 0..M-1 of each (reordered) atom, contiguous.
         atoms_per_molecule: atoms in each molecule.
-        pattern: [atoms_per_molecule] int64 species of the atoms of one molecule.
+        pattern: [atoms_per_molecule] int64 species of the atoms of one molecule
+            ([-1] for single-atom molecules of several species: an atomic mixture).
         bonds: [B, 2] int64 bonds of one molecule (local indices), or None if unknown.
     """
 
@@ -85,6 +86,8 @@ def build_layout(
         groups: [N] any integer label per atom; equal labels = same molecule.
         species: [N] int species per atom (file order).
         bonds: optional [B, 2] bonds in file atom indices (0-based).
+    Single-atom molecules may differ in species (atomic mixtures).
+
     Raises:
         MoleculePatternError: molecules differ in size, species or bonds.
     """
@@ -103,6 +106,11 @@ def build_layout(
     apm = int(counts[0])
     order = np.argsort(mol_of_atom, kind="stable")  # contiguous, file order inside
     spec = species[order].reshape(-1, apm)
+    if apm == 1:
+        # single atoms: species may differ (atomic mixtures); pattern -1 = "any"
+        pattern = spec[0].copy() if (spec == spec[0]).all() else np.array([-1], dtype=np.int64)
+        return MoleculeLayout(order.astype(np.int64), np.arange(n, dtype=np.int64), 1, pattern,
+                              np.zeros((0, 2), dtype=np.int64))
     if not (spec == spec[0]).all():
         local = np.argsort(spec, axis=1, kind="stable")
         order = (order.reshape(-1, apm)[np.arange(len(spec))[:, None], local]).reshape(-1)

@@ -1,0 +1,140 @@
+"""Steinhardt q6 and the ten Wolde solid-bond criterion (cv_models.analysis.tenwolde)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cv_models.analysis import TenWoldeConfig, spherical_harmonics, ten_wolde, ten_wolde_frame
+from cv_models.data import Frame
+
+FCC = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+BCC = [[0, 0, 0], [0.5, 0.5, 0.5]]
+SC = [[0, 0, 0]]
+
+
+def lattice(basis, n: int, a: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    g = np.array([[i, j, k] for i in range(n) for j in range(n) for k in range(n)], float)
+    pts = (g[:, None, :] + np.array(basis, float)[None]).reshape(-1, 3) * a
+    return pts, np.eye(3) * n * a
+
+
+def hcp(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ideal hcp (c/a = sqrt(8/3)), nearest-neighbour distance 1, orthorhombic cell."""
+    a, c = 1.0, np.sqrt(8.0 / 3.0)
+    cell_basis = np.array([[0, 0, 0], [0.5, np.sqrt(3) / 2, 0], [0.5, np.sqrt(3) / 6, c / 2], [0, 2 * np.sqrt(3) / 3, c / 2]])
+    g = np.array([[i, j, k] for i in range(n) for j in range(n) for k in range(n)], float)
+    shift = g * np.array([a, np.sqrt(3) * a, c])
+    pts = (shift[:, None, :] + cell_basis[None]).reshape(-1, 3)
+    return pts, np.diag([n * a, n * np.sqrt(3) * a, n * c])
+
+
+def random_rotation(rng) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_spherical_harmonics_match_scipy():
+    special = pytest.importorskip("scipy.special")
+    if not hasattr(special, "sph_harm_y"):
+        pytest.skip("scipy too old for sph_harm_y")
+    v = np.random.default_rng(0).normal(size=(40, 3))
+    v[0] = [0, 0, 2.0]  # on the z axis
+    r = np.linalg.norm(v, axis=1)
+    theta, phi = np.arccos(v[:, 2] / r), np.arctan2(v[:, 1], v[:, 0])
+    for l in (0, 1, 2, 4, 6):
+        ref = np.stack([special.sph_harm_y(l, m, theta, phi) for m in range(-l, l + 1)], axis=1)
+        assert np.allclose(spherical_harmonics(l, v), ref, atol=1e-13)
+
+
+def test_spherical_harmonics_normalised():
+    """Addition theorem: Σ_m |Y_lm|² = (2l+1)/4π for every direction."""
+    v = np.random.default_rng(1).normal(size=(20, 3))
+    y = spherical_harmonics(6, v)
+    assert np.allclose((np.abs(y) ** 2).sum(axis=1), 13 / (4 * np.pi))
+
+
+@pytest.mark.parametrize(
+    "name, points_cell, cutoff, q6, solid",
+    [
+        ("fcc", lattice(FCC, 4), 0.8, 0.57452, True),
+        ("bcc 8+6", lattice(BCC, 4), 1.1, 0.51069, True),
+        ("sc", lattice(SC, 5), 1.1, 0.35355, False),  # 6 neighbours < 8 solid bonds
+        ("hcp", hcp(4), 1.2, 0.48476, True),
+    ],
+)
+def test_perfect_lattices(name, points_cell, cutoff, q6, solid):
+    pts, cell = points_cell
+    r = ten_wolde(pts, cell, TenWoldeConfig(cutoff=cutoff))
+    assert np.allclose(r.q, q6, atol=5e-5), name
+    assert r.solid.all() == solid and (not solid or r.largest_cluster == len(pts))
+    assert r.mean_q == pytest.approx(q6, abs=5e-5)
+
+
+def test_fcc_in_a_primitive_triclinic_cell():
+    """fcc described by its rhombohedral primitive cell, replicated: same q6, all solid."""
+    prim = np.array([[0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    n = 4
+    g = np.array([[i, j, k] for i in range(n) for j in range(n) for k in range(n)], float)
+    pts = g @ prim
+    r = ten_wolde(pts, prim * n, TenWoldeConfig(cutoff=0.8))
+    assert np.allclose(r.q, 0.57452, atol=5e-5) and r.solid.all()
+    assert (r.n_neighbours == 12).all()
+
+
+def test_random_gas_is_not_solid():
+    rng = np.random.default_rng(2)
+    L = 8.0
+    pts = rng.uniform(0, L, size=(512, 3))  # number density 1
+    r = ten_wolde(pts, np.eye(3) * L, TenWoldeConfig(cutoff=1.5))
+    assert r.solid_fraction < 0.02
+    assert r.global_q < 0.1
+
+
+def test_thermal_fcc_is_solid():
+    rng = np.random.default_rng(3)
+    pts, cell = lattice(FCC, 4, a=1.59)
+    r = ten_wolde(pts + rng.normal(scale=0.08, size=pts.shape), cell, TenWoldeConfig(cutoff=1.5))
+    assert r.solid_fraction > 0.98
+
+
+def test_rotation_translation_invariance():
+    rng = np.random.default_rng(4)
+    pts, cell = lattice(FCC, 3, a=1.59)
+    pts = pts + rng.normal(scale=0.15, size=pts.shape)
+    cell = cell + np.array([[0, 0, 0], [0.4, 0, 0], [-0.3, 0.5, 0]])  # triclinic
+    ref = ten_wolde(pts, cell, TenWoldeConfig(cutoff=1.5))
+    rot = random_rotation(rng)
+    rcell = cell @ rot.T
+    moved = pts @ rot.T + rng.normal(size=3) * 10
+    moved[::3] += rcell[1] - 2 * rcell[2]  # other periodic images
+    out = ten_wolde(moved, rcell, TenWoldeConfig(cutoff=1.5))
+    assert np.allclose(out.q, ref.q, atol=1e-10)
+    assert np.array_equal(out.n_solid_bonds, ref.n_solid_bonds)
+    assert out.global_q == pytest.approx(ref.global_q, abs=1e-10)
+
+
+def test_thresholds_are_parameters():
+    pts, cell = lattice(FCC, 3)
+    cfg = TenWoldeConfig(cutoff=0.8, min_solid_bonds=13)  # fcc has 12 neighbours
+    assert not ten_wolde(pts, cell, cfg).solid.any()
+    cfg = TenWoldeConfig(cutoff=0.8, bond_threshold=1.01)
+    assert not ten_wolde(pts, cell, cfg).solid.any()
+
+
+def test_dimers_use_molecule_centres():
+    """Randomly oriented dimers on fcc sites: centres are fcc, atoms are not."""
+    rng = np.random.default_rng(5)
+    centres, cell = lattice(FCC, 3, a=1.7)
+    u = rng.normal(size=centres.shape)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    pos = np.stack([centres - 0.15 * u, centres + 0.15 * u], axis=1).reshape(-1, 3)
+    s = pos @ np.linalg.inv(cell)
+    pos = (s - np.floor(s)) @ cell  # wrapped: some dimers split across faces
+    m = len(centres)
+    f = Frame(pos, cell, np.repeat(np.arange(m), 2), np.zeros(2 * m, np.int64), bonds=np.array([[0, 1]]))
+    r = ten_wolde_frame(f, TenWoldeConfig(cutoff=1.5))
+    assert len(r.q) == m and r.solid.all() and np.allclose(r.q, 0.57452, atol=1e-4)
+    atoms = ten_wolde_frame(f, TenWoldeConfig(cutoff=1.5, on="atoms"))
+    assert len(atoms.q) == 2 * m and atoms.mean_q < r.mean_q
