@@ -141,7 +141,8 @@ void FixPlumed::check_run_environment()
 
   for (const auto &fix : modify->get_fix_list()) {
     const std::string style = fix->style;
-    if (style == "plumed") error->all(FLERR, "fix plumed may be defined only once");
+    if (style == "plumed" && std::string(fix->id) != id)    // same ID = a replacement
+      error->all(FLERR, "fix plumed may be defined only once (fix {} is one)", fix->id);
     if (utils::strmatch(style, "^pimd") || utils::strmatch(style, "^ipi"))
       error->all(FLERR, "fix plumed cannot be combined with path-integral fix {}", style);
     // these compute the pressure in their own setup(), before ours has set the virial

