@@ -1,0 +1,84 @@
+"""The LAMMPS data generator (cv_models.generate), tiny preset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cv_models.analysis import TenWoldeConfig, ten_wolde_frame
+from cv_models.data import CRYSTAL, MELT, UNLABELED, Dataset, split_by_blocks
+from cv_models.generate import SYSTEMS, GeneratorConfig, generate, main
+
+LABELS = {"crystal": CRYSTAL, "melt": MELT, "transition": UNLABELED}
+
+
+@pytest.fixture(scope="module", params=["lj", "dimers"])
+def tiny(request, tmp_path_factory):
+    cfg = GeneratorConfig.preset("tiny", request.param)
+    out = tmp_path_factory.mktemp(request.param)
+    return cfg, out, generate(cfg, out, progress=False)
+
+
+def test_tiny_preset_frames(tiny):
+    cfg, out, ds = tiny
+    spec = SYSTEMS[cfg.system]
+    n_mol = 4 * cfg.n_cells**3
+    n_frames = cfg.prod_steps // cfg.dump_every + 1
+    assert ds.trajectories == [f"{cfg.system}-{p}-0" for p in cfg.phases]
+    for name, frames in ds.by_trajectory().items():
+        phase = name.split("-")[1]
+        assert (out / f"{name}.data").exists() and (out / f"{name}.dump").exists()
+        if phase != "transition":
+            assert len(frames) == n_frames
+        assert [f.index for f in frames] == list(range(len(frames)))
+        steps = [f.timestep for f in frames]
+        assert steps == sorted(set(steps)) and np.all(np.diff(steps) == cfg.dump_every)
+        for f in frames:
+            assert f.label == LABELS[phase] and f.length_unit == "lj"
+            assert f.positions.shape == (n_mol * spec.atoms_per_molecule, 3) and f.cell.shape == (3, 3)
+            assert f.n_molecules == n_mol and f.atoms_per_molecule == spec.atoms_per_molecule
+            assert (f.species == 0).all()
+    if cfg.system == "dimers":
+        f = ds[0]
+        assert f.bonds.tolist() == [[0, 1]]
+        bond = np.linalg.norm(f.positions[1::2] - f.positions[::2], axis=1)  # whole molecules
+        assert np.all(np.abs(bond - 0.3) < 0.1)
+
+
+def test_tiny_phases_by_ten_wolde(tiny):
+    """Even the tiny runs give a crystal that is crystal and a melt that is liquid."""
+    cfg, _, ds = tiny
+    tw = TenWoldeConfig(cutoff=SYSTEMS[cfg.system].tenwolde_cutoff)
+    solid = {name: np.mean([ten_wolde_frame(f, tw).solid_fraction for f in fr]) for name, fr in ds.by_trajectory().items()}
+    assert solid[f"{cfg.system}-crystal-0"] > 0.95
+    assert solid[f"{cfg.system}-melt-0"] < 0.1
+
+
+def test_split_of_generated_data(tiny):
+    _, _, ds = tiny
+    train, val = split_by_blocks(ds, n_blocks=7, val_fraction=0.3, seed=0)
+    assert len(train) + len(val) == len(ds)
+    assert set(val.labels().tolist()) >= {CRYSTAL, MELT}
+
+
+def test_chunked_runs_match_one_run(tmp_path):
+    """Splitting `run` into chunks for the progress bar does not change the trajectory."""
+    cfg = GeneratorConfig.preset("tiny", "lj", phases=("melt",), melt_steps=200, quench_steps=200, equil_steps=100,
+                                 prod_steps=200, dump_every=100)
+    one = generate(cfg, tmp_path / "one", progress=False)
+    many = generate(GeneratorConfig(**{**cfg.__dict__, "chunk_steps": 70}), tmp_path / "many", progress=False)
+    assert len(one) == len(many) == 3
+    for a, b in zip(one, many):
+        assert a.timestep == b.timestep
+        assert np.allclose(a.positions, b.positions, atol=1e-8) and np.allclose(a.cell, b.cell, atol=1e-10)
+
+
+def test_config_errors_and_cli(tmp_path):
+    with pytest.raises(ValueError, match="transition"):
+        GeneratorConfig.preset("tiny", "dimers", phases=("transition",)).runs()
+    with pytest.raises(ValueError, match="preset"):
+        GeneratorConfig.preset("huge")
+    main(["lj", str(tmp_path), "--preset", "tiny", "--phases", "crystal", "--prod-steps", "100",
+          "--save", str(tmp_path / "frames.npz")])
+    ds = Dataset.load(tmp_path / "frames.npz")
+    assert len(ds) == 3 and ds[0].label == CRYSTAL
