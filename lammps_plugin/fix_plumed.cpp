@@ -410,9 +410,13 @@ void FixPlumed::post_force(int /*vflag*/)
     }
   }
 
+  // A step PLUMED has already seen (the setup of a second `run`, or a minimisation
+  // starting where a run ended) is recomputed for its forces, but without PLUMED's
+  // update stage: METAD would deposit the same hill twice and PRINT repeat a row.
+  const bool repeated_step = (update->ntimestep == last_step_);
   try {
     if (need_energy) p.cmd("setEnergy", &energy_);
-    p.cmd("performCalc");
+    p.cmd(repeated_step ? "performCalcNoUpdate" : "performCalc");
     p.cmd("getBias", &bias_);
   } catch (std::exception &e) {
     plumed_failed("computing the bias", e.what());
@@ -427,6 +431,7 @@ void FixPlumed::post_force(int /*vflag*/)
   virial[4] = -0.5 * (plumed_virial_[0][2] + plumed_virial_[2][0]) - lammps_virial[4];
   virial[5] = -0.5 * (plumed_virial_[1][2] + plumed_virial_[2][1]) - lammps_virial[5];
 
+  last_step_ = update->ntimestep;
   if (stop_flag_) timer->force_timeout();    // e.g. COMMITTOR asked to stop
 
   request_energy_next_step();

@@ -61,6 +61,7 @@ class FixPlumed : public LAMMPS_NS::Fix {
   double bias_ = 0.0;               // PLUMED's bias, MD energy units, current step
   double energy_ = 0.0;             // potential energy handed to PLUMED
   double plumed_virial_[3][3] = {};  // PLUMED convention: -sum r (x) f
+  LAMMPS_NS::bigint last_step_ = -1;    // last step PLUMED computed (and updated)
   int stop_flag_ = 0;
   int stop_scratch_ = 0;
   bool excluding_bias_ = false;     // compute_scalar() reports 0 while we ask for the PE

@@ -247,18 +247,37 @@ def test_metad_deposits_hills_and_bias_grows(lmp, tmp_path):
     )
     add_fix(lmp, dat, tmp_path / "plumed.log")
     lmp.command("thermo 1")
-    lmp.command("run 30")
+    lmp.command("run 15")
+    lmp.command("run 15")  # its setup recomputes step 15: no second hill, no repeated row
     bias_thermo = lmp.last_thermo()["f_p"]
     lmp.command("unfix p")
     _, hill_rows = read_plumed_table(hills)
     _, cv = read_plumed_table(colvar)
-    assert hill_rows.shape[0] >= 6  # steps 0, 5, ..., 30
+    assert hill_rows.shape[0] == 6  # steps 5, 10, ..., 30 (METAD skips the first step)
+    assert len(np.unique(hill_rows[:, 0])) == 6
+    assert cv.shape[0] == 31 and len(np.unique(cv[:, 0])) == 31
     assert np.all(hill_rows[:, -2] > 0)  # heights
     assert cv[0, 2] == 0.0  # no hill before the first deposition
     assert cv[-1, 2] > 0.3  # several overlapping hills under the walker
     assert cv[-10:, 2].mean() > cv[:6, 2].mean()
     # the bias reported to thermo is the one of the current step (no one-step lag)
     assert bias_thermo == pytest.approx(cv[-1, 2], rel=1e-6)
+
+
+def test_minimize_applies_the_bias(lmp, tmp_path):
+    """min_post_force: a stiff restraint pulls two neighbours apart during `minimize`."""
+    build(lmp, "lj")
+    lmp.command("run 0")
+    x, _, _, cell = snapshot(lmp)
+    d0 = np.linalg.norm(min_image(x[1] - x[0], cell))
+    dat = tmp_path / "plumed.dat"
+    dat.write_text(f"d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT={d0 + 0.3:.17g} KAPPA=500\n")
+    add_fix(lmp, dat, tmp_path / "plumed.log")
+    lmp.command("minimize 0 1e-8 200 2000")
+    x1, _, th, _ = snapshot(lmp)
+    d1 = np.linalg.norm(min_image(x1[1] - x1[0], cell))
+    assert d1 > d0 + 0.15  # moved most of the way to AT against the LJ forces
+    assert th["f_p"] == pytest.approx(250 * (d1 - d0 - 0.3) ** 2, rel=1e-6)
 
 
 def test_missing_plumed_file_is_a_lammps_error(lmp, tmp_path):
