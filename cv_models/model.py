@@ -11,7 +11,9 @@ Data flow of :class:`HierarchicalEncoder` (one frame, or a batch of frames):
    vectors, per-molecule *orientation* quantities are built: rank-1 vectors
    ``v_m = sum_k a(h_k) u_k`` and traceless rank-2 tensors
    ``Q_m = sum_k b(h_k) (u_k u_k^T - |u_k|^2 I / 3)`` (rank 2 sees head-tail symmetric
-   molecules such as homonuclear dimers, whose rank-1 vectors vanish).
+   molecules such as homonuclear dimers, whose rank-1 vectors vanish), normalised
+   smoothly to unit size (``v / sqrt(|v|^2 + eps^2)``) so that bond lengths don't set
+   their scale.
 2. **Concatenation layer.** Molecule graph on the centres: each pair (i, j, n) of the
    neighbour list with ``d_ij = c_j + n @ cell - c_i`` gets weight ``s(|d_ij|)`` (smooth
    switch, 0 at D_t) — "switch" — or that switch times a learned gate — "attention".
@@ -143,6 +145,7 @@ class HierarchicalEncoder(nn.Module):
         self.pool1 = make_pool(c.stage1_pool, h, c.diffpool_clusters)
         pooled1 = int(self.pool1.out_dim)
         self.n_orient = int(c.orientation_channels) if a > 1 else 0
+        self.orient_eps = 1e-3 * float(c.intra_cutoff)
         no = max(self.n_orient, 1)
         self.orient_v = nn.Linear(h, no)
         self.orient_q = nn.Linear(h, no)
@@ -269,6 +272,10 @@ class HierarchicalEncoder(nn.Module):
             eye = torch.eye(3, dtype=x.dtype, device=dev)
             qa = xx - (tr / 3.0).view(-1, 1, 1) * eye
             q = scatter_sum(self.orient_q(h).view(-1, self.n_orient, 1, 1) * qa.unsqueeze(1), atom_mol, m)  # [M,C,3,3]
+            # scale-free orientations: v/sqrt(|v|^2+eps^2), Q/sqrt(|Q|^2+eps^2) (smooth, 0 stays 0)
+            eps2 = self.orient_eps * self.orient_eps
+            v = v / torch.sqrt((v * v).sum(-1, keepdim=True) + eps2)
+            q = q / torch.sqrt((q * q).sum((-1, -2), keepdim=True) + eps2 * eps2)
             dh = d / r.unsqueeze(-1)
             vi = v[i]
             vj = v[j]

@@ -1,0 +1,131 @@
+"""Layers: TorchScript round trip, permutation equivariance/invariance, E(3) behaviour,
+smoothness when an edge's switch weight goes to zero."""
+
+import numpy as np
+import pytest
+import torch
+
+from cv_models import layers as L
+from tests.invariance import rotation, script_roundtrip
+
+torch.set_num_threads(1)
+D = torch.float64
+N, F, E_DIM, E = 7, 8, 5, 16
+
+
+def graph(seed=0, dtype=D):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(N, F, generator=g, dtype=dtype)
+    ei = torch.randint(0, N, (2, E), generator=g)
+    ea = torch.randn(E, E_DIM, generator=g, dtype=dtype)
+    w = torch.rand(E, generator=g, dtype=dtype)
+    batch = torch.tensor([0, 0, 0, 1, 1, 1, 1])
+    return x, ei, ea, w, batch
+
+
+CONVS = {
+    "mp_sum": lambda: L.MessagePassing(F, E_DIM, F, "sum"),
+    "mp_mean": lambda: L.MessagePassing(F, E_DIM, F, "mean"),
+    "mp_max": lambda: L.MessagePassing(F, E_DIM, F, "max"),
+    "attention": lambda: L.AttentionMessagePassing(F, E_DIM, F, 2),
+}
+POOLS = ["mean", "sum", "attention", "diffpool"]
+
+
+@pytest.mark.parametrize("name", list(CONVS))
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_conv_script_and_permutation(name, dtype, tmp_path):
+    torch.manual_seed(0)
+    layer = CONVS[name]().to(dtype)
+    x, ei, ea, w, _ = graph(dtype=dtype)
+    script_roundtrip(layer, (x, ei, ea, w), tmp_path, atol=1e-12 if dtype == D else 1e-6)
+    perm = torch.randperm(N)
+    inv = torch.argsort(perm)
+    out = layer(x, ei, ea, w)
+    out_p = layer(x[perm], inv[ei], ea, w)
+    torch.testing.assert_close(out_p, out[perm], atol=1e-10 if dtype == D else 1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["mp_sum", "mp_mean", "attention"])
+def test_conv_smooth_edge_removal(name):
+    """An edge with weight 0 is the same as no edge (so a pair leaving the cutoff is smooth)."""
+    torch.manual_seed(0)
+    layer = CONVS[name]().double()
+    x, ei, ea, w, _ = graph()
+    w = w.clone()
+    w[3] = 0.0
+    keep = torch.arange(E) != 3
+    torch.testing.assert_close(layer(x, ei, ea, w), layer(x, ei[:, keep], ea[keep], w[keep]), atol=1e-14, rtol=0)
+
+
+def test_egnn_equivariance(tmp_path):
+    torch.manual_seed(0)
+    layer = L.EGNNLayer(F, E_DIM, 16).double()
+    x, ei, ea, w, _ = graph()
+    pos = torch.randn(N, 3, dtype=D)
+    script_roundtrip(layer, (x, pos, ei, ea, w), tmp_path)
+    rot = torch.tensor(rotation(3, reflect=True))
+    t = torch.randn(3, dtype=D)
+    h1, x1 = layer(x, pos, ei, ea, w)
+    h2, x2 = layer(x, pos @ rot.T + t, ei, ea, w)
+    torch.testing.assert_close(h2, h1, atol=1e-12, rtol=0)
+    torch.testing.assert_close(x2, x1 @ rot.T + t, atol=1e-12, rtol=0)
+
+
+def test_angular_moments_invariant_and_exact(tmp_path):
+    torch.manual_seed(0)
+    layer = L.AngularMoments(F, E_DIM, 3, 6).double()
+    x, ei, ea, w, _ = graph()
+    vec = torch.randn(E, 3, dtype=D)
+    script_roundtrip(layer, (x, ei, vec, ea, w), tmp_path)
+    rot = torch.tensor(rotation(5, reflect=True))
+    torch.testing.assert_close(layer(x, ei, vec @ rot.T, ea, w), layer(x, ei, vec, ea, w), atol=1e-12, rtol=0)
+    # against the pair-sum formula for one node
+    node = int(ei[0, 0])
+    sel = ei[0] == node
+    rho = layer.rho(torch.cat([x[ei[1]], ea], -1)) * w.unsqueeze(-1)
+    u = vec / vec.norm(dim=1, keepdim=True)
+    cos = u[sel] @ u[sel].T
+    deg = w[sel].sum()
+    ref = torch.stack([torch.stack([(rho[sel, c, None] * rho[None, sel, c] * cos ** n).sum() for n in range(1, 7)])
+                       for c in range(3)]) / (1 + deg) ** 2
+    torch.testing.assert_close(layer(x, ei, vec, ea, w)[node].view(3, 6), ref, atol=1e-12, rtol=0)
+    # finite gradients even for axis-aligned bonds (zero components)
+    v0 = torch.eye(3, dtype=D).repeat(6, 1)[:E].clone().requires_grad_(True)
+    layer(x, ei, v0, ea, w).sum().backward()
+    assert torch.isfinite(v0.grad).all()
+
+
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_pool_script_and_permutation(kind, dtype, tmp_path):
+    torch.manual_seed(0)
+    pool = L.make_pool(kind, F, 3).to(dtype)
+    x, _, _, _, batch = graph(dtype=dtype)
+    sm = torch.jit.script(pool)
+    torch.jit.save(sm, str(tmp_path / "p.pt"))
+    loaded = torch.jit.load(str(tmp_path / "p.pt"))
+    ref = pool(x, batch, 2)
+    torch.testing.assert_close(loaded(x, batch, 2), ref, atol=1e-12 if dtype == D else 1e-6, rtol=0)
+    perm = torch.randperm(N)
+    torch.testing.assert_close(pool(x[perm], batch[perm], 2), ref, atol=1e-10 if dtype == D else 1e-5, rtol=0)
+    assert ref.shape == (2, pool.out_dim)
+
+
+def test_diffpool_coarsened_adjacency_and_topk():
+    torch.manual_seed(0)
+    x, ei, _, w, batch = graph()
+    dp = L.DiffPool(F, 2).double()
+    a = dp.coarsen_adjacency(x, ei, w, batch, 2)
+    assert a.shape == (2, 2, 2)
+    torch.testing.assert_close(a.sum(), w.sum())  # rows of S sum to 1
+    tk = L.TopKPool(F, 0.5).double()
+    assert tk(x, batch, 2).shape == (2, F)
+
+
+def test_inner_product_decoder(tmp_path):
+    z = torch.randn(5, 3, dtype=D)
+    pairs = torch.tensor([[0, 1, 2], [1, 2, 4]])
+    dec = L.InnerProductDecoder()
+    script_roundtrip(dec, (z, pairs), tmp_path)
+    torch.testing.assert_close(dec.prob(z, pairs), torch.sigmoid((z[pairs[0]] * z[pairs[1]]).sum(-1)))

@@ -1,0 +1,236 @@
+"""The hierarchical encoder: symmetry invariance (float64 and float32), smoothness across
+D_t and the box boundary, exact gradients (positions and cell), size transferability,
+TorchScript round trip, orientational sensitivity."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from cv_models.config import ModelConfig
+from cv_models.graphs import molecule_centers, neighbor_list
+from cv_models.model import HierarchicalAutoencoder, HierarchicalEncoder
+from cv_models.synthetic import fcc_positions, molecular_frame, skew_cell, synthetic_dataset
+from tests.invariance import check_invariance
+
+torch.set_num_threads(1)
+D = torch.float64
+
+SMALL = dict(hidden=8, stage2_hidden=8, rbf=6, moment_channels=2, molecule_latent=4, heads=2)
+CONFIGS = {
+    "lj": ModelConfig(atoms_per_molecule=1, **SMALL),
+    "dimer_egnn_diffpool": ModelConfig(atoms_per_molecule=2, stage1_layer="egnn", stage1_pool="diffpool",
+                                       concat="attention", global_pool="mean", **SMALL),
+    "trimer_attention": ModelConfig(atoms_per_molecule=3, stage1_layer="attention", stage1_pool="attention",
+                                    global_pool="sum", variational=True, **SMALL),
+    "dimer_mp_mean": ModelConfig(atoms_per_molecule=2, stage1_layer="mp", stage1_aggr="mean",
+                                 global_pool="diffpool", **SMALL),
+}
+
+
+def encoder(name, dtype=D, seed=0):
+    torch.manual_seed(seed)
+    cfg = dataclasses.replace(CONFIGS[name], dtype="float64" if dtype == D else "float32")
+    return HierarchicalEncoder(cfg).eval()
+
+
+def frame(a, triclinic=True, seed=0, n_cells=2):
+    rng = np.random.default_rng(seed)
+    pts, cell = fcc_positions(n_cells, 4 ** (1 / 3))
+    if triclinic:
+        new = skew_cell(cell)
+        pts = pts @ np.linalg.inv(cell) @ new
+        cell = new
+    pts = pts + rng.normal(size=pts.shape) * 0.08
+    f = molecular_frame(pts, cell, a, rng, ordered=False)
+    return f.positions, f.cell
+
+
+def evaluate(enc):
+    def fn(pos, cell):
+        return enc.evaluate(pos, cell)
+    return fn
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_invariance(name, dtype):
+    enc = encoder(name, dtype)
+    a = enc.atoms_per_molecule
+    pos, cell = frame(a, triclinic=True)
+    check_invariance(evaluate(enc), pos, cell, a, dtype)
+
+
+def test_invariance_orthorhombic_scripted():
+    enc = torch.jit.script(encoder("dimer_egnn_diffpool"))
+
+    def fn(pos, cell):
+        c = enc.molecule_centers(pos, cell)
+        ei, sh = neighbor_list(c, cell, enc.get_cutoff())
+        return enc(pos, cell, ei, sh)
+
+    pos, cell = frame(2, triclinic=False, seed=3)
+    check_invariance(fn, pos, cell, 2, D)
+
+
+@pytest.mark.parametrize("name", ["lj", "dimer_egnn_diffpool", "trimer_attention"])
+def test_script_save_load(name, tmp_path):
+    enc = encoder(name)
+    pos, cell = (torch.tensor(x) for x in frame(enc.atoms_per_molecule))
+    c = enc.molecule_centers(pos, cell)
+    ei, sh = neighbor_list(c, cell, enc.cutoff)
+    sm = torch.jit.script(enc)
+    torch.jit.save(sm, str(tmp_path / "enc.pt"))
+    loaded = torch.jit.load(str(tmp_path / "enc.pt"))
+    torch.testing.assert_close(loaded(pos, cell, ei, sh), enc(pos, cell, ei, sh), atol=1e-12, rtol=0)
+    torch.testing.assert_close(loaded.molecule_centers(pos, cell), c, atol=0, rtol=0)
+    assert loaded.output_names() == ["z0", "z1", "n_crystal"]
+    assert loaded.get_cutoff() == enc.cutoff and loaded.get_atoms_per_molecule() == enc.atoms_per_molecule
+    assert enc(pos, cell, ei, sh).shape == (3,)
+    # centres agree with the graphs module
+    torch.testing.assert_close(c, molecule_centers(pos, cell, enc.atoms_per_molecule), atol=1e-13, rtol=0)
+
+
+def _scan(enc, make, ts):
+    """value and directional derivative along a path ``make(t) -> (positions, cell, dpos/dt)``."""
+    vals, ders = [], []
+    for t in ts:
+        pos, cell, v = make(t)
+        pos = pos.clone().requires_grad_(True)
+        out = enc.evaluate(pos, cell)
+        s = out[0] + out[-1]
+        (g,) = torch.autograd.grad(s, pos)
+        vals.append(float(s.detach()))
+        ders.append(float((g * v).sum()))
+    return np.array(vals), np.array(ders)
+
+
+def _assert_smooth(ts, vals, ders):
+    h = ts[1] - ts[0]
+    # trapezoid consistency: a jump in value (or a wrong gradient) breaks it
+    trap = vals[1:] - vals[:-1] - 0.5 * h * (ders[1:] + ders[:-1])
+    assert np.abs(trap).max() < 50 * h ** 2 * max(1.0, np.abs(ders).max()), np.abs(trap).max()
+    # no jump in the derivative
+    assert np.abs(np.diff(ders)).max() < 200 * h * max(1.0, np.abs(ders).max())
+
+
+@pytest.mark.parametrize("name", ["lj", "dimer_egnn_diffpool"])
+def test_smooth_when_pair_crosses_cutoff(name):
+    enc = encoder(name)
+    a = enc.atoms_per_molecule
+    cell = torch.eye(3, dtype=D) * 6.0
+    rng = np.random.default_rng(0)
+    base = np.array([[1.0, 1.0, 1.0], [2.1, 1.2, 1.1], [1.3, 2.2, 0.9]])
+    f = molecular_frame(base, cell.numpy(), a, rng, ordered=False)
+    p0 = torch.tensor(f.positions)
+    direction = torch.tensor([1.0, 0.2, 0.1], dtype=D)
+    direction = direction / direction.norm()
+    mover = torch.zeros_like(p0)
+    mover[:a] = direction  # molecule 0 walks away from the others, through D_t and r_on
+
+    def make(t):
+        return p0 + t * mover, cell, mover
+
+    ts = np.linspace(0.0, 1.6, 321)
+    vals, ders = _scan(enc, make, ts)
+    assert abs(vals[-1] - vals[0]) > 1e-6  # something did change
+    _assert_smooth(ts, vals, ders)
+
+
+def test_smooth_when_atom_crosses_box_boundary():
+    enc = encoder("dimer_egnn_diffpool")
+    pos, cell = (torch.tensor(x) for x in frame(2, triclinic=True, seed=1))
+    inv = torch.linalg.inv(cell)
+    mover = torch.zeros_like(pos)
+    mover[0] = cell[0] / cell[0].norm()
+    mover[1] = mover[0]
+
+    def make(t):
+        p = pos + t * mover
+        s = p @ inv
+        return (s - torch.floor(s)) @ cell, cell, mover  # wrapped every step, as MD codes do
+
+    ts = np.linspace(0.0, cell[0].norm().item(), 241)
+    vals, ders = _scan(enc, make, ts)
+    _assert_smooth(ts, vals, ders)
+
+
+@pytest.mark.parametrize("name", ["lj", "trimer_attention"])
+def test_gradients_match_finite_differences(name):
+    enc = encoder(name)
+    pos, cell = (torch.tensor(x) for x in frame(enc.atoms_per_molecule, triclinic=True, seed=2))
+    c = enc.molecule_centers(pos, cell)
+    ei, sh = neighbor_list(c, cell, enc.cutoff + 0.3)  # a skin: extra pairs change nothing
+    w = torch.tensor([0.7, -1.3, 0.4], dtype=D)
+
+    def f(p, h):
+        return (enc(p, h, ei, sh) * w).sum()
+
+    p = pos.clone().requires_grad_(True)
+    h = cell.clone().requires_grad_(True)
+    gp, gh = torch.autograd.grad(f(p, h), (p, h))
+    eps = 1e-5
+    rng = np.random.default_rng(0)
+    for k in rng.choice(pos.numel(), 12, replace=False):
+        d = torch.zeros_like(pos).view(-1)
+        d[k] = eps
+        d = d.view_as(pos)
+        fd = (f(pos + d, cell) - f(pos - d, cell)) / (2 * eps)
+        assert abs(float(fd.detach()) - float(gp.view(-1)[k])) < 1e-6 * max(1.0, abs(float(fd)))
+    for k in range(9):
+        d = torch.zeros(9, dtype=D)
+        d[k] = eps
+        d = d.view(3, 3)
+        fd = (f(pos, cell + d) - f(pos, cell - d)) / (2 * eps)
+        assert abs(float(fd.detach()) - float(gh.view(-1)[k])) < 1e-6 * max(1.0, abs(float(fd)))
+
+
+@pytest.mark.parametrize("name", ["lj", "dimer_egnn_diffpool"])
+def test_transferable_to_8x_larger_system(name):
+    enc = encoder(name)
+    a = enc.atoms_per_molecule
+    pos, cell = (torch.tensor(x) for x in frame(a, triclinic=True, seed=4))
+    m = pos.shape[0] // a
+    small = enc.evaluate(pos, cell)
+    # 2x2x2 replica: every molecule keeps its environment
+    shifts = torch.tensor([[i, j, k] for i in range(2) for j in range(2) for k in range(2)], dtype=D) @ cell
+    big = (pos.view(1, m, a, 3) + shifts.view(8, 1, 1, 3)).reshape(-1, 3)
+    out = enc.evaluate(big, 2 * cell)
+    # z of an intensive pooling is unchanged; n_crystal is extensive (x8)
+    torch.testing.assert_close(out[:-1], small[:-1], atol=1e-10, rtol=0)
+    torch.testing.assert_close(out[-1], 8 * small[-1], atol=1e-9, rtol=0)
+
+
+def test_orientation_reaches_the_latent():
+    """Same centres, different molecular orientations: only the orientation channels can
+    tell them apart (ordered vs plastic crystal)."""
+    rng = np.random.default_rng(0)
+    pts, cell = fcc_positions(2, 4 ** (1 / 3))
+    ordered = molecular_frame(pts, cell, 2, rng, ordered=True)
+    plastic = molecular_frame(pts, cell, 2, rng, ordered=False)
+    outs = {}
+    for ch in (4, 0):
+        torch.manual_seed(0)
+        cfg = dataclasses.replace(CONFIGS["dimer_egnn_diffpool"], orientation_channels=ch)
+        enc = HierarchicalEncoder(cfg)
+        outs[ch] = [enc.evaluate(torch.tensor(f.positions), torch.tensor(f.cell)) for f in (ordered, plastic)]
+    assert float((outs[4][0] - outs[4][1]).abs().max()) > 1e-4
+    # without orientation channels, a perfect lattice of identical rigid dimers looks the same
+    torch.testing.assert_close(outs[0][0], outs[0][1], atol=1e-10, rtol=0)
+
+
+def test_autoencoder_loss_parts():
+    torch.manual_seed(0)
+    from cv_models.training import collate, prepare_samples
+
+    cfg = dataclasses.replace(CONFIGS["trimer_attention"])
+    model = HierarchicalAutoencoder(cfg)
+    frames = synthetic_dataset(atoms_per_molecule=3, frames_per_trajectory=1, trajectories_per_phase=1)
+    b = collate(prepare_samples(frames, 3, cfg.cutoff, D), torch.device("cpu"))
+    w = {"adj": 1.0, "feat": 1.0, "kl": 1.0, "separation": 1.0, "molecule": 1.0}
+    total, parts, out = model.loss(b, w, 2, torch.Generator().manual_seed(0))
+    assert set(parts) == {"adj", "feat", "kl", "separation", "molecule", "total"}
+    assert all(np.isfinite(v) for v in parts.values())
+    total.backward()
+    assert out["z"].shape == (2, 2)
