@@ -177,13 +177,10 @@ def read_lammps_data(path: str | os.PathLike, atom_style: str | None = None) -> 
     sections: dict[str, list[str]] = {}
     hints: dict[str, str] = {}
     current: str | None = None
-    section_names = {"Atoms", "Velocities", "Masses", "Bonds", "Angles", "Dihedrals", "Impropers",
-                     "Pair Coeffs", "Bond Coeffs", "Angle Coeffs", "Dihedral Coeffs", "Improper Coeffs",
-                     "PairIJ Coeffs", "Ellipsoids", "Lines", "Triangles", "Bodies"}
     for raw in text[1:]:
         body, _, comment = raw.partition("#")
         stripped = body.strip()
-        if stripped in section_names:
+        if stripped[:1].isalpha() and not any(ch.isdigit() for ch in stripped):  # a section header
             current = stripped
             sections[current] = []
             hints[current] = comment.strip()
