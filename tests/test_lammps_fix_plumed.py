@@ -264,6 +264,24 @@ def test_metad_deposits_hills_and_bias_grows(lmp, tmp_path):
     assert bias_thermo == pytest.approx(cv[-1, 2], rel=1e-6)
 
 
+def test_fix_modify_energy_and_virial_no(lmp, tmp_path):
+    """`fix_modify ID energy no / virial no` keep the bias out of PE and pressure, while
+    f_ID still reports it and the forces still act."""
+    build(lmp, "lj")
+    lmp.command("run 0")
+    _, f0, th0, _ = snapshot(lmp)
+    dat = tmp_path / "plumed.dat"
+    dat.write_text("d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT=2.0 KAPPA=30\n")
+    add_fix(lmp, dat, tmp_path / "plumed.log")
+    lmp.command("fix_modify p energy no virial no")
+    lmp.command("run 0")
+    _, f1, th1, _ = snapshot(lmp)
+    assert th1["f_p"] > 1.0
+    assert th1["PotEng"] == pytest.approx(th0["PotEng"], rel=1e-12)
+    np.testing.assert_allclose(pressure_tensor(th1), pressure_tensor(th0), rtol=1e-12)
+    assert np.abs(f1 - f0).max() > 1.0
+
+
 def test_minimize_applies_the_bias(lmp, tmp_path):
     """min_post_force: a stiff restraint pulls two neighbours apart during `minimize`."""
     build(lmp, "lj")
