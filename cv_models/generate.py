@@ -24,6 +24,7 @@ steps, seconds) and ``default`` for training (6³ cells, minutes on one core).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -230,17 +231,26 @@ def run_input(lmp, path: Path, *, chunk_steps: int = 1000, progress=None) -> Non
                 break
 
 
+def _jsonable(config: GeneratorConfig) -> dict:
+    d = asdict(config)
+    d["phases"] = list(d["phases"])
+    return d
+
+
 def generate(
     config: GeneratorConfig,
     outdir: str | Path,
     *,
     progress: bool = True,
     keep_logs: bool = True,
+    reuse: bool = False,
 ) -> Dataset:
     """Run every trajectory of ``config``, write LAMMPS data + dump files, return the frames.
 
     Files per trajectory ``<system>-<phase>-<replica>`` in ``outdir``: ``.data`` (written
-    at the start of sampling), ``.dump`` (``id [mol] type x y z``), ``.log``.
+    at the start of sampling), ``.dump`` (``id [mol] type x y z``), ``.log``; plus
+    ``generator.json`` (the config). With ``reuse=True`` a trajectory whose files exist
+    from a run with the same config is read back instead of simulated again.
 
     Returns:
         Dataset of Frames (length unit "lj"), labeled CRYSTAL / MELT / UNLABELED per
@@ -254,12 +264,20 @@ def generate(
     outdir.mkdir(parents=True, exist_ok=True)
     runs = config.runs()
     ds = Dataset()
+    stamp = outdir / "generator.json"
+    same_config = stamp.exists() and json.loads(stamp.read_text()) == _jsonable(config)
+    stamp.write_text(json.dumps(_jsonable(config), indent=1))
     with tqdm(total=config.total_steps(), disable=not progress, unit="step",
               desc=f"latentcv generate {config.system}") as bar:
         for run in runs:
             name = run["name"]
             v = dict(run["variables"], data=str(outdir / f"{name}.data"), dump=str(outdir / f"{name}.dump"))
             dump = Path(v["dump"])
+            if reuse and same_config and dump.exists() and Path(v["data"]).exists():
+                bar.update(sum(int(run["variables"].get(k, 0)) for k in ("melt", "quench", "equil", "prod")))
+                ds.extend(read_lammps_dump(dump, data_file=v["data"], units="lj",
+                                           label=PHASE_LABELS[run["phase"]], trajectory=name))
+                continue
             if dump.exists():
                 dump.unlink()  # LAMMPS appends to nothing, but never mix old frames in
             args = ["-log", str(outdir / f"{name}.log") if keep_logs else "none", "-nocite"]

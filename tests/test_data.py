@@ -289,3 +289,16 @@ def test_neighbour_pairs_all_images_triclinic():
                 if r < rc:
                     want.append((a, b, round(float(r), 9)))
     assert got == sorted(want)
+
+
+def test_lammpstrj_with_topology_goes_through_mdtraj(tmp_path):
+    traj, ref = _mdtraj_dimers()
+    traj[0].save_pdb(str(tmp_path / "top.pdb"))
+    write_lammps_dump(tmp_path / "t.lammpstrj", ref)  # numbers in A, as mdtraj assumes (units real)
+    out = read_frames(tmp_path / "t.lammpstrj", top=tmp_path / "top.pdb", length_unit="A")
+    assert len(out) == 3 and out[0].length_unit == "A"
+    assert np.allclose(out[1].cell, TRICLINIC, atol=1e-5)
+    assert same_up_to_lattice(out[1].positions, ref[1].positions, TRICLINIC, tol=1e-4)
+    # the same file read natively as a LAMMPS dump gives the same frames
+    native = read_lammps_dump(tmp_path / "t.lammpstrj", units="real")
+    assert np.allclose(native[1].positions, out[1].positions, atol=1e-4)

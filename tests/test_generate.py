@@ -82,3 +82,14 @@ def test_config_errors_and_cli(tmp_path):
           "--save", str(tmp_path / "frames.npz")])
     ds = Dataset.load(tmp_path / "frames.npz")
     assert len(ds) == 3 and ds[0].label == CRYSTAL
+
+
+def test_reuse_reads_existing_files(tmp_path):
+    cfg = GeneratorConfig.preset("tiny", "lj", phases=("crystal",))
+    first = generate(cfg, tmp_path, progress=False)
+    stamp = (tmp_path / "lj-crystal-0.dump").stat().st_mtime_ns
+    again = generate(cfg, tmp_path, progress=False, reuse=True)
+    assert (tmp_path / "lj-crystal-0.dump").stat().st_mtime_ns == stamp
+    assert np.allclose(first[-1].positions, again[-1].positions)
+    generate(GeneratorConfig.preset("tiny", "lj", phases=("crystal",), seed=2), tmp_path, progress=False, reuse=True)
+    assert (tmp_path / "lj-crystal-0.dump").stat().st_mtime_ns != stamp  # config changed: rerun
