@@ -308,6 +308,15 @@ def test_missing_plumed_file_is_a_lammps_error(lmp, tmp_path):
     assert lmp.get_natoms() == 32
 
 
+def test_unloadable_kernel_is_a_lammps_error(lmp, tmp_path, monkeypatch):
+    build(lmp, "lj", cells=2)
+    dat = tmp_path / "plumed.dat"
+    dat.write_text("d: DISTANCE ATOMS=1,2\n")
+    monkeypatch.setenv("PLUMED_KERNEL", str(tmp_path / "libplumedKernel.so"))
+    with pytest.raises(Exception, match="cannot load the PLUMED kernel.*latentcv paths"):
+        lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'log'}")
+
+
 def test_unsupported_units_are_a_lammps_error(lmp, tmp_path):
     lmp.command("units si")
     lmp.commands_string("""
