@@ -45,6 +45,7 @@ class LatentCV : public Colvar {
   explicit LatentCV(const ActionOptions&);
   static void registerKeywords(Keywords& keys);
   void calculate() override;
+  void apply() override;
 
  private:
   std::unique_ptr<latentcv::Model> model_;
@@ -52,6 +53,8 @@ class LatentCV : public Colvar {
   std::vector<Value*> outputs_;
   std::vector<double> positions_;  // [N*3] in model units, reused every step
   latentcv::Evaluation eval_;
+  std::vector<double> virials_;           // [K*9] box derivative of each output
+  std::vector<double> forces_to_apply_;   // [3N+9], the layout of PLUMED's derivatives
 };
 
 PLUMED_REGISTER_ACTION(LatentCV, "LATENT_CV")
@@ -149,6 +152,7 @@ void LatentCV::calculate() {
     error(e.what());
   }
 
+  virials_.assign(9 * outputs_.size(), 0.0);
   for (size_t k = 0; k < outputs_.size(); ++k) {
     Value* v = outputs_[k];
     v->set(eval_.values[k]);
@@ -167,7 +171,30 @@ void LatentCV::calculate() {
       for (unsigned b = 0; b < 3; ++b)
         for (unsigned c = 0; c < 3; ++c) virial(a, b) -= cell[3 * c + a] * gc[3 * c + b];
     setBoxDerivatives(v, virial);
+    for (unsigned a = 0; a < 3; ++a)
+      for (unsigned b = 0; b < 3; ++b) virials_[9 * k + 3 * a + b] = virial(a, b);
   }
+}
+
+// The same forces as Colvar::apply (Σ_k force_k · derivatives_k), summed here in one pass
+// over our own gradient arrays instead of PLUMED's per-element Value bookkeeping.
+void LatentCV::apply() {
+  if (eval_.grad_positions.empty()) return;
+  const size_t n = getNumberOfAtoms();
+  bool any = false;
+  forces_to_apply_.assign(3 * n + 9, 0.0);
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    const double w = outputs_[k]->getForce();
+    if (w == 0.0) continue;
+    any = true;
+    const double wa = w * to_model_length_;
+    const double* g = eval_.grad_positions.data() + k * 3 * n;
+    for (size_t i = 0; i < 3 * n; ++i) forces_to_apply_[i] += wa * g[i];
+    for (unsigned c = 0; c < 9; ++c) forces_to_apply_[3 * n + c] += w * virials_[9 * k + c];
+  }
+  if (!any) return;
+  unsigned index = 0;
+  setForcesOnAtoms(forces_to_apply_, index);
 }
 
 }  // namespace latentcv_plugin
