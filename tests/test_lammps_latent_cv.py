@@ -138,3 +138,19 @@ def test_metad_on_latent_cv_deposits_hills(tmp_path, units):
     assert colvar[0, 2] == 0.0 and colvar[-1, 2] > 0.0  # the bias grows from zero
     assert bias_last > 0.0
     assert np.ptp(colvar[:, 1]) > 0  # the CV moves
+
+
+def test_latent_cv_error_in_lammps_is_a_lammps_error(tmp_path):
+    """A bad LATENT_CV line surfaces as a LAMMPS error with PLUMED's message, not a crash."""
+    dat = tmp_path / "plumed.dat"
+    dat.write_text(
+        f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={tmp_path / 'absent.pt'} ATOMS=1-108\n"
+    )
+    lmp = open_lammps(load_fix_plumed=True)
+    try:
+        build(lmp, "lj", False)
+        with pytest.raises(Exception, match="absent.pt.*not found"):
+            lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'plumed.log'}")
+            lmp.command("run 0")
+    finally:
+        lmp.close()

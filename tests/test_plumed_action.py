@@ -107,6 +107,12 @@ def test_bad_input_errors(tmp_path, nm_model):
     cases["junk"] = (f"cv: LATENT_CV MODEL={tmp_path}/junk.pt ATOMS=1-{N_ATOMS}", "not a TorchScript model")
     lj = save_coordination_model(tmp_path / "lj.pt", atoms_per_molecule=2, cutoff=1.5, length_unit="lj")
     cases["lj_in_nm"] = (f"cv: LATENT_CV MODEL={lj} ATOMS=1-{N_ATOMS}", "reduced \\(lj\\) length units")
+    class Bare(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    torch.jit.script(Bare()).save(str(tmp_path / "bare.pt"))
+    cases["no_metadata"] = (f"cv: LATENT_CV MODEL={tmp_path}/bare.pt ATOMS=1-{N_ATOMS}", "no metadata() method")
     for name, (line, expected) in cases.items():
         if name == "device" and torch.cuda.is_available():
             continue
