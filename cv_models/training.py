@@ -45,6 +45,7 @@ __all__ = [
     "split_frames",
     "encode_frames",
     "resolve_model_config",
+    "heldout_report",
 ]
 
 CHECKPOINT_VERSION = 1
@@ -451,3 +452,29 @@ def run_train_command(args: argparse.Namespace) -> Path:
     path = train_from_config(args.config, {"training": ov} if ov else None)
     print(f"latentcv train: wrote {path}")
     return path
+
+
+def heldout_report(config_path: str, checkpoint: str, tenwolde_cutoff: float) -> Dict[str, Any]:
+    """Issue-3 acceptance numbers on the held-out (validation) trajectory blocks of a run:
+    frame accuracy of the nearest latent centroid, and agreement of the per-molecule head
+    (p > 0.5) with the ten Wolde solid-bond criterion (``cv_models.analysis.tenwolde``)."""
+    from .analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
+
+    cfg = load_config(config_path)
+    enc = load_encoder(checkpoint)
+    frames = load_frames(cfg)
+    _, va = split_frames(frames, cfg.data.n_blocks, cfg.data.val_fraction, cfg.training.seed, cfg.data.gap)
+    s = prepare_samples(va, enc.atoms_per_molecule, enc.cutoff, enc.crystal_centroid.dtype)
+    out = encode_frames(enc, s, torch.device("cpu"))
+    z = out["z"].numpy()
+    lab = np.array([f.label for f in va])
+    c, m = enc.crystal_centroid.cpu().numpy(), enc.melt_centroid.cpu().numpy()
+    pred = (np.linalg.norm(z - c, axis=1) < np.linalg.norm(z - m, axis=1)).astype(int)
+    agree = tot = 0
+    for f, p in zip(va, out["p_molecule"]):
+        r = ten_wolde_frame(f, TenWoldeConfig(cutoff=tenwolde_cutoff))
+        agree += int(((p.numpy() > 0.5) == r.solid).sum())
+        tot += len(r.solid)
+    known = lab >= 0
+    return {"n_val_frames": len(va), "frame_accuracy": float((pred[known] == lab[known]).mean()),
+            "molecule_agreement_ten_wolde": agree / max(tot, 1)}
