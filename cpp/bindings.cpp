@@ -87,6 +87,34 @@ PYBIND11_MODULE(_core, m) {
           py::arg("positions"), py::arg("cell"), py::arg("gradients") = true,
           "Returns (values[K], d values/d positions [K,N,3], d values/d cell [K,3,3]) in model units.")
       .def(
+          "evaluate_deferred",
+          [](Model& self, const DoubleArray& positions, const DoubleArray& cell) {
+            check_positions(positions);
+            const Cell c = to_cell(cell);
+            latentcv::Evaluation ev;
+            {
+              py::gil_scoped_release release;
+              self.evaluate(positions.data(), positions.shape(0), c, latentcv::Derivatives::Deferred, ev);
+            }
+            return to_array(ev.values, {static_cast<py::ssize_t>(ev.values.size())});
+          },
+          py::arg("positions"), py::arg("cell"),
+          "Values[K]; keeps the autograd graph for one vector_jacobian() call (the MD-step path).")
+      .def(
+          "vector_jacobian",
+          [](Model& self, const std::vector<double>& weights) {
+            std::vector<double> gp;
+            std::array<double, 9> gc{};
+            {
+              py::gil_scoped_release release;
+              self.vector_jacobian(weights, gp, gc);
+            }
+            std::vector<double> gcv(gc.begin(), gc.end());
+            return py::make_tuple(to_array(gp, {static_cast<py::ssize_t>(gp.size() / 3), 3}), to_array(gcv, {3, 3}));
+          },
+          py::arg("weights"),
+          "Gradient of sum_k weights[k] s_k w.r.t. positions [N,3] and cell [3,3], in one backward pass.")
+      .def(
           "molecule_centers",
           [](Model& self, const DoubleArray& positions, const DoubleArray& cell) {
             check_positions(positions);

@@ -26,6 +26,7 @@ PRINT ARG=cv.*,metad.bias FILE=COLVAR STRIDE=10
 \endplumedfile
 */
 //+ENDPLUMEDOC
+#include <array>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -55,6 +56,12 @@ class LatentCV : public Colvar {
   latentcv::Evaluation eval_;
   std::vector<double> virials_;           // [K*9] box derivative of each output
   std::vector<double> forces_to_apply_;   // [3N+9], the layout of PLUMED's derivatives
+  bool full_derivatives_ = false;         // fill PLUMED's derivative arrays every step
+  std::vector<double> weights_;           // [K] forces on the outputs
+  std::vector<double> vjp_positions_;     // [N*3]
+  std::array<double, 9> vjp_cell_{};
+  void forces_from_vjp();
+  void forces_from_full_derivatives();
 };
 
 PLUMED_REGISTER_ACTION(LatentCV, "LATENT_CV")
@@ -66,6 +73,10 @@ void LatentCV::registerKeywords(Keywords& keys) {
   keys.add("compulsory", "DEVICE", "cpu", "where the model runs: cpu, cuda, cuda:N, or auto (cuda when available)");
   keys.add("compulsory", "THREADS", "1",
            "intra-op threads for the model on the CPU (0 = torch's default; keep small on shared machines)");
+  keys.addFlag("FULL_DERIVATIVES", false,
+               "compute and store the derivatives of every output every step (one backward pass per output), "
+               "for DUMPDERIVATIVES and the like. Without it the bias forces come from a single vector-Jacobian "
+               "product per step, and the stored derivatives are not filled");
   keys.add("optional", "SKIN",
            "Verlet skin for the molecule neighbour list, in the model's length unit (default 0.1 x the model cutoff)");
   // The word "customize" tells PLUMED that component names come from the input (the model).
@@ -84,6 +95,7 @@ LatentCV::LatentCV(const ActionOptions& ao) : PLUMED_COLVAR_INIT(ao) {
   parse("DEVICE", device);
   parse("THREADS", threads);
   parse("SKIN", skin);
+  parseFlag("FULL_DERIVATIVES", full_derivatives_);
   checkRead();
   if (atoms.empty()) error("ATOMS is empty: list every atom of every molecule the model should see");
 
@@ -128,6 +140,8 @@ LatentCV::LatentCV(const ActionOptions& ao) : PLUMED_COLVAR_INIT(ao) {
   log.printf("\n  device %s, dtype %s, %d torch threads, neighbour skin %g %s\n", model_->device().c_str(),
              info.dtype.c_str(), model_->threads(), model_->neighbor_list().skin(), info.length_unit.c_str());
   log.printf("  length conversion: 1 PLUMED length unit = %g %s\n", to_model_length_, info.length_unit.c_str());
+  log.printf("  %s\n", full_derivatives_ ? "derivatives of every output stored every step (FULL_DERIVATIVES)"
+                                           : "bias forces from one vector-Jacobian product per step");
   log << "  Please cite latentcv (learned collective variables for crystal nucleation) when using LATENT_CV\n";
 }
 
@@ -145,9 +159,14 @@ void LatentCV::calculate() {
   for (unsigned a = 0; a < 3; ++a)
     for (unsigned b = 0; b < 3; ++b) cell[3 * a + b] = box(a, b) * to_model_length_;
 
-  const bool derivatives = !doNotCalculateDerivatives();
+  // Full derivatives when asked for or when PLUMED differentiates numerically; otherwise
+  // keep the graph and take one vector-Jacobian product in apply().
+  const bool derivatives = !doNotCalculateDerivatives() && full_derivatives_;
+  const latentcv::Derivatives mode = doNotCalculateDerivatives() ? latentcv::Derivatives::None
+                                     : full_derivatives_          ? latentcv::Derivatives::Full
+                                                                  : latentcv::Derivatives::Deferred;
   try {
-    model_->evaluate(positions_.data(), n, cell, derivatives, eval_);
+    model_->evaluate(positions_.data(), n, cell, mode, eval_);
   } catch (const latentcv::Error& e) {
     error(e.what());
   }
@@ -176,25 +195,63 @@ void LatentCV::calculate() {
   }
 }
 
-// The same forces as Colvar::apply (Σ_k force_k · derivatives_k), summed here in one pass
-// over our own gradient arrays instead of PLUMED's per-element Value bookkeeping.
+// Forces on the atoms and the box: Σ_k force_k · derivatives_k, as Colvar::apply computes
+// them, but from one vector-Jacobian product (or our own gradient arrays with
+// FULL_DERIVATIVES) instead of PLUMED's per-element bookkeeping.
 void LatentCV::apply() {
-  if (eval_.grad_positions.empty()) return;
-  const size_t n = getNumberOfAtoms();
+  if (checkNumericalDerivatives()) {
+    Colvar::apply();
+    return;
+  }
+  weights_.assign(outputs_.size(), 0.0);
   bool any = false;
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    weights_[k] = outputs_[k]->getForce();
+    any = any || weights_[k] != 0.0;
+  }
+  if (!any) return;
+  if (model_->has_deferred_graph())
+    forces_from_vjp();
+  else if (!eval_.grad_positions.empty())
+    forces_from_full_derivatives();
+  else
+    return;
+  unsigned index = 0;
+  setForcesOnAtoms(forces_to_apply_, index);
+}
+
+void LatentCV::forces_from_vjp() {
+  try {
+    model_->vector_jacobian(weights_, vjp_positions_, vjp_cell_);
+  } catch (const latentcv::Error& e) {
+    error(e.what());
+  }
+  const size_t n = getNumberOfAtoms();
+  forces_to_apply_.assign(3 * n + 9, 0.0);
+  double* virial = forces_to_apply_.data() + 3 * n;  // −(Σ_i r_i ⊗ g_i + Hᵀ G)
+  for (size_t i = 0; i < n; ++i)
+    for (unsigned a = 0; a < 3; ++a) {
+      const double g = vjp_positions_[3 * i + a];
+      forces_to_apply_[3 * i + a] = to_model_length_ * g;
+      for (unsigned b = 0; b < 3; ++b) virial[3 * b + a] -= positions_[3 * i + b] * g;
+    }
+  const Tensor box = getBox();
+  for (unsigned a = 0; a < 3; ++a)
+    for (unsigned b = 0; b < 3; ++b)
+      for (unsigned c = 0; c < 3; ++c) virial[3 * a + b] -= box(c, a) * to_model_length_ * vjp_cell_[3 * c + b];
+}
+
+void LatentCV::forces_from_full_derivatives() {
+  const size_t n = getNumberOfAtoms();
   forces_to_apply_.assign(3 * n + 9, 0.0);
   for (size_t k = 0; k < outputs_.size(); ++k) {
-    const double w = outputs_[k]->getForce();
+    const double w = weights_[k];
     if (w == 0.0) continue;
-    any = true;
     const double wa = w * to_model_length_;
     const double* g = eval_.grad_positions.data() + k * 3 * n;
     for (size_t i = 0; i < 3 * n; ++i) forces_to_apply_[i] += wa * g[i];
     for (unsigned c = 0; c < 9; ++c) forces_to_apply_[3 * n + c] += w * virials_[9 * k + c];
   }
-  if (!any) return;
-  unsigned index = 0;
-  setForcesOnAtoms(forces_to_apply_, index);
 }
 
 }  // namespace latentcv_plugin

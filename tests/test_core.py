@@ -152,3 +152,19 @@ def test_future_contract_version_is_refused(tmp_path):
         save_deployable(CoordinationCV(1, 1.0).eval(), card_bad, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="training mode"):
         save_deployable(CoordinationCV(1, 1.0).train(), card, tmp_path / "train.pt")
+
+
+def test_vector_jacobian_equals_weighted_gradients(models):
+    """The MD-step path (one backward pass) gives Σ_k w_k ∂s_k/∂(r, H) of the full path."""
+    cell = TRICLINIC
+    model = _core.Model(str(models["dimer64"]))
+    positions = random_frame(30, cell, seed=9)
+    v, gp, gc = model.evaluate(positions, cell)
+    v2 = model.evaluate_deferred(positions, cell)
+    np.testing.assert_allclose(v2, v, rtol=1e-14)
+    w = np.array([0.7, -1.3])
+    vp, vc = model.vector_jacobian(w)
+    np.testing.assert_allclose(vp, np.tensordot(w, gp, axes=1), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(vc, np.tensordot(w, gc, axes=1), rtol=1e-12, atol=1e-14)
+    with pytest.raises(RuntimeError, match="without a preceding"):
+        model.vector_jacobian(w)  # the graph is released after one use

@@ -54,8 +54,11 @@ def snapshot(lmp):
     return x, f, dict(lmp.last_thermo()), cell
 
 
-@pytest.mark.parametrize("units,triclinic", [("lj", False), ("lj", True), ("real", False), ("real", True)])
-def test_restraint_on_latent_cv(tmp_path, units, triclinic):
+@pytest.mark.parametrize(
+    "units,triclinic,flags",
+    [("lj", False, ""), ("lj", True, ""), ("real", False, ""), ("real", True, ""), ("real", True, "FULL_DERIVATIVES")],
+)
+def test_restraint_on_latent_cv(tmp_path, units, triclinic, flags):
     *_, model_unit, cutoff, energy = SYSTEMS[units]
     model_path = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=1, cutoff=cutoff, length_unit=model_unit)
     lmp = open_lammps(load_fix_plumed=True)
@@ -71,7 +74,7 @@ def test_restraint_on_latent_cv(tmp_path, units, triclinic):
         dat = tmp_path / "plumed.dat"
         dat.write_text(
             f"LOAD FILE={paths.plumed_plugin_path()}\n"
-            f"cv: LATENT_CV MODEL={model_path} ATOMS=1-{n}\n"
+            f"cv: LATENT_CV MODEL={model_path} ATOMS=1-{n} {flags}\n"
             f"RESTRAINT ARG=cv.mean AT={s0:.17g} KAPPA={k * energy:.17g}\n"
         )
         lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'plumed.log'}")

@@ -28,7 +28,7 @@ def _frames(cell, scale=1.0):
 def test_driver_values_and_derivatives_match_core(tmp_path, nm_model, cell):
     dat = (
         f"LOAD FILE={paths.plumed_plugin_path()}\n"
-        f"cv: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS}\n"
+        f"cv: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS} FULL_DERIVATIVES\n"
         "PRINT ARG=cv.* FILE=COLVAR FMT=%.14e\n"
         "DUMPDERIVATIVES ARG=cv.mean FILE=DERIV FMT=%.14e\n"
     )
@@ -53,7 +53,7 @@ def test_driver_values_and_derivatives_match_core(tmp_path, nm_model, cell):
 def test_derivatives_match_plumed_numerical_derivatives(tmp_path, nm_model, cell):
     dat = (
         f"LOAD FILE={paths.plumed_plugin_path()}\n"
-        f"cv: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS}\n"
+        f"cv: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS} FULL_DERIVATIVES\n"
         f"num: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS} NUMERICAL_DERIVATIVES\n"
         "DUMPDERIVATIVES ARG=cv.mean,num.mean,cv.meansq,num.meansq FILE=DERIV FMT=%.14e\n"
     )

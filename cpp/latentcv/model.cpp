@@ -103,6 +103,8 @@ struct Model::Impl {
   std::unique_ptr<VerletList> nlist;
   torch::Tensor edge_index, edge_shift;
   long edges_from_rebuild = -1;
+  // inputs and outputs of the last Deferred evaluation (autograd graph kept alive)
+  torch::Tensor deferred_pos, deferred_cell, deferred_out;
 
   torch::Tensor input(const double* data, std::vector<int64_t> shape) const {
     auto t = torch::from_blob(const_cast<double*>(data), shape, torch::TensorOptions().dtype(torch::kFloat64));
@@ -240,9 +242,11 @@ std::vector<double> Model::molecule_centers(const double* positions, size_t n_at
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-void Model::evaluate(const double* positions, size_t n_atoms, const Cell& cell, bool gradients,
+void Model::evaluate(const double* positions, size_t n_atoms, const Cell& cell, Derivatives mode,
                      Evaluation& out) {
   Impl& m = *impl_;
+  const bool gradients = mode != Derivatives::None;
+  m.deferred_out = torch::Tensor();
   check_atom_count(n_atoms);
   for (size_t i = 0; i < 3 * n_atoms; ++i)
     if (!std::isfinite(positions[i]))
@@ -276,7 +280,15 @@ void Model::evaluate(const double* positions, size_t n_atoms, const Cell& cell, 
   for (size_t k = 0; k < k_out; ++k)
     if (!std::isfinite(out.values[k]))
       throw Error("output '" + m.info.output_names[k] + "' of the model is not finite.");
-  if (!gradients) return;
+  out.grad_positions.clear();
+  out.grad_cell.clear();
+  if (mode == Derivatives::None) return;
+  if (mode == Derivatives::Deferred) {
+    m.deferred_pos = pos;
+    m.deferred_cell = cel;
+    m.deferred_out = result;
+    return;
+  }
 
   out.grad_positions.assign(k_out * 3 * n_atoms, 0.0);
   out.grad_cell.assign(k_out * 9, 0.0);
@@ -287,6 +299,30 @@ void Model::evaluate(const double* positions, size_t n_atoms, const Cell& cell, 
     if (grads[0].defined()) copy_into(grads[0], out.grad_positions.data() + k * 3 * n_atoms, 3 * n_atoms);
     if (grads[1].defined()) copy_into(grads[1], out.grad_cell.data() + k * 9, 9);
   }
+}
+
+bool Model::has_deferred_graph() const { return impl_->deferred_out.defined(); }
+
+void Model::vector_jacobian(const std::vector<double>& weights, std::vector<double>& grad_positions,
+                            std::array<double, 9>& grad_cell) {
+  Impl& m = *impl_;
+  if (!m.deferred_out.defined())
+    throw Error("internal: vector_jacobian() called without a preceding evaluate(..., Deferred)");
+  const int64_t k_out = m.deferred_out.size(0);
+  if (static_cast<int64_t>(weights.size()) != k_out)
+    throw Error("internal: vector_jacobian() needs one weight per output");
+  auto w = torch::from_blob(const_cast<double*>(weights.data()), {k_out}, torch::TensorOptions().dtype(torch::kFloat64))
+               .to(m.device, m.dtype);
+  auto grads = torch::autograd::grad({m.deferred_out}, {m.deferred_pos, m.deferred_cell}, {w},
+                                     /*retain_graph=*/false, /*create_graph=*/false, /*allow_unused=*/true);
+  const size_t n3 = static_cast<size_t>(m.deferred_pos.numel());
+  grad_positions.assign(n3, 0.0);
+  grad_cell.fill(0.0);
+  if (grads[0].defined()) copy_into(grads[0], grad_positions.data(), n3);
+  if (grads[1].defined()) copy_into(grads[1], grad_cell.data(), 9);
+  m.deferred_out = torch::Tensor();
+  m.deferred_pos = torch::Tensor();
+  m.deferred_cell = torch::Tensor();
 }
 
 }  // namespace latentcv

@@ -2,6 +2,7 @@
 // its metadata, and evaluates its K outputs with exact gradients w.r.t. positions and the
 // cell, on CPU or CUDA. Engine-independent: PLUMED, LAMMPS and Python sit on top of it.
 #pragma once
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -41,6 +42,13 @@ struct Evaluation {
   std::vector<double> grad_cell;       // [K*9],   ∂s_k/∂H (rows of H are lattice vectors)
 };
 
+// What evaluate() computes besides the values.
+enum class Derivatives {
+  None,      // values only (no autograd graph)
+  Deferred,  // keep the autograd graph: one vector_jacobian() later gives the forces
+  Full,      // every output's gradient (K backward passes), e.g. to report derivatives
+};
+
 class Model {
  public:
   // Throws latentcv::Error with a message that says what to do.
@@ -58,9 +66,18 @@ class Model {
   void check_atom_count(size_t n_atoms) const;
 
   // positions: [N*3] in model length units; cell: rows are lattice vectors.
-  // gradients=false skips the backward passes.
-  void evaluate(const double* positions, size_t n_atoms, const Cell& cell, bool gradients,
+  void evaluate(const double* positions, size_t n_atoms, const Cell& cell, Derivatives mode,
                 Evaluation& out);
+  void evaluate(const double* positions, size_t n_atoms, const Cell& cell, bool gradients,
+                Evaluation& out) {
+    evaluate(positions, n_atoms, cell, gradients ? Derivatives::Full : Derivatives::None, out);
+  }
+
+  // After evaluate(..., Deferred, ...): the gradient of Σ_k weights[k]·s_k w.r.t. the
+  // positions ([N*3]) and the cell ([9]) in ONE backward pass; releases the graph.
+  void vector_jacobian(const std::vector<double>& weights, std::vector<double>& grad_positions,
+                       std::array<double, 9>& grad_cell);
+  bool has_deferred_graph() const;
 
   // The molecule centres ([M*3]) the model builds its graph on (no gradient).
   std::vector<double> molecule_centers(const double* positions, size_t n_atoms, const Cell& cell);
