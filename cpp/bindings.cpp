@@ -86,6 +86,8 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("positions"), py::arg("cell"), py::arg("gradients") = true,
           "Returns (values[K], d values/d positions [K,N,3], d values/d cell [K,3,3]) in model units.")
+      .def("check_masses", &Model::check_masses, py::arg("masses"),
+           "Raise if atom masses [N] do not follow the model's species pattern (when it records masses).")
       .def(
           "evaluate_deferred",
           [](Model& self, const DoubleArray& positions, const DoubleArray& cell) {

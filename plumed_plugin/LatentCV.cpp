@@ -57,6 +57,7 @@ class LatentCV : public Colvar {
   std::vector<double> virials_;           // [K*9] box derivative of each output
   std::vector<double> forces_to_apply_;   // [3N+9], the layout of PLUMED's derivatives
   bool full_derivatives_ = false;         // fill PLUMED's derivative arrays every step
+  bool masses_checked_ = false;
   std::vector<double> weights_;           // [K] forces on the outputs
   std::vector<double> vjp_positions_;     // [N*3]
   std::array<double, 9> vjp_cell_{};
@@ -152,6 +153,16 @@ void LatentCV::calculate() {
           "(with `plumed driver`, give --box or a trajectory with cell)");
   const std::vector<Vector>& pos = getPositions();
   const size_t n = pos.size();
+  if (!masses_checked_) {
+    std::vector<double> masses(n);
+    for (size_t i = 0; i < n; ++i) masses[i] = getMass(i);
+    try {
+      model_->check_masses(masses);
+    } catch (const latentcv::Error& e) {
+      error(e.what());
+    }
+    masses_checked_ = true;
+  }
   for (size_t i = 0; i < n; ++i)
     for (unsigned k = 0; k < 3; ++k) positions_[3 * i + k] = pos[i][k] * to_model_length_;
   const Tensor box = getBox();

@@ -168,3 +168,26 @@ def test_vector_jacobian_equals_weighted_gradients(models):
     np.testing.assert_allclose(vc, np.tensordot(w, gc, axes=1), rtol=1e-12, atol=1e-14)
     with pytest.raises(RuntimeError, match="without a preceding"):
         model.vector_jacobian(w)  # the graph is released after one use
+
+
+def test_atom_order_and_masses_are_checked(tmp_path):
+    """Atoms not listed molecule by molecule, or masses off the species pattern, are refused."""
+    from export.analytic import CoordinationCV, coordination_card
+
+    card = coordination_card(2, 1.5, "lj", "float64")
+    card.species = [0, 1]
+    card.extra = {"molecule_extent": "0.5", "species_masses": "1.0,2.0"}
+    path = save_deployable(CoordinationCV(2, 1.5).eval(), card, tmp_path / "m.pt")
+    model = _core.Model(str(path))
+    rng = np.random.default_rng(0)
+    cell = ORTHORHOMBIC
+    first = rng.uniform(0, 3, (10, 3))
+    dimers = np.stack([first, first + rng.normal(scale=0.1, size=(10, 3))], axis=1).reshape(20, 3)
+    model.evaluate(dimers, cell)  # well-formed
+    shuffled = dimers[rng.permutation(20)]
+    fresh = _core.Model(str(path))
+    with pytest.raises(RuntimeError, match="list ATOMS molecule by molecule|molecule by molecule"):
+        fresh.evaluate(shuffled, cell)
+    model.check_masses([1.0, 2.0] * 10)
+    with pytest.raises(RuntimeError, match="atom 2 .*mass 1.*species 1 of mass 2"):
+        model.check_masses([1.0, 1.0] * 10)

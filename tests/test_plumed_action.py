@@ -113,6 +113,13 @@ def test_bad_input_errors(tmp_path, nm_model):
 
     torch.jit.script(Bare()).save(str(tmp_path / "bare.pt"))
     cases["no_metadata"] = (f"cv: LATENT_CV MODEL={tmp_path}/bare.pt ATOMS=1-{N_ATOMS}", "no metadata() method")
+    from export.analytic import CoordinationCV, coordination_card
+    from export.deploy import save_deployable
+
+    card = coordination_card(2, 1.5, "nm", "float64")
+    card.species, card.extra = [0, 1], {"species_masses": "1.0,16.0"}
+    heavy = save_deployable(CoordinationCV(2, 1.5).eval(), card, tmp_path / "heavy.pt")
+    cases["masses"] = (f"cv: LATENT_CV MODEL={heavy} ATOMS=1-{N_ATOMS}", "expects species 1 of mass 16")
     for name, (line, expected) in cases.items():
         if name == "device" and torch.cuda.is_available():
             continue

@@ -88,6 +88,14 @@ ModelInfo parse_metadata(const std::map<std::string, std::string>& raw, const st
   if (!info.species.empty() && static_cast<int>(info.species.size()) != info.atoms_per_molecule)
     throw Error("'" + path + "': the species pattern has " + std::to_string(info.species.size()) +
                 " entries but atoms_per_molecule is " + std::to_string(info.atoms_per_molecule) + ".");
+  try {
+    if (raw.count("molecule_extent") && !raw.at("molecule_extent").empty())
+      info.molecule_extent = std::stod(raw.at("molecule_extent"));
+    if (raw.count("species_masses"))
+      for (const auto& s : split_list(raw.at("species_masses"))) info.species_masses.push_back(std::stod(s));
+  } catch (const std::exception&) {
+    throw Error("the metadata of '" + path + "' has a malformed molecule_extent or species_masses entry.");
+  }
   info.output_names = split_list(require_key(raw, "output_names", path));
   if (info.output_names.empty()) throw Error("'" + path + "' names no outputs (output_names is empty).");
   return info;
@@ -125,6 +133,32 @@ struct Model::Impl {
     edge_index = idx.to(device);
     edge_shift = shift.to(device, dtype);
     edges_from_rebuild = nlist->rebuilds();
+  }
+
+  std::string raw_species() const { return info.raw.count("species") ? info.raw.at("species") : ""; }
+
+  // Every atom must lie within molecule_extent of its molecule's first atom (minimum image):
+  // otherwise ATOMS is not listed molecule by molecule.
+  void check_molecule_extent(const double* positions, size_t n_atoms, const Cell& cell) const {
+    if (!(info.molecule_extent > 0.0) || info.atoms_per_molecule < 2) return;
+    const auto apm = static_cast<size_t>(info.atoms_per_molecule);
+    const auto pos = torch::from_blob(const_cast<double*>(positions), {static_cast<int64_t>(n_atoms / apm),
+                                      static_cast<int64_t>(apm), 3}, torch::kFloat64);
+    const auto h = torch::from_blob(const_cast<Cell&>(cell).data(), {3, 3}, torch::kFloat64);
+    auto d = pos - pos.narrow(1, 0, 1);
+    auto frac = torch::matmul(d, torch::inverse(h));
+    d = torch::matmul(frac - torch::round(frac), h);
+    auto dist = d.norm(2, -1);  // [M, apm]
+    auto worst = dist.flatten().argmax().item<int64_t>();
+    const double far = dist.flatten()[worst].item<double>();
+    if (far > info.molecule_extent) {
+      std::ostringstream msg;
+      msg << "atom " << worst + 1 << " of the ATOMS list is " << far << " " << info.length_unit
+          << " from the first atom of its molecule (" << worst / static_cast<int64_t>(apm) + 1
+          << "), but the model's molecules are at most " << info.molecule_extent << " " << info.length_unit
+          << " across: list ATOMS molecule by molecule, " << apm << " atoms each, in the model's atom order.";
+      throw Error(msg.str());
+    }
   }
 
   torch::Tensor centers(const torch::Tensor& pos, const torch::Tensor& cell) {
@@ -234,6 +268,25 @@ void Model::check_atom_count(size_t n_atoms) const {
                 " atoms; list every atom of every molecule, molecule by molecule.");
 }
 
+void Model::check_masses(const std::vector<double>& masses) const {
+  const ModelInfo& info = impl_->info;
+  if (info.species_masses.empty() || info.species.empty()) return;
+  const size_t apm = static_cast<size_t>(info.atoms_per_molecule);
+  for (size_t i = 0; i < masses.size(); ++i) {
+    const int species = info.species[i % apm];
+    if (species < 0 || static_cast<size_t>(species) >= info.species_masses.size()) continue;
+    const double expected = info.species_masses[species];
+    if (std::abs(masses[i] - expected) > 1e-3 * std::max(1.0, std::abs(expected))) {
+      std::ostringstream msg;
+      msg << "atom " << i + 1 << " of the ATOMS list (position " << i % apm + 1 << " in molecule " << i / apm + 1
+          << ") has mass " << masses[i] << " but the model expects species " << species << " of mass " << expected
+          << " there. The model's molecules are, atom by atom, species [" << impl_->raw_species()
+          << "]: list ATOMS molecule by molecule in that order.";
+      throw Error(msg.str());
+    }
+  }
+}
+
 std::vector<double> Model::molecule_centers(const double* positions, size_t n_atoms, const Cell& cell) {
   Impl& m = *impl_;
   auto pos = m.input(positions, {static_cast<int64_t>(n_atoms), 3});
@@ -259,7 +312,7 @@ void Model::evaluate(const double* positions, size_t n_atoms, const Cell& cell, 
   // Neighbour list on the model's own molecule centres, rebuilt only when needed.
   torch::Tensor c = to_cpu_double(m.centers(pos, cel));
   std::vector<double> centers(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-  m.nlist->update(centers, cell);
+  if (m.nlist->update(centers, cell)) m.check_molecule_extent(positions, n_atoms, cell);
   m.refresh_edges();
 
   torch::Tensor result;

@@ -24,6 +24,8 @@ struct ModelInfo {
   std::vector<int> species;      // pattern of one molecule; empty = any
   double cutoff = 0.0;           // neighbour cutoff on molecule centres, length_unit
   std::vector<std::string> output_names;
+  double molecule_extent = 0.0;       // max distance of a molecule's atom from its first atom; 0 = unchecked
+  std::vector<double> species_masses; // mass of each species index (PLUMED mass unit); empty = unchecked
   std::map<std::string, std::string> raw;  // every key, as stored
 };
 
@@ -64,6 +66,9 @@ class Model {
 
   // Checks an atom count against the model (multiple of atoms_per_molecule).
   void check_atom_count(size_t n_atoms) const;
+  // Checks atom masses ([N], PLUMED mass unit) against the model's species pattern, if it
+  // records species masses. Throws latentcv::Error naming the first mismatch.
+  void check_masses(const std::vector<double>& masses) const;
 
   // positions: [N*3] in model length units; cell: rows are lattice vectors.
   void evaluate(const double* positions, size_t n_atoms, const Cell& cell, Derivatives mode,
