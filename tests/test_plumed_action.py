@@ -88,7 +88,10 @@ def test_length_unit_conversion(tmp_path, nm_model):
 
 def _error_of(tmp_path, line: str, frames=None, extra=None) -> str:
     dat = f"LOAD FILE={paths.plumed_plugin_path()}\n{line}\nPRINT ARG=cv.* FILE=COLVAR\n"
-    proc = run_plumed_driver(tmp_path, dat, frames or _frames(ORTHORHOMBIC), extra or ["--length-units", "nm"])
+    # masses and charges for the driver: all 1 (a 16 is expected by the "masses" case)
+    (tmp_path / "mc").write_text("#! FIELDS index mass charge\n" + "".join(f"{i} 1.0 0.0\n" for i in range(N_ATOMS)))
+    extra = (extra or ["--length-units", "nm"]) + ["--mc", "mc"]
+    proc = run_plumed_driver(tmp_path, dat, frames or _frames(ORTHORHOMBIC), extra)
     assert proc.returncode != 0
     assert "Segmentation" not in proc.stderr
     return proc.stdout + proc.stderr

@@ -273,6 +273,7 @@ void Model::check_masses(const std::vector<double>& masses) const {
   if (info.species_masses.empty() || info.species.empty()) return;
   const size_t apm = static_cast<size_t>(info.atoms_per_molecule);
   for (size_t i = 0; i < masses.size(); ++i) {
+    if (!std::isfinite(masses[i])) return;  // the engine gave no masses (e.g. plumed driver without --mc)
     const int species = info.species[i % apm];
     if (species < 0 || static_cast<size_t>(species) >= info.species_masses.size()) continue;
     const double expected = info.species_masses[species];
