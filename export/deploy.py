@@ -15,6 +15,8 @@ from torch import Tensor, nn
 CONTRACT_VERSION = 1
 LENGTH_UNITS = ("lj", "nm", "A")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
+_STANDARD_KEYS = ("contract_version", "name", "length_unit", "dtype", "atoms_per_molecule", "species", "cutoff",
+                  "output_names", "description", "provenance")
 
 
 @dataclass
@@ -31,6 +33,9 @@ class ModelCard:
         species: species index of each atom of one molecule; empty = any.
         description: free text.
         provenance: JSON-able facts (config, data fingerprint, versions).
+        extra: further metadata keys (string values), e.g. ``crystal_centroid`` or
+            ``sigma_hint``; they may not redefine the keys above. Readers ignore keys
+            they don't know (docs/model-contract.md).
     """
 
     name: str
@@ -42,6 +47,7 @@ class ModelCard:
     species: list[int] = field(default_factory=list)
     description: str = ""
     provenance: dict = field(default_factory=dict)
+    extra: Dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.length_unit not in LENGTH_UNITS:
@@ -59,13 +65,18 @@ class ModelCard:
                 raise ValueError(f"output name {name!r}: use letters, digits and '_' (PLUMED component names)")
         if self.species and len(self.species) != self.atoms_per_molecule:
             raise ValueError("species must list one entry per atom of a molecule")
+        for key, value in self.extra.items():
+            if key in _STANDARD_KEYS:
+                raise ValueError(f"extra metadata key {key!r} would redefine a standard key; rename it")
+            if not isinstance(value, str):
+                raise ValueError(f"extra metadata {key!r}: values must be strings, not {type(value).__name__}")
 
     def to_metadata(self) -> Dict[str, str]:
         self.validate()
         import torch as _torch
 
         provenance = {"torch": _torch.__version__, **self.provenance}
-        return {
+        standard = {
             "contract_version": str(CONTRACT_VERSION),
             "name": self.name,
             "length_unit": self.length_unit,
@@ -77,6 +88,7 @@ class ModelCard:
             "description": self.description,
             "provenance": json.dumps(provenance, sort_keys=True, default=str),
         }
+        return {**self.extra, **standard}
 
 
 class DeployableCV(nn.Module):
