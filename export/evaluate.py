@@ -1,0 +1,196 @@
+"""``latentcv eval model.pt TRAJECTORY``: the CV over a trajectory, through the C++ core.
+
+Frames are read with :func:`cv_models.data.read_frames` (LAMMPS dumps, or anything mdtraj
+reads), converted to the model's length unit, evaluated by ``cv_models._lib._core``
+(the same code PLUMED runs) and written as a COLVAR-style table
+(``#! FIELDS frame <outputs>``) and, optionally, a PNG of every output vs frame.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["EvalResult", "evaluate_trajectory", "evaluate_frames", "write_colvar", "plot_colvar",
+           "length_conversion"]
+
+# length of one unit in nm; "lj" (reduced) converts to nothing else
+_NM_PER_UNIT: Dict[str, float] = {"nm": 1.0, "A": 0.1, "bohr": 0.052917721090, "m": 1e9, "cm": 1e7, "um": 1e3}
+
+
+def length_conversion(src: str, dst: str) -> float:
+    """Factor f such that a length in ``src`` times f is in ``dst``.
+
+    Raises:
+        ValueError: reduced (``lj``) lengths and physical ones do not convert.
+    """
+    if src == dst:
+        return 1.0
+    if "lj" in (src, dst):
+        raise ValueError(f"the trajectory is in {src!r} lengths but the model in {dst!r}: reduced (lj) and physical "
+                         "units do not convert; use frames of the model's unit system (for a LAMMPS dump: --units "
+                         "lj|real|metal|nano; for mdtraj formats holding reduced numbers: --length-unit lj)")
+    try:
+        return _NM_PER_UNIT[src] / _NM_PER_UNIT[dst]
+    except KeyError as exc:
+        raise ValueError(f"unknown length unit {exc.args[0]!r}; known: lj, {', '.join(_NM_PER_UNIT)}") from None
+
+
+@dataclass
+class EvalResult:
+    """CV values along a trajectory.
+
+    Attributes:
+        names: the K output names of the model.
+        values: [F, K] values (dimensionless / as the model defines them).
+        frames: [F] frame index in the trajectory; steps: [F] MD step (-1 if unknown).
+        length_unit: model unit; scale: factor applied to the trajectory's lengths.
+    """
+
+    names: List[str]
+    values: np.ndarray
+    frames: np.ndarray
+    steps: np.ndarray
+    length_unit: str
+    scale: float = 1.0
+    model: str = ""
+    trajectory: str = ""
+    metadata: Dict[str, str] = field(default_factory=dict)
+
+
+def evaluate_frames(model: str | os.PathLike, frames: Sequence, *, device: str = "cpu", threads: int = 1,
+                    progress: bool = True, trajectory: str = "") -> EvalResult:
+    """Evaluate the model file on ``Frame`` objects (values only, C++ core)."""
+    from tqdm import tqdm
+
+    from cv_models._lib import _core
+
+    p = Path(model)
+    if not p.exists():
+        raise FileNotFoundError(f"model file {p} does not exist; write it with `latentcv export CHECKPOINT -o {p}`")
+    core = _core.Model(str(p), device=device, threads=threads)
+    meta = dict(core.metadata)
+    unit = core.length_unit
+    apm = int(core.atoms_per_molecule)
+    species = [int(s) for s in meta.get("species", "").split(",") if s != ""]
+    frames = list(frames)
+    if not frames:
+        raise ValueError(f"no frames in {trajectory or 'the input'}")
+    values, steps, scale = [], [], 1.0
+    for k, f in enumerate(tqdm(frames, desc="latentcv eval", unit="frame", disable=not progress)):
+        if f.n_atoms % apm:
+            raise ValueError(f"frame {k} has {f.n_atoms} atoms, not whole molecules of {apm} atoms (the model's "
+                             "atoms_per_molecule): evaluate a trajectory of the model's molecules, or fix "
+                             "--atoms-per-molecule / --data-file")
+        if species and f.species is not None and len(f.species) == f.n_atoms:
+            expected = np.tile(species, f.n_atoms // apm)
+            if np.unique(f.species).size > 1 and not np.array_equal(np.asarray(f.species), expected):
+                bad = int(np.nonzero(np.asarray(f.species) != expected)[0][0])
+                raise ValueError(f"frame {k}: atom {bad + 1} has species {int(f.species[bad])}, but the model expects "
+                                 f"molecules of species [{meta.get('species')}] atom by atom; reorder the atoms "
+                                 "molecule by molecule or give the right --data-file")
+        scale = length_conversion(f.length_unit, unit)
+        v, _, _ = core.evaluate(np.ascontiguousarray(f.positions, dtype=np.float64) * scale,
+                                np.ascontiguousarray(f.cell, dtype=np.float64) * scale, gradients=False)
+        values.append(np.asarray(v))
+        steps.append(int(getattr(f, "timestep", -1)))
+    return EvalResult(list(core.output_names), np.array(values), np.arange(len(frames)), np.array(steps), unit,
+                      scale, str(p), trajectory, meta)
+
+
+def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike, *, top: Optional[str] = None,
+                        atoms_per_molecule: Optional[int] = None, data_file: Optional[str] = None,
+                        units: Optional[str] = None, length_unit: Optional[str] = None, stride: int = 1,
+                        device: str = "cpu", threads: int = 1, progress: bool = True) -> EvalResult:
+    """Read ``trajectory`` and evaluate ``model`` on every ``stride``-th frame.
+
+    Args:
+        top: topology for formats without one (mdtraj).
+        atoms_per_molecule: molecule size (default: the model's, when no ``data_file``).
+        data_file: LAMMPS data file of the run (molecules from its bonds).
+        units: LAMMPS units style of a dump (``lj``, ``real``, ``metal``, ``nano``);
+            default ``lj`` for ``lj`` models, otherwise required for dumps.
+        length_unit: unit of an mdtraj-read trajectory's numbers (default ``nm``;
+            ``lj`` for files holding reduced numbers).
+    """
+    from cv_models._lib import _core
+    from cv_models.data.readers import _DUMP_SUFFIXES, read_frames
+
+    t = Path(trajectory)
+    if not t.exists():
+        raise FileNotFoundError(f"trajectory {t} does not exist")
+    m = Path(model)
+    if not m.exists():
+        raise FileNotFoundError(f"model file {m} does not exist; write it with `latentcv export CHECKPOINT -o {m}`")
+    info = _core.Model(str(m), warmup=False)
+    apm = int(info.atoms_per_molecule)
+    name = t.name.lower()
+    is_dump = top is None and (name.endswith(_DUMP_SUFFIXES) or name.startswith("dump"))
+    kwargs: Dict[str, object] = {}
+    if is_dump:
+        if units is None:
+            if info.length_unit != "lj":
+                raise ValueError(f"a LAMMPS dump does not record its units and the model is in {info.length_unit}: "
+                                 "pass --units real|metal|nano|lj (the LAMMPS units style of the run)")
+            units = "lj"
+        kwargs.update(units=units, stride=stride)
+        if data_file:
+            kwargs["data_file"] = data_file
+            if atoms_per_molecule:
+                kwargs["atoms_per_molecule"] = atoms_per_molecule
+        else:
+            kwargs["atoms_per_molecule"] = atoms_per_molecule or apm
+    else:
+        kwargs.update(stride=stride, length_unit=length_unit or "nm",
+                      molecules=atoms_per_molecule or (apm if apm > 1 else "residues"))
+    try:
+        frames = read_frames(t, top=top, **kwargs)
+    except ValueError as exc:
+        raise ValueError(f"cannot read {t} as molecules of {kwargs.get('atoms_per_molecule', apm)} atoms: {exc}. "
+                         "Check --atoms-per-molecule / --data-file / --top") from exc
+    return evaluate_frames(m, frames, device=device, threads=threads, progress=progress, trajectory=str(t))
+
+
+def write_colvar(path: str | os.PathLike, result: EvalResult) -> Path:
+    """COLVAR-style table: ``#! FIELDS frame <names>`` (+ ``step`` if known), one row per frame."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with_steps = bool((result.steps >= 0).any())
+    fields = ["frame"] + (["step"] if with_steps else []) + list(result.names)
+    with open(path, "w") as fh:
+        fh.write("#! FIELDS " + " ".join(fields) + "\n")
+        fh.write(f"#! SET model {result.model}\n#! SET trajectory {result.trajectory}\n")
+        fh.write(f"#! SET length_unit {result.length_unit}\n#! SET length_scale {result.scale!r}\n")
+        for k in range(len(result.frames)):
+            row = [f"{int(result.frames[k])}"] + ([f"{int(result.steps[k])}"] if with_steps else [])
+            row += [f"{x:.14e}" for x in result.values[k]]
+            fh.write(" ".join(row) + "\n")
+    return path
+
+
+def plot_colvar(path: str | os.PathLike, result: EvalResult) -> Path:
+    """PNG with one panel per output vs frame (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(result.names)
+    fig, axes = plt.subplots(k, 1, figsize=(6, 1.5 + 1.3 * k), sharex=True, squeeze=False)
+    for i, name in enumerate(result.names):
+        ax = axes[i, 0]
+        ax.plot(result.frames, result.values[:, i], lw=1.2)
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("frame")
+    axes[0, 0].set_title(f"latentcv eval: {Path(result.trajectory).name}", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

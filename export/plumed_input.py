@@ -1,0 +1,161 @@
+"""``latentcv plumed-input model.pt``: a commented plumed.dat for well-tempered
+metadynamics on one output of an exported latentcv model.
+
+Every line carries a comment saying what it does and what to change. SIGMA comes from
+the model's ``sigma_hint`` metadata (half the spread of the output in the melt, written
+by ``latentcv export``); HEIGHT defaults to 1 kT in PLUMED's energy unit (kJ/mol for
+models in nm/Å, natural units — kT = T — for reduced ``lj`` models).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+__all__ = ["PlumedInputOptions", "plumed_input", "write_plumed_input", "read_metadata", "KB_KJ_PER_MOL_K"]
+
+KB_KJ_PER_MOL_K = 0.0083144626  # Boltzmann constant in kJ/(mol K): PLUMED's default energy unit
+
+
+@dataclass
+class PlumedInputOptions:
+    """What ``latentcv plumed-input`` writes.
+
+    Attributes:
+        atoms: PLUMED atom list of the CV (e.g. "1-2048"); every atom of every molecule,
+            molecule by molecule.
+        cv: the output biased by METAD (a name of the model's ``output_names``).
+        temp: temperature: K for nm/Å models, reduced (k_B = 1) for ``lj`` models.
+        height: hill height in PLUMED's energy unit; None = 1 kT.
+        sigma: hill width in the CV's unit; None = the model's ``sigma_hint``.
+        pace, biasfactor: METAD PACE (steps between hills) and BIASFACTOR.
+        stride: PRINT stride (steps).
+        device, threads: LATENT_CV DEVICE and THREADS.
+        engine: "lammps" (fix plumed) or "driver" (``plumed driver``: for ``lj`` models
+            it needs ``UNITS NATURAL``, which LAMMPS ``units lj`` sets by itself).
+        hills, colvar: output file names.
+    """
+
+    atoms: str
+    cv: str = "proj"
+    temp: Optional[float] = None
+    height: Optional[float] = None
+    sigma: Optional[float] = None
+    pace: int = 500
+    biasfactor: float = 30.0
+    stride: int = 500
+    device: str = "cpu"
+    threads: int = 1
+    engine: str = "lammps"
+    hills: str = "HILLS"
+    colvar: str = "COLVAR"
+
+
+def read_metadata(model: str | os.PathLike) -> Dict[str, str]:
+    """The metadata of a model file, read through the C++ core (as PLUMED will)."""
+    from cv_models._lib import _core
+
+    p = Path(model)
+    if not p.exists():
+        raise FileNotFoundError(f"model file {p} does not exist; write it with `latentcv export CHECKPOINT -o {p}`")
+    return dict(_core.Model(str(p), warmup=False).metadata)
+
+
+def _atom_count(atoms: str) -> Optional[int]:
+    """Number of atoms of a simple PLUMED list ("1-64", "1,2,5-8"); None if not simple."""
+    n = 0
+    for part in atoms.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m:
+            return None
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        if b < a:
+            raise ValueError(f"atom range {part!r} runs backwards; write it as {b}-{a}")
+        n += b - a + 1
+    return n
+
+
+def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: Optional[str] = None) -> str:
+    """The text of a commented plumed.dat for ``model`` (checked against its metadata)."""
+    from cv_models import paths
+
+    meta = read_metadata(model)
+    o = options
+    names: List[str] = [n for n in meta.get("output_names", "").split(",") if n]
+    if o.cv not in names:
+        raise ValueError(f"--cv {o.cv}: the model's outputs are {', '.join(names)}; pick one of them")
+    k = names.index(o.cv)
+    unit = meta.get("length_unit", "")
+    apm = int(meta.get("atoms_per_molecule", "1"))
+    n = _atom_count(o.atoms)
+    if n is not None and n % apm:
+        raise ValueError(f"ATOMS={o.atoms} lists {n} atoms, not whole molecules of {apm} atoms (the model's "
+                         "atoms_per_molecule); list every atom of every molecule, molecule by molecule")
+    if o.temp is None or not o.temp > 0:
+        raise ValueError("pass --temp T, the simulation temperature (K; reduced units for lj models): "
+                         "METAD needs it for the well-tempered bias and HEIGHT defaults to 1 kT")
+    if o.engine not in ("lammps", "driver"):
+        raise ValueError("--engine must be 'lammps' or 'driver'")
+    natural = unit == "lj"
+    kt = o.temp if natural else KB_KJ_PER_MOL_K * o.temp
+    height = kt if o.height is None else o.height
+    sigma_src = "the model's sigma_hint (half the std of this output over the melt frames of the training data)"
+    if o.sigma is not None:
+        sigma, sigma_src = o.sigma, "given with --sigma"
+    else:
+        hints = [float(x) for x in meta.get("sigma_hint", "").split(",") if x]
+        if len(hints) != len(names):
+            raise ValueError("the model has no sigma_hint metadata (it was not written by `latentcv export`); "
+                             "pass --sigma S, about half the spread of the CV in the liquid")
+        sigma = hints[k]
+    energy = "natural units (k_B = 1, energies in epsilon)" if natural else "kJ/mol"
+    plugin = plugin or str(paths.plumed_plugin_path())
+    temp_unit = "reduced (k_B T / epsilon)" if natural else "K"
+    lines = [
+        f"# plumed.dat written by `latentcv plumed-input` for {Path(model).resolve()}",
+        f"# model: {meta.get('name', '')}, outputs {','.join(names)}, length unit {unit}, dtype {meta.get('dtype', '')},",
+        f"# {apm} atom(s) per molecule (species pattern [{meta.get('species', '')}]), cutoff {meta.get('cutoff', '')} {unit}.",
+        "# Biases ONE output with well-tempered metadynamics; review every value marked CHANGE before production.",
+        "",
+    ]
+    if natural:
+        if o.engine == "driver":
+            lines += ["UNITS NATURAL  # reduced (lj) model: PLUMED must use natural units (LAMMPS `units lj` sets them itself)"]
+        else:
+            lines += ["# reduced (lj) model: run LAMMPS with `units lj` (fix plumed then puts PLUMED in natural units);",
+                      "# for `plumed driver` add the line: UNITS NATURAL"]
+    else:
+        lines += [f"# model in {unit}: any LAMMPS units style with lengths works (the action converts); energies below in kJ/mol"]
+    lines += [
+        f"LOAD FILE={plugin}  # the latentcv PLUMED action (path: `latentcv paths`)",
+        "",
+        "# The learned CV. ATOMS: every atom of every molecule, molecule by molecule, in the model's atom order",
+        f"# (CHANGE if your system differs). DEVICE: cpu, cuda or auto. THREADS: torch CPU threads (keep small).",
+        f"cv: LATENT_CV MODEL={Path(model).resolve()} ATOMS={o.atoms} DEVICE={o.device} THREADS={o.threads}",
+        "",
+        f"# Well-tempered metadynamics on cv.{o.cv}.",
+        f"#   SIGMA={sigma:.6g}: hill width in the CV's unit, from {sigma_src}.",
+        f"#   HEIGHT={height:.6g}: hill height in {energy}; {'1 kT' if o.height is None else 'given with --height'} "
+        f"at T={o.temp:g} (1-4 kT is usual; CHANGE to taste).",
+        f"#   PACE={o.pace}: steps between hills. BIASFACTOR={o.biasfactor:g}: well-tempered gamma (30-50 is usual for nucleation).",
+        f"#   TEMP={o.temp:g}: simulation temperature, {temp_unit} (CHANGE to your thermostat's). FILE: the hills written.",
+        f"metad: METAD ARG=cv.{o.cv} SIGMA={sigma:.6g} HEIGHT={height:.6g} PACE={o.pace} BIASFACTOR={o.biasfactor:g} "
+        f"TEMP={o.temp:g} FILE={o.hills}",
+        "",
+        f"# Every output of the model and the bias, every {o.stride} steps.",
+        f"PRINT ARG=cv.*,metad.bias STRIDE={o.stride} FILE={o.colvar}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_plumed_input(model: str | os.PathLike, out: str | os.PathLike, options: PlumedInputOptions) -> Path:
+    """Write :func:`plumed_input` to ``out``; returns the path."""
+    text = plumed_input(model, options)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return out

@@ -1,0 +1,70 @@
+"""Tiny trained models for the tests of ``latentcv export`` / ``plumed-input`` / ``eval``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cv_models.config import load_config
+from cv_models.training import load_frames, split_frames, train
+
+CONFIG = """
+[data]
+synthetic = {{ atoms_per_molecule = {apm}, n_cells = 2, frames_per_trajectory = 5, trajectories_per_phase = 2 }}
+n_blocks = 5
+val_fraction = 0.2
+
+[model]
+hidden = 8
+stage2_hidden = 8
+rbf = 6
+moment_channels = 2
+max_rank = 4
+molecule_latent = 4
+stage1_layers = 1
+stage2_layers = 1
+
+[training]
+epochs = 3
+batch_size = 4
+lr = 5e-3
+output_dir = "run"
+progress = false
+patience = 0
+"""
+
+
+def train_tiny(folder: Path, atoms_per_molecule: int) -> Path:
+    """Train a tiny model on synthetic crystal/melt frames (LJ: 32 atoms, dimers: 64 atoms
+    per frame) for 3 epochs; returns ``folder/run/checkpoint.pt``."""
+    torch.set_num_threads(1)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = folder / "config.toml"
+    cfg.write_text(CONFIG.format(apm=atoms_per_molecule))
+    return train(load_config(cfg))
+
+
+def held_out_frames(checkpoint: Path):
+    """The validation frames of the tiny model's training data (real frames it did not fit)."""
+    cfg = load_config(Path(checkpoint).parent.parent / "config.toml")
+    frames = load_frames(cfg)
+    _, val = split_frames(frames, cfg.data.n_blocks, cfg.data.val_fraction, cfg.training.seed, cfg.data.gap)
+    return val
+
+
+def reference_outputs(encoder, positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Independent Python reference of the exported outputs [z.., proj, dcrys, n_crystal]:
+    the eager encoder (float64) plus the derived CVs written out with numpy."""
+    enc = encoder.double()
+    with torch.no_grad():
+        out = enc.evaluate(torch.tensor(positions, dtype=torch.float64), torch.tensor(cell, dtype=torch.float64))
+    out = out.numpy()
+    d = enc.latent_dim
+    z, n = out[:d], out[d]
+    c = enc.crystal_centroid.double().numpy()
+    m = enc.melt_centroid.double().numpy()
+    proj = float((z - m) @ (c - m) / ((c - m) @ (c - m)))
+    dcrys = float(np.sqrt(np.sum((z - c) ** 2) / np.sum((c - m) ** 2) + 1e-12))
+    return np.concatenate([z, [proj, dcrys, n]])
