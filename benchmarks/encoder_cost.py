@@ -1,0 +1,162 @@
+"""Cost of the scripted latentcv encoder per MD step, next to a plain LAMMPS LJ MD step.
+
+For 256, 2048 and 8192 molecules (LJ: one atom each, fcc at reduced density 1.0 with
+Gaussian noise of 0.1 σ: a hot, disordered crystal; pair list built with the C++ core's
+default skin, 0.1 × cutoff) it times, on one thread:
+
+- ``fwd``: ``encoder(positions, cell, edge_index, edge_shift)`` under ``no_grad``;
+- ``fwd+bwd``: the same with ``requires_grad`` on positions and cell and one
+  vector–Jacobian product (``torch.autograd.grad`` of a weighted sum of the outputs
+  w.r.t. positions and cell) — what the PLUMED action does every step;
+
+in float64 and float32, for the TorchScript (``torch.jit.script``) module (``--eager``
+adds the eager module), and the plain LAMMPS MD step (``lj/cut 2.5``, fcc 0.9, NVE,
+``neighbor 0.3 bin``) at the same atom count, measured in the same process, so the
+ratio ``fwd+bwd / MD step`` is comparable across machines.
+
+Usage::
+
+    .venv/bin/python benchmarks/encoder_cost.py [--checkpoint run/checkpoint.pt] [--sizes 256 2048 8192]
+
+Without ``--checkpoint`` an encoder of the default :class:`cv_models.config.ModelConfig`
+(LJ: cutoff 1.5, r_on 1.2) with random weights is timed (cost does not depend on weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+import torch
+
+from cv_models.config import ModelConfig
+from cv_models.graphs import neighbor_list
+from cv_models.model import HierarchicalEncoder
+
+torch.set_num_threads(1)
+
+# (nx, ny, nz) fcc cells for each molecule count (4 atoms per cell)
+CELLS = {256: (4, 4, 4), 2048: (8, 8, 8), 8192: (16, 16, 8), 500: (5, 5, 5), 864: (6, 6, 6)}
+
+
+def lj_frame(n: int, density: float = 1.0, noise: float = 0.1, seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """fcc positions [n, 3] (σ) with Gaussian noise and the orthorhombic cell [3, 3]."""
+    nx, ny, nz = CELLS[n]
+    a = (4.0 / density) ** (1.0 / 3.0)
+    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    grid = np.stack(np.meshgrid(np.arange(nx), np.arange(ny), np.arange(nz), indexing="ij"), -1).reshape(-1, 1, 3)
+    pts = ((grid + basis[None]) * a).reshape(-1, 3)
+    pts = pts + np.random.default_rng(seed).normal(size=pts.shape) * noise
+    cell = np.diag([nx * a, ny * a, nz * a])
+    return torch.tensor(pts), torch.tensor(cell)
+
+
+def timeit(fn: Callable[[], object], min_time: float = 1.0, max_reps: int = 50) -> float:
+    """Median wall time of ``fn`` in ms (after 6 warm-up calls for the profiling executor)."""
+    for _ in range(6):
+        fn()
+    ts: List[float] = []
+    t_end = time.perf_counter() + min_time
+    while len(ts) < 3 or (time.perf_counter() < t_end and len(ts) < max_reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(ts))
+
+
+def lammps_ms_per_step(n: int, steps: int) -> float:
+    """ms per plain LJ MD step (lj/cut 2.5, fcc 0.9, NVE) at ``n`` atoms, one rank."""
+    from cv_models.engines import open_lammps
+
+    nx, ny, nz = CELLS[n]
+    lmp = open_lammps(["-nocite"])
+    try:
+        for line in (
+            "units lj", "atom_style atomic", "lattice fcc 0.9",
+            f"region box block 0 {nx} 0 {ny} 0 {nz}", "create_box 1 box", "create_atoms 1 box",
+            "mass 1 1.0", "velocity all create 1.44 87287 loop geom",
+            "pair_style lj/cut 2.5", "pair_coeff 1 1 1.0 1.0 2.5", "neighbor 0.3 bin",
+            "neigh_modify every 20 delay 0 check no", "fix 1 all nve", "thermo 0",
+        ):
+            lmp.command(line)
+        lmp.command("run 100")
+        t0 = time.perf_counter()
+        lmp.command(f"run {steps} pre no post no")
+        return 1e3 * (time.perf_counter() - t0) / steps
+    finally:
+        lmp.close()
+
+
+def build_encoder(checkpoint: str, dtype: torch.dtype) -> HierarchicalEncoder:
+    if checkpoint:
+        from cv_models.training import load_encoder
+
+        enc = load_encoder(checkpoint)
+    else:
+        torch.manual_seed(0)
+        enc = HierarchicalEncoder(ModelConfig(atoms_per_molecule=1, species=[0], n_species=1)).eval()
+    enc = enc.to(dtype)
+    for p in enc.parameters():
+        p.requires_grad_(False)
+    return enc
+
+
+def cost(module, pos: torch.Tensor, cell: torch.Tensor, ei: torch.Tensor, sh: torch.Tensor) -> Dict[str, float]:
+    """ms of forward (no_grad) and forward + one VJP w.r.t. positions and cell."""
+    k = int(module(pos, cell, ei, sh).shape[0])
+    w = torch.linspace(0.5, 1.5, k, dtype=pos.dtype)
+
+    def fwd() -> None:
+        with torch.no_grad():
+            module(pos, cell, ei, sh)
+
+    def fwd_bwd() -> None:
+        p = pos.detach().requires_grad_(True)
+        c = cell.detach().requires_grad_(True)
+        out = module(p, c, ei, sh)
+        torch.autograd.grad((out * w).sum(), (p, c))
+
+    return {"fwd": timeit(fwd), "fwd_bwd": timeit(fwd_bwd)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--checkpoint", default="", help="a training checkpoint (default: random default-config LJ encoder)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 2048, 8192], choices=sorted(CELLS))
+    ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
+    ap.add_argument("--eager", action="store_true", help="also time the eager (unscripted) module")
+    ap.add_argument("--md-steps", type=int, default=0, help="MD steps timed (default: about 1 s worth)")
+    a = ap.parse_args()
+    rows = []
+    md: Dict[int, float] = {}
+    for n in a.sizes:
+        steps = a.md_steps or max(200, int(2_000_000 / n))
+        md[n] = lammps_ms_per_step(n, steps)
+    for dname in a.dtypes:
+        dtype = torch.float64 if dname == "float64" else torch.float32
+        enc = build_encoder(a.checkpoint, dtype)
+        scripted = torch.jit.script(enc)
+        for n in a.sizes:
+            pos, cell = lj_frame(n)
+            pos, cell = pos.to(dtype), cell.to(dtype)
+            c = enc.molecule_centers(pos, cell)
+            ei, sh = neighbor_list(c.double(), cell.double(), enc.cutoff * 1.1)
+            sh = sh.to(dtype)
+            kinds = [("script", scripted)] + ([("eager", enc)] if a.eager else [])
+            for kind, mod in kinds:
+                r = cost(mod, pos, cell, ei, sh)
+                rows.append((n, int(ei.shape[1]), dname, kind, r["fwd"], r["fwd_bwd"], md[n]))
+    params = sum(p.numel() for p in build_encoder(a.checkpoint, torch.float64).parameters())
+    print(f"\nencoder: {a.checkpoint or 'default ModelConfig (LJ)'}, {params} parameters, torch "
+          f"{torch.__version__}, 1 thread")
+    print("| molecules | pairs (skin 0.1 rc) | dtype | module | fwd ms | fwd+bwd ms | MD step ms | fwd+bwd / MD step |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, p, dn, kind, f, fb, m in rows:
+        print(f"| {n} | {p} | {dn} | {kind} | {f:.2f} | {fb:.2f} | {m:.3f} | {fb / m:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
