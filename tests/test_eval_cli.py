@@ -1,0 +1,105 @@
+"""``latentcv export`` / ``plumed-input`` / ``eval`` from the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from chain_helpers import read_columns
+from cv_models import cli
+from cv_models._lib import _core
+from cv_models.data.writers import write_lammps_dump
+from export.evaluate import length_conversion
+from export_helpers import held_out_frames, train_tiny
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def dimer(tmp_path_factory):
+    """A tiny trained dimer model exported through the CLI, and a dump of held-out frames."""
+    root = tmp_path_factory.mktemp("cli")
+    ck = train_tiny(root / "dimer", 2)
+    model = root / "model.pt"
+    assert cli.main(["export", str(ck), "-o", str(model)]) == 0
+    frames = held_out_frames(ck)
+    frames = [dataclasses.replace(f, timestep=100 * k) for k, f in enumerate(frames)]
+    dump = root / "traj.dump"
+    write_lammps_dump(dump, frames)
+    return {"checkpoint": ck, "model": model, "frames": frames, "dump": dump, "root": root}
+
+
+def test_export_cli_errors(tmp_path, capsys):
+    assert cli.main(["export", str(tmp_path / "nope.pt"), "-o", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "latentcv train" in err
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_eval_writes_colvar_equal_to_core_and_a_plot(dimer, tmp_path, capsys):
+    colvar, png = tmp_path / "colvar.dat", tmp_path / "colvar.png"
+    rc = cli.main(["eval", str(dimer["model"]), str(dimer["dump"]), "-o", str(colvar), "--plot", str(png),
+                   "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    fields, data = read_columns(colvar)
+    assert fields == ["frame", "step", "z0", "z1", "proj", "dcrys", "n_crystal"]
+    assert len(data) == len(dimer["frames"])
+    np.testing.assert_array_equal(data[:, 1], [f.timestep for f in dimer["frames"]])
+    core = _core.Model(str(dimer["model"]), warmup=False)
+    for row, f in zip(data, dimer["frames"]):
+        v = core.evaluate(f.positions, f.cell, gradients=False)[0]
+        np.testing.assert_allclose(row[2:], v, rtol=1e-10, atol=1e-10)  # dump: wrapped, %.16g
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_eval_errors_name_the_fix(dimer, tmp_path, capsys):
+    # a dimer model on a trajectory with an odd atom count
+    f = dimer["frames"][0]
+    odd = dataclasses.replace(f, positions=f.positions[:-1], molecule=np.arange(f.n_atoms - 1),
+                              species=f.species[:-1])
+    write_lammps_dump(tmp_path / "odd.dump", [odd])
+    assert cli.main(["eval", str(dimer["model"]), str(tmp_path / "odd.dump"), "--no-progress",
+                     "-o", str(tmp_path / "c.dat")]) == 2
+    err = capsys.readouterr().err
+    assert "2 atoms" in err and "--atoms-per-molecule" in err
+    # reduced (lj) model, dump declared in `units real`
+    assert cli.main(["eval", str(dimer["model"]), str(dimer["dump"]), "--units", "real", "--no-progress",
+                     "-o", str(tmp_path / "c.dat")]) == 2
+    err = capsys.readouterr().err
+    assert "reduced (lj) and physical units do not convert" in err
+    assert cli.main(["eval", str(tmp_path / "missing.pt"), str(dimer["dump"])]) == 2
+    assert "latentcv export" in capsys.readouterr().err
+    assert not (tmp_path / "c.dat").exists()
+
+
+def test_length_conversion():
+    assert length_conversion("A", "nm") == pytest.approx(0.1)
+    assert length_conversion("nm", "A") == pytest.approx(10.0)
+    assert length_conversion("lj", "lj") == 1.0
+    with pytest.raises(ValueError, match="do not convert"):
+        length_conversion("lj", "nm")
+
+
+def test_plumed_input_cli(dimer, tmp_path, capsys):
+    out = tmp_path / "plumed.dat"
+    n = dimer["frames"][0].n_atoms
+    assert cli.main(["plumed-input", str(dimer["model"]), "--natoms", str(n), "--temp", "1.15",
+                     "--out", str(out)]) == 0
+    text = out.read_text()
+    assert f"ATOMS=1-{n}" in text and "ARG=cv.proj" in text and "PACE=500" in text and "HEIGHT=1.15" in text
+    assert "UNITS NATURAL" not in text.replace("# for `plumed driver` add the line: UNITS NATURAL", "")
+    assert cli.main(["plumed-input", str(dimer["model"]), "--natoms", str(n), "--temp", "1.15", "--cv", "n_crystal",
+                     "--height", "2.5", "--out", str(out)]) == 0
+    assert "ARG=cv.n_crystal" in out.read_text() and "HEIGHT=2.5" in out.read_text()
+    cases = {
+        ("--natoms", str(n)): "--temp",
+        ("--temp", "1.0"): "--natoms",
+        ("--natoms", str(n - 1), "--temp", "1.0"): "whole molecules of 2 atoms",
+        ("--natoms", str(n), "--temp", "1.0", "--cv", "q6"): "z0, z1, proj, dcrys, n_crystal",
+    }
+    for args, message in cases.items():
+        assert cli.main(["plumed-input", str(dimer["model"]), *args]) == 2
+        assert message in capsys.readouterr().err, args
