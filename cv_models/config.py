@@ -103,9 +103,19 @@ class ModelConfig:
             rank-2 tensors whose products become molecule-graph edge features).
         concat: concatenation layer: "switch" (edge weight = switched distance) or
             "attention" (switch times a learned gate).
-        moment_channels, max_rank: AngularMoments channels and highest tensor rank.
+        moment_channels: AngularMoments channels (learned radial/species weights).
+        moment_degrees: degrees l of the angular moments (default 4 and 6, as the
+            Steinhardt q4/q6 of crystal detection); empty: ``max_rank, max_rank -
+            moment_step, ...`` >= 1.
+        max_rank, moment_step: the degrees when ``moment_degrees`` is empty.
         stage2_hidden: width of the molecule-graph features.
         stage2_layers: attention layers on the molecule graph.
+        stage2_edge_values: stage-2 attention values depend on the edge features too
+            (default off: values per node, edges enter through the attention weights;
+            several times cheaper per MD step).
+        stage2_attention_hidden: hidden width of the stage-2 attention-logit MLP
+            (0: linear logits in the projected node and edge features, the cheapest;
+            -1: stage2_hidden).
         heads: attention heads.
         molecule_latent: width of the per-molecule latents.
         global_pool: "mean", "sum", "attention" or "diffpool".
@@ -121,7 +131,7 @@ class ModelConfig:
     r_on: float = 1.2
     intra_cutoff: float = 1.0
     hidden: int = 16
-    rbf: int = 12
+    rbf: int = 8
     stage1_layer: str = "egnn"
     stage1_layers: int = 2
     stage1_aggr: str = "sum"
@@ -129,10 +139,14 @@ class ModelConfig:
     diffpool_clusters: int = 2
     orientation_channels: int = 4
     concat: str = "switch"
-    moment_channels: int = 6
+    moment_channels: int = 4
     max_rank: int = 6
-    stage2_hidden: int = 32
+    moment_step: int = 2
+    moment_degrees: List[int] = field(default_factory=lambda: [4, 6])
+    stage2_hidden: int = 16
     stage2_layers: int = 2
+    stage2_edge_values: bool = False
+    stage2_attention_hidden: int = 0
     heads: int = 2
     molecule_latent: int = 8
     global_pool: str = "attention"
@@ -151,6 +165,10 @@ class ModelConfig:
         _check(self.global_pool in _POOLS, f"[model] global_pool must be one of {_POOLS}")
         _check(self.concat in ("switch", "attention"), "[model] concat must be 'switch' or 'attention'")
         _check(self.dtype in ("float64", "float32"), "[model] dtype must be 'float64' or 'float32'")
+        _check(self.moment_step >= 1, "[model] moment_step must be >= 1")
+        _check(all(isinstance(l, int) and 1 <= l <= 12 for l in self.moment_degrees),
+               "[model] moment_degrees must be integers in [1, 12]")
+        _check(self.stage2_attention_hidden >= -1, "[model] stage2_attention_hidden must be >= -1 (-1: stage2_hidden)")
         for name in ("hidden", "rbf", "stage2_hidden", "heads", "molecule_latent", "latent_dim", "diffpool_clusters"):
             _check(getattr(self, name) >= 1, f"[model] {name} must be >= 1")
         for name in ("stage1_layers", "stage2_layers", "orientation_channels", "moment_channels", "max_rank"):

@@ -23,7 +23,7 @@ be used in an exported encoder.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +37,10 @@ __all__ = [
     "AttentionMessagePassing",
     "EGNNLayer",
     "AngularMoments",
+    "SolidHarmonics",
+    "PairMLP",
+    "gather",
+    "padded_slots",
     "MeanPool",
     "SumPool",
     "AttentionPool",
@@ -62,6 +66,29 @@ def scatter_mean(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
     return total / count.view(shape)
 
 
+def gather(x: Tensor, index: Tensor) -> Tensor:
+    """``x[index]`` along dim 0 via ``index_select`` (its backward is an ``index_add_``,
+    cheaper than advanced indexing's ``index_put_``)."""
+    return torch.index_select(x, 0, index)
+
+
+def padded_slots(index: Tensor, n: int) -> Tuple[Tensor, int]:
+    """Slot of every edge in a padded per-receiver layout [n, slots] (row-major flat
+    position ``index[e] * slots + rank of e among its receiver's edges``) and ``slots``
+    (the largest in-degree, at least 1). Integer bookkeeping only (no gradient)."""
+    e = index.shape[0]
+    if e == 0:
+        return torch.zeros(0, dtype=torch.long, device=index.device), 1
+    order = torch.argsort(index)
+    sorted_i = gather(index, order)
+    counts = torch.bincount(index, minlength=n)
+    start = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(e, device=index.device) - gather(start, sorted_i)
+    slots = int(counts.max())
+    pos = torch.empty_like(index).index_copy_(0, order, sorted_i * slots + rank)
+    return pos, slots
+
+
 class MLP(nn.Module):
     """Multi-layer perceptron with SiLU (smooth) activations between linear layers.
 
@@ -82,6 +109,59 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+class PairMLP(nn.Module):
+    r"""An MLP on the edge input ``[h_i, h_j, e_ij]``, computed without building it.
+
+    The first layer is split, :math:`W[h_i, h_j, e] + b = (W_a h)_i + (W_b h)_j + W_c e + b`:
+    the node terms are projected once per node and then gathered, so no per-edge tensor
+    wider than ``hidden`` is formed (the concatenated input would be ``2F + D`` wide).
+    Then SiLU and a second linear layer (and SiLU if ``activate_last``). ``hidden = 0``
+    gives the linear map alone, ``(W_a h)_i + (W_b h)_j + W_c e + b`` of width ``out_dim``
+    (then SiLU if ``activate_last``): the cheapest edge function.
+
+    Args:
+        node_dim: F; edge_dim: D (0: no edge input); hidden: width of the first layer
+            (0: linear);
+        out_dim: output width; use_i / use_j: include the receiver / sender features.
+    Shapes: h [N, F], i [E], j [E], e [E, D] -> [E, out_dim].
+    """
+
+    def __init__(self, node_dim: int, edge_dim: int, hidden: int, out_dim: int, use_i: bool = True,
+                 use_j: bool = True, activate_last: bool = False) -> None:
+        super().__init__()
+        if not (use_i or use_j):
+            raise ValueError("PairMLP: use at least one of the receiver / sender features")
+        self.use_i = use_i
+        self.use_j = use_j
+        self.linear = hidden <= 0
+        width = out_dim if self.linear else hidden
+        self.hidden = width
+        self.activate_last = activate_last
+        self.has_edge = edge_dim > 0
+        self.lin_node = nn.Linear(node_dim, width * (int(use_i) + int(use_j)), bias=False)
+        self.lin_edge = nn.Linear(max(edge_dim, 1), width)
+        self.lin_out = nn.Identity() if self.linear else nn.Linear(hidden, out_dim)
+
+    def forward(self, h: Tensor, i: Tensor, j: Tensor, e: Tensor) -> Tensor:
+        p = self.lin_node(h)
+        k = self.hidden
+        if self.has_edge:
+            y = self.lin_edge(e)
+        else:
+            y = self.lin_edge.bias.unsqueeze(0).expand(i.shape[0], k)
+        if self.use_i and self.use_j:
+            y = y + gather(p[:, :k], i) + gather(p[:, k:], j)
+        elif self.use_i:
+            y = y + gather(p, i)
+        else:
+            y = y + gather(p, j)
+        if not self.linear:
+            y = self.lin_out(torch.nn.functional.silu(y))
+        if self.activate_last:
+            y = torch.nn.functional.silu(y)
+        return y
 
 
 class GaussianRBF(nn.Module):
@@ -129,14 +209,14 @@ class MessagePassing(nn.Module):
         if aggr not in ("sum", "mean", "max"):
             raise ValueError(f"MessagePassing: aggr must be 'sum', 'mean' or 'max', got {aggr!r}")
         self.aggr = aggr
-        self.phi_m = MLP([2 * node_dim + edge_dim, out_dim, out_dim], activate_last=True)
+        self.phi_m = PairMLP(node_dim, edge_dim, out_dim, out_dim, activate_last=True)
         self.phi_u = MLP([node_dim + out_dim, out_dim, out_dim])
         self.residual = node_dim == out_dim
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor) -> Tensor:
         i = edge_index[0]
         j = edge_index[1]
-        m = self.phi_m(torch.cat([x[i], x[j], edge_attr], dim=-1)) * edge_weight.unsqueeze(-1)
+        m = self.phi_m(x, i, j, edge_attr) * edge_weight.unsqueeze(-1)
         n = x.shape[0]
         if self.aggr == "max":
             a = torch.zeros(n, m.shape[1], dtype=m.dtype, device=m.device)
@@ -163,40 +243,54 @@ class AttentionMessagePassing(nn.Module):
         \alpha^k_{ij} = \frac{w_{ij} \exp e^k_{ij}}{1 + \sum_l w_{il} \exp e^k_{il}},\quad
         h_i' = h_i + \phi_o\big(h_i, \Vert_k \textstyle\sum_j \alpha^k_{ij} v^k_{ij}\big)
 
-    with values ``v_ij = phi_v(h_j, e_ij)``. The "1 +" is a fixed-logit self term: no
+    with values ``v_ij = phi_v(h_j, e_ij)`` (``edge_values=True``) or ``v_j = phi_v(h_j)``
+    (``edge_values=False``: computed per node, then gathered; the edge enters through the
+    attention weights only, which makes the layer several times cheaper). The "1 +" is a fixed-logit self term: no
     division by zero for isolated nodes, and alpha -> 0 smoothly as w_ij -> 0. Bounded
     logits make a max-subtraction unnecessary.
 
     Args:
-        node_dim: F; edge_dim: D; out_dim: F'; heads: number of heads H (out_dim % H == 0).
+        node_dim: F; edge_dim: D; out_dim: F'; heads: number of heads H (out_dim % H == 0);
+        edge_values: values depend on the edge features too;
+        attention_hidden: hidden width of phi_a (-1: out_dim; 0: linear logits
+        ``(W_a h)_i + (W_b h)_j + W_c e``, the cheapest).
     Shapes: x [N, F], edge_index [2, E], edge_attr [E, D], edge_weight [E] -> [N, F'].
     ``attention(...)`` returns the [E, H] weights alpha.
     """
 
-    def __init__(self, node_dim: int, edge_dim: int, out_dim: int, heads: int = 2) -> None:
+    def __init__(self, node_dim: int, edge_dim: int, out_dim: int, heads: int = 2, edge_values: bool = True,
+                 attention_hidden: int = -1) -> None:
         super().__init__()
         if out_dim % heads != 0:
             raise ValueError(f"AttentionMessagePassing: out_dim={out_dim} is not a multiple of heads={heads}")
         self.heads = heads
         self.head_dim = out_dim // heads
-        self.phi_a = MLP([2 * node_dim + edge_dim, out_dim, heads])
-        self.phi_v = MLP([node_dim + edge_dim, out_dim, out_dim])
+        self.phi_a = PairMLP(node_dim, edge_dim, out_dim if attention_hidden < 0 else attention_hidden, heads)
+        self.phi_v = PairMLP(node_dim, edge_dim, out_dim, out_dim, use_i=False) if edge_values else None
+        self.phi_vn = None if edge_values else MLP([node_dim, out_dim, out_dim])
         self.phi_o = MLP([node_dim + out_dim, out_dim, out_dim])
         self.residual = node_dim == out_dim
 
     def attention(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor) -> Tensor:
         i = edge_index[0]
         j = edge_index[1]
-        logit = 5.0 * torch.tanh(self.phi_a(torch.cat([x[i], x[j], edge_attr], dim=-1)) / 5.0)
+        logit = 5.0 * torch.tanh(self.phi_a(x, i, j, edge_attr) / 5.0)
         num = edge_weight.unsqueeze(-1) * torch.exp(logit)  # [E, H]
         den = 1.0 + scatter_sum(num, i, x.shape[0])
-        return num / den[i]
+        return num / gather(den, i)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor) -> Tensor:
         i = edge_index[0]
         j = edge_index[1]
         alpha = self.attention(x, edge_index, edge_attr, edge_weight)
-        v = self.phi_v(torch.cat([x[j], edge_attr], dim=-1)).view(-1, self.heads, self.head_dim)
+        phi_v = self.phi_v
+        phi_vn = self.phi_vn
+        if phi_v is not None:
+            v = phi_v(x, i, j, edge_attr)
+        else:
+            assert phi_vn is not None
+            v = gather(phi_vn(x), j)
+        v = v.view(-1, self.heads, self.head_dim)
         a = scatter_sum(v * alpha.unsqueeze(-1), i, x.shape[0]).reshape(x.shape[0], -1)
         out = self.phi_o(torch.cat([x, a], dim=-1))
         if self.residual:
@@ -225,7 +319,7 @@ class EGNNLayer(nn.Module):
 
     def __init__(self, node_dim: int, edge_dim: int = 0, hidden: int = 32) -> None:
         super().__init__()
-        self.phi_e = MLP([2 * node_dim + 1 + edge_dim, hidden, hidden], activate_last=True)
+        self.phi_e = PairMLP(node_dim, 1 + edge_dim, hidden, hidden, activate_last=True)
         self.phi_x = MLP([hidden, hidden, 1])
         self.phi_h = MLP([node_dim + hidden, hidden, node_dim])
 
@@ -241,11 +335,11 @@ class EGNNLayer(nn.Module):
         i = edge_index[0]
         j = edge_index[1]
         if edge_vec is None:
-            d = x[j] - x[i]
+            d = gather(x, j) - gather(x, i)
         else:
             d = edge_vec
         r2 = (d * d).sum(-1, keepdim=True)
-        m = self.phi_e(torch.cat([h[i], h[j], r2, edge_attr], dim=-1))
+        m = self.phi_e(h, i, j, torch.cat([r2, edge_attr], dim=-1))
         w = edge_weight.unsqueeze(-1)
         n = h.shape[0]
         shift = scatter_sum(-d * torch.tanh(self.phi_x(m)) * w, i, n)
@@ -255,55 +349,232 @@ class EGNNLayer(nn.Module):
         return h_new, x_new
 
 
-def _multinomial_table(rank: int) -> Tuple[List[List[int]], List[float]]:
-    exps: List[List[int]] = []
-    coef: List[float] = []
-    for a in range(rank, -1, -1):
-        for b in range(rank - a, -1, -1):
-            c = rank - a - b
-            exps.append([a, b, c])
-            coef.append(math.factorial(rank) / (math.factorial(a) * math.factorial(b) * math.factorial(c)))
-    return exps, coef
+def _solid_harmonic_polys(l: int) -> List[Dict[Tuple[int, int, int], float]]:
+    """Real solid harmonics of degree l as polynomials {(a, b, c): coef of x^a y^b z^c}.
+
+    Order m = 0, 1c, 1s, ..., lc, ls. Normalised so that for unit vectors
+    ``sum_m Y_lm(a) Y_lm(b) = P_l(a . b)`` (addition theorem without the 4 pi / (2l + 1)).
+    Built exactly from ``Y_lm ∝ Q_l^m(z, r^2) Re/Im (x + i y)^m`` with
+    ``Q_l^m = ((2l - 1) z Q_{l-1}^m - (l + m - 1) r^2 Q_{l-2}^m) / (l - m)``,
+    ``Q_m^m = (2m - 1)!!``.
+    """
+    Poly = Dict[Tuple[int, int, int], float]
+
+    def mul(p: Poly, q: Poly) -> Poly:
+        out: Poly = {}
+        for ka, va in p.items():
+            for kb, vb in q.items():
+                k = (ka[0] + kb[0], ka[1] + kb[1], ka[2] + kb[2])
+                out[k] = out.get(k, 0.0) + va * vb
+        return out
+
+    def add(p: Poly, q: Poly, a: float = 1.0, b: float = 1.0) -> Poly:
+        out: Poly = {k: a * v for k, v in p.items()}
+        for k, v in q.items():
+            out[k] = out.get(k, 0.0) + b * v
+        return out
+
+    x: Poly = {(1, 0, 0): 1.0}
+    y: Poly = {(0, 1, 0): 1.0}
+    z: Poly = {(0, 0, 1): 1.0}
+    r2: Poly = {(2, 0, 0): 1.0, (0, 2, 0): 1.0, (0, 0, 2): 1.0}
+    cm: Poly = {(0, 0, 0): 1.0}
+    sm: Poly = {}
+    out: List[Poly] = []
+    for m in range(l + 1):
+        if m > 0:
+            cm, sm = add(mul(x, cm), mul(y, sm), 1.0, -1.0), add(mul(x, sm), mul(y, cm))
+        dfact = 1.0
+        for k in range(1, 2 * m, 2):
+            dfact *= k
+        q_prev: Poly = {}
+        q: Poly = {(0, 0, 0): dfact}
+        for k in range(m + 1, l + 1):
+            q_new = add(mul(z, q), mul(r2, q_prev), (2 * k - 1) / (k - m), -(k + m - 1) / (k - m))
+            q_prev, q = q, q_new
+        f = math.sqrt(math.factorial(l - m) / math.factorial(l + m))
+        if m == 0:
+            out.append({k: f * v for k, v in q.items()})
+        else:
+            f *= math.sqrt(2.0)
+            out.append({k: f * v for k, v in mul(q, cm).items()})
+            out.append({k: f * v for k, v in mul(q, sm).items()})
+    return out
+
+
+def _unit_harmonic_factors(l: int) -> List[Tuple[Dict[int, float], Dict[Tuple[int, int], float]]]:
+    """Real spherical harmonics of degree l on the unit sphere as products
+    ``Y_lm = Z_lm(z) * X_lm(x, y)`` (same order and normalisation as
+    :func:`_solid_harmonic_polys`): Z = normalised Q_l^m(z) with r^2 = 1 (powers of z),
+    X = Re/Im (x + i y)^m (monomials x^a y^b)."""
+    cm: Dict[Tuple[int, int], float] = {(0, 0): 1.0}
+    sm: Dict[Tuple[int, int], float] = {}
+    out: List[Tuple[Dict[int, float], Dict[Tuple[int, int], float]]] = []
+    for m in range(l + 1):
+        if m > 0:
+            c2: Dict[Tuple[int, int], float] = {}
+            s2: Dict[Tuple[int, int], float] = {}
+            for (a, b), v in cm.items():  # (x + i y) * (c + i s)
+                c2[(a + 1, b)] = c2.get((a + 1, b), 0.0) + v
+                s2[(a, b + 1)] = s2.get((a, b + 1), 0.0) + v
+            for (a, b), v in sm.items():
+                c2[(a, b + 1)] = c2.get((a, b + 1), 0.0) - v
+                s2[(a + 1, b)] = s2.get((a + 1, b), 0.0) + v
+            cm, sm = c2, s2
+        dfact = 1.0
+        for k in range(1, 2 * m, 2):
+            dfact *= k
+        q_prev: Dict[int, float] = {}
+        q: Dict[int, float] = {0: dfact}
+        for k in range(m + 1, l + 1):
+            q_new: Dict[int, float] = {}
+            for p, v in q.items():
+                q_new[p + 1] = q_new.get(p + 1, 0.0) + (2 * k - 1) / (k - m) * v
+            for p, v in q_prev.items():
+                q_new[p] = q_new.get(p, 0.0) - (k + m - 1) / (k - m) * v
+            q_prev, q = q, q_new
+        f = math.sqrt(math.factorial(l - m) / math.factorial(l + m))
+        if m == 0:
+            out.append(({p: f * v for p, v in q.items()}, dict(cm)))
+        else:
+            f *= math.sqrt(2.0)
+            out.append(({p: f * v for p, v in q.items()}, dict(cm)))
+            out.append(({p: f * v for p, v in q.items()}, dict(sm)))
+    return out
+
+
+class SolidHarmonics(nn.Module):
+    r"""Real solid harmonics :math:`R_{lm}(u) = |u|^l Y_{lm}(\hat u)` of the given degrees,
+    as exact polynomials in the components of u (smooth everywhere, finite gradients at
+    u = 0 and for axis-aligned u).
+
+    Normalised so that :math:`\sum_m Y_{lm}(\hat a) Y_{lm}(\hat b) = P_l(\hat a\cdot\hat b)`:
+    the squared norm of a sum of them per degree is rotation invariant (Steinhardt q_l).
+
+    ``unit=False``: any vectors, one product of the degree-l monomials with a constant
+    matrix. ``unit=True``: for unit vectors only (cheaper, no indexing):
+    :math:`Y = (Z\,A) \odot (W\,B)` with the powers Z = [1, z, ..., z^L], W = [1, Re, Im
+    (x + i y)^m, m = 1..L] (recurrence) and constant A, B (Y_lm = Q_l^m(z) Re/Im (x+iy)^m).
+
+    Args:
+        degrees: the degrees l >= 0; unit: inputs are unit vectors.
+    Shapes: u [E, 3] -> [E, K], K = sum(2l + 1); ``degree`` [K] gives each column's
+        position in ``degrees``.
+    """
+
+    def __init__(self, degrees: List[int], unit: bool = False) -> None:
+        super().__init__()
+        if any(l < 0 for l in degrees):
+            raise ValueError(f"SolidHarmonics: degrees must be >= 0, got {degrees}")
+        self.degrees = list(degrees)
+        self.unit = unit
+        self.max_degree = max(degrees) if degrees else 0
+        L = self.max_degree
+        deg_of: List[int] = []
+        if unit:
+            factors: List[Tuple[Dict[int, float], Dict[Tuple[int, int], float]]] = []
+            for n, l in enumerate(degrees):
+                f = _unit_harmonic_factors(l)
+                factors += f
+                deg_of += [n] * len(f)
+            za = torch.zeros(L + 1, len(factors), dtype=torch.float64)
+            xb = torch.zeros(2 * L + 1, len(factors), dtype=torch.float64)  # rows 1, C1, S1, C2, ...
+            col = 0
+            for l in degrees:
+                for m in range(l + 1):
+                    for part in ((0,) if m == 0 else (0, 1)):
+                        zp = factors[col][0]
+                        for p, v in zp.items():
+                            za[p, col] = v
+                        xb[0 if m == 0 else 2 * m - 1 + part, col] = 1.0
+                        col += 1
+            self.register_buffer("exps", torch.zeros(1, 3, dtype=torch.long))
+            self.register_buffer("matrix", za)
+            self.register_buffer("matrix_xy", xb)
+            self.out_dim = len(factors)
+        else:
+            polys: List[Dict[Tuple[int, int, int], float]] = []
+            for n, l in enumerate(degrees):
+                p = _solid_harmonic_polys(l)
+                polys += p
+                deg_of += [n] * len(p)
+            monos = sorted({k for p in polys for k in p})
+            col = {k: c for c, k in enumerate(monos)}
+            mat = torch.zeros(len(monos), len(polys), dtype=torch.float64)
+            for c, p in enumerate(polys):
+                for k, v in p.items():
+                    mat[col[k], c] = v
+            self.register_buffer("exps", torch.tensor(monos if monos else [[0, 0, 0]], dtype=torch.long).view(-1, 3))
+            self.register_buffer("matrix", mat)
+            self.register_buffer("matrix_xy", torch.zeros(1, 1, dtype=torch.float64))
+            self.out_dim = len(polys)
+        self.register_buffer("degree", torch.tensor(deg_of, dtype=torch.long))
+
+    def forward(self, u: Tensor) -> Tensor:
+        if self.unit:
+            # Re/Im (x + i y)^m by the complex-product recurrence, z^k by products
+            x = u[:, 0]
+            y = u[:, 1]
+            z = u[:, 2]
+            one = torch.ones_like(x)
+            cs: List[Tensor] = [one]
+            zs: List[Tensor] = [one]
+            c = one
+            s = torch.zeros_like(x)
+            for _ in range(self.max_degree):
+                c, s = x * c - y * s, x * s + y * c
+                cs.append(c)
+                cs.append(s)
+                zs.append(zs[-1] * z)
+            zm = torch.matmul(torch.stack(zs, dim=1), self.matrix.to(u.dtype))
+            return zm * torch.matmul(torch.stack(cs, dim=1), self.matrix_xy.to(u.dtype))
+        # powers u^k, k = 0..L, by repeated products (pow gives NaN gradients at 0)
+        powers: List[Tensor] = [torch.ones_like(u)]
+        for _ in range(self.max_degree):
+            powers.append(powers[-1] * u)
+        p = torch.stack(powers, dim=1)  # [E, L+1, 3]
+        mono = p[:, self.exps[:, 0], 0] * p[:, self.exps[:, 1], 1] * p[:, self.exps[:, 2], 2]
+        return torch.matmul(mono, self.matrix.to(u.dtype))
 
 
 class AngularMoments(nn.Module):
-    r"""Rotation-invariant angular descriptors from learned, switched moment tensors.
+    r"""Rotation-invariant angular descriptors of the neighbour shell (learned Steinhardt).
 
-    For each node, channel c and rank n = 1..L the symmetric moment tensor
-    :math:`T^{c,n}_i = \sum_j w_{ij} \rho_c(r_{ij}, h_j)\, \hat d_{ij}^{\otimes n}` gives the
-    invariant
+    For each node i, channel c and degree l, with learned radial/species weights
+    :math:`\rho_c(r_{ij}, h_j)` and real spherical harmonics of the bond direction:
 
     .. math::
-        q^{c,n}_i = \frac{\lVert T^{c,n}_i \rVert_F^2}{(1 + \sum_j w_{ij})^2}
-        = \frac{\sum_{j,k} \rho_j \rho_k (\hat d_{ij}\cdot\hat d_{ik})^n}{(1 + \sum_j w_{ij})^2},
+        T^{c}_{i,lm} = \sum_j w_{ij} \rho_{c,ij} Y_{lm}(\hat d_{ij}),\quad
+        q^{c,l}_i = \frac{\sum_m (T^{c}_{i,lm})^2}{(1 + \sum_j w_{ij})^2}
+        = \frac{\sum_{j,k} w\rho_j\, w\rho_k\, P_l(\hat d_{ij}\cdot\hat d_{ik})}{(1 + \sum_j w_{ij})^2}
 
-    a learned, smooth relative of the Steinhardt order parameters (the powers
-    :math:`(\cos\theta)^n, n \le L` span the Legendre polynomials up to L; L = 6 reaches
-    the q6 of crystal detection; cf. moment-tensor potentials, Shapeev 2016). Computed
-    from the (n+1)(n+2)/2 distinct monomials of each rank, O(E).
+    (Steinhardt, Nelson & Ronchetti 1983: l = 6 is the q6 of crystal detection), plus the
+    radial channel :math:`q^{c,0}_i = \sum_j w_{ij}\rho_{c,ij} / (1 + \sum_j w_{ij})`.
+    Degrees: ``degrees`` if given, else ``max_rank, max_rank - step, ...`` down to 1
+    (step 2: l = 6, 4, 2).
+    Only (2l + 1) numbers per degree and edge are formed (the full moment tensors
+    d^{⊗n} of degree n would need (n + 1)(n + 2) / 2 and mix degrees).
 
     Args:
-        node_dim: F of h; rbf_dim: R of the radial basis; channels: C; max_rank: L.
+        node_dim: F of h; rbf_dim: R of the radial basis; channels: C; max_rank: L;
+        step: spacing of the degrees; degrees: explicit degrees l >= 1 (overrides both).
     Shapes: h [N, F], edge_index [2, E], edge_vec [E, 3] (d_ij), edge_rbf [E, R],
-        edge_weight [E] -> [N, C * L].
+        edge_weight [E] -> [N, C * (1 + number of degrees)].
     """
 
-    def __init__(self, node_dim: int, rbf_dim: int, channels: int = 8, max_rank: int = 6) -> None:
+    def __init__(self, node_dim: int, rbf_dim: int, channels: int = 4, max_rank: int = 6, step: int = 2,
+                 degrees: Optional[List[int]] = None) -> None:
         super().__init__()
         self.channels = channels
         self.max_rank = max_rank
-        self.rho = MLP([node_dim + rbf_dim, channels * 2, channels])
-        exps: List[List[int]] = []
-        coefs: List[float] = []
-        ranks: List[int] = []
-        for n in range(1, max_rank + 1):
-            e, c = _multinomial_table(n)
-            exps += e
-            coefs += c
-            ranks += [n - 1] * len(e)
-        self.register_buffer("exps", torch.tensor(exps, dtype=torch.long))  # [K, 3]
-        self.register_buffer("coefs", torch.tensor(coefs, dtype=torch.float64))  # [K]
-        self.register_buffer("ranks", torch.tensor(ranks, dtype=torch.long))  # [K]
+        if degrees:
+            self.degrees: List[int] = sorted(set(int(l) for l in degrees))
+        else:
+            self.degrees = list(range(max_rank, 0, -max(step, 1)))[::-1]
+        self.n_degrees = len(self.degrees)
+        self.out_dim = channels * (1 + self.n_degrees)
+        self.harmonics = SolidHarmonics(self.degrees, unit=True)
+        self.rho = PairMLP(node_dim, rbf_dim, channels * 2, channels, use_i=False)
 
     def forward(
         self, h: Tensor, edge_index: Tensor, edge_vec: Tensor, edge_rbf: Tensor, edge_weight: Tensor
@@ -311,22 +582,25 @@ class AngularMoments(nn.Module):
         i = edge_index[0]
         j = edge_index[1]
         n = h.shape[0]
-        r = torch.sqrt((edge_vec * edge_vec).sum(-1).clamp(min=1e-30))
-        u = edge_vec / r.unsqueeze(-1)  # [E, 3]
-        # powers u^k, k = 0..L, by repeated products (pow would give NaN gradients at 0)
-        powers: List[Tensor] = [torch.ones_like(u)]
-        for _ in range(self.max_rank):
-            powers.append(powers[-1] * u)
-        p = torch.stack(powers, dim=1)  # [E, L+1, 3]
-        mono = p[:, self.exps[:, 0], 0] * p[:, self.exps[:, 1], 1] * p[:, self.exps[:, 2], 2]  # [E, K]
-        rho = self.rho(torch.cat([h[j], edge_rbf], dim=-1)) * edge_weight.unsqueeze(-1)  # [E, C]
-        t = scatter_sum(rho.unsqueeze(-1) * mono.unsqueeze(1), i, n)  # [N, C, K]
-        sq = t * t * self.coefs.to(t.dtype)
-        q = torch.zeros(n, self.channels, self.max_rank, dtype=t.dtype, device=t.device)
-        q = q.index_add_(2, self.ranks, sq)
-        deg = scatter_sum(edge_weight, i, n)
-        q = q / ((1.0 + deg) ** 2).view(-1, 1, 1)
-        return q.reshape(n, self.channels * self.max_rank)
+        rho = self.rho(h, i, j, edge_rbf) * edge_weight.unsqueeze(-1)  # [E, C]
+        # T_i = rho_i^T Y_i per receiver, on a padded [n, slots] layout (one bmm) rather
+        # than an [E, C, K] outer product followed by a scatter. The bond vectors are
+        # padded (3 numbers per slot) before the harmonics are evaluated; empty slots have
+        # d = 0 and rho = 0, so they add nothing (and get zero gradient).
+        pos, slots = padded_slots(i, n)
+        ns = n * slots
+        dp = torch.zeros(ns, 3, dtype=edge_vec.dtype, device=edge_vec.device).index_copy(0, pos, edge_vec)
+        rp = torch.zeros(ns, self.channels, dtype=rho.dtype, device=rho.device).index_copy(0, pos, rho)
+        r = torch.sqrt((dp * dp).sum(-1) + 1e-30)
+        y = self.harmonics(dp / r.unsqueeze(-1))  # [n * slots, K]
+        k = y.shape[1]
+        t = torch.bmm(rp.view(n, slots, self.channels).transpose(1, 2), y.view(n, slots, k))  # [n, C, K]
+        q = torch.zeros(n, self.channels, self.n_degrees, dtype=t.dtype, device=t.device)
+        q = q.index_add_(2, self.harmonics.degree, t * t)
+        norm = 1.0 + scatter_sum(edge_weight, i, n)
+        q0 = scatter_sum(rho, i, n) / norm.unsqueeze(-1)
+        q = q / (norm * norm).view(-1, 1, 1)
+        return torch.cat([q0, q.reshape(n, self.channels * self.n_degrees)], dim=-1)
 
 
 class MeanPool(nn.Module):

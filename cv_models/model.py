@@ -58,6 +58,9 @@ from .layers import (
     GaussianRBF,
     InnerProductDecoder,
     MessagePassing,
+    PairMLP,
+    SolidHarmonics,
+    gather,
     make_pool,
     scatter_sum,
 )
@@ -149,17 +152,24 @@ class HierarchicalEncoder(nn.Module):
         no = max(self.n_orient, 1)
         self.orient_v = nn.Linear(h, no)
         self.orient_q = nn.Linear(h, no)
+        # l = 2 solid harmonics: a traceless symmetric tensor as 5 components
+        self.harm2 = SolidHarmonics([2])
         # ---- concatenation layer + stage 2
         self.rbf2 = GaussianRBF(c.rbf, c.cutoff)
         edge_dim = c.rbf + 5 * self.n_orient
         self.attention_concat = c.concat == "attention"
-        self.concat_gate = MLP([2 * pooled1 + edge_dim, h, 1])
-        self.n_moments = int(c.moment_channels * c.max_rank)
-        self.moments = AngularMoments(pooled1, c.rbf, max(c.moment_channels, 1), max(c.max_rank, 1))
-        self.mol_feat_dim = pooled1 + self.n_moments + 1
+        self.concat_gate = PairMLP(pooled1, edge_dim, h, 1)
+        self.moments = AngularMoments(pooled1, c.rbf, max(c.moment_channels, 1), max(c.max_rank, 1), c.moment_step,
+                                      list(c.moment_degrees))
+        self.n_moments = int(self.moments.out_dim) if c.moment_channels > 0 and c.max_rank > 0 else 0
+        # node inputs: embedding, angular moments, coordination, orientation invariants
+        # averaged over the neighbour shell (they reach every node directly)
+        self.mol_feat_dim = pooled1 + self.n_moments + 1 + 5 * self.n_orient
         self.node_in = MLP([self.mol_feat_dim, c.stage2_hidden, c.stage2_hidden])
         self.stage2 = nn.ModuleList(
-            [AttentionMessagePassing(c.stage2_hidden, edge_dim, c.stage2_hidden, c.heads) for _ in range(c.stage2_layers)]
+            [AttentionMessagePassing(c.stage2_hidden, edge_dim, c.stage2_hidden, c.heads, c.stage2_edge_values,
+                                     c.stage2_attention_hidden)
+             for _ in range(c.stage2_layers)]
         )
         self.to_latent = MLP([c.stage2_hidden, c.stage2_hidden, c.molecule_latent])
         self.crystal_head = MLP([c.molecule_latent, c.stage2_hidden, 1])
@@ -235,8 +245,9 @@ class HierarchicalEncoder(nn.Module):
             num_graphs: B.
         Returns dict with: ``z`` [B, d] (posterior mean), ``logvar`` [B, d],
             ``n_crystal`` [B], ``p_logit`` [M], ``mol_latent`` [M, L], ``mol_feat`` [M, F]
-            (input features of stage 2, the node-reconstruction target), ``edge_weight``
-            [P], ``centers`` [M, 3].
+            (input features of stage 2, the node-reconstruction target), ``edge_index``
+            [2, P'] (the pairs closer than ``cutoff``: the others are dropped), their
+            ``edge_weight`` [P'], ``centers`` [M, 3].
         """
         a = self.atoms_per_molecule
         m = mol_batch.shape[0]
@@ -248,7 +259,7 @@ class HierarchicalEncoder(nn.Module):
         if a > 1:
             ie = intra_molecular_edges(m, a, dev)
             x = u
-            du = x[ie[1]] - x[ie[0]]
+            du = gather(x, ie[1]) - gather(x, ie[0])
             ir = torch.sqrt((du * du).sum(-1) + 1e-30)
             iattr = self.rbf1(ir)
             iw = torch.ones_like(ir)
@@ -257,51 +268,69 @@ class HierarchicalEncoder(nn.Module):
         else:
             x = u
         hm = self.pool1(h, atom_mol, m)  # [M, F1]
-        # ---- concatenation layer: switched molecule graph
+        # ---- concatenation layer: switched molecule graph. Per-edge geometry is computed
+        # once; pairs at or beyond the cutoff (the skin of a Verlet list) are dropped first:
+        # their switch and its derivative are exactly 0, so nothing changes but the cost.
         i = edge_index[0]
         j = edge_index[1]
-        ecell = cells[mol_batch[i]]  # [P,3,3]
-        d = centers[j] + torch.bmm(edge_shift.unsqueeze(1), ecell).squeeze(1) - centers[i]
-        r = torch.sqrt((d * d).sum(-1) + 1e-30)
+        if num_graphs == 1:
+            sv = torch.matmul(edge_shift, cells[0])
+        else:
+            sv = torch.bmm(edge_shift.unsqueeze(1), gather(cells, gather(mol_batch, i))).squeeze(1)
+        d = gather(centers, j) + sv - gather(centers, i)
+        r2 = (d * d).sum(-1)
+        keep = torch.nonzero(r2.detach() < self.cutoff * self.cutoff).view(-1)
+        if keep.shape[0] < r2.shape[0]:
+            i = gather(i, keep)
+            j = gather(j, keep)
+            d = gather(d, keep)
+            r2 = gather(r2, keep)
+            edge_index = torch.stack([i, j])
+        r = torch.sqrt(r2 + 1e-30)
         w = switch(r, self.cutoff, self.r_on)
         rbf = self.rbf2(r)
         if self.n_orient > 0:
+            # per molecule: C vectors (l = 1) and C traceless rank-2 tensors (l = 2, five
+            # components), as solid harmonics of the atom vectors (smooth at u = 0)
+            c_n = self.n_orient
             v = scatter_sum(self.orient_v(h).unsqueeze(-1) * x.unsqueeze(1), atom_mol, m)  # [M,C,3]
-            xx = x.unsqueeze(-1) * x.unsqueeze(-2)
-            tr = (x * x).sum(-1)
-            eye = torch.eye(3, dtype=x.dtype, device=dev)
-            qa = xx - (tr / 3.0).view(-1, 1, 1) * eye
-            q = scatter_sum(self.orient_q(h).view(-1, self.n_orient, 1, 1) * qa.unsqueeze(1), atom_mol, m)  # [M,C,3,3]
-            # scale-free orientations: v/sqrt(|v|^2+eps^2), Q/sqrt(|Q|^2+eps^2) (smooth, 0 stays 0)
+            q = scatter_sum(self.orient_q(h).unsqueeze(-1) * self.harm2(x).unsqueeze(1), atom_mol, m)  # [M,C,5]
+            # scale-free orientations: v/sqrt(|v|^2+eps^2), Q/sqrt(|Q|^2+eps^4) (smooth, 0 stays 0)
             eps2 = self.orient_eps * self.orient_eps
             v = v / torch.sqrt((v * v).sum(-1, keepdim=True) + eps2)
-            q = q / torch.sqrt((q * q).sum((-1, -2), keepdim=True) + eps2 * eps2)
+            q = q / torch.sqrt((q * q).sum(-1, keepdim=True) + eps2 * eps2)
+            vq = torch.cat([v, q], dim=-1).reshape(m, c_n * 8)
+            vqi = gather(vq, i).view(-1, c_n, 8)
+            vqj = gather(vq, j).view(-1, c_n, 8)
             dh = d / r.unsqueeze(-1)
-            vi = v[i]
-            vj = v[j]
-            qi = q[i]
-            qj = q[j]
+            y1 = dh.unsqueeze(1)  # [E,1,3]: the l = 1 harmonics are the components
+            y2 = self.harm2(dh).unsqueeze(1)  # [E,1,5]
+            vi = vqi[:, :, :3]
+            vj = vqj[:, :, :3]
+            qi = vqi[:, :, 3:]
+            qj = vqj[:, :, 3:]
             vv = (vi * vj).sum(-1)
-            vd = (vi * dh.unsqueeze(1)).sum(-1) * (vj * dh.unsqueeze(1)).sum(-1)
-            qq = (qi * qj).sum((-1, -2))
-            dd = (dh.unsqueeze(-1) * dh.unsqueeze(-2)).unsqueeze(1)
-            dqi = (qi * dd).sum((-1, -2))
-            dqj = (qj * dd).sum((-1, -2))
+            vd = (vi * y1).sum(-1) * (vj * y1).sum(-1)
+            qq = (qi * qj).sum(-1)
+            dqi = (qi * y2).sum(-1)
+            dqj = (qj * y2).sum(-1)
             eattr = torch.cat([rbf, vv, vd, qq, dqi, dqj], dim=-1)
         else:
             eattr = rbf
         if self.attention_concat:
-            gate = torch.sigmoid(self.concat_gate(torch.cat([hm[i], hm[j], eattr], dim=-1))[:, 0])
+            gate = torch.sigmoid(self.concat_gate(hm, i, j, eattr)[:, 0])
             w2 = w * gate
         else:
             w2 = w
         # ---- stage 2 on the molecule graph
         coord = scatter_sum(w, i, m).unsqueeze(-1)
+        parts: List[Tensor] = [hm]
         if self.n_moments > 0:
-            mom = self.moments(hm, edge_index, d, rbf, w)
-            feat = torch.cat([hm, mom, coord / 12.0], dim=-1)
-        else:
-            feat = torch.cat([hm, coord / 12.0], dim=-1)
+            parts.append(self.moments(hm, edge_index, d, rbf, w))
+        parts.append(coord / 12.0)
+        if self.n_orient > 0:
+            parts.append(scatter_sum(eattr[:, rbf.shape[1]:] * w.unsqueeze(-1), i, m) / (1.0 + coord))
+        feat = torch.cat(parts, dim=-1)
         y = self.node_in(feat)
         for layer in self.stage2:
             y = layer(y, edge_index, eattr, w2)
@@ -319,6 +348,7 @@ class HierarchicalEncoder(nn.Module):
             "mol_latent": lat,
             "mol_feat": feat,
             "edge_weight": w,
+            "edge_index": edge_index,
             "centers": centers,
         }
 
@@ -406,7 +436,7 @@ class HierarchicalAutoencoder(nn.Module):
         out = enc.encode(batch["positions"], batch["cells"], batch["mol_batch"], batch["edge_index"],
                          batch["edge_shift"], b)
         lat = out["mol_latent"]
-        ei = batch["edge_index"]
+        ei = out["edge_index"]  # the pairs within the cutoff
         dev = lat.device
         bce = nn.functional.binary_cross_entropy_with_logits
         # adjacency reconstruction: positives = graph edges (soft target s_ij)

@@ -80,16 +80,22 @@ def test_angular_moments_invariant_and_exact(tmp_path):
     script_roundtrip(layer, (x, ei, vec, ea, w), tmp_path)
     rot = torch.tensor(rotation(5, reflect=True))
     torch.testing.assert_close(layer(x, ei, vec @ rot.T, ea, w), layer(x, ei, vec, ea, w), atol=1e-12, rtol=0)
-    # against the pair-sum formula for one node
+    # against the pair-sum formula for one node (addition theorem: sum_m Y_lm Y_lm = P_l)
+    from numpy.polynomial import legendre
+
     node = int(ei[0, 0])
     sel = ei[0] == node
-    rho = layer.rho(torch.cat([x[ei[1]], ea], -1)) * w.unsqueeze(-1)
+    rho = layer.rho(x, ei[0], ei[1], ea) * w.unsqueeze(-1)
     u = vec / vec.norm(dim=1, keepdim=True)
-    cos = u[sel] @ u[sel].T
+    cos = (u[sel] @ u[sel].T).numpy()
     deg = w[sel].sum()
-    ref = torch.stack([torch.stack([(rho[sel, c, None] * rho[None, sel, c] * cos ** n).sum() for n in range(1, 7)])
-                       for c in range(3)]) / (1 + deg) ** 2
-    torch.testing.assert_close(layer(x, ei, vec, ea, w)[node].view(3, 6), ref, atol=1e-12, rtol=0)
+    ref = []
+    for c in range(3):
+        r = rho[sel, c].detach().numpy()
+        ref.append([r.sum() * (1 + float(deg))] + [r @ legendre.legval(cos, [0] * l + [1]) @ r for l in (2, 4, 6)])
+    ref = torch.tensor(ref, dtype=D) / (1 + deg) ** 2
+    got = layer(x, ei, vec, ea, w)[node]
+    torch.testing.assert_close(torch.cat([got[:3, None], got[3:].view(3, 3)], 1), ref, atol=1e-12, rtol=0)
     # finite gradients even for axis-aligned bonds (zero components)
     v0 = torch.eye(3, dtype=D).repeat(6, 1)[:E].clone().requires_grad_(True)
     layer(x, ei, v0, ea, w).sum().backward()
@@ -129,3 +135,24 @@ def test_inner_product_decoder(tmp_path):
     dec = L.InnerProductDecoder()
     script_roundtrip(dec, (z, pairs), tmp_path)
     torch.testing.assert_close(dec.prob(z, pairs), torch.sigmoid((z[pairs[0]] * z[pairs[1]]).sum(-1)))
+
+
+def test_solid_harmonics_exact():
+    """Both evaluation paths give the real harmonics of the addition theorem."""
+    from numpy.polynomial import legendre
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(20, 3, generator=g, dtype=D)
+    b = torch.randn(20, 3, generator=g, dtype=D)
+    a, b = a / a.norm(dim=1, keepdim=True), b / b.norm(dim=1, keepdim=True)
+    degrees = [1, 2, 3, 4, 6]
+    for unit in (False, True):
+        sh = L.SolidHarmonics(degrees, unit=unit).double()
+        ya, yb = sh(a), sh(b)
+        for n, l in enumerate(degrees):
+            got = (ya * yb)[:, sh.degree == n].sum(1)
+            ref = torch.tensor(legendre.legval((a * b).sum(1).numpy(), [0] * l + [1]), dtype=D)
+            torch.testing.assert_close(got, ref, atol=1e-12, rtol=0)
+    # the general path is a homogeneous polynomial: |u|^l scaling
+    sh = L.SolidHarmonics([2, 4]).double()
+    torch.testing.assert_close(sh(2.0 * a)[:, :5], 4.0 * sh(a)[:, :5], atol=1e-12, rtol=0)
