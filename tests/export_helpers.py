@@ -66,5 +66,5 @@ def reference_outputs(encoder, positions: np.ndarray, cell: np.ndarray) -> np.nd
     c = enc.crystal_centroid.double().numpy()
     m = enc.melt_centroid.double().numpy()
     proj = float((z - m) @ (c - m) / ((c - m) @ (c - m)))
-    dcrys = float(np.sqrt(np.sum((z - c) ** 2) / np.sum((c - m) ** 2) + 1e-12))
+    dcrys = float(np.sqrt(np.sum((z - c) ** 2) / np.sum((c - m) ** 2) + 1e-4))
     return np.concatenate([z, [proj, dcrys, n]])
