@@ -574,7 +574,9 @@ class AngularMoments(nn.Module):
         self.n_degrees = len(self.degrees)
         self.out_dim = channels * (1 + self.n_degrees)
         self.harmonics = SolidHarmonics(self.degrees, unit=True)
-        self.rho = PairMLP(node_dim, rbf_dim, channels * 2, channels, use_i=False)
+        # rho_c = (W rbf)_c + (V h)_j,c + b_c: a linear combination of the radial basis
+        # (a smooth radial function per channel) shifted per sender species/embedding
+        self.rho = PairMLP(node_dim, rbf_dim, 0, channels, use_i=False)
 
     def forward(
         self, h: Tensor, edge_index: Tensor, edge_vec: Tensor, edge_rbf: Tensor, edge_weight: Tensor
