@@ -64,7 +64,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from export.from_checkpoint import export_checkpoint
 
     export_checkpoint(args.checkpoint, args.output, dtype=args.dtype, check_frames=args.frames,
-                      config=args.config, name=args.name)
+                      config=args.config, name=args.name, length_unit=args.length_unit, unit_length=args.unit_length)
     return 0
 
 
@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: the validation blocks of the training data")
     p.add_argument("--config", default=None, help="training config (if the checkpoint's data paths do not resolve)")
     p.add_argument("--name", default=None, help="model name in the metadata (default: the run folder's name)")
+    p.add_argument("--length-unit", default=None, choices=["A", "nm"],
+                   help="deploy a model trained in reduced (lj) units for this physical length unit ...")
+    p.add_argument("--unit-length", type=float, default=None,
+                   help="... where the reduced unit sigma is this long (e.g. --length-unit A --unit-length 3.405)")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("plumed-input", help="write a commented plumed.dat for metadynamics on a model's output")

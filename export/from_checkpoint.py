@@ -31,6 +31,7 @@ Outputs (K = latent_dim + 3), in this order:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -86,8 +87,10 @@ class LatentCVModule(nn.Module):
     encoder's.
     """
 
-    def __init__(self, encoder: nn.Module) -> None:
+    def __init__(self, encoder: nn.Module, length_scale: float = 1.0) -> None:
         super().__init__()
+        if not length_scale > 0.0:
+            raise ValueError("the length scale must be positive")
         if float(encoder.has_centroids.reshape(-1)[0]) != 1.0:
             raise ValueError("the encoder has no crystal/melt centroids (they are set at the end of training from "
                              "frames labelled crystal and melt); retrain with labelled crystal and melt frames")
@@ -99,6 +102,9 @@ class LatentCVModule(nn.Module):
             raise ValueError("the crystal and melt centroids of the latent space coincide: the model does not "
                              "separate the phases; train longer or with more data before exporting")
         self.encoder = encoder
+        # input length unit per training length unit (e.g. sigma = 3.405 A for an lj model deployed in A)
+        self.length_scale = float(length_scale)
+        self.cutoff = float(encoder.cutoff) * self.length_scale  # in the input length unit
         self.latent_dim = int(encoder.latent_dim)
         self.dcrys_eps2 = float(DCRYS_EPS2)
         self.register_buffer("crystal_centroid", crys)
@@ -121,13 +127,19 @@ class LatentCVModule(nn.Module):
         return torch.cat([z, proj.unsqueeze(-1), dcrys.unsqueeze(-1), n_crystal.unsqueeze(-1)], dim=-1)
 
     def forward(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
+        if self.length_scale != 1.0:
+            positions = positions / self.length_scale
+            cell = cell / self.length_scale
         out = self.encoder(positions, cell, edge_index, edge_shift)  # [z..., n_crystal]
         d = self.latent_dim
         return self.derived(out[:d].unsqueeze(0), out[d:d + 1])[0]
 
     @torch.jit.export
     def molecule_centers(self, positions: Tensor, cell: Tensor) -> Tensor:
-        return self.encoder.molecule_centers(positions, cell)
+        if self.length_scale == 1.0:
+            return self.encoder.molecule_centers(positions, cell)
+        s = self.length_scale
+        return self.encoder.molecule_centers(positions / s, cell / s) * s
 
 
 # ---------------------------------------------------------------------------- data helpers
@@ -310,7 +322,7 @@ def run_checks(module: LatentCVModule, path: Path, frames: Sequence, dtype_name:
     if list(core.output_names) != module.output_names():
         raise ExportCheckError(f"check 'output names': C++ core reads {list(core.output_names)}, "
                                f"module has {module.output_names()}")
-    rc = float(module.encoder.cutoff)
+    rc = float(module.cutoff)
     ev, eg, ec, sv, cv_, cg, cc, e64 = [], [], [], [], [], [], [], []
     for f in frames:
         v, gp, gc = _eager(eager, f.positions, f.cell, dtype, True, rc)
@@ -359,7 +371,7 @@ def _finite_difference_check(eager64: LatentCVModule, core, frame, names: Sequen
     C++ gradients are reported against the same differences (a precision warning)."""
     pos = np.array(frame.positions, dtype=np.float64)
     cell = np.array(frame.cell, dtype=np.float64)
-    rc = float(eager64.encoder.cutoff)
+    rc = float(eager64.cutoff)
     _, cgp, cgc = core.evaluate(pos, cell, gradients=True)
     v0, egp, egc = _eager(eager64, pos, cell, torch.float64, True, rc)
     h = 1e-5 * rc
@@ -490,7 +502,8 @@ def _load_training_frames(ck: dict, checkpoint: Path, config_path: Optional[str]
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dtype: str = "float64",
                       check_frames: str | os.PathLike | Sequence | None = None, config: Optional[str] = None,
                       name: Optional[str] = None, max_check_frames: int = MAX_CHECK_FRAMES,
-                      log: Callable[[str], None] = print) -> Path:
+                      log: Callable[[str], None] = print, length_unit: Optional[str] = None,
+                      unit_length: Optional[float] = None) -> Path:
     """``latentcv export``: checkpoint of ``latentcv train`` → checked deployable model file.
 
     Args:
@@ -501,6 +514,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
             data's held-out blocks: a trajectory/dataset path, or a list of ``Frame``.
         config: the training config file (when the checkpoint's data paths don't resolve).
         name: model name in the metadata (default: the checkpoint folder's name).
+        length_unit, unit_length: deploy a model trained in reduced (lj) units for a
+            physical length unit ("A" or "nm"), where the reduced unit σ is ``unit_length``
+            of it (e.g. "A", 3.405 for argon): the model divides positions and cell by σ.
     Returns:
         the path written.
     """
@@ -531,7 +547,13 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
                          "another version of the model code: retrain with `latentcv train CONFIG`") from exc
     log(f"latentcv export: loaded {checkpoint} (latent_dim {encoder.latent_dim}, "
         f"{encoder.atoms_per_molecule} atom(s)/molecule, cutoff {encoder.cutoff:g})")
-    module = LatentCVModule(encoder).eval()
+    scale = 1.0
+    if length_unit is not None or unit_length is not None:
+        if length_unit not in ("A", "nm") or not (unit_length or 0) > 0:
+            raise ValueError("--length-unit (A or nm) and --unit-length (the reduced unit sigma in that unit, > 0) "
+                             "go together")
+        scale = float(unit_length)
+    module = LatentCVModule(encoder, length_scale=scale).eval()
 
     if check_frames is None:
         frames, cfg = _load_training_frames(ck, checkpoint, config)
@@ -548,6 +570,14 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
     units = sorted({f.length_unit for f in frames})
     if len(units) != 1:
         raise ValueError(f"the frames mix length units {units}; a model has one length unit")
+    if scale != 1.0:
+        if units != ["lj"]:
+            raise ValueError(f"--length-unit/--unit-length rescale models trained in reduced (lj) units; these frames "
+                             f"are in {units[0]}")
+        units = [length_unit]
+        held_out = [dataclasses.replace(f, positions=f.positions * scale, cell=f.cell * scale,
+                                        length_unit=length_unit) for f in held_out]
+        log(f"latentcv export: deploying in {length_unit} with the reduced length unit = {scale:g} {length_unit}")
     a = encoder.atoms_per_molecule
     for f in held_out:
         if f.n_atoms % a:
@@ -582,7 +612,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
         length_unit=units[0],
         dtype=dtype,
         atoms_per_molecule=a,
-        cutoff=float(encoder.cutoff),
+        cutoff=float(module.cutoff),
         output_names=names,
         species=[int(s) for s in encoder.species.tolist()],
         description=("latentcv hierarchical graph autoencoder: z0..z{d-1} latent coordinates; proj = projection on "
@@ -596,7 +626,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
             "sigma_hint": fmt(hints),
             "sigma_hint_source": f"0.5 x std over {n_sigma} {which} frames of the training data",
             "r_on": repr(float(encoder.r_on)),
-            "molecule_extent": repr(molecule_extent(sigma_frames, a)) if a > 1 else "",
+            "molecule_extent": repr(scale * molecule_extent(sigma_frames, a)) if a > 1 else "",
+            "length_scale": repr(scale),
             "data_fingerprint": provenance["data_fingerprint"],
         },
     )

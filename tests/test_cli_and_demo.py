@@ -43,10 +43,21 @@ def test_info_on_a_missing_file_is_a_clear_error(tmp_path, capsys):
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    from cv_models.demo import run_demo
+    """Generate → train → export → plumed-input → LAMMPS metadynamics → analysis, small."""
+    from cv_models.demo import DemoConfig, run_demo
 
-    summary = run_demo(tmp_path / "demo", steps=300)
-    assert summary["hills"] == 3  # PACE=100: steps 0, 100, 200
-    colvar = np.loadtxt(tmp_path / "demo" / "COLVAR", comments="#", ndmin=2)
-    assert colvar.shape[0] == 7 and colvar[-1, 3] > 0  # bias switched on
-    assert (tmp_path / "demo" / "HILLS").exists()
+    cfg = DemoConfig(replicas=2, prod_steps=600, dump_every=50, epochs=3, md_cells=3, md_steps=400,
+                     melt_steps=300, equil_steps=100, pace=100, control=True)
+    summary = run_demo(tmp_path / "demo", config=cfg)
+    out = tmp_path / "demo"
+    assert summary["hills"] == 4  # PACE=100 over 400 steps
+    colvar = np.loadtxt(out / "metad" / "COLVAR", comments="#", ndmin=2)
+    assert colvar.shape[0] == 5 and colvar[-1, -1] > 0  # the bias switched on
+    info = subprocess.run(LATENTCV + ["info", str(out / "model.pt")], capture_output=True, text=True).stdout
+    assert "z0,z1,proj,dcrys,n_crystal" in info
+    assert (out / "demo.png").stat().st_size > 10_000
+    assert summary["control_max_solid_fraction"] is not None
+    # a second run reuses data, training and export
+    again = run_demo(tmp_path / "demo", config=cfg)
+    assert again["hills"] == 4
+    assert (out / "train" / "checkpoint.pt").stat().st_mtime < (out / "model.pt").stat().st_mtime
