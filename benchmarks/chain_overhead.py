@@ -4,6 +4,11 @@ Runs side by side in one process and prints a table of ms/step and the ratio to 
 MD (the machine is shared and noisy: compare the ratios, not absolute times).
 
     .venv/bin/python benchmarks/chain_overhead.py [--sizes 256 2048] [--steps 200] [--q6]
+        [--model demo_out/model.pt ...] [--stride 1 10]
+
+--model adds exported (lj) models, biased with a RESTRAINT on their first output; --stride
+applies the bias every N steps (PLUMED's multiple-time-step STRIDE: the CV is computed
+only on those steps).
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 2048], help="atom counts (4·cells³)")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--q6", action="store_true", help="also PLUMED's Q6 (slow in the bundled kernel)")
+    parser.add_argument("--model", action="append", default=[], help="exported lj model(s) to bias on")
+    parser.add_argument("--stride", type=int, nargs="+", default=[1], help="bias STRIDE(s) for --model")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="latentcv-bench-"))
     model = save_coordination_model(tmp / "coord.pt", atoms_per_molecule=1, cutoff=1.5, length_unit="lj")
@@ -67,6 +74,16 @@ def main() -> None:
             "LATENT_CV (analytic), METAD": f"cv: LATENT_CV MODEL={model} ATOMS=1-{n} THREADS=1\n"
             "METAD ARG=cv.mean SIGMA=0.1 HEIGHT=0.3 PACE=100 BIASFACTOR=10 TEMP=0.58 FILE=/dev/null\n",
         }
+        for path in args.model:
+            from cv_models._lib import _core
+
+            info = _core.Model(path, warmup=False)
+            first = info.output_names[0]
+            for stride in args.stride:
+                variants[f"{Path(path).name} ({info.dtype}) STRIDE={stride}"] = (
+                    f"cv: LATENT_CV MODEL={Path(path).resolve()} ATOMS=1-{n} THREADS=1\n"
+                    f"RESTRAINT ARG=cv.{first} AT=0.0 KAPPA=1 STRIDE={stride}\n"
+                )
         if args.q6:
             variants["PLUMED Q6 VMEAN, RESTRAINT"] = (
                 f"q6: Q6 SPECIES=1-{n} SWITCH={{RATIONAL R_0=1.3 D_MAX=1.5}} VMEAN\n"
@@ -81,9 +98,10 @@ def main() -> None:
             t = ms_per_step(cells, args.steps, dat)
             base = t if base is None else base
             rows.append((n, name, t, t / base))
-    print(f"{'atoms':>6}  {'variant':32s} {'ms/step':>9} {'× plain':>8}")
+    width = max(len(r[1]) for r in rows)
+    print(f"{'atoms':>6}  {'variant':{width}s} {'ms/step':>9} {'× plain':>8}")
     for n, name, t, ratio in rows:
-        print(f"{n:6d}  {name:32s} {t:9.3f} {ratio:8.2f}")
+        print(f"{n:6d}  {name:{width}s} {t:9.3f} {ratio:8.2f}")
 
 
 if __name__ == "__main__":
