@@ -527,6 +527,9 @@ class SolidHarmonics(nn.Module):
                 cs.append(s)
                 zs.append(zs[-1] * z)
             zm = torch.matmul(torch.stack(zs, dim=1), self.matrix.to(u.dtype))
+            if len(self.degrees) == 1 and self.max_degree > 0:
+                # one degree: the columns are already [1, C1, S1, ..., CL, SL]
+                return zm * torch.stack(cs, dim=1)
             return zm * torch.matmul(torch.stack(cs, dim=1), self.matrix_xy.to(u.dtype))
         # powers u^k, k = 0..L, by repeated products (pow gives NaN gradients at 0)
         powers: List[Tensor] = [torch.ones_like(u)]
