@@ -45,9 +45,12 @@ run             {melt_steps}
 unfix           melt
 fix             md all npt temp 0.58 0.58 0.5 iso 1.0 1.0 5.0
 run             {equil_steps}
-# metadynamics through latentcv's fix plumed plugin
+# metadynamics through latentcv's fix plumed plugin (defined before the barostat, so
+# that the barostat's pressure includes the bias virial from the first step)
+unfix           md
 fix             bias all plumed plumedfile {plumed_dat} outfile {plumed_log}
 fix_modify      bias energy yes
+fix             md all npt temp 0.58 0.58 0.5 iso 1.0 1.0 5.0
 thermo_style    custom step temp press pe f_bias
 thermo          {thermo}
 dump            frames all custom {dump_every} {dump} id type x y z
@@ -163,6 +166,7 @@ def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = Tru
     text = LAMMPS_INPUT
     if not biased:
         text = "\n".join(l for l in text.splitlines() if not l.startswith(("fix             bias", "fix_modify")))
+        text += "\n"
         text = text.replace(" f_bias", "")
     lammps_in.write_text(text.format(
         cells=cfg.md_cells, seed=cfg.seed, melt_steps=cfg.melt_steps, equil_steps=cfg.equil_steps,
