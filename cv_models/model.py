@@ -19,10 +19,16 @@ Data flow of :class:`HierarchicalEncoder` (one frame, or a batch of frames):
    switch, 0 at D_t) — "switch" — or that switch times a learned gate — "attention".
    Edge features: radial basis of |d_ij| and the orientation invariants
    ``v_i.v_j``, ``(v_i.d)(v_j.d)``, ``tr(Q_i Q_j)``, ``d.Q_i.d``, ``d.Q_j.d`` (d unit):
-   they tell an orientationally ordered crystal from a plastic one.
-3. **Stage 2 (molecule graph).** Node inputs: molecule embedding, learned angular moment
-   invariants of the neighbour shell (Steinhardt-like, up to rank 6), switched
-   coordination. Attention message passing layers → per-molecule latents.
+   they tell an orientationally ordered crystal from a plastic one. Pairs at or beyond
+   D_t (a Verlet skin) are dropped first; per-pair geometry is computed once.
+3. **Stage 2 (molecule graph).** Node inputs: molecule embedding, learned Steinhardt
+   invariants of the neighbour shell (``AngularMoments``: real spherical harmonics,
+   default l = 6), switched coordination, shell-averaged orientation invariants.
+   Attention message passing layers (default one) → per-molecule latents.
+
+Cost per MD step (the encoder runs with its gradient every step) is documented in
+docs/performance.md: edge MLPs project node features before gathering (``PairMLP``),
+and no per-pair tensor wider than a few dozen columns is formed.
 4. **Heads.** Per-molecule crystal-likeness ``p_m = sigmoid(.)``, ``n_crystal = sum p_m``
    (extensive: sees a small nucleus in a large liquid); global pooling → latent z
    (dimension ``latent_dim``; mean of the posterior when variational).
