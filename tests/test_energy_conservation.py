@@ -57,14 +57,30 @@ def drift(etot: np.ndarray) -> float:
     return float(np.abs(etot - etot[0]).max()) / 256
 
 
-def test_restraint_on_latent_cv_conserves_energy(tmp_path):
-    model = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=1, cutoff=1.6, length_unit="lj")
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory):
+    """A small autoencoder trained on synthetic LJ crystal/melt frames, exported and checked."""
+    from export.from_checkpoint import export_checkpoint
+    from export_helpers import train_tiny
+
+    d = tmp_path_factory.mktemp("trained")
+    return export_checkpoint(train_tiny(d / "train", 1), d / "model.pt", log=lambda line: None)
+
+
+@pytest.mark.parametrize("which", ["analytic", "trained"])
+def test_restraint_on_latent_cv_conserves_energy(tmp_path, which, request):
+    if which == "analytic":
+        model = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=1, cutoff=1.6, length_unit="lj")
+        restraint = "RESTRAINT ARG=cv.mean AT=2.0 KAPPA=2000"
+    else:
+        model = request.getfixturevalue("trained_model")
+        restraint = "RESTRAINT ARG=cv.proj AT=1.0 KAPPA=2000"
     plain, _ = energy_trace()
     dat = tmp_path / "plumed.dat"
     dat.write_text(
         f"LOAD FILE={paths.plumed_plugin_path()}\n"
         f"cv: LATENT_CV MODEL={model} ATOMS=1-256\n"
-        "RESTRAINT ARG=cv.mean AT=2.0 KAPPA=2000\n"
+        f"{restraint}\n"
     )
     biased, bias = energy_trace(dat)
     # the bias is strong: it moves by many times the unbiased drift
