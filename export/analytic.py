@@ -10,13 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from cv_models.graphs import molecule_centers
+
 from .deploy import ModelCard, save_deployable
-
-
-def minimum_image(d: Tensor, cell: Tensor) -> Tensor:
-    """Shortest periodic image of displacements d [..., 3] in a triclinic cell (rows = a, b, c)."""
-    frac = d @ torch.linalg.inv(cell)
-    return d - torch.round(frac).detach() @ cell
 
 
 class CoordinationCV(nn.Module):
@@ -39,10 +35,7 @@ class CoordinationCV(nn.Module):
     @torch.jit.export
     def molecule_centers(self, positions: Tensor, cell: Tensor) -> Tensor:
         """[N,3] atoms → [M,3] geometric centres, each molecule made whole around its first atom."""
-        mol = positions.reshape(-1, self.atoms_per_molecule, 3)
-        first = mol[:, :1, :]
-        whole = first + minimum_image(mol - first, cell)
-        return whole.mean(dim=1)
+        return molecule_centers(positions, cell, self.atoms_per_molecule)
 
     def forward(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
         centers = self.molecule_centers(positions, cell)
