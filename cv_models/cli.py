@@ -64,7 +64,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from export.from_checkpoint import export_checkpoint
 
     export_checkpoint(args.checkpoint, args.output, dtype=args.dtype, check_frames=args.frames,
-                      config=args.config, name=args.name, length_unit=args.length_unit, unit_length=args.unit_length)
+                      config=args.config, name=args.name, length_unit=args.length_unit, unit_length=args.unit_length,
+                      species_masses=[float(x) for x in args.species_masses.split(",")] if args.species_masses else None)
     return 0
 
 
@@ -148,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="deploy a model trained in reduced (lj) units for this physical length unit ...")
     p.add_argument("--unit-length", type=float, default=None,
                    help="... where the reduced unit sigma is this long (e.g. --length-unit A --unit-length 3.405)")
+    p.add_argument("--species-masses", default=None,
+                   help="mass of each species index, comma-separated (amu; reduced for lj): LATENT_CV then checks "
+                        "every atom's mass against the model's species pattern")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("plumed-input", help="write a commented plumed.dat for metadynamics on a model's output")

@@ -140,7 +140,7 @@ def export_model(out: Path, checkpoint: Path) -> Path:
         _stage(f"3/5 export: reusing {model}")
         return model
     _stage("3/5 export with self-checks (Python eager = TorchScript = C++ core, gradients = finite differences)")
-    return export_checkpoint(checkpoint, model, log=lambda line: print("    " + line))
+    return export_checkpoint(checkpoint, model, log=lambda line: print("    " + line), species_masses=[1.0])
 
 
 def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = True) -> float:

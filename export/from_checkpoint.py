@@ -503,7 +503,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
                       check_frames: str | os.PathLike | Sequence | None = None, config: Optional[str] = None,
                       name: Optional[str] = None, max_check_frames: int = MAX_CHECK_FRAMES,
                       log: Callable[[str], None] = print, length_unit: Optional[str] = None,
-                      unit_length: Optional[float] = None) -> Path:
+                      unit_length: Optional[float] = None, species_masses: Optional[Sequence[float]] = None) -> Path:
     """``latentcv export``: checkpoint of ``latentcv train`` → checked deployable model file.
 
     Args:
@@ -517,6 +517,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
         length_unit, unit_length: deploy a model trained in reduced (lj) units for a
             physical length unit ("A" or "nm"), where the reduced unit σ is ``unit_length``
             of it (e.g. "A", 3.405 for argon): the model divides positions and cell by σ.
+        species_masses: mass of each species index in the engine's mass unit (amu; reduced
+            for lj): LATENT_CV then checks every atom's mass against the species pattern.
     Returns:
         the path written.
     """
@@ -547,6 +549,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
                          "another version of the model code: retrain with `latentcv train CONFIG`") from exc
     log(f"latentcv export: loaded {checkpoint} (latent_dim {encoder.latent_dim}, "
         f"{encoder.atoms_per_molecule} atom(s)/molecule, cutoff {encoder.cutoff:g})")
+    if species_masses:
+        n_species = int(encoder.species.max()) + 1 if encoder.species.numel() else 1
+        if len(species_masses) < n_species or not all(m > 0 for m in species_masses):
+            raise ValueError(f"--species-masses needs one positive mass per species index (the model has "
+                             f"{n_species}: pattern {encoder.species.tolist()})")
     scale = 1.0
     if length_unit is not None or unit_length is not None:
         if length_unit not in ("A", "nm") or not (unit_length or 0) > 0:
@@ -628,6 +635,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
             "r_on": repr(float(encoder.r_on)),
             "molecule_extent": repr(scale * molecule_extent(sigma_frames, a)) if a > 1 else "",
             "length_scale": repr(scale),
+            **({"species_masses": fmt(species_masses)} if species_masses else {}),
             "data_fingerprint": provenance["data_fingerprint"],
         },
     )

@@ -74,3 +74,29 @@ def test_same_frames_in_lj_and_real_give_the_same_cv(tmp_path, models):
     assert names_lj == names_real and "proj" in " ".join(names_lj)
     np.testing.assert_allclose(cv_real, cv_lj, rtol=1e-9, atol=1e-12)
     assert np.abs(cv_lj).max() > 0
+
+
+def test_masses_recorded_at_export_are_checked_in_lammps(tmp_path):
+    """`latentcv export --species-masses` makes LATENT_CV refuse atoms of the wrong mass."""
+    ck = train_tiny(tmp_path / "train", 1)
+    model = export_checkpoint(ck, tmp_path / "m.pt", log=lambda line: None, species_masses=[2.0])
+    dat = tmp_path / "p.dat"
+    dat.write_text(f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={model} ATOMS=1-108\n"
+                   f"PRINT ARG=cv.* FILE={tmp_path / 'COLVAR'}\n")
+    lmp = open_lammps(load_fix_plumed=True)
+    try:
+        lmp.commands_string("""
+            units lj
+            lattice fcc 0.9
+            region box block 0 3 0 3 0 3
+            create_box 1 box
+            create_atoms 1 box
+            mass 1 1.0
+            pair_style lj/cut 2.5
+            pair_coeff 1 1 1.0 1.0
+        """)
+        lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'p.log'}")
+        with pytest.raises(Exception, match="mass 1 but the model expects species 0 of mass 2"):
+            lmp.command("run 0")
+    finally:
+        lmp.close()
