@@ -53,6 +53,7 @@ class LatentCV : public Colvar {
   double to_model_length_ = 1.0;  // model length unit per PLUMED length unit
   std::vector<Value*> outputs_;
   std::vector<double> positions_;  // [N*3] in model units, reused every step
+  latentcv::Cell cell_{};          // rows = lattice vectors, model units
   latentcv::Evaluation eval_;
   std::vector<double> virials_;           // [K*9] box derivative of each output
   std::vector<double> forces_to_apply_;   // [3N+9], the layout of PLUMED's derivatives
@@ -63,6 +64,9 @@ class LatentCV : public Colvar {
   std::array<double, 9> vjp_cell_{};
   void forces_from_vjp();
   void forces_from_full_derivatives();
+  // −(Σ_i r_i ⊗ g_i + Hᵀ G) for gradients g [N*3] and G [9] w.r.t. positions and cell in
+  // model units: PLUMED's box derivative (dimensionless, the same in either unit).
+  Tensor box_derivative(const double* g, const double* grad_cell) const;
 };
 
 PLUMED_REGISTER_ACTION(LatentCV, "LATENT_CV")
@@ -166,18 +170,16 @@ void LatentCV::calculate() {
   for (size_t i = 0; i < n; ++i)
     for (unsigned k = 0; k < 3; ++k) positions_[3 * i + k] = pos[i][k] * to_model_length_;
   const Tensor box = getBox();
-  latentcv::Cell cell;
   for (unsigned a = 0; a < 3; ++a)
-    for (unsigned b = 0; b < 3; ++b) cell[3 * a + b] = box(a, b) * to_model_length_;
+    for (unsigned b = 0; b < 3; ++b) cell_[3 * a + b] = box(a, b) * to_model_length_;
 
-  // Full derivatives when asked for or when PLUMED differentiates numerically; otherwise
-  // keep the graph and take one vector-Jacobian product in apply().
-  const bool derivatives = !doNotCalculateDerivatives() && full_derivatives_;
+  // Full derivatives when asked for; otherwise keep the graph and take one
+  // vector-Jacobian product in apply().
   const latentcv::Derivatives mode = doNotCalculateDerivatives() ? latentcv::Derivatives::None
                                      : full_derivatives_          ? latentcv::Derivatives::Full
                                                                   : latentcv::Derivatives::Deferred;
   try {
-    model_->evaluate(positions_.data(), n, cell, mode, eval_);
+    model_->evaluate(positions_.data(), n, cell_, mode, eval_);
   } catch (const latentcv::Error& e) {
     error(e.what());
   }
@@ -186,20 +188,12 @@ void LatentCV::calculate() {
   for (size_t k = 0; k < outputs_.size(); ++k) {
     Value* v = outputs_[k];
     v->set(eval_.values[k]);
-    if (!derivatives) continue;
+    if (mode != latentcv::Derivatives::Full) continue;
     const double* g = eval_.grad_positions.data() + k * 3 * n;
-    const double* gc = eval_.grad_cell.data() + 9 * k;
     // ∂s/∂x_plumed = ∂s/∂x_model · (model length per PLUMED length)
-    Tensor virial;  // −(Σ_i r_i ⊗ ∂s/∂r_i + Hᵀ ∂s/∂H), dimensionless: same in either unit
-    for (size_t i = 0; i < n; ++i) {
-      const Vector gi(g[3 * i], g[3 * i + 1], g[3 * i + 2]);
-      setAtomsDerivatives(v, static_cast<int>(i), to_model_length_ * gi);
-      for (unsigned a = 0; a < 3; ++a)
-        for (unsigned b = 0; b < 3; ++b) virial(a, b) -= positions_[3 * i + a] * gi[b];
-    }
-    for (unsigned a = 0; a < 3; ++a)
-      for (unsigned b = 0; b < 3; ++b)
-        for (unsigned c = 0; c < 3; ++c) virial(a, b) -= cell[3 * c + a] * gc[3 * c + b];
+    for (size_t i = 0; i < n; ++i)
+      setAtomsDerivatives(v, static_cast<int>(i), to_model_length_ * Vector(g[3 * i], g[3 * i + 1], g[3 * i + 2]));
+    const Tensor virial = box_derivative(g, eval_.grad_cell.data() + 9 * k);
     setBoxDerivatives(v, virial);
     for (unsigned a = 0; a < 3; ++a)
       for (unsigned b = 0; b < 3; ++b) virials_[9 * k + 3 * a + b] = virial(a, b);
@@ -238,18 +232,23 @@ void LatentCV::forces_from_vjp() {
     error(e.what());
   }
   const size_t n = getNumberOfAtoms();
-  forces_to_apply_.assign(3 * n + 9, 0.0);
-  double* virial = forces_to_apply_.data() + 3 * n;  // −(Σ_i r_i ⊗ g_i + Hᵀ G)
+  forces_to_apply_.resize(3 * n + 9);
+  for (size_t i = 0; i < 3 * n; ++i) forces_to_apply_[i] = to_model_length_ * vjp_positions_[i];
+  const Tensor virial = box_derivative(vjp_positions_.data(), vjp_cell_.data());
+  for (unsigned a = 0; a < 3; ++a)
+    for (unsigned b = 0; b < 3; ++b) forces_to_apply_[3 * n + 3 * a + b] = virial(a, b);
+}
+
+Tensor LatentCV::box_derivative(const double* g, const double* grad_cell) const {
+  Tensor virial;
+  const size_t n = positions_.size() / 3;
   for (size_t i = 0; i < n; ++i)
-    for (unsigned a = 0; a < 3; ++a) {
-      const double g = vjp_positions_[3 * i + a];
-      forces_to_apply_[3 * i + a] = to_model_length_ * g;
-      for (unsigned b = 0; b < 3; ++b) virial[3 * b + a] -= positions_[3 * i + b] * g;
-    }
-  const Tensor box = getBox();
+    for (unsigned a = 0; a < 3; ++a)
+      for (unsigned b = 0; b < 3; ++b) virial(a, b) -= positions_[3 * i + a] * g[3 * i + b];
   for (unsigned a = 0; a < 3; ++a)
     for (unsigned b = 0; b < 3; ++b)
-      for (unsigned c = 0; c < 3; ++c) virial[3 * a + b] -= box(c, a) * to_model_length_ * vjp_cell_[3 * c + b];
+      for (unsigned c = 0; c < 3; ++c) virial(a, b) -= cell_[3 * c + a] * grad_cell[3 * c + b];
+  return virial;
 }
 
 void LatentCV::forces_from_full_derivatives() {
