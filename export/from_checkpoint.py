@@ -377,27 +377,19 @@ def _finite_difference_check(eager64: LatentCVModule, core, frame, names: Sequen
     h = 1e-5 * rc
     rng = np.random.default_rng(0)
     atoms = rng.choice(pos.shape[0], size=min(2, pos.shape[0]), replace=False)
-    fd, index = [], []
 
-    def value(p: np.ndarray, c: np.ndarray) -> np.ndarray:
+    def value(which: str, moved: np.ndarray) -> np.ndarray:
+        """Outputs with the positions ("p") or the cell ("c") replaced by ``moved``."""
+        p, c = (moved, cell) if which == "p" else (pos, moved)
         return _eager(eager64, p, c, torch.float64, False, rc)[0]
 
-    for i in atoms:
-        for k in range(3):
-            p = pos.copy()
-            p[i, k] += h
-            vp = value(p, cell)
-            p[i, k] -= 2 * h
-            fd.append((vp - value(p, cell)) / (2 * h))
-            index.append(("p", i, k))
-    for a in range(3):
-        for b in range(3):
-            c = cell.copy()
-            c[a, b] += h
-            vp = value(pos, c)
-            c[a, b] -= 2 * h
-            fd.append((vp - value(pos, c)) / (2 * h))
-            index.append(("c", a, b))
+    components = [("p", int(i), k) for i in atoms for k in range(3)] + [("c", a, b) for a in range(3) for b in range(3)]
+    fd = []
+    for which, a, b in components:
+        plus, minus = (pos.copy(), pos.copy()) if which == "p" else (cell.copy(), cell.copy())
+        plus[a, b] += h
+        minus[a, b] -= h
+        fd.append((value(which, plus) - value(which, minus)) / (2 * h))
     fd = np.array(fd).T  # [K, E]
     # scale per output: the full gradient's size, floored by the finite-difference noise
     gscale = np.maximum(np.abs(egp).reshape(egp.shape[0], -1).max(1), np.abs(egc).reshape(egc.shape[0], -1).max(1))
@@ -405,7 +397,7 @@ def _finite_difference_check(eager64: LatentCVModule, core, frame, names: Sequen
     what = f"{pos.shape[0]} atoms, h={h:.1e}, {fd.shape[1]} components"
 
     def compare(name: str, gp: np.ndarray, gc: np.ndarray, tolerance: float, fatal: bool) -> CheckResult:
-        an = np.array([gp[:, i, k] if t == "p" else gc[:, i, k] for t, i, k in index]).T
+        an = np.array([gp[:, i, k] if t == "p" else gc[:, i, k] for t, i, k in components]).T
         diff = np.abs(fd - an)
         rel = diff.max(1) / np.maximum(gscale, floor)
         worst = names[int(np.argmax(rel))] if len(names) == len(rel) else "?"

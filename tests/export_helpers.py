@@ -10,7 +10,8 @@ import torch
 from cv_models.config import load_config
 from cv_models.training import load_frames, split_frames, train
 
-CONFIG = """
+# A tiny model on synthetic crystal/melt frames: the config every training/export test uses.
+TINY_CONFIG = """
 [data]
 synthetic = {{ atoms_per_molecule = {apm}, n_cells = 2, frames_per_trajectory = 5, trajectories_per_phase = 2 }}
 n_blocks = 5
@@ -27,13 +28,18 @@ stage1_layers = 1
 stage2_layers = 1
 
 [training]
-epochs = 3
+epochs = {epochs}
 batch_size = 4
 lr = 5e-3
-output_dir = "run"
+output_dir = "{out}"
 progress = false
 patience = 0
 """
+
+
+def tiny_config(apm: int = 2, epochs: int = 3, out: str = "run") -> str:
+    """The text of TINY_CONFIG for molecules of ``apm`` atoms."""
+    return TINY_CONFIG.format(apm=apm, epochs=epochs, out=out)
 
 
 def train_tiny(folder: Path, atoms_per_molecule: int) -> Path:
@@ -42,7 +48,7 @@ def train_tiny(folder: Path, atoms_per_molecule: int) -> Path:
     torch.set_num_threads(1)
     folder.mkdir(parents=True, exist_ok=True)
     cfg = folder / "config.toml"
-    cfg.write_text(CONFIG.format(apm=atoms_per_molecule))
+    cfg.write_text(tiny_config(atoms_per_molecule))
     return train(load_config(cfg))
 
 

@@ -8,38 +8,13 @@ import torch
 
 from cv_models.config import Config, ConfigError, load_config
 from cv_models.training import load_checkpoint, load_encoder, train, train_from_config
+from export_helpers import tiny_config
 
 torch.set_num_threads(1)
 
-TOML = """
-[data]
-synthetic = {{ atoms_per_molecule = 2, n_cells = 2, frames_per_trajectory = 5, trajectories_per_phase = 2 }}
-n_blocks = 5
-val_fraction = 0.2
-
-[model]
-hidden = 8
-stage2_hidden = 8
-rbf = 6
-moment_channels = 2
-max_rank = 4
-molecule_latent = 4
-stage1_layers = 1
-stage2_layers = 1
-
-[training]
-epochs = {epochs}
-batch_size = 4
-lr = 5e-3
-output_dir = "{out}"
-progress = false
-patience = 0
-"""
-
-
 def write(tmp_path, epochs, out="run", name="cfg.toml"):
     p = tmp_path / name
-    p.write_text(TOML.format(epochs=epochs, out=out))
+    p.write_text(tiny_config(2, epochs, out))
     return p
 
 
