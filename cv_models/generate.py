@@ -16,6 +16,10 @@ Phases (DESIGN.md §6):
   point, equilibrated and sampled → label MELT.
 - ``transition`` (LJ only by default): the melt quenched to ``transition_temperature``
   (0.45) where it crystallises spontaneously after 20–30k steps → UNLABELED.
+- ``interface`` (LJ): a crystal seed (slab or sphere, ``interface_seeds``) in its own
+  melt in an elongated box (``examples/lj/interface.lmp``), then free growth or melting
+  → UNLABELED frames with every amount of crystal; label their molecules with a local
+  criterion (``[data] molecule_labels = "ten_wolde"`` in training).
 
 Presets (:meth:`GeneratorConfig.preset`): ``tiny`` for tests (3³ cells, a few hundred
 steps, seconds) and ``default`` for training (6³ cells, minutes on one core).
@@ -35,7 +39,15 @@ from cv_models.data.readers import read_lammps_dump
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-PHASE_LABELS = {"crystal": CRYSTAL, "melt": MELT, "transition": UNLABELED}
+PHASE_LABELS = {"crystal": CRYSTAL, "melt": MELT, "transition": UNLABELED, "interface": UNLABELED}
+
+# (shape, seed's share of the volume, sampling temperature) of the interface runs: slabs
+# that grow at the state point and slabs that hold near T_m; spheres for small nuclei.
+DEFAULT_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
+    ("slab", 0.25, 0.58), ("slab", 0.4, 0.58), ("slab", 0.55, 0.58), ("slab", 0.75, 0.58),
+    ("slab", 0.3, 0.70), ("slab", 0.5, 0.70), ("slab", 0.7, 0.70),
+    ("sphere", 0.35, 0.52), ("sphere", 0.5, 0.56),
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,10 @@ class GeneratorConfig:
         transition_steps: sampled steps of the transition run (no equilibration).
         seed: LAMMPS velocity (and dimer orientation) seed of the first replica.
         temperature, pressure, melt_temperature, transition_temperature: overrides.
+        interface_seeds: (shape "slab"/"sphere", volume share, temperature) per
+            interface run (each repeated ``replicas`` times); the box is n_cells x n_cells
+            x ``interface_ncz`` cells (0: 2 n_cells).
+        interface_steps, interface_every: sampled steps and dump stride of those runs.
         chunk_steps: ``run`` commands are split into chunks of at most this many steps
             for the progress bar (0: one chunk).
     """
@@ -111,6 +127,10 @@ class GeneratorConfig:
     pressure: float | None = None
     melt_temperature: float | None = None
     transition_temperature: float | None = None
+    interface_seeds: tuple[tuple[str, float, float], ...] = DEFAULT_INTERFACE_SEEDS
+    interface_ncz: int = 0
+    interface_steps: int = 3000
+    interface_every: int = 100
     chunk_steps: int = 1000
 
     @property
@@ -153,6 +173,9 @@ class GeneratorConfig:
                 raise ValueError(f"Unknown phase {phase!r}; one of {sorted(PHASE_LABELS)}")
             if phase == "transition" and ttrans is None:
                 raise ValueError(f"System {s.name!r} has no transition temperature; set transition_temperature.")
+            if phase == "interface":
+                out += self._interface_runs(press)
+                continue
             for r in range(self.replicas):
                 v = dict(
                     examples=str(s.template_dir),
@@ -177,12 +200,35 @@ class GeneratorConfig:
                                 variables=v))
         return out
 
+    def _interface_runs(self, press: float) -> list[dict]:
+        s = self.spec
+        template = s.template_dir / "interface.lmp"
+        if not template.exists():
+            raise ValueError(f"System {s.name!r} has no interface protocol ({template} is missing).")
+        out = []
+        for k, (shape, frac, temp) in enumerate(self.interface_seeds):
+            if shape not in ("slab", "sphere") or not 0.0 < frac < 1.0:
+                raise ValueError(f"interface seed {(shape, frac, temp)}: shape 'slab'/'sphere', share in (0, 1)")
+            for r in range(self.replicas):
+                v = dict(examples=str(s.template_dir), ncells=self.n_cells, ncz=self.interface_ncz or 2 * self.n_cells,
+                         density=s.density, seed=self.seed + 100 * k + r, shape=shape, frac=frac, temp=temp,
+                         press=press, dt=s.dt, tdamp=s.tdamp, pdamp=s.pdamp, equil=1000, melt=1000, relax=100,
+                         prod=self.interface_steps, every=self.interface_every)
+                out.append(dict(name=f"{s.name}-interface-{shape}{frac:g}-T{temp:g}-{r}", phase="interface",
+                                template=template, variables=v))
+        return out
+
     def total_steps(self) -> int:
-        n = 0
-        for run in self.runs():
-            v = run["variables"]
-            n += int(v["equil"]) + int(v["prod"]) + int(v.get("melt", 0)) + int(v.get("quench", 0))
-        return n
+        return sum(run_steps(run) for run in self.runs())
+
+
+def run_steps(run: dict) -> int:
+    """MD steps of one run of :meth:`GeneratorConfig.runs` (for the progress bar)."""
+    v = run["variables"]
+    n = int(v["equil"]) + int(v["prod"]) + int(v.get("melt", 0)) + int(v.get("quench", 0))
+    if run["phase"] == "interface":  # melting, then as many steps cooling, then relaxing
+        n += int(v["melt"]) + int(v["relax"])
+    return n
 
 
 _RUN = re.compile(r"^\s*run\s+(\S+)(.*)$")
@@ -203,13 +249,16 @@ def _logical_lines(text: str) -> list[str]:
     return out
 
 
-def run_input(lmp, path: Path, *, chunk_steps: int = 1000, progress=None) -> None:
+def run_input(lmp, path: Path, *, chunk_steps: int = 1000, progress=None) -> list[tuple[int, float]]:
     """Run a LAMMPS input file command by command, splitting ``run N`` into chunks.
 
     Each ``run N`` becomes ``run n start S stop S+N pre yes|no post no`` pieces, so
     time-dependent fixes (the quench ramp) behave as in one run. ``progress`` (a tqdm
-    bar) is advanced by the steps done.
+    bar) is advanced by the steps done. Returns (steps, wall seconds) of every ``run``.
     """
+    import time
+
+    timings = []
     for line in _logical_lines(Path(path).read_text()):
         m = _RUN.match(line.split("#", 1)[0])
         if not m or m.group(2).strip():
@@ -218,6 +267,7 @@ def run_input(lmp, path: Path, *, chunk_steps: int = 1000, progress=None) -> Non
         lmp.command(f"variable latentcv_nsteps equal {m.group(1)}")
         n = int(round(lmp.extract_variable("latentcv_nsteps")))
         start = int(lmp.extract_global("ntimestep"))
+        began = time.perf_counter()
         chunk = n if chunk_steps <= 0 else max(1, chunk_steps)
         done = 0
         while True:
@@ -229,12 +279,12 @@ def run_input(lmp, path: Path, *, chunk_steps: int = 1000, progress=None) -> Non
                 progress.update(c)
             if done >= n:
                 break
+        timings.append((n, time.perf_counter() - began))
+    return timings
 
 
 def _jsonable(config: GeneratorConfig) -> dict:
-    d = asdict(config)
-    d["phases"] = list(d["phases"])
-    return d
+    return json.loads(json.dumps(asdict(config)))
 
 
 def generate(
@@ -274,7 +324,7 @@ def generate(
             v = dict(run["variables"], data=str(outdir / f"{name}.data"), dump=str(outdir / f"{name}.dump"))
             dump = Path(v["dump"])
             if reuse and same_config and dump.exists() and Path(v["data"]).exists():
-                bar.update(sum(int(run["variables"].get(k, 0)) for k in ("melt", "quench", "equil", "prod")))
+                bar.update(run_steps(run))
                 ds.extend(read_lammps_dump(dump, data_file=v["data"], units="lj",
                                            label=PHASE_LABELS[run["phase"]], trajectory=name))
                 continue

@@ -558,24 +558,38 @@ class AngularMoments(nn.Module):
     Only (2l + 1) numbers per degree and edge are formed (the full moment tensors
     d^{⊗n} of degree n would need (n + 1)(n + 2) / 2 and mix degrees).
 
+    With ``bond_order`` the layer also returns the bond-order correlations of the
+    neighbour shell that the ten Wolde solid-bond criterion thresholds (ten Wolde,
+    Ruiz-Montero & Frenkel 1996): with :math:`\hat T_i = T_i / \sqrt{|T_i|^2 + \epsilon}`
+    per channel and degree, :math:`s_{ij} = \hat T_i \cdot \hat T_j` and
+
+    .. math::
+        \bar s_i = \frac{\sum_j w_{ij} s_{ij}}{1 + \sum_j w_{ij}},\quad
+        \overline{s^2}_i = \frac{\sum_j w_{ij} s_{ij}^2}{1 + \sum_j w_{ij}}
+
+    (rotation invariant, smooth: switched weights, no threshold).
+
     Args:
         node_dim: F of h; rbf_dim: R of the radial basis; channels: C; max_rank: L;
-        step: spacing of the degrees; degrees: explicit degrees l >= 1 (overrides both).
+        step: spacing of the degrees; degrees: explicit degrees l >= 1 (overrides both);
+        bond_order: append :math:`\bar s` and :math:`\overline{s^2}` per channel and degree.
     Shapes: h [N, F], edge_index [2, E], edge_vec [E, 3] (d_ij), edge_rbf [E, R],
-        edge_weight [E] -> [N, C * (1 + number of degrees)].
+        edge_weight [E] -> [N, C * (1 + D)] (D degrees), or [N, C * (1 + 3 D)] with
+        ``bond_order``.
     """
 
     def __init__(self, node_dim: int, rbf_dim: int, channels: int = 4, max_rank: int = 6, step: int = 2,
-                 degrees: Optional[List[int]] = None) -> None:
+                 degrees: Optional[List[int]] = None, bond_order: bool = False) -> None:
         super().__init__()
         self.channels = channels
+        self.bond_order = bond_order
         self.max_rank = max_rank
         if degrees:
             self.degrees: List[int] = sorted(set(int(l) for l in degrees))
         else:
             self.degrees = list(range(max_rank, 0, -max(step, 1)))[::-1]
         self.n_degrees = len(self.degrees)
-        self.out_dim = channels * (1 + self.n_degrees)
+        self.out_dim = channels * (1 + (3 if bond_order else 1) * self.n_degrees)
         self.harmonics = SolidHarmonics(self.degrees, unit=True)
         # rho_c = (W rbf)_c + (V h)_j,c + b_c: a linear combination of the radial basis
         # (a smooth radial function per channel) shifted per sender species/embedding
@@ -604,8 +618,18 @@ class AngularMoments(nn.Module):
         q = q.index_add_(2, self.harmonics.degree, t * t)
         norm = 1.0 + scatter_sum(edge_weight, i, n)
         q0 = scatter_sum(rho, i, n) / norm.unsqueeze(-1)
-        q = q / (norm * norm).view(-1, 1, 1)
-        return torch.cat([q0, q.reshape(n, self.channels * self.n_degrees)], dim=-1)
+        parts = [q0, (q / (norm * norm).view(-1, 1, 1)).reshape(n, self.channels * self.n_degrees)]
+        if self.bond_order:
+            # unit moments per (channel, degree), then s_ij summed over m within each degree
+            inv = torch.rsqrt(q + 1e-8).index_select(2, self.harmonics.degree)  # [n, C, K]
+            tn = t * inv
+            s = torch.zeros(i.shape[0], self.channels, self.n_degrees, dtype=t.dtype, device=t.device)
+            s = s.index_add_(2, self.harmonics.degree, tn.index_select(0, i) * tn.index_select(0, j))  # [E, C, D]
+            we = edge_weight.view(-1, 1, 1)
+            sbar = scatter_sum(we * s, i, n) / norm.view(-1, 1, 1)
+            s2bar = scatter_sum(we * s * s, i, n) / norm.view(-1, 1, 1)
+            parts += [sbar.reshape(n, -1), s2bar.reshape(n, -1)]
+        return torch.cat(parts, dim=-1)
 
 
 class MeanPool(nn.Module):

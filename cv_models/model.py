@@ -166,7 +166,7 @@ class HierarchicalEncoder(nn.Module):
         self.attention_concat = c.concat == "attention"
         self.concat_gate = PairMLP(pooled1, edge_dim, h, 1)
         self.moments = AngularMoments(pooled1, c.rbf, max(c.moment_channels, 1), max(c.max_rank, 1), c.moment_step,
-                                      list(c.moment_degrees))
+                                      list(c.moment_degrees), c.bond_order)
         self.n_moments = int(self.moments.out_dim) if c.moment_channels > 0 and c.max_rank > 0 else 0
         # node inputs: embedding, angular moments, coordination, orientation invariants
         # averaged over the neighbour shell (they reach every node directly)
@@ -415,7 +415,8 @@ class HierarchicalAutoencoder(nn.Module):
     the switched adjacency ``s(r_ij)``, on graph edges and random negative pairs) and an
     MLP reconstructing each molecule's stage-2 input features from its latent. Optional
     KL of the global latent (``variational``). Supervised terms from phase labels: the
-    per-molecule crystal head (BCE against the frame label of every molecule) and a
+    per-molecule crystal head (BCE against ``batch['mol_labels']``: per-molecule labels, or
+    the frame label of every molecule) and a
     linear separation head on z (BCE).
     """
 
@@ -487,11 +488,13 @@ class HierarchicalAutoencoder(nn.Module):
         if bool(known.any()):
             y = labels[known].to(z.dtype)
             parts_t["separation"] = bce(self.separation(z_s)[known, 0], y)
-            mol_lab = labels[batch["mol_batch"]]
-            mk = mol_lab >= 0
-            parts_t["molecule"] = bce(out["p_logit"][mk], mol_lab[mk].to(z.dtype))
         else:
             parts_t["separation"] = torch.zeros((), dtype=z.dtype, device=dev)
+        mol_lab = batch["mol_labels"] if "mol_labels" in batch else labels[batch["mol_batch"]]
+        mk = mol_lab >= 0
+        if bool(mk.any()):
+            parts_t["molecule"] = bce(out["p_logit"][mk], mol_lab[mk].to(z.dtype))
+        else:
             parts_t["molecule"] = torch.zeros((), dtype=z.dtype, device=dev)
         total = (weights["adj"] * parts_t["adj"] + weights["feat"] * parts_t["feat"]
                  + weights["kl"] * parts_t["kl"] + weights["separation"] * parts_t["separation"]

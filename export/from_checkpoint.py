@@ -224,9 +224,11 @@ def _eager(module: nn.Module, positions: np.ndarray, cell: np.ndarray, dtype: to
     return (out.detach().double().numpy(), torch.stack(gp).double().numpy(), torch.stack(gc).double().numpy())
 
 
-def sigma_hints(module: LatentCVModule, frames: Sequence, max_frames: int = MAX_SIGMA_FRAMES) -> Tuple[List[float], int, str]:
+def sigma_hints(module: LatentCVModule, frames: Sequence, max_frames: int = MAX_SIGMA_FRAMES) -> Tuple[List[float], List, str]:
     """Half the standard deviation of every output over the melt frames (all frames if
-    none is labelled melt): a METAD SIGMA hint. Returns (hints [K], frames used, which)."""
+    none is labelled melt): a METAD SIGMA hint. Returns (hints [K], frames used, which).
+    The hint of an extensive output (``n_crystal``) holds for the frames' size: it grows
+    like the square root of the number of molecules."""
     from cv_models.data.frames import MELT
     from cv_models.training import encode_frames, prepare_samples
 
@@ -245,7 +247,7 @@ def sigma_hints(module: LatentCVModule, frames: Sequence, max_frames: int = MAX_
     std = values.std(axis=0) if len(values) > 1 else np.zeros(values.shape[1])
     scale = np.maximum(np.abs(values).max(axis=0), 1.0)
     hints = np.where(std > 0, 0.5 * std, 1e-3 * scale)
-    return [float(h) for h in hints], len(melt), which
+    return [float(h) for h in hints], melt, which
 
 
 # ---------------------------------------------------------------------------- checks
@@ -584,7 +586,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
                              "(the model's atoms_per_molecule); check --frames")
     check = _select_check_frames(held_out, max_check_frames)
     log(f"latentcv export: self-check frames: {len(check)} from the {source}")
-    hints, n_sigma, which = sigma_hints(module, sigma_frames)
+    hints, melt_frames, which = sigma_hints(module, sigma_frames)
+    n_sigma = len(melt_frames)
+    hint_molecules = float(np.mean([f.n_molecules for f in melt_frames])) if melt_frames else 0.0
     names = module.output_names()
     log("latentcv export: SIGMA hints (half the std over " + f"{n_sigma} {which} frames): "
         + ", ".join(f"{n}={h:.4g}" for n, h in zip(names, hints)))
@@ -624,6 +628,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
             "melt_centroid": fmt(module.melt_centroid.tolist()),
             "sigma_hint": fmt(hints),
             "sigma_hint_source": f"0.5 x std over {n_sigma} {which} frames of the training data",
+            "sigma_hint_molecules": repr(hint_molecules),
+            "extensive_outputs": "n_crystal",
             "r_on": repr(float(encoder.r_on)),
             "molecule_extent": repr(scale * molecule_extent(sigma_frames, a)) if a > 1 else "",
             "length_scale": repr(scale),

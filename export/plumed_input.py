@@ -9,6 +9,7 @@ models in nm/Å, natural units — kT = T — for reduced ``lj`` models).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -111,6 +112,12 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
             raise ValueError("the model has no sigma_hint metadata (it was not written by `latentcv export`); "
                              "pass --sigma S, about half the spread of the CV in the liquid")
         sigma = hints[k]
+        extensive = [x for x in meta.get("extensive_outputs", "").split(",") if x]
+        hint_molecules = float(meta.get("sigma_hint_molecules", "0") or 0)
+        if o.cv in extensive and n is not None and hint_molecules > 0:
+            # the spread of an extensive count grows like sqrt(M)
+            sigma *= math.sqrt((n // apm) / hint_molecules)
+            sigma_src += f", scaled by sqrt({n // apm}/{hint_molecules:g} molecules) for this extensive count"
     energy = "natural units (k_B = 1, energies in epsilon)" if natural else "kJ/mol"
     plugin = plugin or str(paths.plumed_plugin_path())
     temp_unit = "reduced (k_B T / epsilon)" if natural else "K"

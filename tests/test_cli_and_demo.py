@@ -47,7 +47,9 @@ def test_demo_runs_end_to_end(tmp_path):
     from cv_models.demo import DemoConfig, run_demo
 
     cfg = DemoConfig(replicas=2, prod_steps=600, dump_every=50, epochs=3, md_cells=3, md_steps=400,
-                     melt_steps=300, equil_steps=100, pace=100, control=True)
+                     melt_steps=300, equil_steps=100, pace=100, control=True, interface_cells=(2,),
+                     interface_steps=300, transition_replicas=1, transition_steps=600, dump_every_md=100,
+                     progress=False)
     summary = run_demo(tmp_path / "demo", config=cfg)
     out = tmp_path / "demo"
     assert summary["hills"] == 4  # PACE=100 over 400 steps

@@ -185,3 +185,10 @@ def ten_wolde_frame(frame: Frame, config: TenWoldeConfig | None = None) -> TenWo
     else:
         points = frame.positions
     return ten_wolde(points, frame.cell, cfg)
+
+
+def molecule_labels(frame: Frame, config: TenWoldeConfig | None = None) -> np.ndarray:
+    """[M] int64 per-molecule phase labels of a frame from the ten Wolde criterion:
+    CRYSTAL (1) for solid molecules, MELT (0) otherwise (training targets of the
+    per-molecule crystal head on interface and transition frames)."""
+    return ten_wolde_frame(frame, config).solid.astype(np.int64)

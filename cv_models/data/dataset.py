@@ -70,6 +70,7 @@ class Dataset:
                 "index": int(f.index),
                 "timestep": int(f.timestep),
                 "bonds": None if f.bonds is None else np.asarray(f.bonds).tolist(),
+                "molecule_labels": f.molecule_labels is not None,
             }
             for f in fr
         ]
@@ -81,6 +82,8 @@ class Dataset:
             cells=np.stack([f.cell for f in fr]) if fr else np.zeros((0, 3, 3)),
             molecule=np.concatenate([f.molecule for f in fr]) if fr else np.zeros(0, np.int64),
             species=np.concatenate([f.species for f in fr]) if fr else np.zeros(0, np.int64),
+            molecule_labels=np.concatenate([np.asarray(f.molecule_labels, dtype=np.int64) for f in fr
+                                            if f.molecule_labels is not None] or [np.zeros(0, np.int64)]),
             meta=np.array(json.dumps(meta)),
         )
 
@@ -92,9 +95,16 @@ class Dataset:
             offsets = np.concatenate([[0], np.cumsum(counts)])
             pos, cells, mol, spe = z["positions"], z["cells"], z["molecule"], z["species"]
             meta = json.loads(str(z["meta"]))
+            mol_labels = z["molecule_labels"] if "molecule_labels" in z.files else np.zeros(0, np.int64)
         frames = []
+        used = 0
         for k, m in enumerate(meta):
             a, b = offsets[k], offsets[k + 1]
+            labels = None
+            if m.get("molecule_labels"):
+                n_mol = int(mol[a:b].max()) + 1 if b > a else 0
+                labels = mol_labels[used:used + n_mol].copy()
+                used += n_mol
             frames.append(
                 Frame(
                     positions=pos[a:b].copy(),
@@ -107,6 +117,7 @@ class Dataset:
                     index=m["index"],
                     bonds=None if m["bonds"] is None else np.array(m["bonds"], dtype=np.int64).reshape(-1, 2),
                     timestep=m["timestep"],
+                    molecule_labels=labels,
                 )
             )
         return cls(frames)

@@ -30,6 +30,9 @@ class Frame:
             molecule (0..atoms_per_molecule-1); the same pattern holds for every
             molecule. None when unknown (e.g. fixed atoms-per-molecule count).
         timestep: MD step the frame was taken at (-1 when unknown).
+        molecule_labels: optional [M] int64 phase label of each molecule (CRYSTAL, MELT
+            or UNLABELED), e.g. from a local order criterion on interface frames; None =
+            the frame's ``label`` holds for all its molecules.
     """
 
     positions: np.ndarray
@@ -42,6 +45,7 @@ class Frame:
     index: int = 0
     bonds: np.ndarray | None = None
     timestep: int = -1
+    molecule_labels: np.ndarray | None = None
 
     @property
     def n_atoms(self) -> int:

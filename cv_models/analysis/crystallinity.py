@@ -1,0 +1,119 @@
+"""Crystallinity judged by independent, well-kept implementations.
+
+Whether a run crystallised must not be decided by the CV under test, nor only by our own
+code. This module asks two PyPI packages:
+
+- freud (``freud-analysis``): :class:`freud.order.SolidLiquid`, the ten Wolde solid-bond
+  criterion (q6·q6 > 0.5 normalised, solid with >= 8 solid bonds), as a solid fraction;
+- OVITO (``ovito``, optional, ``make bench-deps``): polyhedral template matching, the
+  fractions of fcc / hcp / bcc / icosahedral / other environments.
+
+Molecules are reduced to their centres first (made whole across the box). A frame is
+crystallised when its solid fraction exceeds ``threshold``; a run crystallised at the
+first step from which that holds for ``hold`` steps (:func:`first_crystallisation`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cv_models.data.frames import Frame
+from cv_models.data.molecules import make_whole, molecule_centres
+
+
+def frame_points(frame: Frame) -> np.ndarray:
+    """[M, 3] particle positions the analysis runs on: atoms, or molecule centres."""
+    apm = frame.atoms_per_molecule
+    if apm == 1:
+        return np.asarray(frame.positions, dtype=np.float64)
+    return molecule_centres(make_whole(frame.positions, frame.cell, apm, frame.bonds), apm)
+
+
+def _freud_system(frame: Frame):
+    import freud
+
+    box = freud.box.Box.from_matrix(np.asarray(frame.cell, dtype=np.float64).T)
+    return box, box.wrap(frame_points(frame))
+
+
+def freud_solid(frame: Frame, cutoff: float) -> np.ndarray:
+    """[M] bool: ten Wolde solid particles according to freud's ``SolidLiquid``."""
+    import freud
+
+    sl = freud.order.SolidLiquid(l=6, q_threshold=0.5, solid_threshold=8, normalize_q=True)
+    sl.compute(_freud_system(frame), neighbors={"r_max": float(cutoff)})
+    return np.asarray(sl.num_connections) >= 8
+
+
+def freud_solid_fraction(frame: Frame, cutoff: float) -> float:
+    """Fraction of solid particles (freud ``SolidLiquid``, ten Wolde thresholds)."""
+    s = freud_solid(frame, cutoff)
+    return float(s.mean()) if s.size else 0.0
+
+
+STRUCTURES = ("fcc", "hcp", "bcc", "ico", "other")
+
+
+def ovito_structures(frame: Frame) -> dict[str, float]:
+    """Fractions of fcc / hcp / bcc / icosahedral / other environments from OVITO's
+    polyhedral template matching (default RMSD cutoff), on atoms or molecule centres.
+
+    Raises ImportError naming ``make bench-deps`` when OVITO is not installed."""
+    try:
+        from ovito.data import DataCollection, Particles, SimulationCell
+        from ovito.modifiers import PolyhedralTemplateMatchingModifier
+    except ImportError as e:  # pragma: no cover - depends on the optional install
+        raise ImportError("OVITO is not installed: run `make bench-deps` (it is optional, ~200 MB)") from e
+    pts = frame_points(frame)
+    cell = np.asarray(frame.cell, dtype=np.float64)
+    data = DataCollection()
+    mat = np.zeros((3, 4))
+    mat[:, :3] = cell.T  # OVITO: columns are the cell vectors, then the origin
+    data.objects.append(SimulationCell(matrix=mat, pbc=(True, True, True)))
+    frac = pts @ np.linalg.inv(cell)
+    particles = Particles()
+    particles.create_property("Position", data=(frac - np.floor(frac)) @ cell)
+    data.objects.append(particles)
+    data.apply(PolyhedralTemplateMatchingModifier())
+    n = max(len(pts), 1)
+    counts = {k: data.attributes[f"PolyhedralTemplateMatching.counts.{k.upper()}"] / n for k in ("fcc", "hcp", "bcc", "ico")}
+    counts["other"] = 1.0 - sum(counts.values())
+    return counts
+
+
+@dataclass
+class Crystallisation:
+    """When a run first crystallised.
+
+    Attributes:
+        step: first MD step from which the solid fraction stays above the threshold for
+            ``hold`` steps (None: never within the run).
+        threshold, hold: the criterion.
+    """
+
+    step: int | None
+    threshold: float
+    hold: int
+
+
+def first_crystallisation(steps: np.ndarray, solid_fraction: np.ndarray, threshold: float = 0.8,
+                          hold: int = 5000) -> Crystallisation:
+    """First step s with ``solid_fraction > threshold`` at every sampled step in
+    [s, s + hold]; the run must extend to s + hold.
+
+    Args:
+        steps: [T] increasing MD steps of the sampled frames.
+        solid_fraction: [T] independent solid fraction of those frames.
+    """
+    steps = np.asarray(steps, dtype=np.int64)
+    above = np.asarray(solid_fraction) > threshold
+    for k in np.flatnonzero(above):
+        end = steps[k] + hold
+        if steps[-1] < end:
+            break
+        window = (steps >= steps[k]) & (steps <= end)
+        if above[window].all():
+            return Crystallisation(int(steps[k]), threshold, hold)
+    return Crystallisation(None, threshold, hold)

@@ -1,0 +1,335 @@
+"""``latentcv compare``: which CV makes the melt crystallise first?
+
+Runs well-tempered metadynamics of the same undercooled LJ melt with identical MD and
+METAD settings (PACE, HEIGHT in kT, BIASFACTOR, bias STRIDE) biased, in turn, on
+
+- ``latent``: a latentcv model's output (default ``n_crystal``) through ``LATENT_CV``;
+- ``q6``: PLUMED's Steinhardt ``Q6 ... VMEAN`` on the atoms;
+- ``energy``: PLUMED's ``ENERGY`` (the potential energy);
+
+over several velocity seeds, each CV with SIGMA = half its own spread in the unbiased
+melt (measured first, in one calibration run). Crystallisation is judged independently of
+every CV: freud's ten Wolde solid fraction above 0.8 held for 5 000 steps (and OVITO's
+polyhedral template matching, when installed, says which structure formed). A run stops
+once it has crystallised. Writes ``<out>/results.md`` (the table), ``<out>/runs.json``
+and ``<out>/compare.png``.
+
+    latentcv compare model.pt --seeds 5 --steps 60000 --out compare_out
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "lj"
+CVS = ("latent", "q6", "energy")
+
+
+@dataclass
+class CompareConfig:
+    """What ``latentcv compare`` runs.
+
+    Attributes:
+        model: exported latentcv model (``latentcv export``) for the ``latent`` CV.
+        output: the model output biased by the ``latent`` CV.
+        cvs: CVs to compare (subset of ``latent``, ``q6``, ``energy``).
+        seeds: velocity seeds (one run per CV and seed).
+        cells: fcc cells per box edge of the melt (4 cells³ atoms).
+        steps: metadynamics budget per run (steps).
+        temp: state point (reduced), as in ``examples/lj``.
+        pace, height_kt, biasfactor, stride: METAD PACE, HEIGHT in kT, BIASFACTOR and the
+            bias STRIDE (multiple time stepping: forces every ``stride`` steps, scaled), the
+            same for every CV.
+        sigma_scale: SIGMA = sigma_scale × the CV's std in the unbiased melt.
+        calibration_steps: length of the unbiased melt run measuring the spreads.
+        q6_cutoff: neighbour cutoff (σ) of PLUMED's Q6 switching function (CUBIC,
+            D_0 = cutoff − 0.3) and of the ten Wolde judge.
+        crystal_threshold, hold_steps: crystallised = solid fraction above the threshold
+            for this many steps.
+        dump_every: frames kept for the judge; check_every: steps between checks (a
+            crystallised run stops).
+        kernel: PLUMED kernel library for all runs ("" = the bundled one).
+        workers: LAMMPS processes at once (one per core).
+        out: output folder.
+    """
+
+    model: str = ""
+    output: str = "n_crystal"
+    cvs: tuple[str, ...] = CVS
+    seeds: tuple[int, ...] = (1, 2, 3, 4, 5)
+    cells: int = 4
+    steps: int = 60000
+    temp: float = 0.58
+    pace: int = 200
+    height_kt: float = 1.0
+    biasfactor: float = 30.0
+    stride: int = 1
+    sigma_scale: float = 0.5
+    calibration_steps: int = 5000
+    q6_cutoff: float = 1.5
+    crystal_threshold: float = 0.8
+    hold_steps: int = 5000
+    dump_every: int = 500
+    check_every: int = 5000
+    kernel: str = ""
+    workers: int = 2
+    out: str = "compare_out"
+
+    def validate(self) -> "CompareConfig":
+        bad = [c for c in self.cvs if c not in CVS]
+        if bad:
+            raise ValueError(f"unknown CV(s) {bad}: choose from {', '.join(CVS)}")
+        if "latent" in self.cvs and not Path(self.model).is_file():
+            raise ValueError(f"model file {self.model!r} not found: pass an exported model (`latentcv export`)")
+        if self.pace % self.stride or self.dump_every % self.stride:
+            raise ValueError("--pace and the dump stride must be multiples of --stride")
+        if self.check_every % self.dump_every:
+            raise ValueError("check_every must be a multiple of dump_every")
+        if self.kernel and not Path(self.kernel).is_file():
+            raise ValueError(f"PLUMED kernel {self.kernel!r} not found (`make plumed-opt` builds the optimised one)")
+        return self
+
+
+# ---------------------------------------------------------------------------- plumed.dat
+def cv_lines(cfg: CompareConfig, cv: str, natoms: int) -> tuple[list[str], str]:
+    """PLUMED lines defining one CV and the name of the value to bias."""
+    if cv == "latent":
+        from cv_models import paths
+
+        return ([f"LOAD FILE={paths.plumed_plugin_path()}",
+                 f"cv: LATENT_CV MODEL={Path(cfg.model).resolve()} ATOMS=1-{natoms} DEVICE=cpu THREADS=1"],
+                f"cv.{cfg.output}")
+    if cv == "q6":
+        d0 = max(cfg.q6_cutoff - 0.3, 0.0)
+        return ([f"q6: Q6 SPECIES=1-{natoms} SWITCH={{CUBIC D_0={d0:g} D_MAX={cfg.q6_cutoff:g}}} VMEAN"], "q6.vmean")
+    if cv == "energy":
+        return (["e: ENERGY"], "e")
+    raise ValueError(cv)
+
+
+def calibration_input(cfg: CompareConfig, natoms: int, colvar: Path) -> str:
+    lines, args = [], []
+    for cv in cfg.cvs:
+        body, arg = cv_lines(cfg, cv, natoms)
+        lines += body
+        args.append(arg)
+    lines.append(f"PRINT ARG={','.join(args)} STRIDE=50 FILE={colvar}")
+    return "\n".join(lines) + "\n"
+
+
+def metad_input(cfg: CompareConfig, cv: str, natoms: int, sigma: float, md: Path) -> str:
+    body, arg = cv_lines(cfg, cv, natoms)
+    kt = cfg.temp  # units lj: PLUMED's natural units, k_B = 1
+    stride = f" STRIDE={cfg.stride}" if cfg.stride > 1 else ""
+    return "\n".join(body + [
+        f"metad: METAD ARG={arg} SIGMA={sigma:.6g} HEIGHT={cfg.height_kt * kt:.6g} PACE={cfg.pace} "
+        f"BIASFACTOR={cfg.biasfactor:g} TEMP={cfg.temp:g} FILE={md / 'HILLS'}{stride}",
+        f"PRINT ARG={arg},metad.bias STRIDE={max(cfg.dump_every // 5, cfg.stride)} FILE={md / 'COLVAR'}",
+    ]) + "\n"
+
+
+# ---------------------------------------------------------------------------- one run
+def _lammps(cfg: CompareConfig, md: Path, seed: int, plumed_dat: Path | None):
+    from cv_models.engines import open_lammps
+
+    v = dict(examples=EXAMPLES, ncells=cfg.cells, seed=seed, temp=cfg.temp, steps=0,
+             bias="yes" if plumed_dat else "no", plumedfile=plumed_dat or "none", plumedlog=md / "plumed.log",
+             every=cfg.dump_every, dump=md / "traj.dump")
+    args = ["-log", str(md / "log.lammps")]
+    for key, val in v.items():
+        args += ["-var", key, str(val)]
+    return open_lammps(args, load_fix_plumed=plumed_dat is not None, plumed_kernel=cfg.kernel or None)
+
+
+def calibrate(cfg: CompareConfig) -> dict[str, float]:
+    """SIGMA of every CV: ``sigma_scale`` × its std over an unbiased melt run."""
+    natoms = 4 * cfg.cells**3
+    md = Path(cfg.out) / "calibration"
+    md.mkdir(parents=True, exist_ok=True)
+    colvar = md / "COLVAR"
+    colvar.unlink(missing_ok=True)
+    plumed_dat = md / "plumed.dat"
+    plumed_dat.write_text(calibration_input(cfg, natoms, colvar))
+    lmp = _lammps(cfg, md, 777, plumed_dat)
+    try:
+        lmp.file(str(EXAMPLES / "metad.lmp"))
+        lmp.command(f"run {cfg.calibration_steps}")
+    finally:
+        lmp.close()
+    data = np.loadtxt(colvar, comments="#", ndmin=2)[:, 1:]
+    data = data[len(data) // 5:]  # drop the first fifth (the bias-free melt settles)
+    return {cv: float(cfg.sigma_scale * data[:, k].std()) for k, cv in enumerate(cfg.cvs)}
+
+
+def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
+    """One metadynamics run, checked every ``check_every`` steps and stopped once crystallised."""
+    from cv_models.analysis.crystallinity import first_crystallisation, freud_solid_fraction
+    from cv_models.data import read_lammps_dump
+
+    natoms = 4 * cfg.cells**3
+    md = Path(cfg.out) / "runs" / f"{cv}-seed{seed}"
+    md.mkdir(parents=True, exist_ok=True)
+    for old in ("HILLS", "COLVAR", "traj.dump"):
+        (md / old).unlink(missing_ok=True)
+    plumed_dat = md / "plumed.dat"
+    plumed_dat.write_text(metad_input(cfg, cv, natoms, sigma, md))
+    lmp = _lammps(cfg, md, seed, plumed_dat)
+    seconds, done, first, solid, steps = 0.0, 0, None, [], []
+    try:
+        lmp.file(str(EXAMPLES / "metad.lmp"))  # prepares the melt, then `run 0` with the bias on
+        while done < cfg.steps and first is None:
+            n = min(cfg.check_every, cfg.steps - done)
+            t0 = time.perf_counter()
+            lmp.command(f"run {n} pre no post no")
+            seconds += time.perf_counter() - t0
+            done += n
+            frames = read_lammps_dump(md / "traj.dump", units="lj", start=len(steps))
+            steps += [f.timestep for f in frames]
+            solid += [freud_solid_fraction(f, cfg.q6_cutoff) for f in frames]
+            hit = first_crystallisation(np.array(steps), np.array(solid), cfg.crystal_threshold, cfg.hold_steps)
+            first = hit.step
+    finally:
+        lmp.close()
+    result = {"cv": cv, "seed": seed, "sigma": sigma, "steps_run": done, "ms_per_step": 1e3 * seconds / max(done, 1),
+              "crystallised_at": first, "steps": steps, "solid_fraction": solid}
+    result["wall_s_to_crystal"] = None if first is None else first * result["ms_per_step"] / 1e3
+    result["structure"] = _structure(md / "traj.dump")
+    (md / "result.json").write_text(json.dumps(result))
+    return result
+
+
+def _structure(dump: Path) -> dict[str, float] | None:
+    """OVITO PTM fractions of the last frame (None without OVITO)."""
+    try:
+        from cv_models.analysis.crystallinity import ovito_structures
+        from cv_models.data import read_lammps_dump
+
+        frames = read_lammps_dump(dump, units="lj")
+        return ovito_structures(frames[-1]) if frames else None
+    except ImportError:
+        return None
+
+
+# ---------------------------------------------------------------------------- all runs
+@dataclass
+class CvSummary:
+    cv: str
+    runs: int
+    crystallised: int
+    median_steps: float  # inf when fewer than half crystallised
+    median_wall_s: float
+    ms_per_step: float
+    structure: dict[str, float] = field(default_factory=dict)
+
+
+def _median_censored(values: list[float | None]) -> float:
+    """Median with never-crystallised runs counted as +inf (so it is finite only when
+    at least half the runs crystallised)."""
+    x = sorted(math.inf if v is None else float(v) for v in values)
+    if not x:
+        return math.inf
+    k = len(x)
+    return x[k // 2] if k % 2 else 0.5 * (x[k // 2 - 1] + x[k // 2])
+
+
+def summarise(results: list[dict], cvs: tuple[str, ...]) -> list[CvSummary]:
+    out = []
+    for cv in cvs:
+        rs = [r for r in results if r["cv"] == cv]
+        if not rs:
+            continue
+        cryst = [r for r in rs if r["crystallised_at"] is not None]
+        structs = [r["structure"] for r in cryst if r.get("structure")]
+        mean_struct = {k: float(np.mean([s[k] for s in structs])) for k in structs[0]} if structs else {}
+        out.append(CvSummary(cv, len(rs), len(cryst), _median_censored([r["crystallised_at"] for r in rs]),
+                             _median_censored([r["wall_s_to_crystal"] for r in rs]),
+                             float(np.median([r["ms_per_step"] for r in rs])), mean_struct))
+    return out
+
+
+def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[str, float]) -> str:
+    standard = [s for s in summary if s.cv != "latent"]
+    best_steps = min((s.median_steps for s in standard), default=math.inf)
+    best_wall = min((s.median_wall_s for s in standard), default=math.inf)
+
+    def fmt(x: float, unit: str = "") -> str:
+        return "never (< half)" if math.isinf(x) else f"{x:.0f}{unit}"
+
+    def ratio(x: float, best: float) -> str:
+        if math.isinf(best) and math.isinf(x):
+            return "–"
+        if math.isinf(best):
+            return "only this one"
+        return "–" if math.isinf(x) else f"{x / best:.2f}"
+
+    rows = [f"{4 * cfg.cells**3} LJ atoms, T = {cfg.temp}, P = 1; WT-METAD PACE {cfg.pace}, HEIGHT {cfg.height_kt:g} kT, "
+            f"BIASFACTOR {cfg.biasfactor:g}, bias STRIDE {cfg.stride}; SIGMA = {cfg.sigma_scale:g} × melt std; "
+            f"budget {cfg.steps} steps; crystallised = freud ten Wolde solid fraction > {cfg.crystal_threshold:g} "
+            f"held {cfg.hold_steps} steps.", "",
+            "| CV | SIGMA | crystallised | median steps to crystal | median wall s to crystal | ms/step | "
+            "steps ÷ best standard | wall ÷ best standard | structure formed (OVITO PTM: fcc/hcp/bcc/ico/other) |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for s in summary:
+        st = "/".join(f"{100 * s.structure[k]:.0f}" for k in ("fcc", "hcp", "bcc", "ico", "other")) if s.structure else "–"
+        rows.append(f"| {s.cv} | {sigmas.get(s.cv, float('nan')):.4g} | {s.crystallised}/{s.runs} | {fmt(s.median_steps)} | "
+                    f"{fmt(s.median_wall_s, ' s')} | {s.ms_per_step:.2f} | {ratio(s.median_steps, best_steps)} | "
+                    f"{ratio(s.median_wall_s, best_wall)} | {st} % |")
+    return "\n".join(rows)
+
+
+def plot(results: list[dict], cfg: CompareConfig, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(cfg.cvs), figsize=(4 * len(cfg.cvs), 3.4), sharey=True, squeeze=False)
+    for ax, cv in zip(axes[0], cfg.cvs):
+        for r in (r for r in results if r["cv"] == cv):
+            ax.plot(r["steps"], r["solid_fraction"], lw=0.9, label=f"seed {r['seed']}")
+        ax.axhline(cfg.crystal_threshold, color="k", lw=0.6, ls=":")
+        ax.set_title(f"biased on {cv}")
+        ax.set_xlabel("MD step")
+    axes[0][0].set_ylabel("solid fraction (freud ten Wolde)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _run_job(args: tuple) -> dict:
+    cfg, cv, seed, sigma = args
+    return run_one(cfg, cv, seed, sigma)
+
+
+def compare(cfg: CompareConfig, log=print) -> str:
+    """Calibrate, run every (CV, seed) on ``workers`` processes, write the table and plot;
+    returns the markdown table."""
+    from tqdm.auto import tqdm
+
+    cfg.validate()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"latentcv compare: calibration ({cfg.calibration_steps} unbiased steps) for the SIGMA of {', '.join(cfg.cvs)}")
+    sigmas = calibrate(cfg)
+    log("latentcv compare: SIGMA " + ", ".join(f"{k}={v:.4g}" for k, v in sigmas.items()))
+    jobs = [(cfg, cv, seed, sigmas[cv]) for seed in cfg.seeds for cv in cfg.cvs]
+    results = []
+    with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=get_context("spawn")) as pool:
+        for r in tqdm(pool.map(_run_job, jobs), total=len(jobs), desc="latentcv compare", unit="run"):
+            results.append(r)
+            when = "never" if r["crystallised_at"] is None else f"step {r['crystallised_at']}"
+            log(f"  {r['cv']:7s} seed {r['seed']}: crystallised {when}, {r['ms_per_step']:.2f} ms/step")
+    (out / "runs.json").write_text(json.dumps({"config": asdict(cfg), "sigma": sigmas, "runs": results}, indent=1))
+    table = markdown_table(summarise(results, cfg.cvs), cfg, sigmas)
+    (out / "results.md").write_text(table + "\n")
+    plot(results, cfg, out / "compare.png")
+    return table
