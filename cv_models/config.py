@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, get_type_hints
 
+from .data.frames import parse_label
+
 __all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "Config", "load_config"]
 
 
@@ -69,6 +71,11 @@ class DataConfig:
         for k, t in enumerate(self.trajectories):
             if not isinstance(t, dict) or "path" not in t:
                 raise ConfigError(f"[data] trajectories[{k}]: a table with at least `path` is required")
+            if "label" in t:
+                try:
+                    parse_label(t["label"])
+                except ValueError as exc:
+                    raise ConfigError(f"[data] trajectories[{k}] ({t['path']}): {exc}") from None
         _check(self.n_blocks >= 1, "[data] n_blocks must be >= 1")
         _check(0.0 <= self.val_fraction < 1.0, "[data] val_fraction must be in [0, 1)")
         _check(self.gap >= 0, "[data] gap must be >= 0")

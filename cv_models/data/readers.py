@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from .dataset import Dataset
-from .frames import UNLABELED, Frame
+from .frames import UNLABELED, Frame, parse_label
 from .molecules import MoleculeLayout, build_layout, connected_components, layout_from_count, make_whole
 from .pbc import lammps_cell
 
@@ -245,12 +245,13 @@ def _frames_from_arrays(
     species: np.ndarray,
     layout: MoleculeLayout,
     *,
-    label: int,
+    label: int | str,
     length_unit: str,
     trajectory: str,
     scale: float = 1.0,
 ) -> list[Frame]:
     out = []
+    label = parse_label(label)
     spec = species[layout.order]
     for k, (r, h, t) in enumerate(zip(positions, cells, timesteps)):
         h = np.asarray(h, dtype=np.float64) * scale
@@ -262,7 +263,7 @@ def _frames_from_arrays(
                 cell=h,
                 molecule=layout.molecule.copy(),
                 species=spec.copy(),
-                label=int(label),
+                label=label,
                 length_unit=length_unit,
                 trajectory=trajectory,
                 index=k,
@@ -279,7 +280,7 @@ def read_lammps_dump(
     data_file: str | os.PathLike | None = None,
     atoms_per_molecule: int | None = None,
     units: str = "lj",
-    label: int = UNLABELED,
+    label: int | str = UNLABELED,
     trajectory: str | None = None,
     start: int = 0,
     stop: int | None = None,
@@ -297,7 +298,8 @@ def read_lammps_dump(
         data_file: LAMMPS data file of the same system (same atom ids).
         atoms_per_molecule: fixed molecule size, atoms in id order.
         units: LAMMPS ``units`` style of the run → ``Frame.length_unit``.
-        label: phase label for every frame (CRYSTAL, MELT, UNLABELED).
+        label: phase label for every frame: CRYSTAL, MELT, UNLABELED (1, 0, -1) or
+            "crystal", "melt", "unlabeled" (any case).
         trajectory: trajectory name (default: the file name).
         start, stop, stride: frame selection (Python slice semantics).
     Returns:
@@ -371,7 +373,7 @@ def read_mdtraj(
     molecules: Literal["residues", "bonds"] | int = "residues",
     length_unit: str = "nm",
     species_map: dict[str, int] | None = None,
-    label: int = UNLABELED,
+    label: int | str = UNLABELED,
     trajectory: str | None = None,
     stride: int = 1,
 ) -> list[Frame]:
@@ -456,12 +458,19 @@ def read_dataset(specs: list[dict]) -> Dataset:
 
     Args:
         specs: one dict per trajectory with ``path`` and the keyword arguments of
-            :func:`read_frames` (``label``, ``trajectory``, ``data_file``, ``top``, ...).
+            :func:`read_frames` (``label`` = "crystal" / "melt" / "unlabeled" or 1 / 0 / -1,
+            ``trajectory``, ``data_file``, ``top``, ...).
     """
     ds = Dataset()
     for spec in specs:
         spec = dict(spec)
-        ds.extend(read_frames(spec.pop("path"), **spec))
+        path = spec.pop("path")
+        if "label" in spec:
+            try:
+                spec["label"] = parse_label(spec["label"])
+            except ValueError as exc:
+                raise ValueError(f"trajectory {path}: {exc}") from None
+        ds.extend(read_frames(path, **spec))
     names = [f.trajectory for f in ds.frames]
     if len(set(zip(names, (f.index for f in ds.frames)))) != len(names):
         raise ValueError("Two trajectories share a name; give each a distinct `trajectory`.")
