@@ -3,7 +3,7 @@
     latentcv paths              where the plugins and the PLUMED kernel are (for inputs)
     latentcv plumed ARGS...     the bundled ``plumed`` tool, with its environment set
     latentcv info MODEL         what a deployable model file declares
-    latentcv train CONFIG       train the hierarchical autoencoder
+    latentcv train CONFIG       train the hierarchical autoencoder (--epochs, --set model.cutoff=1.6, ...)
     latentcv export CKPT -o M   checked deployable model file from a training checkpoint
     latentcv plumed-input M     a commented plumed.dat (LOAD, LATENT_CV, METAD, PRINT)
     latentcv eval M TRAJ        the CV over a trajectory (C++ core): COLVAR file and plot
@@ -53,10 +53,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cv_models.training import train_from_config
+    from cv_models.training import run_train_command
 
-    out = train_from_config(args.config)
-    print(f"checkpoint: {out}")
+    run_train_command(args)
     return 0
 
 
@@ -132,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("train", help="train the hierarchical autoencoder from a config file")
-    p.add_argument("config")
+    p = sub.add_parser("train", help="train the hierarchical autoencoder from a config file (docs/config.md)")
+    from cv_models.config import add_train_arguments
+
+    add_train_arguments(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("export", help="write a checked deployable model file from a training checkpoint")

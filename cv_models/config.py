@@ -24,16 +24,18 @@ values raise :class:`ConfigError` naming the key and what is allowed. Example (T
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, get_type_hints
+from typing import Any, Dict, List, Optional, Sequence, get_type_hints
 
 from .data.frames import parse_label
 
-__all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "Config", "load_config"]
+__all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "Config", "load_config", "parse_overrides",
+           "merge_overrides", "add_train_arguments"]
 
 
 class ConfigError(ValueError):
@@ -341,5 +343,63 @@ def load_config(path: str | Path, overrides: Optional[Dict[str, Dict[str, Any]]]
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"config {p} is not valid {p.suffix[1:].upper()}: {e}") from e
     for sec, vals in (overrides or {}).items():
-        d.setdefault(sec, {}).update(vals)
+        table = d.setdefault(sec, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{sec}] must be a table")
+        table.update(vals)
     return Config.from_dict(d, base_dir=str(p.parent.resolve()))
+
+
+_SECTIONS = ("data", "model", "training")
+
+
+def parse_overrides(items: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """``["model.cutoff=1.6", "training.lr=1e-3"]`` (``latentcv train --set``) as
+    :func:`load_config` overrides ``{"model": {"cutoff": 1.6}, "training": {"lr": 0.001}}``.
+
+    VALUE is a TOML literal (``1.6``, ``true``, ``"mp"``, ``[6, 4]``, ``{ n_cells = 2 }``);
+    a bare word that is not valid TOML (``device=cpu``) is taken as a string. The keys and
+    values are then checked by the same validation as the config file.
+    """
+    out: Dict[str, Dict[str, Any]] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not eq or not dot or not name or "." in name:
+            raise ConfigError(f"--set {item!r}: write SECTION.KEY=VALUE, e.g. --set model.cutoff=1.6 "
+                              f"(SECTION one of {', '.join(_SECTIONS)})")
+        if section not in _SECTIONS:
+            raise ConfigError(f"--set {item!r}: unknown section {section!r}; one of {', '.join(_SECTIONS)}")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            if not text.strip() or any(c in text for c in "[]{}\"'=,"):
+                raise ConfigError(f"--set {item!r}: VALUE is not a TOML literal (numbers 1.6, true/false, "
+                                  "\"text\", lists [6, 4], tables { a = 1 })") from None
+            value = text.strip()
+        out.setdefault(section, {})[name.strip()] = value
+    return out
+
+
+def merge_overrides(*layers: Optional[Dict[str, Dict[str, Any]]]) -> Dict[str, Dict[str, Any]]:
+    """Merge override dicts section by section; later layers win."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for layer in layers:
+        for sec, vals in (layer or {}).items():
+            out.setdefault(sec, {}).update(vals)
+    return out
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``latentcv train`` (for the CLI; here, not in :mod:`cv_models.training`, so
+    that building the parser does not import torch): CONFIG, --epochs, --output-dir,
+    --device, --no-resume, --no-progress, --set SECTION.KEY=VALUE (repeatable)."""
+    parser.add_argument("config", help="TOML or JSON config file ([data], [model], [training])")
+    parser.add_argument("--epochs", type=int, default=None, help="override [training] epochs")
+    parser.add_argument("--output-dir", default=None, help="override [training] output_dir")
+    parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="override [training] device")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config key, VALUE a TOML literal (repeatable), e.g. "
+                             "--set model.cutoff=1.6 --set training.lr=1e-3; the options above win over --set")
