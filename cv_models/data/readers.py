@@ -444,13 +444,51 @@ def read_mdtraj(
 _DUMP_SUFFIXES = (".dump", ".lammpsdump", ".lammpstrj")
 
 
-def read_frames(path: str | os.PathLike, *, top: str | os.PathLike | None = None, **kwargs) -> list[Frame]:
-    """Dispatch: LAMMPS dumps (``*.dump``, ``*.lammpstrj``, ``dump.*``) without ``top`` go to
-    :func:`read_lammps_dump`, everything else to :func:`read_mdtraj`."""
+def is_lammps_dump(path: str | os.PathLike, top: str | os.PathLike | None = None) -> bool:
+    """Whether :func:`read_frames` reads ``path`` as a LAMMPS text dump (``*.dump``,
+    ``*.lammpsdump``, ``*.lammpstrj``, ``dump.*``, and no ``top``) rather than with mdtraj."""
     name = Path(path).name.lower()
-    if top is None and (name.endswith(_DUMP_SUFFIXES) or name.startswith("dump")):
+    return top is None and (name.endswith(_DUMP_SUFFIXES) or name.startswith("dump"))
+
+
+def read_frames(path: str | os.PathLike, *, top: str | os.PathLike | None = None, **kwargs) -> list[Frame]:
+    """Dispatch: LAMMPS dumps (see :func:`is_lammps_dump`) go to :func:`read_lammps_dump`,
+    everything else to :func:`read_mdtraj`."""
+    if is_lammps_dump(path, top):
         return read_lammps_dump(path, **kwargs)
     return read_mdtraj(path, top, **kwargs)
+
+
+def read_trajectory(
+    path: str | os.PathLike,
+    *,
+    top: str | os.PathLike | None = None,
+    atoms_per_molecule: int | None = None,
+    data_file: str | os.PathLike | None = None,
+    units: str = "lj",
+    length_unit: str = "nm",
+    stride: int = 1,
+) -> list[Frame]:
+    """:func:`read_frames` with the trajectory options of the command line (``latentcv
+    eval``, ``latentcv suggest-cutoff``): ``--top``, ``--atoms-per-molecule``,
+    ``--data-file``, ``--units`` (dumps), ``--length-unit`` (mdtraj), ``--stride``.
+
+    Molecules of an mdtraj-read file: ``atoms_per_molecule`` atoms each, else its residues.
+    Raises FileNotFoundError / ValueError naming the options to fix.
+    """
+    t = Path(path)
+    if not t.exists():
+        raise FileNotFoundError(f"trajectory {t} does not exist")
+    kwargs: dict[str, object]
+    if is_lammps_dump(t, top):
+        kwargs = {"units": units, "stride": stride, "data_file": data_file, "atoms_per_molecule": atoms_per_molecule}
+    else:
+        kwargs = {"stride": stride, "length_unit": length_unit, "molecules": atoms_per_molecule or "residues"}
+    try:
+        return read_frames(t, top=top, **kwargs)
+    except ValueError as exc:
+        what = f" as molecules of {atoms_per_molecule} atoms" if atoms_per_molecule else ""
+        raise ValueError(f"cannot read {t}{what}: {exc}. Check --atoms-per-molecule / --data-file / --top") from exc
 
 
 def read_dataset(specs: list[dict]) -> Dataset:
