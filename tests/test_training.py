@@ -142,3 +142,49 @@ def test_cli_train_on_dumps_with_string_labels(tmp_path, capsys):
     assert main(["train", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "trajectories[1]" in err and '"crystal", "melt", "unlabeled"' in err
+
+
+# ---------------------------------------------------------------------------- docs/config.md
+def test_docs_config_lists_every_key_with_its_default():
+    """docs/config.md has a row for every field of DataConfig/ModelConfig/TrainingConfig in its
+    section, with the current default (read back as TOML), and its generated part is current."""
+    import dataclasses
+    import tomllib
+    from pathlib import Path
+
+    from cv_models import config as C
+
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "config.md").read_text()
+    for section, cls in (("data", C.DataConfig), ("model", C.ModelConfig), ("training", C.TrainingConfig)):
+        table = doc.split(f"### `[{section}]`", 1)[1].split("###", 1)[0]
+        rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| [^|]+ \| `([^`]*)` \|", table, re.M)}
+        for f in dataclasses.fields(cls):
+            assert f.name in rows, f"docs/config.md [{section}] lacks {f.name}"
+            assert tomllib.loads(f"v = {rows[f.name]}")["v"] == C.field_default(f), (section, f.name)
+        assert set(rows) == {f.name for f in dataclasses.fields(cls)}
+    generated = doc[doc.index(C.REFERENCE_BEGIN):doc.index(C.REFERENCE_END) + len(C.REFERENCE_END)] + "\n"
+    assert generated == C.config_reference_markdown(), "run: python -m cv_models.config --markdown docs/config.md"
+    assert "docs/config.md" in (root / "README.md").read_text()
+    assert "config.md" in (root / "docs" / "model.md").read_text()
+
+
+def test_field_docs_refuses_an_undocumented_field():
+    from dataclasses import dataclass
+
+    from cv_models.config import field_docs
+
+    @dataclass
+    class Partly:
+        """A test config.
+
+        Attributes:
+            a: documented,
+                over two lines.
+        """
+
+        a: int = 1
+        b: int = 2
+
+    with pytest.raises(ConfigError, match=r"document \['b'\]"):
+        field_docs(Partly)
