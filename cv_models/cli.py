@@ -3,10 +3,11 @@
     latentcv paths              where the plugins and the PLUMED kernel are (for inputs)
     latentcv plumed ARGS...     the bundled ``plumed`` tool, with its environment set
     latentcv info MODEL         what a deployable model file declares
-    latentcv train CONFIG       train the hierarchical autoencoder
+    latentcv train CONFIG       train the hierarchical autoencoder (--epochs, --set model.cutoff=1.6, ...)
     latentcv export CKPT -o M   checked deployable model file from a training checkpoint
     latentcv plumed-input M     a commented plumed.dat (LOAD, LATENT_CV, METAD, PRINT)
     latentcv eval M TRAJ        the CV over a trajectory (C++ core): COLVAR file and plot
+    latentcv suggest-cutoff T   [model] cutoff / r_on (and the ten Wolde cutoff) from the g(r) of crystal frames
     latentcv demo               the end-to-end demo (LAMMPS metadynamics on LATENT_CV)
     latentcv compare M          metadynamics on M's CV vs PLUMED Q6 and ENERGY, over seeds
 """
@@ -54,10 +55,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cv_models.training import train_from_config
+    from cv_models.training import run_train_command
 
-    out = train_from_config(args.config)
-    print(f"checkpoint: {out}")
+    run_train_command(args)
     return 0
 
 
@@ -111,6 +111,23 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_suggest_cutoff(args: argparse.Namespace) -> int:
+    from cv_models.analysis.rdf import plot_rdf, suggest_cutoff
+    from cv_models.data.readers import read_trajectory
+
+    frames = read_trajectory(args.trajectory, top=args.top, atoms_per_molecule=args.atoms_per_molecule,
+                             data_file=args.data_file, units=args.units, length_unit=args.length_unit,
+                             stride=args.stride)
+    if not frames:
+        raise ValueError(f"no frames in {args.trajectory}")
+    s = suggest_cutoff(frames, r_max=args.r_max, bin_width=args.bin_width, max_frames=args.max_frames)
+    print(s.report())
+    if args.plot:
+        plot_rdf(args.plot, s)
+        print(f"# g(r) plot: {args.plot}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cv_models.demo import run_demo
 
@@ -135,8 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("train", help="train the hierarchical autoencoder from a config file")
-    p.add_argument("config")
+    p = sub.add_parser("train", help="train the hierarchical autoencoder from a config file (docs/config.md)")
+    from cv_models.config import add_train_arguments
+
+    add_train_arguments(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("export", help="write a checked deployable model file from a training checkpoint")
@@ -193,6 +212,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="PNG of every output vs frame")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("suggest-cutoff", help="suggest [model] cutoff and r_on (and the ten Wolde cutoff) from the "
+                                              "molecule-centre g(r) of crystal frames")
+    p.add_argument("trajectory", help="frames of the crystal: LAMMPS dump, or any format mdtraj reads")
+    p.add_argument("--data-file", default=None, help="LAMMPS data file of the run (molecules from its bonds)")
+    p.add_argument("--atoms-per-molecule", type=int, default=None,
+                   help="molecule size, atoms in id order (default: data file bonds, a mol column, else 1)")
+    p.add_argument("--units", default="lj", help="LAMMPS units style of a dump: lj (default), real, metal, nano")
+    p.add_argument("--top", default=None, help="topology for formats without one (mdtraj)")
+    p.add_argument("--length-unit", default="nm", choices=["nm", "A", "lj"],
+                   help="unit of the numbers in an mdtraj-read file (default nm)")
+    p.add_argument("--stride", type=int, default=1, help="every n-th frame")
+    p.add_argument("--max-frames", type=int, default=20, help="at most this many frames, spread evenly (default 20)")
+    p.add_argument("--r-max", type=float, default=None, help="largest distance of g(r) (default 2.5 mean spacings)")
+    p.add_argument("--bin-width", type=float, default=None, help="g(r) bin (default 1/50 of the mean spacing)")
+    p.add_argument("--plot", default=None, help="PNG of g(r) with the suggested cutoff and r_on")
+    p.set_defaults(func=_cmd_suggest_cutoff)
 
     p = sub.add_parser("demo", help="run the end-to-end demo")
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")

@@ -2,7 +2,9 @@
 
 A config file has three tables, ``[data]``, ``[model]`` and ``[training]``; every key is
 optional and defaults to the dataclass field. Unknown keys and ill-typed or out-of-range
-values raise :class:`ConfigError` naming the key and what is allowed. Example (TOML)::
+values raise :class:`ConfigError` naming the key and what is allowed. docs/config.md lists
+every key; its tables are generated from the docstrings below (``python -m
+cv_models.config --markdown docs/config.md``). Example (TOML)::
 
     [data]
     trajectories = [
@@ -24,14 +26,22 @@ values raise :class:`ConfigError` naming the key and what is allowed. Example (T
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import inspect
 import json
+import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, get_type_hints
+from typing import Any, Dict, List, Optional, Sequence, get_type_hints
 
-__all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "Config", "load_config"]
+from .data.frames import parse_label
+
+__all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "Config", "load_config", "parse_overrides",
+           "merge_overrides", "add_train_arguments",
+           "config_reference_markdown", "write_config_reference"]
 
 
 class ConfigError(ValueError):
@@ -45,8 +55,9 @@ class DataConfig:
     Attributes:
         trajectories: one table per trajectory, passed to
             ``cv_models.data.readers.read_dataset`` (keys ``path``, ``label`` =
-            "crystal" / "melt" / "unlabeled", ``trajectory``, ``data_file``, ``top``,
-            ``atoms_per_molecule``, ...). Relative paths are relative to the config file.
+            "crystal" / "melt" / "unlabeled" (any case) or 1 / 0 / -1, ``trajectory``,
+            ``data_file``, ``top``, ``atoms_per_molecule``, ``units``, ...). Relative
+            paths are relative to the config file.
         dataset: alternatively a saved ``Dataset`` (``.npz``), relative to the config file.
         synthetic: alternatively a synthetic set (tests, demos), the keyword arguments of
             ``cv_models.synthetic.synthetic_dataset`` (e.g. ``{atoms_per_molecule = 2}``).
@@ -79,6 +90,11 @@ class DataConfig:
         for k, t in enumerate(self.trajectories):
             if not isinstance(t, dict) or "path" not in t:
                 raise ConfigError(f"[data] trajectories[{k}]: a table with at least `path` is required")
+            if "label" in t:
+                try:
+                    parse_label(t["label"])
+                except ValueError as exc:
+                    raise ConfigError(f"[data] trajectories[{k}] ({t['path']}): {exc}") from None
         _check(self.n_blocks >= 1, "[data] n_blocks must be >= 1")
         _check(0.0 <= self.val_fraction < 1.0, "[data] val_fraction must be in [0, 1)")
         _check(self.gap >= 0, "[data] gap must be >= 0")
@@ -101,8 +117,14 @@ class ModelConfig:
         atoms_per_molecule: A; 0 = take it from the data.
         species: species index of each atom of a molecule (length A); empty = from data.
         n_species: size of the species embedding table; 0 = from data.
-        cutoff: D_t, molecule-centre cutoff where the switch reaches 0.
-        r_on: distance where the switch starts to fall from 1 (< cutoff).
+        cutoff: D_t, the cutoff of the molecule-CENTRE graph: pairs of molecule centres
+            closer than D_t are its edges, weighted by a smooth switch that is 1 up to
+            ``r_on`` and falls to 0 at D_t. Choose it at about the first minimum of the
+            crystal's centre-centre g(r) after its first peak, so that the first
+            neighbour shell is inside (1.5 for LJ fcc in sigma); ``latentcv suggest-cutoff
+            TRAJ`` prints it. Edges, and the cost per MD step, grow as D_t cubed.
+        r_on: distance where the switch starts to fall from 1 (0 <= r_on < cutoff);
+            about 0.8 x cutoff.
         intra_cutoff: range of the radial basis inside a molecule.
         hidden: width of the stage-1 atom and molecule features.
         rbf: number of radial basis functions.
@@ -119,7 +141,8 @@ class ModelConfig:
         moment_degrees: degrees l of the angular moments (default [6], the Steinhardt
             q6 of crystal detection; add 4 to tell fcc/hcp/bcc apart, at ~20 % more cost
             per MD step); empty: ``max_rank, max_rank - moment_step, ...`` >= 1.
-        max_rank, moment_step: the degrees when ``moment_degrees`` is empty.
+        max_rank: highest degree when ``moment_degrees`` is empty.
+        moment_step: step between the degrees when ``moment_degrees`` is empty.
         bond_order: add the neighbour-shell bond-order correlations of the angular
             moments (the smooth ingredients of the ten Wolde solid-bond count) to the
             molecule features: what lets the per-molecule head find crystalline
@@ -205,16 +228,23 @@ class TrainingConfig:
         output_dir: where checkpoints, metrics and plots go (relative to the config file).
         epochs: maximum number of epochs.
         batch_size: frames per batch.
-        lr, weight_decay: AdamW.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
         seed: fixes initialisation, batch order and negative sampling.
         patience: early stopping after this many epochs without validation improvement
-            (0 = off); min_delta: the improvement that counts.
+            (0 = off).
+        min_delta: the decrease of the validation loss that counts as an improvement.
         resume: continue from ``output_dir/checkpoint_last.pt`` if present.
-        device: "auto" (CUDA when present), "cpu", "cuda".
+        device: "auto" (CUDA when present), "cpu" or "cuda".
         threads: torch CPU threads (keep it small on shared machines).
-        w_adj, w_feat, w_kl, w_molecule, w_separation: loss weights (adjacency and node
-            feature reconstruction, KL, per-molecule crystal head, frame-level latent
-            separation).
+        w_adj: loss weight of the adjacency reconstruction (molecule-graph edges vs
+            ``negatives`` sampled non-edges).
+        w_feat: loss weight of the node-feature reconstruction.
+        w_kl: loss weight of the KL term (only with ``[model] variational = true``).
+        w_molecule: loss weight of the per-molecule crystal head (BCE against the frame
+            label of each molecule; labelled frames only).
+        w_separation: loss weight of the frame-level latent separation (crystal vs melt
+            on z; labelled frames only).
         negatives: random non-edge pairs per molecule for the adjacency loss.
         progress: show a tqdm progress bar.
     """
@@ -351,5 +381,171 @@ def load_config(path: str | Path, overrides: Optional[Dict[str, Dict[str, Any]]]
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"config {p} is not valid {p.suffix[1:].upper()}: {e}") from e
     for sec, vals in (overrides or {}).items():
-        d.setdefault(sec, {}).update(vals)
+        table = d.setdefault(sec, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{sec}] must be a table")
+        table.update(vals)
     return Config.from_dict(d, base_dir=str(p.parent.resolve()))
+
+
+_SECTIONS = ("data", "model", "training")
+
+
+def parse_overrides(items: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """``["model.cutoff=1.6", "training.lr=1e-3"]`` (``latentcv train --set``) as
+    :func:`load_config` overrides ``{"model": {"cutoff": 1.6}, "training": {"lr": 0.001}}``.
+
+    VALUE is a TOML literal (``1.6``, ``true``, ``"mp"``, ``[6, 4]``, ``{ n_cells = 2 }``);
+    a bare word that is not valid TOML (``device=cpu``) is taken as a string. The keys and
+    values are then checked by the same validation as the config file.
+    """
+    out: Dict[str, Dict[str, Any]] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not eq or not dot or not name or "." in name:
+            raise ConfigError(f"--set {item!r}: write SECTION.KEY=VALUE, e.g. --set model.cutoff=1.6 "
+                              f"(SECTION one of {', '.join(_SECTIONS)})")
+        if section not in _SECTIONS:
+            raise ConfigError(f"--set {item!r}: unknown section {section!r}; one of {', '.join(_SECTIONS)}")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            if not text.strip() or any(c in text for c in "[]{}\"'=,"):
+                raise ConfigError(f"--set {item!r}: VALUE is not a TOML literal (numbers 1.6, true/false, "
+                                  "\"text\", lists [6, 4], tables { a = 1 })") from None
+            value = text.strip()
+        out.setdefault(section, {})[name.strip()] = value
+    return out
+
+
+def merge_overrides(*layers: Optional[Dict[str, Dict[str, Any]]]) -> Dict[str, Dict[str, Any]]:
+    """Merge override dicts section by section; later layers win."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for layer in layers:
+        for sec, vals in (layer or {}).items():
+            out.setdefault(sec, {}).update(vals)
+    return out
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``latentcv train`` (for the CLI; here, not in :mod:`cv_models.training`, so
+    that building the parser does not import torch): CONFIG, --epochs, --output-dir,
+    --device, --no-resume, --no-progress, --set SECTION.KEY=VALUE (repeatable)."""
+    parser.add_argument("config", help="TOML or JSON config file ([data], [model], [training])")
+    parser.add_argument("--epochs", type=int, default=None, help="override [training] epochs")
+    parser.add_argument("--output-dir", default=None, help="override [training] output_dir")
+    parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="override [training] device")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config key, VALUE a TOML literal (repeatable), e.g. "
+                             "--set model.cutoff=1.6 --set training.lr=1e-3; the options above win over --set")
+
+
+# ---------------------------------------------------------------------------- docs/config.md
+REFERENCE_BEGIN = "<!-- BEGIN config reference: generated by `python -m cv_models.config --markdown docs/config.md` -->"
+REFERENCE_END = "<!-- END config reference -->"
+
+
+def field_docs(cls: Any) -> Dict[str, str]:
+    """{field: description} from the ``Attributes:`` section of a config dataclass's
+    docstring (``a, b: text`` documents both). Raises ConfigError for an undocumented field."""
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    _, _, body = doc.partition("Attributes:")
+    out: Dict[str, str] = {}
+    names: List[str] = []
+    for line in body.splitlines():
+        m = re.match(r"^    ([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*): (.*)$", line)
+        if m:
+            names = m.group(1).split(", ")
+            for n in names:
+                out[n] = m.group(2).strip()
+        elif line.startswith("        ") and names:
+            for n in names:
+                out[n] += " " + line.strip()
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in out]
+    if missing:
+        raise ConfigError(f"{cls.__name__}: document {missing} in its docstring's Attributes section")
+    return out
+
+
+def _type_name(tp: Any) -> str:
+    origin = getattr(tp, "__origin__", None)
+    if origin in (list, List):
+        inner = _type_name(tp.__args__[0])
+        return f"list of {'tables' if inner == 'table' else inner}"
+    if origin in (dict, Dict):
+        return "table"
+    return getattr(tp, "__name__", str(tp))
+
+
+def toml_literal(value: Any) -> str:
+    """``value`` written as a TOML literal (as in a config file)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_literal(v)}" for k, v in value.items()) + "}" if value else "{}"
+    return repr(value)
+
+
+def field_default(f: "dataclasses.Field[Any]") -> Any:
+    """The default value of a dataclass field (calling its default_factory)."""
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+
+
+def config_reference_markdown() -> str:
+    """The key reference of docs/config.md: one table per section with every field of
+    DataConfig, ModelConfig and TrainingConfig (type, default, meaning from the docstrings)."""
+    parts = [REFERENCE_BEGIN]
+    for section, cls in (("data", DataConfig), ("model", ModelConfig), ("training", TrainingConfig)):
+        docs = field_docs(cls)
+        hints = get_type_hints(cls)
+        summary = inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+        parts += ["", f"### `[{section}]`", "", f"`{cls.__name__}`: {summary}", "",
+                  "| key | type | default | meaning |", "|---|---|---|---|"]
+        for f in dataclasses.fields(cls):
+            meaning = docs[f.name].replace("|", "\\|").replace("``", "`")
+            parts.append(f"| `{f.name}` | {_type_name(hints[f.name])} | `{toml_literal(field_default(f))}` | {meaning} |")
+    parts += ["", REFERENCE_END]
+    return "\n".join(parts) + "\n"
+
+
+def write_config_reference(path: str | Path) -> bool:
+    """Replace the generated part of ``path`` (between the markers) by
+    :func:`config_reference_markdown`; returns whether the file changed."""
+    p = Path(path)
+    text = p.read_text()
+    if REFERENCE_BEGIN not in text or REFERENCE_END not in text:
+        raise ConfigError(f"{p} has no generated section; put the lines\n{REFERENCE_BEGIN}\n{REFERENCE_END}\n"
+                          "where the reference goes")
+    head, _, rest = text.partition(REFERENCE_BEGIN)
+    _, _, tail = rest.partition(REFERENCE_END + "\n")
+    new = head + config_reference_markdown() + tail
+    p.write_text(new)
+    return new != text
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m cv_models.config --markdown [FILE]``: print the config key reference, or
+    rewrite its generated section in FILE (docs/config.md)."""
+    parser = argparse.ArgumentParser(prog="python -m cv_models.config", description=main.__doc__)
+    parser.add_argument("--markdown", nargs="?", const="-", default=None, metavar="FILE",
+                        help="the Markdown reference: to standard output, or into FILE's generated section")
+    args = parser.parse_args(argv)
+    if args.markdown is None:
+        parser.error("nothing to do: pass --markdown [FILE]")
+    if args.markdown == "-":
+        sys.stdout.write(config_reference_markdown())
+    else:
+        changed = write_config_reference(args.markdown)
+        print(f"{args.markdown}: {'updated' if changed else 'already current'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .config import Config, ConfigError, ModelConfig, load_config
+from .config import (Config, ConfigError, ModelConfig, add_train_arguments, load_config, merge_overrides,
+                     parse_overrides)
 from .data.frames import CRYSTAL, MELT, Frame
 from .graphs import molecule_centers, neighbor_list
 from .model import HierarchicalAutoencoder, HierarchicalEncoder
@@ -454,19 +455,13 @@ def train_from_config(path: str, overrides: Optional[Dict[str, Dict[str, Any]]] 
     return train(load_config(path, overrides))
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``latentcv train`` (for the CLI): CONFIG, --epochs, --output-dir,
-    --device, --no-resume, --no-progress."""
-    parser.add_argument("config", help="TOML or JSON config file ([data], [model], [training])")
-    parser.add_argument("--epochs", type=int, default=None, help="override [training] epochs")
-    parser.add_argument("--output-dir", default=None, help="override [training] output_dir")
-    parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="override [training] device")
-    parser.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
 def run_train_command(args: argparse.Namespace) -> Path:
-    """Run ``latentcv train`` from parsed :func:`add_train_arguments` arguments."""
+    """Run ``latentcv train`` from parsed :func:`add_train_arguments` arguments.
+
+    ``--set`` values go first, the named options (``--epochs`` ...) on top; both pass the
+    validation of the config file. Relative paths given with ``--output-dir`` are relative
+    to the current folder, those given with ``--set training.output_dir=...`` to the
+    config file (as in the file)."""
     ov: Dict[str, Any] = {}
     if args.epochs is not None:
         ov["epochs"] = args.epochs
@@ -478,7 +473,8 @@ def run_train_command(args: argparse.Namespace) -> Path:
         ov["resume"] = False
     if args.no_progress:
         ov["progress"] = False
-    path = train_from_config(args.config, {"training": ov} if ov else None)
+    path = train_from_config(args.config, merge_overrides(parse_overrides(getattr(args, "overrides", None) or []),
+                                                          {"training": ov}))
     print(f"latentcv train: wrote {path}")
     return path
 

@@ -118,7 +118,7 @@ def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike,
             ``lj`` for files holding reduced numbers).
     """
     from cv_models._lib import _core
-    from cv_models.data.readers import _DUMP_SUFFIXES, read_frames
+    from cv_models.data.readers import is_lammps_dump, read_trajectory
 
     t = Path(trajectory)
     if not t.exists():
@@ -128,30 +128,18 @@ def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike,
         raise FileNotFoundError(f"model file {m} does not exist; write it with `latentcv export CHECKPOINT -o {m}`")
     info = _core.Model(str(m), warmup=False)
     apm = int(info.atoms_per_molecule)
-    name = t.name.lower()
-    is_dump = top is None and (name.endswith(_DUMP_SUFFIXES) or name.startswith("dump"))
-    kwargs: Dict[str, object] = {}
-    if is_dump:
+    if is_lammps_dump(t, top):
         if units is None:
             if info.length_unit != "lj":
                 raise ValueError(f"a LAMMPS dump does not record its units and the model is in {info.length_unit}: "
                                  "pass --units real|metal|nano|lj (the LAMMPS units style of the run)")
             units = "lj"
-        kwargs.update(units=units, stride=stride)
-        if data_file:
-            kwargs["data_file"] = data_file
-            if atoms_per_molecule:
-                kwargs["atoms_per_molecule"] = atoms_per_molecule
-        else:
-            kwargs["atoms_per_molecule"] = atoms_per_molecule or apm
+        if not data_file:
+            atoms_per_molecule = atoms_per_molecule or apm
     else:
-        kwargs.update(stride=stride, length_unit=length_unit or "nm",
-                      molecules=atoms_per_molecule or (apm if apm > 1 else "residues"))
-    try:
-        frames = read_frames(t, top=top, **kwargs)
-    except ValueError as exc:
-        raise ValueError(f"cannot read {t} as molecules of {kwargs.get('atoms_per_molecule', apm)} atoms: {exc}. "
-                         "Check --atoms-per-molecule / --data-file / --top") from exc
+        atoms_per_molecule = atoms_per_molecule or (apm if apm > 1 else None)
+    frames = read_trajectory(t, top=top, atoms_per_molecule=atoms_per_molecule, data_file=data_file,
+                             units=units or "lj", length_unit=length_unit or "nm", stride=stride)
     return evaluate_frames(m, frames, device=device, threads=threads, progress=progress, trajectory=str(t))
 
 

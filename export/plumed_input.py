@@ -5,6 +5,10 @@ Every line carries a comment saying what it does and what to change. SIGMA comes
 the model's ``sigma_hint`` metadata (half the spread of the output in the melt, written
 by ``latentcv export``); HEIGHT defaults to 1 kT in PLUMED's energy unit (kJ/mol for
 models in nm/Å, natural units — kT = T — for reduced ``lj`` models).
+
+A hint below 1/50 of the output's melt → crystal distance (:func:`cv_span`, from the
+model's centroids) is degenerate: the file then carries a ``# REVIEW SIGMA:`` line and a
+warning goes to stderr.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
-__all__ = ["PlumedInputOptions", "plumed_input", "write_plumed_input", "read_metadata", "KB_KJ_PER_MOL_K"]
+__all__ = ["PlumedInputOptions", "plumed_input", "write_plumed_input", "read_metadata", "cv_span", "sigma_review",
+           "KB_KJ_PER_MOL_K", "SIGMA_REVIEW_FRACTION"]
 
 KB_KJ_PER_MOL_K = 0.0083144626  # Boltzmann constant in kJ/(mol K): PLUMED's default energy unit
+SIGMA_REVIEW_FRACTION = 1.0 / 50.0  # a sigma_hint below this fraction of the melt->crystal distance is flagged
 
 
 @dataclass
@@ -79,8 +86,52 @@ def _atom_count(atoms: str) -> Optional[int]:
     return n
 
 
-def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: Optional[str] = None) -> str:
-    """The text of a commented plumed.dat for ``model`` (checked against its metadata)."""
+def _floats(text: str) -> List[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def cv_span(meta: Dict[str, str], name: str, n_molecules: Optional[int] = None) -> Optional[float]:
+    """Distance from the melt to the crystal value of output ``name`` of a latentcv model:
+    |c_crys,k − c_melt,k| for ``z<k>``, 1 for ``proj``, |dcrys(melt) − dcrys(crystal)| ≈ 0.99
+    for ``dcrys``, the number of molecules for ``n_crystal`` (when known). None if unknown."""
+    crys, melt = _floats(meta.get("crystal_centroid", "")), _floats(meta.get("melt_centroid", ""))
+    m = re.fullmatch(r"z(\d+)", name)
+    if m and int(m.group(1)) < min(len(crys), len(melt)):
+        k = int(m.group(1))
+        return abs(crys[k] - melt[k])
+    if name == "proj":
+        return 1.0
+    if name == "dcrys":
+        from export.from_checkpoint import DCRYS_EPS2
+
+        return math.sqrt(1.0 + DCRYS_EPS2) - math.sqrt(DCRYS_EPS2)
+    if name == "n_crystal" and n_molecules:
+        return float(n_molecules)
+    return None
+
+
+def sigma_review(sigma: float, span: Optional[float], cv: str) -> Optional[List[str]]:
+    """The ``# REVIEW SIGMA:`` comment lines when the sigma hint of ``cv`` is below
+    ``SIGMA_REVIEW_FRACTION`` of its melt → crystal distance ``span``; None when it is not."""
+    if span is None or not span > 0 or sigma >= SIGMA_REVIEW_FRACTION * span:
+        return None
+    floor = SIGMA_REVIEW_FRACTION * span
+    ratio = span / sigma if sigma > 0 else math.inf
+    return [
+        f"# REVIEW SIGMA: the sigma_hint {sigma:.3g} of cv.{cv} is 1/{ratio:.0f} of its melt->crystal distance "
+        f"{span:.4g} (below 1/{1 / SIGMA_REVIEW_FRACTION:g}):",
+        "#   the output barely moves over the melt frames of the training data, so hills this narrow would take very "
+        "many strides to fill the melt basin.",
+        f"#   CHANGE: raise SIGMA (--sigma, at least {floor:.3g} = 1/{1 / SIGMA_REVIEW_FRACTION:g} of the distance), "
+        "or retrain with interface / partially crystalline frames so the spread is not degenerate.",
+    ]
+
+
+def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: Optional[str] = None,
+                 warn: Optional[Callable[[str], None]] = None) -> str:
+    """The text of a commented plumed.dat for ``model`` (checked against its metadata).
+
+    ``warn`` receives the warnings (a degenerate sigma hint); default: print to stderr."""
     from cv_models import paths
 
     meta = read_metadata(model)
@@ -107,7 +158,7 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
     if o.sigma is not None:
         sigma, sigma_src = o.sigma, "given with --sigma"
     else:
-        hints = [float(x) for x in meta.get("sigma_hint", "").split(",") if x]
+        hints = _floats(meta.get("sigma_hint", ""))
         if len(hints) != len(names):
             raise ValueError("the model has no sigma_hint metadata (it was not written by `latentcv export`); "
                              "pass --sigma S, about half the spread of the CV in the liquid")
@@ -118,6 +169,13 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
             # the spread of an extensive count grows like sqrt(M)
             sigma *= math.sqrt((n // apm) / hint_molecules)
             sigma_src += f", scaled by sqrt({n // apm}/{hint_molecules:g} molecules) for this extensive count"
+    review = None
+    if o.sigma is None:
+        review = sigma_review(sigma, cv_span(meta, o.cv, None if n is None else n // apm), o.cv)
+        if review:
+            (warn or (lambda msg: print(msg, file=sys.stderr)))(
+                f"latentcv plumed-input: warning: {review[0][2:]} Review SIGMA (see '# REVIEW SIGMA' in the file): "
+                "raise it with --sigma, or retrain with interface frames.")
     energy = "natural units (k_B = 1, energies in epsilon)" if natural else "kJ/mol"
     plugin = plugin or str(paths.plumed_plugin_path())
     temp_unit = "reduced (k_B T / epsilon)" if natural else "K"
@@ -144,6 +202,7 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
         f"cv: LATENT_CV MODEL={Path(model).resolve()} ATOMS={o.atoms} DEVICE={o.device} THREADS={o.threads}",
         "",
         f"# Well-tempered metadynamics on cv.{o.cv}.",
+        *(review or []),
         f"#   SIGMA={sigma:.6g}: hill width in the CV's unit, from {sigma_src}.",
         f"#   HEIGHT={height:.6g}: hill height in {energy}; {'1 kT' if o.height is None else 'given with --height'} "
         f"at T={o.temp:g} (1-4 kT is usual; CHANGE to taste).",
@@ -159,9 +218,10 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
     return "\n".join(lines)
 
 
-def write_plumed_input(model: str | os.PathLike, out: str | os.PathLike, options: PlumedInputOptions) -> Path:
+def write_plumed_input(model: str | os.PathLike, out: str | os.PathLike, options: PlumedInputOptions,
+                       warn: Optional[Callable[[str], None]] = None) -> Path:
     """Write :func:`plumed_input` to ``out``; returns the path."""
-    text = plumed_input(model, options)
+    text = plumed_input(model, options, warn=warn)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

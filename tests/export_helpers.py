@@ -74,3 +74,38 @@ def reference_outputs(encoder, positions: np.ndarray, cell: np.ndarray) -> np.nd
     proj = float((z - m) @ (c - m) / ((c - m) @ (c - m)))
     dcrys = float(np.sqrt(np.sum((z - c) ** 2) / np.sum((c - m) ** 2) + 1e-4))
     return np.concatenate([z, [proj, dcrys, n]])
+
+
+NAMES = ["z0", "z1", "proj", "dcrys", "n_crystal"]
+
+
+class _LatentCVOutputs(torch.nn.Module):
+    """Five outputs named like an exported latentcv model's, from the analytic coordination CV."""
+
+    def __init__(self, atoms_per_molecule: int):
+        super().__init__()
+        from export.analytic import CoordinationCV
+
+        self.cv = CoordinationCV(atoms_per_molecule, 1.5)
+
+    @torch.jit.export
+    def molecule_centers(self, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        return self.cv.molecule_centers(positions, cell)
+
+    def forward(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
+                edge_shift: torch.Tensor) -> torch.Tensor:
+        v = self.cv(positions, cell, edge_index, edge_shift)
+        return torch.cat([v, v, v[:1]])
+
+
+def save_model_with_hints(path: Path, sigma_hint, crystal=(1.0, 0.5), melt=(0.0, 0.0), atoms_per_molecule: int = 1) -> Path:
+    """A model file carrying the metadata ``latentcv export`` writes for ``plumed-input``
+    (outputs z0 z1 proj dcrys n_crystal, centroids, ``sigma_hint``), without training."""
+    from export.deploy import ModelCard, save_deployable
+
+    fmt = lambda xs: ",".join(repr(float(x)) for x in xs)  # noqa: E731
+    card = ModelCard(name="hints", length_unit="lj", dtype="float64", atoms_per_molecule=atoms_per_molecule,
+                     cutoff=1.5, output_names=NAMES, species=[0] * atoms_per_molecule,
+                     extra={"crystal_centroid": fmt(crystal), "melt_centroid": fmt(melt), "sigma_hint": fmt(sigma_hint),
+                            "sigma_hint_source": "set by the test"})
+    return save_deployable(_LatentCVOutputs(atoms_per_molecule).eval(), card, path)

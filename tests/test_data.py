@@ -302,3 +302,27 @@ def test_lammpstrj_with_topology_goes_through_mdtraj(tmp_path):
     # the same file read natively as a LAMMPS dump gives the same frames
     native = read_lammps_dump(tmp_path / "t.lammpstrj", units="real")
     assert np.allclose(native[1].positions, out[1].positions, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- phase labels
+
+
+def test_phase_labels_names_and_integers(tmp_path):
+    from cv_models.data import read_dataset
+    from cv_models.data.frames import parse_label
+
+    for value, want in (("crystal", CRYSTAL), ("Melt", MELT), (" UNLABELED ", UNLABELED), (1, CRYSTAL), (0, MELT),
+                        (-1, UNLABELED), ("1", CRYSTAL), (np.int64(0), MELT)):
+        assert parse_label(value) == want, value
+    for bad in ("solid", 2, True, 1.0, None):
+        with pytest.raises(ValueError, match='"crystal", "melt", "unlabeled"'):
+            parse_label(bad)
+    f = dimer_frame(np.diag([4.0, 4.0, 4.0]))
+    write_lammps_dump(tmp_path / "a.dump", [f])
+    write_lammps_data(tmp_path / "a.data", f)
+    specs = [{"path": str(tmp_path / "a.dump"), "data_file": str(tmp_path / "a.data"), "label": lab, "trajectory": name}
+             for name, lab in (("c", "crystal"), ("m", "MELT"), ("u", "unlabeled"), ("c1", 1), ("m0", 0))]
+    assert [fr.label for fr in read_dataset(specs)] == [CRYSTAL, MELT, UNLABELED, CRYSTAL, MELT]
+    assert read_lammps_dump(tmp_path / "a.dump", label="Crystal")[0].label == CRYSTAL
+    with pytest.raises(ValueError, match=r"a\.dump.*'liquid'.*\"crystal\", \"melt\", \"unlabeled\""):
+        read_dataset([{"path": str(tmp_path / "a.dump"), "label": "liquid"}])

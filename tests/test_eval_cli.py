@@ -103,3 +103,30 @@ def test_plumed_input_cli(dimer, tmp_path, capsys):
     for args, message in cases.items():
         assert cli.main(["plumed-input", str(dimer["model"]), *args]) == 2
         assert message in capsys.readouterr().err, args
+
+
+def test_plumed_input_flags_a_degenerate_sigma_hint(tmp_path, capsys):
+    """A sigma_hint below 1/50 of the CV's melt->crystal distance gets a `# REVIEW SIGMA` line
+    and a warning on stderr; a fine hint, or an explicit --sigma, gets neither."""
+    from export_helpers import save_model_with_hints
+
+    # centroids: crystal (1, 0.5), melt (0, 0); distances z0 1, z1 0.5, proj 1, dcrys 0.99, n_crystal 32 molecules
+    bad = save_model_with_hints(tmp_path / "bad.pt", sigma_hint=[0.05, 0.001, 2e-4, 0.05, 1.0])
+    good = save_model_with_hints(tmp_path / "good.pt", sigma_hint=[0.05, 0.02, 0.03, 0.05, 1.0])
+    base = ["--natoms", "32", "--temp", "0.6"]
+    for cv, model, flagged in (("proj", bad, True), ("z1", bad, True), ("z0", bad, False), ("proj", good, False),
+                               ("z1", good, False), ("n_crystal", good, False)):
+        out = tmp_path / f"{cv}.dat"
+        assert cli.main(["plumed-input", str(model), "--cv", cv, "--out", str(out)] + base) == 0
+        text, err = out.read_text(), capsys.readouterr().err
+        assert ("# REVIEW SIGMA:" in text) == flagged, (cv, model)
+        assert ("warning" in err and "REVIEW SIGMA" in err) == flagged, (cv, model, err)
+    assert cli.main(["plumed-input", str(bad), "--out", str(tmp_path / "p.dat")] + base) == 0
+    text = (tmp_path / "p.dat").read_text()
+    review = [line for line in text.splitlines() if line.startswith("# REVIEW SIGMA:")]
+    assert len(review) == 1 and "0.0002 of cv.proj is 1/5000 of its melt->crystal distance 1 " in review[0]
+    assert "--sigma, at least 0.02" in text and "interface" in text and "SIGMA=0.0002 " in text
+    assert "--sigma" in capsys.readouterr().err
+    # the user's own --sigma is not second-guessed
+    assert cli.main(["plumed-input", str(bad), "--sigma", "0.05", "--out", str(tmp_path / "s.dat")] + base) == 0
+    assert "REVIEW SIGMA" not in (tmp_path / "s.dat").read_text() and "warning" not in capsys.readouterr().err

@@ -138,3 +138,76 @@ def test_dimers_use_molecule_centres():
     assert len(r.q) == m and r.solid.all() and np.allclose(r.q, 0.57452, atol=1e-4)
     atoms = ten_wolde_frame(f, TenWoldeConfig(cutoff=1.5, on="atoms"))
     assert len(atoms.q) == 2 * m and atoms.mean_q < r.mean_q
+
+
+# ----------------------------------------------------------------------------- g(r) cutoff suggestion
+def thermal_fcc_frames(n_frames: int, nn: float, apm: int = 1, bond: float = 1.0, noise: float = 0.03, seed: int = 0):
+    """Frames of an fcc lattice of molecule centres (nearest neighbours ``nn`` apart) with
+    thermal noise; for ``apm == 2`` aligned dimers of length ``bond`` on the sites."""
+    rng = np.random.default_rng(seed)
+    pts, cell = lattice(FCC, 3, nn * np.sqrt(2.0))
+    axis = np.array([1.0, 1.0, 1.0]) / np.sqrt(3.0)
+    frames = []
+    for k in range(n_frames):
+        c = pts + rng.normal(scale=noise, size=pts.shape)
+        pos = c if apm == 1 else np.stack([c - 0.5 * bond * axis, c + 0.5 * bond * axis], axis=1).reshape(-1, 3)
+        frames.append(Frame(positions=pos, cell=cell.copy(), molecule=np.repeat(np.arange(len(pts)), apm),
+                            species=np.zeros(len(pos), dtype=np.int64), index=k, timestep=k,
+                            bonds=np.array([[0, 1]]) if apm == 2 else None))
+    return frames
+
+
+def _suggested(out: str) -> tuple[float, float]:
+    import re
+
+    cutoff = float(re.search(r"^cutoff = ([0-9.]+)", out, re.M).group(1))
+    r_on = float(re.search(r"^r_on = ([0-9.]+)", out, re.M).group(1))
+    return cutoff, r_on
+
+
+def test_suggest_cutoff_on_lj_fcc(tmp_path, capsys):
+    """LJ fcc at density ~1.07: shells at 1.09 and 1.54 sigma; the cutoff goes between them."""
+    from cv_models.analysis import suggest_cutoff
+    from cv_models.cli import main
+    from cv_models.data import write_lammps_dump
+
+    frames = thermal_fcc_frames(4, nn=1.09)
+    s = suggest_cutoff(frames)
+    assert abs(s.first_peak - 1.09) < 0.04
+    assert 1.2 < s.cutoff < 1.45 and s.r_on == pytest.approx(0.8 * s.cutoff)
+    write_lammps_dump(tmp_path / "fcc.dump", frames)
+    assert main(["suggest-cutoff", str(tmp_path / "fcc.dump"), "--plot", str(tmp_path / "gr.png")]) == 0
+    out = capsys.readouterr().out
+    cutoff, r_on = _suggested(out)
+    assert cutoff == pytest.approx(s.cutoff, abs=1e-3) and r_on == pytest.approx(0.8 * cutoff, abs=1e-3)
+    assert "108 molecule centres over 4 frame(s)" in out and f"TenWoldeConfig(cutoff={cutoff:.4g})" in out
+    assert (tmp_path / "gr.png").stat().st_size > 0
+    # a gas has no neighbour shell: an error that says what to give instead
+    rng = np.random.default_rng(1)
+    gas = Frame(positions=rng.uniform(0, 5, (108, 3)), cell=np.eye(3) * 5, molecule=np.arange(108),
+                species=np.zeros(108, dtype=np.int64))
+    write_lammps_dump(tmp_path / "gas.dump", [gas])
+    assert main(["suggest-cutoff", str(tmp_path / "gas.dump")]) == 2
+    assert "no neighbour shell" in capsys.readouterr().err
+
+
+def test_suggest_cutoff_and_ten_wolde_auto_on_a_molecular_crystal(tmp_path, capsys):
+    """Dimer centres 1.7 apart (second shell 2.4): a fixed 1.5 cutoff reads 0 % solid,
+    the g(r) first minimum (CLI with --data-file, and TenWoldeConfig(cutoff="auto")) 100 %."""
+    from cv_models.cli import main
+    from cv_models.data import write_lammps_data, write_lammps_dump
+
+    frames = thermal_fcc_frames(3, nn=1.7, apm=2)
+    write_lammps_dump(tmp_path / "dimers.dump", frames)
+    write_lammps_data(tmp_path / "dimers.data", frames[0])
+    assert main(["suggest-cutoff", str(tmp_path / "dimers.dump"), "--data-file", str(tmp_path / "dimers.data")]) == 0
+    out = capsys.readouterr().out
+    cutoff, _ = _suggested(out)
+    assert 1.85 < cutoff < 2.3 and "108 molecule centres" in out
+    fixed = ten_wolde_frame(frames[0], TenWoldeConfig(cutoff=1.5))
+    assert fixed.solid_fraction == 0.0
+    auto = ten_wolde_frame(frames[0], TenWoldeConfig(cutoff="auto"))
+    assert auto.solid_fraction == 1.0 and 1.85 < auto.cutoff < 2.3
+    assert (auto.n_neighbours == 12).all()
+    with pytest.raises(ValueError, match='distance or "auto"'):
+        ten_wolde_frame(frames[0], TenWoldeConfig(cutoff="first-minimum"))

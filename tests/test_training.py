@@ -1,6 +1,7 @@
 """Training: config validation, loss decreases, resume == uninterrupted, outputs."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -77,3 +78,113 @@ def test_early_stopping(tmp_path):
     cfg = load_config(write(tmp_path, 50), {"training": {"patience": 1, "min_delta": 1e9}})
     path = train(cfg)
     assert load_checkpoint(path)["train_state"]["epoch"] == 2
+
+
+# ---------------------------------------------------------------------------- `latentcv train` CLI
+def test_cli_train_options_and_set_overrides(tmp_path, capsys):
+    from cv_models.cli import main
+
+    cfg = write(tmp_path, 50)  # the options below must win over the file
+    out = tmp_path / "o"
+    args = ["train", str(cfg), "--epochs", "1", "--output-dir", str(out), "--device", "cpu", "--no-progress",
+            "--set", "model.cutoff=1.6", "--set", "model.r_on=1.3", "--set", "training.lr=1e-3",
+            "--set", "model.moment_degrees=[6, 4]", "--set", "model.stage1_layer=mp", "--set", "training.epochs=7"]
+    assert main(args) == 0
+    assert str(out / "checkpoint.pt") in capsys.readouterr().out
+    ck = load_checkpoint(out / "checkpoint.pt")
+    m, t = ck["model_config"], ck["config"]["training"]
+    assert (m["cutoff"], m["r_on"], m["moment_degrees"], m["stage1_layer"]) == (1.6, 1.3, [6, 4], "mp")
+    assert (t["lr"], t["epochs"], t["device"], t["progress"]) == (1e-3, 1, "cpu", False)
+    assert ck["train_state"]["epoch"] == 1
+    # resume (default) keeps the finished epoch; --no-resume trains it again from scratch
+    first = ck["train_state"]["history"][0]["time_s"]
+    assert main(args) == 0
+    assert load_checkpoint(out / "checkpoint.pt")["train_state"]["history"][0]["time_s"] == first
+    assert main(args + ["--no-resume"]) == 0
+    assert load_checkpoint(out / "checkpoint.pt")["train_state"]["history"][0]["time_s"] != first
+    capsys.readouterr()
+    # every --set goes through the config validation, errors name the key
+    for bad, msg in ((["--set", "model.cutof=1.6"], "unknown key.*cutof"),
+                     (["--set", "model.cutoff=abc"], "cutoff = 'abc': expected float"),
+                     (["--set", "model.r_on=2.0"], r"r_on must be in \[0, cutoff"),
+                     (["--set", "cutoff=1.6"], "SECTION.KEY=VALUE"),
+                     (["--set", "solver.lr=1"], "unknown section 'solver'"),
+                     (["--set", "model.species=[0,"], "not a TOML literal")):
+        assert main(["train", str(cfg), "--epochs", "1"] + bad) == 2, bad
+        assert re.search(msg, capsys.readouterr().err), msg
+
+
+def test_cli_train_on_dumps_with_string_labels(tmp_path, capsys):
+    """The documented `{ path, data_file, label = "crystal" }` form trains through the CLI."""
+    from cv_models.cli import main
+    from cv_models.data import write_lammps_data, write_lammps_dump
+    from cv_models.synthetic import synthetic_dataset
+
+    frames = synthetic_dataset(atoms_per_molecule=2, n_cells=2, frames_per_trajectory=5, trajectories_per_phase=1)
+    labels = {"crystal0": "Crystal", "melt0": "melt"}
+    rows = []
+    for name, lab in labels.items():
+        fs = [f for f in frames if f.trajectory == name]
+        write_lammps_dump(tmp_path / f"{name}.dump", fs)
+        write_lammps_data(tmp_path / f"{name}.data", fs[0])
+        rows.append(f'  {{ path = "{name}.dump", data_file = "{name}.data", label = "{lab}" }},')
+    text = tiny_config(2, 1, "run")
+    text = re.sub(r"synthetic = .*\n", "trajectories = [\n" + "\n".join(rows) + "\n]\n", text)
+    cfg = tmp_path / "dumps.toml"
+    cfg.write_text(text)
+    assert main(["train", str(cfg)]) == 0, capsys.readouterr().err
+    ck = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert set(ck["centroids"]) == {"crystal", "melt"}  # both phases were recognised
+    # integer labels work the same; a misspelt one names the allowed values before any reading
+    cfg.write_text(text.replace('label = "Crystal"', "label = 1").replace('label = "melt"', "label = 0"))
+    assert main(["train", str(cfg), "--no-resume"]) == 0, capsys.readouterr().err
+    cfg.write_text(text.replace('label = "melt"', 'label = "liquid"'))
+    assert main(["train", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "trajectories[1]" in err and '"crystal", "melt", "unlabeled"' in err
+
+
+# ---------------------------------------------------------------------------- docs/config.md
+def test_docs_config_lists_every_key_with_its_default():
+    """docs/config.md has a row for every field of DataConfig/ModelConfig/TrainingConfig in its
+    section, with the current default (read back as TOML), and its generated part is current."""
+    import dataclasses
+    import tomllib
+    from pathlib import Path
+
+    from cv_models import config as C
+
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "config.md").read_text()
+    for section, cls in (("data", C.DataConfig), ("model", C.ModelConfig), ("training", C.TrainingConfig)):
+        table = doc.split(f"### `[{section}]`", 1)[1].split("###", 1)[0]
+        rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| [^|]+ \| `([^`]*)` \|", table, re.M)}
+        for f in dataclasses.fields(cls):
+            assert f.name in rows, f"docs/config.md [{section}] lacks {f.name}"
+            assert tomllib.loads(f"v = {rows[f.name]}")["v"] == C.field_default(f), (section, f.name)
+        assert set(rows) == {f.name for f in dataclasses.fields(cls)}
+    generated = doc[doc.index(C.REFERENCE_BEGIN):doc.index(C.REFERENCE_END) + len(C.REFERENCE_END)] + "\n"
+    assert generated == C.config_reference_markdown(), "run: python -m cv_models.config --markdown docs/config.md"
+    assert "docs/config.md" in (root / "README.md").read_text()
+    assert "config.md" in (root / "docs" / "model.md").read_text()
+
+
+def test_field_docs_refuses_an_undocumented_field():
+    from dataclasses import dataclass
+
+    from cv_models.config import field_docs
+
+    @dataclass
+    class Partly:
+        """A test config.
+
+        Attributes:
+            a: documented,
+                over two lines.
+        """
+
+        a: int = 1
+        b: int = 2
+
+    with pytest.raises(ConfigError, match=r"document \['b'\]"):
+        field_docs(Partly)

@@ -25,8 +25,9 @@ from math import factorial, pi, sqrt
 
 import numpy as np
 
+from cv_models.analysis.rdf import suggest_cutoff_points
 from cv_models.data.frames import Frame
-from cv_models.data.molecules import connected_components, make_whole, molecule_centres
+from cv_models.data.molecules import connected_components, frame_centres
 from cv_models.data.pbc import neighbour_pairs
 
 
@@ -70,14 +71,19 @@ class TenWoldeConfig:
 
     Attributes:
         cutoff: neighbour distance in the frame's length unit (1.5 σ for LJ atoms; for
-            dimer centres see :data:`cv_models.generate.SYSTEMS`).
+            dimer centres see :data:`cv_models.generate.SYSTEMS`), or "auto": the first
+            minimum after the first peak of the g(r) of the analysed points
+            (:func:`cv_models.analysis.rdf.suggest_cutoff_points`, what ``latentcv
+            suggest-cutoff`` prints). A fixed 1.5 fails for molecular crystals whose
+            centres sit further apart (fewer than ``min_solid_bonds`` neighbours: 0 %
+            solid); "auto" follows the first neighbour shell, per configuration.
         l: Steinhardt degree (6).
         bond_threshold: s_ij above this is a solid bond (0.5).
         min_solid_bonds: solid if at least this many solid bonds (8).
         on: "auto" (molecule centres when a molecule has > 1 atom), "atoms" or "molecules".
     """
 
-    cutoff: float = 1.5
+    cutoff: float | str = 1.5
     l: int = 6
     bond_threshold: float = 0.5
     min_solid_bonds: int = 8
@@ -98,6 +104,7 @@ class TenWoldeResult:
         global_q: bond-averaged Q_l of the whole configuration.
         largest_cluster: size of the largest cluster of solid particles connected by
             neighbour pairs.
+        cutoff: the neighbour cutoff used (the g(r) minimum for ``cutoff="auto"``).
     """
 
     q: np.ndarray
@@ -108,6 +115,7 @@ class TenWoldeResult:
     mean_q: float
     global_q: float
     largest_cluster: int
+    cutoff: float = 0.0
 
     @property
     def solid_fraction(self) -> float:
@@ -134,6 +142,15 @@ def steinhardt(points: np.ndarray, cell: np.ndarray, cutoff: float, l: int = 6):
     return qlm, q, nb, (i, j), ylm.sum(axis=0)
 
 
+def neighbour_cutoff(config: TenWoldeConfig, points: np.ndarray, cell: np.ndarray) -> float:
+    """``config.cutoff``, with "auto" resolved to the first g(r) minimum of ``points``."""
+    if isinstance(config.cutoff, str):
+        if config.cutoff != "auto":
+            raise ValueError(f"TenWoldeConfig cutoff must be a distance or \"auto\", not {config.cutoff!r}")
+        return suggest_cutoff_points(points, cell)
+    return float(config.cutoff)
+
+
 def ten_wolde(points: np.ndarray, cell: np.ndarray, config: TenWoldeConfig | None = None) -> TenWoldeResult:
     """Ten Wolde solid particles of a periodic configuration of points.
 
@@ -143,7 +160,8 @@ def ten_wolde(points: np.ndarray, cell: np.ndarray, config: TenWoldeConfig | Non
     """
     cfg = config or TenWoldeConfig()
     l = cfg.l
-    qlm, q, nb, (i, j), ysum = steinhardt(points, cell, cfg.cutoff, l)
+    cutoff = neighbour_cutoff(cfg, points, cell)
+    qlm, q, nb, (i, j), ysum = steinhardt(points, cell, cutoff, l)
     norm = np.sqrt((np.abs(qlm) ** 2).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         s = np.real((qlm[i] * np.conj(qlm[j])).sum(axis=1)) / (norm[i] * norm[j])
@@ -167,6 +185,7 @@ def ten_wolde(points: np.ndarray, cell: np.ndarray, config: TenWoldeConfig | Non
         mean_q=float(q.mean()) if len(q) else 0.0,
         global_q=global_q,
         largest_cluster=largest,
+        cutoff=cutoff,
     )
 
 
@@ -177,13 +196,8 @@ def ten_wolde_frame(frame: Frame, config: TenWoldeConfig | None = None) -> TenWo
     centres (made whole first), so per-particle results are per molecule.
     """
     cfg = config or TenWoldeConfig()
-    apm = frame.atoms_per_molecule
-    use_centres = cfg.on == "molecules" or (cfg.on == "auto" and apm > 1)
-    if use_centres:
-        whole = make_whole(frame.positions, frame.cell, apm, frame.bonds)
-        points = molecule_centres(whole, apm)
-    else:
-        points = frame.positions
+    use_centres = cfg.on == "molecules" or (cfg.on == "auto" and frame.atoms_per_molecule > 1)
+    points = frame_centres(frame) if use_centres else frame.positions
     return ten_wolde(points, frame.cell, cfg)
 
 

@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 MELT = 0
 CRYSTAL = 1
 UNLABELED = -1
+
+#: Phase label names accepted in configs and by the readers (any case), and their values.
+PHASE_LABELS = {"crystal": CRYSTAL, "melt": MELT, "unlabeled": UNLABELED}
+
+
+def parse_label(value: Any) -> int:
+    """A phase label as CRYSTAL / MELT / UNLABELED.
+
+    Accepts the names "crystal", "melt", "unlabeled" (any case) and the integers 1, 0, -1
+    (also written as strings); anything else raises ValueError naming the allowed values.
+    """
+    number: int | None = None
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in PHASE_LABELS:
+            return PHASE_LABELS[key]
+        try:
+            number = int(key)
+        except ValueError:
+            pass
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        number = int(value)
+    if number in PHASE_LABELS.values():
+        return int(number)
+    raise ValueError(f"phase label {value!r} is not one of \"crystal\", \"melt\", \"unlabeled\" "
+                     "(any case) or 1, 0, -1")
 
 
 @dataclass

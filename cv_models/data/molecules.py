@@ -211,3 +211,12 @@ def molecule_centres(positions: np.ndarray, atoms_per_molecule: int, weights: np
         return p.mean(axis=1)
     w = np.asarray(weights, dtype=np.float64)
     return np.einsum("mak,a->mk", p, w / w.sum())
+
+
+def frame_centres(frame) -> np.ndarray:
+    """[M, 3] molecule centres of a :class:`~cv_models.data.frames.Frame` (molecules made
+    whole first); the atom positions themselves for one atom per molecule."""
+    apm = frame.atoms_per_molecule
+    if apm == 1:
+        return np.asarray(frame.positions, dtype=np.float64)
+    return molecule_centres(make_whole(frame.positions, frame.cell, apm, frame.bonds), apm)

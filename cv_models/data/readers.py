@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from .dataset import Dataset
-from .frames import UNLABELED, Frame
+from .frames import UNLABELED, Frame, parse_label
 from .molecules import MoleculeLayout, build_layout, connected_components, layout_from_count, make_whole
 from .pbc import lammps_cell
 
@@ -245,12 +245,13 @@ def _frames_from_arrays(
     species: np.ndarray,
     layout: MoleculeLayout,
     *,
-    label: int,
+    label: int | str,
     length_unit: str,
     trajectory: str,
     scale: float = 1.0,
 ) -> list[Frame]:
     out = []
+    label = parse_label(label)
     spec = species[layout.order]
     for k, (r, h, t) in enumerate(zip(positions, cells, timesteps)):
         h = np.asarray(h, dtype=np.float64) * scale
@@ -262,7 +263,7 @@ def _frames_from_arrays(
                 cell=h,
                 molecule=layout.molecule.copy(),
                 species=spec.copy(),
-                label=int(label),
+                label=label,
                 length_unit=length_unit,
                 trajectory=trajectory,
                 index=k,
@@ -279,7 +280,7 @@ def read_lammps_dump(
     data_file: str | os.PathLike | None = None,
     atoms_per_molecule: int | None = None,
     units: str = "lj",
-    label: int = UNLABELED,
+    label: int | str = UNLABELED,
     trajectory: str | None = None,
     start: int = 0,
     stop: int | None = None,
@@ -297,7 +298,8 @@ def read_lammps_dump(
         data_file: LAMMPS data file of the same system (same atom ids).
         atoms_per_molecule: fixed molecule size, atoms in id order.
         units: LAMMPS ``units`` style of the run → ``Frame.length_unit``.
-        label: phase label for every frame (CRYSTAL, MELT, UNLABELED).
+        label: phase label for every frame: CRYSTAL, MELT, UNLABELED (1, 0, -1) or
+            "crystal", "melt", "unlabeled" (any case).
         trajectory: trajectory name (default: the file name).
         start, stop, stride: frame selection (Python slice semantics).
     Returns:
@@ -371,7 +373,7 @@ def read_mdtraj(
     molecules: Literal["residues", "bonds"] | int = "residues",
     length_unit: str = "nm",
     species_map: dict[str, int] | None = None,
-    label: int = UNLABELED,
+    label: int | str = UNLABELED,
     trajectory: str | None = None,
     stride: int = 1,
 ) -> list[Frame]:
@@ -442,13 +444,51 @@ def read_mdtraj(
 _DUMP_SUFFIXES = (".dump", ".lammpsdump", ".lammpstrj")
 
 
-def read_frames(path: str | os.PathLike, *, top: str | os.PathLike | None = None, **kwargs) -> list[Frame]:
-    """Dispatch: LAMMPS dumps (``*.dump``, ``*.lammpstrj``, ``dump.*``) without ``top`` go to
-    :func:`read_lammps_dump`, everything else to :func:`read_mdtraj`."""
+def is_lammps_dump(path: str | os.PathLike, top: str | os.PathLike | None = None) -> bool:
+    """Whether :func:`read_frames` reads ``path`` as a LAMMPS text dump (``*.dump``,
+    ``*.lammpsdump``, ``*.lammpstrj``, ``dump.*``, and no ``top``) rather than with mdtraj."""
     name = Path(path).name.lower()
-    if top is None and (name.endswith(_DUMP_SUFFIXES) or name.startswith("dump")):
+    return top is None and (name.endswith(_DUMP_SUFFIXES) or name.startswith("dump"))
+
+
+def read_frames(path: str | os.PathLike, *, top: str | os.PathLike | None = None, **kwargs) -> list[Frame]:
+    """Dispatch: LAMMPS dumps (see :func:`is_lammps_dump`) go to :func:`read_lammps_dump`,
+    everything else to :func:`read_mdtraj`."""
+    if is_lammps_dump(path, top):
         return read_lammps_dump(path, **kwargs)
     return read_mdtraj(path, top, **kwargs)
+
+
+def read_trajectory(
+    path: str | os.PathLike,
+    *,
+    top: str | os.PathLike | None = None,
+    atoms_per_molecule: int | None = None,
+    data_file: str | os.PathLike | None = None,
+    units: str = "lj",
+    length_unit: str = "nm",
+    stride: int = 1,
+) -> list[Frame]:
+    """:func:`read_frames` with the trajectory options of the command line (``latentcv
+    eval``, ``latentcv suggest-cutoff``): ``--top``, ``--atoms-per-molecule``,
+    ``--data-file``, ``--units`` (dumps), ``--length-unit`` (mdtraj), ``--stride``.
+
+    Molecules of an mdtraj-read file: ``atoms_per_molecule`` atoms each, else its residues.
+    Raises FileNotFoundError / ValueError naming the options to fix.
+    """
+    t = Path(path)
+    if not t.exists():
+        raise FileNotFoundError(f"trajectory {t} does not exist")
+    kwargs: dict[str, object]
+    if is_lammps_dump(t, top):
+        kwargs = {"units": units, "stride": stride, "data_file": data_file, "atoms_per_molecule": atoms_per_molecule}
+    else:
+        kwargs = {"stride": stride, "length_unit": length_unit, "molecules": atoms_per_molecule or "residues"}
+    try:
+        return read_frames(t, top=top, **kwargs)
+    except ValueError as exc:
+        what = f" as molecules of {atoms_per_molecule} atoms" if atoms_per_molecule else ""
+        raise ValueError(f"cannot read {t}{what}: {exc}. Check --atoms-per-molecule / --data-file / --top") from exc
 
 
 def read_dataset(specs: list[dict]) -> Dataset:
@@ -456,12 +496,19 @@ def read_dataset(specs: list[dict]) -> Dataset:
 
     Args:
         specs: one dict per trajectory with ``path`` and the keyword arguments of
-            :func:`read_frames` (``label``, ``trajectory``, ``data_file``, ``top``, ...).
+            :func:`read_frames` (``label`` = "crystal" / "melt" / "unlabeled" or 1 / 0 / -1,
+            ``trajectory``, ``data_file``, ``top``, ...).
     """
     ds = Dataset()
     for spec in specs:
         spec = dict(spec)
-        ds.extend(read_frames(spec.pop("path"), **spec))
+        path = spec.pop("path")
+        if "label" in spec:
+            try:
+                spec["label"] = parse_label(spec["label"])
+            except ValueError as exc:
+                raise ValueError(f"trajectory {path}: {exc}") from None
+        ds.extend(read_frames(path, **spec))
     names = [f.trajectory for f in ds.frames]
     if len(set(zip(names, (f.index for f in ds.frames)))) != len(names):
         raise ValueError("Two trajectories share a name; give each a distinct `trajectory`.")
