@@ -9,7 +9,7 @@ STAMPS := $(VENV)/.latentcv-stamps
 HILLCLIMBER := hillclimber==0.1.8
 NATIVE_SOURCES := $(shell find cpp plumed_plugin lammps_plugin -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 
-.PHONY: demo test build setup benchmark clean
+.PHONY: demo test build setup benchmark bench-deps clean
 
 demo: build
 	$(VENV)/bin/latentcv demo
@@ -21,6 +21,13 @@ benchmark: build
 	$(PY) benchmarks/chain_overhead.py
 
 build: $(STAMPS)/native
+
+# Optional benchmark dependencies (OVITO, ~200 MB): structure types in `latentcv compare`.
+bench-deps: $(STAMPS)/bench-deps
+
+$(STAMPS)/bench-deps: requirements-bench.txt $(STAMPS)/deps
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-bench.txt
+	@touch $@
 
 setup: $(STAMPS)/deps
 
