@@ -98,7 +98,8 @@ class _LatentCVOutputs(torch.nn.Module):
         return torch.cat([v, v, v[:1]])
 
 
-def save_model_with_hints(path: Path, sigma_hint, crystal=(1.0, 0.5), melt=(0.0, 0.0), atoms_per_molecule: int = 1) -> Path:
+def save_model_with_hints(path: Path, sigma_hint, crystal=(1.0, 0.5), melt=(0.0, 0.0), atoms_per_molecule: int = 1,
+                          extra: dict | None = None) -> Path:
     """A model file carrying the metadata ``latentcv export`` writes for ``plumed-input``
     (outputs z0 z1 proj dcrys n_crystal, centroids, ``sigma_hint``), without training."""
     from export.deploy import ModelCard, save_deployable
@@ -107,5 +108,5 @@ def save_model_with_hints(path: Path, sigma_hint, crystal=(1.0, 0.5), melt=(0.0,
     card = ModelCard(name="hints", length_unit="lj", dtype="float64", atoms_per_molecule=atoms_per_molecule,
                      cutoff=1.5, output_names=NAMES, species=[0] * atoms_per_molecule,
                      extra={"crystal_centroid": fmt(crystal), "melt_centroid": fmt(melt), "sigma_hint": fmt(sigma_hint),
-                            "sigma_hint_source": "set by the test"})
+                            "sigma_hint_source": "set by the test", **(extra or {})})
     return save_deployable(_LatentCVOutputs(atoms_per_molecule).eval(), card, path)

@@ -1,0 +1,152 @@
+"""The pieces that make n_crystal a CV for biasing: interface frames, per-molecule ten
+Wolde targets, the bond-order features, the independent judge, and `latentcv compare`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cv_models.analysis.crystallinity import first_crystallisation, freud_solid
+from cv_models.analysis.cv_quality import lattice_frame
+from cv_models.analysis.tenwolde import TenWoldeConfig, molecule_labels, ten_wolde_frame
+from cv_models.data.dataset import Dataset
+from cv_models.data.frames import CRYSTAL, MELT, UNLABELED, Frame
+from cv_models.graphs import neighbor_list
+from cv_models.layers import AngularMoments
+
+
+def half_crystal_frame(seed: int = 0) -> Frame:
+    """fcc lattice whose upper half (z > L/2) is replaced by uniformly random points."""
+    f = lattice_frame("fcc", 4, noise=0.03, seed=seed)
+    rng = np.random.default_rng(seed)
+    top = f.positions[:, 2] > f.cell[2, 2] / 2
+    f.positions[top] = rng.uniform(0, 1, size=(int(top.sum()), 3)) * np.diag(f.cell) * [1, 1, 0.5] + [0, 0, f.cell[2, 2] / 2]
+    return f
+
+
+def test_bond_order_features_tell_a_lattice_from_a_gas():
+    """s̄ of a perfect fcc environment is 12/13 (12 fully correlated neighbours, the
+    self term 1 in the norm); a random gas of the same density is far below."""
+    layer = AngularMoments(1, 4, channels=1, degrees=[6], bond_order=True).double()
+    with torch.no_grad():  # radial weights: a constant 1 per pair (the bond order is normalised anyway)
+        for p in layer.rho.parameters():
+            p.zero_()
+        layer.rho.lin_edge.bias.fill_(1.0)
+
+    def sbar(frame: Frame) -> np.ndarray:
+        pos = torch.tensor(frame.positions)
+        cell = torch.tensor(frame.cell)
+        ei, sh = neighbor_list(pos, cell, 1.3)
+        d = pos[ei[1]] + sh @ cell - pos[ei[0]]
+        w = torch.ones(d.shape[0], dtype=torch.float64)
+        rbf = torch.ones(d.shape[0], 4, dtype=torch.float64)
+        out = layer(torch.zeros(len(pos), 1, dtype=torch.float64), ei, d, rbf, w)
+        return out[:, 2].detach().numpy()  # [q0, q6, s̄, s²̄] with one channel and one degree
+
+    fcc = lattice_frame("fcc", 3)
+    s_fcc = sbar(fcc)
+    assert layer.out_dim == 4
+    np.testing.assert_allclose(s_fcc, 12 / 13, atol=1e-9)
+    rng = np.random.default_rng(1)
+    gas = Frame(positions=rng.uniform(0, 1, (108, 3)) * np.diag(fcc.cell), cell=fcc.cell,
+                molecule=np.arange(108), species=np.zeros(108, np.int64))
+    assert np.mean(sbar(gas)) < 0.4
+
+
+def test_ten_wolde_labels_of_a_half_crystal_and_freud_agrees():
+    f = half_crystal_frame()
+    labels = molecule_labels(f, TenWoldeConfig(cutoff=1.5))
+    crystal = f.positions[:, 2] < f.cell[2, 2] / 2
+    assert labels.dtype == np.int64 and labels[crystal].mean() > 0.85 and labels[~crystal].mean() < 0.15
+    # an independent implementation (freud's SolidLiquid) labels every particle the same
+    np.testing.assert_array_equal(freud_solid(f, 1.5), labels.astype(bool))
+
+
+def test_molecule_labels_survive_a_dataset_round_trip(tmp_path):
+    a, b = lattice_frame("fcc", 2), half_crystal_frame()
+    b.molecule_labels = molecule_labels(b)
+    ds = Dataset([a, b])
+    ds.save(tmp_path / "d.npz")
+    back = list(Dataset.load(tmp_path / "d.npz"))
+    assert back[0].molecule_labels is None
+    np.testing.assert_array_equal(back[1].molecule_labels, b.molecule_labels)
+
+
+def test_training_samples_carry_per_molecule_targets():
+    from cv_models.training import assign_molecule_labels, collate, prepare_samples
+
+    crystal, interface = lattice_frame("fcc", 3), half_crystal_frame()
+    crystal.label, interface.label = CRYSTAL, UNLABELED
+    frames = [crystal, interface]
+    s = prepare_samples(frames, 1, 1.5, torch.float64)
+    assert s[1]["mol_labels"].tolist() == [UNLABELED] * interface.n_molecules  # "frame": nothing to learn there
+    assign_molecule_labels(frames, "ten_wolde", 1.5)
+    s = prepare_samples(frames, 1, 1.5, torch.float64)
+    np.testing.assert_array_equal(s[1]["mol_labels"].numpy(), molecule_labels(interface))
+    assert set(s[1]["mol_labels"].tolist()) == {MELT, CRYSTAL}
+    batch = collate(s, torch.device("cpu"))
+    assert batch["mol_labels"].shape[0] == crystal.n_molecules + interface.n_molecules
+
+
+def test_first_crystallisation_needs_the_hold():
+    steps = np.arange(0, 20001, 1000)
+    frac = np.where(steps >= 8000, 0.9, 0.1)
+    frac[10] = 0.5  # a dip at step 10000: the hold restarts after it
+    hit = first_crystallisation(steps, frac, 0.8, 5000)
+    assert hit.step == 11000
+    assert first_crystallisation(steps, frac, 0.8, 10000).step is None  # 11000 + 10000 is past the run
+    assert first_crystallisation(steps, np.full(len(steps), 0.2)).step is None
+
+
+def test_interface_runs_cover_a_range_of_crystal(tmp_path):
+    """Slab and sphere seeds in their melt: UNLABELED frames in an elongated box whose
+    solid fraction lies strictly between the melt and the crystal."""
+    from cv_models.generate import GeneratorConfig, generate
+
+    cfg = GeneratorConfig(system="lj", n_cells=3, phases=("interface",), replicas=1, interface_steps=200,
+                          interface_every=100, interface_seeds=(("slab", 0.5, 0.70), ("sphere", 0.4, 0.56)),
+                          chunk_steps=0)
+    ds = generate(cfg, tmp_path, progress=False)
+    assert sorted(ds.trajectories) == ["lj-interface-slab0.5-T0.7-0", "lj-interface-sphere0.4-T0.56-0"]
+    slab = ds.by_trajectory()["lj-interface-slab0.5-T0.7-0"]
+    assert len(slab) == 3 and all(f.label == UNLABELED for f in slab)
+    assert slab[0].cell[2, 2] > 1.5 * slab[0].cell[0, 0]  # 3 x 3 x 6 cells
+    solid = ten_wolde_frame(slab[0], TenWoldeConfig(cutoff=1.5)).solid_fraction
+    assert 0.2 < solid < 0.8
+
+
+def test_plumed_input_scales_the_sigma_of_an_extensive_count(tmp_path):
+    from export.plumed_input import PlumedInputOptions, plumed_input
+    from tests.export_helpers import save_model_with_hints
+
+    import re
+
+    model = save_model_with_hints(tmp_path / "m.pt", sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0],
+                                  extra={"sigma_hint_molecules": "100.0", "extensive_outputs": "n_crystal"})
+
+    def sigma(atoms: str) -> float:
+        text = plumed_input(model, PlumedInputOptions(atoms=atoms, cv="n_crystal", temp=0.58))
+        return float(re.search(r"METAD ARG=cv.n_crystal SIGMA=(\S+)", text).group(1))
+
+    meta_molecules = 100.0
+    assert sigma("1-100") == pytest.approx(2.0 * np.sqrt(100 / meta_molecules))
+    assert sigma("1-400") == pytest.approx(2.0 * np.sqrt(400 / meta_molecules))
+
+
+def test_compare_writes_a_table_from_real_runs(tmp_path):
+    """A tiny `latentcv compare` on ENERGY (no model needed): calibration, two seeds in
+    one worker, the judge, the table and the plot."""
+    from cv_models.compare import CompareConfig, compare, metad_input
+
+    cfg = CompareConfig(cvs=("energy",), seeds=(1, 2), cells=3, steps=1000, calibration_steps=500, dump_every=250,
+                        check_every=500, hold_steps=500, workers=1, out=str(tmp_path / "cmp"))
+    text = metad_input(cfg, "energy", 108, 3.0, tmp_path)
+    assert "e: ENERGY" in text and "METAD ARG=e SIGMA=3 HEIGHT=0.58 PACE=200 BIASFACTOR=30" in text
+    table = compare(cfg, log=lambda *_: None)
+    assert "| energy |" in table and "0/2" in table  # 1000 steps are far too few to crystallise
+    runs = (tmp_path / "cmp" / "runs.json").read_text()
+    assert '"steps_run": 1000' in runs
+    assert (tmp_path / "cmp" / "compare.png").stat().st_size > 5000
+    with pytest.raises(ValueError, match="model file"):
+        CompareConfig(cvs=("latent",), model=str(tmp_path / "none.pt")).validate()
