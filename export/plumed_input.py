@@ -93,7 +93,9 @@ def _floats(text: str) -> List[float]:
 def cv_span(meta: Dict[str, str], name: str, n_molecules: Optional[int] = None) -> Optional[float]:
     """Distance from the melt to the crystal value of output ``name`` of a latentcv model:
     |c_crys,k − c_melt,k| for ``z<k>``, 1 for ``proj``, |dcrys(melt) − dcrys(crystal)| ≈ 0.99
-    for ``dcrys``, the number of molecules for ``n_crystal`` (when known). None if unknown."""
+    for ``dcrys``. None if unknown, and for the extensive count ``n_crystal``: its melt
+    spread grows like sqrt(M) while the distance grows like M, so a fixed fraction would
+    flag every large box (:func:`sigma_review` asks it for at least half a molecule)."""
     crys, melt = _floats(meta.get("crystal_centroid", "")), _floats(meta.get("melt_centroid", ""))
     m = re.fullmatch(r"z(\d+)", name)
     if m and int(m.group(1)) < min(len(crys), len(melt)):
@@ -105,14 +107,19 @@ def cv_span(meta: Dict[str, str], name: str, n_molecules: Optional[int] = None) 
         from export.from_checkpoint import DCRYS_EPS2
 
         return math.sqrt(1.0 + DCRYS_EPS2) - math.sqrt(DCRYS_EPS2)
-    if name == "n_crystal" and n_molecules:
-        return float(n_molecules)
     return None
 
 
 def sigma_review(sigma: float, span: Optional[float], cv: str) -> Optional[List[str]]:
     """The ``# REVIEW SIGMA:`` comment lines when the sigma hint of ``cv`` is below
     ``SIGMA_REVIEW_FRACTION`` of its melt → crystal distance ``span``; None when it is not."""
+    if cv == "n_crystal":
+        if sigma >= 0.5:
+            return None
+        return [f"# REVIEW SIGMA: the sigma_hint {sigma:.3g} of cv.n_crystal is below half a molecule:",
+                "#   the count barely moves over the melt frames of the training data.",
+                "#   CHANGE: raise SIGMA (--sigma, at least 0.5), or retrain with interface / partially crystalline "
+                "frames ([data] molecule_labels = \"ten_wolde\")."]
     if span is None or not span > 0 or sigma >= SIGMA_REVIEW_FRACTION * span:
         return None
     floor = SIGMA_REVIEW_FRACTION * span

@@ -110,12 +110,13 @@ def test_plumed_input_flags_a_degenerate_sigma_hint(tmp_path, capsys):
     and a warning on stderr; a fine hint, or an explicit --sigma, gets neither."""
     from export_helpers import save_model_with_hints
 
-    # centroids: crystal (1, 0.5), melt (0, 0); distances z0 1, z1 0.5, proj 1, dcrys 0.99, n_crystal 32 molecules
-    bad = save_model_with_hints(tmp_path / "bad.pt", sigma_hint=[0.05, 0.001, 2e-4, 0.05, 1.0])
+    # centroids: crystal (1, 0.5), melt (0, 0); distances z0 1, z1 0.5, proj 1, dcrys 0.99; n_crystal needs
+    # at least half a molecule (an extensive count: a fixed fraction of M would flag every large box)
+    bad = save_model_with_hints(tmp_path / "bad.pt", sigma_hint=[0.05, 0.001, 2e-4, 0.05, 0.1])
     good = save_model_with_hints(tmp_path / "good.pt", sigma_hint=[0.05, 0.02, 0.03, 0.05, 1.0])
     base = ["--natoms", "32", "--temp", "0.6"]
     for cv, model, flagged in (("proj", bad, True), ("z1", bad, True), ("z0", bad, False), ("proj", good, False),
-                               ("z1", good, False), ("n_crystal", good, False)):
+                               ("z1", good, False), ("n_crystal", good, False), ("n_crystal", bad, True)):
         out = tmp_path / f"{cv}.dat"
         assert cli.main(["plumed-input", str(model), "--cv", cv, "--out", str(out)] + base) == 0
         text, err = out.read_text(), capsys.readouterr().err
