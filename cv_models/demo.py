@@ -45,6 +45,8 @@ class DemoConfig:
         epochs: override the training epochs of ``examples/lj/train.toml``.
         crystal_threshold, hold_steps: crystallised = freud ten Wolde solid fraction above
             the threshold for ``hold_steps`` steps.
+        stop_when_crystallised: end the biased run once it has crystallised (a user waits
+            for the crystal, not for the budget).
         progress: progress bars.
     """
 
@@ -69,6 +71,7 @@ class DemoConfig:
     epochs: int | None = None
     crystal_threshold: float = 0.8
     hold_steps: int = 5000
+    stop_when_crystallised: bool = True
     progress: bool = True
 
 
@@ -152,10 +155,12 @@ def export_model(out: Path, checkpoint: Path) -> Path:
     return export_checkpoint(checkpoint, model, log=lambda line: print("    " + line), species_masses=[1.0])
 
 
-def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = True) -> float:
-    """``examples/lj/metad.lmp``: LAMMPS + fix plumed + LATENT_CV (or, biased=False, the
-    same run without bias in ``out/control``), with a progress bar; returns the wall time
-    of the metadynamics run (s)."""
+def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = True,
+                     md: Path | None = None) -> tuple[int, float]:
+    """``examples/lj/metad.lmp``: LAMMPS + fix plumed + LATENT_CV in ``out/metad`` (or,
+    biased=False, the same run without bias in ``out/control``; or in ``md``), with a
+    progress bar; returns the metadynamics steps done (fewer than ``md_steps`` when it
+    stopped crystallised) and their wall time (s)."""
     from tqdm.auto import tqdm
 
     from cv_models.engines import open_lammps
@@ -163,7 +168,7 @@ def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = Tru
     from export.plumed_input import PlumedInputOptions, write_plumed_input
 
     natoms = 4 * cfg.md_cells**3
-    md = out / ("metad" if biased else "control")
+    md = md or out / ("metad" if biased else "control")
     md.mkdir(parents=True, exist_ok=True)
     for old in ("HILLS", "COLVAR", "traj.dump", "fes.dat"):
         (md / old).unlink(missing_ok=True)
@@ -186,11 +191,37 @@ def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = Tru
     lmp = open_lammps(args, load_fix_plumed=biased)
     try:
         total = cfg.melt_steps + cfg.equil_steps + cfg.md_steps
+        stop = _crystallised_check(md / "traj.dump", cfg) if biased and cfg.stop_when_crystallised else None
         with tqdm(total=total, unit="step", desc="latentcv demo MD", disable=not cfg.progress) as bar:
-            timings = run_input(lmp, EXAMPLES / "metad.lmp", chunk_steps=max(cfg.md_steps // 50, 100), progress=bar)
-        return timings[-1][1]
+            timings = run_input(lmp, EXAMPLES / "metad.lmp", chunk_steps=max(cfg.md_steps // 50, 100), progress=bar,
+                                stop_last_run=stop)
+        return timings[-1]
     finally:
         lmp.close()
+
+
+def _crystallised_check(dump: Path, cfg: DemoConfig):
+    """A ``stop_last_run`` callback: True once the dumped frames show the crystal held
+    (freud ten Wolde, :func:`cv_models.analysis.crystallinity.first_crystallisation`);
+    checked every ``hold_steps // 2`` steps."""
+    from cv_models.analysis.crystallinity import first_crystallisation, freud_solid_fraction
+    from cv_models.data import read_lammps_dump
+
+    seen: dict[str, list] = {"steps": [], "solid": []}
+    last = {"checked": 0}
+
+    def stop(done: int) -> bool:
+        if done - last["checked"] < cfg.hold_steps // 2 or not dump.exists():
+            return False
+        last["checked"] = done
+        frames = read_lammps_dump(dump, units="lj", start=len(seen["steps"]))
+        seen["steps"] += [f.timestep for f in frames]
+        seen["solid"] += [freud_solid_fraction(f, 1.5) for f in frames]
+        hit = first_crystallisation(np.array(seen["steps"]), np.array(seen["solid"]), cfg.crystal_threshold,
+                                    cfg.hold_steps)
+        return hit.step is not None
+
+    return stop
 
 
 def solid_fractions(dump: Path, cutoff: float = 1.5) -> dict[str, np.ndarray]:
@@ -323,11 +354,11 @@ def run_demo(out: str | Path = "demo_out", steps: int | None = None, config: Dem
     dataset, fingerprint = prepare_data(out, cfg)
     checkpoint = train_model(out, dataset, fingerprint, cfg.epochs)
     model = export_model(out, checkpoint)
-    seconds = run_metadynamics(out, model, cfg)
-    control_seconds = run_metadynamics(out, model, cfg, biased=False) if cfg.control else None
-    summary = {"atoms": 4 * cfg.md_cells**3, "steps": cfg.md_steps, "seconds": seconds,
-               "ms_per_step": 1e3 * seconds / max(cfg.md_steps, 1),
-               "control_ms_per_step": None if control_seconds is None else 1e3 * control_seconds / max(cfg.md_steps, 1),
+    steps, seconds = run_metadynamics(out, model, cfg)
+    control_steps, control_seconds = run_metadynamics(out, model, cfg, biased=False) if cfg.control else (0, None)
+    summary = {"atoms": 4 * cfg.md_cells**3, "steps": steps, "budget": cfg.md_steps, "seconds": seconds,
+               "ms_per_step": 1e3 * seconds / max(steps, 1),
+               "control_ms_per_step": None if control_seconds is None else 1e3 * control_seconds / max(control_steps, 1),
                **analyse(out, cfg)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     rule = f"solid fraction > {cfg.crystal_threshold:g} held {cfg.hold_steps} steps, freud ten Wolde"
@@ -335,10 +366,13 @@ def run_demo(out: str | Path = "demo_out", steps: int | None = None, config: Dem
         crystallised = f"CRYSTALLISED at step {summary['crystallised_at_step']} ({rule})"
     else:
         crystallised = f"NOT crystallised within {cfg.md_steps} steps ({rule}; max {summary['max_solid_fraction']:.2f})"
+    if summary["crystallised_at_step"] is not None:
+        wait = 1e-3 * summary["ms_per_step"] * summary["crystallised_at_step"]
+        crystallised += f", after {wait:.0f} s of metadynamics"
     if summary["control_max_solid_fraction"] is not None:
         crystallised += f"; unbiased control: solid fraction up to {summary['control_max_solid_fraction']:.2f}"
     print(
-        f"latentcv demo: {summary['atoms']} LJ atoms, {cfg.md_steps} metadynamics steps on the learned cv.{cfg.cv} "
+        f"latentcv demo: {summary['atoms']} LJ atoms, {steps} metadynamics steps on the learned cv.{cfg.cv} "
         f"in {seconds:.0f} s ({summary['ms_per_step']:.2f} ms/step); {summary['hills']} hills, "
         f"cv.{cfg.cv} {summary['cv_min']:.2f}→{summary['cv_max']:.2f}, bias {summary['final_bias']:.1f} ε; "
         f"{crystallised}. Report {out / 'demo.png'}"

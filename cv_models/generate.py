@@ -249,17 +249,22 @@ def _logical_lines(text: str) -> list[str]:
     return out
 
 
-def run_input(lmp, path: Path, *, chunk_steps: int = 1000, progress=None) -> list[tuple[int, float]]:
+def run_input(lmp, path: Path, *, chunk_steps: int = 1000, progress=None,
+              stop_last_run=None) -> list[tuple[int, float]]:
     """Run a LAMMPS input file command by command, splitting ``run N`` into chunks.
 
     Each ``run N`` becomes ``run n start S stop S+N pre yes|no post no`` pieces, so
     time-dependent fixes (the quench ramp) behave as in one run. ``progress`` (a tqdm
-    bar) is advanced by the steps done. Returns (steps, wall seconds) of every ``run``.
+    bar) is advanced by the steps done. ``stop_last_run(steps_done) -> bool``, called
+    after every chunk of the file's last ``run``, ends that run early when it returns
+    True. Returns (steps done, wall seconds) of every ``run``.
     """
     import time
 
     timings = []
-    for line in _logical_lines(Path(path).read_text()):
+    lines = _logical_lines(Path(path).read_text())
+    last_run = max((k for k, l in enumerate(lines) if _RUN.match(l.split("#", 1)[0])), default=-1)
+    for k, line in enumerate(lines):
         m = _RUN.match(line.split("#", 1)[0])
         if not m or m.group(2).strip():
             lmp.command(line)
@@ -277,9 +282,9 @@ def run_input(lmp, path: Path, *, chunk_steps: int = 1000, progress=None) -> lis
             done += c
             if progress is not None:
                 progress.update(c)
-            if done >= n:
+            if done >= n or (k == last_run and stop_last_run is not None and stop_last_run(done)):
                 break
-        timings.append((n, time.perf_counter() - began))
+        timings.append((done, time.perf_counter() - began))
     return timings
 
 
