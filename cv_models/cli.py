@@ -10,6 +10,7 @@
     latentcv suggest-cutoff T   [model] cutoff / r_on (and the ten Wolde cutoff) from the g(r) of crystal frames
     latentcv demo               the end-to-end demo (LAMMPS metadynamics on LATENT_CV)
     latentcv compare M          metadynamics on M's CV vs PLUMED Q6 and ENERGY, over seeds
+    latentcv refine CFG CKPT    biased runs -> harvested frames -> fine-tuned CV, k rounds
 """
 
 from __future__ import annotations
@@ -251,6 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="LAMMPS processes at once (default 2)")
     p.add_argument("--out", default="compare_out")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("refine", help="biased runs -> harvested frames -> fine-tuned, re-exported CV, k rounds (LJ)")
+    p.add_argument("config", help="training config of the starting model")
+    p.add_argument("checkpoint", help="the starting checkpoint (latentcv train)")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--seeds", type=int, default=2, help="biased runs per round")
+    p.add_argument("--steps", type=int, default=20000, help="metadynamics steps per run")
+    p.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per round")
+    p.add_argument("--cells", type=int, default=4, help="fcc cells per edge of the melt (4 cells^3 atoms)")
+    p.add_argument("--out", default="refine_out")
+    p.set_defaults(func=_cmd_refine)
     return parser
 
 
@@ -262,6 +274,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                         height_kt=args.height, biasfactor=args.biasfactor, stride=args.stride, kernel=args.kernel,
                         workers=args.workers, out=args.out)
     print(compare(cfg))
+    return 0
+
+
+def _cmd_refine(args: argparse.Namespace) -> int:
+    from cv_models.refine import RefineConfig, refine
+
+    print(refine(RefineConfig(config=args.config, checkpoint=args.checkpoint, rounds=args.rounds, seeds=args.seeds,
+                              steps=args.steps, epochs=args.epochs, md_cells=args.cells, out=args.out)))
     return 0
 
 

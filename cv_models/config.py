@@ -235,6 +235,8 @@ class TrainingConfig:
             (0 = off).
         min_delta: the decrease of the validation loss that counts as an improvement.
         resume: continue from ``output_dir/checkpoint_last.pt`` if present.
+        init_from: start from the weights of this checkpoint (fine-tuning, e.g. by
+            ``latentcv refine``; same ``[model]``), relative to the config file; "" = random.
         device: "auto" (CUDA when present), "cpu" or "cuda".
         threads: torch CPU threads (keep it small on shared machines).
         w_adj: loss weight of the adjacency reconstruction (molecule-graph edges vs
@@ -258,6 +260,7 @@ class TrainingConfig:
     patience: int = 10
     min_delta: float = 1e-4
     resume: bool = True
+    init_from: str = ""
     device: str = "auto"
     threads: int = 1
     w_adj: float = 1.0

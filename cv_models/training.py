@@ -347,6 +347,12 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     weights = _weights(cfg)
     state = {"epoch": 0, "best": math.inf, "bad": 0, "stopped": False, "history": []}
+    if t.init_from:
+        init = load_checkpoint(cfg.resolve(t.init_from))
+        if init.get("model_config") != dataclasses.asdict(mcfg):
+            raise ConfigError(f"[training] init_from = {t.init_from!r} was trained with a different [model]; "
+                              "use the same [model] table (or no init_from)")
+        model.load_state_dict(init["model_state"])
     last = out_dir / "checkpoint_last.pt"
     if t.resume and last.exists():
         ck = load_checkpoint(last)

@@ -150,3 +150,30 @@ def test_compare_writes_a_table_from_real_runs(tmp_path):
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 5000
     with pytest.raises(ValueError, match="model file"):
         CompareConfig(cvs=("latent",), model=str(tmp_path / "none.pt")).validate()
+
+
+def test_refine_runs_a_round_end_to_end(tmp_path):
+    """`latentcv refine`: export → biased run → harvest → fine-tune → re-export, tiny."""
+    from cv_models.cli import main
+    from cv_models.generate import GeneratorConfig, generate
+    from cv_models.training import train_from_config
+
+    gen = GeneratorConfig.preset("tiny", "lj", phases=("crystal", "melt"), replicas=2)
+    generate(gen, tmp_path / "data", progress=False).save(tmp_path / "lj.npz")
+    (tmp_path / "train.toml").write_text(
+        '[data]\ndataset = "lj.npz"\nn_blocks = 2\nval_fraction = 0.5\nmolecule_labels = "ten_wolde"\n'
+        '[model]\nhidden = 8\nrbf = 4\nstage2_hidden = 8\nmolecule_latent = 4\n'
+        '[training]\nepochs = 1\noutput_dir = "train"\nprogress = false\n')
+    ck = train_from_config(str(tmp_path / "train.toml"))
+    out = tmp_path / "refine"
+    assert main(["refine", str(tmp_path / "train.toml"), str(ck), "--rounds", "1", "--seeds", "1", "--steps", "500",
+                 "--epochs", "1", "--cells", "3", "--out", str(out)]) == 0
+    report = (out / "refine.md").read_text()
+    assert "| 1 | 2 |" in report  # round 1 harvested the 2 frames dumped at steps 0 and 500
+    assert (out / "round1" / "model.pt").stat().st_size > 10_000
+    ck1 = out / "round1" / "train" / "checkpoint.pt"
+    import torch
+
+    a, b = torch.load(ck, weights_only=False), torch.load(ck1, weights_only=False)
+    assert b["config"]["training"]["init_from"] == str(ck.resolve())
+    assert any(not torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])  # fine-tuned
