@@ -149,11 +149,27 @@ def _lammps(cfg: CompareConfig, md: Path, seed: int, plumed_dat: Path | None):
     return open_lammps(args, load_fix_plumed=plumed_dat is not None, plumed_kernel=cfg.kernel or None)
 
 
+def _run_key(cfg: CompareConfig) -> dict:
+    """The settings a finished run's physics depends on (a run with the same key is
+    reused; the PLUMED kernel only changes its speed and is recorded with each run)."""
+    keep = ("model", "output", "cells", "steps", "temp", "pace", "height_kt", "biasfactor", "stride", "sigma_scale",
+            "calibration_steps", "q6_cutoff", "crystal_threshold", "hold_steps", "dump_every", "check_every")
+    return {k: getattr(cfg, k) for k in keep}
+
+
 def calibrate(cfg: CompareConfig) -> dict[str, float]:
-    """SIGMA of every CV: ``sigma_scale`` × its std over an unbiased melt run."""
+    """SIGMA of every CV: ``sigma_scale`` × its std over an unbiased melt run (of all
+    three CVs, so later runs of a subset reuse it)."""
     natoms = 4 * cfg.cells**3
     md = Path(cfg.out) / "calibration"
     md.mkdir(parents=True, exist_ok=True)
+    stamp = md / "sigma.json"
+    cvs = CVS if cfg.model else tuple(c for c in CVS if c != "latent")
+    if stamp.exists():
+        saved = json.loads(stamp.read_text())
+        if saved["key"] == _run_key(cfg) and all(c in saved["sigma"] for c in cfg.cvs):
+            return saved["sigma"]
+    cfg = replace(cfg, cvs=cvs)
     colvar = md / "COLVAR"
     colvar.unlink(missing_ok=True)
     plumed_dat = md / "plumed.dat"
@@ -166,7 +182,9 @@ def calibrate(cfg: CompareConfig) -> dict[str, float]:
         lmp.close()
     data = np.loadtxt(colvar, comments="#", ndmin=2)[:, 1:]
     data = data[len(data) // 5:]  # drop the first fifth (the bias-free melt settles)
-    return {cv: float(cfg.sigma_scale * data[:, k].std()) for k, cv in enumerate(cfg.cvs)}
+    sigma = {cv: float(cfg.sigma_scale * data[:, k].std()) for k, cv in enumerate(cfg.cvs)}
+    stamp.write_text(json.dumps({"key": _run_key(cfg), "sigma": sigma}))
+    return sigma
 
 
 def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
@@ -177,6 +195,11 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
     natoms = 4 * cfg.cells**3
     md = Path(cfg.out) / "runs" / f"{cv}-seed{seed}"
     md.mkdir(parents=True, exist_ok=True)
+    done_file = md / "result.json"
+    if done_file.exists():  # a finished run with the same settings is kept (e.g. after a crash)
+        old = json.loads(done_file.read_text())
+        if old.get("key") == _run_key(cfg) and old.get("sigma") == sigma:
+            return old
     for old in ("HILLS", "COLVAR", "traj.dump"):
         (md / old).unlink(missing_ok=True)
     plumed_dat = md / "plumed.dat"
@@ -198,11 +221,14 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
             first = hit.step
     finally:
         lmp.close()
-    result = {"cv": cv, "seed": seed, "sigma": sigma, "steps_run": done, "ms_per_step": 1e3 * seconds / max(done, 1),
+    result = {"cv": cv, "seed": seed, "sigma": sigma, "key": _run_key(cfg), "kernel": cfg.kernel or "bundled",
+              "steps_run": done, "ms_per_step": 1e3 * seconds / max(done, 1),
               "crystallised_at": first, "steps": steps, "solid_fraction": solid}
     result["wall_s_to_crystal"] = None if first is None else first * result["ms_per_step"] / 1e3
     result["structure"] = _structure(md / "traj.dump")
-    (md / "result.json").write_text(json.dumps(result))
+    tmp = done_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(done_file)
     return result
 
 
@@ -291,8 +317,9 @@ def plot(results: list[dict], cfg: CompareConfig, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(cfg.cvs), figsize=(4 * len(cfg.cvs), 3.4), sharey=True, squeeze=False)
-    for ax, cv in zip(axes[0], cfg.cvs):
+    cvs = [cv for cv in CVS if any(r["cv"] == cv for r in results)]
+    fig, axes = plt.subplots(1, len(cvs), figsize=(4 * len(cvs), 3.4), sharey=True, squeeze=False)
+    for ax, cv in zip(axes[0], cvs):
         for r in (r for r in results if r["cv"] == cv):
             ax.plot(r["steps"], r["solid_fraction"], lw=0.9, label=f"seed {r['seed']}")
         ax.axhline(cfg.crystal_threshold, color="k", lw=0.6, ls=":")
@@ -321,15 +348,21 @@ def compare(cfg: CompareConfig, log=print) -> str:
     log(f"latentcv compare: calibration ({cfg.calibration_steps} unbiased steps) for the SIGMA of {', '.join(cfg.cvs)}")
     sigmas = calibrate(cfg)
     log("latentcv compare: SIGMA " + ", ".join(f"{k}={v:.4g}" for k, v in sigmas.items()))
+    results: list[dict] = []
     jobs = [(cfg, cv, seed, sigmas[cv]) for seed in cfg.seeds for cv in cfg.cvs]
-    results = []
+    # all finished runs of the same settings in the folder enter the table (runs of
+    # other CVs done earlier, e.g. Q6 in a separate call)
+    for path in sorted((out / "runs").glob("*/result.json")) if (out / "runs").exists() else []:
+        r = json.loads(path.read_text())
+        if r.get("key") == _run_key(cfg) and (r["cv"], r["seed"]) not in {(j[1], j[2]) for j in jobs}:
+            results.append(r)
     with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=get_context("spawn")) as pool:
         for r in tqdm(pool.map(_run_job, jobs), total=len(jobs), desc="latentcv compare", unit="run"):
             results.append(r)
             when = "never" if r["crystallised_at"] is None else f"step {r['crystallised_at']}"
             log(f"  {r['cv']:7s} seed {r['seed']}: crystallised {when}, {r['ms_per_step']:.2f} ms/step")
     (out / "runs.json").write_text(json.dumps({"config": asdict(cfg), "sigma": sigmas, "runs": results}, indent=1))
-    table = markdown_table(summarise(results, cfg.cvs), cfg, sigmas)
+    table = markdown_table(summarise(results, CVS), cfg, sigmas)
     (out / "results.md").write_text(table + "\n")
     plot(results, cfg, out / "compare.png")
     return table
