@@ -591,6 +591,11 @@ class AngularMoments(nn.Module):
         self.n_degrees = len(self.degrees)
         self.out_dim = channels * (1 + (3 if bond_order else 1) * self.n_degrees)
         self.harmonics = SolidHarmonics(self.degrees, unit=True)
+        # [K, D] one-hot of each harmonic column's degree: sums over m within a degree as a
+        # matmul (much faster than index_add_ along an inner dimension, also backwards)
+        onehot = torch.zeros(int(self.harmonics.degree.shape[0]), self.n_degrees)
+        onehot[torch.arange(onehot.shape[0]), self.harmonics.degree] = 1.0
+        self.register_buffer("degree_onehot", onehot)
         # rho_c = (W rbf)_c + (V h)_j,c + b_c: a linear combination of the radial basis
         # (a smooth radial function per channel) shifted per sender species/embedding
         self.rho = PairMLP(node_dim, rbf_dim, 0, channels, use_i=False)
@@ -621,10 +626,9 @@ class AngularMoments(nn.Module):
         parts = [q0, (q / (norm * norm).view(-1, 1, 1)).reshape(n, self.channels * self.n_degrees)]
         if self.bond_order:
             # unit moments per (channel, degree), then s_ij summed over m within each degree
-            inv = torch.rsqrt(q + 1e-8).index_select(2, self.harmonics.degree)  # [n, C, K]
-            tn = t * inv
-            s = torch.zeros(i.shape[0], self.channels, self.n_degrees, dtype=t.dtype, device=t.device)
-            s = s.index_add_(2, self.harmonics.degree, tn.index_select(0, i) * tn.index_select(0, j))  # [E, C, D]
+            onehot = self.degree_onehot.to(t.dtype)
+            tn = t * torch.matmul(torch.rsqrt(q + 1e-8), onehot.t())  # [n, C, K]
+            s = torch.matmul(tn.index_select(0, i) * tn.index_select(0, j), onehot)  # [E, C, D]
             we = edge_weight.view(-1, 1, 1)
             sbar = scatter_sum(we * s, i, n) / norm.view(-1, 1, 1)
             s2bar = scatter_sum(we * s * s, i, n) / norm.view(-1, 1, 1)
