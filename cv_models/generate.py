@@ -49,10 +49,10 @@ DEFAULT_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
     ("slab", 0.3, 0.70), ("slab", 0.5, 0.70), ("slab", 0.7, 0.70),
     ("sphere", 0.35, 0.52), ("sphere", 0.5, 0.56),
 )
-# the same for the trimers (T_m ~ TM_TRIMERS): slabs at the state point and near T_m
+# the same for the trimers (T_m <~ 1.5-1.6, docs/data.md): slabs at the state point and near T_m
 TRIMER_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
     ("slab", 0.25, 1.4), ("slab", 0.5, 1.4), ("slab", 0.75, 1.4),
-    ("slab", 0.3, 1.7), ("slab", 0.6, 1.7),
+    ("slab", 0.3, 1.5), ("slab", 0.6, 1.5),
 )
 
 
