@@ -1,8 +1,8 @@
-"""Generate labeled training data for the two embedded systems with LAMMPS (in-process).
+"""Generate labeled training data for the embedded systems with LAMMPS (in-process).
 
 The MD protocols are plain LAMMPS inputs a person can read and run by hand:
-``examples/lj/{crystal,melt}.lmp`` and ``examples/dimers/{crystal,melt}.lmp`` (each
-includes its folder's ``system.lmp``). The generator runs those files through the LAMMPS
+``examples/{lj,dimers,trimers}/{crystal,melt}.lmp`` (each includes its folder's
+``system.lmp``). The generator runs those files through the LAMMPS
 Python module (:func:`cv_models.engines.open_lammps`), setting their ``index`` variables
 (size, seed, state point, step counts, output files) first, and splits every ``run``
 into chunks to drive a tqdm progress bar. It then reads the dumps back with
@@ -10,14 +10,15 @@ into chunks to drive a tqdm progress bar. It then reads the dumps back with
 
 Phases (DESIGN.md §6):
 
-- ``crystal``: the lattice (fcc LJ; fcc of randomly oriented dimers = plastic crystal)
+- ``crystal``: the lattice (fcc LJ; fcc of randomly oriented dimers = plastic crystal;
+  trimers: rods aligned along z in AB-stacked layers = orientationally ordered crystal)
   equilibrated and sampled at the state point → label CRYSTAL.
 - ``melt``: the lattice melted at ``melt_temperature``, quenched linearly to the state
   point, equilibrated and sampled → label MELT.
 - ``transition`` (LJ only by default): the melt quenched to ``transition_temperature``
   (0.45) where it crystallises spontaneously after 20–30k steps → UNLABELED.
-- ``interface`` (LJ): a crystal seed (slab or sphere, ``interface_seeds``) in its own
-  melt in an elongated box (``examples/lj/interface.lmp``), then free growth or melting
+- ``interface`` (LJ, trimers): a crystal seed (slab or sphere, ``interface_seeds``) in its own
+  melt in an elongated box (``examples/{lj,trimers}/interface.lmp``), then free growth or melting
   → UNLABELED frames with every amount of crystal; label their molecules with a local
   criterion (``[data] molecule_labels = "ten_wolde"`` in training).
 
@@ -41,12 +42,17 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 PHASE_LABELS = {"crystal": CRYSTAL, "melt": MELT, "transition": UNLABELED, "interface": UNLABELED}
 
-# (shape, seed's share of the volume, sampling temperature) of the interface runs: slabs
+# (shape, seed's share of the volume, sampling temperature) of the LJ interface runs: slabs
 # that grow at the state point and slabs that hold near T_m; spheres for small nuclei.
 DEFAULT_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
     ("slab", 0.25, 0.58), ("slab", 0.4, 0.58), ("slab", 0.55, 0.58), ("slab", 0.75, 0.58),
     ("slab", 0.3, 0.70), ("slab", 0.5, 0.70), ("slab", 0.7, 0.70),
     ("sphere", 0.35, 0.52), ("sphere", 0.5, 0.56),
+)
+# the same for the trimers (T_m <~ 1.5-1.6, docs/data.md): slabs at the state point and near T_m
+TRIMER_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
+    ("slab", 0.25, 1.4), ("slab", 0.5, 1.4), ("slab", 0.75, 1.4),
+    ("slab", 0.3, 1.5), ("slab", 0.6, 1.5),
 )
 
 
@@ -55,16 +61,19 @@ class SystemSpec:
     """One embedded system and its measured state point (reduced LJ units).
 
     Attributes:
-        name: "lj" or "dimers"; template_dir: folder of its LAMMPS inputs.
+        name: "lj", "dimers" or "trimers"; template_dir: folder of its LAMMPS inputs.
         temperature, pressure, dt, tdamp, pdamp: the state point and integrator.
         density: starting lattice number density (of molecules) of the crystal.
         melt_density: starting lattice density of melt/transition runs: low enough that
             the lattice melts within a few hundred steps at ``melt_temperature``.
         melt_temperature: where the lattice is melted.
         transition_temperature: quench temperature of the transition run (None: none).
-        atoms_per_molecule: 1 (LJ) or 2 (dimers).
+        atoms_per_molecule: 1 (LJ), 2 (dimers), 3 (trimers).
         tenwolde_cutoff: neighbour cutoff of the ten Wolde analysis (on molecule centres),
-            about the first minimum of the centre–centre g(r).
+            about the first minimum of the centre–centre g(r) of the crystal.
+        molecules_per_cell: molecules per lattice unit cell (fcc 4; trimers 8).
+        default_cells: unit cells per edge of the ``default`` preset.
+        interface_seeds: the ``interface`` runs (see :class:`GeneratorConfig`).
     """
 
     name: str
@@ -80,11 +89,21 @@ class SystemSpec:
     transition_temperature: float | None
     atoms_per_molecule: int
     tenwolde_cutoff: float
+    molecules_per_cell: int = 4
+    default_cells: int = 6
+    interface_seeds: tuple[tuple[str, float, float], ...] = DEFAULT_INTERFACE_SEEDS
+
+    def n_molecules(self, n_cells: int) -> int:
+        """Molecules of a crystal or melt run with ``n_cells`` cells per edge."""
+        return self.molecules_per_cell * n_cells**3
 
 
 SYSTEMS: dict[str, SystemSpec] = {
     "lj": SystemSpec("lj", EXAMPLES / "lj", 0.58, 1.0, 0.005, 0.5, 5.0, 1.04, 0.85, 1.5, 0.45, 1, 1.5),
     "dimers": SystemSpec("dimers", EXAMPLES / "dimers", 1.15, 1.0, 0.003, 0.3, 3.0, 0.80, 0.65, 2.5, None, 2, 1.6),
+    # orientationally ordered molecular crystal (benchmarks/molecular_system.py, docs/data.md)
+    "trimers": SystemSpec("trimers", EXAMPLES / "trimers", 1.4, 1.0, 0.003, 0.3, 3.0, 0.50, 0.40, 3.0, None, 3, 1.5,
+                          molecules_per_cell=8, default_cells=4, interface_seeds=TRIMER_INTERFACE_SEEDS),
 }
 
 
@@ -93,8 +112,9 @@ class GeneratorConfig:
     """What to simulate. Temperatures etc. left at None take the system's state point.
 
     Attributes:
-        system: "lj" or "dimers".
-        n_cells: fcc unit cells per box edge (4 molecules per cell: N = 4 n_cells³).
+        system: "lj", "dimers" or "trimers".
+        n_cells: unit cells per box edge (N = ``spec.molecules_per_cell`` n_cells³: 4 per
+            fcc cell, 8 per trimer cell).
         phases: any of "crystal", "melt", "transition".
         replicas: independent trajectories per phase (seeds seed, seed+1, ...).
         equil_steps: equilibration at the state point before sampling.
@@ -105,8 +125,8 @@ class GeneratorConfig:
         seed: LAMMPS velocity (and dimer orientation) seed of the first replica.
         temperature, pressure, melt_temperature, transition_temperature: overrides.
         interface_seeds: (shape "slab"/"sphere", volume share, temperature) per
-            interface run (each repeated ``replicas`` times); the box is n_cells x n_cells
-            x ``interface_ncz`` cells (0: 2 n_cells).
+            interface run (each repeated ``replicas`` times; None: the system's); the box
+            is n_cells x n_cells x ``interface_ncz`` cells (0: 2 n_cells).
         interface_steps, interface_every: sampled steps and dump stride of those runs.
         chunk_steps: ``run`` commands are split into chunks of at most this many steps
             for the progress bar (0: one chunk).
@@ -127,7 +147,7 @@ class GeneratorConfig:
     pressure: float | None = None
     melt_temperature: float | None = None
     transition_temperature: float | None = None
-    interface_seeds: tuple[tuple[str, float, float], ...] = DEFAULT_INTERFACE_SEEDS
+    interface_seeds: tuple[tuple[str, float, float], ...] | None = None
     interface_ncz: int = 0
     interface_steps: int = 3000
     interface_every: int = 100
@@ -146,7 +166,8 @@ class GeneratorConfig:
 
         - ``tiny``: 3³ cells (108 LJ atoms / 108 dimers), 1500 melting steps, 300 equilibration + 300
           production steps, dump every 50 (7 frames per trajectory); a few seconds.
-        - ``default``: 6³ cells (864 LJ atoms / 864 dimers = 1728 atoms), 5k
+        - ``default``: 6³ cells (864 LJ atoms / 864 dimers = 1728 atoms; trimers 4³
+          cells = 512 molecules = 1536 atoms), 5k
           equilibration + 20k production steps, dump every 200 (101 frames); LJ adds a
           40k-step transition run at T = 0.45. Minutes on one core.
         """
@@ -155,7 +176,7 @@ class GeneratorConfig:
             base = cls(system=system, n_cells=3, phases=phases, equil_steps=300, prod_steps=300, dump_every=50,
                        melt_steps=1500, quench_steps=300, transition_steps=300, chunk_steps=0)
         elif name == "default":
-            base = cls(system=system, phases=phases)
+            base = cls(system=system, n_cells=SYSTEMS[system].default_cells, phases=phases)
         else:
             raise ValueError(f"Unknown preset {name!r}; 'tiny' or 'default'")
         return replace(base, **overrides)
@@ -206,7 +227,8 @@ class GeneratorConfig:
         if not template.exists():
             raise ValueError(f"System {s.name!r} has no interface protocol ({template} is missing).")
         out = []
-        for k, (shape, frac, temp) in enumerate(self.interface_seeds):
+        seeds = s.interface_seeds if self.interface_seeds is None else self.interface_seeds
+        for k, (shape, frac, temp) in enumerate(seeds):
             if shape not in ("slab", "sphere") or not 0.0 < frac < 1.0:
                 raise ValueError(f"interface seed {(shape, frac, temp)}: shape 'slab'/'sphere', share in (0, 1)")
             for r in range(self.replicas):

@@ -12,7 +12,7 @@ from cv_models.generate import SYSTEMS, GeneratorConfig, generate, main
 LABELS = {"crystal": CRYSTAL, "melt": MELT, "transition": UNLABELED}
 
 
-@pytest.fixture(scope="module", params=["lj", "dimers"])
+@pytest.fixture(scope="module", params=["lj", "dimers", "trimers"])
 def tiny(request, tmp_path_factory):
     cfg = GeneratorConfig.preset("tiny", request.param)
     out = tmp_path_factory.mktemp(request.param)
@@ -22,7 +22,7 @@ def tiny(request, tmp_path_factory):
 def test_tiny_preset_frames(tiny):
     cfg, out, ds = tiny
     spec = SYSTEMS[cfg.system]
-    n_mol = 4 * cfg.n_cells**3
+    n_mol = spec.n_molecules(cfg.n_cells)
     assert ds.trajectories == [f"{cfg.system}-{p}-0" for p in cfg.phases]
     for name, frames in ds.by_trajectory().items():
         phase = name.split("-")[1]
@@ -40,11 +40,32 @@ def test_tiny_preset_frames(tiny):
         assert f.bonds.tolist() == [[0, 1]]
         bond = np.linalg.norm(f.positions[1::2] - f.positions[::2], axis=1)  # whole molecules
         assert np.all(np.abs(bond - 0.3) < 0.1)
+    if cfg.system == "trimers":
+        f = ds[0]
+        assert f.bonds.tolist() == [[0, 1], [1, 2]]
+        p = f.positions.reshape(-1, 3, 3)  # whole, straight rods of length 1.0
+        assert np.all(np.abs(np.linalg.norm(p[:, 2] - p[:, 0], axis=1) - 1.0) < 0.15)
+
+
+def test_tiny_trimers_orientational_order(tiny):
+    """The trimer crystal is orientationally ordered, its melt is not."""
+    cfg, _, ds = tiny
+    if cfg.system != "trimers":
+        pytest.skip("orientational order of the trimers")
+    from cv_models.analysis.orientation import orientation_frame
+
+    cut = SYSTEMS["trimers"].tenwolde_cutoff
+    order = {name: [orientation_frame(f, cut) for f in fr] for name, fr in ds.by_trajectory().items()}
+    crystal, melt = order["trimers-crystal-0"], order["trimers-melt-0"]
+    assert min(o.nematic for o in crystal) > 0.8 and max(o.nematic for o in melt) < 0.3
+    assert min(o.mean_local_p2 for o in crystal) > 0.8 > 0.4 > max(o.mean_local_p2 for o in melt)
 
 
 def test_tiny_phases_by_ten_wolde(tiny):
     """Even the tiny runs give a crystal that is crystal and a melt that is liquid."""
     cfg, _, ds = tiny
+    if cfg.system == "trimers":
+        pytest.skip("6 in-layer neighbours: ten Wolde (>= 8 solid bonds) reads the trimer crystal as liquid")
     tw = TenWoldeConfig(cutoff=SYSTEMS[cfg.system].tenwolde_cutoff)
     solid = {name: np.mean([ten_wolde_frame(f, tw).solid_fraction for f in fr]) for name, fr in ds.by_trajectory().items()}
     assert solid[f"{cfg.system}-crystal-0"] > 0.95
@@ -90,3 +111,17 @@ def test_reuse_reads_existing_files(tmp_path):
     assert np.allclose(first[-1].positions, again[-1].positions)
     generate(GeneratorConfig.preset("tiny", "lj", phases=("crystal",), seed=2), tmp_path, progress=False, reuse=True)
     assert (tmp_path / "lj-crystal-0.dump").stat().st_mtime_ns != stamp  # config changed: rerun
+
+
+def test_tiny_trimer_interface(tmp_path):
+    """The trimer interface protocol: a half-crystal slab of whole molecules in its melt."""
+    from cv_models.analysis.orientation import orientation_frame
+
+    cfg = GeneratorConfig.preset("tiny", "trimers", phases=("interface",), interface_seeds=(("slab", 0.5, 1.4),),
+                                 interface_steps=200)
+    ds = generate(cfg, tmp_path, progress=False)
+    assert ds.trajectories == ["trimers-interface-slab0.5-T1.4-0"] and len(ds) == 3
+    f = ds[-1]
+    assert f.label == UNLABELED and f.n_molecules == 8 * 3 * 3 * 6 and f.atoms_per_molecule == 3
+    ordered = (orientation_frame(f, SYSTEMS["trimers"].tenwolde_cutoff).local_p2 > 0.7).mean()
+    assert 0.3 < ordered < 0.75
