@@ -40,7 +40,7 @@ def main() -> None:
                                config.data.gap)
     along_path = [f for f in held_out if "interface" in f.trajectory or "transition" in f.trajectory]
     encoder = load_encoder(checkpoint)
-    cutoff = config.data.tenwolde_cutoff or config.model.cutoff
+    cutoff = config.data.label_cutoff or config.model.cutoff
     report = interface_report(along_path, encoder, cutoff)
     plot_cv_vs_solid(out / "cv_shape.png", along_path, encoder, cutoff)
     (out / "cv_shape.json").write_text(json.dumps(report.to_dict(), indent=1))

@@ -65,13 +65,18 @@ class DataConfig:
         val_fraction: fraction of each trajectory's blocks held out for validation.
         gap: frames dropped on the training side next to each validation block.
         molecule_labels: targets of the per-molecule crystal head: "frame" (every
-            molecule takes its frame's phase label; unlabeled frames train no molecule)
-            or "ten_wolde" (each molecule labelled solid/liquid by the ten Wolde
-            solid-bond criterion on molecule centres, in every frame: what lets interface
-            and spontaneous-freezing frames teach the head to count crystalline
-            molecules). Labels stored in the frames themselves take precedence.
-        tenwolde_cutoff: neighbour cutoff of that criterion, about the first minimum of
-            the centre-centre g(r) of the crystal (0 = the model's ``cutoff``).
+            molecule takes its frame's phase label; unlabeled frames train no molecule),
+            "ten_wolde" (each molecule labelled solid/liquid by the ten Wolde solid-bond
+            criterion on molecule centres, in every frame: what lets interface and
+            spontaneous-freezing frames teach the head to count crystalline molecules), or
+            "local_p2" (crystalline when the mean P2 of its axis with its neighbours' axes
+            exceeds ``p2_threshold``: for orientationally ordered molecular crystals of
+            linear molecules, where ten Wolde on centres fails). Labels stored in the frames
+            themselves take precedence.
+        label_cutoff: neighbour cutoff (molecule centres) of that criterion, about the
+            first minimum of the centre-centre g(r) of the crystal (0 = the model's
+            ``cutoff``).
+        p2_threshold: the local P2 above which a molecule is crystalline ("local_p2").
     """
 
     trajectories: List[Dict[str, Any]] = field(default_factory=list)
@@ -81,7 +86,8 @@ class DataConfig:
     val_fraction: float = 0.2
     gap: int = 0
     molecule_labels: str = "frame"
-    tenwolde_cutoff: float = 0.0
+    label_cutoff: float = 0.0
+    p2_threshold: float = 0.5
 
     def validate(self) -> None:
         sources = sum([bool(self.trajectories), bool(self.dataset), bool(self.synthetic)])
@@ -98,10 +104,12 @@ class DataConfig:
         _check(self.n_blocks >= 1, "[data] n_blocks must be >= 1")
         _check(0.0 <= self.val_fraction < 1.0, "[data] val_fraction must be in [0, 1)")
         _check(self.gap >= 0, "[data] gap must be >= 0")
-        _check(self.molecule_labels in ("frame", "ten_wolde"), "[data] molecule_labels must be 'frame' or 'ten_wolde'")
-        _check(self.tenwolde_cutoff >= 0, "[data] tenwolde_cutoff must be >= 0 (0 = the model cutoff)")
+        _check(self.molecule_labels in MOLECULE_LABELS, f"[data] molecule_labels must be one of {MOLECULE_LABELS}")
+        _check(self.label_cutoff >= 0, "[data] label_cutoff must be >= 0 (0 = the model cutoff)")
+        _check(-0.5 < self.p2_threshold < 1.0, "[data] p2_threshold must be in (-0.5, 1)")
 
 
+MOLECULE_LABELS = ("frame", "ten_wolde", "local_p2")
 _LAYERS = ("egnn", "mp", "attention")
 _POOLS = ("mean", "sum", "attention", "diffpool")
 _AGGRS = ("sum", "mean")

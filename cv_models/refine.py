@@ -88,7 +88,10 @@ def refine(cfg: RefineConfig, log=print) -> str:
     out = Path(cfg.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     base = load_config(cfg.config)
-    cutoff = base.data.tenwolde_cutoff or base.model.cutoff
+    if base.data.molecule_labels == "frame":
+        raise ValueError(f"{cfg.config}: refining needs per-molecule targets for the harvested (unlabeled) frames: "
+                         "set [data] molecule_labels = \"ten_wolde\" (or \"local_p2\" for molecular crystals)")
+    cutoff = base.data.label_cutoff or base.model.cutoff
     frames = list(load_frames(base))
     checkpoint = Path(cfg.checkpoint).resolve()
     rows = []
@@ -113,8 +116,7 @@ def refine(cfg: RefineConfig, log=print) -> str:
         frames += harvested
         Dataset(frames).save(rd / "data.npz")
         train_cfg = load_config(cfg.config, {
-            "data": {"dataset": str(rd / "data.npz"), "trajectories": [], "synthetic": {}, "molecule_labels": "ten_wolde",
-                     "tenwolde_cutoff": cutoff},
+            "data": {"dataset": str(rd / "data.npz"), "trajectories": [], "synthetic": {}},
             "training": {"output_dir": str(rd / "train"), "epochs": cfg.epochs, "init_from": str(checkpoint),
                          "resume": False}})
         log(f"latentcv refine: round {r}: fine-tune on {len(frames)} frames ({len(harvested)} harvested)")

@@ -128,19 +128,30 @@ def resolve_model_config(model: ModelConfig, frames: Sequence[Frame]) -> ModelCo
     return dataclasses.replace(model, atoms_per_molecule=a, species=species, n_species=n_species)
 
 
-def assign_molecule_labels(frames: Sequence[Frame], how: str, tenwolde_cutoff: float) -> None:
-    """Fill ``Frame.molecule_labels`` where absent: ``how = "ten_wolde"`` labels every
-    molecule by the ten Wolde criterion (cutoff ``tenwolde_cutoff``); ``"frame"`` leaves
-    them to the frame label (see :func:`prepare_samples`)."""
-    if how != "ten_wolde":
+def assign_molecule_labels(frames: Sequence[Frame], how: str, cutoff: float, p2_threshold: float = 0.5) -> None:
+    """Fill ``Frame.molecule_labels`` where absent from a local criterion with neighbour
+    ``cutoff`` (``[data] molecule_labels``): ``"ten_wolde"`` (solid-bond count on centres)
+    or ``"local_p2"`` (mean P2 of the molecule axes with the neighbours' above
+    ``p2_threshold``); ``"frame"`` leaves them to the frame label (:func:`prepare_samples`)."""
+    if how == "frame":
         return
     from tqdm.auto import tqdm
 
-    from .analysis.tenwolde import TenWoldeConfig, molecule_labels
+    if how == "ten_wolde":
+        from .analysis.tenwolde import TenWoldeConfig, molecule_labels
 
+        def label(f: Frame) -> np.ndarray:
+            return molecule_labels(f, TenWoldeConfig(cutoff=cutoff))
+    elif how == "local_p2":
+        from .analysis.orientation import orientation_frame
+
+        def label(f: Frame) -> np.ndarray:
+            return (orientation_frame(f, cutoff).local_p2 > p2_threshold).astype(np.int64)
+    else:
+        raise ConfigError(f"[data] molecule_labels = {how!r}: one of 'frame', 'ten_wolde', 'local_p2'")
     todo = [f for f in frames if f.molecule_labels is None]
-    for f in tqdm(todo, desc="latentcv ten Wolde labels", unit="frame", disable=len(todo) < 50):
-        f.molecule_labels = molecule_labels(f, TenWoldeConfig(cutoff=tenwolde_cutoff))
+    for f in tqdm(todo, desc=f"latentcv {how} labels", unit="frame", disable=len(todo) < 50):
+        f.molecule_labels = label(f)
 
 
 def prepare_samples(frames: Sequence[Frame], atoms_per_molecule: int, cutoff: float, dtype: torch.dtype) -> List[Dict[str, Any]]:
@@ -333,7 +344,7 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
     mcfg = resolve_model_config(cfg.model, frames)
     dtype = torch.float64 if mcfg.dtype == "float64" else torch.float32
     device = _device(t.device)
-    assign_molecule_labels(frames, cfg.data.molecule_labels, cfg.data.tenwolde_cutoff or mcfg.cutoff)
+    assign_molecule_labels(frames, cfg.data.molecule_labels, cfg.data.label_cutoff or mcfg.cutoff, cfg.data.p2_threshold)
     train_frames, val_frames = split_frames(frames, cfg.data.n_blocks, cfg.data.val_fraction, t.seed, cfg.data.gap)
     if not train_frames:
         raise ConfigError("the split left no training frames; lower [data] val_fraction or add trajectories")
