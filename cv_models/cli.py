@@ -237,12 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2024, help="LAMMPS velocity seed of the metadynamics run")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("compare", help="metadynamics on a model's CV vs PLUMED Q6 and ENERGY, over seeds (LJ melt)")
+    p = sub.add_parser("compare", help="metadynamics on a model's CV vs PLUMED Q6 and ENERGY, over seeds")
     p.add_argument("model", nargs="?", default=None, help="exported model (needed for the `latent` CV)")
     p.add_argument("--output", default="n_crystal", help="model output biased (default n_crystal)")
+    p.add_argument("--system", default="lj", choices=["lj", "dimers", "trimers"], help="embedded system (default lj)")
     p.add_argument("--cvs", nargs="+", default=["latent", "q6", "energy"], choices=["latent", "q6", "energy"])
     p.add_argument("--seeds", type=int, default=5, help="velocity seeds per CV (default 5)")
-    p.add_argument("--cells", type=int, default=4, help="fcc cells per edge: 4 cells^3 atoms (default 4: 256)")
+    p.add_argument("--cells", type=int, default=4, help="lattice cells per edge (default 4: 256 LJ atoms)")
     p.add_argument("--steps", type=int, default=60000, help="budget per run (default 60000)")
     p.add_argument("--pace", type=int, default=200)
     p.add_argument("--height", type=float, default=1.0, help="HEIGHT in kT (default 1)")
@@ -269,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from cv_models.compare import CompareConfig, compare
 
-    cfg = CompareConfig(model=args.model or "", output=args.output, cvs=tuple(args.cvs),
+    cfg = CompareConfig(model=args.model or "", output=args.output, system=args.system, cvs=tuple(args.cvs),
                         seeds=tuple(range(1, args.seeds + 1)), cells=args.cells, steps=args.steps, pace=args.pace,
                         height_kt=args.height, biasfactor=args.biasfactor, stride=args.stride, kernel=args.kernel,
                         workers=args.workers, out=args.out)

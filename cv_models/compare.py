@@ -1,17 +1,21 @@
 """``latentcv compare``: which CV makes the melt crystallise first?
 
-Runs well-tempered metadynamics of the same undercooled LJ melt with identical MD and
-METAD settings (PACE, HEIGHT in kT, BIASFACTOR, bias STRIDE) biased, in turn, on
+Runs well-tempered metadynamics of the same undercooled melt of an embedded system
+(``examples/<system>/metad.lmp``: LJ atoms, dimers, trimers) with identical MD and METAD
+settings (PACE, HEIGHT in kT, BIASFACTOR, bias STRIDE) biased, in turn, on
 
 - ``latent``: a latentcv model's output (default ``n_crystal``) through ``LATENT_CV``;
-- ``q6``: PLUMED's Steinhardt ``Q6 ... VMEAN`` on the atoms;
+- ``q6``: PLUMED's Steinhardt ``Q6 ... VMEAN`` on the atoms (on molecule centres,
+  PLUMED ``CENTER`` virtual atoms, for molecules);
 - ``energy``: PLUMED's ``ENERGY`` (the potential energy);
 
 over several velocity seeds, each CV with SIGMA = half its own spread in the unbiased
 melt (measured first, in one calibration run). Crystallisation is judged independently of
-every CV: freud's ten Wolde solid fraction above 0.8 held for 5 000 steps (and OVITO's
-polyhedral template matching, when installed, says which structure formed). A run stops
-once it has crystallised. Writes ``<out>/results.md`` (the table), ``<out>/runs.json``
+every CV: the solid fraction (freud's ten Wolde on atoms / centres; for the orientationally
+ordered trimers the share of molecules with local P2 > 0.5, since ten Wolde on their
+centres reads 0 % in the crystal) above 0.8 held for 5 000 steps; OVITO's polyhedral
+template matching, when installed, says which structure formed. A run stops once it has
+crystallised. Writes ``<out>/results.md`` (the table), ``<out>/runs.json``
 and ``<out>/compare.png``.
 
     latentcv compare model.pt --seeds 5 --steps 60000 --out compare_out
@@ -29,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "lj"
 CVS = ("latent", "q6", "energy")
 
 
@@ -40,18 +43,19 @@ class CompareConfig:
     Attributes:
         model: exported latentcv model (``latentcv export``) for the ``latent`` CV.
         output: the model output biased by the ``latent`` CV.
+        system: embedded system (``cv_models.generate.SYSTEMS``): "lj", "dimers", "trimers".
         cvs: CVs to compare (subset of ``latent``, ``q6``, ``energy``).
         seeds: velocity seeds (one run per CV and seed).
-        cells: fcc cells per box edge of the melt (4 cells³ atoms).
+        cells: lattice cells per box edge of the melt (the system's molecules per cell × cells³).
         steps: metadynamics budget per run (steps).
-        temp: state point (reduced), as in ``examples/lj``.
+        temp: state point (reduced); 0 = the system's.
         pace, height_kt, biasfactor, stride: METAD PACE, HEIGHT in kT, BIASFACTOR and the
             bias STRIDE (multiple time stepping: forces every ``stride`` steps, scaled), the
             same for every CV.
         sigma_scale: SIGMA = sigma_scale × the CV's std in the unbiased melt.
         calibration_steps: length of the unbiased melt run measuring the spreads.
         q6_cutoff: neighbour cutoff (σ) of PLUMED's Q6 switching function (CUBIC,
-            D_0 = cutoff − 0.3) and of the ten Wolde judge.
+            D_0 = cutoff − 0.3) and of the judge; 0 = the system's ten Wolde cutoff.
         crystal_threshold, hold_steps: crystallised = solid fraction above the threshold
             for this many steps.
         dump_every: frames kept for the judge; check_every: steps between checks (a
@@ -63,18 +67,19 @@ class CompareConfig:
 
     model: str = ""
     output: str = "n_crystal"
+    system: str = "lj"
     cvs: tuple[str, ...] = CVS
     seeds: tuple[int, ...] = (1, 2, 3, 4, 5)
     cells: int = 4
     steps: int = 60000
-    temp: float = 0.58
+    temp: float = 0.0
     pace: int = 200
     height_kt: float = 1.0
     biasfactor: float = 30.0
     stride: int = 1
     sigma_scale: float = 0.5
     calibration_steps: int = 5000
-    q6_cutoff: float = 1.5
+    q6_cutoff: float = 0.0
     crystal_threshold: float = 0.8
     hold_steps: int = 5000
     dump_every: int = 500
@@ -83,7 +88,32 @@ class CompareConfig:
     workers: int = 2
     out: str = "compare_out"
 
+    @property
+    def spec(self):
+        from cv_models.generate import SYSTEMS
+
+        if self.system not in SYSTEMS:
+            raise ValueError(f"unknown system {self.system!r}: one of {', '.join(SYSTEMS)}")
+        return SYSTEMS[self.system]
+
+    @property
+    def n_molecules(self) -> int:
+        return self.spec.n_molecules(self.cells)
+
+    @property
+    def n_atoms(self) -> int:
+        return self.n_molecules * self.spec.atoms_per_molecule
+
+    @property
+    def metad_input_file(self) -> Path:
+        return self.spec.template_dir / "metad.lmp"
+
     def validate(self) -> "CompareConfig":
+        """Checks; returns a copy with the system's defaults filled in."""
+        spec = self.spec
+        if not self.metad_input_file.exists():
+            raise ValueError(f"system {self.system!r} has no metadynamics input {self.metad_input_file}")
+        resolved = replace(self, temp=self.temp or spec.temperature, q6_cutoff=self.q6_cutoff or spec.tenwolde_cutoff)
         bad = [c for c in self.cvs if c not in CVS]
         if bad:
             raise ValueError(f"unknown CV(s) {bad}: choose from {', '.join(CVS)}")
@@ -95,7 +125,7 @@ class CompareConfig:
             raise ValueError("check_every must be a multiple of dump_every")
         if self.kernel and not Path(self.kernel).is_file():
             raise ValueError(f"PLUMED kernel {self.kernel!r} not found (`make plumed-opt` builds the optimised one)")
-        return self
+        return resolved
 
 
 # ---------------------------------------------------------------------------- plumed.dat
@@ -109,7 +139,13 @@ def cv_lines(cfg: CompareConfig, cv: str, natoms: int) -> tuple[list[str], str]:
                 f"cv.{cfg.output}")
     if cv == "q6":
         d0 = max(cfg.q6_cutoff - 0.3, 0.0)
-        return ([f"q6: Q6 SPECIES=1-{natoms} SWITCH={{CUBIC D_0={d0:g} D_MAX={cfg.q6_cutoff:g}}} VMEAN"], "q6.vmean")
+        apm = natoms // cfg.n_molecules
+        lines, species = [], f"1-{natoms}"
+        if apm > 1:  # Steinhardt Q6 on molecule centres (PLUMED virtual atoms)
+            lines = [f"m{k + 1}: CENTER ATOMS={k * apm + 1}-{(k + 1) * apm}" for k in range(cfg.n_molecules)]
+            species = ",".join(f"m{k + 1}" for k in range(cfg.n_molecules))
+        lines.append(f"q6: Q6 SPECIES={species} SWITCH={{CUBIC D_0={d0:g} D_MAX={cfg.q6_cutoff:g}}} VMEAN")
+        return (lines, "q6.vmean")
     if cv == "energy":
         return (["e: ENERGY"], "e")
     raise ValueError(cv)
@@ -136,11 +172,28 @@ def metad_input(cfg: CompareConfig, cv: str, natoms: int, sigma: float, md: Path
     ]) + "\n"
 
 
+# ---------------------------------------------------------------------------- the judge
+def crystal_fraction(frame, cfg: CompareConfig) -> float:
+    """Share of crystalline molecules, independent of every CV compared: freud's ten
+    Wolde (atoms or centres); for the trimers the share with local P2 > 0.5."""
+    if cfg.system == "trimers":
+        from cv_models.analysis.orientation import orientation_frame
+
+        return float((orientation_frame(frame, cfg.q6_cutoff).local_p2 > 0.5).mean())
+    from cv_models.analysis.crystallinity import freud_solid_fraction
+
+    return freud_solid_fraction(frame, cfg.q6_cutoff)
+
+
+def judge_name(cfg: CompareConfig) -> str:
+    return "share of molecules with local P2 > 0.5" if cfg.system == "trimers" else "freud ten Wolde solid fraction"
+
+
 # ---------------------------------------------------------------------------- one run
 def _lammps(cfg: CompareConfig, md: Path, seed: int, plumed_dat: Path | None):
     from cv_models.engines import open_lammps
 
-    v = dict(examples=EXAMPLES, ncells=cfg.cells, seed=seed, temp=cfg.temp, steps=0,
+    v = dict(examples=cfg.spec.template_dir, ncells=cfg.cells, seed=seed, temp=cfg.temp, steps=0,
              bias="yes" if plumed_dat else "no", plumedfile=plumed_dat or "none", plumedlog=md / "plumed.log",
              every=cfg.dump_every, dump=md / "traj.dump")
     args = ["-log", str(md / "log.lammps")]
@@ -152,22 +205,27 @@ def _lammps(cfg: CompareConfig, md: Path, seed: int, plumed_dat: Path | None):
 def _run_key(cfg: CompareConfig) -> dict:
     """The settings a finished run's physics depends on (a run with the same key is
     reused; the PLUMED kernel only changes its speed and is recorded with each run)."""
-    keep = ("model", "output", "cells", "steps", "temp", "pace", "height_kt", "biasfactor", "stride", "sigma_scale",
+    keep = ("model", "output", "system", "cells", "steps", "temp", "pace", "height_kt", "biasfactor", "stride", "sigma_scale",
             "calibration_steps", "q6_cutoff", "crystal_threshold", "hold_steps", "dump_every", "check_every")
     return {k: getattr(cfg, k) for k in keep}
+
+
+def _same_key(saved: dict | None, cfg: CompareConfig) -> bool:
+    """A saved run key equals this config's (keys written before `system` existed are LJ)."""
+    return saved is not None and {"system": "lj", **saved} == _run_key(cfg)
 
 
 def calibrate(cfg: CompareConfig) -> dict[str, float]:
     """SIGMA of every CV: ``sigma_scale`` × its std over an unbiased melt run (of all
     three CVs, so later runs of a subset reuse it)."""
-    natoms = 4 * cfg.cells**3
+    natoms = cfg.n_atoms
     md = Path(cfg.out) / "calibration"
     md.mkdir(parents=True, exist_ok=True)
     stamp = md / "sigma.json"
     cvs = CVS if cfg.model else tuple(c for c in CVS if c != "latent")
     if stamp.exists():
         saved = json.loads(stamp.read_text())
-        if saved["key"] == _run_key(cfg) and all(c in saved["sigma"] for c in cfg.cvs):
+        if _same_key(saved["key"], cfg) and all(c in saved["sigma"] for c in cfg.cvs):
             return saved["sigma"]
     cfg = replace(cfg, cvs=cvs)
     colvar = md / "COLVAR"
@@ -176,7 +234,7 @@ def calibrate(cfg: CompareConfig) -> dict[str, float]:
     plumed_dat.write_text(calibration_input(cfg, natoms, colvar))
     lmp = _lammps(cfg, md, 777, plumed_dat)
     try:
-        lmp.file(str(EXAMPLES / "metad.lmp"))
+        lmp.file(str(cfg.metad_input_file))
         lmp.command(f"run {cfg.calibration_steps}")
     finally:
         lmp.close()
@@ -189,16 +247,16 @@ def calibrate(cfg: CompareConfig) -> dict[str, float]:
 
 def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
     """One metadynamics run, checked every ``check_every`` steps and stopped once crystallised."""
-    from cv_models.analysis.crystallinity import first_crystallisation, freud_solid_fraction
+    from cv_models.analysis.crystallinity import first_crystallisation
     from cv_models.data import read_lammps_dump
 
-    natoms = 4 * cfg.cells**3
+    natoms = cfg.n_atoms
     md = Path(cfg.out) / "runs" / f"{cv}-seed{seed}"
     md.mkdir(parents=True, exist_ok=True)
     done_file = md / "result.json"
     if done_file.exists():  # a finished run with the same settings is kept (e.g. after a crash)
         old = json.loads(done_file.read_text())
-        if old.get("key") == _run_key(cfg) and old.get("sigma") == sigma:
+        if _same_key(old.get("key"), cfg) and old.get("sigma") == sigma:
             return old
     for old in ("HILLS", "COLVAR", "traj.dump"):
         (md / old).unlink(missing_ok=True)
@@ -207,7 +265,7 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
     lmp = _lammps(cfg, md, seed, plumed_dat)
     seconds, done, first, solid, steps = 0.0, 0, None, [], []
     try:
-        lmp.file(str(EXAMPLES / "metad.lmp"))  # prepares the melt, then `run 0` with the bias on
+        lmp.file(str(cfg.metad_input_file))  # prepares the melt, then `run 0` with the bias on
         while done < cfg.steps and first is None:
             n = min(cfg.check_every, cfg.steps - done)
             t0 = time.perf_counter()
@@ -216,7 +274,7 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
             done += n
             frames = read_lammps_dump(md / "traj.dump", units="lj", start=len(steps))
             steps += [f.timestep for f in frames]
-            solid += [freud_solid_fraction(f, cfg.q6_cutoff) for f in frames]
+            solid += [crystal_fraction(f, cfg) for f in frames]
             hit = first_crystallisation(np.array(steps), np.array(solid), cfg.crystal_threshold, cfg.hold_steps)
             first = hit.step
     finally:
@@ -296,9 +354,9 @@ def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[st
             return "only this one"
         return "–" if math.isinf(x) else f"{x / best:.2f}"
 
-    rows = [f"{4 * cfg.cells**3} LJ atoms, T = {cfg.temp}, P = 1; WT-METAD PACE {cfg.pace}, HEIGHT {cfg.height_kt:g} kT, "
+    rows = [f"{cfg.system}: {cfg.n_molecules} molecules ({cfg.n_atoms} atoms), T = {cfg.temp}, P = 1; WT-METAD PACE {cfg.pace}, HEIGHT {cfg.height_kt:g} kT, "
             f"BIASFACTOR {cfg.biasfactor:g}, bias STRIDE {cfg.stride}; SIGMA = {cfg.sigma_scale:g} × melt std; "
-            f"budget {cfg.steps} steps; crystallised = freud ten Wolde solid fraction > {cfg.crystal_threshold:g} "
+            f"budget {cfg.steps} steps; crystallised = {judge_name(cfg)} > {cfg.crystal_threshold:g} "
             f"held {cfg.hold_steps} steps.", "",
             "| CV | SIGMA | crystallised | median steps to crystal | median wall s to crystal | ms/step | "
             "steps ÷ best standard | wall ÷ best standard | structure formed (OVITO PTM: fcc/hcp/bcc/ico/other) |",
@@ -342,7 +400,7 @@ def compare(cfg: CompareConfig, log=print) -> str:
     returns the markdown table."""
     from tqdm.auto import tqdm
 
-    cfg.validate()
+    cfg = cfg.validate()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log(f"latentcv compare: calibration ({cfg.calibration_steps} unbiased steps) for the SIGMA of {', '.join(cfg.cvs)}")
@@ -354,7 +412,7 @@ def compare(cfg: CompareConfig, log=print) -> str:
     # other CVs done earlier, e.g. Q6 in a separate call)
     for path in sorted((out / "runs").glob("*/result.json")) if (out / "runs").exists() else []:
         r = json.loads(path.read_text())
-        if r.get("key") == _run_key(cfg) and (r["cv"], r["seed"]) not in {(j[1], j[2]) for j in jobs}:
+        if _same_key(r.get("key"), cfg) and (r["cv"], r["seed"]) not in {(j[1], j[2]) for j in jobs}:
             results.append(r)
     with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=get_context("spawn")) as pool:
         for r in tqdm(pool.map(_run_job, jobs), total=len(jobs), desc="latentcv compare", unit="run"):

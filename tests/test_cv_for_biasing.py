@@ -141,7 +141,7 @@ def test_compare_writes_a_table_from_real_runs(tmp_path):
 
     cfg = CompareConfig(cvs=("energy",), seeds=(1, 2), cells=3, steps=1000, calibration_steps=500, dump_every=250,
                         check_every=500, hold_steps=500, workers=1, out=str(tmp_path / "cmp"))
-    text = metad_input(cfg, "energy", 108, 3.0, tmp_path)
+    text = metad_input(cfg.validate(), "energy", 108, 3.0, tmp_path)
     assert "e: ENERGY" in text and "METAD ARG=e SIGMA=3 HEIGHT=0.58 PACE=200 BIASFACTOR=30" in text
     table = compare(cfg, log=lambda *_: None)
     assert "| energy |" in table and "0/2" in table  # 1000 steps are far too few to crystallise
@@ -150,6 +150,17 @@ def test_compare_writes_a_table_from_real_runs(tmp_path):
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 5000
     with pytest.raises(ValueError, match="model file"):
         CompareConfig(cvs=("latent",), model=str(tmp_path / "none.pt")).validate()
+
+
+def test_compare_q6_on_molecule_centres():
+    """For molecules, PLUMED's Q6 runs on CENTER virtual atoms, one per molecule."""
+    from cv_models.compare import CompareConfig, cv_lines
+
+    cfg = CompareConfig(system="trimers", cells=2, cvs=("q6",)).validate()
+    lines, arg = cv_lines(cfg, "q6", cfg.n_atoms)
+    assert cfg.n_molecules == 64 and cfg.n_atoms == 192 and arg == "q6.vmean"
+    assert lines[0] == "m1: CENTER ATOMS=1-3" and lines[63] == "m64: CENTER ATOMS=190-192"
+    assert lines[64].startswith("q6: Q6 SPECIES=m1,m2,") and lines[64].count(",m") == 63
 
 
 def test_refine_runs_a_round_end_to_end(tmp_path):
