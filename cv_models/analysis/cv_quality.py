@@ -46,8 +46,8 @@ class QualityReport:
     lattice_reading: dict[str, float] = field(default_factory=dict)
 
     def markdown(self) -> str:
-        rows = ["| molecules | held-out frames | solid fraction range | Spearman(n_crystal, ten Wolde) | "
-                "Spearman(n_crystal, freud) | head vs ten Wolde per molecule | n_crystal ≈ a·n_solid + b |",
+        rows = ["| molecules | held-out frames | solid fraction range | Spearman(n_crystal, reference) | "
+                "Spearman(n_crystal, freud ten Wolde) | head vs reference per molecule | n_crystal ≈ a·n_solid + b |",
                 "|---|---|---|---|---|---|---|"]
         for s in self.sizes:
             rows.append(f"| {s.n_molecules} | {s.n_frames} | {s.solid_fraction_range[0]:.2f}–{s.solid_fraction_range[1]:.2f} "
@@ -93,9 +93,22 @@ def lattice_frame(kind: str, n_cells: int, density: float = 1.04, noise: float =
     return Frame(positions=pos, cell=np.diag(lengths), molecule=np.arange(n), species=np.zeros(n, np.int64))
 
 
-def interface_report(frames: Sequence[Frame], encoder, tenwolde_cutoff: float) -> QualityReport:
+def crystalline_molecules(frame: Frame, criterion: str, cutoff: float) -> np.ndarray:
+    """[M] bool per-molecule reference labels: ``"ten_wolde"`` (ours) or ``"local_p2"``
+    (local orientational order of the molecule axes > 0.5)."""
+    if criterion == "local_p2":
+        from cv_models.analysis.orientation import orientation_frame
+
+        return orientation_frame(frame, cutoff).local_p2 > 0.5
+    return ten_wolde_frame(frame, TenWoldeConfig(cutoff=cutoff)).solid
+
+
+def interface_report(frames: Sequence[Frame], encoder, tenwolde_cutoff: float,
+                     criterion: str = "ten_wolde") -> QualityReport:
     """Scores of a trained encoder (``HierarchicalEncoder``) on ``frames`` (single-atom or
-    molecular), grouped by the number of molecules; plus perfect fcc/hcp lattices
+    molecular), grouped by the number of molecules, against the per-molecule
+    ``criterion`` (:func:`crystalline_molecules`, neighbour cutoff ``tenwolde_cutoff``;
+    the freud column is freud's ten Wolde either way); plus perfect fcc/hcp lattices
     (single-atom systems only)."""
     from cv_models.training import encode_frames, prepare_samples
 
@@ -108,7 +121,7 @@ def interface_report(frames: Sequence[Frame], encoder, tenwolde_cutoff: float) -
     for k, f in enumerate(frames):
         by_size.setdefault(f.n_molecules, []).append(k)
     for m, idx in sorted(by_size.items()):
-        tw = [ten_wolde_frame(frames[k], TenWoldeConfig(cutoff=tenwolde_cutoff)).solid for k in idx]
+        tw = [crystalline_molecules(frames[k], criterion, tenwolde_cutoff) for k in idx]
         fr = np.array([freud_solid(frames[k], tenwolde_cutoff).mean() for k in idx])
         solid = np.array([s.mean() for s in tw])
         agree = np.mean(np.concatenate([(out["p_molecule"][k].numpy() > 0.5) == s for k, s in zip(idx, tw)]))
@@ -125,8 +138,10 @@ def interface_report(frames: Sequence[Frame], encoder, tenwolde_cutoff: float) -
     return QualityReport(rows, reading)
 
 
-def plot_cv_vs_solid(path: Path, frames: Sequence[Frame], encoder, tenwolde_cutoff: float) -> None:
-    """PNG: n_crystal / M against the ten Wolde solid fraction, one colour per box size."""
+def plot_cv_vs_solid(path: Path, frames: Sequence[Frame], encoder, tenwolde_cutoff: float,
+                     criterion: str = "ten_wolde") -> None:
+    """PNG: n_crystal / M against the reference crystalline fraction (``criterion``), one
+    colour per box size."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -136,14 +151,14 @@ def plot_cv_vs_solid(path: Path, frames: Sequence[Frame], encoder, tenwolde_cuto
 
     samples = prepare_samples(frames, encoder.atoms_per_molecule, encoder.cutoff, encoder.crystal_centroid.dtype)
     nc = encode_frames(encoder, samples, torch.device("cpu"))["n_crystal"].double().numpy()
-    solid = np.array([ten_wolde_frame(f, TenWoldeConfig(cutoff=tenwolde_cutoff)).solid_fraction for f in frames])
+    solid = np.array([crystalline_molecules(f, criterion, tenwolde_cutoff).mean() for f in frames])
     m = np.array([f.n_molecules for f in frames])
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     for k, size in enumerate(sorted(set(m.tolist()))):
         sel = m == size
         ax.scatter(solid[sel], nc[sel] / size, s=10, color=f"C{k}", label=f"{size} molecules", alpha=0.7)
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set_xlabel("ten Wolde solid fraction")
+    ax.set_xlabel("ten Wolde solid fraction" if criterion == "ten_wolde" else "share with local P2 > 0.5")
     ax.set_ylabel("n_crystal / M (learned)")
     ax.legend(fontsize=8)
     ax.set_title("held-out frames")
