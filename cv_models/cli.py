@@ -245,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=5, help="velocity seeds per CV (default 5)")
     p.add_argument("--cells", type=int, default=4, help="lattice cells per edge (default 4: 256 LJ atoms)")
     p.add_argument("--steps", type=int, default=60000, help="budget per run (default 60000)")
+    p.add_argument("--temp", type=float, default=0.0, help="temperature (default: the system's state point)")
     p.add_argument("--pace", type=int, default=200)
     p.add_argument("--height", type=float, default=1.0, help="HEIGHT in kT (default 1)")
     p.add_argument("--biasfactor", type=float, default=30.0)
@@ -271,7 +272,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from cv_models.compare import CompareConfig, compare
 
     cfg = CompareConfig(model=args.model or "", output=args.output, system=args.system, cvs=tuple(args.cvs),
-                        seeds=tuple(range(1, args.seeds + 1)), cells=args.cells, steps=args.steps, pace=args.pace,
+                        seeds=tuple(range(1, args.seeds + 1)), cells=args.cells, steps=args.steps, temp=args.temp,
+                        pace=args.pace,
                         height_kt=args.height, biasfactor=args.biasfactor, stride=args.stride, kernel=args.kernel,
                         workers=args.workers, out=args.out)
     print(compare(cfg))
