@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file written by `latentcv export`")
     p.add_argument("--atoms", default=None, help="PLUMED atom list of the CV (e.g. 1-2048)")
     p.add_argument("--natoms", type=int, default=None, help="shorthand for --atoms 1-N")
-    p.add_argument("--cv", default="proj", help="output to bias (default: proj)")
+    p.add_argument("--cv", default="n_crystal",
+                   help="output to bias (default: n_crystal, the learned count of crystalline molecules)")
     p.add_argument("--temp", type=float, default=None, help="temperature (K; reduced for lj models)")
     p.add_argument("--height", type=float, default=None, help="hill height (default: 1 kT)")
     p.add_argument("--sigma", type=float, default=None, help="hill width (default: the model's sigma_hint)")

@@ -48,7 +48,7 @@ class PlumedInputOptions:
     """
 
     atoms: str
-    cv: str = "proj"
+    cv: str = "n_crystal"
     temp: Optional[float] = None
     height: Optional[float] = None
     sigma: Optional[float] = None

@@ -86,7 +86,7 @@ def test_length_conversion():
 def test_plumed_input_cli(dimer, tmp_path, capsys):
     out = tmp_path / "plumed.dat"
     n = dimer["frames"][0].n_atoms
-    assert cli.main(["plumed-input", str(dimer["model"]), "--natoms", str(n), "--temp", "1.15",
+    assert cli.main(["plumed-input", str(dimer["model"]), "--natoms", str(n), "--temp", "1.15", "--cv", "proj",
                      "--out", str(out)]) == 0
     text = out.read_text()
     assert f"ATOMS=1-{n}" in text and "ARG=cv.proj" in text and "PACE=500" in text and "HEIGHT=1.15" in text
@@ -122,12 +122,13 @@ def test_plumed_input_flags_a_degenerate_sigma_hint(tmp_path, capsys):
         text, err = out.read_text(), capsys.readouterr().err
         assert ("# REVIEW SIGMA:" in text) == flagged, (cv, model)
         assert ("warning" in err and "REVIEW SIGMA" in err) == flagged, (cv, model, err)
-    assert cli.main(["plumed-input", str(bad), "--out", str(tmp_path / "p.dat")] + base) == 0
+    assert cli.main(["plumed-input", str(bad), "--cv", "proj", "--out", str(tmp_path / "p.dat")] + base) == 0
     text = (tmp_path / "p.dat").read_text()
     review = [line for line in text.splitlines() if line.startswith("# REVIEW SIGMA:")]
     assert len(review) == 1 and "0.0002 of cv.proj is 1/5000 of its melt->crystal distance 1 " in review[0]
     assert "--sigma, at least 0.02" in text and "interface" in text and "SIGMA=0.0002 " in text
     assert "--sigma" in capsys.readouterr().err
     # the user's own --sigma is not second-guessed
-    assert cli.main(["plumed-input", str(bad), "--sigma", "0.05", "--out", str(tmp_path / "s.dat")] + base) == 0
+    assert cli.main(["plumed-input", str(bad), "--cv", "proj", "--sigma", "0.05", "--out", str(tmp_path / "s.dat")]
+                    + base) == 0
     assert "REVIEW SIGMA" not in (tmp_path / "s.dat").read_text() and "warning" not in capsys.readouterr().err

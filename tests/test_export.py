@@ -241,7 +241,8 @@ def test_plumed_input_runs_in_plumed_driver(runs, tmp_path, system):
     model = runs[system]["float64"]
     frames = held_out_frames(runs[system]["checkpoint"])[:N_DRIVER_FRAMES]
     n = frames[0].n_atoms
-    text = plumed_input(model, PlumedInputOptions(atoms=f"1-{n}", temp=0.58, engine="driver", pace=1, stride=1))
+    text = plumed_input(model, PlumedInputOptions(atoms=f"1-{n}", cv="proj", temp=0.58, engine="driver", pace=1,
+                                                  stride=1))
     assert "UNITS NATURAL" in text and "BIASFACTOR=30" in text and "LOAD FILE=" in text
     sigma = float(dict(_core.Model(str(model), warmup=False).metadata)["sigma_hint"].split(",")[2])
     assert f"SIGMA={sigma:.6g}" in text and "HEIGHT=0.58" in text
