@@ -34,7 +34,7 @@ def main() -> None:
     p.add_argument("--cells", type=int, default=3)
     a = p.parse_args()
     out = Path(a.out).resolve()
-    t, tm = a.temp, 1.45
+    t, tm = a.temp, 1.35  # the state point, and just below T_m = 1.375 (docs/data.md)
     gens = {"phases": GeneratorConfig.preset("tiny", "trimers", n_cells=a.cells, replicas=2, temperature=t,
                                              prod_steps=3000, dump_every=100, melt_steps=3000, quench_steps=2000,
                                              equil_steps=1000),
