@@ -39,7 +39,7 @@ $(STAMPS)/native: $(STAMPS)/deps $(NATIVE_SOURCES)
 	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation --no-deps -e .
 	@touch $@
 
-# Optional (~10 min on 2 cores, never a dependency of demo/test): the same PLUMED as the
+# Optional (10 min on 2 idle cores, ~50 on a loaded machine; never a dependency of demo/test): the same PLUMED as the
 # bundled kernel, rebuilt with -O3 (and MPI from the mpich wheel) into $(PLUMED_OPT).
 # Progress on the terminal, full log in $(PLUMED_OPT).build.log. docs/install.md.
 PLUMED_OPT := $(VENV)/opt/plumed-O3
@@ -52,7 +52,7 @@ $(STAMPS)/plumed-opt: | $(STAMPS)/deps
 		$(if $(HILLCLIMBER_SDIST),--sdist $(HILLCLIMBER_SDIST))
 	@touch $@
 
-# keeps the optional plumed-opt build (and its stamp): it takes ~10 min to redo
+# keeps the optional plumed-opt build (and its stamp): it takes 10-50 min to redo
 clean:
 	rm -rf build
 	@test ! -d $(STAMPS) || find $(STAMPS) -mindepth 1 ! -name plumed-opt -delete

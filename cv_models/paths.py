@@ -90,7 +90,7 @@ def optimised_plumed_kernel() -> Path:
     if not path.exists():
         raise MissingNativeFile(
             f"The optimised PLUMED kernel is not built ({path} does not exist). "
-            "Run `make plumed-opt` in the latentcv checkout (optional, ~10 min; docs/install.md)."
+            "Run `make plumed-opt` in the latentcv checkout (optional, 10-50 min on 2 cores; docs/install.md)."
         )
     return path
 

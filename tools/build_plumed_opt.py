@@ -19,7 +19,8 @@ Steps, all logged to ``<prefix>.build.log``:
 3. ``./configure --enable-modules=all --disable-doc --disable-python CXXFLAGS=-O3`` with
    the mpich wheel's ``mpicxx``/``mpicc`` when the venv has them (MPI-enabled kernel), else
    with the system compilers (no MPI);
-4. ``make -jN`` with a progress line every 30 s, then ``make install``;
+4. ``make -jN`` with a progress line every 30 s, then ``make install python_bin=`` (no
+   Python bindings); a tree whose ``make`` finished is reused if only the install failed;
 5. a smoke check: ``plumed --no-mpi info --long-version``.
 
     .venv/bin/python tools/build_plumed_opt.py --prefix .venv/opt/plumed-O3 [--jobs 2]
@@ -175,11 +176,9 @@ def main() -> int:
     prefix.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     try:
-        with open(log_path, "w") as log:
+        with open(log_path, "a") as log:  # appended: a reused build keeps its make log
+            log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)}\n")
             say(f"log: {log_path}")
-            sdist = obtain_sdist(args.sdist, prefix.parent / "downloads")
-            extract_plumed(sdist, src)
-
             cc, mpi = compilers(venv_bin)
             if args.no_mpi:
                 cc, mpi = compilers(Path("/nonexistent"))
@@ -193,24 +192,36 @@ def main() -> int:
                 f"CXX={cc['CXX']}", f"CC={cc['CC']}",
                 "CXXFLAGS=-O3", f"LDFLAGS=-Wl,-rpath,{prefix / 'lib'}",
             ]
-            say(f"configure ({'MPI via the mpich wheel' if mpi else 'no MPI'}, -O3, all modules)")
-            run_logged(configure, src, log, env)
-            config = (src / "Makefile.conf").read_text()
-            if mpi and "-D__PLUMED_HAS_MPI" not in config:
-                raise BuildError(f"configure did not enable MPI with {cc['CXX']}; see {log_path}")
+            # a tree whose `make` finished with the same configure line (an install that
+            # failed, or was interrupted) is installed as it is, without rebuilding
+            built_marker = src / ".latentcv-built"
+            if built_marker.is_file() and built_marker.read_text() == " ".join(configure):
+                say(f"reusing the finished build in {src}")
+            else:
+                sdist = obtain_sdist(args.sdist, prefix.parent / "downloads")
+                extract_plumed(sdist, src)
+                say(f"configure ({'MPI via the mpich wheel' if mpi else 'no MPI'}, -O3, all modules)")
+                run_logged(configure, src, log, env)
+                config = (src / "Makefile.conf").read_text()
+                if mpi and "-D__PLUMED_HAS_MPI" not in config:
+                    raise BuildError(f"configure did not enable MPI with {cc['CXX']}; see {log_path}")
 
-            n_sources = sum(1 for _ in (src / "src").rglob("*.cpp"))
+                n_sources = sum(1 for _ in (src / "src").rglob("*.cpp"))
 
-            def progress() -> str:
-                n_obj = sum(1 for _ in (src / "src").rglob("*.o"))
-                return f"{n_obj}/{n_sources} objects"
+                def progress() -> str:
+                    n_obj = sum(1 for _ in (src / "src").rglob("*.o"))
+                    return f"{n_obj} objects (~{n_sources} sources)"
 
-            say(f"make -j{args.jobs} (~10 min on 2 cores; progress every 30 s)")
-            run_logged(["make", f"-j{args.jobs}"], src, log, env, progress)
+                say(f"make -j{args.jobs} (10-50 min on 2 cores, depending on load; progress every 30 s)")
+                run_logged(["make", f"-j{args.jobs}"], src, log, env, progress)
+                built_marker.write_text(" ".join(configure))
             say("make install")
             if prefix.exists():
                 shutil.rmtree(prefix)
-            run_logged(["make", "install"], src, log, env)
+            # python_bin= : --disable-python does not stop `make install` from building
+            # PLUMED's Python bindings (configure keeps python_bin for the pycv module);
+            # they need Cython and are not used here
+            run_logged(["make", "install", "python_bin="], src, log, env)
 
             kernel = prefix / "lib" / "libplumedKernel.so"
             if not kernel.is_file():
