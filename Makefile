@@ -9,7 +9,7 @@ STAMPS := $(VENV)/.latentcv-stamps
 HILLCLIMBER := hillclimber==0.1.8
 NATIVE_SOURCES := $(shell find cpp plumed_plugin lammps_plugin -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 
-.PHONY: demo test build setup benchmark bench-deps clean
+.PHONY: demo test build setup benchmark bench-deps clean plumed-opt
 
 demo: build
 	$(VENV)/bin/latentcv demo
@@ -46,5 +46,20 @@ $(STAMPS)/native: $(STAMPS)/deps $(NATIVE_SOURCES)
 	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation --no-deps -e .
 	@touch $@
 
+# Optional (10 min on 2 idle cores, ~50 on a loaded machine; never a dependency of demo/test): the same PLUMED as the
+# bundled kernel, rebuilt with -O3 (and MPI from the mpich wheel) into $(PLUMED_OPT).
+# Progress on the terminal, full log in $(PLUMED_OPT).build.log. docs/install.md.
+PLUMED_OPT := $(VENV)/opt/plumed-O3
+PLUMED_OPT_JOBS ?= 2
+HILLCLIMBER_SDIST ?=
+plumed-opt: $(STAMPS)/plumed-opt
+
+$(STAMPS)/plumed-opt: | $(STAMPS)/deps
+	$(PY) tools/build_plumed_opt.py --prefix $(PLUMED_OPT) --jobs $(PLUMED_OPT_JOBS) \
+		$(if $(HILLCLIMBER_SDIST),--sdist $(HILLCLIMBER_SDIST))
+	@touch $@
+
+# keeps the optional plumed-opt build (and its stamp): it takes 10-50 min to redo
 clean:
-	rm -rf build $(STAMPS)
+	rm -rf build
+	@test ! -d $(STAMPS) || find $(STAMPS) -mindepth 1 ! -name plumed-opt -delete

@@ -41,13 +41,15 @@ thermo 0
 """
 
 
-def ms_per_step(cells: int, steps: int, plumed_dat: Path | None) -> float:
+def ms_per_step(cells: int, steps: int, plumed_dat: Path | None, kernel: str | None = None, warmup: int = 20) -> float:
+    """LAMMPS wall time per step; ``kernel`` is the `fix plumed ... kernel` value (None: default)."""
     lmp = open_lammps(load_fix_plumed=plumed_dat is not None)
     try:
         lmp.commands_string(SETUP.format(cells=cells))
         if plumed_dat is not None:
-            lmp.command(f"fix bias all plumed plumedfile {plumed_dat} outfile {plumed_dat.with_suffix('.log')}")
-        lmp.command("run 20")  # warm-up (setup, first neighbour lists, model warm-up)
+            fix = f"fix bias all plumed plumedfile {plumed_dat} outfile {plumed_dat.with_suffix('.log')}"
+            lmp.command(fix + (f" kernel {kernel}" if kernel else ""))
+        lmp.command(f"run {warmup}")  # warm-up (setup, first neighbour lists, model warm-up)
         start = time.perf_counter()
         lmp.command(f"run {steps}")
         return (time.perf_counter() - start) / steps * 1e3

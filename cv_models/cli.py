@@ -24,19 +24,23 @@ from cv_models import paths
 
 
 def _cmd_paths(args: argparse.Namespace) -> int:
-    rows = [
-        ("PLUMED plugin (LOAD FILE=...)", lambda: paths.plumed_plugin_path()),
-        ("LAMMPS plugin (plugin load ...)", lambda: paths.lammps_plugin_path()),
-        ("LAMMPS plugin folder (LAMMPS_PLUGIN_PATH)", lambda: paths.lammps_plugin_dir()),
-        ("PLUMED kernel (PLUMED_KERNEL)", lambda: paths.plumed_kernel_path()),
-        ("plumed executable (use `latentcv plumed`)", lambda: paths.plumed_executable()),
+    rows = [  # (label, getter, optional: a missing one does not fail the command)
+        ("PLUMED plugin (LOAD FILE=...)", paths.plumed_plugin_path, False),
+        ("LAMMPS plugin (plugin load ...)", paths.lammps_plugin_path, False),
+        ("LAMMPS plugin folder (LAMMPS_PLUGIN_PATH)", paths.lammps_plugin_dir, False),
+        ("PLUMED kernel (PLUMED_KERNEL)", paths.plumed_kernel_path, False),
+        ("plumed executable (use `latentcv plumed`)", paths.plumed_executable, False),
+        ("optimised PLUMED kernel (kernel optimised)", paths.optimised_plumed_kernel, True),
     ]
     ok = True
-    for label, get in rows:
+    for label, get, optional in rows:
         try:
             value = str(get())
         except paths.MissingNativeFile as exc:
-            value, ok = f"MISSING: {exc}", False
+            if optional:
+                value = f"not built (optional): {exc}"
+            else:
+                value, ok = f"MISSING: {exc}", False
         print(f"{label:45s} {value}")
     return 0 if ok else 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import cv_models
@@ -73,18 +74,51 @@ def plumed_kernel_path() -> Path:
     return _existing(_plumed_lib_root() / "lib" / "libplumedKernel.so", "The PLUMED kernel")
 
 
-def plumed_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment under which the bundled ``plumed`` binary and kernel run."""
+def optimised_plumed_prefix() -> Path:
+    """Install prefix of the optional -O3 PLUMED build (``make plumed-opt``), whether built or not.
+
+    ``<venv>/opt/plumed-O3``: the same place as ``PLUMED_OPT`` in the Makefile and the
+    ``kernel optimised`` path baked into the LAMMPS plugin (lammps_plugin/CMakeLists.txt).
+    """
+    return Path(sys.prefix) / "opt" / "plumed-O3"
+
+
+def optimised_plumed_kernel() -> Path:
+    """The PLUMED kernel rebuilt with -O3 by ``make plumed-opt`` (same PLUMED version as the
+    bundled one, so ``LatentCV.so`` loads in it). Raises :class:`MissingNativeFile` if not built."""
+    path = optimised_plumed_prefix() / "lib" / "libplumedKernel.so"
+    if not path.exists():
+        raise MissingNativeFile(
+            f"The optimised PLUMED kernel is not built ({path} does not exist). "
+            "Run `make plumed-opt` in the latentcv checkout (optional, 10-50 min on 2 cores; docs/install.md)."
+        )
+    return path
+
+
+def _kernel_layout(optimised: bool) -> tuple[Path, Path]:
+    """(kernel library, PLUMED_ROOT) of the bundled or the optimised kernel."""
+    if optimised:
+        kernel = optimised_plumed_kernel()
+        return kernel, kernel.parent / "plumed"
+    return plumed_kernel_path(), _plumed_lib_root() / "lib" / "plumed"
+
+
+def plumed_environment(base: dict[str, str] | None = None, *, optimised: bool = False) -> dict[str, str]:
+    """Environment under which the bundled (or, with ``optimised``, the -O3) ``plumed`` binary
+    and kernel run."""
     env = dict(os.environ if base is None else base)
-    root = _plumed_lib_root()
-    env["PLUMED_KERNEL"] = str(plumed_kernel_path())
-    env["PLUMED_ROOT"] = str(root / "lib" / "plumed")
+    kernel, root = _kernel_layout(optimised)
+    env["PLUMED_KERNEL"] = str(kernel)
+    env["PLUMED_ROOT"] = str(root)
     env["LD_LIBRARY_PATH"] = os.pathsep.join(
-        p for p in (str(root / "lib"), env.get("LD_LIBRARY_PATH", "")) if p
+        p for p in (str(kernel.parent), env.get("LD_LIBRARY_PATH", "")) if p
     )
     return env
 
 
-def plumed_executable() -> Path:
-    """The raw bundled ``plumed`` binary (run it under :func:`plumed_environment`)."""
+def plumed_executable(*, optimised: bool = False) -> Path:
+    """The raw bundled (or optimised) ``plumed`` binary (run it under :func:`plumed_environment`
+    with the same ``optimised``; the optimised one is MPI-enabled: pass it ``--no-mpi``)."""
+    if optimised:
+        return _existing(optimised_plumed_prefix() / "bin" / "plumed", "The optimised plumed executable")
     return _existing(_plumed_lib_root() / "bin" / "plumed", "The bundled plumed executable")

@@ -57,7 +57,8 @@ namespace {
 void plugin_anchor() {}
 
 constexpr const char *kFixHelp =
-    "use 'fix ID group plumed plumedfile plumed.dat [outfile plumed.log]'";
+    "use 'fix ID group plumed plumedfile plumed.dat [outfile plumed.log] "
+    "[kernel PATH|optimised|bundled]'";
 
 }    // namespace
 
@@ -104,14 +105,19 @@ void FixPlumed::parse_args(int narg, char **arg)
 {
   for (int i = 3; i < narg; i += 2) {
     const std::string key = arg[i];
-    if (key != "plumedfile" && key != "outfile")
+    if (key != "plumedfile" && key != "outfile" && key != "kernel")
       error->all(FLERR, "fix plumed: unknown keyword '{}'; {}", key, kFixHelp);
-    if (i + 1 >= narg) error->all(FLERR, "fix plumed: keyword '{}' needs a file name", key);
+    if (i + 1 >= narg)
+      error->all(FLERR, "fix plumed: keyword '{}' needs {}", key,
+                 key == "kernel" ? "a path, 'optimised' or 'bundled'" : "a file name");
     if (key == "plumedfile")
       plumed_file_ = arg[i + 1];
-    else
+    else if (key == "outfile")
       log_file_ = arg[i + 1];
+    else
+      kernel_choice_ = arg[i + 1];
   }
+  if (kernel_choice_ == "optimized") kernel_choice_ = "optimised";
   if (plumed_file_.empty()) error->all(FLERR, "fix plumed: no plumedfile given; {}", kFixHelp);
   if (!platform::file_is_readable(plumed_file_))
     error->all(FLERR, "fix plumed: cannot open plumedfile '{}': no such readable file",
@@ -163,7 +169,34 @@ void FixPlumed::check_run_environment()
 std::string FixPlumed::locate_kernel(std::string &origin) const
 {
   namespace fs = std::filesystem;
-  const char *env = std::getenv("PLUMED_KERNEL");
+  std::error_code ec;
+  // 0. the `kernel` keyword: it names one kernel, so a missing one is an error here
+  // rather than a fall-back to another kernel
+  if (kernel_choice_ == "optimised") {
+#ifdef LATENTCV_OPTIMISED_PLUMED_KERNEL
+    const std::string path = LATENTCV_OPTIMISED_PLUMED_KERNEL;
+#else
+    const std::string path;
+#endif
+    if (path.empty() || !fs::exists(fs::path(path), ec))
+      error->all(FLERR,
+                 "fix plumed: kernel optimised: the optimised PLUMED kernel {} does not exist; "
+                 "build it with `make plumed-opt` in the latentcv checkout (docs/install.md)",
+                 path.empty() ? std::string("(unknown at build time)") : path);
+    origin = "keyword kernel optimised (`make plumed-opt`)";
+    return path;
+  }
+  if (!kernel_choice_.empty() && kernel_choice_ != "bundled") {
+    if (!fs::is_regular_file(fs::path(kernel_choice_), ec))
+      error->all(FLERR,
+                 "fix plumed: kernel {}: no such file (give the path of a libplumedKernel.so, "
+                 "'optimised' or 'bundled')",
+                 kernel_choice_);
+    origin = "keyword kernel";
+    return kernel_choice_;
+  }
+  // `kernel bundled` skips PLUMED_KERNEL: the kernel installed next to latentcv
+  const char *env = kernel_choice_.empty() ? std::getenv("PLUMED_KERNEL") : nullptr;
   if (env && *env) {
     origin = "environment variable PLUMED_KERNEL";
     return env;
@@ -172,7 +205,6 @@ std::string FixPlumed::locate_kernel(std::string &origin) const
   // `plumed` package of hillclimber: <site-packages>/plumed/_lib/lib/libplumedKernel.so
   Dl_info info;
   if (dladdr(reinterpret_cast<void *>(&plugin_anchor), &info) && info.dli_fname) {
-    std::error_code ec;
     fs::path here = fs::weakly_canonical(fs::path(info.dli_fname), ec).parent_path();
     fs::path candidate = here.parent_path().parent_path().parent_path() / "plumed" / "_lib" /
         "lib" / "libplumedKernel.so";
@@ -183,7 +215,6 @@ std::string FixPlumed::locate_kernel(std::string &origin) const
   }
 #ifdef LATENTCV_DEFAULT_PLUMED_KERNEL
   {
-    std::error_code ec;
     if (fs::exists(fs::path(LATENTCV_DEFAULT_PLUMED_KERNEL), ec)) {
       origin = "the PLUMED kernel latentcv was built against";
       return LATENTCV_DEFAULT_PLUMED_KERNEL;

@@ -48,6 +48,7 @@ class FixPlumed : public LAMMPS_NS::Fix {
 
   std::string plumed_file_;
   std::string log_file_;
+  std::string kernel_choice_;       // `kernel` keyword: a path, "optimised", "bundled" or ""
   std::unique_ptr<PlumedHandle> plumed_;
 
   int natoms_ = 0;

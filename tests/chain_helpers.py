@@ -65,13 +65,24 @@ def write_xyz(path: Path, frames: list[tuple[np.ndarray, np.ndarray]]) -> None:
                 f.write(f"X {p[0]:.12f} {p[1]:.12f} {p[2]:.12f}\n")
 
 
-def run_plumed_driver(workdir: Path, plumed_dat: str, frames, extra: list[str] | None = None):
-    """Run the bundled `plumed driver` on frames; returns the CompletedProcess."""
+def run_plumed_driver(
+    workdir: Path, plumed_dat: str, frames, extra: list[str] | None = None, *, optimised: bool = False
+):
+    """Run the bundled (or the optimised, `make plumed-opt`) `plumed driver` on frames;
+    returns the CompletedProcess."""
     (workdir / "plumed.dat").write_text(plumed_dat)
     write_xyz(workdir / "traj.xyz", frames)
-    cmd = [str(paths.plumed_executable()), "driver", "--plumed", "plumed.dat", "--ixyz", "traj.xyz"]
+    cmd = [str(paths.plumed_executable(optimised=optimised))]
+    if optimised:
+        cmd.append("--no-mpi")  # that one is built with MPI; the driver runs serially
+    cmd += ["driver", "--plumed", "plumed.dat", "--ixyz", "traj.xyz"]
     return subprocess.run(
-        cmd + (extra or []), cwd=workdir, env=paths.plumed_environment(), capture_output=True, text=True, timeout=300
+        cmd + (extra or []),
+        cwd=workdir,
+        env=paths.plumed_environment(optimised=optimised),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

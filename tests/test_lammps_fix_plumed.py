@@ -315,6 +315,43 @@ def test_unloadable_kernel_is_a_lammps_error(lmp, tmp_path, monkeypatch):
         lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'log'}")
 
 
+def test_kernel_keyword_with_a_missing_path_is_a_lammps_error(lmp, tmp_path):
+    build(lmp, "lj", cells=2)
+    dat = tmp_path / "plumed.dat"
+    dat.write_text("d: DISTANCE ATOMS=1,2\n")
+    missing = tmp_path / "nowhere" / "libplumedKernel.so"
+    with pytest.raises(Exception, match=f"kernel {missing}: no such file"):
+        lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'log'} kernel {missing}")
+
+
+def test_kernel_bundled_ignores_plumed_kernel_variable(tmp_path, monkeypatch):
+    log = tmp_path / "log.lammps"
+    handle = open_lammps(["-log", str(log)], load_fix_plumed=True)
+    try:
+        monkeypatch.setenv("PLUMED_KERNEL", str(tmp_path / "libplumedKernel.so"))  # would not load
+        build(handle, "lj", cells=2)
+        dat = tmp_path / "plumed.dat"
+        dat.write_text("d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT=0.5 KAPPA=1\n")
+        handle.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'plumed.log'} kernel bundled")
+        handle.command("run 0")
+    finally:
+        handle.close()
+    assert f"PLUMED kernel {paths.plumed_kernel_path()} (from the plumed package" in log.read_text()
+
+
+def test_kernel_optimised_when_not_built_is_a_lammps_error(lmp, tmp_path):
+    try:
+        paths.optimised_plumed_kernel()
+        pytest.skip("the optimised kernel is built (tests/test_plumed_kernels.py uses it)")
+    except paths.MissingNativeFile:
+        pass
+    build(lmp, "lj", cells=2)
+    dat = tmp_path / "plumed.dat"
+    dat.write_text("d: DISTANCE ATOMS=1,2\n")
+    with pytest.raises(Exception, match="kernel optimised.*does not exist.*make plumed-opt"):
+        lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'log'} kernel optimised")
+
+
 def test_unsupported_units_are_a_lammps_error(lmp, tmp_path):
     lmp.command("units si")
     lmp.commands_string("""
