@@ -255,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=float, default=1.0, help="HEIGHT in kT (default 1)")
     p.add_argument("--biasfactor", type=float, default=30.0)
     p.add_argument("--stride", type=int, default=1, help="bias STRIDE (multiple time stepping), same for all CVs")
-    p.add_argument("--kernel", default="", help="PLUMED kernel library (default: the bundled one)")
+    p.add_argument("--kernel", default="",
+                   help="PLUMED kernel: 'optimised' (make plumed-opt; the fair peer for Q6) or a path (default: bundled)")
     p.add_argument("--workers", type=int, default=2, help="LAMMPS processes at once (default 2)")
     p.add_argument("--out", default="compare_out")
     p.set_defaults(func=_cmd_compare)

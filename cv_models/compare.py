@@ -60,7 +60,8 @@ class CompareConfig:
             for this many steps.
         dump_every: frames kept for the judge; check_every: steps between checks (a
             crystallised run stops).
-        kernel: PLUMED kernel library for all runs ("" = the bundled one).
+        kernel: PLUMED kernel library for all runs: "" = the bundled one, "optimised" =
+            the -O3 build of ``make plumed-opt`` (the fair peer for PLUMED's own Q6), or a path.
         workers: LAMMPS processes at once (one per core).
         out: output folder.
     """
@@ -123,7 +124,11 @@ class CompareConfig:
             raise ValueError("--pace and the dump stride must be multiples of --stride")
         if self.check_every % self.dump_every:
             raise ValueError("check_every must be a multiple of dump_every")
-        if self.kernel and not Path(self.kernel).is_file():
+        if self.kernel == "optimised":
+            from cv_models import paths
+
+            resolved = replace(resolved, kernel=str(paths.optimised_plumed_kernel()))
+        elif self.kernel and not Path(self.kernel).is_file():
             raise ValueError(f"PLUMED kernel {self.kernel!r} not found (`make plumed-opt` builds the optimised one)")
         return resolved
 
@@ -134,7 +139,7 @@ def cv_lines(cfg: CompareConfig, cv: str, natoms: int) -> tuple[list[str], str]:
     if cv == "latent":
         from cv_models import paths
 
-        return ([f"LOAD FILE={paths.plumed_plugin_path()}",
+        return ([f"LOAD FILE={paths.plumed_plugin_path()}",  # loads in the optimised kernel too (same PLUMED)
                  f"cv: LATENT_CV MODEL={Path(cfg.model).resolve()} ATOMS=1-{natoms} DEVICE=cpu THREADS=1"],
                 f"cv.{cfg.output}")
     if cv == "q6":
