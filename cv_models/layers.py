@@ -595,7 +595,7 @@ class AngularMoments(nn.Module):
         # matmul (much faster than index_add_ along an inner dimension, also backwards)
         onehot = torch.zeros(int(self.harmonics.degree.shape[0]), self.n_degrees)
         onehot[torch.arange(onehot.shape[0]), self.harmonics.degree] = 1.0
-        self.register_buffer("degree_onehot", onehot)
+        self.register_buffer("degree_onehot", onehot, persistent=False)  # derived: not in checkpoints
         # rho_c = (W rbf)_c + (V h)_j,c + b_c: a linear combination of the radial basis
         # (a smooth radial function per channel) shifted per sender species/embedding
         self.rho = PairMLP(node_dim, rbf_dim, 0, channels, use_i=False)
