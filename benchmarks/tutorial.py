@@ -1,4 +1,4 @@
-"""Run docs/tutorial.md as written (benchmark, not a test: ~15 minutes on one core).
+"""Run docs/tutorial.md as written (benchmark, not a test: ~5 minutes on one core).
 
 Extracts the page's fenced blocks in order: ``toml`` blocks whose first line is
 ``# file: PATH`` are written to PATH; ``bash`` blocks are run, all in one bash session
