@@ -316,6 +316,7 @@ class CvSummary:
     median_steps: float  # inf when fewer than half crystallised
     median_wall_s: float
     ms_per_step: float
+    max_fraction: float  # median over the runs of the largest crystalline share reached
     structure: dict[str, float] = field(default_factory=dict)
 
 
@@ -340,7 +341,8 @@ def summarise(results: list[dict], cvs: tuple[str, ...]) -> list[CvSummary]:
         mean_struct = {k: float(np.mean([s[k] for s in structs])) for k in structs[0]} if structs else {}
         out.append(CvSummary(cv, len(rs), len(cryst), _median_censored([r["crystallised_at"] for r in rs]),
                              _median_censored([r["wall_s_to_crystal"] for r in rs]),
-                             float(np.median([r["ms_per_step"] for r in rs])), mean_struct))
+                             float(np.median([r["ms_per_step"] for r in rs])),
+                             float(np.median([max(r["solid_fraction"], default=0.0) for r in rs])), mean_struct))
     return out
 
 
@@ -364,13 +366,14 @@ def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[st
             f"budget {cfg.steps} steps; crystallised = {judge_name(cfg)} > {cfg.crystal_threshold:g} "
             f"held {cfg.hold_steps} steps.", "",
             "| CV | SIGMA | crystallised | median steps to crystal | median wall s to crystal | ms/step | "
-            "steps ÷ best standard | wall ÷ best standard | structure formed (OVITO PTM: fcc/hcp/bcc/ico/other) |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "steps ÷ best standard | wall ÷ best standard | largest crystalline share (median) | "
+            "structure formed (OVITO PTM: fcc/hcp/bcc/ico/other) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         st = "/".join(f"{100 * s.structure[k]:.0f}" for k in ("fcc", "hcp", "bcc", "ico", "other")) if s.structure else "–"
         rows.append(f"| {s.cv} | {sigmas.get(s.cv, float('nan')):.4g} | {s.crystallised}/{s.runs} | {fmt(s.median_steps)} | "
                     f"{fmt(s.median_wall_s, ' s')} | {s.ms_per_step:.2f} | {ratio(s.median_steps, best_steps)} | "
-                    f"{ratio(s.median_wall_s, best_wall)} | {st} % |")
+                    f"{ratio(s.median_wall_s, best_wall)} | {s.max_fraction:.2f} | {st} % |")
     return "\n".join(rows)
 
 
