@@ -188,3 +188,28 @@ def test_refine_runs_a_round_end_to_end(tmp_path):
     a, b = torch.load(ck, weights_only=False), torch.load(ck1, weights_only=False)
     assert b["config"]["training"]["init_from"] == str(ck.resolve())
     assert any(not torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])  # fine-tuned
+
+
+@pytest.mark.parametrize("system", ["lj", "dimers", "trimers"])
+def test_every_system_has_a_runnable_metadynamics_input(system, tmp_path):
+    """examples/<system>/metad.lmp (used by compare, refine, the demo and the tutorial)
+    prepares the melt and dumps frames of whole molecules; here unbiased and short."""
+    from cv_models.data import read_lammps_dump
+    from cv_models.engines import open_lammps
+    from cv_models.generate import SYSTEMS, run_input
+
+    spec = SYSTEMS[system]
+    v = dict(examples=spec.template_dir, ncells=2, steps=200, melt=100, equil=50, bias="no", every=100,
+             dump=tmp_path / "traj.dump", **({"quench": 50} if system != "lj" else {}))
+    args = ["-log", "none"]
+    for key, val in v.items():
+        args += ["-var", key, str(val)]
+    lmp = open_lammps(args)
+    try:
+        timings = run_input(lmp, spec.template_dir / "metad.lmp", chunk_steps=0)
+    finally:
+        lmp.close()
+    assert timings[-1][0] == 200
+    frames = read_lammps_dump(tmp_path / "traj.dump", units="lj")
+    assert len(frames) == 3 and frames[0].n_molecules == spec.n_molecules(2)
+    assert frames[0].atoms_per_molecule == spec.atoms_per_molecule
