@@ -179,9 +179,10 @@ def metad_input(cfg: CompareConfig, cv: str, natoms: int, sigma: float, md: Path
 
 # ---------------------------------------------------------------------------- the judge
 def crystal_fraction(frame, cfg: CompareConfig) -> float:
-    """Share of crystalline molecules, independent of every CV compared: freud's ten
-    Wolde (atoms or centres); for the trimers the share with local P2 > 0.5."""
-    if cfg.system == "trimers":
+    """Share of crystalline molecules, independent of every CV compared, by the system's
+    ``crystal_criterion``: freud's ten Wolde (atoms or centres), or the share with local
+    P2 > 0.5 (orientationally ordered molecular crystals: the trimers)."""
+    if cfg.spec.crystal_criterion == "local_p2":
         from cv_models.analysis.orientation import orientation_frame
 
         return float((orientation_frame(frame, cfg.q6_cutoff).local_p2 > 0.5).mean())
@@ -191,7 +192,8 @@ def crystal_fraction(frame, cfg: CompareConfig) -> float:
 
 
 def judge_name(cfg: CompareConfig) -> str:
-    return "share of molecules with local P2 > 0.5" if cfg.system == "trimers" else "freud ten Wolde solid fraction"
+    return ("share of molecules with local P2 > 0.5" if cfg.spec.crystal_criterion == "local_p2"
+            else "freud ten Wolde solid fraction")
 
 
 # ---------------------------------------------------------------------------- one run
@@ -252,8 +254,7 @@ def calibrate(cfg: CompareConfig) -> dict[str, float]:
 
 def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
     """One metadynamics run, checked every ``check_every`` steps and stopped once crystallised."""
-    from cv_models.analysis.crystallinity import first_crystallisation
-    from cv_models.data import read_lammps_dump
+    from cv_models.analysis.crystallinity import CrystallisationWatch
 
     natoms = cfg.n_atoms
     md = Path(cfg.out) / "runs" / f"{cv}-seed{seed}"
@@ -268,7 +269,9 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
     plumed_dat = md / "plumed.dat"
     plumed_dat.write_text(metad_input(cfg, cv, natoms, sigma, md))
     lmp = _lammps(cfg, md, seed, plumed_dat)
-    seconds, done, first, solid, steps = 0.0, 0, None, [], []
+    seconds, done, first = 0.0, 0, None
+    watch = CrystallisationWatch(md / "traj.dump", lambda f: crystal_fraction(f, cfg), cfg.crystal_threshold,
+                                 cfg.hold_steps)
     try:
         lmp.file(str(cfg.metad_input_file))  # prepares the melt, then `run 0` with the bias on
         while done < cfg.steps and first is None:
@@ -277,16 +280,12 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
             lmp.command(f"run {n} pre no post no")
             seconds += time.perf_counter() - t0
             done += n
-            frames = read_lammps_dump(md / "traj.dump", units="lj", start=len(steps))
-            steps += [f.timestep for f in frames]
-            solid += [crystal_fraction(f, cfg) for f in frames]
-            hit = first_crystallisation(np.array(steps), np.array(solid), cfg.crystal_threshold, cfg.hold_steps)
-            first = hit.step
+            first = watch.update()
     finally:
         lmp.close()
     result = {"cv": cv, "seed": seed, "sigma": sigma, "key": _run_key(cfg), "kernel": cfg.kernel or "bundled",
               "steps_run": done, "ms_per_step": 1e3 * seconds / max(done, 1),
-              "crystallised_at": first, "steps": steps, "solid_fraction": solid}
+              "crystallised_at": first, "steps": watch.steps, "solid_fraction": watch.values}
     result["wall_s_to_crystal"] = None if first is None else first * result["ms_per_step"] / 1e3
     result["structure"] = _structure(md / "traj.dump")
     tmp = done_file.with_suffix(".tmp")

@@ -202,24 +202,18 @@ def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = Tru
 
 def _crystallised_check(dump: Path, cfg: DemoConfig):
     """A ``stop_last_run`` callback: True once the dumped frames show the crystal held
-    (freud ten Wolde, :func:`cv_models.analysis.crystallinity.first_crystallisation`);
+    (freud ten Wolde; :class:`cv_models.analysis.crystallinity.CrystallisationWatch`),
     checked every ``hold_steps // 2`` steps."""
-    from cv_models.analysis.crystallinity import first_crystallisation, freud_solid_fraction
-    from cv_models.data import read_lammps_dump
+    from cv_models.analysis.crystallinity import CrystallisationWatch, freud_solid_fraction
 
-    seen: dict[str, list] = {"steps": [], "solid": []}
+    watch = CrystallisationWatch(dump, lambda f: freud_solid_fraction(f, 1.5), cfg.crystal_threshold, cfg.hold_steps)
     last = {"checked": 0}
 
     def stop(done: int) -> bool:
-        if done - last["checked"] < cfg.hold_steps // 2 or not dump.exists():
+        if done - last["checked"] < cfg.hold_steps // 2:
             return False
         last["checked"] = done
-        frames = read_lammps_dump(dump, units="lj", start=len(seen["steps"]))
-        seen["steps"] += [f.timestep for f in frames]
-        seen["solid"] += [freud_solid_fraction(f, 1.5) for f in frames]
-        hit = first_crystallisation(np.array(seen["steps"]), np.array(seen["solid"]), cfg.crystal_threshold,
-                                    cfg.hold_steps)
-        return hit.step is not None
+        return watch.update() is not None
 
     return stop
 

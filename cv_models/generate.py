@@ -75,6 +75,8 @@ class SystemSpec:
         molecules_per_cell: molecules per lattice unit cell (fcc 4; trimers 8).
         default_cells: unit cells per edge of the ``default`` preset.
         interface_seeds: the ``interface`` runs (see :class:`GeneratorConfig`).
+        crystal_criterion: the independent per-molecule judge of crystal ("ten_wolde" on
+            atoms/centres, or "local_p2" where ten Wolde on centres fails: the trimers).
     """
 
     name: str
@@ -93,6 +95,7 @@ class SystemSpec:
     molecules_per_cell: int = 4
     default_cells: int = 6
     interface_seeds: tuple[tuple[str, float, float], ...] = DEFAULT_INTERFACE_SEEDS
+    crystal_criterion: str = "ten_wolde"
 
     def n_molecules(self, n_cells: int) -> int:
         """Molecules of a crystal or melt run with ``n_cells`` cells per edge."""
@@ -104,7 +107,8 @@ SYSTEMS: dict[str, SystemSpec] = {
     "dimers": SystemSpec("dimers", EXAMPLES / "dimers", 1.15, 1.0, 0.003, 0.3, 3.0, 0.80, 0.65, 2.5, None, 2, 1.6),
     # orientationally ordered molecular crystal (benchmarks/molecular_system.py, docs/data.md)
     "trimers": SystemSpec("trimers", EXAMPLES / "trimers", 1.1, 1.0, 0.003, 0.3, 3.0, 0.50, 0.40, 3.0, None, 3, 1.5,
-                          molecules_per_cell=8, default_cells=4, interface_seeds=TRIMER_INTERFACE_SEEDS),
+                          molecules_per_cell=8, default_cells=4, interface_seeds=TRIMER_INTERFACE_SEEDS,
+                          crystal_criterion="local_p2"),
 }
 
 

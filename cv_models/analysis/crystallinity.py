@@ -117,3 +117,32 @@ def first_crystallisation(steps: np.ndarray, solid_fraction: np.ndarray, thresho
         if above[window].all():
             return Crystallisation(int(steps[k]), threshold, hold)
     return Crystallisation(None, threshold, hold)
+
+
+class CrystallisationWatch:
+    """Follows a LAMMPS dump while the run writes it: reads only the new frames, keeps
+    their crystalline fraction (``fraction(frame) -> float``), and says from which step
+    the run crystallised (:func:`first_crystallisation`), so a run can stop there."""
+
+    def __init__(self, dump, fraction, threshold: float = 0.8, hold: int = 5000) -> None:
+        self.dump = dump
+        self.fraction = fraction
+        self.threshold = threshold
+        self.hold = hold
+        self.steps: list[int] = []
+        self.values: list[float] = []
+
+    def update(self) -> int | None:
+        """Read the frames added since the last call; the crystallisation step or None."""
+        from pathlib import Path
+
+        from cv_models.data import read_lammps_dump
+
+        if not Path(self.dump).exists():
+            return None
+        frames = read_lammps_dump(self.dump, units="lj", start=len(self.steps))
+        self.steps += [f.timestep for f in frames]
+        self.values += [self.fraction(f) for f in frames]
+        if not self.steps:
+            return None
+        return first_crystallisation(np.array(self.steps), np.array(self.values), self.threshold, self.hold).step
