@@ -139,6 +139,9 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 2048, 8192], choices=sorted(CELLS))
     ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     ap.add_argument("--eager", action="store_true", help="also time the eager (unscripted) module")
+    ap.add_argument("--reference", action="store_true",
+                    help="also time the same encoder with its angular moments in core torch ops instead of "
+                         "latentcv's fused operators (module 'script-reference')")
     ap.add_argument("--md-steps", type=int, default=0, help="MD steps timed (default: about 1 s worth)")
     ap.add_argument("--extra", nargs="*", default=[], metavar="NAME=FILE",
                     help="also time saved TorchScript encoders (e.g. an older version), each in the dtype "
@@ -154,6 +157,11 @@ def main() -> None:
         dtype = torch.float64 if dname == "float64" else torch.float32
         enc = build_encoder(a.checkpoint, dtype)
         scripted = torch.jit.script(enc)
+        reference = None
+        if a.reference:
+            enc.moments.fused = False
+            reference = torch.jit.script(enc)
+            enc.moments.fused = True
         for n in a.sizes:
             pos, cell = lj_frame(n)
             pos, cell = pos.to(dtype), cell.to(dtype)
@@ -161,6 +169,7 @@ def main() -> None:
             ei, sh = neighbor_list(c.double(), cell.double(), enc.cutoff * 1.1)
             sh = sh.to(dtype)
             kinds = [("script", scripted)] + ([("eager", enc)] if a.eager else [])
+            kinds += [("script-reference", reference)] if reference is not None else []
             for name, path in (x.split("=", 1) for x in a.extra):
                 ext = torch.jit.load(path)
                 if next(iter(ext.parameters())).dtype == dtype:

@@ -14,8 +14,9 @@ Conventions shared by every layer:
   features; the only equivariant quantities are the coordinates of :class:`EGNNLayer` and
   the unit vectors of :class:`AngularMoments`, whose outputs are invariant.
 
-All layers are TorchScript-scriptable, use core PyTorch ops only (scatter through
-``index_add_``) and work in float32 and float64 (they follow the dtype of their
+All layers are TorchScript-scriptable, use core PyTorch ops (scatter through
+``index_add_``) or, in :class:`AngularMoments` on CPU, latentcv's own operators
+(:mod:`cv_models.ops`, the same sums fused), and work in float32 and float64 (they follow the dtype of their
 parameters). :class:`TopKPool` is offered for analysis only: it is not smooth and must not
 be used in an exported encoder.
 """
@@ -27,6 +28,8 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
+
+from cv_models.ops import load_ops, ops_available
 
 __all__ = [
     "scatter_sum",
@@ -573,13 +576,15 @@ class AngularMoments(nn.Module):
         node_dim: F of h; rbf_dim: R of the radial basis; channels: C; max_rank: L;
         step: spacing of the degrees; degrees: explicit degrees l >= 1 (overrides both);
         bond_order: append :math:`\bar s` and :math:`\overline{s^2}` per channel and degree.
+        fused: sum the moments and bond-order terms with latentcv's fused CPU operators
+            (:mod:`cv_models.ops`; None: when they are built); the result is the same.
     Shapes: h [N, F], edge_index [2, E], edge_vec [E, 3] (d_ij), edge_rbf [E, R],
         edge_weight [E] -> [N, C * (1 + D)] (D degrees), or [N, C * (1 + 3 D)] with
         ``bond_order``.
     """
 
     def __init__(self, node_dim: int, rbf_dim: int, channels: int = 4, max_rank: int = 6, step: int = 2,
-                 degrees: Optional[List[int]] = None, bond_order: bool = False) -> None:
+                 degrees: Optional[List[int]] = None, bond_order: bool = False, fused: Optional[bool] = None) -> None:
         super().__init__()
         self.channels = channels
         self.bond_order = bond_order
@@ -599,6 +604,39 @@ class AngularMoments(nn.Module):
         # rho_c = (W rbf)_c + (V h)_j,c + b_c: a linear combination of the radial basis
         # (a smooth radial function per channel) shifted per sender species/embedding
         self.rho = PairMLP(node_dim, rbf_dim, 0, channels, use_i=False)
+        # the fused CPU kernels of latentcv's own operators (cv_models/ops.py), or the same
+        # sums written with core torch ops (other devices; ``fused = False``: the reference)
+        self.xy_column: List[int] = [int(c) for c in self.harmonics.matrix_xy.argmax(0).tolist()]
+        self.degree_of_column: List[int] = [int(d) for d in self.harmonics.degree.tolist()]
+        if fused is None:
+            fused = ops_available()
+        elif fused:
+            load_ops()
+        self.fused = bool(fused)
+        self.kernels = FusedMomentKernels() if self.fused else NoFusedKernels()
+
+    def shell_moments_reference(self, edge_vec: Tensor, rho: Tensor, i: Tensor, n: int) -> Tensor:
+        """T [n, C, K] with core torch ops: on a padded [n, slots] layout (one bmm) rather
+        than an [E, C, K] outer product followed by a scatter. The bond vectors are padded
+        (3 numbers per slot) before the harmonics are evaluated; empty slots have d = 0 and
+        rho = 0, so they add nothing (and get zero gradient)."""
+        pos, slots = padded_slots(i, n)
+        ns = n * slots
+        dp = torch.zeros(ns, 3, dtype=edge_vec.dtype, device=edge_vec.device).index_copy(0, pos, edge_vec)
+        rp = torch.zeros(ns, self.channels, dtype=rho.dtype, device=rho.device).index_copy(0, pos, rho)
+        r = torch.sqrt((dp * dp).sum(-1) + 1e-30)
+        y = self.harmonics(dp / r.unsqueeze(-1))  # [n * slots, K]
+        k = y.shape[1]
+        return torch.bmm(rp.view(n, slots, self.channels).transpose(1, 2), y.view(n, slots, k))  # [n, C, K]
+
+    def bond_order_sums_reference(self, tn: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Tuple[Tensor, Tensor]:
+        """(sum_j w s_ij, sum_j w s_ij^2) [n, C, D] per receiver, with core torch ops."""
+        i = edge_index[0]
+        onehot = self.degree_onehot.to(tn.dtype)
+        s = torch.matmul(tn.index_select(0, i) * tn.index_select(0, edge_index[1]), onehot)  # [E, C, D]
+        ws = edge_weight.view(-1, 1, 1) * s
+        n = tn.shape[0]
+        return scatter_sum(ws, i, n), scatter_sum(ws * s, i, n)
 
     def forward(
         self, h: Tensor, edge_index: Tensor, edge_vec: Tensor, edge_rbf: Tensor, edge_weight: Tensor
@@ -607,18 +645,12 @@ class AngularMoments(nn.Module):
         j = edge_index[1]
         n = h.shape[0]
         rho = self.rho(h, i, j, edge_rbf) * edge_weight.unsqueeze(-1)  # [E, C]
-        # T_i = rho_i^T Y_i per receiver, on a padded [n, slots] layout (one bmm) rather
-        # than an [E, C, K] outer product followed by a scatter. The bond vectors are
-        # padded (3 numbers per slot) before the harmonics are evaluated; empty slots have
-        # d = 0 and rho = 0, so they add nothing (and get zero gradient).
-        pos, slots = padded_slots(i, n)
-        ns = n * slots
-        dp = torch.zeros(ns, 3, dtype=edge_vec.dtype, device=edge_vec.device).index_copy(0, pos, edge_vec)
-        rp = torch.zeros(ns, self.channels, dtype=rho.dtype, device=rho.device).index_copy(0, pos, rho)
-        r = torch.sqrt((dp * dp).sum(-1) + 1e-30)
-        y = self.harmonics(dp / r.unsqueeze(-1))  # [n * slots, K]
-        k = y.shape[1]
-        t = torch.bmm(rp.view(n, slots, self.channels).transpose(1, 2), y.view(n, slots, k))  # [n, C, K]
+        # T_i = sum_j rho_ij Y(d_ij) per receiver
+        fused = self.fused and edge_vec.device.type == "cpu"
+        if fused:
+            t = self.kernels.shell_moments(edge_vec, rho, i, n, self.harmonics.matrix.to(edge_vec.dtype), self.xy_column)
+        else:
+            t = self.shell_moments_reference(edge_vec, rho, i, n)
         q = torch.zeros(n, self.channels, self.n_degrees, dtype=t.dtype, device=t.device)
         q = q.index_add_(2, self.harmonics.degree, t * t)
         norm = 1.0 + scatter_sum(edge_weight, i, n)
@@ -628,12 +660,36 @@ class AngularMoments(nn.Module):
             # unit moments per (channel, degree), then s_ij summed over m within each degree
             onehot = self.degree_onehot.to(t.dtype)
             tn = t * torch.matmul(torch.rsqrt(q + 1e-8), onehot.t())  # [n, C, K]
-            s = torch.matmul(tn.index_select(0, i) * tn.index_select(0, j), onehot)  # [E, C, D]
-            we = edge_weight.view(-1, 1, 1)
-            sbar = scatter_sum(we * s, i, n) / norm.view(-1, 1, 1)
-            s2bar = scatter_sum(we * s * s, i, n) / norm.view(-1, 1, 1)
-            parts += [sbar.reshape(n, -1), s2bar.reshape(n, -1)]
+            if fused:
+                s1, s2 = self.kernels.bond_order_sums(tn, edge_index, edge_weight, self.degree_of_column, self.n_degrees)
+            else:
+                s1, s2 = self.bond_order_sums_reference(tn, edge_index, edge_weight)
+            parts += [(s1 / norm.view(-1, 1, 1)).reshape(n, -1), (s2 / norm.view(-1, 1, 1)).reshape(n, -1)]
         return torch.cat(parts, dim=-1)
+
+
+class FusedMomentKernels(nn.Module):
+    """The fused CPU operators of :class:`AngularMoments` (``torch.ops.latentcv``, no state)."""
+
+    def shell_moments(self, edge_vec: Tensor, rho: Tensor, receiver: Tensor, n: int, z_coeffs: Tensor,
+                      xy_column: List[int]) -> Tensor:
+        return torch.ops.latentcv.shell_moments(edge_vec, rho, receiver, n, z_coeffs, xy_column)
+
+    def bond_order_sums(self, tn: Tensor, edge_index: Tensor, edge_weight: Tensor, degree_of_column: List[int],
+                        num_degrees: int) -> Tuple[Tensor, Tensor]:
+        return torch.ops.latentcv.bond_order_sums(tn, edge_index, edge_weight, degree_of_column, num_degrees)
+
+
+class NoFusedKernels(nn.Module):
+    """Stands in for :class:`FusedMomentKernels` where the operators are not built (never called)."""
+
+    def shell_moments(self, edge_vec: Tensor, rho: Tensor, receiver: Tensor, n: int, z_coeffs: Tensor,
+                      xy_column: List[int]) -> Tensor:
+        raise RuntimeError("latentcv: fused operators not built")
+
+    def bond_order_sums(self, tn: Tensor, edge_index: Tensor, edge_weight: Tensor, degree_of_column: List[int],
+                        num_degrees: int) -> Tuple[Tensor, Tensor]:
+        raise RuntimeError("latentcv: fused operators not built")
 
 
 class MeanPool(nn.Module):

@@ -1,7 +1,8 @@
-"""Write and read deployable CV models (contract version 1, docs/model-contract.md)."""
+"""Write and read deployable CV models (contract version 2, docs/model-contract.md)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -12,11 +13,15 @@ from typing import Dict
 import torch
 from torch import Tensor, nn
 
-CONTRACT_VERSION = 1
+from cv_models.ops import OPS_VERSION, ops_available
+
+# 2: the model may call latentcv's own operators (torch.ops.latentcv.*, recorded in the
+# metadata key "ops_version"); 1: core torch ops only. Readers accept both.
+CONTRACT_VERSION = 2
 LENGTH_UNITS = ("lj", "nm", "A")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 _STANDARD_KEYS = ("contract_version", "name", "length_unit", "dtype", "atoms_per_molecule", "species", "cutoff",
-                  "output_names", "description", "provenance")
+                  "output_names", "description", "provenance", "ops_version")
 
 
 @dataclass
@@ -36,6 +41,8 @@ class ModelCard:
         extra: further metadata keys (string values), e.g. ``crystal_centroid`` or
             ``sigma_hint``; they may not redefine the keys above. Readers ignore keys
             they don't know (docs/model-contract.md).
+        uses_ops: the model calls ``torch.ops.latentcv.*`` (set by :func:`save_deployable`);
+            recorded as ``ops_version``.
     """
 
     name: str
@@ -48,6 +55,7 @@ class ModelCard:
     description: str = ""
     provenance: dict = field(default_factory=dict)
     extra: Dict[str, str] = field(default_factory=dict)
+    uses_ops: bool = False
 
     def validate(self) -> None:
         if self.length_unit not in LENGTH_UNITS:
@@ -88,6 +96,8 @@ class ModelCard:
             "description": self.description,
             "provenance": json.dumps(provenance, sort_keys=True, default=str),
         }
+        if self.uses_ops:
+            standard["ops_version"] = str(OPS_VERSION)
         return {**self.extra, **standard}
 
 
@@ -123,6 +133,9 @@ def save_deployable(encoder: nn.Module, card: ModelCard, path: str | os.PathLike
     """
     if encoder.training:
         raise ValueError("the encoder is in training mode; call .eval() before exporting it")
+    from cv_models.layers import FusedMomentKernels
+
+    card = dataclasses.replace(card, uses_ops=any(isinstance(m, FusedMomentKernels) for m in encoder.modules()))
     metadata = card.to_metadata()
     module = DeployableCV(encoder, metadata).to(DTYPES[card.dtype]).cpu().eval()
     for p in module.parameters():
@@ -143,4 +156,5 @@ def save_deployable(encoder: nn.Module, card: ModelCard, path: str | os.PathLike
 
 def load_deployable(path: str | os.PathLike) -> torch.jit.ScriptModule:
     """Load a model file in Python (the reference evaluation path)."""
+    ops_available()  # registers torch.ops.latentcv.*, which models of contract version 2 may call
     return torch.jit.load(str(path), map_location="cpu")

@@ -9,6 +9,7 @@ import torch
 from chain_helpers import ORTHORHOMBIC, TRICLINIC, brute_force_pairs, eager_evaluate, random_frame
 from cv_models._lib import _core
 from export.analytic import save_coordination_model
+from export import deploy
 from export.deploy import ModelCard, save_deployable
 
 
@@ -140,13 +141,23 @@ def test_bad_inputs_raise_errors_that_say_what_to_do(models, tmp_path):
         model.evaluate(nan, ORTHORHOMBIC)
 
 
-def test_future_contract_version_is_refused(tmp_path):
+def test_future_contract_version_is_refused(tmp_path, monkeypatch):
     from export.analytic import CoordinationCV, coordination_card
 
     card = coordination_card(1, 1.0, "lj", "float64")
     path = save_deployable(CoordinationCV(1, 1.0).eval(), card, tmp_path / "m.pt")
     module = torch.jit.load(str(path))
-    assert module.metadata()["contract_version"] == "1"
+    assert module.metadata()["contract_version"] == "2"
+    assert "ops_version" not in module.metadata()  # core torch ops only
+    _core.Model(str(path), warmup=False)
+    for version, accepted in (("1", True), ("3", False), ("0", False)):
+        monkeypatch.setattr(deploy, "CONTRACT_VERSION", version)
+        other = save_deployable(CoordinationCV(1, 1.0).eval(), card, tmp_path / f"v{version}.pt")
+        if accepted:
+            _core.Model(str(other), warmup=False)
+        else:
+            with pytest.raises(RuntimeError, match=f"contract version '{version}'.*reads versions 1 to 2"):
+                _core.Model(str(other), warmup=False)
     card_bad = ModelCard(**{**card.__dict__, "length_unit": "furlong"})
     with pytest.raises(ValueError, match="length_unit"):
         save_deployable(CoordinationCV(1, 1.0).eval(), card_bad, tmp_path / "bad.pt")

@@ -10,6 +10,7 @@ import torch
 
 from chain_helpers import read_columns, run_plumed_driver
 from cv_models._lib import _core
+from cv_models.ops import OPS_VERSION
 from cv_models.training import load_checkpoint, load_encoder
 from export.deploy import ModelCard
 from export.from_checkpoint import (
@@ -54,7 +55,8 @@ def test_metadata_has_every_key(runs):
                 "output_names", "description", "provenance", "latent_dim", "crystal_centroid", "melt_centroid",
                 "sigma_hint", "sigma_hint_source", "r_on", "molecule_extent", "data_fingerprint"):
         assert key in meta, key
-    assert meta["contract_version"] == "1" and meta["length_unit"] == "lj" and meta["dtype"] == "float64"
+    assert meta["contract_version"] == "2" and meta["length_unit"] == "lj" and meta["dtype"] == "float64"
+    assert meta["ops_version"] == str(OPS_VERSION)  # the fused angular moments
     assert meta["atoms_per_molecule"] == "2" and meta["species"] == "0,0"
     assert meta["output_names"] == ",".join(NAMES)
     enc = load_encoder(runs["dimer"]["checkpoint"])

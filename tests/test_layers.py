@@ -102,6 +102,56 @@ def test_angular_moments_invariant_and_exact(tmp_path):
     assert torch.isfinite(v0.grad).all()
 
 
+@pytest.mark.parametrize("degrees", [[6], [2, 4, 6], [1, 3]])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_angular_moments_equal_core_torch_path(degrees, dtype, tmp_path):
+    """latentcv's fused operators (cv_models/ops.py) give the core-torch path's values and
+    gradients (every input), eager and scripted, including a zero-length bond."""
+    torch.manual_seed(1)
+    layer = L.AngularMoments(F, E_DIM, 3, degrees=degrees, bond_order=True).to(dtype)
+    assert layer.fused, "the fused operators are built by `make build`"
+    x, ei, ea, w, _ = graph(seed=3, dtype=dtype)
+    vec = torch.randn(E, 3, dtype=dtype)
+    vec[2] = 0.0
+    results = []
+    for fused in (True, False):
+        layer.fused = fused
+        inputs = [a.clone().requires_grad_(True) for a in (x, vec, ea, w)]
+        out = layer(inputs[0], ei, inputs[1], inputs[2], inputs[3])
+        weights = torch.cos(torch.arange(out.numel(), dtype=dtype)).view_as(out)
+        results.append((out, torch.autograd.grad((out * weights).sum(), inputs)))
+    tol = dict(atol=1e-12, rtol=1e-12) if dtype == torch.float64 else dict(atol=2e-5, rtol=2e-5)
+    torch.testing.assert_close(results[0][0], results[1][0], **tol)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, **tol)
+    layer.fused = True
+    script_roundtrip(layer, (x, ei, vec, ea, w), tmp_path)
+
+
+def test_fused_operators_gradcheck_and_errors():
+    """The analytic backward of each operator against finite differences; bad indices and
+    a second derivative are refused, not silently wrong."""
+    layer = L.AngularMoments(F, E_DIM, 2, degrees=[2, 6], bond_order=True).double()
+    za = layer.harmonics.matrix.double()
+    g = torch.Generator().manual_seed(4)
+    vec = torch.randn(20, 3, generator=g, dtype=D, requires_grad=True)
+    rho = torch.randn(20, 2, generator=g, dtype=D, requires_grad=True)
+    receiver = torch.randint(0, 5, (20,), generator=g)
+    moments = lambda v, r: torch.ops.latentcv.shell_moments(v, r, receiver, 5, za, layer.xy_column)  # noqa: E731
+    assert torch.autograd.gradcheck(moments, (vec, rho))
+    tn = torch.randn(5, 2, za.shape[1], generator=g, dtype=D, requires_grad=True)
+    wt = torch.rand(20, generator=g, dtype=D, requires_grad=True)
+    ei = torch.randint(0, 5, (2, 20), generator=g)
+    bond = lambda a, b: torch.ops.latentcv.bond_order_sums(a, ei, b, layer.degree_of_column, 2)  # noqa: E731
+    assert torch.autograd.gradcheck(bond, (tn, wt))
+    with pytest.raises(RuntimeError, match="outside"):
+        torch.ops.latentcv.shell_moments(vec, rho, receiver, 3, za, layer.xy_column)
+    with pytest.raises(RuntimeError, match="second derivatives"):
+        torch.autograd.grad(moments(vec, rho).square().sum(), vec, create_graph=True)
+    with pytest.raises(RuntimeError, match="second derivatives"):
+        torch.autograd.grad(bond(tn, wt)[1].sum(), tn, create_graph=True)
+
+
 @pytest.mark.parametrize("kind", POOLS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_pool_script_and_permutation(kind, dtype, tmp_path):

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "latentcv/error.h"
+#include "latentcv/ops.h"
 
 namespace latentcv {
 namespace {
@@ -60,9 +61,10 @@ ModelInfo parse_metadata(const std::map<std::string, std::string>& raw, const st
   } catch (const std::exception&) {
     info.contract_version = -1;
   }
-  if (info.contract_version != kContractVersion)
+  if (info.contract_version < kOldestContractVersion || info.contract_version > kContractVersion)
     throw Error("'" + path + "' follows model contract version '" + version +
-                "' but this build of latentcv reads version " + std::to_string(kContractVersion) +
+                "' but this build of latentcv reads versions " + std::to_string(kOldestContractVersion) + " to " +
+                std::to_string(kContractVersion) +
                 "; re-export the model with this latentcv (`latentcv export`) or install the "
                 "matching latentcv.");
   info.name = raw.count("name") ? raw.at("name") : std::string("unnamed");
@@ -173,6 +175,8 @@ Model::Model(const std::string& path, const Options& options) : impl_(new Impl) 
   if (!std::filesystem::exists(path))
     throw Error("model file '" + path + "' not found. Give the path of a file written by "
                 "`latentcv export CHECKPOINT -o model.pt` (relative paths are from the working directory).");
+  // models of contract version 2 call torch.ops.latentcv.* (liblatentcv_ops.so, linked)
+  const int ops = ops_version();
   try {
     m.module = torch::jit::load(path, torch::kCPU);
   } catch (const std::exception& e) {
@@ -193,6 +197,18 @@ Model::Model(const std::string& path, const Options& options) : impl_(new Impl) 
     throw Error("the metadata() of '" + path + "' is not a Dict[str, str] (" + first_line(e.what()) + ").");
   }
   m.info = parse_metadata(raw, path);
+  if (raw.count("ops_version")) {
+    int needed = 0;
+    try {
+      needed = std::stoi(raw.at("ops_version"));
+    } catch (const std::exception&) {
+      needed = -1;
+    }
+    if (needed < 0 || needed > ops)
+      throw Error("'" + path + "' needs latentcv operators of version '" + raw.at("ops_version") +
+                  "' but this build has version " + std::to_string(ops) +
+                  "; rebuild latentcv (`make build`) from the release that exported the model.");
+  }
   m.dtype = m.info.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
 
   // Device

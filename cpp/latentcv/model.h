@@ -12,7 +12,10 @@
 
 namespace latentcv {
 
-constexpr int kContractVersion = 1;
+// 2: the model may call latentcv's own operators (torch.ops.latentcv.*, ops.h; metadata
+// key "ops_version"); 1: core torch ops only. Both are read.
+constexpr int kContractVersion = 2;
+constexpr int kOldestContractVersion = 1;
 
 // What the model says about itself (its metadata() method), parsed and checked.
 struct ModelInfo {

@@ -1,0 +1,454 @@
+// latentcv's own TorchScript operators: fused per-edge kernels of the encoder's angular
+// moments, forward and analytic backward, on CPU. Registered as torch.ops.latentcv.* by
+// the shared library liblatentcv_ops.so, which the C++ core links (so the PLUMED action and
+// the Python module have them) and Python loads with torch.ops.load_library
+// (cv_models/ops.py). The same functions written with core torch ops (the reference the
+// tests compare against) are in cv_models/layers.py. Only first derivatives are exact
+// (what the MD forces and training need): a second backward through them raises.
+//
+//   shell_moments(edge_vec [E,3], rho [E,C], receiver [E], num_nodes, z_coeffs [L+1,K],
+//                 xy_column K ints) -> T [num_nodes, C, K]
+//     T[i,c,k] = sum_{e: receiver[e]=i} rho[e,c] Y_k(u_e),  u = d / sqrt(|d|^2 + 1e-30),
+//     Y_k(u) = (sum_p z_coeffs[p,k] z^p) * W_{xy_column[k]}(x, y),
+//     W = [1, Re (x+iy), Im (x+iy), Re (x+iy)^2, Im (x+iy)^2, ...].
+//   bond_order_sums(tn [N,C,K], edge_index [2,E], edge_weight [E], degree_of_column K ints,
+//                   num_degrees) -> (S1 [N,C,D], S2 [N,C,D])
+//     s[e,c,d] = sum_{k of degree d} tn[i,c,k] tn[j,c,k],  (i, j) = edge_index[:, e],
+//     S1[i,c,d] = sum_e w_e s[e,c,d],  S2[i,c,d] = sum_e w_e s[e,c,d]^2.
+#include <torch/autograd.h>
+#include <torch/library.h>
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "latentcv/ops.h"
+
+namespace latentcv {
+
+int ops_version() { return kOpsVersion; }
+
+namespace {
+
+using torch::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+constexpr double kDirectionEps = 1e-30;  // as the reference: u = d / sqrt(|d|^2 + eps)
+
+void check_cpu(const Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu(), "latentcv ops: ", name,
+              " is on ", t.device(), "; the fused kernels run on CPU (the encoder uses its core-torch "
+              "path on other devices).");
+}
+
+void check_harmonics(const Tensor& z_coeffs, c10::IntArrayRef xy_column) {
+  TORCH_CHECK(z_coeffs.dim() == 2 && z_coeffs.size(1) == static_cast<int64_t>(xy_column.size()),
+              "latentcv ops: z_coeffs must be [L+1, K] with K = len(xy_column)");
+  const int64_t max_m = z_coeffs.size(0) - 1;
+  for (int64_t c : xy_column)
+    TORCH_CHECK(c >= 0 && c <= 2 * max_m, "latentcv ops: xy_column entries must lie in [0, 2L]");
+}
+
+// The harmonics of one bond direction u: Y_k(u) = P_k(z) W_{col_k}(x, y) with the sparse
+// z-polynomials P_k (nonzero coefficients only) and W = [1, C1, S1, ..., CL, SL],
+// Re/Im (x + i y)^m; with derivatives also P_k'(z) and dW/dx, dW/dy.
+template <typename scalar_t>
+class Harmonics {
+ public:
+  Harmonics(const Tensor& z_coeffs, c10::IntArrayRef xy_column)
+      : K_(z_coeffs.size(1)), L_(z_coeffs.size(0) - 1), col_(xy_column.begin(), xy_column.end()),
+        zp_(L_ + 1), w_(2 * L_ + 1), wx_(2 * L_ + 1), wy_(2 * L_ + 1), pz_(K_), dpz_(K_), y_(K_) {
+    auto zc = z_coeffs.to(torch::kFloat64).contiguous();
+    const double* z = zc.data_ptr<double>();
+    start_.push_back(0);
+    for (int64_t k = 0; k < K_; ++k) {
+      for (int64_t q = 0; q <= L_; ++q)
+        if (z[q * K_ + k] != 0.0) {
+          power_.push_back(q);
+          coef_.push_back(static_cast<scalar_t>(z[q * K_ + k]));
+        }
+      start_.push_back(static_cast<int64_t>(power_.size()));
+    }
+  }
+
+  // Evaluates y() (and, with derivatives, the factors gradient() needs) at unit vector u.
+  void set(const scalar_t u[3], bool derivatives) {
+    const scalar_t x = u[0], y = u[1], z = u[2];
+    zp_[0] = 1;
+    for (int64_t q = 1; q <= L_; ++q) zp_[q] = zp_[q - 1] * z;
+    w_[0] = 1;
+    wx_[0] = wy_[0] = 0;
+    scalar_t c = 1, s = 0;  // Re, Im of (x + i y)^(m-1)
+    for (int64_t m = 1; m <= L_; ++m) {
+      if (derivatives) {  // d/dx (x+iy)^m = m (x+iy)^(m-1), d/dy = i m (x+iy)^(m-1)
+        wx_[2 * m - 1] = m * c;
+        wx_[2 * m] = m * s;
+        wy_[2 * m - 1] = -m * s;
+        wy_[2 * m] = m * c;
+      }
+      const scalar_t cn = x * c - y * s, sn = x * s + y * c;
+      c = cn;
+      s = sn;
+      w_[2 * m - 1] = c;
+      w_[2 * m] = s;
+    }
+    for (int64_t k = 0; k < K_; ++k) {
+      scalar_t p = 0, dp = 0;
+      for (int64_t t = start_[k]; t < start_[k + 1]; ++t) {
+        const int64_t q = power_[t];
+        p += coef_[t] * zp_[q];
+        if (derivatives && q > 0) dp += q * coef_[t] * zp_[q - 1];
+      }
+      pz_[k] = p;
+      dpz_[k] = dp;
+      y_[k] = p * w_[col_[k]];
+    }
+  }
+
+  const scalar_t* y() const { return y_.data(); }
+
+  // Gradient w.r.t. u of sum_k G_k Y_k(u), after set(u, true).
+  void gradient(const scalar_t* G, scalar_t gu[3]) const {
+    scalar_t gx = 0, gy = 0, gz = 0;
+    for (int64_t k = 0; k < K_; ++k) {
+      const int64_t col = col_[k];
+      gx += G[k] * pz_[k] * wx_[col];
+      gy += G[k] * pz_[k] * wy_[col];
+      gz += G[k] * dpz_[k] * w_[col];
+    }
+    gu[0] = gx;
+    gu[1] = gy;
+    gu[2] = gz;
+  }
+
+ private:
+  int64_t K_, L_;
+  std::vector<int64_t> col_, start_, power_;
+  std::vector<scalar_t> coef_, zp_, w_, wx_, wy_, pz_, dpz_, y_;
+};
+
+template <typename scalar_t>
+void unit_direction(const scalar_t* d, scalar_t u[3], scalar_t& r) {
+  r = std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2] + static_cast<scalar_t>(kDirectionEps));
+  for (int a = 0; a < 3; ++a) u[a] = d[a] / r;
+}
+
+void check_index(const Tensor& index, int64_t n, const char* name) {
+  if (index.numel() == 0) return;
+  TORCH_CHECK(index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < n, "latentcv ops: ", name,
+              " holds node indices outside [0, ", n, ")");
+}
+
+Tensor shell_moments_cpu(const Tensor& edge_vec, const Tensor& rho, const Tensor& receiver, int64_t num_nodes,
+                         const Tensor& z_coeffs, c10::IntArrayRef xy_column) {
+  check_cpu(edge_vec, "edge_vec");
+  check_harmonics(z_coeffs, xy_column);
+  TORCH_CHECK(edge_vec.dim() == 2 && edge_vec.size(1) == 3, "latentcv ops: edge_vec must be [E, 3]");
+  TORCH_CHECK(rho.dim() == 2 && rho.size(0) == edge_vec.size(0), "latentcv ops: rho must be [E, C]");
+  TORCH_CHECK(receiver.dim() == 1 && receiver.size(0) == edge_vec.size(0), "latentcv ops: receiver must be [E]");
+  check_index(receiver, num_nodes, "receiver");
+  const int64_t E = edge_vec.size(0), C = rho.size(1), K = z_coeffs.size(1);
+  auto d = edge_vec.contiguous();
+  auto p = rho.to(d.scalar_type()).contiguous();
+  auto idx = receiver.to(torch::kLong).contiguous();
+  auto out = torch::zeros({num_nodes, C, K}, d.options());
+  AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "shell_moments", [&] {
+    const scalar_t* dv = d.data_ptr<scalar_t>();
+    const scalar_t* pv = p.data_ptr<scalar_t>();
+    const int64_t* iv = idx.data_ptr<int64_t>();
+    scalar_t* ov = out.data_ptr<scalar_t>();
+    Harmonics<scalar_t> harm(z_coeffs, xy_column);
+    for (int64_t e = 0; e < E; ++e) {
+      scalar_t u[3], r;
+      unit_direction(dv + 3 * e, u, r);
+      harm.set(u, false);
+      const scalar_t* y = harm.y();
+      scalar_t* oi = ov + iv[e] * C * K;
+      for (int64_t c = 0; c < C; ++c) {
+        const scalar_t rc = pv[e * C + c];
+        scalar_t* o = oi + c * K;
+        for (int64_t k = 0; k < K; ++k) o[k] += rc * y[k];
+      }
+    }
+  });
+  return out;
+}
+
+std::tuple<Tensor, Tensor> shell_moments_backward_cpu(const Tensor& grad, const Tensor& edge_vec, const Tensor& rho,
+                                                      const Tensor& receiver, const Tensor& z_coeffs,
+                                                      c10::IntArrayRef xy_column) {
+  check_cpu(grad, "grad");
+  const int64_t E = edge_vec.size(0), C = rho.size(1), K = z_coeffs.size(1);
+  auto d = edge_vec.contiguous();
+  auto p = rho.to(d.scalar_type()).contiguous();
+  auto g = grad.to(d.scalar_type()).contiguous();
+  auto idx = receiver.to(torch::kLong).contiguous();
+  auto grad_vec = torch::zeros_like(d);
+  auto grad_rho = torch::zeros_like(p);
+  AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "shell_moments_backward", [&] {
+    const scalar_t* dv = d.data_ptr<scalar_t>();
+    const scalar_t* pv = p.data_ptr<scalar_t>();
+    const scalar_t* gv = g.data_ptr<scalar_t>();
+    const int64_t* iv = idx.data_ptr<int64_t>();
+    scalar_t* gd = grad_vec.data_ptr<scalar_t>();
+    scalar_t* gp = grad_rho.data_ptr<scalar_t>();
+    Harmonics<scalar_t> harm(z_coeffs, xy_column);
+    std::vector<scalar_t> G(K);
+    for (int64_t e = 0; e < E; ++e) {
+      const scalar_t* gi = gv + iv[e] * C * K;
+      scalar_t u[3], r;
+      unit_direction(dv + 3 * e, u, r);
+      harm.set(u, true);
+      const scalar_t* y = harm.y();
+      std::fill(G.begin(), G.end(), scalar_t(0));
+      for (int64_t c = 0; c < C; ++c) {  // dL/drho[e,c] = sum_k grad[i,c,k] Y_k; G_k = sum_c grad[i,c,k] rho[e,c]
+        const scalar_t* gc = gi + c * K;
+        const scalar_t rc = pv[e * C + c];
+        scalar_t acc = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          acc += gc[k] * y[k];
+          G[k] += gc[k] * rc;
+        }
+        gp[e * C + c] = acc;
+      }
+      scalar_t gu[3];
+      harm.gradient(G.data(), gu);
+      // u = d / r: du/dd = (I - u u^T) / r
+      const scalar_t ug = u[0] * gu[0] + u[1] * gu[1] + u[2] * gu[2];
+      for (int a = 0; a < 3; ++a) gd[3 * e + a] = (gu[a] - u[a] * ug) / r;
+    }
+  });
+  return {grad_vec, grad_rho};
+}
+
+// Column ranges [start[d], start[d+1]) of each degree d; the columns must be grouped by degree.
+std::vector<int64_t> degree_ranges(c10::IntArrayRef degree_of_column, int64_t num_degrees) {
+  std::vector<int64_t> start(num_degrees + 1, 0);
+  int64_t prev = 0;
+  for (int64_t dg : degree_of_column) {
+    TORCH_CHECK(dg >= 0 && dg < num_degrees, "latentcv ops: degree_of_column entries must lie in [0, num_degrees)");
+    TORCH_CHECK(dg >= prev, "latentcv ops: degree_of_column must be sorted (columns grouped by degree)");
+    prev = dg;
+    ++start[dg + 1];
+  }
+  for (int64_t d = 0; d < num_degrees; ++d) start[d + 1] += start[d];
+  return start;
+}
+
+// s[c*D + d] = sum over the columns k of degree d of a[c*K + k] b[c*K + k]
+template <typename scalar_t>
+inline void degree_dots(const scalar_t* a, const scalar_t* b, int64_t C, int64_t K, const std::vector<int64_t>& start,
+                        scalar_t* s) {
+  const int64_t D = static_cast<int64_t>(start.size()) - 1;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t d = 0; d < D; ++d) {
+      scalar_t acc = 0;
+      for (int64_t k = start[d]; k < start[d + 1]; ++k) acc += a[c * K + k] * b[c * K + k];
+      s[c * D + d] = acc;
+    }
+}
+
+std::tuple<Tensor, Tensor> bond_order_sums_cpu(const Tensor& tn, const Tensor& edge_index, const Tensor& edge_weight,
+                                               c10::IntArrayRef degree_of_column, int64_t num_degrees) {
+  check_cpu(tn, "tn");
+  TORCH_CHECK(tn.dim() == 3 && tn.size(2) == static_cast<int64_t>(degree_of_column.size()),
+              "latentcv ops: tn must be [N, C, K] with K = len(degree_of_column)");
+  TORCH_CHECK(edge_index.dim() == 2 && edge_index.size(0) == 2, "latentcv ops: edge_index must be [2, E]");
+  TORCH_CHECK(edge_weight.dim() == 1 && edge_weight.size(0) == edge_index.size(1), "latentcv ops: edge_weight must be [E]");
+  const auto start = degree_ranges(degree_of_column, num_degrees);
+  const int64_t N = tn.size(0), C = tn.size(1), K = tn.size(2), D = num_degrees, E = edge_index.size(1);
+  check_index(edge_index, N, "edge_index");
+  auto t = tn.contiguous();
+  auto w = edge_weight.to(t.scalar_type()).contiguous();
+  auto ei = edge_index.to(torch::kLong).contiguous();
+  auto s1 = torch::zeros({N, C, D}, t.options());
+  auto s2 = torch::zeros({N, C, D}, t.options());
+  AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "bond_order_sums", [&] {
+    const scalar_t* tv = t.data_ptr<scalar_t>();
+    const scalar_t* wv = w.data_ptr<scalar_t>();
+    const int64_t* iv = ei.data_ptr<int64_t>();
+    const int64_t* jv = iv + E;
+    scalar_t* o1 = s1.data_ptr<scalar_t>();
+    scalar_t* o2 = s2.data_ptr<scalar_t>();
+    std::vector<scalar_t> s(C * D);
+    for (int64_t e = 0; e < E; ++e) {
+      const scalar_t we = wv[e];
+      if (we == 0) continue;
+      const int64_t i = iv[e];
+      degree_dots(tv + i * C * K, tv + jv[e] * C * K, C, K, start, s.data());
+      for (int64_t cd = 0; cd < C * D; ++cd) {
+        o1[i * C * D + cd] += we * s[cd];
+        o2[i * C * D + cd] += we * s[cd] * s[cd];
+      }
+    }
+  });
+  return {s1, s2};
+}
+
+std::tuple<Tensor, Tensor> bond_order_sums_backward_cpu(const Tensor& g1, const Tensor& g2, const Tensor& tn,
+                                                        const Tensor& edge_index, const Tensor& edge_weight,
+                                                        c10::IntArrayRef degree_of_column, int64_t num_degrees) {
+  check_cpu(g1, "grad");
+  const auto start = degree_ranges(degree_of_column, num_degrees);
+  const int64_t C = tn.size(1), K = tn.size(2), D = num_degrees, E = edge_index.size(1);
+  auto t = tn.contiguous();
+  auto a1 = g1.to(t.scalar_type()).contiguous();
+  auto a2 = g2.to(t.scalar_type()).contiguous();
+  auto w = edge_weight.to(t.scalar_type()).contiguous();
+  auto ei = edge_index.to(torch::kLong).contiguous();
+  auto grad_tn = torch::zeros_like(t);
+  auto grad_w = torch::zeros_like(w);
+  AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "bond_order_sums_backward", [&] {
+    const scalar_t* tv = t.data_ptr<scalar_t>();
+    const scalar_t* g1v = a1.data_ptr<scalar_t>();
+    const scalar_t* g2v = a2.data_ptr<scalar_t>();
+    const scalar_t* wv = w.data_ptr<scalar_t>();
+    const int64_t* iv = ei.data_ptr<int64_t>();
+    const int64_t* jv = iv + E;
+    scalar_t* gt = grad_tn.data_ptr<scalar_t>();
+    scalar_t* gw = grad_w.data_ptr<scalar_t>();
+    std::vector<scalar_t> s(C * D);
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t i = iv[e], j = jv[e];
+      const scalar_t we = wv[e];
+      const scalar_t* ti = tv + i * C * K;
+      const scalar_t* tj = tv + j * C * K;
+      degree_dots(ti, tj, C, K, start, s.data());
+      const scalar_t* h1 = g1v + i * C * D;
+      const scalar_t* h2 = g2v + i * C * D;
+      scalar_t dw = 0;
+      for (int64_t cd = 0; cd < C * D; ++cd) {
+        dw += h1[cd] * s[cd] + h2[cd] * s[cd] * s[cd];
+        s[cd] = we * (h1[cd] + 2 * h2[cd] * s[cd]);  // now d(loss)/d s[e, c, d]
+      }
+      gw[e] = dw;
+      if (we == 0) continue;
+      scalar_t* gi = gt + i * C * K;
+      scalar_t* gj = gt + j * C * K;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t d = 0; d < D; ++d) {
+          const scalar_t a = s[c * D + d];
+          for (int64_t k = start[d]; k < start[d + 1]; ++k) {
+            gi[c * K + k] += a * tj[c * K + k];
+            gj[c * K + k] += a * ti[c * K + k];
+          }
+        }
+    }
+  });
+  return {grad_tn, grad_w};
+}
+
+// ---- autograd: first derivatives through the analytic backward kernels -------------------
+
+c10::List<int64_t> to_list(c10::IntArrayRef v) { return c10::List<int64_t>(std::vector<int64_t>(v.begin(), v.end())); }
+
+class ShellMoments : public torch::autograd::Function<ShellMoments> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& edge_vec, const Tensor& rho, const Tensor& receiver,
+                        int64_t num_nodes, const Tensor& z_coeffs, c10::IntArrayRef xy_column) {
+    static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("latentcv::shell_moments", "").typed<decltype(shell_moments_cpu)>();
+    ctx->save_for_backward({edge_vec, rho, receiver, z_coeffs});
+    ctx->saved_data["xy_column"] = to_list(xy_column);
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return op.call(edge_vec, rho, receiver, num_nodes, z_coeffs, xy_column);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("latentcv::shell_moments_backward", "")
+                         .typed<decltype(shell_moments_backward_cpu)>();
+    auto saved = ctx->get_saved_variables();
+    auto xy = ctx->saved_data["xy_column"].toIntList().vec();
+    auto [grad_vec, grad_rho] = op.call(grads[0], saved[0], saved[1], saved[2], saved[3], xy);
+    return {grad_vec, grad_rho, Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+class BondOrderSums : public torch::autograd::Function<BondOrderSums> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Tensor& tn, const Tensor& edge_index,
+                               const Tensor& edge_weight, c10::IntArrayRef degree_of_column, int64_t num_degrees) {
+    static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("latentcv::bond_order_sums", "").typed<decltype(bond_order_sums_cpu)>();
+    ctx->save_for_backward({tn, edge_index, edge_weight});
+    ctx->saved_data["degree_of_column"] = to_list(degree_of_column);
+    ctx->saved_data["num_degrees"] = num_degrees;
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [s1, s2] = op.call(tn, edge_index, edge_weight, degree_of_column, num_degrees);
+    return {s1, s2};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("latentcv::bond_order_sums_backward", "")
+                         .typed<decltype(bond_order_sums_backward_cpu)>();
+    auto saved = ctx->get_saved_variables();
+    auto deg = ctx->saved_data["degree_of_column"].toIntList().vec();
+    const int64_t nd = ctx->saved_data["num_degrees"].toInt();
+    const auto& tn = saved[0];
+    Tensor g1 = grads[0].defined() ? grads[0] : torch::zeros({tn.size(0), tn.size(1), nd}, tn.options());
+    Tensor g2 = grads[1].defined() ? grads[1] : torch::zeros_like(g1);
+    auto [grad_tn, grad_w] = op.call(g1, g2, saved[0], saved[1], saved[2], deg, nd);
+    return {grad_tn, Tensor(), grad_w, Tensor(), Tensor()};
+  }
+};
+
+Tensor shell_moments_autograd(const Tensor& edge_vec, const Tensor& rho, const Tensor& receiver, int64_t num_nodes,
+                              const Tensor& z_coeffs, c10::IntArrayRef xy_column) {
+  return ShellMoments::apply(edge_vec, rho, receiver, num_nodes, z_coeffs, xy_column);
+}
+
+std::tuple<Tensor, Tensor> bond_order_sums_autograd(const Tensor& tn, const Tensor& edge_index, const Tensor& edge_weight,
+                                                    c10::IntArrayRef degree_of_column, int64_t num_degrees) {
+  auto out = BondOrderSums::apply(tn, edge_index, edge_weight, degree_of_column, num_degrees);
+  return {out[0], out[1]};
+}
+
+// The backward kernels are not differentiable themselves: refuse a differentiable call
+// (autograd.grad(..., create_graph=True)) instead of returning silently wrong second derivatives.
+void refuse_second_derivative(std::initializer_list<Tensor> inputs, const char* op) {
+  if (!torch::autograd::GradMode::is_enabled()) return;
+  for (const auto& t : inputs)
+    TORCH_CHECK(!(t.defined() && t.requires_grad()), "latentcv ops: ", op,
+                " has first derivatives only; second derivatives (create_graph=True) are not implemented. "
+                "Set fused = False on the AngularMoments layer for the core-torch path.");
+}
+
+std::tuple<Tensor, Tensor> shell_moments_backward_autograd(const Tensor& grad, const Tensor& edge_vec, const Tensor& rho,
+                                                           const Tensor& receiver, const Tensor& z_coeffs,
+                                                           c10::IntArrayRef xy_column) {
+  refuse_second_derivative({grad, edge_vec, rho}, "shell_moments");
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return shell_moments_backward_cpu(grad, edge_vec, rho, receiver, z_coeffs, xy_column);
+}
+
+std::tuple<Tensor, Tensor> bond_order_sums_backward_autograd(const Tensor& g1, const Tensor& g2, const Tensor& tn,
+                                                             const Tensor& edge_index, const Tensor& edge_weight,
+                                                             c10::IntArrayRef degree_of_column, int64_t num_degrees) {
+  refuse_second_derivative({g1, g2, tn, edge_weight}, "bond_order_sums");
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return bond_order_sums_backward_cpu(g1, g2, tn, edge_index, edge_weight, degree_of_column, num_degrees);
+}
+
+}  // namespace
+}  // namespace latentcv
+
+TORCH_LIBRARY(latentcv, m) {
+  m.def("shell_moments(Tensor edge_vec, Tensor rho, Tensor receiver, int num_nodes, Tensor z_coeffs, int[] xy_column) -> Tensor");
+  m.def("shell_moments_backward(Tensor grad, Tensor edge_vec, Tensor rho, Tensor receiver, Tensor z_coeffs, int[] xy_column) -> (Tensor, Tensor)");
+  m.def("bond_order_sums(Tensor tn, Tensor edge_index, Tensor edge_weight, int[] degree_of_column, int num_degrees) -> (Tensor, Tensor)");
+  m.def("bond_order_sums_backward(Tensor grad_s1, Tensor grad_s2, Tensor tn, Tensor edge_index, Tensor edge_weight, int[] degree_of_column, int num_degrees) -> (Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(latentcv, CPU, m) {
+  m.impl("shell_moments", &latentcv::shell_moments_cpu);
+  m.impl("shell_moments_backward", &latentcv::shell_moments_backward_cpu);
+  m.impl("bond_order_sums", &latentcv::bond_order_sums_cpu);
+  m.impl("bond_order_sums_backward", &latentcv::bond_order_sums_backward_cpu);
+}
+
+TORCH_LIBRARY_IMPL(latentcv, Autograd, m) {
+  m.impl("shell_moments", &latentcv::shell_moments_autograd);
+  m.impl("bond_order_sums", &latentcv::bond_order_sums_autograd);
+  m.impl("shell_moments_backward", &latentcv::shell_moments_backward_autograd);
+  m.impl("bond_order_sums_backward", &latentcv::bond_order_sums_backward_autograd);
+}

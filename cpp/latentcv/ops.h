@@ -1,0 +1,13 @@
+// latentcv's own TorchScript operators (ops.cpp), in the shared library liblatentcv_ops.so.
+#pragma once
+
+namespace latentcv {
+
+// Bumped when an operator's schema or meaning changes; models record the version they need.
+constexpr int kOpsVersion = 1;
+
+// The library's version. Calling it also makes every user of the core load the library
+// (and so register torch.ops.latentcv.*), which the linker would otherwise drop as unused.
+int ops_version();
+
+}  // namespace latentcv

@@ -1,0 +1,62 @@
+"""latentcv's own TorchScript operators, ``torch.ops.latentcv.*`` (cpp/latentcv/ops.cpp).
+
+Fused CPU kernels of the angular moments, forward and analytic backward, in the shared
+library ``liblatentcv_ops.so`` installed next to the other compiled parts. The C++ core
+links the same library, so a model that calls them runs in PLUMED exactly as in Python.
+
+- ``shell_moments(edge_vec [E,3], rho [E,C], receiver [E], num_nodes, z_coeffs [L+1,K],
+  xy_column) -> [num_nodes, C, K]``: per receiver, the sum of rho times the real spherical
+  harmonics of the bond directions (:class:`cv_models.layers.AngularMoments`).
+- ``bond_order_sums(tn [N,C,K], edge_index [2,E], edge_weight [E], degree_of_column,
+  num_degrees) -> ([N,C,D], [N,C,D])``: per receiver, the weighted sums of the bond-order
+  correlations s_ij and s_ij^2 of unit moments.
+
+The same functions written with core torch ops stay in :mod:`cv_models.layers` (used on
+other devices, and the reference the tests compare against).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cv_models.paths import MissingNativeFile, native_lib_dir
+
+LIBRARY = "liblatentcv_ops.so"
+OPS_VERSION = 1  # kOpsVersion of cpp/latentcv/ops.h; recorded in exported models
+
+_load_error: str | None = None
+_loaded = False
+
+
+def _registered() -> bool:
+    try:
+        torch.ops.latentcv.shell_moments
+        return True
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def load_ops() -> None:
+    """Registers ``torch.ops.latentcv.*`` (once per process). Raises MissingNativeFile with
+    what to do when the library is not built."""
+    global _loaded, _load_error
+    if _loaded or _registered():
+        _loaded = True
+        return
+    try:
+        torch.ops.load_library(str(native_lib_dir() / LIBRARY))
+    except (MissingNativeFile, OSError, RuntimeError) as e:
+        _load_error = str(e)
+        raise MissingNativeFile(
+            f"latentcv's operators ({LIBRARY}) could not be loaded: {e}. Run `make build` in the latentcv checkout."
+        ) from e
+    _loaded = True
+
+
+def ops_available() -> bool:
+    """Whether ``torch.ops.latentcv.*`` are registered (loading the library if needed)."""
+    try:
+        load_ops()
+    except MissingNativeFile:
+        return False
+    return True
