@@ -26,7 +26,9 @@
 
 #include <dlfcn.h>
 
+#include <cctype>
 #include <climits>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <exception>
@@ -119,10 +121,52 @@ void FixPlumed::parse_args(int narg, char **arg)
   }
   if (kernel_choice_ == "optimized") kernel_choice_ = "optimised";
   if (plumed_file_.empty()) error->all(FLERR, "fix plumed: no plumedfile given; {}", kFixHelp);
+  if (std::filesystem::is_directory(plumed_file_))
+    error->all(FLERR, "fix plumed: plumedfile '{}' is a directory; give the PLUMED input file, "
+               "e.g. plumedfile plumed.dat", plumed_file_);
   if (!platform::file_is_readable(plumed_file_))
     error->all(FLERR, "fix plumed: cannot open plumedfile '{}': no such readable file",
                plumed_file_);
   if (log_file_.empty()) log_file_ = "plumed.log";
+  if (comm->me == 0) {
+    // PLUMED would fall back to the screen without a word: refuse an outfile it cannot write
+    FILE *log = std::filesystem::is_directory(log_file_) ? nullptr : fopen(log_file_.c_str(), "a");
+    if (log == nullptr)
+      error->one(FLERR, "fix plumed: cannot write outfile '{}' (a directory, a missing folder or no "
+                 "permission); give a writable file, e.g. outfile plumed.log", log_file_);
+    fclose(log);
+  }
+  check_plumed_units();
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::check_plumed_units()
+{
+  // `UNITS NATURAL` in plumed.dat with LAMMPS units other than lj relabels the engine's
+  // lengths (e.g. Angstrom) as reduced units without converting them: a silently wrong CV.
+  if (std::string(update->unit_style) == "lj") return;
+  FILE *f = fopen(plumed_file_.c_str(), "r");
+  if (f == nullptr) return;
+  char buf[4096];
+  int lineno = 0;
+  while (fgets(buf, sizeof(buf), f)) {
+    ++lineno;
+    std::string line(buf);
+    line = line.substr(0, line.find('#'));
+    for (char &c : line) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const auto words = utils::split_words(line);
+    if (words.empty() || words[0] != "UNITS") continue;
+    for (const auto &w : words)
+      if (w == "NATURAL" || w.rfind("NATURAL=", 0) == 0) {
+        fclose(f);
+        error->all(FLERR, "fix plumed: {} line {} asks PLUMED for natural units (UNITS NATURAL) but LAMMPS "
+                   "runs with `units {}`: PLUMED would read the lengths as reduced units without converting "
+                   "them. Remove NATURAL (fix plumed passes the LAMMPS units to PLUMED), or run with `units lj`",
+                   plumed_file_, lineno, update->unit_style);
+      }
+  }
+  fclose(f);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -385,6 +429,15 @@ void FixPlumed::post_force(int /*vflag*/)
   if (static_cast<bigint>(natoms_) != atom->natoms)
     error->all(FLERR, "fix plumed: the number of atoms changed ({} -> {}); not supported",
                natoms_, atom->natoms);
+  // atoms that left the box are gone before LAMMPS counts them (at the next thermo output);
+  // PLUMED must never see a partial set
+  bigint local = atom->nlocal, present = 0;
+  MPI_Allreduce(&local, &present, 1, MPI_LMP_BIGINT, MPI_SUM, world);
+  if (present != static_cast<bigint>(natoms_))
+    error->all(FLERR, "fix plumed: Lost atoms: {} of {} atoms left at step {}. The simulation blew up "
+               "before the bias was applied (time step too large, atoms overlapping, or a far too hot "
+               "start); check the time step and the starting structure",
+               present, natoms_, update->ntimestep);
 
   auto &p = plumed_->p;
   for (double &v : virial) v = 0.0;    // our virial must not enter the pressure PLUMED sees

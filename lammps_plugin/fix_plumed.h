@@ -41,7 +41,7 @@ class FixPlumed : public LAMMPS_NS::Fix {
   void check_run_environment();
   std::string locate_kernel(std::string &origin) const;
   void open_plumed();
-  void pass_units();
+  void check_plumed_units();
   void refresh_atom_order();
   void request_energy_next_step();
   [[noreturn]] void plumed_failed(const char *stage, const char *what);

@@ -26,8 +26,10 @@ PRINT ARG=cv.*,metad.bias FILE=COLVAR STRIDE=10
 \endplumedfile
 */
 //+ENDPLUMEDOC
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,7 +95,7 @@ void LatentCV::registerKeywords(Keywords& keys) {
 LatentCV::LatentCV(const ActionOptions& ao) : PLUMED_COLVAR_INIT(ao) {
   std::string path, device;
   int threads = 1;
-  double skin = -1.0;
+  double skin = std::numeric_limits<double>::quiet_NaN();  // stays NaN when SKIN is not given
   std::vector<AtomNumber> atoms;
   parse("MODEL", path);
   parseAtomList("ATOMS", atoms);
@@ -103,6 +105,20 @@ LatentCV::LatentCV(const ActionOptions& ao) : PLUMED_COLVAR_INIT(ao) {
   parseFlag("FULL_DERIVATIVES", full_derivatives_);
   checkRead();
   if (atoms.empty()) error("ATOMS is empty: list every atom of every molecule the model should see");
+  std::vector<unsigned> seen;
+  for (const auto& a : atoms) seen.push_back(a.index());
+  std::sort(seen.begin(), seen.end());
+  const auto dup = std::adjacent_find(seen.begin(), seen.end());
+  if (dup != seen.end())
+    error("ATOMS lists atom " + std::to_string(*dup + 1) + " more than once: give every atom of every molecule "
+          "exactly once, molecule by molecule (e.g. ATOMS=1-256)");
+  if (!std::isnan(skin) && !(skin >= 0.0))
+    error("SKIN=" + std::to_string(skin) + " is negative: give a Verlet skin >= 0 in the model's length unit, "
+          "or leave SKIN out for 0.1 x the model cutoff");
+  if (std::isnan(skin)) skin = -1.0;  // the core's default
+  if (threads < 0)
+    error("THREADS=" + std::to_string(threads) + " is negative: give 1 (best on a shared machine), more, "
+          "or 0 for torch's default");
 
   latentcv::Options options;
   options.device = device;
@@ -120,7 +136,10 @@ LatentCV::LatentCV(const ActionOptions& ao) : PLUMED_COLVAR_INIT(ao) {
   if (info.length_unit == "lj") {
     if (!usingNaturalUnits())
       error("the model '" + path + "' is in reduced (lj) length units, but PLUMED is not using natural units: "
-            "run LAMMPS with `units lj`, or add `UNITS NATURAL` to plumed.dat, or export the model in nm/A");
+            "run LAMMPS with `units lj` (fix plumed then puts PLUMED in natural units), or export the model for "
+            "your units (`latentcv export CKPT -o model.pt --length-unit A --unit-length SIGMA_IN_A`). Only with "
+            "`plumed driver` on a trajectory in reduced units is `UNITS NATURAL` in plumed.dat the fix: in an MD "
+            "run it relabels the engine's lengths without converting them");
     to_model_length_ = 1.0;
   } else {
     if (usingNaturalUnits())

@@ -202,3 +202,91 @@ def test_atom_order_and_masses_are_checked(tmp_path):
     model.check_masses([1.0, 2.0] * 10)
     with pytest.raises(RuntimeError, match="atom 2 .*mass 1.*species 1 of mass 2"):
         model.check_masses([1.0, 1.0] * 10)
+
+
+def _one_output_card(name: str):
+    from export.analytic import coordination_card
+
+    card = coordination_card(1, 1.0, "lj", "float64")
+    card.name, card.output_names = name, ["s"]
+    return card
+
+
+class _KinkedCV(torch.nn.Module):
+    """Finite value (0), NaN gradient: sqrt at 0 of a quantity that is 0 everywhere."""
+
+    def forward(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
+                edge_shift: torch.Tensor) -> torch.Tensor:
+        d = positions[0] - positions[0].detach()
+        return torch.sqrt((d * d).sum()).view(1)
+
+    @torch.jit.export
+    def molecule_centers(self, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        return positions
+
+
+class _FailsOnLargeInputs(torch.nn.Module):
+    """Loads and warms up (27 molecules), then raises inside TorchScript on 100+ atoms."""
+
+    def forward(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
+                edge_shift: torch.Tensor) -> torch.Tensor:
+        if positions.shape[0] >= 100:
+            raise RuntimeError("shape not supported by this model")
+        return positions.sum().view(1)
+
+    @torch.jit.export
+    def molecule_centers(self, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        return positions
+
+
+def test_options_out_of_range_are_refused(models):
+    for threads in (-2, 100000):
+        with pytest.raises(RuntimeError, match=f"THREADS={threads} is out of range"):
+            _core.Model(str(models["dimer64"]), threads=threads, warmup=False)
+    with pytest.raises(RuntimeError, match="SKIN=1000000.* is out of range: use 0 to"):
+        _core.Model(str(models["dimer64"]), skin=1e6, warmup=False)
+
+
+def test_box_narrower_than_the_cutoff_is_refused(models):
+    model = _core.Model(str(models["mono64"]), warmup=False)
+    cutoff = float(model.metadata["cutoff"])
+    cell = np.diag([0.2 * cutoff, 3 * cutoff, 3 * cutoff])
+    with pytest.raises(RuntimeError, match="wide along lattice vector a, less than the model cutoff"):
+        model.evaluate(random_frame(10, cell, seed=2), cell)
+
+
+def test_sparse_box_memory_is_bounded(models):
+    """10 molecules in a box 2000 cutoffs wide: the cell list has O(M) bins, not 10^9."""
+    import resource
+
+    model = _core.Model(str(models["mono64"]), warmup=False)
+    cell = np.eye(3) * 2000.0
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    values, _, _ = model.evaluate(random_frame(10, cell, seed=4), cell)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert np.isfinite(values).all()
+    assert grown_mb < 200, f"peak memory grew by {grown_mb:.0f} MB"
+    index, _ = _core.build_pair_list(random_frame(10, cell, seed=4), cell, 1.5)
+    assert index.shape[1] == 0
+
+
+def test_non_finite_gradient_is_refused(tmp_path):
+    path = save_deployable(_KinkedCV().eval(), _one_output_card("kinked"), tmp_path / "kinked.pt")
+    model = _core.Model(str(path), warmup=False)
+    cell = np.eye(3) * 4.0
+    positions = random_frame(8, cell, seed=1)
+    values, _, _ = model.evaluate(positions, cell, gradients=False)
+    assert values[0] == 0.0
+    with pytest.raises(RuntimeError, match="gradient of the model .* is not finite"):
+        model.evaluate(positions, cell)
+    model.evaluate_deferred(positions, cell)
+    with pytest.raises(RuntimeError, match="gradient of the model .* is not finite.*no forces were applied"):
+        model.vector_jacobian(np.array([1.0]))
+
+
+def test_error_at_evaluation_names_the_model_and_what_to_check(tmp_path):
+    path = save_deployable(_FailsOnLargeInputs().eval(), _one_output_card("fails"), tmp_path / "fails.pt")
+    model = _core.Model(str(path))  # the warm-up (27 molecules) passes
+    cell = np.eye(3) * 10.0
+    with pytest.raises(RuntimeError, match="failed while computing the CV.*shape not supported.*latentcv eval"):
+        model.evaluate(random_frame(120, cell, seed=1), cell)

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <sstream>
+#include <thread>
 
 #include "latentcv/error.h"
 #include "latentcv/ops.h"
@@ -30,6 +31,22 @@ std::vector<std::string> split_list(const std::string& text) {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+// The line of a TorchScript traceback that says what went wrong (its last "...Error: ..."
+// line, e.g. "RuntimeError: ..."), else the first line.
+std::string error_line(const std::string& text) {
+  std::string found;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    if (line.find("Error: ") != std::string::npos) found = line;
+    start = end + 1;
+  }
+  const size_t lead = found.find_first_not_of(' ');
+  return found.empty() ? first_line(text) : found.substr(lead == std::string::npos ? 0 : lead);
+}
+
 const std::string& require_key(const std::map<std::string, std::string>& raw, const std::string& key,
                                const std::string& path) {
   auto it = raw.find(key);
@@ -48,6 +65,22 @@ void copy_into(const torch::Tensor& t, double* dst, size_t count) {
   if (static_cast<size_t>(c.numel()) != count)
     throw Error("internal: unexpected tensor size " + std::to_string(c.numel()));
   std::memcpy(dst, c.data_ptr<double>(), count * sizeof(double));
+}
+
+// Forces from a gradient with inf/NaN would wreck the MD run without a word: refuse it.
+void check_finite_gradient(const std::vector<double>& grad_positions, size_t n_atoms, const double* grad_cell,
+                           size_t n_cell, const std::string& path) {
+  for (size_t i = 0; i < grad_positions.size(); ++i)
+    if (!std::isfinite(grad_positions[i]))
+      throw Error("the gradient of the model '" + path + "' is not finite (NaN or inf) at atom " +
+                  std::to_string((i / 3) % std::max<size_t>(1, n_atoms) + 1) +
+                  " of the ATOMS list, although its value is finite: no forces were applied. The model is not "
+                  "smooth at this configuration; re-export it with `latentcv export` (its checks test gradients) "
+                  "and check that the configuration is one it was trained for.");
+  for (size_t c = 0; c < n_cell; ++c)
+    if (!std::isfinite(grad_cell[c]))
+      throw Error("the box derivative of the model '" + path + "' is not finite (NaN or inf), although its "
+                  "value is finite: no forces or virial were applied. Re-export the model with `latentcv export`.");
 }
 
 }  // namespace
@@ -229,7 +262,12 @@ Model::Model(const std::string& path, const Options& options) : impl_(new Impl) 
   m.module.eval();
   m.module.to(m.device);
 
-  // Threads: torch's default pool spin-waits and collapses on a shared machine (DESIGN §5).
+  // Threads: torch's default pool spin-waits and collapses on a shared machine.
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  if (options.threads < 0 || options.threads > kMaxThreadsPerCore * cores)
+    throw Error("THREADS=" + std::to_string(options.threads) + " is out of range: use 1 to " +
+                std::to_string(kMaxThreadsPerCore * cores) + " (this machine has " + std::to_string(cores) +
+                " cores; 1 per MD process is best on a shared machine), or 0 for torch's default.");
   if (options.threads > 0) {
     at::set_num_threads(options.threads);
     m.threads = options.threads;
@@ -241,6 +279,11 @@ Model::Model(const std::string& path, const Options& options) : impl_(new Impl) 
   torch::jit::getProfilingMode() = false;
   torch::jit::setGraphExecutorOptimize(false);
 
+  if (!(options.skin < 0.0) && !(options.skin <= kMaxSkinPerCutoff * m.info.cutoff))
+    throw Error("SKIN=" + std::to_string(options.skin) + " is out of range: use 0 to " +
+                std::to_string(kMaxSkinPerCutoff * m.info.cutoff) + " (" + std::to_string(kMaxSkinPerCutoff) +
+                " x the model cutoff " + std::to_string(m.info.cutoff) + " " + m.info.length_unit +
+                "), or leave it out for 0.1 x the cutoff.");
   const double skin = options.skin >= 0.0 ? options.skin : 0.1 * m.info.cutoff;
   m.nlist = std::make_unique<VerletList>(m.info.cutoff, skin);
 
@@ -339,7 +382,14 @@ void Model::evaluate(const double* positions, size_t n_atoms, const Cell& cell, 
       pos.requires_grad_(true);
       cel.requires_grad_(true);
     }
-    result = m.module.forward({pos, cel, m.edge_index, m.edge_shift}).toTensor();
+    try {
+      result = m.module.forward({pos, cel, m.edge_index, m.edge_shift}).toTensor();
+    } catch (const std::exception& e) {
+      throw Error("the model '" + m.path + "' failed while computing the CV (" + error_line(e.what()) +
+                  "). It loaded, so its file is intact: check that it was written by `latentcv export` of this "
+                  "latentcv, and that ATOMS and the box are what it was trained for; `latentcv eval MODEL FRAMES` "
+                  "reproduces the failure outside the MD engine.");
+    }
   }
   const size_t k_out = m.info.output_names.size();
   if (result.dim() != 1 || static_cast<size_t>(result.size(0)) != k_out)
@@ -369,6 +419,7 @@ void Model::evaluate(const double* positions, size_t n_atoms, const Cell& cell, 
     if (grads[0].defined()) copy_into(grads[0], out.grad_positions.data() + k * 3 * n_atoms, 3 * n_atoms);
     if (grads[1].defined()) copy_into(grads[1], out.grad_cell.data() + k * 9, 9);
   }
+  check_finite_gradient(out.grad_positions, n_atoms, out.grad_cell.data(), out.grad_cell.size(), m.path);
 }
 
 bool Model::has_deferred_graph() const { return impl_->deferred_out.defined(); }
@@ -390,6 +441,7 @@ void Model::vector_jacobian(const std::vector<double>& weights, std::vector<doub
   grad_cell.fill(0.0);
   if (grads[0].defined()) copy_into(grads[0], grad_positions.data(), n3);
   if (grads[1].defined()) copy_into(grads[1], grad_cell.data(), 9);
+  check_finite_gradient(grad_positions, n3 / 3, grad_cell.data(), 9, m.path);
   m.deferred_out = torch::Tensor();
   m.deferred_pos = torch::Tensor();
   m.deferred_cell = torch::Tensor();

@@ -32,6 +32,11 @@ struct ModelInfo {
   std::map<std::string, std::string> raw;  // every key, as stored
 };
 
+// Bounds of the options: more threads than this per core, or a skin wider than this many
+// cutoffs, is a typo, and would exhaust the machine (threads) or hang (the pair list).
+constexpr int kMaxThreadsPerCore = 4;
+constexpr double kMaxSkinPerCutoff = 10.0;
+
 struct Options {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N" or "auto"
   int threads = 1;             // intra-op threads for torch; 0 = leave torch's default

@@ -46,6 +46,11 @@ Frame3 make_frame(const Cell& cell) {
 
 }  // namespace
 
+std::array<double, 3> cell_widths(const Cell& cell) {
+  const Frame3 f = make_frame(cell);
+  return {f.width[0], f.width[1], f.width[2]};
+}
+
 PairList build_pair_list(const std::vector<double>& centers, const Cell& cell, double cutoff) {
   const Frame3 f = make_frame(cell);
   const size_t m = centers.size() / 3;
@@ -56,10 +61,17 @@ PairList build_pair_list(const std::vector<double>& centers, const Cell& cell, d
   // Bins along each lattice direction, at least `cutoff` wide; `reach` bins each side.
   int nbin[3], reach[3];
   for (int k = 0; k < 3; ++k) {
-    nbin[k] = std::max(1, static_cast<int>(std::floor(f.width[k] / cutoff)));
-    nbin[k] = std::min(nbin[k], 1 << 10);
-    reach[k] = static_cast<int>(std::ceil(cutoff * nbin[k] / f.width[k]));
+    const double fit = std::min(f.width[k] / cutoff, 1024.0);  // also bounds the int below
+    nbin[k] = std::max(1, static_cast<int>(std::floor(fit)));
   }
+  // A sparse box would get far more bins than centres: widen the bins (fewer along the
+  // direction with the most) until there are at most kMaxBinsPerCentre per centre.
+  const long max_bins = std::max<long>(27, kMaxBinsPerCentre * static_cast<long>(m));
+  while (static_cast<long>(nbin[0]) * nbin[1] * nbin[2] > max_bins) {
+    const int k = nbin[0] >= nbin[1] && nbin[0] >= nbin[2] ? 0 : (nbin[1] >= nbin[2] ? 1 : 2);
+    nbin[k] = std::max(1, nbin[k] / 2);
+  }
+  for (int k = 0; k < 3; ++k) reach[k] = static_cast<int>(std::ceil(cutoff * nbin[k] / f.width[k]));
   // Fractional coordinates wrapped into [0,1) and the integer image each centre came from.
   std::vector<double> frac(3 * m);
   std::vector<int> wrap(3 * m);
@@ -148,6 +160,14 @@ bool VerletList::needs_rebuild(const std::vector<double>& centers, const Cell& c
 
 bool VerletList::update(const std::vector<double>& centers, const Cell& cell) {
   if (!needs_rebuild(centers, cell)) return false;
+  const auto widths = cell_widths(cell);
+  for (int k = 0; k < 3; ++k)
+    if (widths[k] < cutoff_)
+      throw Error("the periodic box is " + std::to_string(widths[k]) + " wide along lattice vector " +
+                  std::string(1, "abc"[k]) + ", less than the model cutoff " + std::to_string(cutoff_) +
+                  " (model length units): every molecule would see its own periodic images, which the model "
+                  "never saw in training. Use a box at least one cutoff wide in every direction (more molecules), "
+                  "or check the length units (a model in nm in an Angstrom run reads a box 10x too small).");
   pairs_ = build_pair_list(centers, cell, cutoff_ + skin_);
   centers_at_build_ = centers;
   cell_at_build_ = cell;

@@ -21,13 +21,21 @@ struct PairList {
 // Build a full pair list of `centers` ([M*3], Cartesian) in the periodic `cell` with a
 // cell list: O(M) for a fixed density; handles cutoffs beyond half the box (several
 // images) and triclinic cells. Throws latentcv::Error for a degenerate cell.
+// Memory is O(M) whatever the box: a sparse box gets fewer, wider bins (at most
+// kMaxBinsPerCentre per centre).
 PairList build_pair_list(const std::vector<double>& centers, const Cell& cell, double cutoff);
+
+constexpr long kMaxBinsPerCentre = 8;
+
+// The distance between opposite faces of the cell along each lattice direction.
+std::array<double, 3> cell_widths(const Cell& cell);
 
 // Keeps a pair list built with cutoff + skin and says when it must be rebuilt.
 class VerletList {
  public:
   VerletList(double cutoff, double skin) : cutoff_(cutoff), skin_(skin) {}
-  // Rebuilds if needed; returns true when it did.
+  // Rebuilds if needed; returns true when it did. Throws latentcv::Error when the cell is
+  // narrower than the cutoff along a lattice direction (a molecule would see its own images).
   bool update(const std::vector<double>& centers, const Cell& cell);
   const PairList& pairs() const { return pairs_; }
   long rebuilds() const { return rebuilds_; }
