@@ -411,3 +411,40 @@ def test_more_than_one_rank_is_refused(tmp_path):
     )
     assert proc.returncode != 0
     assert "supports only 1 MPI rank" in proc.stdout + proc.stderr
+
+
+def test_plumedfile_directory_and_unwritable_outfile_are_lammps_errors(lmp, tmp_path):
+    build(lmp, "lj", cells=2)
+    with pytest.raises(Exception, match="is a directory; give the PLUMED input file"):
+        lmp.command(f"fix p all plumed plumedfile {tmp_path} outfile {tmp_path / 'log'}")
+    dat = tmp_path / "plumed.dat"
+    dat.write_text("d: DISTANCE ATOMS=1,2\n")
+    for bad in (tmp_path, tmp_path / "no_such_folder" / "plumed.log"):
+        with pytest.raises(Exception, match="cannot write outfile"):
+            lmp.command(f"fix p all plumed plumedfile {dat} outfile {bad}")
+
+
+def test_units_natural_under_metal_units_is_a_lammps_error(lmp, tmp_path):
+    build(lmp, "metal", cells=2)
+    dat = tmp_path / "plumed.dat"
+    dat.write_text("# reduced units?\nUNITS NATURAL\nd: DISTANCE ATOMS=1,2\n")
+    with pytest.raises(Exception, match="line 2 asks PLUMED for natural units.*units metal"):
+        lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'log'}")
+    dat.write_text("UNITS LENGTH=A\nd: DISTANCE ATOMS=1,2\n")  # other UNITS lines are fine
+    lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'log'}")
+
+
+def test_lost_atoms_are_a_lammps_error_not_a_crash(tmp_path):
+    """A run that blows up and loses atoms stops with a message; PLUMED never sees a partial set."""
+    (tmp_path / "plumed.dat").write_text("d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT=1.0 KAPPA=1\n")
+    (tmp_path / "in.lmp").write_text(
+        "units lj\nboundary f f f\nlattice fcc 0.8442\nregion box block 0 4 0 4 0 4\ncreate_box 1 box\n"
+        "create_atoms 1 box\nmass 1 1.0\npair_style lj/cut 2.5\npair_coeff 1 1 1.0 1.0\n"
+        "velocity all create 50.0 2024\ntimestep 0.2\nfix md all nve\nthermo 1000\n"
+        "fix p all plumed plumedfile plumed.dat outfile plumed.log\nrun 200\n"
+    )
+    proc = subprocess.run([str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and proc.returncode > 0, out[-2000:]  # an error exit, not a signal
+    assert "fix plumed: Lost atoms" in out, out[-2000:]

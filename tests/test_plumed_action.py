@@ -123,12 +123,20 @@ def test_bad_input_errors(tmp_path, nm_model):
     card.species, card.extra = [0, 1], {"species_masses": "1.0,16.0"}
     heavy = save_deployable(CoordinationCV(2, 1.5).eval(), card, tmp_path / "heavy.pt")
     cases["masses"] = (f"cv: LATENT_CV MODEL={heavy} ATOMS=1-{N_ATOMS}", "expects species 1 of mass 16")
-    for name, (line, expected) in cases.items():
+    base = f"cv: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS}"
+    cases["threads_huge"] = (f"{base} THREADS=10000", "THREADS=10000 is out of range")
+    cases["threads_negative"] = (f"{base} THREADS=-3", "THREADS=-3 is negative")
+    cases["skin_huge"] = (f"{base} SKIN=1e6", "is out of range: use 0 to")
+    cases["skin_negative"] = (f"{base} SKIN=-0.5", "is negative")
+    cases["duplicates"] = (f"cv: LATENT_CV MODEL={nm_model} ATOMS=1-{N_ATOMS},1-2", "lists atom 1 more than once")
+    tiny_box = [(random_frame(N_ATOMS, ORTHORHOMBIC, seed=1) * 0.1, ORTHORHOMBIC * 0.1)]
+    cases["tiny_box"] = (base, "less than the model cutoff", tiny_box)
+    for name, (line, expected, *frames) in cases.items():
         if name == "device" and torch.cuda.is_available():
             continue
         d = tmp_path / name
         d.mkdir()
-        out = _error_of(d, line)
+        out = _error_of(d, line, frames[0] if frames else None)
         assert any(s in out for s in [expected.replace("\\", "")]), f"{name}: {out[-1500:]}"
 
 
