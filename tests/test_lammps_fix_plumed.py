@@ -448,3 +448,45 @@ def test_lost_atoms_are_a_lammps_error_not_a_crash(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and proc.returncode > 0, out[-2000:]  # an error exit, not a signal
     assert "fix plumed: Lost atoms" in out, out[-2000:]
+
+
+def test_killing_the_lmp_wrapper_ends_lammps(tmp_path):
+    """`.venv/bin/lmp` is a Python wrapper around the LAMMPS binary: killing it (SIGKILL, as a
+    scheduler might) must not leave LAMMPS running on, orphaned, writing the same files."""
+    import signal
+    import time
+
+    (tmp_path / "plumed.dat").write_text("d: DISTANCE ATOMS=1,2\nPRINT ARG=d FILE=COLVAR STRIDE=100\n")
+    (tmp_path / "in.lmp").write_text(
+        "units lj\nlattice fcc 0.8442\nregion box block 0 4 0 4 0 4\ncreate_box 1 box\n"
+        "create_atoms 1 box\nmass 1 1.0\npair_style lj/cut 2.5\npair_coeff 1 1 1.0 1.0\n"
+        "velocity all create 1.0 1\nfix md all nve\nthermo 10000\n"
+        "fix p all plumed plumedfile plumed.dat outfile plumed.log\nrun 100000000\n"
+    )
+    wrapper = subprocess.Popen([str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children_file = Path(f"/proc/{wrapper.pid}/task/{wrapper.pid}/children")
+    try:
+        deadline = time.time() + 60
+        while not (tmp_path / "COLVAR").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert (tmp_path / "COLVAR").exists(), "LAMMPS did not start"
+        children = [int(c) for c in children_file.read_text().split()]
+        assert children, "the wrapper has no LAMMPS child"
+        wrapper.kill()
+        wrapper.wait(timeout=10)
+        deadline = time.time() + 20
+        alive = children
+        while alive and time.time() < deadline:
+            alive = [c for c in children if Path(f"/proc/{c}").exists()
+                     and "Z" not in Path(f"/proc/{c}/stat").read_text().split()[2]]
+            time.sleep(0.2)
+        assert not alive, f"LAMMPS {alive} still runs after its wrapper was killed"
+    finally:
+        for c in (children if "children" in dir() else []):
+            try:
+                os.kill(c, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if wrapper.poll() is None:
+            wrapper.kill()
