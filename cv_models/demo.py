@@ -1,6 +1,6 @@
 """The end-to-end demo: learn a CV for LJ crystallisation and run metadynamics on it.
 
-1. generate crystal and melt trajectories of the embedded LJ system (DESIGN §6),
+1. generate crystal and melt trajectories of the embedded LJ system,
 2. train the hierarchical graph autoencoder on them (``examples/lj/train.toml``),
 3. export the encoder as a checked deployable model (``latentcv export``),
 4. write plumed.dat (``latentcv plumed-input``) and run LAMMPS metadynamics of an

@@ -8,7 +8,7 @@ Python module (:func:`cv_models.engines.open_lammps`), setting their ``index`` v
 into chunks to drive a tqdm progress bar. It then reads the dumps back with
 :func:`cv_models.data.readers.read_lammps_dump` (molecules from the data file's bonds).
 
-Phases (DESIGN.md §6):
+Phases:
 
 - ``crystal``: the lattice (fcc LJ; fcc of randomly oriented dimers = plastic crystal;
   trimers: rods aligned along z in AB-stacked layers = orientationally ordered crystal)
