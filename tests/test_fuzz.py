@@ -33,7 +33,7 @@ def _assert_clean_exit(proc: subprocess.CompletedProcess, what: str) -> None:
     error or one of PLUMED's own checks, message printed)."""
     out = proc.stdout + proc.stderr
     if proc.returncode == -signal.SIGABRT:
-        assert "throwing an instance of 'PLMD::Plumed::ExceptionError'" in out, f"abort on {what}\n{out[-1500:]}"
+        assert "throwing an instance of 'PLMD::Plumed::Exception" in out, f"abort on {what}\n{out[-1500:]}"
     else:
         assert proc.returncode >= 0, f"signal {-proc.returncode} on {what}\n{out[-1500:]}"
 
