@@ -17,6 +17,7 @@
 #include "force.h"
 #include "group.h"
 #include "modify.h"
+#include "output.h"
 #include "pair.h"
 #include "platform.h"
 #include "timer.h"
@@ -30,6 +31,7 @@
 
 #include <cctype>
 #include <climits>
+#include <cstring>
 #include <cstdio>
 #include <cmath>
 #include <cstdlib>
@@ -38,6 +40,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <algorithm>
 
 // The PLUMED C++ wrapper, compiled here in runtime-binding mode: no link-time
 // dependency on libplumedKernel.so, which is dlopen()ed by path when the fix is created.
@@ -47,6 +50,7 @@
 #include "plumed/wrapper/Plumed.h"
 
 using namespace LAMMPS_NS;
+namespace fs = std::filesystem;
 using namespace LAMMPS_NS::FixConst;
 
 namespace latentcv {
@@ -107,7 +111,10 @@ FixPlumed::FixPlumed(LAMMPS *lmp, int narg, char **arg) : Fix(lmp, narg, arg)
   c_pe_ = modify->add_compute(id_pe_ + " all pe");
   c_press_ = modify->add_compute(id_press_ + " all pressure NULL virial");
 
-  open_plumed();
+  restart_global = 1;             // write_restart() / restart(): no hill lost or repeated
+  // After read_restart LAMMPS hands a fix its stored state right after this constructor;
+  // PLUMED must not read its files before restart() has cut them back to that state.
+  if (modify->nfix_restart_global == 0) open_plumed();
 }
 
 /* ---------------------------------------------------------------------- */
@@ -234,7 +241,6 @@ void FixPlumed::check_run_environment()
 
 std::string FixPlumed::locate_kernel(std::string &origin) const
 {
-  namespace fs = std::filesystem;
   std::error_code ec;
   // 0. the `kernel` keyword: it names one kernel, so a missing one is an error here
   // rather than a fall-back to another kernel
@@ -359,10 +365,26 @@ void FixPlumed::open_plumed()
     p.cmd("setTimestep", &given_dt_);
     p.cmd("setPlumedDat", plumed_file_.c_str());
     p.cmd("setLogFile", log_file_.c_str());
+    if (restored_) {
+      int one = 1;
+      p.cmd("setRestart", &one);    // as RESTART in plumed.dat: read HILLS, append to files
+    }
+  } catch (std::exception &e) {
+    plumed_failed(("setting up for " + plumed_file_).c_str(), e.what());
+  }
+  const std::vector<std::string> before = open_output_files();
+  try {
     p.cmd("init");
   } catch (std::exception &e) {
     plumed_failed(("reading " + plumed_file_).c_str(), e.what());
   }
+  // the files PLUMED opened for writing while reading its input (HILLS, COLVAR, ...)
+  plumed_outputs_.clear();
+  std::error_code ec;
+  const fs::path log_path = fs::weakly_canonical(fs::path(log_file_), ec);
+  for (const auto &f : open_output_files())
+    if (std::find(before.begin(), before.end(), f) == before.end() && fs::path(f) != log_path)
+      plumed_outputs_.push_back(f);
 
   if (comm->me == 0) {
     utils::logmesg(lmp, "fix plumed (latentcv): PLUMED kernel {} (from {}), API version {}\n",
@@ -392,6 +414,7 @@ void FixPlumed::init()
 {
   if (utils::strmatch(update->integrate_style, "^respa"))
     error->all(FLERR, "fix plumed (latentcv plugin) does not support run_style respa");
+  if (!plumed_) open_plumed();    // deferred after read_restart, but no state was stored for us
 
   c_pe_ = modify->get_compute_by_id(id_pe_);
   c_press_ = modify->get_compute_by_id(id_press_);
@@ -520,9 +543,15 @@ void FixPlumed::post_force(int /*vflag*/)
   // starting where a run ended) is recomputed for its forces, but without PLUMED's
   // update stage: METAD would deposit the same hill twice and PRINT repeat a row.
   const bool repeated_step = (update->ntimestep == last_step_);
+  // LAMMPS writes a restart file at the end of this step: PLUMED flushes its files then,
+  // so that the sizes write_restart() records hold every hill up to this step
+  int checkpoint = output->restart_flag && update->ntimestep == output->next_restart ? 1 : 0;
   try {
     if (need_energy) p.cmd("setEnergy", &energy_);
+    p.cmd("doCheckPoint", &checkpoint);
     p.cmd(repeated_step ? "performCalcNoUpdate" : "performCalc");
+    checkpoint = 0;
+    p.cmd("doCheckPoint", &checkpoint);
     p.cmd("getBias", &bias_);
   } catch (std::exception &e) {
     plumed_failed("computing the bias", e.what());
@@ -576,6 +605,104 @@ void FixPlumed::reset_dt()
                "fix plumed: the timestep changed from {} to {} after fix plumed was defined "
                "(PLUMED cannot follow); put the timestep command before fix plumed",
                given_dt_, update->dt);
+}
+
+/* ---------------------------------------------------------------------- */
+
+std::vector<std::string> FixPlumed::open_output_files() const
+{
+  // regular files this process holds open for writing, by canonical path
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto &entry : fs::directory_iterator("/proc/self/fd", ec)) {
+    const fs::path target = fs::read_symlink(entry.path(), ec);
+    if (ec || !fs::is_regular_file(target, ec)) continue;
+    std::ifstream info("/proc/self/fdinfo/" + entry.path().filename().string());
+    std::string key;
+    long flags = -1;
+    while (info >> key)
+      if (key == "flags:") {
+        std::string octal;
+        info >> octal;
+        flags = std::stol(octal, nullptr, 8);
+        break;
+      }
+    if (flags >= 0 && (flags & 3) != 0) out.push_back(fs::weakly_canonical(target, ec).string());
+  }
+  return out;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::write_restart(FILE *fp)
+{
+  // [last step][number of files]{[path length][path][size]}: the state of PLUMED's output
+  // files at this step (flushed by the checkpoint request of post_force)
+  if (comm->me != 0) return;
+  std::string buf;
+  auto put = [&buf](const void *data, size_t n) { buf.append(static_cast<const char *>(data), n); };
+  const bigint step = last_step_;
+  const int nfiles = static_cast<int>(plumed_outputs_.size());
+  put(&step, sizeof(step));
+  put(&nfiles, sizeof(nfiles));
+  for (const auto &f : plumed_outputs_) {
+    std::error_code ec;
+    const bigint size = fs::exists(f, ec) ? static_cast<bigint>(fs::file_size(f, ec)) : -1;
+    const int len = static_cast<int>(f.size());
+    put(&len, sizeof(len));
+    put(f.data(), f.size());
+    put(&size, sizeof(size));
+  }
+  const int n = static_cast<int>(buf.size());
+  fwrite(&n, sizeof(int), 1, fp);
+  fwrite(buf.data(), 1, buf.size(), fp);
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::restart(char *buf)
+{
+  // cut PLUMED's files back to the restart step (lines written after it, by a run that was
+  // killed later, would repeat), then start PLUMED restarting from them
+  size_t at = 0;
+  auto get = [&buf, &at](void *data, size_t n) {
+    std::memcpy(data, buf + at, n);
+    at += n;
+  };
+  bigint step = -1;
+  int nfiles = 0;
+  get(&step, sizeof(step));
+  get(&nfiles, sizeof(nfiles));
+  std::string report;
+  for (int i = 0; i < nfiles; ++i) {
+    int len = 0;
+    get(&len, sizeof(len));
+    std::string path(static_cast<size_t>(len), '\0');
+    get(path.data(), path.size());
+    bigint size = -1;
+    get(&size, sizeof(size));
+    if (comm->me != 0 || size < 0) continue;
+    std::error_code ec;
+    const bigint now = fs::exists(path, ec) ? static_cast<bigint>(fs::file_size(path, ec)) : -1;
+    if (now < size) {
+      error->warning(FLERR, "fix plumed: restart: {} is shorter ({} bytes) than when the restart file "
+                     "was written ({} bytes); PLUMED restarts from what is there", path, now, size);
+      continue;
+    }
+    fs::resize_file(path, static_cast<std::uintmax_t>(size), ec);
+    if (ec)
+      error->one(FLERR, "fix plumed: restart: cannot cut {} back to {} bytes: {}", path, size,
+                 ec.message());
+    report += " " + path + " (" + std::to_string(now) + " -> " + std::to_string(size) + " bytes)";
+  }
+  MPI_Barrier(world);
+  last_step_ = step;    // the setup of the restart step repeats it: no second hill, no second row
+  restored_ = true;
+  if (comm->me == 0)
+    utils::logmesg(lmp, "fix plumed (latentcv): restart from step {}: PLUMED files cut back to it:{}\n",
+                   step, report.empty() ? " (none had grown)" : report);
+  plumed_.reset();
+  open_plumed();
 }
 
 /* ---------------------------------------------------------------------- */

@@ -35,12 +35,15 @@ class FixPlumed : public LAMMPS_NS::Fix {
   void reset_dt() override;
   double compute_scalar() override;
   double memory_usage() override;
+  void write_restart(FILE *fp) override;
+  void restart(char *buf) override;
 
  private:
   void parse_args(int narg, char **arg);
   void check_run_environment();
   std::string locate_kernel(std::string &origin) const;
   void open_plumed();
+  std::vector<std::string> open_output_files() const;
   void check_plumed_units();
   void refresh_atom_order();
   void request_energy_next_step();
@@ -66,6 +69,12 @@ class FixPlumed : public LAMMPS_NS::Fix {
   int stop_flag_ = 0;
   int stop_scratch_ = 0;
   bool excluding_bias_ = false;     // compute_scalar() reports 0 while we ask for the PE
+
+  // restarts (docs/restarts.md): PLUMED's output files and their sizes when LAMMPS writes
+  // a restart file; on read_restart they are cut back to those sizes before PLUMED
+  // (told to restart) reads them
+  std::vector<std::string> plumed_outputs_;
+  bool restored_ = false;           // state came from a LAMMPS restart file
 
   std::string id_pe_, id_press_;
   LAMMPS_NS::Compute *c_pe_ = nullptr;

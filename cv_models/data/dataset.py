@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,8 +76,20 @@ class Dataset:
             for f in fr
         ]
         empty3 = np.zeros((0, 3))
+        path = Path(path)
+        if path.suffix != ".npz":  # as numpy names it
+            path = path.with_name(path.name + ".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # atomic: a run killed while writing leaves the previous file (or none), never half a file
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            self._write_npz(fh, fr, counts, meta, empty3)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _write_npz(fh, fr, counts, meta, empty3) -> None:
         np.savez_compressed(
-            path,
+            fh,
             counts=counts,
             positions=np.concatenate([f.positions for f in fr]) if fr else empty3,
             cells=np.stack([f.cell for f in fr]) if fr else np.zeros((0, 3, 3)),
