@@ -202,11 +202,6 @@ void FixPlumed::check_plumed_units()
 
 void FixPlumed::check_run_environment()
 {
-  if (comm->nprocs > 1)
-    error->all(FLERR,
-               "fix plumed (latentcv plugin) supports only 1 MPI rank for now ({} requested): "
-               "the bundled PLUMED kernel is built without MPI",
-               comm->nprocs);
   if (universe->existflag)
     error->all(FLERR, "fix plumed (latentcv plugin) does not support multi-partition runs");
   if (!atom->tag_enable) error->all(FLERR, "fix plumed requires atom IDs (atom_modify id yes)");
@@ -299,9 +294,17 @@ std::string FixPlumed::locate_kernel(std::string &origin) const
 
 /* ---------------------------------------------------------------------- */
 
+void FixPlumed::root_error(const std::string &message)
+{
+  // PLUMED lives on rank 0 only: its failures are seen there alone (error->all would wait
+  // for the other ranks forever); with one rank error->all keeps LAMMPS usable from Python
+  if (comm->nprocs == 1) error->all(FLERR, message);
+  error->one(FLERR, message);
+}
+
 void FixPlumed::plumed_failed(const char *stage, const char *what)
 {
-  error->all(FLERR, "fix plumed: PLUMED failed while {}: {}", stage, what);
+  root_error(std::string("fix plumed: PLUMED failed while ") + stage + ": " + what);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -330,14 +333,16 @@ void FixPlumed::open_plumed()
     error->all(FLERR,
                "fix plumed: no PLUMED kernel found. Set PLUMED_KERNEL to the path of "
                "libplumedKernel.so (`latentcv paths` prints it)");
+  plumed_opened_ = true;
+  // PLUMED runs on rank 0, on the atoms gathered there (post_force): the bundled kernel
+  // has no MPI, and the CV is one model evaluation on all atoms anyway
+  if (comm->me != 0) return;
 
   plumed_ = std::make_unique<PlumedHandle>(PLMD::Plumed::dlopen(kernel.c_str()));
   if (!plumed_->p.valid()) {
     plumed_.reset();
-    error->all(FLERR,
-               "fix plumed: cannot load the PLUMED kernel '{}' (from {}). Set PLUMED_KERNEL "
-               "to the path of libplumedKernel.so (`latentcv paths` prints it)",
-               kernel, origin);
+    root_error("fix plumed: cannot load the PLUMED kernel '" + kernel + "' (from " + origin +
+               "). Set PLUMED_KERNEL to the path of libplumedKernel.so (`latentcv paths` prints it)");
   }
 
   auto &p = plumed_->p;
@@ -348,8 +353,8 @@ void FixPlumed::open_plumed()
     plumed_failed("reporting its API version", e.what());
   }
   if (api < 6)
-    error->all(FLERR, "fix plumed: the PLUMED kernel '{}' is too old (API {}; need >= 6)",
-               kernel, api);
+    root_error("fix plumed: the PLUMED kernel '" + kernel + "' is too old (API " + std::to_string(api) +
+               "; need >= 6)");
 
   given_dt_ = update->dt;
   try {
@@ -414,7 +419,7 @@ void FixPlumed::init()
 {
   if (utils::strmatch(update->integrate_style, "^respa"))
     error->all(FLERR, "fix plumed (latentcv plugin) does not support run_style respa");
-  if (!plumed_) open_plumed();    // deferred after read_restart, but no state was stored for us
+  if (!plumed_opened_) open_plumed();    // deferred after read_restart, but no state was stored for us
 
   c_pe_ = modify->get_compute_by_id(id_pe_);
   c_press_ = modify->get_compute_by_id(id_press_);
@@ -445,24 +450,69 @@ void FixPlumed::min_post_force(int vflag)
 
 /* ---------------------------------------------------------------------- */
 
-void FixPlumed::refresh_atom_order()
+void FixPlumed::gather_atoms()
 {
-  // LAMMPS reorders local atoms (sorting, migration): tell PLUMED only when it changed
+  // every rank's atoms (index tag-1, positions, forces, masses, charges) on rank 0, in rank
+  // order; with one rank PLUMED reads LAMMPS's own arrays instead (no copy)
   const int n = atom->nlocal;
-  bool changed = (n != nlocal_);
-  for (int i = 0; !changed && i < n; ++i) changed = (gatindex_[i] != atom->tag[i] - 1);
-  if (!changed) return;
-
-  nlocal_ = n;
-  gatindex_.resize(n);
-  masses_.resize(n);
   has_charges_ = (atom->q_flag != 0);
-  charges_.assign(has_charges_ ? n : 0, 0.0);
+  local_index_.resize(n);
+  local_mass_.resize(n);
+  local_charge_.assign(has_charges_ ? n : 0, 0.0);
   for (int i = 0; i < n; ++i) {
-    gatindex_[i] = static_cast<int>(atom->tag[i] - 1);
-    masses_[i] = atom->rmass_flag ? atom->rmass[i] : atom->mass[atom->type[i]];
-    if (has_charges_) charges_[i] = atom->q[i];
+    local_index_[i] = static_cast<int>(atom->tag[i] - 1);
+    local_mass_[i] = atom->rmass_flag ? atom->rmass[i] : atom->mass[atom->type[i]];
+    if (has_charges_) local_charge_[i] = atom->q[i];
   }
+  if (comm->nprocs == 1) return;
+  const int nprocs = comm->nprocs;
+  counts_.assign(nprocs, 0);
+  MPI_Gather(&n, 1, MPI_INT, counts_.data(), 1, MPI_INT, 0, world);
+  displs_.assign(nprocs, 0);
+  counts3_.assign(nprocs, 0);
+  displs3_.assign(nprocs, 0);
+  for (int r = 0; r < nprocs; ++r) {
+    if (r > 0) displs_[r] = displs_[r - 1] + counts_[r - 1];
+    counts3_[r] = 3 * counts_[r];
+    displs3_[r] = 3 * displs_[r];
+  }
+  const bool root = comm->me == 0;
+  all_index_.resize(root ? natoms_ : 0);
+  all_mass_.resize(root ? natoms_ : 0);
+  all_charge_.resize(root && has_charges_ ? natoms_ : 0);
+  all_x_.resize(root ? 3 * static_cast<size_t>(natoms_) : 0);
+  all_f_.resize(root ? 3 * static_cast<size_t>(natoms_) : 0);
+  MPI_Gatherv(local_index_.data(), n, MPI_INT, all_index_.data(), counts_.data(), displs_.data(), MPI_INT, 0, world);
+  MPI_Gatherv(local_mass_.data(), n, MPI_DOUBLE, all_mass_.data(), counts_.data(), displs_.data(), MPI_DOUBLE, 0,
+              world);
+  if (has_charges_)
+    MPI_Gatherv(local_charge_.data(), n, MPI_DOUBLE, all_charge_.data(), counts_.data(), displs_.data(),
+                MPI_DOUBLE, 0, world);
+  MPI_Gatherv(n ? &atom->x[0][0] : nullptr, 3 * n, MPI_DOUBLE, all_x_.data(), counts3_.data(), displs3_.data(),
+              MPI_DOUBLE, 0, world);
+  MPI_Gatherv(n ? &atom->f[0][0] : nullptr, 3 * n, MPI_DOUBLE, all_f_.data(), counts3_.data(), displs3_.data(),
+              MPI_DOUBLE, 0, world);
+}
+
+void FixPlumed::scatter_forces()
+{
+  // PLUMED added its forces to (or, biasing the energy, rescaled) the gathered forces
+  if (comm->nprocs == 1) return;
+  const int n = atom->nlocal;
+  MPI_Scatterv(all_f_.data(), counts3_.data(), displs3_.data(), MPI_DOUBLE, n ? &atom->f[0][0] : nullptr, 3 * n,
+               MPI_DOUBLE, 0, world);
+}
+
+void FixPlumed::refresh_atom_order(const std::vector<int> &index, const std::vector<double> &mass,
+                                   const std::vector<double> &charge)
+{
+  // LAMMPS reorders atoms (sorting, migration): tell PLUMED only when the order changed
+  const int n = static_cast<int>(index.size());
+  if (n == nlocal_ && index == gatindex_) return;
+  nlocal_ = n;
+  gatindex_ = index;
+  masses_ = mass;
+  charges_ = charge;
   plumed_->p.cmd("setAtomsNlocal", &nlocal_);
   plumed_->p.cmd("setAtomsGatindex", gatindex_.data(), gatindex_.size());
 }
@@ -484,8 +534,10 @@ void FixPlumed::post_force(int /*vflag*/)
                "start); check the time step and the starting structure",
                present, natoms_, update->ntimestep);
 
-  auto &p = plumed_->p;
   for (double &v : virial) v = 0.0;    // our virial must not enter the pressure PLUMED sees
+  const bool root = comm->me == 0;
+  const bool one_rank = comm->nprocs == 1;
+  gather_atoms();
 
   // box: rows are the lattice vectors a = (lx,0,0), b = (xy,ly,0), c = (xz,yz,lz)
   const double *h = domain->h;    // Voigt order: lx, ly, lz, yz, xz, xy
@@ -495,24 +547,33 @@ void FixPlumed::post_force(int /*vflag*/)
 
   double lammps_virial[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};    // sum r (x) f, energy units
   int need_energy = 0;
-  const std::size_t n3 = 3 * static_cast<std::size_t>(atom->nlocal);
-  try {
-    refresh_atom_order();
-    long long step = update->ntimestep;
-    stop_flag_ = 0;
-    p.cmd("setStepLong", &step);
-    p.cmd("setStopFlag", &stop_flag_);
-    p.cmd("setBox", &box[0][0], 9);
-    p.cmd("setPositions", &atom->x[0][0], n3);
-    p.cmd("setForces", &atom->f[0][0], n3);
-    p.cmd("setMasses", masses_.data(), masses_.size());
-    if (has_charges_) p.cmd("setCharges", charges_.data(), charges_.size());
-    p.cmd("setVirial", &plumed_virial_[0][0], 9);
-    p.cmd("prepareCalc");
-    p.cmd("isEnergyNeeded", &need_energy);
-  } catch (std::exception &e) {
-    plumed_failed("receiving the atoms", e.what());
+  if (root) {
+    auto &p = plumed_->p;
+    const std::size_t n3 = 3 * static_cast<std::size_t>(one_rank ? atom->nlocal : natoms_);
+    double *x = one_rank ? (atom->nlocal ? &atom->x[0][0] : nullptr) : all_x_.data();
+    double *f = one_rank ? (atom->nlocal ? &atom->f[0][0] : nullptr) : all_f_.data();
+    try {
+      if (one_rank)
+        refresh_atom_order(local_index_, local_mass_, local_charge_);
+      else
+        refresh_atom_order(all_index_, all_mass_, all_charge_);
+      long long step = update->ntimestep;
+      stop_flag_ = 0;
+      p.cmd("setStepLong", &step);
+      p.cmd("setStopFlag", &stop_flag_);
+      p.cmd("setBox", &box[0][0], 9);
+      p.cmd("setPositions", x, n3);
+      p.cmd("setForces", f, n3);
+      p.cmd("setMasses", masses_.data(), masses_.size());
+      if (has_charges_) p.cmd("setCharges", charges_.data(), charges_.size());
+      p.cmd("setVirial", &plumed_virial_[0][0], 9);
+      p.cmd("prepareCalc");
+      p.cmd("isEnergyNeeded", &need_energy);
+    } catch (std::exception &e) {
+      plumed_failed("receiving the atoms", e.what());
+    }
   }
+  if (!one_rank) MPI_Bcast(&need_energy, 1, MPI_INT, 0, world);
 
   if (need_energy) {
     if (force->pair && force->pair->tail_flag && comm->me == 0 && update->ntimestep == update->firststep)
@@ -543,18 +604,33 @@ void FixPlumed::post_force(int /*vflag*/)
   // starting where a run ended) is recomputed for its forces, but without PLUMED's
   // update stage: METAD would deposit the same hill twice and PRINT repeat a row.
   const bool repeated_step = (update->ntimestep == last_step_);
-  // LAMMPS writes a restart file at the end of this step: PLUMED flushes its files then,
-  // so that the sizes write_restart() records hold every hill up to this step
-  int checkpoint = output->restart_flag && update->ntimestep == output->next_restart ? 1 : 0;
-  try {
-    if (need_energy) p.cmd("setEnergy", &energy_);
-    p.cmd("doCheckPoint", &checkpoint);
-    p.cmd(repeated_step ? "performCalcNoUpdate" : "performCalc");
-    checkpoint = 0;
-    p.cmd("doCheckPoint", &checkpoint);
-    p.cmd("getBias", &bias_);
-  } catch (std::exception &e) {
-    plumed_failed("computing the bias", e.what());
+  if (root) {
+    auto &p = plumed_->p;
+    // LAMMPS writes a restart file at the end of this step: PLUMED flushes its files then,
+    // so that the sizes write_restart() records hold every hill up to this step
+    int checkpoint = output->restart_flag && update->ntimestep == output->next_restart ? 1 : 0;
+    try {
+      if (need_energy) p.cmd("setEnergy", &energy_);
+      p.cmd("doCheckPoint", &checkpoint);
+      p.cmd(repeated_step ? "performCalcNoUpdate" : "performCalc");
+      checkpoint = 0;
+      p.cmd("doCheckPoint", &checkpoint);
+      p.cmd("getBias", &bias_);
+    } catch (std::exception &e) {
+      plumed_failed("computing the bias", e.what());
+    }
+  }
+  if (!one_rank) {
+    // PLUMED's results, from rank 0 to all: bias, its virial, its stop request
+    double shared[11] = {bias_, 0, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<double>(stop_flag_)};
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) shared[1 + 3 * a + b] = plumed_virial_[a][b];
+    MPI_Bcast(shared, 11, MPI_DOUBLE, 0, world);
+    bias_ = shared[0];
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) plumed_virial_[a][b] = shared[1 + 3 * a + b];
+    stop_flag_ = static_cast<int>(shared[10]);
+    scatter_forces();
   }
 
   // this fix's virial = PLUMED's contribution only (if PLUMED was given LAMMPS's virial
@@ -565,6 +641,8 @@ void FixPlumed::post_force(int /*vflag*/)
   virial[3] = -0.5 * (plumed_virial_[0][1] + plumed_virial_[1][0]) - lammps_virial[3];
   virial[4] = -0.5 * (plumed_virial_[0][2] + plumed_virial_[2][0]) - lammps_virial[4];
   virial[5] = -0.5 * (plumed_virial_[1][2] + plumed_virial_[2][1]) - lammps_virial[5];
+  if (!root)    // LAMMPS sums the fixes' virials over the ranks: rank 0 holds PLUMED's
+    for (double &v : virial) v = 0.0;
 
   last_step_ = update->ntimestep;
   if (stop_flag_) timer->force_timeout();    // e.g. COMMITTOR asked to stop
@@ -578,17 +656,20 @@ void FixPlumed::request_energy_next_step()
 {
   // LAMMPS tallies energy and virial only on steps someone asked for in advance: ask
   // PLUMED now whether it will need the energy on the next step.
-  auto &p = plumed_->p;
   long long next = update->ntimestep + 1;
   int needed = 0;
-  try {
-    p.cmd("setStopFlag", &stop_scratch_);    // prepareDependencies may raise it
-    p.cmd("setStepLong", &next);
-    p.cmd("prepareDependencies");
-    p.cmd("isEnergyNeeded", &needed);
-  } catch (std::exception &e) {
-    plumed_failed("planning the next step", e.what());
+  if (comm->me == 0) {
+    auto &p = plumed_->p;
+    try {
+      p.cmd("setStopFlag", &stop_scratch_);    // prepareDependencies may raise it
+      p.cmd("setStepLong", &next);
+      p.cmd("prepareDependencies");
+      p.cmd("isEnergyNeeded", &needed);
+    } catch (std::exception &e) {
+      plumed_failed("planning the next step", e.what());
+    }
   }
+  if (comm->nprocs > 1) MPI_Bcast(&needed, 1, MPI_INT, 0, world);
   if (needed) {
     c_pe_->addstep(next);
     c_press_->addstep(next);
@@ -703,6 +784,7 @@ void FixPlumed::restart(char *buf)
                    step, report.empty() ? " (none had grown)" : report);
   plumed_.reset();
   open_plumed();
+  MPI_Bcast(&last_step_, 1, MPI_LMP_BIGINT, 0, world);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -45,7 +45,11 @@ class FixPlumed : public LAMMPS_NS::Fix {
   void open_plumed();
   std::vector<std::string> open_output_files() const;
   void check_plumed_units();
-  void refresh_atom_order();
+  void gather_atoms();
+  void scatter_forces();
+  void refresh_atom_order(const std::vector<int> &index, const std::vector<double> &mass,
+                          const std::vector<double> &charge);
+  [[noreturn]] void root_error(const std::string &message);
   void request_energy_next_step();
   [[noreturn]] void plumed_failed(const char *stage, const char *what);
 
@@ -56,7 +60,11 @@ class FixPlumed : public LAMMPS_NS::Fix {
 
   int natoms_ = 0;
   int nlocal_ = -1;
-  std::vector<int> gatindex_;       // atom tag - 1, in LAMMPS's local order
+  bool plumed_opened_ = false;      // open_plumed() ran (PLUMED itself exists on rank 0 only)
+  std::vector<int> gatindex_;       // atom tag - 1, in the order PLUMED is given the atoms
+  // this rank's atoms, and (rank 0, more than one rank) every rank's, gathered in rank order
+  std::vector<int> local_index_, all_index_, counts_, displs_, counts3_, displs3_;
+  std::vector<double> local_mass_, local_charge_, all_mass_, all_charge_, all_x_, all_f_;
   std::vector<double> masses_;
   std::vector<double> charges_;
   bool has_charges_ = false;

@@ -394,25 +394,6 @@ def test_lmp_console_script_autoloads_plugin(tmp_path):
     assert table.shape[0] == 11
 
 
-def test_more_than_one_rank_is_refused(tmp_path):
-    mpiexec = Path(sys.prefix) / "bin" / "mpiexec"
-    if not mpiexec.exists():
-        pytest.skip("no mpiexec from the mpich wheel")
-    (tmp_path / "plumed.dat").write_text("d: DISTANCE ATOMS=1,2\n")
-    (tmp_path / "in.lmp").write_text(
-        "units lj\nlattice fcc 0.8442\nregion box block 0 2 0 2 0 2\ncreate_box 1 box\n"
-        "create_atoms 1 box\nmass 1 1.0\n"
-        "fix p all plumed plumedfile plumed.dat outfile plumed.log\n"
-    )
-    proc = subprocess.run(
-        [str(mpiexec), "-n", "2", str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp",
-         "-log", "none"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode != 0
-    assert "supports only 1 MPI rank" in proc.stdout + proc.stderr
-
-
 def test_plumedfile_directory_and_unwritable_outfile_are_lammps_errors(lmp, tmp_path):
     build(lmp, "lj", cells=2)
     with pytest.raises(Exception, match="is a directory; give the PLUMED input file"):
