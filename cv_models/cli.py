@@ -19,6 +19,7 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from cv_models import paths
 
@@ -271,7 +272,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cells", type=int, default=4, help="fcc cells per edge of the melt (4 cells^3 atoms)")
     p.add_argument("--out", default="refine_out")
     p.set_defaults(func=_cmd_refine)
+
+    p = sub.add_parser("walkers", help="plumed inputs for K walkers sharing one metadynamics bias (docs/lammps-plugin.md)")
+    p.add_argument("plumed_dat", help="the single-walker plumed.dat (with METAD)")
+    p.add_argument("walkers", type=int, help="number of walkers K")
+    p.add_argument("--dir", default=".", help="folder all walkers read and write their HILLS.k in (default .)")
+    p.add_argument("--rstride", type=int, default=100, help="steps between reads of the other walkers' hills")
+    p.set_defaults(func=_cmd_walkers)
     return parser
+
+
+def _cmd_walkers(args: argparse.Namespace) -> int:
+    from cv_models.walkers import walker_inputs
+
+    for path in walker_inputs(args.plumed_dat, args.walkers, args.dir, args.rstride):
+        print(path)
+    print(f"run walker k with `fix ... plumed plumedfile {Path(args.plumed_dat).stem}.${{walker}}"
+          f"{Path(args.plumed_dat).suffix}` and `lmp -var walker k`, all at once")
+    return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
