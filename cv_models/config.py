@@ -247,6 +247,9 @@ class TrainingConfig:
             ``latentcv refine``; same ``[model]``), relative to the config file; "" = random.
         device: "auto" (CUDA when present), "cpu" or "cuda".
         threads: torch CPU threads (keep it small on shared machines).
+        processes: data-parallel training processes on this machine (each with ``threads``
+            threads); every batch is shared among them and the model is the one-process
+            model up to summation order (cv_models/distributed.py).
         w_adj: loss weight of the adjacency reconstruction (molecule-graph edges vs
             ``negatives`` sampled non-edges).
         w_feat: loss weight of the node-feature reconstruction.
@@ -271,6 +274,7 @@ class TrainingConfig:
     init_from: str = ""
     device: str = "auto"
     threads: int = 1
+    processes: int = 1
     w_adj: float = 1.0
     w_feat: float = 1.0
     w_kl: float = 1e-3
@@ -286,6 +290,7 @@ class TrainingConfig:
         _check(self.patience >= 0, "[training] patience must be >= 0")
         _check(self.device in ("auto", "cpu", "cuda"), "[training] device must be 'auto', 'cpu' or 'cuda'")
         _check(self.threads >= 1, "[training] threads must be >= 1")
+        _check(self.processes >= 1, "[training] processes must be >= 1")
         _check(self.negatives >= 0, "[training] negatives must be >= 0")
         for name in ("w_adj", "w_feat", "w_kl", "w_molecule", "w_separation"):
             _check(getattr(self, name) >= 0, f"[training] {name} must be >= 0")
@@ -442,13 +447,15 @@ def merge_overrides(*layers: Optional[Dict[str, Dict[str, Any]]]) -> Dict[str, D
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``latentcv train`` (for the CLI; here, not in :mod:`cv_models.training`, so
     that building the parser does not import torch): CONFIG, --epochs, --output-dir,
-    --device, --no-resume, --no-progress, --set SECTION.KEY=VALUE (repeatable)."""
+    --device, --no-resume, --no-progress, --processes, --set SECTION.KEY=VALUE (repeatable)."""
     parser.add_argument("config", help="TOML or JSON config file ([data], [model], [training])")
     parser.add_argument("--epochs", type=int, default=None, help="override [training] epochs")
     parser.add_argument("--output-dir", default=None, help="override [training] output_dir")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="override [training] device")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="override [training] processes (data-parallel training processes)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config key, VALUE a TOML literal (repeatable), e.g. "
                              "--set model.cutoff=1.6 --set training.lr=1e-3; the options above win over --set")

@@ -438,6 +438,31 @@ class HierarchicalAutoencoder(nn.Module):
         generator: Optional[torch.Generator] = None,
     ) -> Tuple[Tensor, Dict[str, float], Dict[str, Tensor]]:
         """Total loss, its parts (floats) and the encoder outputs of a collated batch."""
+        terms, _, out = self.loss_terms(batch, negatives, generator)
+        parts_t = dict(terms)
+        adj_neg = parts_t.pop("adj_neg", None)
+        if adj_neg is not None:
+            parts_t["adj"] = 0.5 * (parts_t["adj"] + adj_neg)
+        total = sum(weights[k] * v for k, v in parts_t.items())
+        parts = {k: float(v.detach()) for k, v in parts_t.items()}
+        parts["total"] = float(total.detach())
+        return total, parts, out
+
+    def loss_terms(
+        self,
+        batch: Dict[str, Tensor],
+        negatives: int,
+        generator: Optional[torch.Generator] = None,
+        shard: Optional[Tuple[int, int, int, int]] = None,
+    ) -> Tuple[Dict[str, Tensor], Dict[str, int], Dict[str, Tensor]]:
+        """Each loss term as a mean over its own elements, how many elements each mean is
+        over, and the encoder outputs: ``adj`` (graph edges), ``adj_neg`` (sampled
+        non-edges; with ``negatives``), ``feat``, ``kl``, ``separation``, ``molecule``.
+
+        ``shard = (molecule offset, molecules, frame offset, frames)`` of the whole batch
+        when this batch is one process's share of it (data-parallel training): the random
+        draws are then those the whole batch would get, so that the shares' terms
+        recombine into the whole batch's exactly (cv_models/distributed.py)."""
         enc = self.encoder
         b = int(batch["cells"].shape[0])
         out = enc.encode(batch["positions"], batch["cells"], batch["mol_batch"], batch["edge_index"],
@@ -446,17 +471,24 @@ class HierarchicalAutoencoder(nn.Module):
         ei = out["edge_index"]  # the pairs within the cutoff
         dev = lat.device
         bce = nn.functional.binary_cross_entropy_with_logits
+        terms: Dict[str, Tensor] = {}
+        counts: Dict[str, int] = {}
         # adjacency reconstruction: positives = graph edges (soft target s_ij)
         pos_logit = self.adjacency(lat, ei)
-        parts_t: Dict[str, Tensor] = {}
-        l_adj = bce(pos_logit, out["edge_weight"].detach())
+        terms["adj"] = bce(pos_logit, out["edge_weight"].detach())
+        counts["adj"] = int(pos_logit.numel())
         if negatives > 0:
             mb = batch["mol_batch"]
             start = batch["mol_start"]
             count = batch["mol_count"]
             m = mb.shape[0]
             src = torch.arange(m, device=dev).repeat(negatives)
-            rnd = torch.rand(src.shape[0], generator=generator, dtype=torch.float64).to(dev)
+            if shard is None:
+                rnd = torch.rand(src.shape[0], generator=generator, dtype=torch.float64)
+            else:  # this share's molecules' draws among the whole batch's
+                full = torch.rand(negatives * shard[1], generator=generator, dtype=torch.float64)
+                rnd = full.view(negatives, shard[1])[:, shard[0]:shard[0] + m].reshape(-1)
+            rnd = rnd.to(dev)
             dst = start[mb[src]] + (rnd * count[mb[src]].to(torch.float64)).long()
             dst = torch.minimum(dst, start[mb[src]] + count[mb[src]] - 1)
             keep = dst != src
@@ -469,36 +501,40 @@ class HierarchicalAutoencoder(nn.Module):
             dvec = torch.bmm((s - torch.round(s)).unsqueeze(1), cl).squeeze(1)
             tgt = switch(dvec.norm(dim=-1), enc.cutoff, enc.r_on)
             neg_logit = self.adjacency(lat, torch.stack([src, dst]))
-            l_adj = 0.5 * (l_adj + bce(neg_logit, tgt))
-        parts_t["adj"] = l_adj
+            terms["adj_neg"] = bce(neg_logit, tgt)
+            counts["adj_neg"] = int(neg_logit.numel())
         # node-feature reconstruction
         tgt_feat = out["mol_feat"].detach()
-        parts_t["feat"] = ((self.feature_decoder(lat) - tgt_feat) ** 2).mean()
+        recon = self.feature_decoder(lat)
+        terms["feat"] = ((recon - tgt_feat) ** 2).mean()
+        counts["feat"] = int(recon.numel())
         z = out["z"]
         if enc.variational:
             lv = out["logvar"]
-            parts_t["kl"] = -0.5 * torch.mean(1 + lv - z * z - torch.exp(lv))
-            eps = torch.randn(z.shape, generator=generator, dtype=torch.float64).to(dev, z.dtype)
+            terms["kl"] = -0.5 * torch.mean(1 + lv - z * z - torch.exp(lv))
+            if shard is None:
+                eps = torch.randn(z.shape, generator=generator, dtype=torch.float64)
+            else:
+                eps = torch.randn((shard[3], z.shape[1]), generator=generator, dtype=torch.float64)[shard[2]:shard[2] + b]
+            eps = eps.to(dev, z.dtype)
             z_s = z + eps * torch.exp(0.5 * lv) if self.training else z
         else:
-            parts_t["kl"] = torch.zeros((), dtype=z.dtype, device=dev)
+            terms["kl"] = torch.zeros((), dtype=z.dtype, device=dev)
             z_s = z
+        counts["kl"] = int(z.numel())
         labels = batch["labels"]  # [B], -1 unlabeled
         known = labels >= 0
-        if bool(known.any()):
+        counts["separation"] = int(known.sum())
+        if counts["separation"] > 0:
             y = labels[known].to(z.dtype)
-            parts_t["separation"] = bce(self.separation(z_s)[known, 0], y)
+            terms["separation"] = bce(self.separation(z_s)[known, 0], y)
         else:
-            parts_t["separation"] = torch.zeros((), dtype=z.dtype, device=dev)
+            terms["separation"] = torch.zeros((), dtype=z.dtype, device=dev)
         mol_lab = batch["mol_labels"] if "mol_labels" in batch else labels[batch["mol_batch"]]
         mk = mol_lab >= 0
-        if bool(mk.any()):
-            parts_t["molecule"] = bce(out["p_logit"][mk], mol_lab[mk].to(z.dtype))
+        counts["molecule"] = int(mk.sum())
+        if counts["molecule"] > 0:
+            terms["molecule"] = bce(out["p_logit"][mk], mol_lab[mk].to(z.dtype))
         else:
-            parts_t["molecule"] = torch.zeros((), dtype=z.dtype, device=dev)
-        total = (weights["adj"] * parts_t["adj"] + weights["feat"] * parts_t["feat"]
-                 + weights["kl"] * parts_t["kl"] + weights["separation"] * parts_t["separation"]
-                 + weights["molecule"] * parts_t["molecule"])
-        parts = {k: float(v.detach()) for k, v in parts_t.items()}
-        parts["total"] = float(total.detach())
-        return total, parts, out
+            terms["molecule"] = torch.zeros((), dtype=z.dtype, device=dev)
+        return terms, counts, out

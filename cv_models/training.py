@@ -335,7 +335,20 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
     Writes to ``cfg.training.output_dir``: ``checkpoint_last.pt`` (every epoch, for resume),
     ``checkpoint_best.pt`` (best validation loss), ``checkpoint.pt`` (best model with
     latent centroids), ``metrics.csv``, ``metrics.json``, ``latent.png``, ``config.json``.
+    With ``[training] processes = P > 1`` the batches are shared by P data-parallel
+    processes (:mod:`cv_models.distributed`); the model is the one-process model.
     """
+    if cfg.training.processes > 1:
+        from cv_models.distributed import run_processes
+
+        frames = list(frames) if frames is not None else load_frames(cfg)
+        return run_processes(cfg.training.processes, _train, cfg, frames)
+    return _train(cfg, frames)
+
+
+def _train(cfg: Config, frames: Optional[Sequence[Frame]] = None, rank: int = 0, world: int = 1) -> Path:
+    """:func:`train` in process ``rank`` of ``world`` (only rank 0 writes files)."""
+    writer = rank == 0
     t = cfg.training
     torch.set_num_threads(t.threads)
     out_dir = cfg.resolve(t.output_dir)
@@ -372,9 +385,12 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
         model.load_state_dict(ck["model_state"])
         opt.load_state_dict(ck["optimizer_state"])
         state = ck["train_state"]
-    (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    if writer:
+        (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
 
     def checkpoint(path: Path, with_opt: bool, extra: Optional[Dict[str, Any]] = None) -> None:
+        if not writer:
+            return
         ck = {"version": CHECKPOINT_VERSION, "model_config": dataclasses.asdict(mcfg), "config": cfg.to_dict(),
               "model_state": model.state_dict(), "train_state": state,
               "output_names": model.encoder.output_names()}
@@ -387,7 +403,8 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
 
     from tqdm import tqdm
 
-    bar = tqdm(range(state["epoch"], t.epochs), disable=not t.progress, desc="latentcv train", unit="epoch")
+    bar = tqdm(range(state["epoch"], t.epochs), disable=not (t.progress and writer), desc="latentcv train",
+               unit="epoch")
     for epoch in bar:
         if state["stopped"]:
             break
@@ -398,9 +415,12 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
         sums: Dict[str, float] = {}
         for k in range(0, len(perm), t.batch_size):
             chunk = [tr[p] for p in perm[k:k + t.batch_size]]
-            loss, parts, _ = model.loss(collate(chunk, device), weights, t.negatives, g)
             opt.zero_grad()
-            loss.backward()
+            if world == 1:
+                loss, parts, _ = model.loss(collate(chunk, device), weights, t.negatives, g)
+                loss.backward()
+            else:
+                parts = _share_step(model, chunk, rank, world, weights, t.negatives, g, device)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             opt.step()
             for key, v in parts.items():
@@ -425,7 +445,8 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
         if t.patience and state["bad"] >= t.patience:
             state["stopped"] = True
         checkpoint(last, True)
-        _write_metrics(out_dir, state["history"])
+        if writer:
+            _write_metrics(out_dir, state["history"])
         bar.set_postfix({k: f"{row[k]:.3g}" for k in ("train_total", "val_total", "val_frame_acc") if k in row})
         if state["stopped"]:
             break
@@ -446,12 +467,38 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
                               "summary": summary,
                               "split": {"train": sorted({f.trajectory for f in train_frames}),
                                         "n_train": len(tr), "n_val": len(va)}})
+    if not writer:
+        return final
     ztr = encode_frames(model.encoder, tr, device)["z"].numpy()
     zva = encode_frames(model.encoder, va, device)["z"].numpy() if va else np.zeros((0, mcfg.latent_dim))
     plot_latent(out_dir / "latent.png", ztr, np.array([s["label"] for s in tr]), zva,
                 np.array([s["label"] for s in va], dtype=int), cents)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return final
+
+
+def _share_step(model: HierarchicalAutoencoder, chunk: List[Dict[str, Any]], rank: int, world: int,
+                weights: Dict[str, float], negatives: int, g: torch.Generator, device: torch.device) -> Dict[str, float]:
+    """This process's share of one batch: its loss backward, gradients summed over the
+    processes; returns the whole batch's loss terms (cv_models/distributed.py)."""
+    from cv_models.distributed import share_loss, shard_bounds, sum_gradients
+
+    lo, hi = shard_bounds(len(chunk), rank, world)
+    mols = [s["n_mol"] for s in chunk]
+    shard = (sum(mols[:lo]), sum(mols), lo, len(chunk))
+    if hi > lo:
+        terms, counts, _ = model.loss_terms(collate(chunk[lo:hi], device), negatives, g, shard)
+    else:  # no frame for this process: draw what the others draw, add nothing
+        if negatives > 0:
+            torch.rand(negatives * shard[1], generator=g, dtype=torch.float64)
+        if model.encoder.variational:
+            torch.randn((shard[3], model.encoder.latent_dim), generator=g, dtype=torch.float64)
+        terms, counts = {}, {}
+    loss, parts = share_loss(terms, counts, weights)
+    if terms:
+        loss.backward()
+    sum_gradients(model)
+    return parts
 
 
 def _write_metrics(out_dir: Path, history: List[Dict[str, float]]) -> None:
@@ -490,6 +537,8 @@ def run_train_command(args: argparse.Namespace) -> Path:
         ov["resume"] = False
     if args.no_progress:
         ov["progress"] = False
+    if getattr(args, "processes", None) is not None:
+        ov["processes"] = args.processes
     path = train_from_config(args.config, merge_overrides(parse_overrides(getattr(args, "overrides", None) or []),
                                                           {"training": ov}))
     print(f"latentcv train: wrote {path}")

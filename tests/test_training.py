@@ -188,3 +188,26 @@ def test_field_docs_refuses_an_undocumented_field():
 
     with pytest.raises(ConfigError, match=r"document \['b'\]"):
         field_docs(Partly)
+
+
+@pytest.mark.parametrize("batch_size", [4, 3])  # 3: odd shares; the last batch of 1 leaves a process empty
+def test_two_processes_train_the_one_process_model(tmp_path, batch_size):
+    """[training] processes = 2 (data-parallel, gloo) gives the model of one process with the
+    same global batches: every parameter to 1e-9 after 3 epochs, negatives included."""
+    from export_helpers import tiny_config
+
+    from cv_models.training import load_checkpoint, train
+
+    states = {}
+    for processes in (1, 2):
+        d = tmp_path / f"p{processes}"
+        d.mkdir()
+        text = tiny_config(2, epochs=3).replace("batch_size = 4", f"batch_size = {batch_size}")
+        (d / "config.toml").write_text(text + f"processes = {processes}\nthreads = 1\n")
+        states[processes] = load_checkpoint(train(load_config(d / "config.toml")))
+    one, two = states[1]["model_state"], states[2]["model_state"]
+    assert one.keys() == two.keys()
+    worst = max(float((one[k].double() - two[k].double()).abs().max()) for k in one if one[k].is_floating_point())
+    assert worst < 1e-9, worst
+    h1, h2 = states[1]["train_state"]["history"], states[2]["train_state"]["history"]
+    assert [round(r["train_total"], 9) for r in h1] == [round(r["train_total"], 9) for r in h2]
