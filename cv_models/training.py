@@ -62,7 +62,7 @@ def load_frames(cfg: Config) -> List[Frame]:
 
         return synthetic_dataset(**d.synthetic)
     if d.dataset:
-        from .data.dataset import Dataset  # provided by the data half of issue 3
+        from .data.dataset import Dataset
 
         return list(Dataset.load(cfg.resolve(d.dataset)))
     from .data.readers import read_dataset
@@ -77,32 +77,10 @@ def load_frames(cfg: Config) -> List[Frame]:
     return list(read_dataset(specs))
 
 
-def _local_split(frames: Sequence[Frame], n_blocks: int, val_fraction: float, seed: int) -> Tuple[List[Frame], List[Frame]]:
-    """Fallback split by contiguous trajectory blocks (used if ``cv_models.data.split`` is
-    missing): each trajectory is cut into ``n_blocks`` contiguous blocks and a
-    seed-chosen ``val_fraction`` of them is held out."""
-    by: Dict[str, List[Frame]] = {}
-    for f in frames:
-        by.setdefault(f.trajectory, []).append(f)
-    train, val = [], []
-    for name, fs in by.items():
-        fs = sorted(fs, key=lambda f: f.index)
-        k = max(1, min(n_blocks, len(fs)))
-        blocks = (np.arange(len(fs)) * k) // len(fs)
-        n_val = 0 if k < 2 else min(k - 1, max(1, int(round(val_fraction * k))))
-        rng = np.random.default_rng([seed, sum(map(ord, name)), k])
-        vb = set(rng.choice(k, size=n_val, replace=False).tolist()) if n_val else set()
-        for f, b in zip(fs, blocks):
-            (val if int(b) in vb else train).append(f)
-    return train, val
-
-
 def split_frames(frames: Sequence[Frame], n_blocks: int, val_fraction: float, seed: int, gap: int = 0) -> Tuple[List[Frame], List[Frame]]:
     """Train/validation split by whole contiguous trajectory blocks (never random frames)."""
-    try:
-        from .data.split import split_by_blocks
-    except ImportError:
-        return _local_split(frames, n_blocks, val_fraction, seed)
+    from .data.split import split_by_blocks
+
     tr, va = split_by_blocks(list(frames), n_blocks=n_blocks, val_fraction=val_fraction, seed=seed, gap=gap)
     return list(tr), list(va)
 
@@ -546,7 +524,7 @@ def run_train_command(args: argparse.Namespace) -> Path:
 
 
 def heldout_report(config_path: str, checkpoint: str, tenwolde_cutoff: float) -> Dict[str, Any]:
-    """Issue-3 acceptance numbers on the held-out (validation) trajectory blocks of a run:
+    """Accuracy on the held-out (validation) trajectory blocks of a run:
     frame accuracy of the nearest latent centroid, and agreement of the per-molecule head
     (p > 0.5) with the ten Wolde solid-bond criterion (``cv_models.analysis.tenwolde``)."""
     from .analysis.tenwolde import TenWoldeConfig, ten_wolde_frame

@@ -1,4 +1,4 @@
-"""Issue-3 acceptance, from scratch: generate → train → score, for LJ and dimers.
+"""Accuracy from scratch: generate → train → score, for LJ and dimers.
 
 For each system (tiny preset: 108 molecules, 3 crystal + 3 melt replicas of 40 frames)
 this script
@@ -17,7 +17,7 @@ this script
 
 Usage::
 
-    .venv/bin/python benchmarks/issue3_acceptance.py [--workdir /tmp/issue3] [--systems lj dimers]
+    .venv/bin/python benchmarks/accuracy.py [--workdir /tmp/latentcv_accuracy] [--systems lj dimers]
 
 Runs on one thread, about 3-8 minutes on one core (data generation included; reused
 when the work folder already has it). Prints one table. ``--model KEY=VALUE`` overrides
@@ -126,7 +126,7 @@ def run_system(system: str, workdir: Path, model_overrides: list[str] | None = N
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--workdir", default="/tmp/latentcv_issue3")
+    ap.add_argument("--workdir", default="/tmp/latentcv_accuracy")
     ap.add_argument("--systems", nargs="+", default=["lj", "dimers"], choices=sorted(SETTINGS))
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
