@@ -140,8 +140,8 @@ def main() -> None:
     ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     ap.add_argument("--eager", action="store_true", help="also time the eager (unscripted) module")
     ap.add_argument("--reference", action="store_true",
-                    help="also time the same encoder with its angular moments in core torch ops instead of "
-                         "latentcv's fused operators (module 'script-reference')")
+                    help="also time the same encoder with core torch ops instead of latentcv's fused "
+                         "operators (module 'script-reference')")
     ap.add_argument("--md-steps", type=int, default=0, help="MD steps timed (default: about 1 s worth)")
     ap.add_argument("--extra", nargs="*", default=[], metavar="NAME=FILE",
                     help="also time saved TorchScript encoders (e.g. an older version), each in the dtype "
@@ -159,9 +159,12 @@ def main() -> None:
         scripted = torch.jit.script(enc)
         reference = None
         if a.reference:
-            enc.moments.fused = False
+            fused_layers = [m for m in enc.modules() if getattr(m, "fused", False)]
+            for m in fused_layers:
+                m.fused = False
             reference = torch.jit.script(enc)
-            enc.moments.fused = True
+            for m in fused_layers:
+                m.fused = True
         for n in a.sizes:
             pos, cell = lj_frame(n)
             pos, cell = pos.to(dtype), cell.to(dtype)

@@ -262,7 +262,7 @@ class AttentionMessagePassing(nn.Module):
     """
 
     def __init__(self, node_dim: int, edge_dim: int, out_dim: int, heads: int = 2, edge_values: bool = True,
-                 attention_hidden: int = -1) -> None:
+                 attention_hidden: int = -1, fused: Optional[bool] = None) -> None:
         super().__init__()
         if out_dim % heads != 0:
             raise ValueError(f"AttentionMessagePassing: out_dim={out_dim} is not a multiple of heads={heads}")
@@ -273,6 +273,14 @@ class AttentionMessagePassing(nn.Module):
         self.phi_vn = None if edge_values else MLP([node_dim, out_dim, out_dim])
         self.phi_o = MLP([node_dim + out_dim, out_dim, out_dim])
         self.residual = node_dim == out_dim
+        # node values (edge_values=False): the weighted sum over neighbours by latentcv's fused
+        # CPU operator (cv_models/ops.py) instead of an [E, H, D] gather, product and scatter
+        if fused is None:
+            fused = ops_available()
+        elif fused:
+            load_ops()
+        self.fused = bool(fused) and not edge_values
+        self.kernels = FusedKernels() if self.fused else NoFusedKernels()
 
     def attention(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor) -> Tensor:
         i = edge_index[0]
@@ -289,12 +297,16 @@ class AttentionMessagePassing(nn.Module):
         phi_v = self.phi_v
         phi_vn = self.phi_vn
         if phi_v is not None:
-            v = phi_v(x, i, j, edge_attr)
+            v = phi_v(x, i, j, edge_attr).view(-1, self.heads, self.head_dim)
+            a = scatter_sum(v * alpha.unsqueeze(-1), i, x.shape[0]).reshape(x.shape[0], -1)
         else:
             assert phi_vn is not None
-            v = gather(phi_vn(x), j)
-        v = v.view(-1, self.heads, self.head_dim)
-        a = scatter_sum(v * alpha.unsqueeze(-1), i, x.shape[0]).reshape(x.shape[0], -1)
+            vn = phi_vn(x).view(-1, self.heads, self.head_dim)  # [N, H, D]
+            if self.fused and x.device.type == "cpu":
+                a = self.kernels.attention_aggregate(vn, alpha, edge_index).reshape(x.shape[0], -1)
+            else:
+                v = gather(vn, j)
+                a = scatter_sum(v * alpha.unsqueeze(-1), i, x.shape[0]).reshape(x.shape[0], -1)
         out = self.phi_o(torch.cat([x, a], dim=-1))
         if self.residual:
             out = out + x
@@ -613,7 +625,7 @@ class AngularMoments(nn.Module):
         elif fused:
             load_ops()
         self.fused = bool(fused)
-        self.kernels = FusedMomentKernels() if self.fused else NoFusedKernels()
+        self.kernels = FusedKernels() if self.fused else NoFusedKernels()
 
     def shell_moments_reference(self, edge_vec: Tensor, rho: Tensor, i: Tensor, n: int) -> Tensor:
         """T [n, C, K] with core torch ops: on a padded [n, slots] layout (one bmm) rather
@@ -668,8 +680,8 @@ class AngularMoments(nn.Module):
         return torch.cat(parts, dim=-1)
 
 
-class FusedMomentKernels(nn.Module):
-    """The fused CPU operators of :class:`AngularMoments` (``torch.ops.latentcv``, no state)."""
+class FusedKernels(nn.Module):
+    """latentcv's fused CPU operators (``torch.ops.latentcv``, :mod:`cv_models.ops`; no state)."""
 
     def shell_moments(self, edge_vec: Tensor, rho: Tensor, receiver: Tensor, n: int, z_coeffs: Tensor,
                       xy_column: List[int]) -> Tensor:
@@ -679,9 +691,12 @@ class FusedMomentKernels(nn.Module):
                         num_degrees: int) -> Tuple[Tensor, Tensor]:
         return torch.ops.latentcv.bond_order_sums(tn, edge_index, edge_weight, degree_of_column, num_degrees)
 
+    def attention_aggregate(self, values: Tensor, alpha: Tensor, edge_index: Tensor) -> Tensor:
+        return torch.ops.latentcv.attention_aggregate(values, alpha, edge_index)
+
 
 class NoFusedKernels(nn.Module):
-    """Stands in for :class:`FusedMomentKernels` where the operators are not built (never called)."""
+    """Stands in for :class:`FusedKernels` where the operators are not built (never called)."""
 
     def shell_moments(self, edge_vec: Tensor, rho: Tensor, receiver: Tensor, n: int, z_coeffs: Tensor,
                       xy_column: List[int]) -> Tensor:
@@ -689,6 +704,9 @@ class NoFusedKernels(nn.Module):
 
     def bond_order_sums(self, tn: Tensor, edge_index: Tensor, edge_weight: Tensor, degree_of_column: List[int],
                         num_degrees: int) -> Tuple[Tensor, Tensor]:
+        raise RuntimeError("latentcv: fused operators not built")
+
+    def attention_aggregate(self, values: Tensor, alpha: Tensor, edge_index: Tensor) -> Tensor:
         raise RuntimeError("latentcv: fused operators not built")
 
 

@@ -1,7 +1,7 @@
 """latentcv's own TorchScript operators, ``torch.ops.latentcv.*`` (cpp/latentcv/ops.cpp).
 
-Fused CPU kernels of the angular moments, forward and analytic backward, in the shared
-library ``liblatentcv_ops.so`` installed next to the other compiled parts. The C++ core
+Fused CPU kernels of the encoder's per-edge sums, forward and analytic backward, in the
+shared library ``liblatentcv_ops.so`` installed next to the other compiled parts. The C++ core
 links the same library, so a model that calls them runs in PLUMED exactly as in Python.
 
 - ``shell_moments(edge_vec [E,3], rho [E,C], receiver [E], num_nodes, z_coeffs [L+1,K],
@@ -10,6 +10,9 @@ links the same library, so a model that calls them runs in PLUMED exactly as in 
 - ``bond_order_sums(tn [N,C,K], edge_index [2,E], edge_weight [E], degree_of_column,
   num_degrees) -> ([N,C,D], [N,C,D])``: per receiver, the weighted sums of the bond-order
   correlations s_ij and s_ij^2 of unit moments.
+- ``attention_aggregate(values [N,H,D], alpha [E,H], edge_index [2,E]) -> [N,H,D]``: per
+  receiver, the attention-weighted sum of the senders' values
+  (:class:`cv_models.layers.AttentionMessagePassing` with node values).
 
 The same functions written with core torch ops stay in :mod:`cv_models.layers` (used on
 other devices, and the reference the tests compare against).
@@ -22,7 +25,7 @@ import torch
 from cv_models.paths import MissingNativeFile, native_lib_dir
 
 LIBRARY = "liblatentcv_ops.so"
-OPS_VERSION = 1  # kOpsVersion of cpp/latentcv/ops.h; recorded in exported models
+OPS_VERSION = 2  # kOpsVersion of cpp/latentcv/ops.h; recorded in exported models
 
 _load_error: str | None = None
 _loaded = False

@@ -133,9 +133,9 @@ def save_deployable(encoder: nn.Module, card: ModelCard, path: str | os.PathLike
     """
     if encoder.training:
         raise ValueError("the encoder is in training mode; call .eval() before exporting it")
-    from cv_models.layers import FusedMomentKernels
+    from cv_models.layers import FusedKernels
 
-    card = dataclasses.replace(card, uses_ops=any(isinstance(m, FusedMomentKernels) for m in encoder.modules()))
+    card = dataclasses.replace(card, uses_ops=any(isinstance(m, FusedKernels) for m in encoder.modules()))
     metadata = card.to_metadata()
     module = DeployableCV(encoder, metadata).to(DTYPES[card.dtype]).cpu().eval()
     for p in module.parameters():

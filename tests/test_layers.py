@@ -128,6 +128,34 @@ def test_fused_angular_moments_equal_core_torch_path(degrees, dtype, tmp_path):
     script_roundtrip(layer, (x, ei, vec, ea, w), tmp_path)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_attention_equals_core_torch_path(dtype, tmp_path):
+    """The attention layer with node values: latentcv's attention_aggregate = gather,
+    product and scatter in core torch (values and the gradient of every input)."""
+    torch.manual_seed(2)
+    layer = L.AttentionMessagePassing(F, E_DIM, F, 2, edge_values=False, attention_hidden=0).to(dtype)
+    assert layer.fused
+    x, ei, ea, w, _ = graph(seed=5, dtype=dtype)
+    results = []
+    for fused in (True, False):
+        layer.fused = fused
+        inputs = [a.clone().requires_grad_(True) for a in (x, ea, w)]
+        out = layer(inputs[0], ei, inputs[1], inputs[2])
+        weights = torch.sin(torch.arange(out.numel(), dtype=dtype)).view_as(out)
+        results.append((out, torch.autograd.grad((out * weights).sum(), inputs)))
+    tol = dict(atol=1e-12, rtol=1e-12) if dtype == torch.float64 else dict(atol=2e-5, rtol=2e-5)
+    torch.testing.assert_close(results[0][0], results[1][0], **tol)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, **tol)
+    layer.fused = True
+    script_roundtrip(layer, (x, ei, ea, w), tmp_path)
+    g = torch.Generator().manual_seed(6)
+    values = torch.randn(5, 2, 3, generator=g, dtype=D, requires_grad=True)
+    alpha = torch.rand(20, 2, generator=g, dtype=D, requires_grad=True)
+    pairs = torch.randint(0, 5, (2, 20), generator=g)
+    assert torch.autograd.gradcheck(lambda v, a: torch.ops.latentcv.attention_aggregate(v, a, pairs), (values, alpha))
+
+
 def test_fused_operators_gradcheck_and_errors():
     """The analytic backward of each operator against finite differences; bad indices and
     a second derivative are refused, not silently wrong."""

@@ -3,8 +3,9 @@
 
 namespace latentcv {
 
-// Bumped when an operator's schema or meaning changes; models record the version they need.
-constexpr int kOpsVersion = 1;
+// Bumped when an operator is added or its schema or meaning changes; models record the
+// version they need. 1: shell_moments, bond_order_sums; 2: + attention_aggregate.
+constexpr int kOpsVersion = 2;
 
 // The library's version. Calling it also makes every user of the core load the library
 // (and so register torch.ops.latentcv.*), which the linker would otherwise drop as unused.
