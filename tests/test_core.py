@@ -290,3 +290,25 @@ def test_error_at_evaluation_names_the_model_and_what_to_check(tmp_path):
     cell = np.eye(3) * 10.0
     with pytest.raises(RuntimeError, match="failed while computing the CV.*shape not supported.*latentcv eval"):
         model.evaluate(random_frame(120, cell, seed=1), cell)
+
+
+class _UsesOps(_FailsOnLargeInputs):
+    """A model holding latentcv's operators (so its file records ops_version)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from cv_models.layers import FusedKernels
+
+        self.kernels = FusedKernels()
+
+
+def test_model_needing_newer_operators_is_refused(tmp_path, monkeypatch):
+    from cv_models.ops import OPS_VERSION
+
+    ok = save_deployable(_UsesOps().eval(), _one_output_card("ops"), tmp_path / "ok.pt")
+    assert torch.jit.load(str(ok)).metadata()["ops_version"] == str(OPS_VERSION)
+    _core.Model(str(ok), warmup=False)
+    monkeypatch.setattr(deploy, "OPS_VERSION", OPS_VERSION + 1)
+    newer = save_deployable(_UsesOps().eval(), _one_output_card("ops"), tmp_path / "newer.pt")
+    with pytest.raises(RuntimeError, match=f"needs latentcv operators of version '{OPS_VERSION + 1}'.*make build"):
+        _core.Model(str(newer), warmup=False)
