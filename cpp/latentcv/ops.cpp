@@ -21,6 +21,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 #include <torch/torch.h>
+#include <ATen/Parallel.h>
 
 #include <vector>
 
@@ -188,6 +189,7 @@ std::tuple<Tensor, Tensor> shell_moments_backward_cpu(const Tensor& grad, const 
   auto idx = receiver.to(torch::kLong).contiguous();
   auto grad_vec = torch::zeros_like(d);
   auto grad_rho = torch::zeros_like(p);
+  const auto z64 = z_coeffs.to(torch::kFloat64).contiguous();  // no tensor op inside the threads
   AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "shell_moments_backward", [&] {
     const scalar_t* dv = d.data_ptr<scalar_t>();
     const scalar_t* pv = p.data_ptr<scalar_t>();
@@ -195,9 +197,11 @@ std::tuple<Tensor, Tensor> shell_moments_backward_cpu(const Tensor& grad, const 
     const int64_t* iv = idx.data_ptr<int64_t>();
     scalar_t* gd = grad_vec.data_ptr<scalar_t>();
     scalar_t* gp = grad_rho.data_ptr<scalar_t>();
-    Harmonics<scalar_t> harm(z_coeffs, xy_column);
+    // every edge writes only its own gradients: edges run in parallel (torch's intra-op threads)
+    at::parallel_for(0, E, 512, [&](int64_t first, int64_t last) {
+    Harmonics<scalar_t> harm(z64, xy_column);
     std::vector<scalar_t> G(K);
-    for (int64_t e = 0; e < E; ++e) {
+    for (int64_t e = first; e < last; ++e) {
       const scalar_t* gi = gv + iv[e] * C * K;
       scalar_t u[3], r;
       unit_direction(dv + 3 * e, u, r);
@@ -220,6 +224,7 @@ std::tuple<Tensor, Tensor> shell_moments_backward_cpu(const Tensor& grad, const 
       const scalar_t ug = u[0] * gu[0] + u[1] * gu[1] + u[2] * gu[2];
       for (int a = 0; a < 3; ++a) gd[3 * e + a] = (gu[a] - u[a] * ug) / r;
     }
+    });
   });
   return {grad_vec, grad_rho};
 }
