@@ -14,6 +14,18 @@ from cv_models import paths
 TRICLINIC = np.array([[3.2, 0.0, 0.0], [0.7, 3.0, 0.0], [-0.4, 0.5, 3.4]])
 ORTHORHOMBIC = np.diag([3.1, 3.3, 3.5])
 
+# 27 free LJ-unit particles on a simple cubic lattice (LAMMPS commands; add a velocity and
+# `pair_style zero`): dynamics that is not chaotic, for comparing runs line by line
+FREE_PARTICLES = """\
+units lj
+atom_style atomic
+lattice sc 0.4
+region box block 0 3 0 3 0 3
+create_box 1 box
+create_atoms 1 box
+mass 1 1.0
+"""
+
 
 def random_frame(n_atoms: int, cell: np.ndarray, seed: int = 0, min_dist: float = 0.0) -> np.ndarray:
     """Random positions [n_atoms,3] in the cell (some outside it, to exercise periodicity)."""

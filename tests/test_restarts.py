@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from chain_helpers import FREE_PARTICLES
+
 STEPS = 30000
 EVERY = 2000  # restart files
 KILL_AFTER = (6000, 14000, 22000)  # kill once the restart file of this step exists
@@ -29,16 +31,7 @@ metad: METAD ARG=d PACE=25 HEIGHT=0.3 SIGMA=0.08 FILE=HILLS FMT=%24.16e
 PRINT ARG=d,metad.bias FILE=COLVAR STRIDE=50 FMT=%24.16e
 """
 
-FRESH = """\
-units lj
-atom_style atomic
-lattice sc 0.4
-region box block 0 3 0 3 0 3
-create_box 1 box
-create_atoms 1 box
-mass 1 1.0
-velocity all create 1.0 4 mom yes rot no
-"""
+FRESH = FREE_PARTICLES + "velocity all create 1.0 4 mom yes rot no\n"
 
 TAIL = """\
 pair_style zero 2.5

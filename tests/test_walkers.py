@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from chain_helpers import FREE_PARTICLES
+
 from cv_models.cli import main as cli_main
 from cv_models.walkers import walker_inputs
 
@@ -21,14 +23,7 @@ metad: METAD ARG=d PACE=10 HEIGHT=0.2 SIGMA=0.1 FILE=HILLS   # one bias for all 
 PRINT ARG=d,metad.bias FILE=COLVAR STRIDE=10
 """
 
-INPUT = """\
-units lj
-atom_style atomic
-lattice sc 0.4
-region box block 0 3 0 3 0 3
-create_box 1 box
-create_atoms 1 box
-mass 1 1.0
+INPUT = FREE_PARTICLES + """\
 velocity all create 1.0 {seed} mom yes rot no
 reset_timestep {start}
 pair_style zero 2.5
