@@ -4,7 +4,7 @@ Runs side by side in one process and prints a table of ms/step and the ratio to 
 MD (the machine is shared and noisy: compare the ratios, not absolute times).
 
     .venv/bin/python benchmarks/chain_overhead.py [--sizes 256 2048] [--steps 200] [--q6]
-        [--model demo_out/model.pt ...] [--stride 1 10]
+        [--model demo_out/model.pt ...] [--stride 1 10] [--threads 1 2] [--kernel optimised]
 
 --model adds exported (lj) models, biased with a RESTRAINT on their first output; --stride
 applies the bias every N steps (PLUMED's multiple-time-step STRIDE: the CV is computed
@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--q6", action="store_true", help="also PLUMED's Q6 (slow in the bundled kernel)")
     parser.add_argument("--model", action="append", default=[], help="exported lj model(s) to bias on")
     parser.add_argument("--stride", type=int, nargs="+", default=[1], help="bias STRIDE(s) for --model")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="LATENT_CV THREADS for --model")
+    parser.add_argument("--kernel", default="", help="fix plumed kernel for every run (e.g. optimised)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="latentcv-bench-"))
     model = save_coordination_model(tmp / "coord.pt", atoms_per_molecule=1, cutoff=1.5, length_unit="lj")
@@ -82,10 +84,12 @@ def main() -> None:
             info = _core.Model(path, warmup=False)
             first = info.output_names[0]
             for stride in args.stride:
-                variants[f"{Path(path).name} ({info.dtype}) STRIDE={stride}"] = (
-                    f"cv: LATENT_CV MODEL={Path(path).resolve()} ATOMS=1-{n} THREADS=1\n"
-                    f"RESTRAINT ARG=cv.{first} AT=0.0 KAPPA=1 STRIDE={stride}\n"
-                )
+                for threads in args.threads:
+                    label = f"{Path(path).name} ({info.dtype}) STRIDE={stride}" + (f" THREADS={threads}" if threads != 1 else "")
+                    variants[label] = (
+                        f"cv: LATENT_CV MODEL={Path(path).resolve()} ATOMS=1-{n} THREADS={threads}\n"
+                        f"RESTRAINT ARG=cv.{first} AT=0.0 KAPPA=1 STRIDE={stride}\n"
+                    )
         if args.q6:
             variants["PLUMED Q6 VMEAN, RESTRAINT"] = (
                 f"q6: Q6 SPECIES=1-{n} SWITCH={{RATIONAL R_0=1.3 D_MAX=1.5}} VMEAN\n"
@@ -97,7 +101,7 @@ def main() -> None:
             if body is not None:
                 dat = tmp / f"{n}_{len(rows)}.dat"
                 dat.write_text(f"LOAD FILE={paths.plumed_plugin_path()}\n{body}")
-            t = ms_per_step(cells, args.steps, dat)
+            t = ms_per_step(cells, args.steps, dat, args.kernel or None)
             base = t if base is None else base
             rows.append((n, name, t, t / base))
     width = max(len(r[1]) for r in rows)
