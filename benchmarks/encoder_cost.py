@@ -48,8 +48,10 @@ CELLS = {256: (4, 4, 4), 2048: (8, 8, 8), 8192: (16, 16, 8), 500: (5, 5, 5), 864
 
 
 def lj_frame(n: int, density: float = 1.0, noise: float = 0.1, seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
-    """fcc positions [n, 3] (σ) with Gaussian noise and the orthorhombic cell [3, 3]."""
-    nx, ny, nz = CELLS[n]
+    """fcc positions [n, 3] (σ) with Gaussian noise and the orthorhombic cell [3, 3]
+    (sizes not in CELLS: the nearest cube of fcc cells)."""
+    side = max(1, round((n / 4) ** (1 / 3)))
+    nx, ny, nz = CELLS.get(n, (side, side, side))
     a = (4.0 / density) ** (1.0 / 3.0)
     basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
     grid = np.stack(np.meshgrid(np.arange(nx), np.arange(ny), np.arange(nz), indexing="ij"), -1).reshape(-1, 1, 3)

@@ -30,17 +30,14 @@ import torch
 
 from cv_models._lib import _core
 from cv_models.graphs import neighbor_list
+from encoder_cost import lj_frame as encoder_cost_frame  # benchmarks/encoder_cost.py
 from export.deploy import load_deployable
 
 
-def lj_frame(n_atoms: int, density: float = 1.0, noise: float = 0.1, seed: int = 0):
-    cells = max(1, round((n_atoms / 4) ** (1 / 3)))
-    a = (4.0 / density) ** (1 / 3)
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    grid = np.stack(np.meshgrid(*[np.arange(cells)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
-    pts = ((grid + basis[None]) * a).reshape(-1, 3)
-    pts = pts + np.random.default_rng(seed).normal(size=pts.shape) * noise
-    return pts, np.eye(3) * cells * a
+def lj_frame(n_atoms: int):
+    """LJ fcc at density 1.0 with 0.1 σ noise (numpy): the frames of encoder_cost.py."""
+    pos, cell = encoder_cost_frame(n_atoms)
+    return pos.numpy(), cell.numpy()
 
 
 def best_ms(fn, reps: int) -> float:

@@ -457,12 +457,15 @@ void FixPlumed::gather_atoms()
   const int n = atom->nlocal;
   has_charges_ = (atom->q_flag != 0);
   local_index_.resize(n);
-  local_mass_.resize(n);
-  local_charge_.assign(has_charges_ ? n : 0, 0.0);
-  for (int i = 0; i < n; ++i) {
-    local_index_[i] = static_cast<int>(atom->tag[i] - 1);
-    local_mass_[i] = atom->rmass_flag ? atom->rmass[i] : atom->mass[atom->type[i]];
-    if (has_charges_) local_charge_[i] = atom->q[i];
+  for (int i = 0; i < n; ++i) local_index_[i] = static_cast<int>(atom->tag[i] - 1);
+  // masses and charges: with one rank only when the atom order changed (PLUMED keeps them)
+  if (comm->nprocs > 1 || local_index_ != gatindex_) {
+    local_mass_.resize(n);
+    local_charge_.assign(has_charges_ ? n : 0, 0.0);
+    for (int i = 0; i < n; ++i) {
+      local_mass_[i] = atom->rmass_flag ? atom->rmass[i] : atom->mass[atom->type[i]];
+      if (has_charges_) local_charge_[i] = atom->q[i];
+    }
   }
   if (comm->nprocs == 1) return;
   const int nprocs = comm->nprocs;
@@ -611,10 +614,12 @@ void FixPlumed::post_force(int /*vflag*/)
     int checkpoint = output->restart_flag && update->ntimestep == output->next_restart ? 1 : 0;
     try {
       if (need_energy) p.cmd("setEnergy", &energy_);
-      p.cmd("doCheckPoint", &checkpoint);
+      if (checkpoint) p.cmd("doCheckPoint", &checkpoint);
       p.cmd(repeated_step ? "performCalcNoUpdate" : "performCalc");
-      checkpoint = 0;
-      p.cmd("doCheckPoint", &checkpoint);
+      if (checkpoint) {
+        checkpoint = 0;
+        p.cmd("doCheckPoint", &checkpoint);
+      }
       p.cmd("getBias", &bias_);
     } catch (std::exception &e) {
       plumed_failed("computing the bias", e.what());
