@@ -694,6 +694,13 @@ class FusedKernels(nn.Module):
     def attention_aggregate(self, values: Tensor, alpha: Tensor, edge_index: Tensor) -> Tensor:
         return torch.ops.latentcv.attention_aggregate(values, alpha, edge_index)
 
+    def pair_geometry(self, centers: Tensor, cells: Tensor, node_frame: Tensor, edge_index: Tensor,
+                      edge_shift: Tensor, cutoff: float, r_on: float, rbf_mu: Tensor,
+                      rbf_width: float) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        pairs, kept, d, r, w, rbf = torch.ops.latentcv.pair_geometry(centers, cells, node_frame, edge_index, edge_shift,
+                                                                     cutoff, r_on, rbf_mu, rbf_width)
+        return pairs, d, r, w, rbf
+
 
 class NoFusedKernels(nn.Module):
     """Stands in for :class:`FusedKernels` where the operators are not built (never called)."""
@@ -707,6 +714,11 @@ class NoFusedKernels(nn.Module):
         raise RuntimeError("latentcv: fused operators not built")
 
     def attention_aggregate(self, values: Tensor, alpha: Tensor, edge_index: Tensor) -> Tensor:
+        raise RuntimeError("latentcv: fused operators not built")
+
+    def pair_geometry(self, centers: Tensor, cells: Tensor, node_frame: Tensor, edge_index: Tensor,
+                      edge_shift: Tensor, cutoff: float, r_on: float, rbf_mu: Tensor,
+                      rbf_width: float) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         raise RuntimeError("latentcv: fused operators not built")
 
 

@@ -56,14 +56,17 @@ from torch import Tensor, nn
 
 from .config import ModelConfig
 from .graphs import intra_molecular_edges, neighbor_list, switch
+from .ops import ops_available
 from .layers import (
     MLP,
     AngularMoments,
     AttentionMessagePassing,
     EGNNLayer,
+    FusedKernels,
     GaussianRBF,
     InnerProductDecoder,
     MessagePassing,
+    NoFusedKernels,
     PairMLP,
     SolidHarmonics,
     gather,
@@ -183,6 +186,9 @@ class HierarchicalEncoder(nn.Module):
         self.z_mu = nn.Linear(int(self.pool2.out_dim), c.latent_dim)
         self.z_logvar = nn.Linear(int(self.pool2.out_dim), c.latent_dim)
         self._output_names: List[str] = [f"z{k}" for k in range(c.latent_dim)] + ["n_crystal"]
+        # per-pair geometry by latentcv's fused CPU operator (cv_models/ops.py) when built
+        self.fused = ops_available()
+        self.kernels = FusedKernels() if self.fused else NoFusedKernels()
         dtype = torch.float64 if c.dtype == "float64" else torch.float32
         self.to(dtype)
 
@@ -231,6 +237,33 @@ class HierarchicalEncoder(nn.Module):
         return self._centers_batched(positions, cell.unsqueeze(0), batch)[0]
 
     # ------------------------------------------------------------------ encoder
+    def pair_geometry_reference(self, centers: Tensor, cells: Tensor, mol_batch: Tensor, edge_index: Tensor,
+                                edge_shift: Tensor, num_graphs: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Per-pair geometry of the molecule graph with core torch ops (the fused operator
+        ``latentcv::pair_geometry`` computes the same on CPU): the pairs closer than ``cutoff``
+        ([2, E]; those beyond, the skin of a Verlet list, have switch and derivative exactly 0
+        and are dropped), d_ij = c_j + n @ cell - c_i [E, 3], r [E], switch w [E], radial
+        basis [E, R]."""
+        i = edge_index[0]
+        j = edge_index[1]
+        if num_graphs == 1:
+            sv = torch.matmul(edge_shift, cells[0])
+        else:
+            sv = torch.bmm(edge_shift.unsqueeze(1), gather(cells, gather(mol_batch, i))).squeeze(1)
+        d = gather(centers, j) + sv - gather(centers, i)
+        r2 = (d * d).sum(-1)
+        keep = torch.nonzero(r2.detach() < self.cutoff * self.cutoff).view(-1)
+        if keep.shape[0] < r2.shape[0]:
+            i = gather(i, keep)
+            j = gather(j, keep)
+            d = gather(d, keep)
+            r2 = gather(r2, keep)
+            edge_index = torch.stack([i, j])
+        r = torch.sqrt(r2 + 1e-30)
+        w = switch(r, self.cutoff, self.r_on)
+        rbf = self.rbf2(r)
+        return edge_index, d, r, w, rbf
+
     def encode(
         self,
         positions: Tensor,
@@ -277,24 +310,15 @@ class HierarchicalEncoder(nn.Module):
         # ---- concatenation layer: switched molecule graph. Per-edge geometry is computed
         # once; pairs at or beyond the cutoff (the skin of a Verlet list) are dropped first:
         # their switch and its derivative are exactly 0, so nothing changes but the cost.
+        if self.fused and positions.device.type == "cpu":
+            edge_index, d, r, w, rbf = self.kernels.pair_geometry(
+                centers, cells, mol_batch, edge_index, edge_shift, self.cutoff, self.r_on,
+                self.rbf2.mu.to(positions.dtype), self.rbf2.width)
+        else:
+            edge_index, d, r, w, rbf = self.pair_geometry_reference(centers, cells, mol_batch, edge_index, edge_shift,
+                                                                    num_graphs)
         i = edge_index[0]
         j = edge_index[1]
-        if num_graphs == 1:
-            sv = torch.matmul(edge_shift, cells[0])
-        else:
-            sv = torch.bmm(edge_shift.unsqueeze(1), gather(cells, gather(mol_batch, i))).squeeze(1)
-        d = gather(centers, j) + sv - gather(centers, i)
-        r2 = (d * d).sum(-1)
-        keep = torch.nonzero(r2.detach() < self.cutoff * self.cutoff).view(-1)
-        if keep.shape[0] < r2.shape[0]:
-            i = gather(i, keep)
-            j = gather(j, keep)
-            d = gather(d, keep)
-            r2 = gather(r2, keep)
-            edge_index = torch.stack([i, j])
-        r = torch.sqrt(r2 + 1e-30)
-        w = switch(r, self.cutoff, self.r_on)
-        rbf = self.rbf2(r)
         if self.n_orient > 0:
             # per molecule: C vectors (l = 1) and C traceless rank-2 tensors (l = 2, five
             # components), as solid harmonics of the atom vectors (smooth at u = 0)

@@ -13,6 +13,10 @@ links the same library, so a model that calls them runs in PLUMED exactly as in 
 - ``attention_aggregate(values [N,H,D], alpha [E,H], edge_index [2,E]) -> [N,H,D]``: per
   receiver, the attention-weighted sum of the senders' values
   (:class:`cv_models.layers.AttentionMessagePassing` with node values).
+- ``pair_geometry(centers [M,3], cells [B,3,3], node_frame [M], edge_index [2,P],
+  edge_shift [P,3], cutoff, r_on, rbf_mu [R], rbf_width) -> (pairs [2,E], kept [E],
+  d [E,3], r [E], w [E], rbf [E,R])``: the molecule graph's per-pair geometry in one pass,
+  the pairs beyond the cutoff dropped (:meth:`cv_models.model.HierarchicalEncoder.pair_geometry_reference`).
 
 The same functions written with core torch ops stay in :mod:`cv_models.layers` (used on
 other devices, and the reference the tests compare against).
@@ -25,7 +29,7 @@ import torch
 from cv_models.paths import MissingNativeFile, native_lib_dir
 
 LIBRARY = "liblatentcv_ops.so"
-OPS_VERSION = 2  # kOpsVersion of cpp/latentcv/ops.h; recorded in exported models
+OPS_VERSION = 3  # kOpsVersion of cpp/latentcv/ops.h; recorded in exported models
 
 _load_error: str | None = None
 _loaded = False

@@ -173,6 +173,22 @@ def test_fused_operators_gradcheck_and_errors():
         torch.autograd.grad(moments(vec, rho).square().sum(), vec, create_graph=True)
     with pytest.raises(RuntimeError, match="second derivatives"):
         torch.autograd.grad(bond(tn, wt)[1].sum(), tn, create_graph=True)
+    # pair geometry: 6 nodes in two frames; every differentiable output feeds the loss
+    centers = torch.rand(6, 3, generator=g, dtype=D).mul(2.0).requires_grad_(True)
+    cells = (torch.eye(3, dtype=D) * 2.0 + 0.1 * torch.rand(2, 3, 3, generator=g, dtype=D)).requires_grad_(True)
+    frame = torch.tensor([0, 0, 0, 1, 1, 1])
+    pairs = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 3], [1, 2, 2, 0, 4, 5, 3, 5]])
+    shift = torch.randint(-1, 2, (8, 3), generator=g).to(D)
+    mu = torch.linspace(0.0, 2.5, 5, dtype=D)
+
+    def geometry(c, h):
+        out = torch.ops.latentcv.pair_geometry(c, h, frame, pairs, shift, 2.5, 1.0, mu, 0.6)
+        return out[2], out[3], out[4], out[5]
+    assert torch.autograd.gradcheck(geometry, (centers, cells))
+    with pytest.raises(RuntimeError, match="outside"):
+        torch.ops.latentcv.pair_geometry(centers, cells, frame, pairs + 6, shift, 2.5, 1.0, mu, 0.6)
+    with pytest.raises(RuntimeError, match="second derivatives"):
+        torch.autograd.grad(geometry(centers, cells)[1].square().sum(), centers, create_graph=True)
 
 
 @pytest.mark.parametrize("kind", POOLS)

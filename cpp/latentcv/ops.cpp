@@ -18,11 +18,23 @@
 //   attention_aggregate(values [N,H,D], alpha [E,H], edge_index [2,E]) -> [N,H,D]
 //     out[i,h,:] = sum_{e: (i, j) = edge_index[:, e]} alpha[e,h] values[j,h,:]
 //     (the attention layer's weighted sum of gathered node values, no [E,H,D] tensor).
+//   pair_geometry(centers [M,3], cells [B,3,3], node_frame [M], edge_index [2,P],
+//                 edge_shift [P,3], cutoff, r_on, rbf_mu, rbf_width)
+//       -> (pairs [2,E], kept [E], d [E,3], r [E], w [E], rbf [E,R])
+//     The molecule graph's per-pair geometry in one pass: d = c_j + n @ H_b - c_i (b the
+//     frame of i), only the E pairs with |d|^2 < cutoff^2 kept (their P indices: kept),
+//     r = sqrt(|d|^2 + 1e-30), the quintic switch w(r) from 1 at r_on to 0 at cutoff, and
+//     the Gaussian basis rbf_k = exp(-(r - mu_k)^2 / (2 h^2)), mu = rbf_mu [R], h = rbf_width.
+//     Differentiable in centers and cells (d, r, w and rbf all feed the gradient).
 #include <torch/autograd.h>
 #include <torch/library.h>
 #include <torch/torch.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <tuple>
 #include <vector>
 
 #include "latentcv/ops.h"
@@ -412,6 +424,204 @@ std::tuple<Tensor, Tensor> attention_aggregate_backward_cpu(const Tensor& grad, 
   return {grad_values, grad_alpha};
 }
 
+// ---- pair geometry: displacement, distance, switch and radial basis of the kept pairs ----
+
+// The quintic switch s(x) = 1 - 10 x^3 + 15 x^4 - 6 x^5, x = (r - r_on) / (cutoff - r_on)
+// clamped to [0, 1], and ds/dr (cv_models/graphs.py: switch).
+template <typename scalar_t>
+inline void quintic_switch(scalar_t r, double cutoff, double r_on, scalar_t& w, scalar_t& dw) {
+  const scalar_t span = static_cast<scalar_t>(cutoff - r_on);
+  scalar_t x = (r - static_cast<scalar_t>(r_on)) / span;
+  if (x <= 0) {
+    w = 1;
+    dw = 0;
+    return;
+  }
+  if (x >= 1) {
+    w = 0;
+    dw = 0;
+    return;
+  }
+  const scalar_t x2 = x * x;
+  w = 1 - x2 * x * (10 - 15 * x + 6 * x2);
+  const scalar_t omx = 1 - x;
+  dw = -30 * x2 * omx * omx / span;
+}
+
+struct PairGeometryCheck {
+  int64_t M, B, P;
+};
+
+PairGeometryCheck check_pair_geometry(const Tensor& centers, const Tensor& cells, const Tensor& node_frame,
+                                      const Tensor& edge_index, const Tensor& edge_shift, double cutoff, double r_on,
+                                      const Tensor& rbf_mu, double rbf_width) {
+  check_cpu(centers, "centers");
+  TORCH_CHECK(centers.dim() == 2 && centers.size(1) == 3, "latentcv ops: centers must be [M, 3]");
+  TORCH_CHECK(cells.dim() == 3 && cells.size(1) == 3 && cells.size(2) == 3, "latentcv ops: cells must be [B, 3, 3]");
+  TORCH_CHECK(node_frame.dim() == 1 && node_frame.size(0) == centers.size(0), "latentcv ops: node_frame must be [M]");
+  TORCH_CHECK(edge_index.dim() == 2 && edge_index.size(0) == 2, "latentcv ops: edge_index must be [2, P]");
+  TORCH_CHECK(edge_shift.dim() == 2 && edge_shift.size(1) == 3 && edge_shift.size(0) == edge_index.size(1),
+              "latentcv ops: edge_shift must be [P, 3]");
+  TORCH_CHECK(cutoff > 0 && r_on >= 0 && r_on < cutoff, "latentcv ops: need 0 <= r_on < cutoff");
+  TORCH_CHECK(rbf_mu.dim() == 1 && rbf_mu.size(0) >= 1 && rbf_width > 0,
+              "latentcv ops: need rbf_mu [R] (R >= 1) and rbf_width > 0");
+  const int64_t M = centers.size(0), B = cells.size(0);
+  check_index(edge_index, M, "edge_index");
+  check_index(node_frame, B, "node_frame");
+  return {M, B, edge_index.size(1)};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> pair_geometry_cpu(
+    const Tensor& centers, const Tensor& cells, const Tensor& node_frame, const Tensor& edge_index,
+    const Tensor& edge_shift, double cutoff, double r_on, const Tensor& rbf_mu, double rbf_width) {
+  const auto dims = check_pair_geometry(centers, cells, node_frame, edge_index, edge_shift, cutoff, r_on, rbf_mu,
+                                        rbf_width);
+  auto c = centers.contiguous();
+  auto h = cells.to(c.scalar_type()).contiguous();
+  auto sh = edge_shift.to(c.scalar_type()).contiguous();
+  auto ei = edge_index.to(torch::kLong).contiguous();
+  auto fr = node_frame.to(torch::kLong).contiguous();
+  const int64_t P = dims.P, R = rbf_mu.size(0);
+  auto m = rbf_mu.to(c.scalar_type()).contiguous();
+  Tensor pairs, kept, d, r, w, rbf;
+  AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "pair_geometry", [&] {
+    const scalar_t* cv = c.data_ptr<scalar_t>();
+    const scalar_t* hv = h.data_ptr<scalar_t>();
+    const scalar_t* sv = sh.data_ptr<scalar_t>();
+    const int64_t* iv = ei.data_ptr<int64_t>();
+    const int64_t* jv = iv + P;
+    const int64_t* fv = fr.data_ptr<int64_t>();
+    // pass 1: displacements of all pairs, and which are inside the cutoff
+    std::vector<scalar_t> all_d(3 * P);
+    std::vector<int64_t> keep;
+    keep.reserve(P);
+    const scalar_t rc2 = static_cast<scalar_t>(cutoff * cutoff);
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t i = iv[p], j = jv[p];
+      const scalar_t* hb = hv + 9 * fv[i];
+      const scalar_t* n = sv + 3 * p;
+      scalar_t* dp = all_d.data() + 3 * p;
+      scalar_t r2 = 0;
+      for (int a = 0; a < 3; ++a) {
+        dp[a] = cv[3 * j + a] + n[0] * hb[a] + n[1] * hb[3 + a] + n[2] * hb[6 + a] - cv[3 * i + a];
+        r2 += dp[a] * dp[a];
+      }
+      if (r2 < rc2) keep.push_back(p);
+    }
+    // pass 2: the kept pairs' geometry
+    const int64_t E = static_cast<int64_t>(keep.size());
+    pairs = torch::empty({2, E}, torch::kLong);
+    kept = torch::empty({E}, torch::kLong);
+    d = torch::empty({E, 3}, c.options());
+    r = torch::empty({E}, c.options());
+    w = torch::empty({E}, c.options());
+    rbf = torch::empty({E, R}, c.options());
+    int64_t* pv = pairs.data_ptr<int64_t>();
+    int64_t* kv = kept.data_ptr<int64_t>();
+    scalar_t* dv = d.data_ptr<scalar_t>();
+    scalar_t* rv = r.data_ptr<scalar_t>();
+    scalar_t* wv = w.data_ptr<scalar_t>();
+    scalar_t* gv = rbf.data_ptr<scalar_t>();
+    const scalar_t* mu = m.data_ptr<scalar_t>();
+    const scalar_t inv_h = static_cast<scalar_t>(1.0 / rbf_width);
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t p = keep[e];
+      pv[e] = iv[p];
+      pv[E + e] = jv[p];
+      kv[e] = p;
+      const scalar_t* dp = all_d.data() + 3 * p;
+      for (int a = 0; a < 3; ++a) dv[3 * e + a] = dp[a];
+      const scalar_t re = std::sqrt(dp[0] * dp[0] + dp[1] * dp[1] + dp[2] * dp[2] + static_cast<scalar_t>(kDirectionEps));
+      rv[e] = re;
+      scalar_t dw;
+      quintic_switch(re, cutoff, r_on, wv[e], dw);
+      scalar_t* g = gv + R * e;
+      for (int64_t k = 0; k < R; ++k) {
+        const scalar_t x = (re - mu[k]) * inv_h;
+        g[k] = std::exp(scalar_t(-0.5) * x * x);
+      }
+    }
+  });
+  return {pairs, kept, d, r, w, rbf};
+}
+
+// Gradients w.r.t. centers [M,3] and cells [B,3,3] from those of d, r, w and rbf (any of
+// them may be undefined: no contribution).
+using OptionalTensor = std::optional<Tensor>;
+
+std::tuple<Tensor, Tensor> pair_geometry_backward_cpu(const OptionalTensor& grad_d, const OptionalTensor& grad_r,
+                                                      const OptionalTensor& grad_w, const OptionalTensor& grad_rbf,
+                                                      const Tensor& pairs, const Tensor& kept,
+                                                      const Tensor& d, const Tensor& r, const Tensor& rbf,
+                                                      const Tensor& edge_shift, const Tensor& node_frame,
+                                                      int64_t num_nodes, int64_t num_frames, double cutoff, double r_on,
+                                                      const Tensor& rbf_mu, double rbf_width) {
+  check_cpu(d, "d");
+  const int64_t E = d.size(0), R = rbf.size(1);
+  const auto opt = d.options();
+  auto defined_or_empty = [&](const OptionalTensor& g) {
+    return g.has_value() && g->defined() ? g->to(d.scalar_type()).contiguous() : Tensor();
+  };
+  auto gd = defined_or_empty(grad_d), gr = defined_or_empty(grad_r), gw = defined_or_empty(grad_w),
+       gb = defined_or_empty(grad_rbf);
+  auto dc = d.contiguous();
+  auto rc = r.contiguous();
+  auto bc = rbf.contiguous();
+  auto sh = edge_shift.to(d.scalar_type()).contiguous();
+  auto pr = pairs.to(torch::kLong).contiguous();
+  auto kp = kept.to(torch::kLong).contiguous();
+  auto fr = node_frame.to(torch::kLong).contiguous();
+  auto mc = rbf_mu.to(d.scalar_type()).contiguous();
+  auto grad_centers = torch::zeros({num_nodes, 3}, opt);
+  auto grad_cells = torch::zeros({num_frames, 3, 3}, opt);
+  AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "pair_geometry_backward", [&] {
+    const scalar_t* gdv = gd.defined() ? gd.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* grv = gr.defined() ? gr.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* gwv = gw.defined() ? gw.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* gbv = gb.defined() ? gb.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* dv = dc.data_ptr<scalar_t>();
+    const scalar_t* rv = rc.data_ptr<scalar_t>();
+    const scalar_t* bv = bc.data_ptr<scalar_t>();
+    const scalar_t* sv = sh.data_ptr<scalar_t>();
+    const int64_t* iv = pr.data_ptr<int64_t>();
+    const int64_t* jv = iv + E;
+    const int64_t* kv = kp.data_ptr<int64_t>();
+    const int64_t* fv = fr.data_ptr<int64_t>();
+    scalar_t* gc = grad_centers.data_ptr<scalar_t>();
+    scalar_t* gh = grad_cells.data_ptr<scalar_t>();
+    const scalar_t* mu = mc.data_ptr<scalar_t>();
+    const scalar_t inv_h2 = static_cast<scalar_t>(1.0 / (rbf_width * rbf_width));
+    for (int64_t e = 0; e < E; ++e) {
+      const scalar_t re = rv[e];
+      scalar_t g_r = grv ? grv[e] : scalar_t(0);  // dL/dr, all paths through r
+      if (gwv) {
+        scalar_t w, dw;
+        quintic_switch(re, cutoff, r_on, w, dw);
+        g_r += gwv[e] * dw;
+      }
+      if (gbv) {  // d rbf_k / dr = -rbf_k (r - mu_k) / h^2
+        const scalar_t* gk = gbv + R * e;
+        const scalar_t* bk = bv + R * e;
+        scalar_t acc = 0;
+        for (int64_t k = 0; k < R; ++k) acc -= gk[k] * bk[k] * (re - mu[k]);
+        g_r += acc * inv_h2;
+      }
+      const scalar_t* de = dv + 3 * e;
+      scalar_t g[3];
+      for (int a = 0; a < 3; ++a) g[a] = (gdv ? gdv[3 * e + a] : scalar_t(0)) + g_r * de[a] / re;
+      const int64_t i = iv[e], j = jv[e];
+      const scalar_t* n = sv + 3 * kv[e];
+      scalar_t* ghb = gh + 9 * fv[i];
+      for (int a = 0; a < 3; ++a) {
+        gc[3 * j + a] += g[a];
+        gc[3 * i + a] -= g[a];
+        for (int b = 0; b < 3; ++b) ghb[3 * b + a] += n[b] * g[a];  // d_a = sum_b n_b H[b, a]
+      }
+    }
+  });
+  return {grad_centers, grad_cells};
+}
+
 // ---- autograd: first derivatives through the analytic backward kernels -------------------
 
 c10::List<int64_t> to_list(c10::IntArrayRef v) { return c10::List<int64_t>(std::vector<int64_t>(v.begin(), v.end())); }
@@ -535,6 +745,62 @@ std::tuple<Tensor, Tensor> attention_aggregate_backward_autograd(const Tensor& g
   return attention_aggregate_backward_cpu(grad, values, alpha, edge_index);
 }
 
+class PairGeometry : public torch::autograd::Function<PairGeometry> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Tensor& centers, const Tensor& cells,
+                               const Tensor& node_frame, const Tensor& edge_index, const Tensor& edge_shift,
+                               double cutoff, double r_on, const Tensor& rbf_mu, double rbf_width) {
+    static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("latentcv::pair_geometry", "").typed<decltype(pair_geometry_cpu)>();
+    Tensor pairs, kept, d, r, w, rbf;
+    {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      std::tie(pairs, kept, d, r, w, rbf) =
+          op.call(centers, cells, node_frame, edge_index, edge_shift, cutoff, r_on, rbf_mu, rbf_width);
+    }
+    ctx->mark_non_differentiable({pairs, kept});
+    ctx->save_for_backward({pairs, kept, d, r, rbf, edge_shift, node_frame, rbf_mu});
+    ctx->saved_data["num_nodes"] = centers.size(0);
+    ctx->saved_data["num_frames"] = cells.size(0);
+    ctx->saved_data["cutoff"] = cutoff;
+    ctx->saved_data["r_on"] = r_on;
+    ctx->saved_data["rbf_width"] = rbf_width;
+    return {pairs, kept, d, r, w, rbf};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("latentcv::pair_geometry_backward", "")
+                         .typed<decltype(pair_geometry_backward_cpu)>();
+    auto s = ctx->get_saved_variables();
+    auto [grad_centers, grad_cells] =
+        op.call(OptionalTensor(grads[2]), OptionalTensor(grads[3]), OptionalTensor(grads[4]), OptionalTensor(grads[5]), s[0], s[1], s[2], s[3], s[4], s[5], s[6],
+                ctx->saved_data["num_nodes"].toInt(), ctx->saved_data["num_frames"].toInt(),
+                ctx->saved_data["cutoff"].toDouble(), ctx->saved_data["r_on"].toDouble(), s[7],
+                ctx->saved_data["rbf_width"].toDouble());
+    return {grad_centers, grad_cells, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> pair_geometry_autograd(
+    const Tensor& centers, const Tensor& cells, const Tensor& node_frame, const Tensor& edge_index,
+    const Tensor& edge_shift, double cutoff, double r_on, const Tensor& rbf_mu, double rbf_width) {
+  auto o = PairGeometry::apply(centers, cells, node_frame, edge_index, edge_shift, cutoff, r_on, rbf_mu, rbf_width);
+  return {o[0], o[1], o[2], o[3], o[4], o[5]};
+}
+
+std::tuple<Tensor, Tensor> pair_geometry_backward_autograd(
+    const OptionalTensor& grad_d, const OptionalTensor& grad_r, const OptionalTensor& grad_w,
+    const OptionalTensor& grad_rbf, const Tensor& pairs,
+    const Tensor& kept, const Tensor& d, const Tensor& r, const Tensor& rbf, const Tensor& edge_shift,
+    const Tensor& node_frame, int64_t num_nodes, int64_t num_frames, double cutoff, double r_on, const Tensor& rbf_mu,
+    double rbf_width) {
+  auto value = [](const OptionalTensor& g) { return g.has_value() ? *g : Tensor(); };
+  refuse_second_derivative({value(grad_d), value(grad_r), value(grad_w), value(grad_rbf), d, r, rbf}, "pair_geometry");
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pair_geometry_backward_cpu(grad_d, grad_r, grad_w, grad_rbf, pairs, kept, d, r, rbf, edge_shift, node_frame,
+                                    num_nodes, num_frames, cutoff, r_on, rbf_mu, rbf_width);
+}
+
 }  // namespace
 }  // namespace latentcv
 
@@ -544,6 +810,8 @@ TORCH_LIBRARY(latentcv, m) {
   m.def("bond_order_sums(Tensor tn, Tensor edge_index, Tensor edge_weight, int[] degree_of_column, int num_degrees) -> (Tensor, Tensor)");
   m.def("attention_aggregate(Tensor values, Tensor alpha, Tensor edge_index) -> Tensor");
   m.def("attention_aggregate_backward(Tensor grad, Tensor values, Tensor alpha, Tensor edge_index) -> (Tensor, Tensor)");
+  m.def("pair_geometry(Tensor centers, Tensor cells, Tensor node_frame, Tensor edge_index, Tensor edge_shift, float cutoff, float r_on, Tensor rbf_mu, float rbf_width) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+  m.def("pair_geometry_backward(Tensor? grad_d, Tensor? grad_r, Tensor? grad_w, Tensor? grad_rbf, Tensor pairs, Tensor kept, Tensor d, Tensor r, Tensor rbf, Tensor edge_shift, Tensor node_frame, int num_nodes, int num_frames, float cutoff, float r_on, Tensor rbf_mu, float rbf_width) -> (Tensor, Tensor)");
   m.def("bond_order_sums_backward(Tensor grad_s1, Tensor grad_s2, Tensor tn, Tensor edge_index, Tensor edge_weight, int[] degree_of_column, int num_degrees) -> (Tensor, Tensor)");
 }
 
@@ -554,6 +822,8 @@ TORCH_LIBRARY_IMPL(latentcv, CPU, m) {
   m.impl("bond_order_sums_backward", &latentcv::bond_order_sums_backward_cpu);
   m.impl("attention_aggregate", &latentcv::attention_aggregate_cpu);
   m.impl("attention_aggregate_backward", &latentcv::attention_aggregate_backward_cpu);
+  m.impl("pair_geometry", &latentcv::pair_geometry_cpu);
+  m.impl("pair_geometry_backward", &latentcv::pair_geometry_backward_cpu);
 }
 
 TORCH_LIBRARY_IMPL(latentcv, Autograd, m) {
@@ -563,4 +833,6 @@ TORCH_LIBRARY_IMPL(latentcv, Autograd, m) {
   m.impl("bond_order_sums_backward", &latentcv::bond_order_sums_backward_autograd);
   m.impl("attention_aggregate", &latentcv::attention_aggregate_autograd);
   m.impl("attention_aggregate_backward", &latentcv::attention_aggregate_backward_autograd);
+  m.impl("pair_geometry", &latentcv::pair_geometry_autograd);
+  m.impl("pair_geometry_backward", &latentcv::pair_geometry_backward_autograd);
 }
