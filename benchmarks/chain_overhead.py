@@ -126,7 +126,7 @@ def plumedCalculate(action):
 def pycv_plumed_input(model: Path, natoms: int, folder: Path, stride: int) -> str:
     """plumed.dat lines biasing ``model``'s first output through PYCVINTERFACE (and the
     adapter module they import, written into ``folder``)."""
-    module = f"pycv_{abs(hash((str(model), stride))) % 10**8}"
+    module = "pycv_" + re.sub(r"\W", "_", model.stem)  # one adapter per model file
     site = sysconfig.get_paths()["purelib"]
     (folder / f"{module}.py").write_text(PYCV_ADAPTER.format(site=site, model=str(model.resolve())))
     pycv_lib = paths.plumed_kernel_path().parent / "PythonCVInterface.so"

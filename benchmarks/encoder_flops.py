@@ -34,10 +34,14 @@ import encoder_cost as ec
 from cv_models.graphs import neighbor_list
 
 MATMUL = {"aten::mm", "aten::addmm", "aten::bmm"}
-MOVES = ("index_select", "index", "gather", "cat", "stack", "copy", "clone", "view", "reshape", "expand", "select",
-         "slice", "permute", "transpose", "t", "unsqueeze", "squeeze", "contiguous", "zeros", "empty", "ones", "fill",
-         "zero", "detach", "alias", "as_strided", "lift", "new_", "_to_copy", "to", "repeat", "nonzero", "arange",
-         "index_copy", "split", "unbind", "full", "scalar_tensor", "_local_scalar_dense", "where")
+# operators that only move, allocate or view data (base names, without overload or a trailing "_")
+MOVES = {"index_select", "index", "gather", "cat", "stack", "copy", "clone", "view", "_unsafe_view", "reshape",
+         "_reshape_alias", "expand", "select", "select_backward", "slice", "slice_backward", "permute", "transpose",
+         "t", "unsqueeze", "squeeze", "contiguous", "zeros", "zeros_like", "empty", "empty_like", "empty_strided",
+         "ones", "ones_like", "fill", "zero", "detach", "alias", "as_strided", "lift_fresh", "new_zeros", "new_empty",
+         "_to_copy", "to", "repeat", "repeat_interleave", "nonzero", "arange", "index_copy", "split",
+         "split_with_sizes", "unbind", "full", "full_like", "scalar_tensor", "_local_scalar_dense", "where",
+         "embedding"}
 
 
 def _numel(x) -> int:
@@ -99,7 +103,7 @@ class FlopCounter(TorchDispatchMode):
             a, b = (args[1], args[2]) if name == "aten::addmm" else (args[0], args[1])
             n = 2 * a.shape[-2] * a.shape[-1] * b.shape[-1] * (a.shape[0] if a.dim() == 3 else 1)
             self.flops["matrix products"] += n + (a.shape[-2] * b.shape[-1] if name == "aten::addmm" else 0)
-        elif not op.rstrip("_").split(".")[0].startswith(MOVES):
+        elif op.split(".")[0].rstrip("_") not in MOVES:
             result = out[0] if isinstance(out, (tuple, list)) and out else out
             self.flops["elementwise and reductions"] += max(_numel(result), max((_numel(a) for a in args), default=0))
         return out
