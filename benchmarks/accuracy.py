@@ -3,10 +3,10 @@
 For each system (tiny preset: 108 molecules, 3 crystal + 3 melt replicas of 40 frames)
 this script
 
-1. generates the data with :mod:`cv_models.generate` (LAMMPS in-process),
-2. writes a training config (the ``[model]`` defaults of :class:`cv_models.config.ModelConfig`
-   with the system's cutoff) and trains with :func:`cv_models.training.train_from_config`,
-3. scores the held-out trajectory blocks with :func:`cv_models.training.heldout_report`
+1. generates the data with :mod:`latentcv.cv_models.generate` (LAMMPS in-process),
+2. writes a training config (the ``[model]`` defaults of :class:`latentcv.cv_models.config.ModelConfig`
+   with the system's cutoff) and trains with :func:`latentcv.cv_models.training.train_from_config`,
+3. scores the held-out trajectory blocks with :func:`latentcv.cv_models.training.heldout_report`
    (frame accuracy of the nearest latent centroid, per-molecule head p > 0.5 vs the ten
    Wolde solid-bond criterion),
 4. for LJ, also scores the per-molecule head on a **transition** trajectory (melt quenched
@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
-from cv_models.generate import SYSTEMS, GeneratorConfig, generate
-from cv_models.training import encode_frames, heldout_report, load_encoder, prepare_samples, train_from_config
+from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
+from latentcv.cv_models.generate import SYSTEMS, GeneratorConfig, generate
+from latentcv.cv_models.training import encode_frames, heldout_report, load_encoder, prepare_samples, train_from_config
 
 # per system: model cutoff / r_on on molecule centres, epochs
 SETTINGS = {

@@ -29,10 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from cv_models import paths
-from cv_models.engines import open_lammps
-from cv_models.generate import SYSTEMS
-from export.analytic import save_coordination_model
+from latentcv.cv_models import paths
+from latentcv.cv_models.engines import open_lammps
+from latentcv.cv_models.generate import SYSTEMS
+from latentcv.export.analytic import save_coordination_model
 
 SETUP = """\
 units lj
@@ -100,8 +100,8 @@ import site
 site.addsitedir({site!r})  # the venv (its .pth files: latentcv's editable install)
 import torch
 import plumedCommunications as PLMD
-from cv_models.graphs import neighbor_list
-from cv_models.ops import load_ops
+from latentcv.cv_models.graphs import neighbor_list
+from latentcv.cv_models.ops import load_ops
 
 load_ops()
 torch.set_num_threads(1)
@@ -191,9 +191,9 @@ def main() -> None:
             "METAD ARG=cv.mean SIGMA=0.1 HEIGHT=0.3 PACE=100 BIASFACTOR=10 TEMP=0.58 FILE=/dev/null\n",
         }
         for path in args.model:
-            from cv_models._lib import _core
+            from latentcv.cv_models import core as native
 
-            info = _core.Model(path, warmup=False)
+            info = native.Model(path, warmup=False)
             first = info.output_names[0]
             for stride in args.stride:
                 for threads in args.threads:

@@ -18,11 +18,11 @@ import argparse
 import json
 from pathlib import Path
 
-from cv_models.analysis.cv_quality import interface_report, plot_cv_vs_solid
-from cv_models.config import load_config
-from cv_models.data.dataset import Dataset
-from cv_models.demo import EXAMPLES, DemoConfig, prepare_data, train_model
-from cv_models.training import load_encoder, split_frames
+from latentcv.cv_models.analysis.cv_quality import interface_report, plot_cv_vs_solid
+from latentcv.cv_models.config import load_config
+from latentcv.cv_models.data.dataset import Dataset
+from latentcv.cv_models.demo import EXAMPLES, DemoConfig, prepare_data, train_model
+from latentcv.cv_models.training import load_encoder, split_frames
 
 
 def main() -> None:

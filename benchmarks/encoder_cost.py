@@ -23,7 +23,7 @@ Usage::
 and saved by its own code) in the same process, so before/after ratios are measured
 side by side on a shared machine.
 
-Without ``--checkpoint`` an encoder of the default :class:`cv_models.config.ModelConfig`
+Without ``--checkpoint`` an encoder of the default :class:`latentcv.cv_models.config.ModelConfig`
 (LJ: cutoff 1.5, r_on 1.2) with random weights is timed (cost does not depend on weights).
 """
 
@@ -37,9 +37,9 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 import torch
 
-from cv_models.config import ModelConfig
-from cv_models.graphs import neighbor_list
-from cv_models.model import HierarchicalEncoder
+from latentcv.cv_models.config import ModelConfig
+from latentcv.cv_models.graphs import neighbor_list
+from latentcv.cv_models.model import HierarchicalEncoder
 
 torch.set_num_threads(1)
 
@@ -78,7 +78,7 @@ def timeit(fn: Callable[[], object], min_time: float = 1.0, max_reps: int = 50) 
 
 def lammps_ms_per_step(n: int, steps: int) -> float:
     """ms per plain LJ MD step (lj/cut 2.5, fcc 0.9, NVE) at ``n`` atoms, one rank."""
-    from cv_models.engines import open_lammps
+    from latentcv.cv_models.engines import open_lammps
 
     nx, ny, nz = CELLS[n]
     lmp = open_lammps(["-nocite"])
@@ -104,7 +104,7 @@ def lammps_ms_per_step(n: int, steps: int) -> float:
 
 def build_encoder(checkpoint: str, dtype: torch.dtype) -> HierarchicalEncoder:
     if checkpoint:
-        from cv_models.training import load_encoder
+        from latentcv.cv_models.training import load_encoder
 
         enc = load_encoder(checkpoint)
     else:

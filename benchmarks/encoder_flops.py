@@ -31,7 +31,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import encoder_cost as ec
-from cv_models.graphs import neighbor_list
+from latentcv.cv_models.graphs import neighbor_list
 
 MATMUL = {"aten::mm", "aten::addmm", "aten::bmm"}
 # operators that only move, allocate or view data (base names, without overload or a trailing "_")

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 import encoder_cost as ec
-from cv_models._lib import _core
+from latentcv.cv_models import core as native
 
 
 def best_ms(fn: Callable[[], object], reps: int) -> float:
@@ -47,7 +47,7 @@ def main() -> None:
     a = ap.parse_args()
     rows = []
     for path in a.model:
-        model = _core.Model(path, threads=1)
+        model = native.Model(path, threads=1)
         k = len(model.output_names)
         weights = [1.0] + [0.0] * (k - 1)
         skin = 0.1 * model.cutoff  # the core's default Verlet skin
@@ -55,7 +55,7 @@ def main() -> None:
             pos, cell = ec.lj_frame(n)
             pos, cell = np.ascontiguousarray(pos.numpy()), np.ascontiguousarray(cell.numpy())
             centers = model.molecule_centers(pos, cell)
-            search = best_ms(lambda: _core.build_pair_list(centers, cell, model.cutoff + skin), a.reps)
+            search = best_ms(lambda: native.build_pair_list(centers, cell, model.cutoff + skin), a.reps)
             forward = best_ms(lambda: model.evaluate_deferred(pos, cell), a.reps)
 
             def backward_only() -> float:

@@ -8,7 +8,7 @@ GPU (benchmark, not a test; without a GPU it runs the CPU rows only, as a smoke 
 For each model (exported by `latentcv export`, lj units, one atom per molecule) and N (LJ
 fcc at reduced density 1.0 with 0.1 σ noise):
 
-- ``core``: the C++ core as LATENT_CV uses it (`_core.Model(..., device=D)`:
+- ``core``: the C++ core as LATENT_CV uses it (`native.Model(..., device=D)`:
   evaluate_deferred + vector_jacobian), positions from host memory every call, the
   neighbour list on the CPU (rebuilt only when needed, as in MD): ms per evaluation;
 - ``resident``: the same TorchScript model with positions, cell and pair list already on
@@ -28,10 +28,10 @@ import time
 import numpy as np
 import torch
 
-from cv_models._lib import _core
-from cv_models.graphs import neighbor_list
+from latentcv.cv_models import core as native
+from latentcv.cv_models.graphs import neighbor_list
 from encoder_cost import lj_frame as encoder_cost_frame  # benchmarks/encoder_cost.py
-from export.deploy import load_deployable
+from latentcv.export.deploy import load_deployable
 
 
 def lj_frame(n_atoms: int):
@@ -53,7 +53,7 @@ def best_ms(fn, reps: int) -> float:
     return 1e3 * min(times)
 
 
-def core_ms(model: "_core.Model", pos: np.ndarray, cell: np.ndarray, reps: int) -> float:
+def core_ms(model: "native.Model", pos: np.ndarray, cell: np.ndarray, reps: int) -> float:
     k = len(model.output_names)
     w = np.linspace(0.5, 1.5, k)
 
@@ -99,7 +99,7 @@ def main() -> None:
     for path in a.model:
         dtype = load_deployable(path).metadata()["dtype"]
         for dev in devices:
-            model = _core.Model(path, device=dev, threads=1)
+            model = native.Model(path, device=dev, threads=1)
             for n in a.atoms:
                 if dev == "cpu" and n > a.cpu_max_atoms:
                     continue
@@ -109,7 +109,7 @@ def main() -> None:
                 t_res = resident_ms(path, dev, pos, cell, reps)
                 agree = "–"
                 if dev != "cpu" and n == min(a.atoms):
-                    ref = _core.Model(path, device="cpu").evaluate(pos, cell)
+                    ref = native.Model(path, device="cpu").evaluate(pos, cell)
                     got = model.evaluate(pos, cell)
                     agree = f"{max(float(np.abs(g - r).max() / max(np.abs(r).max(), 1e-30)) for g, r in zip(got, ref)):.1e}"
                 print(f"| {path} | {dtype} | {dev} | {len(pos)} | {t_core:.2f} | {t_res:.2f} | "

@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cv_models.analysis.cv_quality import interface_report, plot_cv_vs_solid
-from cv_models.config import load_config
-from cv_models.data.dataset import Dataset
-from cv_models.generate import SYSTEMS, GeneratorConfig, generate
-from cv_models.training import load_encoder, split_frames, train
-from export.from_checkpoint import export_checkpoint
+from latentcv.cv_models.analysis.cv_quality import interface_report, plot_cv_vs_solid
+from latentcv.cv_models.config import load_config
+from latentcv.cv_models.data.dataset import Dataset
+from latentcv.cv_models.generate import SYSTEMS, GeneratorConfig, generate
+from latentcv.cv_models.training import load_encoder, split_frames, train
+from latentcv.export.from_checkpoint import export_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # temperature just below T_m (docs/data.md): interfaces that move slowly

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cv_models.analysis import TenWoldeConfig, ten_wolde_frame
-from cv_models.analysis.orientation import orientation_frame
-from cv_models.generate import SYSTEMS, GeneratorConfig, generate
+from latentcv.cv_models.analysis import TenWoldeConfig, ten_wolde_frame
+from latentcv.cv_models.analysis.orientation import orientation_frame
+from latentcv.cv_models.generate import SYSTEMS, GeneratorConfig, generate
 
 SYSTEM = "trimers"
 ORDERED = 0.7  # a molecule is "ordered" if its mean P2 with its neighbours exceeds this

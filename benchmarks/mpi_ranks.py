@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cv_models import paths
-from export.analytic import save_coordination_model
+from latentcv.cv_models import paths
+from latentcv.export.analytic import save_coordination_model
 
 INPUT = """\
 units lj

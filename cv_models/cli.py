@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cv_models import paths
+from latentcv.cv_models import paths
 
 
 def _cmd_paths(args: argparse.Namespace) -> int:
@@ -52,23 +52,23 @@ def _cmd_plumed(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from cv_models._lib import _core
+    from latentcv.cv_models import core as native
 
-    model = _core.Model(args.model, warmup=False)
+    model = native.Model(args.model, warmup=False)
     for key, value in sorted(model.metadata.items()):
         print(f"{key:20s} {value}")
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cv_models.training import run_train_command
+    from latentcv.cv_models.training import run_train_command
 
     run_train_command(args)
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from export.from_checkpoint import export_checkpoint
+    from latentcv.export.from_checkpoint import export_checkpoint
 
     export_checkpoint(args.checkpoint, args.output, dtype=args.dtype, check_frames=args.frames,
                       config=args.config, name=args.name, length_unit=args.length_unit, unit_length=args.unit_length,
@@ -77,7 +77,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_plumed_input(args: argparse.Namespace) -> int:
-    from export.plumed_input import PlumedInputOptions, plumed_input, read_metadata
+    from latentcv.export.plumed_input import PlumedInputOptions, plumed_input, read_metadata
 
     if args.atoms and args.natoms:
         raise ValueError("give --atoms or --natoms, not both")
@@ -102,7 +102,7 @@ def _cmd_plumed_input(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from export.evaluate import evaluate_trajectory, plot_colvar, write_colvar
+    from latentcv.export.evaluate import evaluate_trajectory, plot_colvar, write_colvar
 
     res = evaluate_trajectory(args.model, args.trajectory, top=args.top, atoms_per_molecule=args.atoms_per_molecule,
                               data_file=args.data_file, units=args.units, length_unit=args.length_unit,
@@ -118,8 +118,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_suggest_cutoff(args: argparse.Namespace) -> int:
-    from cv_models.analysis.rdf import plot_rdf, suggest_cutoff
-    from cv_models.data.readers import read_trajectory
+    from latentcv.cv_models.analysis.rdf import plot_rdf, suggest_cutoff
+    from latentcv.cv_models.data.readers import read_trajectory
 
     frames = read_trajectory(args.trajectory, top=args.top, atoms_per_molecule=args.atoms_per_molecule,
                              data_file=args.data_file, units=args.units, length_unit=args.length_unit,
@@ -135,9 +135,9 @@ def _cmd_suggest_cutoff(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from cv_models.demo import run_demo
+    from latentcv.cv_models.demo import run_demo
 
-    from cv_models.demo import DemoConfig
+    from latentcv.cv_models.demo import DemoConfig
 
     run_demo(args.out, steps=args.steps, config=DemoConfig(seed=args.seed))
     return 0
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("train", help="train the hierarchical autoencoder from a config file (docs/config.md)")
-    from cv_models.config import add_train_arguments
+    from latentcv.cv_models.config import add_train_arguments
 
     add_train_arguments(p)
     p.set_defaults(func=_cmd_train)
@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_walkers(args: argparse.Namespace) -> int:
-    from cv_models.walkers import walker_inputs
+    from latentcv.cv_models.walkers import walker_inputs
 
     for path in walker_inputs(args.plumed_dat, args.walkers, args.dir, args.rstride):
         print(path)
@@ -293,7 +293,7 @@ def _cmd_walkers(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from cv_models.compare import CompareConfig, compare
+    from latentcv.cv_models.compare import CompareConfig, compare
 
     cfg = CompareConfig(model=args.model or "", output=args.output, system=args.system, cvs=tuple(args.cvs),
                         seeds=tuple(range(1, args.seeds + 1)), cells=args.cells, steps=args.steps, temp=args.temp,
@@ -305,7 +305,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_refine(args: argparse.Namespace) -> int:
-    from cv_models.refine import RefineConfig, refine
+    from latentcv.cv_models.refine import RefineConfig, refine
 
     print(refine(RefineConfig(config=args.config, checkpoint=args.checkpoint, rounds=args.rounds, seeds=args.seeds,
                               steps=args.steps, epochs=args.epochs, md_cells=args.cells, out=args.out)))

@@ -43,7 +43,7 @@ class CompareConfig:
     Attributes:
         model: exported latentcv model (``latentcv export``) for the ``latent`` CV.
         output: the model output biased by the ``latent`` CV.
-        system: embedded system (``cv_models.generate.SYSTEMS``): "lj", "dimers", "trimers".
+        system: embedded system (``latentcv.cv_models.generate.SYSTEMS``): "lj", "dimers", "trimers".
         cvs: CVs to compare (subset of ``latent``, ``q6``, ``energy``).
         seeds: velocity seeds (one run per CV and seed).
         cells: lattice cells per box edge of the melt (the system's molecules per cell × cells³).
@@ -91,7 +91,7 @@ class CompareConfig:
 
     @property
     def spec(self):
-        from cv_models.generate import SYSTEMS
+        from latentcv.cv_models.generate import SYSTEMS
 
         if self.system not in SYSTEMS:
             raise ValueError(f"unknown system {self.system!r}: one of {', '.join(SYSTEMS)}")
@@ -125,7 +125,7 @@ class CompareConfig:
         if self.check_every % self.dump_every:
             raise ValueError("check_every must be a multiple of dump_every")
         if self.kernel == "optimised":
-            from cv_models import paths
+            from latentcv.cv_models import paths
 
             resolved = replace(resolved, kernel=str(paths.optimised_plumed_kernel()))
         elif self.kernel and not Path(self.kernel).is_file():
@@ -137,7 +137,7 @@ class CompareConfig:
 def cv_lines(cfg: CompareConfig, cv: str, natoms: int) -> tuple[list[str], str]:
     """PLUMED lines defining one CV and the name of the value to bias."""
     if cv == "latent":
-        from cv_models import paths
+        from latentcv.cv_models import paths
 
         return ([f"LOAD FILE={paths.plumed_plugin_path()}",  # loads in the optimised kernel too (same PLUMED)
                  f"cv: LATENT_CV MODEL={Path(cfg.model).resolve()} ATOMS=1-{natoms} DEVICE=cpu THREADS=1"],
@@ -183,10 +183,10 @@ def crystal_fraction(frame, cfg: CompareConfig) -> float:
     ``crystal_criterion``: freud's ten Wolde (atoms or centres), or the share with local
     P2 > 0.5 (orientationally ordered molecular crystals: the trimers)."""
     if cfg.spec.crystal_criterion == "local_p2":
-        from cv_models.analysis.orientation import orientation_frame
+        from latentcv.cv_models.analysis.orientation import orientation_frame
 
         return float((orientation_frame(frame, cfg.q6_cutoff).local_p2 > 0.5).mean())
-    from cv_models.analysis.crystallinity import freud_solid_fraction
+    from latentcv.cv_models.analysis.crystallinity import freud_solid_fraction
 
     return freud_solid_fraction(frame, cfg.q6_cutoff)
 
@@ -198,7 +198,7 @@ def judge_name(cfg: CompareConfig) -> str:
 
 # ---------------------------------------------------------------------------- one run
 def _lammps(cfg: CompareConfig, md: Path, seed: int, plumed_dat: Path | None):
-    from cv_models.engines import open_lammps
+    from latentcv.cv_models.engines import open_lammps
 
     v = dict(examples=cfg.spec.template_dir, ncells=cfg.cells, seed=seed, temp=cfg.temp, steps=0,
              bias="yes" if plumed_dat else "no", plumedfile=plumed_dat or "none", plumedlog=md / "plumed.log",
@@ -254,7 +254,7 @@ def calibrate(cfg: CompareConfig) -> dict[str, float]:
 
 def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
     """One metadynamics run, checked every ``check_every`` steps and stopped once crystallised."""
-    from cv_models.analysis.crystallinity import CrystallisationWatch
+    from latentcv.cv_models.analysis.crystallinity import CrystallisationWatch
 
     natoms = cfg.n_atoms
     md = Path(cfg.out) / "runs" / f"{cv}-seed{seed}"
@@ -297,8 +297,8 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
 def _structure(dump: Path) -> dict[str, float] | None:
     """OVITO PTM fractions of the last frame (None without OVITO)."""
     try:
-        from cv_models.analysis.crystallinity import ovito_structures
-        from cv_models.data import read_lammps_dump
+        from latentcv.cv_models.analysis.crystallinity import ovito_structures
+        from latentcv.cv_models.data import read_lammps_dump
 
         frames = read_lammps_dump(dump, units="lj")
         return ovito_structures(frames[-1]) if frames else None

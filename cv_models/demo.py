@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cv_models import paths
+from latentcv.cv_models import paths
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "lj"
 
@@ -82,7 +82,7 @@ def _stage(msg: str) -> None:
 def training_data_configs(cfg: DemoConfig) -> dict[str, "GeneratorConfig"]:
     """The generator runs of the demo's training data, by output subfolder: crystal and
     melt (108 atoms), crystal-melt interfaces (``interface_cells``), spontaneous freezing."""
-    from cv_models.generate import GeneratorConfig
+    from latentcv.cv_models.generate import GeneratorConfig
 
     gens = {"phases": GeneratorConfig.preset("tiny", "lj", phases=("crystal", "melt"), replicas=cfg.replicas,
                                              prod_steps=cfg.prod_steps, dump_every=cfg.dump_every)}
@@ -101,9 +101,9 @@ def training_data_configs(cfg: DemoConfig) -> dict[str, "GeneratorConfig"]:
 def prepare_data(out: Path, cfg: DemoConfig) -> tuple[Path, str]:
     """Training frames of the LJ system (:func:`training_data_configs`) →
     ``out/data/lj.npz`` and its fingerprint."""
-    from cv_models.data.dataset import Dataset
-    from cv_models.generate import generate
-    from export.from_checkpoint import data_fingerprint
+    from latentcv.cv_models.data.dataset import Dataset
+    from latentcv.cv_models.generate import generate
+    from latentcv.export.from_checkpoint import data_fingerprint
 
     gens = training_data_configs(cfg)
     npz = out / "data" / "lj.npz"
@@ -123,8 +123,8 @@ def prepare_data(out: Path, cfg: DemoConfig) -> tuple[Path, str]:
 
 def train_model(out: Path, dataset: Path, fingerprint: str, epochs: int | None = None) -> Path:
     """Train on ``dataset`` with ``examples/lj/train.toml``; reuse a finished run of the same config."""
-    from cv_models.config import load_config
-    from cv_models.training import train_from_config
+    from latentcv.cv_models.config import load_config
+    from latentcv.cv_models.training import train_from_config
 
     config = EXAMPLES / "train.toml"
     overrides = {"data": {"dataset": str(dataset)}, "training": {"output_dir": str(out / "train")}}
@@ -145,7 +145,7 @@ def train_model(out: Path, dataset: Path, fingerprint: str, epochs: int | None =
 
 def export_model(out: Path, checkpoint: Path) -> Path:
     """``latentcv export``: checked TorchScript model file, rewritten when the checkpoint is newer."""
-    from export.from_checkpoint import export_checkpoint
+    from latentcv.export.from_checkpoint import export_checkpoint
 
     model = out / "model.pt"
     if model.exists() and model.stat().st_mtime > checkpoint.stat().st_mtime:
@@ -163,9 +163,9 @@ def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = Tru
     stopped crystallised) and their wall time (s)."""
     from tqdm.auto import tqdm
 
-    from cv_models.engines import open_lammps
-    from cv_models.generate import run_input, run_steps
-    from export.plumed_input import PlumedInputOptions, write_plumed_input
+    from latentcv.cv_models.engines import open_lammps
+    from latentcv.cv_models.generate import run_input, run_steps
+    from latentcv.export.plumed_input import PlumedInputOptions, write_plumed_input
 
     natoms = 4 * cfg.md_cells**3
     md = md or out / ("metad" if biased else "control")
@@ -202,9 +202,9 @@ def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = Tru
 
 def _crystallised_check(dump: Path, cfg: DemoConfig):
     """A ``stop_last_run`` callback: True once the dumped frames show the crystal held
-    (freud ten Wolde; :class:`cv_models.analysis.crystallinity.CrystallisationWatch`),
+    (freud ten Wolde; :class:`latentcv.cv_models.analysis.crystallinity.CrystallisationWatch`),
     checked every ``hold_steps // 2`` steps."""
-    from cv_models.analysis.crystallinity import CrystallisationWatch, freud_solid_fraction
+    from latentcv.cv_models.analysis.crystallinity import CrystallisationWatch, freud_solid_fraction
 
     watch = CrystallisationWatch(dump, lambda f: freud_solid_fraction(f, 1.5), cfg.crystal_threshold, cfg.hold_steps)
     last = {"checked": 0}
@@ -221,9 +221,9 @@ def _crystallised_check(dump: Path, cfg: DemoConfig):
 def solid_fractions(dump: Path, cutoff: float = 1.5) -> dict[str, np.ndarray]:
     """Steps and solid fractions of the frames of a LAMMPS dump: freud's ten Wolde
     (``SolidLiquid``, independent of latentcv) and latentcv's own implementation."""
-    from cv_models.analysis.crystallinity import freud_solid_fraction
-    from cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
-    from cv_models.data import read_lammps_dump
+    from latentcv.cv_models.analysis.crystallinity import freud_solid_fraction
+    from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
+    from latentcv.cv_models.data import read_lammps_dump
 
     frames = read_lammps_dump(dump, units="lj")
     return {"steps": np.array([f.timestep for f in frames], dtype=np.int64),
@@ -238,7 +238,7 @@ def free_energy_profile(md: Path, cv: str) -> np.ndarray | None:
     import sys
 
     fes = md / "fes.dat"
-    proc = subprocess.run([sys.executable, "-m", "cv_models.cli", "plumed", "sum_hills", "--hills", str(md / "HILLS"),
+    proc = subprocess.run([sys.executable, "-m", "latentcv.cv_models.cli", "plumed", "sum_hills", "--hills", str(md / "HILLS"),
                            "--outfile", str(fes), "--mintozero"], capture_output=True, text=True, cwd=md)
     if proc.returncode != 0 or not fes.exists():
         return None
@@ -255,7 +255,7 @@ def analyse(out: Path, cfg: DemoConfig) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cv_models.analysis.crystallinity import first_crystallisation
+    from latentcv.cv_models.analysis.crystallinity import first_crystallisation
 
     md = out / "metad"
     _stage("5/5 analysis: solid fraction of the dumped frames (freud ten Wolde, independent of the CV), "
@@ -319,9 +319,9 @@ def _plot_latent_map(ax, out: Path, max_frames: int = 300) -> None:
     """Latent z of (a subsample of) the training frames, coloured by their solid fraction."""
     import torch
 
-    from cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
-    from cv_models.data.dataset import Dataset
-    from cv_models.training import encode_frames, load_encoder, prepare_samples
+    from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
+    from latentcv.cv_models.data.dataset import Dataset
+    from latentcv.cv_models.training import encode_frames, load_encoder, prepare_samples
 
     frames = list(Dataset.load(out / "data" / "lj.npz"))
     frames = [frames[k] for k in np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int)]

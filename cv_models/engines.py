@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from cv_models import paths
+from latentcv.cv_models import paths
 
 _MPI_PRELOADED = False
 

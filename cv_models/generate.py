@@ -3,10 +3,10 @@
 The MD protocols are plain LAMMPS inputs a person can read and run by hand:
 ``examples/{lj,dimers,trimers}/{crystal,melt}.lmp`` (each includes its folder's
 ``system.lmp``). The generator runs those files through the LAMMPS
-Python module (:func:`cv_models.engines.open_lammps`), setting their ``index`` variables
+Python module (:func:`latentcv.cv_models.engines.open_lammps`), setting their ``index`` variables
 (size, seed, state point, step counts, output files) first, and splits every ``run``
 into chunks to drive a tqdm progress bar. It then reads the dumps back with
-:func:`cv_models.data.readers.read_lammps_dump` (molecules from the data file's bonds).
+:func:`latentcv.cv_models.data.readers.read_lammps_dump` (molecules from the data file's bonds).
 
 Phases:
 
@@ -34,9 +34,9 @@ import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from cv_models.data.dataset import Dataset
-from cv_models.data.frames import CRYSTAL, MELT, UNLABELED
-from cv_models.data.readers import read_lammps_dump
+from latentcv.cv_models.data.dataset import Dataset
+from latentcv.cv_models.data.frames import CRYSTAL, MELT, UNLABELED
+from latentcv.cv_models.data.readers import read_lammps_dump
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -348,7 +348,7 @@ def generate(
     """
     from tqdm.auto import tqdm
 
-    from cv_models.engines import open_lammps
+    from latentcv.cv_models.engines import open_lammps
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -387,7 +387,7 @@ def generate(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m cv_models.generate SYSTEM OUTDIR [--preset tiny|default] [--n-cells N] ...``"""
+    """``python -m latentcv.cv_models.generate SYSTEM OUTDIR [--preset tiny|default] [--n-cells N] ...``"""
     p = argparse.ArgumentParser(description="Generate latentcv training data with LAMMPS.")
     p.add_argument("system", choices=sorted(SYSTEMS))
     p.add_argument("outdir")

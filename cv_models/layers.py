@@ -16,7 +16,7 @@ Conventions shared by every layer:
 
 All layers are TorchScript-scriptable, use core PyTorch ops (scatter through
 ``index_add_``) or, in :class:`AngularMoments` on CPU, latentcv's own operators
-(:mod:`cv_models.ops`, the same sums fused), and work in float32 and float64 (they follow the dtype of their
+(:mod:`latentcv.cv_models.ops`, the same sums fused), and work in float32 and float64 (they follow the dtype of their
 parameters). :class:`TopKPool` is offered for analysis only: it is not smooth and must not
 be used in an exported encoder.
 """
@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from cv_models.ops import load_ops, ops_available
+from latentcv.cv_models.ops import load_ops, ops_available
 
 __all__ = [
     "scatter_sum",
@@ -589,7 +589,7 @@ class AngularMoments(nn.Module):
         step: spacing of the degrees; degrees: explicit degrees l >= 1 (overrides both);
         bond_order: append :math:`\bar s` and :math:`\overline{s^2}` per channel and degree.
         fused: sum the moments and bond-order terms with latentcv's fused CPU operators
-            (:mod:`cv_models.ops`; None: when they are built); the result is the same.
+            (:mod:`latentcv.cv_models.ops`; None: when they are built); the result is the same.
     Shapes: h [N, F], edge_index [2, E], edge_vec [E, 3] (d_ij), edge_rbf [E, R],
         edge_weight [E] -> [N, C * (1 + D)] (D degrees), or [N, C * (1 + 3 D)] with
         ``bond_order``.
@@ -681,7 +681,7 @@ class AngularMoments(nn.Module):
 
 
 class FusedKernels(nn.Module):
-    """latentcv's fused CPU operators (``torch.ops.latentcv``, :mod:`cv_models.ops`; no state)."""
+    """latentcv's fused CPU operators (``torch.ops.latentcv``, :mod:`latentcv.cv_models.ops`; no state)."""
 
     def shell_moments(self, edge_vec: Tensor, rho: Tensor, receiver: Tensor, n: int, z_coeffs: Tensor,
                       xy_column: List[int]) -> Tensor:

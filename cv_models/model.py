@@ -116,7 +116,7 @@ class HierarchicalEncoder(nn.Module):
     """The deployable encoder: positions + cell + molecule pair list -> CV outputs.
 
     Args:
-        config: :class:`~cv_models.config.ModelConfig`; ``atoms_per_molecule``,
+        config: :class:`~latentcv.cv_models.config.ModelConfig`; ``atoms_per_molecule``,
             ``species`` and ``n_species`` must be resolved (non-zero) here.
 
     Attributes (read by ``export/``): ``cutoff`` (D_t), ``r_on``, ``atoms_per_molecule``,

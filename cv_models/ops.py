@@ -6,19 +6,19 @@ links the same library, so a model that calls them runs in PLUMED exactly as in 
 
 - ``shell_moments(edge_vec [E,3], rho [E,C], receiver [E], num_nodes, z_coeffs [L+1,K],
   xy_column) -> [num_nodes, C, K]``: per receiver, the sum of rho times the real spherical
-  harmonics of the bond directions (:class:`cv_models.layers.AngularMoments`).
+  harmonics of the bond directions (:class:`latentcv.cv_models.layers.AngularMoments`).
 - ``bond_order_sums(tn [N,C,K], edge_index [2,E], edge_weight [E], degree_of_column,
   num_degrees) -> ([N,C,D], [N,C,D])``: per receiver, the weighted sums of the bond-order
   correlations s_ij and s_ij^2 of unit moments.
 - ``attention_aggregate(values [N,H,D], alpha [E,H], edge_index [2,E]) -> [N,H,D]``: per
   receiver, the attention-weighted sum of the senders' values
-  (:class:`cv_models.layers.AttentionMessagePassing` with node values).
+  (:class:`latentcv.cv_models.layers.AttentionMessagePassing` with node values).
 - ``pair_geometry(centers [M,3], cells [B,3,3], node_frame [M], edge_index [2,P],
   edge_shift [P,3], cutoff, r_on, rbf_mu [R], rbf_width) -> (pairs [2,E], kept [E],
   d [E,3], r [E], w [E], rbf [E,R])``: the molecule graph's per-pair geometry in one pass,
-  the pairs beyond the cutoff dropped (:meth:`cv_models.model.HierarchicalEncoder.pair_geometry_reference`).
+  the pairs beyond the cutoff dropped (:meth:`latentcv.cv_models.model.HierarchicalEncoder.pair_geometry_reference`).
 
-The same functions written with core torch ops stay in :mod:`cv_models.layers` (used on
+The same functions written with core torch ops stay in :mod:`latentcv.cv_models.layers` (used on
 other devices, and the reference the tests compare against).
 """
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from cv_models.paths import MissingNativeFile, native_lib_dir
+from latentcv.cv_models.paths import MissingNativeFile, native_lib_dir
 
 LIBRARY = "liblatentcv_ops.so"
 OPS_VERSION = 3  # kOpsVersion of cpp/latentcv/ops.h; recorded in exported models

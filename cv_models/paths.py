@@ -1,8 +1,8 @@
 """Where latentcv's native files and the bundled engines live.
 
-The compiled parts are installed into ``cv_models/_lib`` (scikit-build-core). In an
+The compiled parts are installed into ``latentcv/cv_models/_lib`` (scikit-build-core). In an
 editable install that folder sits in site-packages while the Python sources stay in
-the checkout, so it is searched along ``cv_models.__path__``.
+the checkout, so it is searched along ``latentcv.cv_models.__path__``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-import cv_models
+import latentcv.cv_models
 
 
 class MissingNativeFile(FileNotFoundError):
@@ -20,13 +20,13 @@ class MissingNativeFile(FileNotFoundError):
 
 
 def native_lib_dir() -> Path:
-    """Folder holding latentcv's compiled files (``cv_models/_lib``)."""
-    for root in cv_models.__path__:
+    """Folder holding latentcv's compiled files (``latentcv/cv_models/_lib``)."""
+    for root in latentcv.cv_models.__path__:
         candidate = Path(root) / "_lib"
         if candidate.is_dir():
             return candidate
     raise MissingNativeFile(
-        "latentcv's compiled parts (cv_models/_lib) are not installed. "
+        "latentcv's compiled parts (latentcv/cv_models/_lib) are not installed. "
         "Run `make build` in the latentcv checkout (or `pip install --no-build-isolation .`)."
     )
 
@@ -51,7 +51,7 @@ def lammps_plugin_dir() -> str:
     try:
         return str(native_lib_dir() / "lammps")
     except MissingNativeFile:
-        return str(Path(cv_models.__path__[0]) / "_lib" / "lammps")
+        return str(Path(latentcv.cv_models.__path__[0]) / "_lib" / "lammps")
 
 
 def lammps_plugin_path() -> Path:

@@ -59,15 +59,15 @@ class RefineConfig:
 
 
 def _harvest(dump: Path, name: str):
-    from cv_models.data import read_lammps_dump
-    from cv_models.data.frames import UNLABELED
+    from latentcv.cv_models.data import read_lammps_dump
+    from latentcv.cv_models.data.frames import UNLABELED
 
     return read_lammps_dump(dump, units="lj", label=UNLABELED, trajectory=name)
 
 
 def _score(frames, checkpoint: Path, cutoff: float) -> dict:
-    from cv_models.analysis.cv_quality import interface_report
-    from cv_models.training import load_encoder
+    from latentcv.cv_models.analysis.cv_quality import interface_report
+    from latentcv.cv_models.training import load_encoder
 
     report = interface_report(frames, load_encoder(checkpoint), cutoff)
     s = report.sizes[0]
@@ -77,12 +77,12 @@ def _score(frames, checkpoint: Path, cutoff: float) -> dict:
 
 def refine(cfg: RefineConfig, log=print) -> str:
     """Run the rounds; returns the markdown report."""
-    from cv_models.analysis.crystallinity import first_crystallisation
-    from cv_models.config import load_config
-    from cv_models.data.dataset import Dataset
-    from cv_models.demo import DemoConfig, run_metadynamics, solid_fractions
-    from cv_models.training import load_frames, train
-    from export.from_checkpoint import export_checkpoint
+    from latentcv.cv_models.analysis.crystallinity import first_crystallisation
+    from latentcv.cv_models.config import load_config
+    from latentcv.cv_models.data.dataset import Dataset
+    from latentcv.cv_models.demo import DemoConfig, run_metadynamics, solid_fractions
+    from latentcv.cv_models.training import load_frames, train
+    from latentcv.export.from_checkpoint import export_checkpoint
 
     cfg.validate()
     out = Path(cfg.out).resolve()

@@ -1,6 +1,6 @@
 """Training of the hierarchical graph autoencoder: ``latentcv train CONFIG``.
 
-:func:`train_from_config` reads a TOML/JSON config (:mod:`cv_models.config`), loads the
+:func:`train_from_config` reads a TOML/JSON config (:mod:`latentcv.cv_models.config`), loads the
 frames, splits them by contiguous trajectory blocks, trains with AdamW (tqdm progress
 bar, checkpoints every epoch, resume, early stopping), writes ``metrics.csv`` /
 ``metrics.json`` and ``latent.png`` to the output folder, stores the crystal and melt
@@ -54,7 +54,7 @@ CHECKPOINT_VERSION = 1
 
 # ---------------------------------------------------------------------------- data
 def load_frames(cfg: Config) -> List[Frame]:
-    """Frames named by ``cfg.data``: trajectories (via ``cv_models.data.readers``), a saved
+    """Frames named by ``cfg.data``: trajectories (via ``latentcv.cv_models.data.readers``), a saved
     dataset, or a synthetic set."""
     d = cfg.data
     if d.synthetic:
@@ -314,10 +314,10 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
     ``checkpoint_best.pt`` (best validation loss), ``checkpoint.pt`` (best model with
     latent centroids), ``metrics.csv``, ``metrics.json``, ``latent.png``, ``config.json``.
     With ``[training] processes = P > 1`` the batches are shared by P data-parallel
-    processes (:mod:`cv_models.distributed`); the model is the one-process model.
+    processes (:mod:`latentcv.cv_models.distributed`); the model is the one-process model.
     """
     if cfg.training.processes > 1:
-        from cv_models.distributed import run_processes
+        from latentcv.cv_models.distributed import run_processes
 
         frames = list(frames) if frames is not None else load_frames(cfg)
         return run_processes(cfg.training.processes, _train, cfg, frames)
@@ -459,7 +459,7 @@ def _share_step(model: HierarchicalAutoencoder, chunk: List[Dict[str, Any]], ran
                 weights: Dict[str, float], negatives: int, g: torch.Generator, device: torch.device) -> Dict[str, float]:
     """This process's share of one batch: its loss backward, gradients summed over the
     processes; returns the whole batch's loss terms (cv_models/distributed.py)."""
-    from cv_models.distributed import share_loss, shard_bounds, sum_gradients
+    from latentcv.cv_models.distributed import share_loss, shard_bounds, sum_gradients
 
     lo, hi = shard_bounds(len(chunk), rank, world)
     mols = [s["n_mol"] for s in chunk]
@@ -526,7 +526,7 @@ def run_train_command(args: argparse.Namespace) -> Path:
 def heldout_report(config_path: str, checkpoint: str, tenwolde_cutoff: float) -> Dict[str, Any]:
     """Accuracy on the held-out (validation) trajectory blocks of a run:
     frame accuracy of the nearest latent centroid, and agreement of the per-molecule head
-    (p > 0.5) with the ten Wolde solid-bond criterion (``cv_models.analysis.tenwolde``)."""
+    (p > 0.5) with the ten Wolde solid-bond criterion (``latentcv.cv_models.analysis.tenwolde``)."""
     from .analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
 
     cfg = load_config(config_path)

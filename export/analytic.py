@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cv_models.graphs import molecule_centers
+from latentcv.cv_models.graphs import molecule_centers
 
 from .deploy import ModelCard, save_deployable
 

@@ -13,7 +13,7 @@ from typing import Dict
 import torch
 from torch import Tensor, nn
 
-from cv_models.ops import OPS_VERSION, ops_available
+from latentcv.cv_models.ops import OPS_VERSION, ops_available
 
 # 2: the model may call latentcv's own operators (torch.ops.latentcv.*, recorded in the
 # metadata key "ops_version"); 1: core torch ops only. Readers accept both.
@@ -133,7 +133,7 @@ def save_deployable(encoder: nn.Module, card: ModelCard, path: str | os.PathLike
     """
     if encoder.training:
         raise ValueError("the encoder is in training mode; call .eval() before exporting it")
-    from cv_models.layers import FusedKernels
+    from latentcv.cv_models.layers import FusedKernels
 
     card = dataclasses.replace(card, uses_ops=any(isinstance(m, FusedKernels) for m in encoder.modules()))
     metadata = card.to_metadata()

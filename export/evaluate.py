@@ -1,7 +1,7 @@
 """``latentcv eval model.pt TRAJECTORY``: the CV over a trajectory, through the C++ core.
 
-Frames are read with :func:`cv_models.data.read_frames` (LAMMPS dumps, or anything mdtraj
-reads), converted to the model's length unit, evaluated by ``cv_models._lib._core``
+Frames are read with :func:`latentcv.cv_models.data.read_frames` (LAMMPS dumps, or anything mdtraj
+reads), converted to the model's length unit, evaluated by ``latentcv.cv_models.core``
 (the same code PLUMED runs) and written as a COLVAR-style table
 (``#! FIELDS frame <outputs>``) and, optionally, a PNG of every output vs frame.
 """
@@ -67,12 +67,12 @@ def evaluate_frames(model: str | os.PathLike, frames: Sequence, *, device: str =
     """Evaluate the model file on ``Frame`` objects (values only, C++ core)."""
     from tqdm import tqdm
 
-    from cv_models._lib import _core
+    from latentcv.cv_models import core as native
 
     p = Path(model)
     if not p.exists():
         raise FileNotFoundError(f"model file {p} does not exist; write it with `latentcv export CHECKPOINT -o {p}`")
-    core = _core.Model(str(p), device=device, threads=threads)
+    core = native.Model(str(p), device=device, threads=threads)
     meta = dict(core.metadata)
     unit = core.length_unit
     apm = int(core.atoms_per_molecule)
@@ -117,8 +117,8 @@ def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike,
         length_unit: unit of an mdtraj-read trajectory's numbers (default ``nm``;
             ``lj`` for files holding reduced numbers).
     """
-    from cv_models._lib import _core
-    from cv_models.data.readers import is_lammps_dump, read_trajectory
+    from latentcv.cv_models import core as native
+    from latentcv.cv_models.data.readers import is_lammps_dump, read_trajectory
 
     t = Path(trajectory)
     if not t.exists():
@@ -126,7 +126,7 @@ def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike,
     m = Path(model)
     if not m.exists():
         raise FileNotFoundError(f"model file {m} does not exist; write it with `latentcv export CHECKPOINT -o {m}`")
-    info = _core.Model(str(m), warmup=False)
+    info = native.Model(str(m), warmup=False)
     apm = int(info.atoms_per_molecule)
     if is_lammps_dump(t, top):
         if units is None:

@@ -1,12 +1,12 @@
 """``latentcv export CHECKPOINT -o model.pt``: a trained encoder → a checked deployable file.
 
-:class:`LatentCVModule` wraps a trained :class:`~cv_models.model.HierarchicalEncoder`
+:class:`LatentCVModule` wraps a trained :class:`~latentcv.cv_models.model.HierarchicalEncoder`
 and adds derived CVs to its outputs; :func:`export_checkpoint` rebuilds the encoder from
 a training checkpoint, reads the training data (for the length unit, the SIGMA hints
 and the held-out frames of the self-check), and :func:`export_model` writes the file
-through :func:`export.deploy.save_deployable` only after it passed every check:
+through :func:`latentcv.export.deploy.save_deployable` only after it passed every check:
 
-1. eager encoder vs scripted module vs the C++ core (``cv_models._lib._core``) on
+1. eager encoder vs scripted module vs the C++ core (``latentcv.cv_models.core``) on
    held-out frames: values and gradients agree to round-off of the model's dtype;
 2. for float32 models, the float32 values stay close to the float64 eager values;
 3. the C++ gradients (positions and cell) agree with central finite differences of the
@@ -188,16 +188,16 @@ def frames_from_file(path: str | os.PathLike, **reader_kwargs) -> list:
     if not p.exists():
         raise FileNotFoundError(f"frames file {p} does not exist")
     if p.suffix == ".npz":
-        from cv_models.data.dataset import Dataset
+        from latentcv.cv_models.data.dataset import Dataset
 
         return list(Dataset.load(p))
-    from cv_models.data.readers import read_frames
+    from latentcv.cv_models.data.readers import read_frames
 
     return list(read_frames(p, **reader_kwargs))
 
 
 def _graph(module: nn.Module, pos: Tensor, cell: Tensor, cutoff: float) -> Tuple[Tensor, Tensor]:
-    from cv_models.graphs import neighbor_list
+    from latentcv.cv_models.graphs import neighbor_list
 
     with torch.no_grad():
         c = module.molecule_centers(pos.detach(), cell.detach())
@@ -229,8 +229,8 @@ def sigma_hints(module: LatentCVModule, frames: Sequence, max_frames: int = MAX_
     none is labelled melt): a METAD SIGMA hint. Returns (hints [K], frames used, which).
     The hint of an extensive output (``n_crystal``) holds for the frames' size: it grows
     like the square root of the number of molecules."""
-    from cv_models.data.frames import MELT
-    from cv_models.training import encode_frames, prepare_samples
+    from latentcv.cv_models.data.frames import MELT
+    from latentcv.cv_models.training import encode_frames, prepare_samples
 
     melt = [f for f in frames if int(f.label) == MELT]
     which = "melt"
@@ -313,14 +313,14 @@ def run_checks(module: LatentCVModule, path: Path, frames: Sequence, dtype_name:
                log: Callable[[str], None] = print) -> List[CheckResult]:
     """All self-checks of a candidate model file ``path`` (written from ``module``) on
     ``frames``; returns the results (the caller decides; see :func:`export_model`)."""
-    from cv_models._lib import _core
+    from latentcv.cv_models import core as native
 
     tol = TOLERANCES[dtype_name]
     dtype = DTYPES[dtype_name]
     eager = copy.deepcopy(module).to(dtype).eval()
     eager64 = copy.deepcopy(module).to(torch.float64).eval()
     scripted = torch.jit.load(str(path), map_location="cpu")
-    core = _core.Model(str(path), device="cpu", threads=1, warmup=False)
+    core = native.Model(str(path), device="cpu", threads=1, warmup=False)
     if list(core.output_names) != module.output_names():
         raise ExportCheckError(f"check 'output names': C++ core reads {list(core.output_names)}, "
                                f"module has {module.output_names()}")
@@ -475,8 +475,8 @@ def _base_dir(checkpoint: Path, output_dir: str) -> Path:
 
 
 def _load_training_frames(ck: dict, checkpoint: Path, config_path: Optional[str]) -> Tuple[list, object]:
-    from cv_models.config import Config, ConfigError, load_config
-    from cv_models.training import load_frames
+    from latentcv.cv_models.config import Config, ConfigError, load_config
+    from latentcv.cv_models.training import load_frames
 
     if config_path:
         cfg = load_config(config_path)
@@ -516,7 +516,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
     Returns:
         the path written.
     """
-    from cv_models.training import CHECKPOINT_VERSION, load_checkpoint, load_encoder, split_frames
+    from latentcv.cv_models.training import CHECKPOINT_VERSION, load_checkpoint, load_encoder, split_frames
 
     torch.set_num_threads(1)
     if dtype not in DTYPES:
@@ -593,7 +593,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
     log("latentcv export: SIGMA hints (half the std over " + f"{n_sigma} {which} frames): "
         + ", ".join(f"{n}={h:.4g}" for n, h in zip(names, hints)))
 
-    import cv_models
+    import latentcv.cv_models
 
     fmt = lambda xs: ",".join(repr(float(x)) for x in xs)  # noqa: E731
     provenance = {
@@ -607,7 +607,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
         "split": ck.get("split"),
         "summary": ck.get("summary"),
         "self_check_frames": source,
-        "versions": {"latentcv": cv_models.__version__, "torch": torch.__version__, "numpy": np.__version__,
+        "versions": {"latentcv": latentcv.cv_models.__version__, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
     }
     card = ModelCard(

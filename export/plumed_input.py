@@ -64,12 +64,12 @@ class PlumedInputOptions:
 
 def read_metadata(model: str | os.PathLike) -> Dict[str, str]:
     """The metadata of a model file, read through the C++ core (as PLUMED will)."""
-    from cv_models._lib import _core
+    from latentcv.cv_models import core as native
 
     p = Path(model)
     if not p.exists():
         raise FileNotFoundError(f"model file {p} does not exist; write it with `latentcv export CHECKPOINT -o {p}`")
-    return dict(_core.Model(str(p), warmup=False).metadata)
+    return dict(native.Model(str(p), warmup=False).metadata)
 
 
 def _atom_count(atoms: str) -> Optional[int]:
@@ -104,7 +104,7 @@ def cv_span(meta: Dict[str, str], name: str, n_molecules: Optional[int] = None) 
     if name == "proj":
         return 1.0
     if name == "dcrys":
-        from export.from_checkpoint import DCRYS_EPS2
+        from latentcv.export.from_checkpoint import DCRYS_EPS2
 
         return math.sqrt(1.0 + DCRYS_EPS2) - math.sqrt(DCRYS_EPS2)
     return None
@@ -139,7 +139,7 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
     """The text of a commented plumed.dat for ``model`` (checked against its metadata).
 
     ``warn`` receives the warnings (a degenerate sigma hint); default: print to stderr."""
-    from cv_models import paths
+    from latentcv.cv_models import paths
 
     meta = read_metadata(model)
     o = options

@@ -268,12 +268,12 @@ std::string FixPlumed::locate_kernel(std::string &origin) const
     origin = "environment variable PLUMED_KERNEL";
     return env;
   }
-  // pip layout: <site-packages>/cv_models/_lib/lammps/fixplumedplugin.so next to the
+  // pip layout: <site-packages>/latentcv/cv_models/_lib/lammps/fixplumedplugin.so next to the
   // `plumed` package of hillclimber: <site-packages>/plumed/_lib/lib/libplumedKernel.so
   Dl_info info;
   if (dladdr(reinterpret_cast<void *>(&plugin_anchor), &info) && info.dli_fname) {
     fs::path here = fs::weakly_canonical(fs::path(info.dli_fname), ec).parent_path();
-    fs::path candidate = here.parent_path().parent_path().parent_path() / "plumed" / "_lib" /
+    fs::path candidate = here.parent_path().parent_path().parent_path().parent_path() / "plumed" / "_lib" /
         "lib" / "libplumedKernel.so";
     if (fs::exists(candidate, ec)) {
       origin = "the plumed package installed next to latentcv";

@@ -8,7 +8,7 @@ derivatives w.r.t. atom positions and the box.
 Evaluate a latentcv model (a learned collective variable) on a set of atoms.
 
 The model file is written by `latentcv export` (or, for a test model, by
-`export.analytic.save_coordination_model`). It declares its outputs; each becomes a
+`latentcv.export.analytic.save_coordination_model`). It declares its outputs; each becomes a
 component of this action, named as in the model (`latentcv paths` prints where the
 plugin lies; `latentcv info model.pt` lists the outputs). ATOMS lists every atom of every
 molecule, molecule by molecule, in the order the model expects.
@@ -19,7 +19,7 @@ or A works with any PLUMED length unit. The box must be periodic in all directio
 (orthorhombic or triclinic).
 
 \plumedfile
-LOAD FILE=/path/to/cv_models/_lib/LatentCV.so
+LOAD FILE=/path/to/latentcv/cv_models/_lib/LatentCV.so
 cv: LATENT_CV MODEL=model.pt ATOMS=1-256 DEVICE=cpu THREADS=1
 metad: METAD ARG=cv.mean SIGMA=0.05 HEIGHT=0.5 PACE=100 BIASFACTOR=10 TEMP=0.6
 PRINT ARG=cv.*,metad.bias FILE=COLVAR STRIDE=10

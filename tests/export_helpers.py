@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cv_models.config import load_config
-from cv_models.training import load_frames, split_frames, train
+from latentcv.cv_models.config import load_config
+from latentcv.cv_models.training import load_frames, split_frames, train
 
 # A tiny model on synthetic crystal/melt frames: the config every training/export test uses.
 TINY_CONFIG = """
@@ -84,7 +84,7 @@ class _LatentCVOutputs(torch.nn.Module):
 
     def __init__(self, atoms_per_molecule: int):
         super().__init__()
-        from export.analytic import CoordinationCV
+        from latentcv.export.analytic import CoordinationCV
 
         self.cv = CoordinationCV(atoms_per_molecule, 1.5)
 
@@ -102,7 +102,7 @@ def save_model_with_hints(path: Path, sigma_hint, crystal=(1.0, 0.5), melt=(0.0,
                           extra: dict | None = None) -> Path:
     """A model file carrying the metadata ``latentcv export`` writes for ``plumed-input``
     (outputs z0 z1 proj dcrys n_crystal, centroids, ``sigma_hint``), without training."""
-    from export.deploy import ModelCard, save_deployable
+    from latentcv.export.deploy import ModelCard, save_deployable
 
     fmt = lambda xs: ",".join(repr(float(x)) for x in xs)  # noqa: E731
     card = ModelCard(name="hints", length_unit="lj", dtype="float64", atoms_per_molecule=atoms_per_molecule,

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from cv_models.engines import open_lammps
+from latentcv.cv_models.engines import open_lammps
 
 SETUP = """\
 units lj

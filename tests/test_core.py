@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from chain_helpers import ORTHORHOMBIC, TRICLINIC, brute_force_pairs, eager_evaluate, random_frame
-from cv_models._lib import _core
-from export.analytic import save_coordination_model
-from export import deploy
-from export.deploy import ModelCard, save_deployable
+from latentcv.cv_models import core as native
+from latentcv.export.analytic import save_coordination_model
+from latentcv.export import deploy
+from latentcv.export.deploy import ModelCard, save_deployable
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def _canonical(index, shift):
 @pytest.mark.parametrize("cutoff", [0.9, 2.2])  # 2.2 > half the box: several images
 def test_pair_list_matches_brute_force(cell, cutoff):
     centers = random_frame(40, cell, seed=3)
-    index, shift = _core.build_pair_list(centers, cell, cutoff)
+    index, shift = native.build_pair_list(centers, cell, cutoff)
     ref_index, ref_shift = brute_force_pairs(centers, cell, cutoff)
     assert index.shape[1] == ref_index.shape[1] > 0
     assert _canonical(index, shift) == _canonical(ref_index, ref_shift)
@@ -44,7 +44,7 @@ def test_pair_list_is_linear_in_size():
     for n_side in (4, 8):
         cell = np.eye(3) * 2.0 * n_side
         centers = rng.uniform(0, 2.0 * n_side, (n_side**3, 3))
-        index, _ = _core.build_pair_list(centers, cell, 1.5)
+        index, _ = native.build_pair_list(centers, cell, 1.5)
         counts.append(index.shape[1] / n_side**3)
     assert abs(counts[0] - counts[1]) / counts[1] < 0.35
 
@@ -54,7 +54,7 @@ def test_pair_list_is_linear_in_size():
 def test_core_matches_python_eager(models, name, cell):
     positions = random_frame(36, cell, seed=11)
     ref_v, ref_gp, ref_gc = eager_evaluate(models[name], positions, cell)
-    model = _core.Model(str(models[name]))
+    model = native.Model(str(models[name]))
     v, gp, gc = model.evaluate(positions, cell)
     tol = 1e-12 if name.endswith("64") else 1e-5
     np.testing.assert_allclose(v, ref_v, rtol=tol, atol=tol)
@@ -65,7 +65,7 @@ def test_core_matches_python_eager(models, name, cell):
 
 @pytest.mark.parametrize("cell", [ORTHORHOMBIC, TRICLINIC], ids=["ortho", "triclinic"])
 def test_core_gradients_match_finite_differences(models, cell):
-    model = _core.Model(str(models["dimer64"]), skin=0.0)
+    model = native.Model(str(models["dimer64"]), skin=0.0)
     positions = random_frame(24, cell, seed=5)
     _, gp, gc = model.evaluate(positions, cell)
     eps = 1e-6
@@ -88,13 +88,13 @@ def test_core_gradients_match_finite_differences(models, cell):
 def test_verlet_list_reuse_is_exact(models):
     """Along a trajectory the list is rebuilt rarely, and values equal a fresh evaluation."""
     cell = TRICLINIC
-    reused = _core.Model(str(models["dimer64"]), skin=0.3)
+    reused = native.Model(str(models["dimer64"]), skin=0.3)
     rng = np.random.default_rng(2)
     positions = random_frame(48, cell, seed=8)
     for _ in range(20):
         positions = positions + rng.normal(scale=0.01, size=positions.shape)
         v, gp, _ = reused.evaluate(positions, cell)
-        fresh = _core.Model(str(models["dimer64"]), skin=0.0, warmup=False)
+        fresh = native.Model(str(models["dimer64"]), skin=0.0, warmup=False)
         v0, gp0, _ = fresh.evaluate(positions, cell)
         np.testing.assert_allclose(v, v0, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(gp, gp0, rtol=1e-12, atol=1e-12)
@@ -103,7 +103,7 @@ def test_verlet_list_reuse_is_exact(models):
 
 def test_atoms_wrapped_across_the_box_give_the_same_cv(models):
     cell = TRICLINIC
-    model = _core.Model(str(models["dimer64"]))
+    model = native.Model(str(models["dimer64"]))
     positions = random_frame(30, cell, seed=4)
     shifts = np.random.default_rng(1).integers(-2, 3, size=(30, 3)) @ cell
     v, gp, gc = model.evaluate(positions, cell)
@@ -114,11 +114,11 @@ def test_atoms_wrapped_across_the_box_give_the_same_cv(models):
 
 def test_bad_inputs_raise_errors_that_say_what_to_do(models, tmp_path):
     with pytest.raises(RuntimeError, match="not found.*latentcv export"):
-        _core.Model(str(tmp_path / "missing.pt"))
+        native.Model(str(tmp_path / "missing.pt"))
     junk = tmp_path / "junk.pt"
     junk.write_text("not a model")
     with pytest.raises(RuntimeError, match="not a TorchScript model"):
-        _core.Model(str(junk))
+        native.Model(str(junk))
 
     class Bare(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -127,12 +127,12 @@ def test_bad_inputs_raise_errors_that_say_what_to_do(models, tmp_path):
     bare = tmp_path / "bare.pt"
     torch.jit.script(Bare()).save(str(bare))
     with pytest.raises(RuntimeError, match="no metadata"):
-        _core.Model(str(bare))
+        native.Model(str(bare))
     with pytest.raises(RuntimeError, match="DEVICE=cuda.*DEVICE=cpu"):
         if torch.cuda.is_available():
             pytest.skip("a GPU is present: the no-CUDA error cannot be provoked")
-        _core.Model(str(models["dimer64"]), device="cuda")
-    model = _core.Model(str(models["dimer64"]))
+        native.Model(str(models["dimer64"]), device="cuda")
+    model = native.Model(str(models["dimer64"]))
     with pytest.raises(RuntimeError, match="whole molecules of 2 atoms"):
         model.evaluate(np.zeros((5, 3)), ORTHORHOMBIC)
     nan = random_frame(6, ORTHORHOMBIC)
@@ -142,22 +142,22 @@ def test_bad_inputs_raise_errors_that_say_what_to_do(models, tmp_path):
 
 
 def test_future_contract_version_is_refused(tmp_path, monkeypatch):
-    from export.analytic import CoordinationCV, coordination_card
+    from latentcv.export.analytic import CoordinationCV, coordination_card
 
     card = coordination_card(1, 1.0, "lj", "float64")
     path = save_deployable(CoordinationCV(1, 1.0).eval(), card, tmp_path / "m.pt")
     module = torch.jit.load(str(path))
     assert module.metadata()["contract_version"] == "2"
     assert "ops_version" not in module.metadata()  # core torch ops only
-    _core.Model(str(path), warmup=False)
+    native.Model(str(path), warmup=False)
     for version, accepted in (("1", True), ("3", False), ("0", False)):
         monkeypatch.setattr(deploy, "CONTRACT_VERSION", version)
         other = save_deployable(CoordinationCV(1, 1.0).eval(), card, tmp_path / f"v{version}.pt")
         if accepted:
-            _core.Model(str(other), warmup=False)
+            native.Model(str(other), warmup=False)
         else:
             with pytest.raises(RuntimeError, match=f"contract version '{version}'.*reads versions 1 to 2"):
-                _core.Model(str(other), warmup=False)
+                native.Model(str(other), warmup=False)
     card_bad = ModelCard(**{**card.__dict__, "length_unit": "furlong"})
     with pytest.raises(ValueError, match="length_unit"):
         save_deployable(CoordinationCV(1, 1.0).eval(), card_bad, tmp_path / "bad.pt")
@@ -168,7 +168,7 @@ def test_future_contract_version_is_refused(tmp_path, monkeypatch):
 def test_vector_jacobian_equals_weighted_gradients(models):
     """The MD-step path (one backward pass) gives Σ_k w_k ∂s_k/∂(r, H) of the full path."""
     cell = TRICLINIC
-    model = _core.Model(str(models["dimer64"]))
+    model = native.Model(str(models["dimer64"]))
     positions = random_frame(30, cell, seed=9)
     v, gp, gc = model.evaluate(positions, cell)
     v2 = model.evaluate_deferred(positions, cell)
@@ -183,20 +183,20 @@ def test_vector_jacobian_equals_weighted_gradients(models):
 
 def test_atom_order_and_masses_are_checked(tmp_path):
     """Atoms not listed molecule by molecule, or masses off the species pattern, are refused."""
-    from export.analytic import CoordinationCV, coordination_card
+    from latentcv.export.analytic import CoordinationCV, coordination_card
 
     card = coordination_card(2, 1.5, "lj", "float64")
     card.species = [0, 1]
     card.extra = {"molecule_extent": "0.5", "species_masses": "1.0,2.0"}
     path = save_deployable(CoordinationCV(2, 1.5).eval(), card, tmp_path / "m.pt")
-    model = _core.Model(str(path))
+    model = native.Model(str(path))
     rng = np.random.default_rng(0)
     cell = ORTHORHOMBIC
     first = rng.uniform(0, 3, (10, 3))
     dimers = np.stack([first, first + rng.normal(scale=0.1, size=(10, 3))], axis=1).reshape(20, 3)
     model.evaluate(dimers, cell)  # well-formed
     shuffled = dimers[rng.permutation(20)]
-    fresh = _core.Model(str(path))
+    fresh = native.Model(str(path))
     with pytest.raises(RuntimeError, match="list ATOMS molecule by molecule|molecule by molecule"):
         fresh.evaluate(shuffled, cell)
     model.check_masses([1.0, 2.0] * 10)
@@ -205,7 +205,7 @@ def test_atom_order_and_masses_are_checked(tmp_path):
 
 
 def _one_output_card(name: str):
-    from export.analytic import coordination_card
+    from latentcv.export.analytic import coordination_card
 
     card = coordination_card(1, 1.0, "lj", "float64")
     card.name, card.output_names = name, ["s"]
@@ -242,13 +242,13 @@ class _FailsOnLargeInputs(torch.nn.Module):
 def test_options_out_of_range_are_refused(models):
     for threads in (-2, 100000):
         with pytest.raises(RuntimeError, match=f"THREADS={threads} is out of range"):
-            _core.Model(str(models["dimer64"]), threads=threads, warmup=False)
+            native.Model(str(models["dimer64"]), threads=threads, warmup=False)
     with pytest.raises(RuntimeError, match="SKIN=1000000.* is out of range: use 0 to"):
-        _core.Model(str(models["dimer64"]), skin=1e6, warmup=False)
+        native.Model(str(models["dimer64"]), skin=1e6, warmup=False)
 
 
 def test_box_narrower_than_the_cutoff_is_refused(models):
-    model = _core.Model(str(models["mono64"]), warmup=False)
+    model = native.Model(str(models["mono64"]), warmup=False)
     cutoff = float(model.metadata["cutoff"])
     cell = np.diag([0.2 * cutoff, 3 * cutoff, 3 * cutoff])
     with pytest.raises(RuntimeError, match="wide along lattice vector a, less than the model cutoff"):
@@ -259,20 +259,20 @@ def test_sparse_box_memory_is_bounded(models):
     """10 molecules in a box 2000 cutoffs wide: the cell list has O(M) bins, not 10^9."""
     import resource
 
-    model = _core.Model(str(models["mono64"]), warmup=False)
+    model = native.Model(str(models["mono64"]), warmup=False)
     cell = np.eye(3) * 2000.0
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     values, _, _ = model.evaluate(random_frame(10, cell, seed=4), cell)
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert np.isfinite(values).all()
     assert grown_mb < 200, f"peak memory grew by {grown_mb:.0f} MB"
-    index, _ = _core.build_pair_list(random_frame(10, cell, seed=4), cell, 1.5)
+    index, _ = native.build_pair_list(random_frame(10, cell, seed=4), cell, 1.5)
     assert index.shape[1] == 0
 
 
 def test_non_finite_gradient_is_refused(tmp_path):
     path = save_deployable(_KinkedCV().eval(), _one_output_card("kinked"), tmp_path / "kinked.pt")
-    model = _core.Model(str(path), warmup=False)
+    model = native.Model(str(path), warmup=False)
     cell = np.eye(3) * 4.0
     positions = random_frame(8, cell, seed=1)
     values, _, _ = model.evaluate(positions, cell, gradients=False)
@@ -286,7 +286,7 @@ def test_non_finite_gradient_is_refused(tmp_path):
 
 def test_error_at_evaluation_names_the_model_and_what_to_check(tmp_path):
     path = save_deployable(_FailsOnLargeInputs().eval(), _one_output_card("fails"), tmp_path / "fails.pt")
-    model = _core.Model(str(path))  # the warm-up (27 molecules) passes
+    model = native.Model(str(path))  # the warm-up (27 molecules) passes
     cell = np.eye(3) * 10.0
     with pytest.raises(RuntimeError, match="failed while computing the CV.*shape not supported.*latentcv eval"):
         model.evaluate(random_frame(120, cell, seed=1), cell)
@@ -297,18 +297,18 @@ class _UsesOps(_FailsOnLargeInputs):
 
     def __init__(self) -> None:
         super().__init__()
-        from cv_models.layers import FusedKernels
+        from latentcv.cv_models.layers import FusedKernels
 
         self.kernels = FusedKernels()
 
 
 def test_model_needing_newer_operators_is_refused(tmp_path, monkeypatch):
-    from cv_models.ops import OPS_VERSION
+    from latentcv.cv_models.ops import OPS_VERSION
 
     ok = save_deployable(_UsesOps().eval(), _one_output_card("ops"), tmp_path / "ok.pt")
     assert torch.jit.load(str(ok)).metadata()["ops_version"] == str(OPS_VERSION)
-    _core.Model(str(ok), warmup=False)
+    native.Model(str(ok), warmup=False)
     monkeypatch.setattr(deploy, "OPS_VERSION", OPS_VERSION + 1)
     newer = save_deployable(_UsesOps().eval(), _one_output_card("ops"), tmp_path / "newer.pt")
     with pytest.raises(RuntimeError, match=f"needs latentcv operators of version '{OPS_VERSION + 1}'.*make build"):
-        _core.Model(str(newer), warmup=False)
+        native.Model(str(newer), warmup=False)

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from cv_models.analysis.crystallinity import first_crystallisation, freud_solid
-from cv_models.analysis.cv_quality import lattice_frame
-from cv_models.analysis.tenwolde import TenWoldeConfig, molecule_labels, ten_wolde_frame
-from cv_models.data.dataset import Dataset
-from cv_models.data.frames import CRYSTAL, MELT, UNLABELED, Frame
-from cv_models.graphs import neighbor_list
-from cv_models.layers import AngularMoments
+from latentcv.cv_models.analysis.crystallinity import first_crystallisation, freud_solid
+from latentcv.cv_models.analysis.cv_quality import lattice_frame
+from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, molecule_labels, ten_wolde_frame
+from latentcv.cv_models.data.dataset import Dataset
+from latentcv.cv_models.data.frames import CRYSTAL, MELT, UNLABELED, Frame
+from latentcv.cv_models.graphs import neighbor_list
+from latentcv.cv_models.layers import AngularMoments
 
 
 def half_crystal_frame(seed: int = 0) -> Frame:
@@ -74,7 +74,7 @@ def test_molecule_labels_survive_a_dataset_round_trip(tmp_path):
 
 
 def test_training_samples_carry_per_molecule_targets():
-    from cv_models.training import assign_molecule_labels, collate, prepare_samples
+    from latentcv.cv_models.training import assign_molecule_labels, collate, prepare_samples
 
     crystal, interface = lattice_frame("fcc", 3), half_crystal_frame()
     crystal.label, interface.label = CRYSTAL, UNLABELED
@@ -102,7 +102,7 @@ def test_first_crystallisation_needs_the_hold():
 def test_interface_runs_cover_a_range_of_crystal(tmp_path):
     """Slab and sphere seeds in their melt: UNLABELED frames in an elongated box whose
     solid fraction lies strictly between the melt and the crystal."""
-    from cv_models.generate import GeneratorConfig, generate
+    from latentcv.cv_models.generate import GeneratorConfig, generate
 
     cfg = GeneratorConfig(system="lj", n_cells=3, phases=("interface",), replicas=1, interface_steps=200,
                           interface_every=100, interface_seeds=(("slab", 0.5, 0.70), ("sphere", 0.4, 0.56)),
@@ -117,7 +117,7 @@ def test_interface_runs_cover_a_range_of_crystal(tmp_path):
 
 
 def test_plumed_input_scales_the_sigma_of_an_extensive_count(tmp_path):
-    from export.plumed_input import PlumedInputOptions, plumed_input
+    from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
     from tests.export_helpers import save_model_with_hints
 
     import re
@@ -137,7 +137,7 @@ def test_plumed_input_scales_the_sigma_of_an_extensive_count(tmp_path):
 def test_compare_writes_a_table_from_real_runs(tmp_path):
     """A tiny `latentcv compare` on ENERGY (no model needed): calibration, two seeds in
     one worker, the judge, the table and the plot."""
-    from cv_models.compare import CompareConfig, compare, metad_input
+    from latentcv.cv_models.compare import CompareConfig, compare, metad_input
 
     cfg = CompareConfig(cvs=("energy",), seeds=(1, 2), cells=3, steps=1000, calibration_steps=500, dump_every=250,
                         check_every=500, hold_steps=500, workers=1, out=str(tmp_path / "cmp"))
@@ -154,7 +154,7 @@ def test_compare_writes_a_table_from_real_runs(tmp_path):
 
 def test_compare_q6_on_molecule_centres():
     """For molecules, PLUMED's Q6 runs on CENTER virtual atoms, one per molecule."""
-    from cv_models.compare import CompareConfig, cv_lines
+    from latentcv.cv_models.compare import CompareConfig, cv_lines
 
     cfg = CompareConfig(system="trimers", cells=2, cvs=("q6",)).validate()
     lines, arg = cv_lines(cfg, "q6", cfg.n_atoms)
@@ -165,9 +165,9 @@ def test_compare_q6_on_molecule_centres():
 
 def test_refine_runs_a_round_end_to_end(tmp_path):
     """`latentcv refine`: export → biased run → harvest → fine-tune → re-export, tiny."""
-    from cv_models.cli import main
-    from cv_models.generate import GeneratorConfig, generate
-    from cv_models.training import train_from_config
+    from latentcv.cv_models.cli import main
+    from latentcv.cv_models.generate import GeneratorConfig, generate
+    from latentcv.cv_models.training import train_from_config
 
     gen = GeneratorConfig.preset("tiny", "lj", phases=("crystal", "melt"), replicas=2)
     generate(gen, tmp_path / "data", progress=False).save(tmp_path / "lj.npz")
@@ -194,9 +194,9 @@ def test_refine_runs_a_round_end_to_end(tmp_path):
 def test_every_system_has_a_runnable_metadynamics_input(system, tmp_path):
     """examples/<system>/metad.lmp (used by compare, refine, the demo and the tutorial)
     prepares the melt and dumps frames of whole molecules; here unbiased and short."""
-    from cv_models.data import read_lammps_dump
-    from cv_models.engines import open_lammps
-    from cv_models.generate import SYSTEMS, run_input
+    from latentcv.cv_models.data import read_lammps_dump
+    from latentcv.cv_models.engines import open_lammps
+    from latentcv.cv_models.generate import SYSTEMS, run_input
 
     spec = SYSTEMS[system]
     v = dict(examples=spec.template_dir, ncells=2, steps=200, melt=100, equil=50, bias="no", every=100,

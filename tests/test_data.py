@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cv_models.data import (
+from latentcv.cv_models.data import (
     CRYSTAL,
     MELT,
     UNLABELED,
@@ -22,9 +22,9 @@ from cv_models.data import (
     write_lammps_data,
     write_lammps_dump,
 )
-from cv_models.data.molecules import build_layout
-from cv_models.data.pbc import minimum_image, neighbour_pairs
-from cv_models.data.split import block_ids
+from latentcv.cv_models.data.molecules import build_layout
+from latentcv.cv_models.data.pbc import minimum_image, neighbour_pairs
+from latentcv.cv_models.data.split import block_ids
 
 TRICLINIC = np.array([[4.0, 0.0, 0.0], [1.3, 3.7, 0.0], [-0.9, 0.8, 4.2]])
 
@@ -90,7 +90,7 @@ def test_dump_and_data_roundtrip_triclinic_molecules_whole(tmp_path):
 
 def test_dump_reader_against_lammps_triclinic(tmp_path):
     """LAMMPS's own triclinic dumps (x, xs, xu styles) give LAMMPS's coordinates back."""
-    from cv_models.engines import open_lammps
+    from latentcv.cv_models.engines import open_lammps
 
     lmp = open_lammps()
     for cmd in [
@@ -308,8 +308,8 @@ def test_lammpstrj_with_topology_goes_through_mdtraj(tmp_path):
 
 
 def test_phase_labels_names_and_integers(tmp_path):
-    from cv_models.data import read_dataset
-    from cv_models.data.frames import parse_label
+    from latentcv.cv_models.data import read_dataset
+    from latentcv.cv_models.data.frames import parse_label
 
     for value, want in (("crystal", CRYSTAL), ("Melt", MELT), (" UNLABELED ", UNLABELED), (1, CRYSTAL), (0, MELT),
                         (-1, UNLABELED), ("1", CRYSTAL), (np.int64(0), MELT)):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cv_models import paths
-from cv_models.engines import open_lammps
-from export.analytic import save_coordination_model
+from latentcv.cv_models import paths
+from latentcv.cv_models.engines import open_lammps
+from latentcv.export.analytic import save_coordination_model
 
 SETUP = """
 units lj
@@ -60,7 +60,7 @@ def drift(etot: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def trained_model(tmp_path_factory):
     """A small autoencoder trained on synthetic LJ crystal/melt frames, exported and checked."""
-    from export.from_checkpoint import export_checkpoint
+    from latentcv.export.from_checkpoint import export_checkpoint
     from export_helpers import train_tiny
 
     d = tmp_path_factory.mktemp("trained")

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from chain_helpers import read_columns
-from cv_models import cli
-from cv_models._lib import _core
-from cv_models.data.writers import write_lammps_dump
-from export.evaluate import length_conversion
+from latentcv.cv_models import cli
+from latentcv.cv_models import core as native
+from latentcv.cv_models.data.writers import write_lammps_dump
+from latentcv.export.evaluate import length_conversion
 from export_helpers import held_out_frames, train_tiny
 
 torch.set_num_threads(1)
@@ -48,7 +48,7 @@ def test_eval_writes_colvar_equal_to_core_and_a_plot(dimer, tmp_path, capsys):
     assert fields == ["frame", "step", "z0", "z1", "proj", "dcrys", "n_crystal"]
     assert len(data) == len(dimer["frames"])
     np.testing.assert_array_equal(data[:, 1], [f.timestep for f in dimer["frames"]])
-    core = _core.Model(str(dimer["model"]), warmup=False)
+    core = native.Model(str(dimer["model"]), warmup=False)
     for row, f in zip(data, dimer["frames"]):
         v = core.evaluate(f.positions, f.cell, gradients=False)[0]
         np.testing.assert_allclose(row[2:], v, rtol=1e-10, atol=1e-10)  # dump: wrapped, %.16g

@@ -9,17 +9,17 @@ import pytest
 import torch
 
 from chain_helpers import read_columns, run_plumed_driver
-from cv_models._lib import _core
-from cv_models.ops import OPS_VERSION
-from cv_models.training import load_checkpoint, load_encoder
-from export.deploy import ModelCard
-from export.from_checkpoint import (
+from latentcv.cv_models import core as native
+from latentcv.cv_models.ops import OPS_VERSION
+from latentcv.cv_models.training import load_checkpoint, load_encoder
+from latentcv.export.deploy import ModelCard
+from latentcv.export.from_checkpoint import (
     ExportCheckError,
     LatentCVModule,
     export_checkpoint,
     export_model,
 )
-from export.plumed_input import PlumedInputOptions, plumed_input
+from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
 from export_helpers import held_out_frames, reference_outputs, train_tiny
 
 torch.set_num_threads(1)
@@ -50,7 +50,7 @@ def _rel(a, b):
 
 
 def test_metadata_has_every_key(runs):
-    meta = dict(_core.Model(str(runs["dimer"]["float64"]), warmup=False).metadata)
+    meta = dict(native.Model(str(runs["dimer"]["float64"]), warmup=False).metadata)
     for key in ("contract_version", "name", "length_unit", "dtype", "atoms_per_molecule", "species", "cutoff",
                 "output_names", "description", "provenance", "latent_dim", "crystal_centroid", "melt_centroid",
                 "sigma_hint", "sigma_hint_source", "r_on", "molecule_extent", "data_fingerprint"):
@@ -71,9 +71,9 @@ def test_metadata_has_every_key(runs):
     assert prov["checkpoint_sha256"].startswith("sha256:") and prov["data_fingerprint"] == meta["data_fingerprint"]
     assert prov["config"]["model"]["hidden"] == 8
     assert {"latentcv", "torch", "numpy", "python"} <= set(prov["versions"])
-    f32 = dict(_core.Model(str(runs["dimer"]["float32"]), warmup=False).metadata)
+    f32 = dict(native.Model(str(runs["dimer"]["float32"]), warmup=False).metadata)
     assert f32["dtype"] == "float32" and f32["data_fingerprint"] == meta["data_fingerprint"]
-    assert dict(_core.Model(str(runs["lj"]["float64"]), warmup=False).metadata)["molecule_extent"] == ""
+    assert dict(native.Model(str(runs["lj"]["float64"]), warmup=False).metadata)["molecule_extent"] == ""
 
 
 def test_export_logs_what_it_checks(runs):
@@ -88,14 +88,14 @@ def test_core_matches_python_on_held_out_frames(runs, system, dtype, tol):
     enc = load_encoder(runs[system]["checkpoint"])
     frames = held_out_frames(runs[system]["checkpoint"])
     assert len(frames) >= 2
-    core = _core.Model(str(runs[system][dtype]), warmup=False)
+    core = native.Model(str(runs[system][dtype]), warmup=False)
     assert core.output_names == NAMES
     got = np.array([core.evaluate(f.positions, f.cell, gradients=False)[0] for f in frames])
     ref = np.array([reference_outputs(enc, f.positions, f.cell) for f in frames])
     # float32 is compared with the float32 eager model (same arithmetic), and loosely with float64
     if dtype == "float32":
         scripted = torch.jit.load(str(runs[system][dtype]))
-        from export.from_checkpoint import _eager
+        from latentcv.export.from_checkpoint import _eager
 
         ref32 = np.array([_eager(scripted, f.positions, f.cell, torch.float32, False, enc.cutoff)[0] for f in frames])
         assert _rel(got, ref32) < tol
@@ -113,7 +113,7 @@ def test_core_matches_python_on_held_out_frames(runs, system, dtype, tol):
 @pytest.mark.parametrize("system", ["lj", "dimer"])
 def test_core_gradients_match_finite_differences(runs, system):
     frame = held_out_frames(runs[system]["checkpoint"])[0]
-    core = _core.Model(str(runs[system]["float64"]), skin=0.0, warmup=False)
+    core = native.Model(str(runs[system]["float64"]), skin=0.0, warmup=False)
     pos, cell = frame.positions.copy(), frame.cell.copy()
     v, gp, gc = core.evaluate(pos, cell)
     # per-output gradient scale; proj amplifies z by 1/|c_crys - c_melt|^2, so round-off
@@ -224,7 +224,7 @@ def test_refuses_checkpoint_without_centroids_and_missing_files(runs, tmp_path):
 
 
 def test_export_with_explicit_frames(runs, tmp_path):
-    from cv_models.data.dataset import Dataset
+    from latentcv.cv_models.data.dataset import Dataset
 
     frames = held_out_frames(runs["dimer"]["checkpoint"])
     Dataset(frames).save(tmp_path / "frames.npz")
@@ -246,7 +246,7 @@ def test_plumed_input_runs_in_plumed_driver(runs, tmp_path, system):
     text = plumed_input(model, PlumedInputOptions(atoms=f"1-{n}", cv="proj", temp=0.58, engine="driver", pace=1,
                                                   stride=1))
     assert "UNITS NATURAL" in text and "BIASFACTOR=30" in text and "LOAD FILE=" in text
-    sigma = float(dict(_core.Model(str(model), warmup=False).metadata)["sigma_hint"].split(",")[2])
+    sigma = float(dict(native.Model(str(model), warmup=False).metadata)["sigma_hint"].split(",")[2])
     assert f"SIGMA={sigma:.6g}" in text and "HEIGHT=0.58" in text
     lines = text.splitlines()
     actions = [k for k, line in enumerate(lines) if line.strip() and not line.startswith("#")]
@@ -257,7 +257,7 @@ def test_plumed_input_runs_in_plumed_driver(runs, tmp_path, system):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     fields, data = read_columns(tmp_path / "COLVAR")
     assert fields == ["time"] + [f"cv.{k}" for k in NAMES] + ["metad.bias"]
-    core = _core.Model(str(model), warmup=False)
+    core = native.Model(str(model), warmup=False)
     for row, f in zip(data, frames):
         v = core.evaluate(f.positions, f.cell, gradients=False)[0]
         np.testing.assert_allclose(row[1:1 + len(NAMES)], v, rtol=0, atol=6e-7)  # PRINT writes %f (6 decimals)
@@ -266,7 +266,7 @@ def test_plumed_input_runs_in_plumed_driver(runs, tmp_path, system):
 
 @pytest.mark.parametrize("system", ["lj", "dimer"])
 def test_latent_cv_derivatives_match_plumed_numerical_derivatives(runs, tmp_path, system):
-    from cv_models import paths
+    from latentcv.cv_models import paths
 
     model = runs[system]["float64"]
     frames = held_out_frames(runs[system]["checkpoint"])[:1]
@@ -283,7 +283,7 @@ def test_latent_cv_derivatives_match_plumed_numerical_derivatives(runs, tmp_path
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     _, d = read_columns(tmp_path / "DERIV")
     assert d.shape[0] == 3 * n + 9
-    core = _core.Model(str(model), warmup=False)
+    core = native.Model(str(model), warmup=False)
     meta = dict(core.metadata)
     values = dict(zip(core.output_names, core.evaluate(frames[0].positions, frames[0].cell, gradients=False)[0]))
     c = np.array([float(x) for x in meta["crystal_centroid"].split(",")])

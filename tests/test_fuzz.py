@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from chain_helpers import ORTHORHOMBIC, random_frame, run_plumed_driver
-from cv_models import paths
-from export.analytic import save_coordination_model
+from latentcv.cv_models import paths
+from latentcv.export.analytic import save_coordination_model
 
 N_ATOMS = 24
 CASES = 80  # LATENT_CV lines; about 0.2 s each
@@ -104,7 +104,7 @@ def test_corrupted_model_files_never_crash(tmp_path, lj_model):
 FIX_FUZZ = textwrap.dedent("""
     import sys
     import numpy as np
-    from cv_models.engines import open_lammps
+    from latentcv.cv_models.engines import open_lammps
     rng = np.random.default_rng(11)
     dat, tmp = sys.argv[1], sys.argv[2]
     words = ["plumedfile", dat, "outfile", tmp + "/log", "kernel", "bundled", "optimised", "nowhere.so",

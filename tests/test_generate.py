@@ -1,13 +1,13 @@
-"""The LAMMPS data generator (cv_models.generate), tiny preset."""
+"""The LAMMPS data generator (latentcv.cv_models.generate), tiny preset."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cv_models.analysis import TenWoldeConfig, ten_wolde_frame
-from cv_models.data import CRYSTAL, MELT, UNLABELED, Dataset, split_by_blocks
-from cv_models.generate import SYSTEMS, GeneratorConfig, generate, main
+from latentcv.cv_models.analysis import TenWoldeConfig, ten_wolde_frame
+from latentcv.cv_models.data import CRYSTAL, MELT, UNLABELED, Dataset, split_by_blocks
+from latentcv.cv_models.generate import SYSTEMS, GeneratorConfig, generate, main
 
 LABELS = {"crystal": CRYSTAL, "melt": MELT, "transition": UNLABELED}
 
@@ -52,7 +52,7 @@ def test_tiny_trimers_orientational_order(tiny):
     cfg, _, ds = tiny
     if cfg.system != "trimers":
         pytest.skip("orientational order of the trimers")
-    from cv_models.analysis.orientation import orientation_frame
+    from latentcv.cv_models.analysis.orientation import orientation_frame
 
     cut = SYSTEMS["trimers"].tenwolde_cutoff
     order = {name: [orientation_frame(f, cut) for f in fr] for name, fr in ds.by_trajectory().items()}
@@ -115,7 +115,7 @@ def test_reuse_reads_existing_files(tmp_path):
 
 def test_tiny_trimer_interface(tmp_path):
     """The trimer interface protocol: a half-crystal slab of whole molecules in its melt."""
-    from cv_models.analysis.orientation import orientation_frame
+    from latentcv.cv_models.analysis.orientation import orientation_frame
 
     cfg = GeneratorConfig.preset("tiny", "trimers", phases=("interface",), interface_seeds=(("slab", 0.5, 1.4),),
                                  interface_steps=200)

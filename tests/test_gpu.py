@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from chain_helpers import TRICLINIC, random_frame
-from cv_models._lib import _core
-from export.analytic import save_coordination_model
+from latentcv.cv_models import core as native
+from latentcv.export.analytic import save_coordination_model
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),
@@ -19,11 +19,11 @@ pytestmark = pytest.mark.skipif(
 @pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-5)])
 def test_cuda_matches_cpu(tmp_path, dtype, tol):
     path = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=2, cutoff=1.5, dtype=dtype)
-    cpu = _core.Model(str(path), device="cpu")
-    gpu = _core.Model(str(path), device="cuda")
+    cpu = native.Model(str(path), device="cpu")
+    gpu = native.Model(str(path), device="cuda")
     assert gpu.device.startswith("cuda")
     positions = random_frame(64, TRICLINIC, seed=2)
     for a, b in zip(cpu.evaluate(positions, TRICLINIC), gpu.evaluate(positions, TRICLINIC)):
         np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
-    auto = _core.Model(str(path), device="auto")
+    auto = native.Model(str(path), device="auto")
     assert auto.device.startswith("cuda")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from cv_models import graphs as g
+from latentcv.cv_models import graphs as g
 
 torch.set_num_threads(1)
 D = torch.float64

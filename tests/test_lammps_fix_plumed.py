@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cv_models import paths
+from latentcv.cv_models import paths
 
 # A missing build is a failure here, not a skip: `make test` builds the plugin first.
 PLUGIN = paths.lammps_plugin_path()
 paths.plumed_kernel_path()
 
-from cv_models.engines import open_lammps  # noqa: E402
+from latentcv.cv_models.engines import open_lammps  # noqa: E402
 
 # Per unit style: an fcc Lennard-Jones crystal, and the factors that turn MD units into
 # PLUMED's (nm, kJ/mol; lj = natural units, factor 1).

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cv_models import paths
-from cv_models._lib import _core
-from cv_models.engines import open_lammps
-from export.analytic import save_coordination_model
+from latentcv.cv_models import paths
+from latentcv.cv_models import core as native
+from latentcv.cv_models.engines import open_lammps
+from latentcv.export.analytic import save_coordination_model
 
 # units: (lattice, mass, pair, coeff, model unit, model cutoff, plumed energy per MD energy)
 SYSTEMS = {
@@ -67,7 +67,7 @@ def test_restraint_on_latent_cv(tmp_path, units, triclinic, flags):
         lmp.command("run 0")
         x, f0, th0, cell = snapshot(lmp)
         n = len(x)
-        core = _core.Model(str(model_path))
+        core = native.Model(str(model_path))
         s, g, gc = core.evaluate(x, cell)
         s, g, gc = s[0], g[0], gc[0]  # cv.mean
         s0, k = 1.2 * s, 300.0  # MD energy units

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from cv_models import layers as L
+from latentcv.cv_models import layers as L
 from tests.invariance import rotation, script_roundtrip
 
 torch.set_num_threads(1)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from cv_models.config import ModelConfig
-from cv_models.graphs import molecule_centers, neighbor_list
-from cv_models.model import HierarchicalAutoencoder, HierarchicalEncoder
-from cv_models.synthetic import fcc_positions, molecular_frame, skew_cell, synthetic_dataset
+from latentcv.cv_models.config import ModelConfig
+from latentcv.cv_models.graphs import molecule_centers, neighbor_list
+from latentcv.cv_models.model import HierarchicalAutoencoder, HierarchicalEncoder
+from latentcv.cv_models.synthetic import fcc_positions, molecular_frame, skew_cell, synthetic_dataset
 from tests.invariance import check_invariance
 
 torch.set_num_threads(1)
@@ -222,7 +222,7 @@ def test_orientation_reaches_the_latent():
 
 def test_autoencoder_loss_parts():
     torch.manual_seed(0)
-    from cv_models.training import collate, prepare_samples
+    from latentcv.cv_models.training import collate, prepare_samples
 
     cfg = dataclasses.replace(CONFIGS["trimer_attention"])
     model = HierarchicalAutoencoder(cfg)

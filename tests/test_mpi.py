@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export.analytic import save_coordination_model
+from latentcv.export.analytic import save_coordination_model
 
 MPIEXEC = Path(sys.prefix) / "bin" / "mpiexec"
 
@@ -60,7 +60,7 @@ def _plumed_dat(model: Path) -> str:
 
 
 def _plugin() -> str:
-    from cv_models import paths
+    from latentcv.cv_models import paths
 
     return str(paths.plumed_plugin_path())
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from chain_helpers import ORTHORHOMBIC, TRICLINIC, random_frame, read_columns, run_plumed_driver
-from cv_models import paths
-from cv_models._lib import _core
-from export.analytic import save_coordination_model
+from latentcv.cv_models import paths
+from latentcv.cv_models import core as native
+from latentcv.export.analytic import save_coordination_model
 
 N_ATOMS = 24
 
@@ -39,7 +39,7 @@ def test_driver_values_and_derivatives_match_core(tmp_path, nm_model, cell):
     assert fields == ["time", "cv.mean", "cv.meansq"]
     _, deriv = read_columns(tmp_path / "DERIV")
     deriv = deriv.reshape(len(frames), 3 * N_ATOMS + 9, -1)
-    model = _core.Model(str(nm_model))
+    model = native.Model(str(nm_model))
     for f, (positions, box) in enumerate(frames):
         v, gp, gc = model.evaluate(positions, box)
         np.testing.assert_allclose(colvar[f, 1:], v, rtol=1e-12)
@@ -116,8 +116,8 @@ def test_bad_input_errors(tmp_path, nm_model):
 
     torch.jit.script(Bare()).save(str(tmp_path / "bare.pt"))
     cases["no_metadata"] = (f"cv: LATENT_CV MODEL={tmp_path}/bare.pt ATOMS=1-{N_ATOMS}", "no metadata() method")
-    from export.analytic import CoordinationCV, coordination_card
-    from export.deploy import save_deployable
+    from latentcv.export.analytic import CoordinationCV, coordination_card
+    from latentcv.export.deploy import save_deployable
 
     card = coordination_card(2, 1.5, "nm", "float64")
     card.species, card.extra = [0, 1], {"species_masses": "1.0,16.0"}
@@ -152,5 +152,5 @@ def test_natural_units_model(tmp_path):
     proc = run_plumed_driver(tmp_path, dat, frames)
     assert proc.returncode == 0, proc.stdout[-3000:]
     _, colvar = read_columns(tmp_path / "COLVAR")
-    v, _, _ = _core.Model(str(lj)).evaluate(*frames[0])
+    v, _, _ = native.Model(str(lj)).evaluate(*frames[0])
     np.testing.assert_allclose(colvar[0, 1:], v, rtol=1e-12)

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from chain_helpers import ORTHORHOMBIC, random_frame, read_columns, run_plumed_driver
-from cv_models import paths
-from export.analytic import save_coordination_model
+from latentcv.cv_models import paths
+from latentcv.export.analytic import save_coordination_model
 
 try:
     OPTIMISED = paths.optimised_plumed_kernel()

@@ -1,12 +1,12 @@
-"""Steinhardt q6 and the ten Wolde solid-bond criterion (cv_models.analysis.tenwolde)."""
+"""Steinhardt q6 and the ten Wolde solid-bond criterion (latentcv.cv_models.analysis.tenwolde)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cv_models.analysis import TenWoldeConfig, spherical_harmonics, ten_wolde, ten_wolde_frame
-from cv_models.data import Frame
+from latentcv.cv_models.analysis import TenWoldeConfig, spherical_harmonics, ten_wolde, ten_wolde_frame
+from latentcv.cv_models.data import Frame
 
 FCC = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
 BCC = [[0, 0, 0], [0.5, 0.5, 0.5]]
@@ -167,9 +167,9 @@ def _suggested(out: str) -> tuple[float, float]:
 
 def test_suggest_cutoff_on_lj_fcc(tmp_path, capsys):
     """LJ fcc at density ~1.07: shells at 1.09 and 1.54 sigma; the cutoff goes between them."""
-    from cv_models.analysis import suggest_cutoff
-    from cv_models.cli import main
-    from cv_models.data import write_lammps_dump
+    from latentcv.cv_models.analysis import suggest_cutoff
+    from latentcv.cv_models.cli import main
+    from latentcv.cv_models.data import write_lammps_dump
 
     frames = thermal_fcc_frames(4, nn=1.09)
     s = suggest_cutoff(frames)
@@ -194,8 +194,8 @@ def test_suggest_cutoff_on_lj_fcc(tmp_path, capsys):
 def test_suggest_cutoff_and_ten_wolde_auto_on_a_molecular_crystal(tmp_path, capsys):
     """Dimer centres 1.7 apart (second shell 2.4): a fixed 1.5 cutoff reads 0 % solid,
     the g(r) first minimum (CLI with --data-file, and TenWoldeConfig(cutoff="auto")) 100 %."""
-    from cv_models.cli import main
-    from cv_models.data import write_lammps_data, write_lammps_dump
+    from latentcv.cv_models.cli import main
+    from latentcv.cv_models.data import write_lammps_data, write_lammps_dump
 
     frames = thermal_fcc_frames(3, nn=1.7, apm=2)
     write_lammps_dump(tmp_path / "dimers.dump", frames)

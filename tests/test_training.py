@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from cv_models.config import Config, ConfigError, load_config
-from cv_models.training import load_checkpoint, load_encoder, train, train_from_config
+from latentcv.cv_models.config import Config, ConfigError, load_config
+from latentcv.cv_models.training import load_checkpoint, load_encoder, train, train_from_config
 from export_helpers import tiny_config
 
 torch.set_num_threads(1)
@@ -82,7 +82,7 @@ def test_early_stopping(tmp_path):
 
 # ---------------------------------------------------------------------------- `latentcv train` CLI
 def test_cli_train_options_and_set_overrides(tmp_path, capsys):
-    from cv_models.cli import main
+    from latentcv.cv_models.cli import main
 
     cfg = write(tmp_path, 50)  # the options below must win over the file
     out = tmp_path / "o"
@@ -116,9 +116,9 @@ def test_cli_train_options_and_set_overrides(tmp_path, capsys):
 
 def test_cli_train_on_dumps_with_string_labels(tmp_path, capsys):
     """The documented `{ path, data_file, label = "crystal" }` form trains through the CLI."""
-    from cv_models.cli import main
-    from cv_models.data import write_lammps_data, write_lammps_dump
-    from cv_models.synthetic import synthetic_dataset
+    from latentcv.cv_models.cli import main
+    from latentcv.cv_models.data import write_lammps_data, write_lammps_dump
+    from latentcv.cv_models.synthetic import synthetic_dataset
 
     frames = synthetic_dataset(atoms_per_molecule=2, n_cells=2, frames_per_trajectory=5, trajectories_per_phase=1)
     labels = {"crystal0": "Crystal", "melt0": "melt"}
@@ -152,7 +152,7 @@ def test_docs_config_lists_every_key_with_its_default():
     import tomllib
     from pathlib import Path
 
-    from cv_models import config as C
+    from latentcv.cv_models import config as C
 
     root = Path(__file__).resolve().parent.parent
     doc = (root / "docs" / "config.md").read_text()
@@ -164,7 +164,7 @@ def test_docs_config_lists_every_key_with_its_default():
             assert tomllib.loads(f"v = {rows[f.name]}")["v"] == C.field_default(f), (section, f.name)
         assert set(rows) == {f.name for f in dataclasses.fields(cls)}
     generated = doc[doc.index(C.REFERENCE_BEGIN):doc.index(C.REFERENCE_END) + len(C.REFERENCE_END)] + "\n"
-    assert generated == C.config_reference_markdown(), "run: python -m cv_models.config --markdown docs/config.md"
+    assert generated == C.config_reference_markdown(), "run: python -m latentcv.cv_models.config --markdown docs/config.md"
     assert "docs/config.md" in (root / "README.md").read_text()
     assert "config.md" in (root / "docs" / "model.md").read_text()
 
@@ -172,7 +172,7 @@ def test_docs_config_lists_every_key_with_its_default():
 def test_field_docs_refuses_an_undocumented_field():
     from dataclasses import dataclass
 
-    from cv_models.config import field_docs
+    from latentcv.cv_models.config import field_docs
 
     @dataclass
     class Partly:
@@ -196,7 +196,7 @@ def test_two_processes_train_the_one_process_model(tmp_path, batch_size):
     same global batches: every parameter to 1e-9 after 3 epochs, negatives included."""
     from export_helpers import tiny_config
 
-    from cv_models.training import load_checkpoint, train
+    from latentcv.cv_models.training import load_checkpoint, train
 
     states = {}
     for processes in (1, 2):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cv_models import paths
-from cv_models.engines import open_lammps
-from export.from_checkpoint import export_checkpoint
+from latentcv.cv_models import paths
+from latentcv.cv_models.engines import open_lammps
+from latentcv.export.from_checkpoint import export_checkpoint
 from export_helpers import train_tiny
 
 SIGMA_A = 3.405

@@ -14,8 +14,8 @@ import pytest
 
 from chain_helpers import FREE_PARTICLES
 
-from cv_models.cli import main as cli_main
-from cv_models.walkers import walker_inputs
+from latentcv.cv_models.cli import main as cli_main
+from latentcv.cv_models.walkers import walker_inputs
 
 PLUMED = """\
 d: DISTANCE ATOMS=1,2

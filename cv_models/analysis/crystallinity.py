@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cv_models.data.frames import Frame
-from cv_models.data.molecules import make_whole, molecule_centres
+from latentcv.cv_models.data.frames import Frame
+from latentcv.cv_models.data.molecules import make_whole, molecule_centres
 
 
 def frame_points(frame: Frame) -> np.ndarray:
@@ -136,7 +136,7 @@ class CrystallisationWatch:
         """Read the frames added since the last call; the crystallisation step or None."""
         from pathlib import Path
 
-        from cv_models.data import read_lammps_dump
+        from latentcv.cv_models.data import read_lammps_dump
 
         if not Path(self.dump).exists():
             return None

@@ -21,9 +21,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from cv_models.analysis.crystallinity import freud_solid
-from cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
-from cv_models.data.frames import Frame
+from latentcv.cv_models.analysis.crystallinity import freud_solid
+from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
+from latentcv.cv_models.data.frames import Frame
 
 
 @dataclass
@@ -97,7 +97,7 @@ def crystalline_molecules(frame: Frame, criterion: str, cutoff: float) -> np.nda
     """[M] bool per-molecule reference labels: ``"ten_wolde"`` (ours) or ``"local_p2"``
     (local orientational order of the molecule axes > 0.5)."""
     if criterion == "local_p2":
-        from cv_models.analysis.orientation import orientation_frame
+        from latentcv.cv_models.analysis.orientation import orientation_frame
 
         return orientation_frame(frame, cutoff).local_p2 > 0.5
     return ten_wolde_frame(frame, TenWoldeConfig(cutoff=cutoff)).solid
@@ -110,7 +110,7 @@ def interface_report(frames: Sequence[Frame], encoder, tenwolde_cutoff: float,
     ``criterion`` (:func:`crystalline_molecules`, neighbour cutoff ``tenwolde_cutoff``;
     the freud column is freud's ten Wolde either way); plus perfect fcc/hcp lattices
     (single-atom systems only)."""
-    from cv_models.training import encode_frames, prepare_samples
+    from latentcv.cv_models.training import encode_frames, prepare_samples
 
     dtype = encoder.crystal_centroid.dtype
     samples = prepare_samples(frames, encoder.atoms_per_molecule, encoder.cutoff, dtype)
@@ -147,7 +147,7 @@ def plot_cv_vs_solid(path: Path, frames: Sequence[Frame], encoder, tenwolde_cuto
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cv_models.training import encode_frames, prepare_samples
+    from latentcv.cv_models.training import encode_frames, prepare_samples
 
     samples = prepare_samples(frames, encoder.atoms_per_molecule, encoder.cutoff, encoder.crystal_centroid.dtype)
     nc = encode_frames(encoder, samples, torch.device("cpu"))["n_crystal"].double().numpy()

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cv_models.data.frames import Frame
-from cv_models.data.molecules import frame_centres, make_whole
-from cv_models.data.pbc import neighbour_pairs
+from latentcv.cv_models.data.frames import Frame
+from latentcv.cv_models.data.molecules import frame_centres, make_whole
+from latentcv.cv_models.data.pbc import neighbour_pairs
 
 
 def molecule_axes(frame: Frame) -> np.ndarray:

@@ -7,7 +7,7 @@ neighbour shell inside and the second outside (for LJ fcc between the shells at 
 and 1.54 σ; about 1.5 σ near melting, where the shells broaden). ``latentcv
 suggest-cutoff TRAJ`` prints that minimum as ``cutoff`` and ``r_on = 0.8 × cutoff``.
 
-Pairs are counted over every periodic image (:func:`cv_models.data.pbc.neighbour_pairs`),
+Pairs are counted over every periodic image (:func:`latentcv.cv_models.data.pbc.neighbour_pairs`),
 so ``r_max`` may exceed half the box.
 """
 
@@ -18,9 +18,9 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from cv_models.data.frames import Frame
-from cv_models.data.molecules import frame_centres
-from cv_models.data.pbc import neighbour_pairs
+from latentcv.cv_models.data.frames import Frame
+from latentcv.cv_models.data.molecules import frame_centres
+from latentcv.cv_models.data.pbc import neighbour_pairs
 
 __all__ = ["RadialDistribution", "CutoffSuggestion", "radial_distribution", "centre_rdf", "first_minimum",
            "suggest_cutoff", "suggest_cutoff_points", "plot_rdf"]

@@ -25,10 +25,10 @@ from math import factorial, pi, sqrt
 
 import numpy as np
 
-from cv_models.analysis.rdf import suggest_cutoff_points
-from cv_models.data.frames import Frame
-from cv_models.data.molecules import connected_components, frame_centres
-from cv_models.data.pbc import neighbour_pairs
+from latentcv.cv_models.analysis.rdf import suggest_cutoff_points
+from latentcv.cv_models.data.frames import Frame
+from latentcv.cv_models.data.molecules import connected_components, frame_centres
+from latentcv.cv_models.data.pbc import neighbour_pairs
 
 
 def spherical_harmonics(l: int, vectors: np.ndarray) -> np.ndarray:
@@ -71,9 +71,9 @@ class TenWoldeConfig:
 
     Attributes:
         cutoff: neighbour distance in the frame's length unit (1.5 σ for LJ atoms; for
-            dimer centres see :data:`cv_models.generate.SYSTEMS`), or "auto": the first
+            dimer centres see :data:`latentcv.cv_models.generate.SYSTEMS`), or "auto": the first
             minimum after the first peak of the g(r) of the analysed points
-            (:func:`cv_models.analysis.rdf.suggest_cutoff_points`, what ``latentcv
+            (:func:`latentcv.cv_models.analysis.rdf.suggest_cutoff_points`, what ``latentcv
             suggest-cutoff`` prints). A fixed 1.5 fails for molecular crystals whose
             centres sit further apart (fewer than ``min_solid_bonds`` neighbours: 0 %
             solid); "auto" follows the first neighbour shell, per configuration.

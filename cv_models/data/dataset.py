@@ -18,7 +18,7 @@ class Dataset:
     """Frames from one or more trajectories, in trajectory order.
 
     ``Frame.trajectory`` names the trajectory each frame belongs to and ``Frame.index``
-    its position in it; the train/validation split (:mod:`cv_models.data.split`) cuts
+    its position in it; the train/validation split (:mod:`latentcv.cv_models.data.split`) cuts
     trajectories into contiguous blocks using both.
     """
 

@@ -214,7 +214,7 @@ def molecule_centres(positions: np.ndarray, atoms_per_molecule: int, weights: np
 
 
 def frame_centres(frame) -> np.ndarray:
-    """[M, 3] molecule centres of a :class:`~cv_models.data.frames.Frame` (molecules made
+    """[M, 3] molecule centres of a :class:`~latentcv.cv_models.data.frames.Frame` (molecules made
     whole first); the atom positions themselves for one atom per molecule."""
     apm = frame.atoms_per_molecule
     if apm == 1:

@@ -1,6 +1,6 @@
 """Periodic-boundary helpers shared by the readers and the analysis (NumPy, triclinic).
 
-Convention (as in :class:`~cv_models.data.frames.Frame`): ``cell`` is [3, 3] with the
+Convention (as in :class:`~latentcv.cv_models.data.frames.Frame`): ``cell`` is [3, 3] with the
 lattice vectors a, b, c as rows, so a Cartesian point is ``r = s @ cell`` for fractional
 coordinates ``s``.
 """
