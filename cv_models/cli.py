@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from latentcv.cv_models import paths
+from latentcv.cv_models.units import MODEL_LENGTH_UNITS, PHYSICAL_MODEL_LENGTH_UNITS
 
 
 def _cmd_paths(args: argparse.Namespace) -> int:
@@ -173,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: the validation blocks of the training data")
     p.add_argument("--config", default=None, help="training config (if the checkpoint's data paths do not resolve)")
     p.add_argument("--name", default=None, help="model name in the metadata (default: the run folder's name)")
-    p.add_argument("--length-unit", default=None, choices=["A", "nm"],
+    p.add_argument("--length-unit", default=None, choices=list(PHYSICAL_MODEL_LENGTH_UNITS),
                    help="deploy a model trained in reduced (lj) units for this physical length unit ...")
     p.add_argument("--unit-length", type=float, default=None,
                    help="... where the reduced unit sigma is this long (e.g. --length-unit A --unit-length 3.405)")
@@ -210,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--atoms-per-molecule", type=int, default=None, help="molecule size (default: the model's)")
     p.add_argument("--data-file", default=None, help="LAMMPS data file of the run (molecules from its bonds)")
     p.add_argument("--units", default=None, help="LAMMPS units style of a dump: lj, real, metal, nano")
-    p.add_argument("--length-unit", default=None, choices=["nm", "A", "lj"],
+    p.add_argument("--length-unit", default=None, choices=list(MODEL_LENGTH_UNITS),
                    help="unit of the numbers in an mdtraj-read file (default nm)")
     p.add_argument("--stride", type=int, default=1, help="every n-th frame")
     p.add_argument("--device", default="cpu", help="cpu, cuda, auto")
@@ -228,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="molecule size, atoms in id order (default: data file bonds, a mol column, else 1)")
     p.add_argument("--units", default="lj", help="LAMMPS units style of a dump: lj (default), real, metal, nano")
     p.add_argument("--top", default=None, help="topology for formats without one (mdtraj)")
-    p.add_argument("--length-unit", default="nm", choices=["nm", "A", "lj"],
+    p.add_argument("--length-unit", default="nm", choices=list(MODEL_LENGTH_UNITS),
                    help="unit of the numbers in an mdtraj-read file (default nm)")
     p.add_argument("--stride", type=int, default=1, help="every n-th frame")
     p.add_argument("--max-frames", type=int, default=20, help="at most this many frames, spread evenly (default 20)")

@@ -13,7 +13,7 @@ tests.
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -22,6 +22,8 @@ __all__ = [
     "switch",
     "minimum_image",
     "molecule_centers",
+    "molecule_offsets",
+    "frame_graph",
     "intra_molecular_edges",
     "neighbor_list",
     "brute_force_neighbor_list",
@@ -50,7 +52,7 @@ def switch(r: Tensor, cutoff: float, r_on: float) -> Tensor:
     return 1.0 - x3 * (10.0 - 15.0 * x + 6.0 * x * x)
 
 
-def minimum_image(d: Tensor, cell: Tensor) -> Tensor:
+def minimum_image(d: Tensor, cell: Tensor, inv_cell: Optional[Tensor] = None) -> Tensor:
     """Wrap displacement vectors ``d[..., 3]`` to the nearest image by fractional rounding.
 
     Exact for displacements shorter than half the smallest perpendicular width of the cell
@@ -59,53 +61,56 @@ def minimum_image(d: Tensor, cell: Tensor) -> Tensor:
 
     Args:
         d: [..., 3] displacements.
-        cell: [3, 3] (rows a, b, c) or [..., 3, 3] matching the leading shape of ``d``.
+        cell: [3, 3] (rows a, b, c) or [..., 3, 3] broadcasting with the leading shape of ``d``.
+        inv_cell: ``inv(cell)`` when the caller has it (one inverse per frame, not per vector).
     """
+    if inv_cell is None:
+        inv = torch.linalg.inv(cell)
+    else:
+        inv = inv_cell
     if cell.dim() == 2:
-        s = d @ torch.linalg.inv(cell)
-        n = torch.round(s).detach()
+        n = torch.round(d @ inv).detach()
         return d - n @ cell
-    inv = torch.linalg.inv(cell)
     s = torch.matmul(d.unsqueeze(-2), inv).squeeze(-2)
     n = torch.round(s).detach()
     return d - torch.matmul(n.unsqueeze(-2), cell).squeeze(-2)
 
 
-def molecule_centers(positions: Tensor, cell: Tensor, atoms_per_molecule: int) -> Tensor:
-    """Molecule centres made whole across periodic boundaries.
+def molecule_offsets(positions: Tensor, cells: Tensor, mol_batch: Tensor, atoms_per_molecule: int) -> Tuple[Tensor, Tensor]:
+    """Molecule centres made whole across periodic boundaries, and each atom's offset from
+    its centre, for one frame or a batch of frames.
 
     ``c_m = x_{m,0} + mean_k mic(x_{m,k} - x_{m,0})``: the first atom of the molecule plus
-    the mean minimum-image displacement of all its atoms (unit masses). Atoms of one
-    molecule must be contiguous. The centre is not wrapped into the box.
+    the mean minimum-image displacement of its atoms (unit masses); ``u_{m,k} =
+    mic(x_{m,k} - x_{m,0}) - mean_k(...)``: translation-invariant, rotation-equivariant atom
+    vectors, independent of the periodic image chosen for each atom. Atoms of one molecule
+    are contiguous; the centre is not wrapped into the box.
 
     Args:
-        positions: [N, 3], N = M * atoms_per_molecule.
-        cell: [3, 3] rows a, b, c.
+        positions: [N, 3] atoms of all frames, N = M * atoms_per_molecule.
+        cells: [B, 3, 3] one cell per frame (rows a, b, c).
+        mol_batch: [M] frame of every molecule.
         atoms_per_molecule: A.
     Returns:
-        [M, 3] centres.
+        (centers [M, 3], u [N, 3]).
     """
-    if atoms_per_molecule == 1:
-        return positions
-    x = positions.reshape(-1, atoms_per_molecule, 3)
-    d = minimum_image(x - x[:, :1, :], cell)
-    return x[:, 0, :] + d.mean(dim=1)
-
-
-def molecule_offsets(positions: Tensor, cell: Tensor, atoms_per_molecule: int) -> Tuple[Tensor, Tensor]:
-    """Centres and each atom's whole-molecule displacement from its centre.
-
-    Returns:
-        (centers [M, 3], u [N, 3]) with ``u = mic(x_{m,k} - x_{m,0}) - mean_k(...)``:
-        translation-invariant, rotation-equivariant atom vectors, independent of the
-        periodic image chosen for each atom.
-    """
-    x = positions.reshape(-1, atoms_per_molecule, 3)
-    d = minimum_image(x - x[:, :1, :], cell)
+    a = atoms_per_molecule
+    if a == 1:
+        return positions, torch.zeros_like(positions)
+    x = positions.reshape(-1, a, 3)
+    cm = cells[mol_batch].unsqueeze(1)  # [M, 1, 3, 3]
+    inv = torch.linalg.inv(cells)[mol_batch].unsqueeze(1)
+    d = minimum_image(x - x[:, :1, :], cm, inv)
     mean = d.mean(dim=1, keepdim=True)
-    centers = x[:, 0, :] + mean[:, 0, :]
-    u = (d - mean).reshape(-1, 3)
-    return centers, u
+    return x[:, 0, :] + mean[:, 0, :], (d - mean).reshape(-1, 3)
+
+
+def molecule_centers(positions: Tensor, cell: Tensor, atoms_per_molecule: int) -> Tensor:
+    """Molecule centres [M, 3] of one frame (``cell`` [3, 3]): :func:`molecule_offsets`'s
+    centres, on which every molecule neighbour list is built."""
+    m = positions.shape[0] // atoms_per_molecule
+    batch = torch.zeros(m, dtype=torch.long, device=positions.device)
+    return molecule_offsets(positions, cell.unsqueeze(0), batch, atoms_per_molecule)[0]
 
 
 def intra_molecular_edges(n_molecules: int, atoms_per_molecule: int, device: torch.device) -> Tensor:
@@ -217,6 +222,16 @@ def neighbor_list(centers: Tensor, cell: Tensor, cutoff: float) -> Tuple[Tensor,
     keep = keep & ~((i == j) & (shift.abs().sum(dim=1) == 0))
     edge_index = torch.stack([i[keep], j[keep]], dim=0)
     return edge_index, shift[keep]
+
+
+def frame_graph(positions: Tensor, cell: Tensor, atoms_per_molecule: int, cutoff: float) -> Tuple[Tensor, Tensor]:
+    """The molecule pair list of one frame, as the C++ side builds it (no skin):
+    ``edge_index`` [2, P] and ``edge_shift`` [P, 3] (dtype of ``positions``) of
+    :func:`neighbor_list` on the :func:`molecule_centers`. No gradient."""
+    with torch.no_grad():
+        c = molecule_centers(positions.detach(), cell.detach(), atoms_per_molecule)
+        ei, sh = neighbor_list(c, cell.detach(), cutoff)
+    return ei, sh.to(positions.dtype)
 
 
 def brute_force_neighbor_list(centers: Tensor, cell: Tensor, cutoff: float) -> Tuple[Tensor, Tensor]:

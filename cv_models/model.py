@@ -55,7 +55,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig
-from .graphs import intra_molecular_edges, neighbor_list, switch
+from .graphs import frame_graph, intra_molecular_edges, minimum_image, molecule_centers, molecule_offsets, switch
 from .ops import ops_available
 from .layers import (
     MLP,
@@ -74,7 +74,7 @@ from .layers import (
     scatter_sum,
 )
 
-__all__ = ["HierarchicalEncoder", "HierarchicalAutoencoder", "Stage1Block", "build_graph_inputs"]
+__all__ = ["HierarchicalEncoder", "HierarchicalAutoencoder", "Stage1Block"]
 
 
 class _PassThrough(nn.Module):
@@ -213,28 +213,11 @@ class HierarchicalEncoder(nn.Module):
         return s
 
     # ------------------------------------------------------------------ geometry
-    def _centers_batched(self, positions: Tensor, cells: Tensor, mol_batch: Tensor) -> Tuple[Tensor, Tensor]:
-        """(centres [M,3], u [N,3]) with per-frame cells [B,3,3] and molecule→frame map."""
-        a = self.atoms_per_molecule
-        if a == 1:
-            return positions, torch.zeros_like(positions)
-        x = positions.reshape(-1, a, 3)
-        d = x - x[:, :1, :]
-        cm = cells[mol_batch].unsqueeze(1)  # [M,1,3,3]
-        inv = torch.linalg.inv(cells)[mol_batch].unsqueeze(1)
-        s = torch.matmul(d.unsqueeze(-2), inv).squeeze(-2)
-        n = torch.round(s).detach()
-        d = d - torch.matmul(n.unsqueeze(-2), cm).squeeze(-2)
-        mean = d.mean(dim=1, keepdim=True)
-        return x[:, 0, :] + mean[:, 0, :], (d - mean).reshape(-1, 3)
-
     @torch.jit.export
     def molecule_centers(self, positions: Tensor, cell: Tensor) -> Tensor:
         """Molecule centres [M, 3] (first atom + mean minimum-image displacement); the
         neighbour list passed to ``forward`` must be built on these."""
-        m = positions.shape[0] // self.atoms_per_molecule
-        batch = torch.zeros(m, dtype=torch.long, device=positions.device)
-        return self._centers_batched(positions, cell.unsqueeze(0), batch)[0]
+        return molecule_centers(positions, cell, self.atoms_per_molecule)
 
     # ------------------------------------------------------------------ encoder
     def pair_geometry_reference(self, centers: Tensor, cells: Tensor, mol_batch: Tensor, edge_index: Tensor,
@@ -291,7 +274,7 @@ class HierarchicalEncoder(nn.Module):
         a = self.atoms_per_molecule
         m = mol_batch.shape[0]
         dev = positions.device
-        centers, u = self._centers_batched(positions, cells, mol_batch)
+        centers, u = molecule_offsets(positions, cells, mol_batch, a)
         atom_mol = torch.arange(m, device=dev).repeat_interleave(a)
         h = self.embed(self.species.repeat(m))
         # ---- stage 1 on the complete intra-molecular graph
@@ -408,28 +391,14 @@ class HierarchicalEncoder(nn.Module):
 
     def evaluate(self, positions: Tensor, cell: Tensor) -> Tensor:
         """Convenience (not exported): build the neighbour list here and call ``forward``."""
-        c = self.molecule_centers(positions, cell)
-        ei, sh = neighbor_list(c, cell, self.cutoff)
-        return self.forward(positions, cell, ei, sh.to(positions.dtype))
+        ei, sh = frame_graph(positions, cell, self.atoms_per_molecule, self.cutoff)
+        return self.forward(positions, cell, ei, sh)
 
     def set_centroids(self, crystal: Tensor, melt: Tensor) -> None:
         """Store the crystal and melt centroids of the latent space (after training)."""
         self.crystal_centroid.copy_(crystal.to(self.crystal_centroid.dtype))
         self.melt_centroid.copy_(melt.to(self.melt_centroid.dtype))
         self.has_centroids.fill_(1.0)
-
-
-def build_graph_inputs(
-    positions: Tensor, cell: Tensor, atoms_per_molecule: int, cutoff: float
-) -> Tuple[Tensor, Tensor]:
-    """Neighbour list (edge_index, edge_shift) of one frame on its molecule centres, as
-    the C++ side would build it (no skin)."""
-    from .graphs import molecule_centers
-
-    with torch.no_grad():
-        c = molecule_centers(positions, cell, atoms_per_molecule)
-        ei, sh = neighbor_list(c, cell, cutoff)
-    return ei, sh.to(positions.dtype)
 
 
 class HierarchicalAutoencoder(nn.Module):
@@ -519,10 +488,7 @@ class HierarchicalAutoencoder(nn.Module):
             src = src[keep]
             dst = dst[keep]
             c = out["centers"].detach()
-            cl = batch["cells"][mb[src]]
-            dvec = c[dst] - c[src]
-            s = torch.bmm(dvec.unsqueeze(1), torch.linalg.inv(cl)).squeeze(1)
-            dvec = torch.bmm((s - torch.round(s)).unsqueeze(1), cl).squeeze(1)
+            dvec = minimum_image(c[dst] - c[src], batch["cells"][mb[src]])
             tgt = switch(dvec.norm(dim=-1), enc.cutoff, enc.r_on)
             neg_logit = self.adjacency(lat, torch.stack([src, dst]))
             terms["adj_neg"] = bce(neg_logit, tgt)

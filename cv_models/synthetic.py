@@ -13,6 +13,7 @@ from typing import List, Optional
 import numpy as np
 
 from .data.frames import CRYSTAL, MELT, Frame
+from .data.pbc import minimum_image
 
 __all__ = ["fcc_positions", "liquid_positions", "molecular_frame", "synthetic_dataset", "skew_cell"]
 
@@ -28,11 +29,8 @@ def fcc_positions(n_cells: int, lattice: float) -> tuple[np.ndarray, np.ndarray]
 def liquid_positions(n: int, cell: np.ndarray, rng: np.random.Generator, r_min: float = 0.9, steps: int = 200) -> np.ndarray:
     """n random points in ``cell`` pushed apart by a soft repulsion below ``r_min``."""
     x = rng.random((n, 3)) @ cell
-    inv = np.linalg.inv(cell)
     for _ in range(steps):
-        d = x[None, :, :] - x[:, None, :]
-        s = d @ inv
-        d = (s - np.round(s)) @ cell
+        d = minimum_image(x[None, :, :] - x[:, None, :], cell)
         r = np.linalg.norm(d, axis=-1) + np.eye(n) * 1e9
         overlap = np.clip(r_min - r, 0.0, None)
         if overlap.max() < 1e-3:

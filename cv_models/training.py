@@ -31,7 +31,7 @@ from torch import Tensor
 from .config import (Config, ConfigError, ModelConfig, add_train_arguments, load_config, merge_overrides,
                      parse_overrides)
 from .data.frames import CRYSTAL, MELT, Frame
-from .graphs import molecule_centers, neighbor_list
+from .graphs import frame_graph
 from .model import HierarchicalAutoencoder, HierarchicalEncoder
 
 __all__ = [
@@ -140,9 +140,8 @@ def prepare_samples(frames: Sequence[Frame], atoms_per_molecule: int, cutoff: fl
     for f in frames:
         pos = torch.tensor(f.positions, dtype=torch.float64)
         cell = torch.tensor(f.cell, dtype=torch.float64)
-        c = molecule_centers(pos, cell, atoms_per_molecule)
-        ei, sh = neighbor_list(c, cell, cutoff)
-        m = int(c.shape[0])
+        ei, sh = frame_graph(pos, cell, atoms_per_molecule, cutoff)
+        m = f.n_atoms // atoms_per_molecule
         if f.molecule_labels is not None:
             if len(f.molecule_labels) != m:
                 raise ConfigError(f"frame {f.trajectory}:{f.index} has {len(f.molecule_labels)} molecule labels "

@@ -14,11 +14,11 @@ import torch
 from torch import Tensor, nn
 
 from latentcv.cv_models.ops import OPS_VERSION, ops_available
+from latentcv.cv_models.units import check_model_length_unit
 
 # 2: the model may call latentcv's own operators (torch.ops.latentcv.*, recorded in the
 # metadata key "ops_version"); 1: core torch ops only. Readers accept both.
 CONTRACT_VERSION = 2
-LENGTH_UNITS = ("lj", "nm", "A")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 _STANDARD_KEYS = ("contract_version", "name", "length_unit", "dtype", "atoms_per_molecule", "species", "cutoff",
                   "output_names", "description", "provenance", "ops_version")
@@ -58,8 +58,7 @@ class ModelCard:
     uses_ops: bool = False
 
     def validate(self) -> None:
-        if self.length_unit not in LENGTH_UNITS:
-            raise ValueError(f"length_unit must be one of {LENGTH_UNITS}, not {self.length_unit!r}")
+        check_model_length_unit(self.length_unit)
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, not {self.dtype!r}")
         if self.atoms_per_molecule < 1:

@@ -15,30 +15,10 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from latentcv.cv_models.units import length_conversion
+
 __all__ = ["EvalResult", "evaluate_trajectory", "evaluate_frames", "write_colvar", "plot_colvar",
            "length_conversion"]
-
-# length of one unit in nm; "lj" (reduced) converts to nothing else
-_NM_PER_UNIT: Dict[str, float] = {"nm": 1.0, "A": 0.1, "bohr": 0.052917721090, "m": 1e9, "cm": 1e7, "um": 1e3}
-
-
-def length_conversion(src: str, dst: str) -> float:
-    """Factor f such that a length in ``src`` times f is in ``dst``.
-
-    Raises:
-        ValueError: reduced (``lj``) lengths and physical ones do not convert.
-    """
-    if src == dst:
-        return 1.0
-    if "lj" in (src, dst):
-        raise ValueError(f"the trajectory is in {src!r} lengths but the model in {dst!r}: reduced (lj) and physical "
-                         "units do not convert; use frames of the model's unit system (for a LAMMPS dump: --units "
-                         "lj|real|metal|nano; for mdtraj formats holding reduced numbers: --length-unit lj)")
-    try:
-        return _NM_PER_UNIT[src] / _NM_PER_UNIT[dst]
-    except KeyError as exc:
-        raise ValueError(f"unknown length unit {exc.args[0]!r}; known: lj, {', '.join(_NM_PER_UNIT)}") from None
-
 
 @dataclass
 class EvalResult:

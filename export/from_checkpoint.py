@@ -46,6 +46,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from latentcv.cv_models.data.pbc import minimum_image
+from latentcv.cv_models.units import PHYSICAL_MODEL_LENGTH_UNITS
+
 from .deploy import DTYPES, ModelCard, save_deployable
 
 __all__ = [
@@ -166,10 +169,7 @@ def molecule_extent(frames: Sequence, atoms_per_molecule: int, margin: float = 1
     worst = 0.0
     for f in frames:
         x = np.asarray(f.positions, dtype=np.float64).reshape(-1, a, 3)
-        d = x - x[:, :1, :]
-        cell = np.asarray(f.cell, dtype=np.float64)
-        s = d @ np.linalg.inv(cell)
-        d = (s - np.round(s)) @ cell
+        d = minimum_image(x - x[:, :1, :], f.cell)
         worst = max(worst, float(np.linalg.norm(d, axis=-1).max()))
     return margin * worst
 
@@ -197,6 +197,8 @@ def frames_from_file(path: str | os.PathLike, **reader_kwargs) -> list:
 
 
 def _graph(module: nn.Module, pos: Tensor, cell: Tensor, cutoff: float) -> Tuple[Tensor, Tensor]:
+    """The pair list on the centres of the module's own ``molecule_centers`` (the contract's
+    method, in the module's input length unit)."""
     from latentcv.cv_models.graphs import neighbor_list
 
     with torch.no_grad():
@@ -550,7 +552,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
                              f"{n_species}: pattern {encoder.species.tolist()})")
     scale = 1.0
     if length_unit is not None or unit_length is not None:
-        if length_unit not in ("A", "nm") or not (unit_length or 0) > 0:
+        if length_unit not in PHYSICAL_MODEL_LENGTH_UNITS or not (unit_length or 0) > 0:
             raise ValueError("--length-unit (A or nm) and --unit-length (the reduced unit sigma in that unit, > 0) "
                              "go together")
         scale = float(unit_length)

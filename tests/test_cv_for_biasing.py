@@ -152,7 +152,7 @@ def test_compare_writes_a_table_from_real_runs(tmp_path):
         CompareConfig(cvs=("latent",), model=str(tmp_path / "none.pt")).validate()
 
 
-def test_compare_q6_on_molecule_centres():
+def test_compare_q6_on_molecule_centers():
     """For molecules, PLUMED's Q6 runs on CENTER virtual atoms, one per molecule."""
     from latentcv.cv_models.compare import CompareConfig, cv_lines
 

@@ -74,7 +74,8 @@ def test_molecule_centers_whole_across_pbc(cell_name):
     # equal up to a lattice vector
     frac = (c - centres) @ torch.linalg.inv(cell)
     torch.testing.assert_close(frac, torch.round(frac), atol=1e-12, rtol=0)
-    cc, u = g.molecule_offsets(shifted, cell, 3)
+    cc, u = g.molecule_offsets(shifted, cell.unsqueeze(0), torch.zeros(5, dtype=torch.long), 3)
+    torch.testing.assert_close(cc, c, atol=0, rtol=0)
     torch.testing.assert_close(u.reshape(5, 3, 3), offs, atol=1e-12, rtol=0)
 
 
@@ -88,7 +89,8 @@ def test_intra_molecular_edges():
 def test_graph_functions_script(tmp_path):
     cell = torch.tensor(CELLS["triclinic"], dtype=D)
     c = torch.tensor(np.random.default_rng(2).random((9, 3)) * 3, dtype=D)
-    for fn in (g.switch, g.molecule_centers, g.minimum_image, g.neighbor_list, g.edge_vectors, g.intra_molecular_edges):
+    for fn in (g.switch, g.molecule_centers, g.molecule_offsets, g.minimum_image, g.neighbor_list, g.frame_graph,
+               g.edge_vectors, g.intra_molecular_edges):
         torch.jit.script(fn)
     nl = torch.jit.script(g.neighbor_list)
     assert canon(*nl(c, cell, 2.0)) == canon(*g.neighbor_list(c, cell, 2.0))

@@ -123,7 +123,7 @@ def test_thresholds_are_parameters():
     assert not ten_wolde(pts, cell, cfg).solid.any()
 
 
-def test_dimers_use_molecule_centres():
+def test_dimers_use_molecule_centers():
     """Randomly oriented dimers on fcc sites: centres are fcc, atoms are not."""
     rng = np.random.default_rng(5)
     centres, cell = lattice(FCC, 3, a=1.7)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from latentcv.cv_models.data.frames import Frame
-from latentcv.cv_models.data.molecules import make_whole, molecule_centres
+from latentcv.cv_models.data.molecules import make_whole, molecule_centers
 
 
 def frame_points(frame: Frame) -> np.ndarray:
@@ -28,7 +28,7 @@ def frame_points(frame: Frame) -> np.ndarray:
     apm = frame.atoms_per_molecule
     if apm == 1:
         return np.asarray(frame.positions, dtype=np.float64)
-    return molecule_centres(make_whole(frame.positions, frame.cell, apm, frame.bonds), apm)
+    return molecule_centers(make_whole(frame.positions, frame.cell, apm, frame.bonds), apm)
 
 
 def _freud_system(frame: Frame):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from latentcv.cv_models.data.frames import Frame
-from latentcv.cv_models.data.molecules import frame_centres, make_whole
+from latentcv.cv_models.data.molecules import frame_centers, make_whole
 from latentcv.cv_models.data.pbc import neighbour_pairs
 
 
@@ -61,7 +61,7 @@ def orientation_frame(frame: Frame, cutoff: float) -> OrientationResult:
     """Global nematic order and per-molecule local P2 (neighbour centres within ``cutoff``)."""
     u = molecule_axes(frame)
     s, director = nematic_order(u)
-    i, j, _ = neighbour_pairs(frame_centres(frame), frame.cell, cutoff)
+    i, j, _ = neighbour_pairs(frame_centers(frame), frame.cell, cutoff)
     p2 = 1.5 * np.einsum("pk,pk->p", u[i], u[j]) ** 2 - 0.5
     n = len(u)
     nb = np.bincount(i, minlength=n)

@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from latentcv.cv_models.data.frames import Frame
-from latentcv.cv_models.data.molecules import frame_centres
+from latentcv.cv_models.data.molecules import frame_centers
 from latentcv.cv_models.data.pbc import neighbour_pairs
 
 __all__ = ["RadialDistribution", "CutoffSuggestion", "radial_distribution", "centre_rdf", "first_minimum",
@@ -89,7 +89,7 @@ def centre_rdf(frames: Sequence[Frame], r_max: Optional[float] = None, bin_width
         raise ValueError("no frames to compute g(r) from")
     if len(frames) > max_frames:
         frames = [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames).round().astype(int)]
-    configs = [(frame_centres(f), np.asarray(f.cell, dtype=np.float64)) for f in frames]
+    configs = [(frame_centers(f), np.asarray(f.cell, dtype=np.float64)) for f in frames]
     r, g = radial_distribution(configs, r_max, bin_width)
     return RadialDistribution(r, g, len(frames), len(configs[0][0]), frames[0].length_unit)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from latentcv.cv_models.analysis.rdf import suggest_cutoff_points
 from latentcv.cv_models.data.frames import Frame
-from latentcv.cv_models.data.molecules import connected_components, frame_centres
+from latentcv.cv_models.data.molecules import connected_components, frame_centers
 from latentcv.cv_models.data.pbc import neighbour_pairs
 
 
@@ -197,7 +197,7 @@ def ten_wolde_frame(frame: Frame, config: TenWoldeConfig | None = None) -> TenWo
     """
     cfg = config or TenWoldeConfig()
     use_centres = cfg.on == "molecules" or (cfg.on == "auto" and frame.atoms_per_molecule > 1)
-    points = frame_centres(frame) if use_centres else frame.positions
+    points = frame_centers(frame) if use_centres else frame.positions
     return ten_wolde(points, frame.cell, cfg)
 
 

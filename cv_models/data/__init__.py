@@ -10,7 +10,7 @@
 
 from .dataset import Dataset
 from .frames import CRYSTAL, MELT, UNLABELED, Frame
-from .molecules import MoleculeLayout, MoleculePatternError, make_whole, molecule_centres
+from .molecules import MoleculeLayout, MoleculePatternError, make_whole, molecule_centers
 from .readers import read_dataset, read_frames, read_lammps_data, read_lammps_dump, read_mdtraj
 from .split import SplitConfig, split_by_blocks
 from .writers import write_lammps_data, write_lammps_dump
@@ -24,7 +24,7 @@ __all__ = [
     "MoleculeLayout",
     "MoleculePatternError",
     "make_whole",
-    "molecule_centres",
+    "molecule_centers",
     "read_dataset",
     "read_frames",
     "read_lammps_data",

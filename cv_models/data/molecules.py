@@ -204,7 +204,7 @@ def make_whole(
     return p.reshape(-1, 3)
 
 
-def molecule_centres(positions: np.ndarray, atoms_per_molecule: int, weights: np.ndarray | None = None) -> np.ndarray:
+def molecule_centers(positions: np.ndarray, atoms_per_molecule: int, weights: np.ndarray | None = None) -> np.ndarray:
     """[M, 3] centres of whole molecules (plain mean, or weighted by [apm] ``weights``)."""
     p = np.asarray(positions, dtype=np.float64).reshape(-1, atoms_per_molecule, 3)
     if weights is None:
@@ -213,10 +213,10 @@ def molecule_centres(positions: np.ndarray, atoms_per_molecule: int, weights: np
     return np.einsum("mak,a->mk", p, w / w.sum())
 
 
-def frame_centres(frame) -> np.ndarray:
+def frame_centers(frame) -> np.ndarray:
     """[M, 3] molecule centres of a :class:`~latentcv.cv_models.data.frames.Frame` (molecules made
     whole first); the atom positions themselves for one atom per molecule."""
     apm = frame.atoms_per_molecule
     if apm == 1:
         return np.asarray(frame.positions, dtype=np.float64)
-    return molecule_centres(make_whole(frame.positions, frame.cell, apm, frame.bonds), apm)
+    return molecule_centers(make_whole(frame.positions, frame.cell, apm, frame.bonds), apm)

@@ -27,17 +27,8 @@ import numpy as np
 from .dataset import Dataset
 from .frames import UNLABELED, Frame, parse_label
 from .molecules import MoleculeLayout, build_layout, connected_components, layout_from_count, make_whole
+from ..units import PHYSICAL_MODEL_LENGTH_UNITS, length_conversion, lammps_length_unit
 from .pbc import lammps_cell
-
-LAMMPS_UNITS = {"lj": "lj", "real": "A", "metal": "A", "nano": "nm", "electron": "bohr", "si": "m", "cgs": "cm", "micro": "um"}
-
-
-def lammps_length_unit(units: str) -> str:
-    """latentcv length unit of a LAMMPS ``units`` style (``lj`` → ``"lj"``, ``real``/``metal`` → ``"A"``)."""
-    try:
-        return LAMMPS_UNITS[units]
-    except KeyError:
-        raise ValueError(f"Unknown LAMMPS units style {units!r}; one of {sorted(LAMMPS_UNITS)}.") from None
 
 
 # ----------------------------------------------------------------------------- dumps
@@ -355,7 +346,6 @@ _MDTRAJ_FILE_UNIT = {
     ".dcd": "A", ".pdb": "A", ".pdb.gz": "A", ".lammpstrj": "A", ".xyz": "A", ".xyz.gz": "A",
     ".nc": "A", ".ncdf": "A", ".netcdf": "A", ".binpos": "A", ".arc": "A", ".mdcrd": "A", ".crd": "A",
 }
-_NM_TO = {"nm": 1.0, "A": 10.0}
 
 
 def _suffix(path: str | os.PathLike) -> str:
@@ -399,9 +389,9 @@ def read_mdtraj(
         raise ValueError(f"{path} has no periodic box; latentcv needs periodic frames.")
     if length_unit == "lj":
         file_unit = _MDTRAJ_FILE_UNIT.get(_suffix(path), "nm")
-        scale = _NM_TO[file_unit]
-    elif length_unit in _NM_TO:
-        scale = _NM_TO[length_unit]
+        scale = length_conversion("nm", file_unit)
+    elif length_unit in PHYSICAL_MODEL_LENGTH_UNITS:
+        scale = length_conversion("nm", length_unit)
     else:
         raise ValueError(f"length_unit must be 'nm', 'A' or 'lj', not {length_unit!r}")
     atoms = list(traj.topology.atoms)
