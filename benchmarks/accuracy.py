@@ -36,7 +36,9 @@ import torch
 
 from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
 from latentcv.cv_models.generate import SYSTEMS, GeneratorConfig, generate
-from latentcv.cv_models.training import encode_frames, heldout_report, load_encoder, prepare_samples, train_from_config
+from latentcv.cv_models.batching import encode_frames, prepare_samples
+from latentcv.cv_models.checkpoint import load_encoder
+from latentcv.cv_models.training import heldout_report, train_from_config
 
 # per system: model cutoff / r_on on molecule centres, epochs
 SETTINGS = {

@@ -22,7 +22,8 @@ from latentcv.cv_models.analysis.cv_quality import interface_report, plot_cv_vs_
 from latentcv.cv_models.config import load_config
 from latentcv.cv_models.data.dataset import Dataset
 from latentcv.cv_models.demo import EXAMPLES, DemoConfig, prepare_data, train_model
-from latentcv.cv_models.training import load_encoder, split_frames
+from latentcv.cv_models.checkpoint import load_encoder
+from latentcv.cv_models.data.split import split_frames
 
 
 def main() -> None:

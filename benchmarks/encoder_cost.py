@@ -104,7 +104,7 @@ def lammps_ms_per_step(n: int, steps: int) -> float:
 
 def build_encoder(checkpoint: str, dtype: torch.dtype) -> HierarchicalEncoder:
     if checkpoint:
-        from latentcv.cv_models.training import load_encoder
+        from latentcv.cv_models.checkpoint import load_encoder
 
         enc = load_encoder(checkpoint)
     else:

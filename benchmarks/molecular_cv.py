@@ -22,7 +22,9 @@ from latentcv.cv_models.analysis.cv_quality import interface_report, plot_cv_vs_
 from latentcv.cv_models.config import load_config
 from latentcv.cv_models.data.dataset import Dataset
 from latentcv.cv_models.generate import SYSTEMS, GeneratorConfig, generate
-from latentcv.cv_models.training import load_encoder, split_frames, train
+from latentcv.cv_models.checkpoint import load_encoder
+from latentcv.cv_models.data.split import split_frames
+from latentcv.cv_models.training import train
 from latentcv.export.from_checkpoint import export_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,7 +77,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_plumed_input(args: argparse.Namespace) -> int:
-    from latentcv.export.plumed_input import PlumedInputOptions, plumed_input, read_metadata
+    from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
 
     if args.atoms and args.natoms:
         raise ValueError("give --atoms or --natoms, not both")

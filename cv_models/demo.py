@@ -14,7 +14,6 @@ only reruns the metadynamics.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -103,7 +102,7 @@ def prepare_data(out: Path, cfg: DemoConfig) -> tuple[Path, str]:
     ``out/data/lj.npz`` and its fingerprint."""
     from latentcv.cv_models.data.dataset import Dataset
     from latentcv.cv_models.generate import generate
-    from latentcv.export.from_checkpoint import data_fingerprint
+    from latentcv.export.provenance import data_fingerprint
 
     gens = training_data_configs(cfg)
     npz = out / "data" / "lj.npz"
@@ -123,6 +122,7 @@ def prepare_data(out: Path, cfg: DemoConfig) -> tuple[Path, str]:
 
 def train_model(out: Path, dataset: Path, fingerprint: str, epochs: int | None = None) -> Path:
     """Train on ``dataset`` with ``examples/lj/train.toml``; reuse a finished run of the same config."""
+    from latentcv.cv_models.checkpoint import CHECKPOINT_VERSION
     from latentcv.cv_models.config import load_config
     from latentcv.cv_models.training import train_from_config
 
@@ -131,7 +131,8 @@ def train_model(out: Path, dataset: Path, fingerprint: str, epochs: int | None =
     if epochs is not None:
         overrides["training"]["epochs"] = epochs
     stamp = out / "train" / "demo-config.json"
-    key = json.dumps({"config": asdict(load_config(config, overrides)), "data": fingerprint}, default=str)
+    key = json.dumps({"config": asdict(load_config(config, overrides)), "data": fingerprint,
+                      "checkpoint_version": CHECKPOINT_VERSION}, default=str)
     checkpoint = out / "train" / "checkpoint.pt"
     if checkpoint.exists() and stamp.exists() and stamp.read_text() == key:
         _stage(f"2/5 training: reusing {checkpoint}")
@@ -164,7 +165,7 @@ def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = Tru
     from tqdm.auto import tqdm
 
     from latentcv.cv_models.engines import open_lammps
-    from latentcv.cv_models.generate import run_input, run_steps
+    from latentcv.cv_models.generate import run_input
     from latentcv.export.plumed_input import PlumedInputOptions, write_plumed_input
 
     natoms = 4 * cfg.md_cells**3
@@ -321,7 +322,8 @@ def _plot_latent_map(ax, out: Path, max_frames: int = 300) -> None:
 
     from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
     from latentcv.cv_models.data.dataset import Dataset
-    from latentcv.cv_models.training import encode_frames, load_encoder, prepare_samples
+    from latentcv.cv_models.batching import encode_frames, prepare_samples
+    from latentcv.cv_models.checkpoint import load_encoder
 
     frames = list(Dataset.load(out / "data" / "lj.npz"))
     frames = [frames[k] for k in np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int)]

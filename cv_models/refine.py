@@ -18,10 +18,9 @@ Writes ``<out>/refine.md`` (a row per round) and ``<out>/refine.json``; the fina
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 
 
 @dataclass
@@ -67,7 +66,7 @@ def _harvest(dump: Path, name: str):
 
 def _score(frames, checkpoint: Path, cutoff: float) -> dict:
     from latentcv.cv_models.analysis.cv_quality import interface_report
-    from latentcv.cv_models.training import load_encoder
+    from latentcv.cv_models.checkpoint import load_encoder
 
     report = interface_report(frames, load_encoder(checkpoint), cutoff)
     s = report.sizes[0]
@@ -81,7 +80,8 @@ def refine(cfg: RefineConfig, log=print) -> str:
     from latentcv.cv_models.config import load_config
     from latentcv.cv_models.data.dataset import Dataset
     from latentcv.cv_models.demo import DemoConfig, run_metadynamics, solid_fractions
-    from latentcv.cv_models.training import load_frames, train
+    from latentcv.cv_models.data.sources import load_frames
+    from latentcv.cv_models.training import train
     from latentcv.export.from_checkpoint import export_checkpoint
 
     cfg.validate()

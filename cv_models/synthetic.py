@@ -8,7 +8,7 @@ all along one axis (orientationally ordered crystal) or randomly (plastic / melt
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 

@@ -5,7 +5,7 @@ frames, splits them by contiguous trajectory blocks, trains with AdamW (tqdm pro
 bar, checkpoints every epoch, resume, early stopping), writes ``metrics.csv`` /
 ``metrics.json`` and ``latent.png`` to the output folder, stores the crystal and melt
 centroids of the latent space, and returns the path of the final checkpoint
-``checkpoint.pt``. :func:`load_encoder` rebuilds the trained encoder from it.
+``checkpoint.pt`` (:mod:`latentcv.cv_models.checkpoint` reads it back).
 
 Reproducibility: the seed fixes the initialisation, and every epoch draws its batch order
 and negative pairs from a generator seeded with (seed, epoch), so a resumed run repeats
@@ -22,69 +22,31 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from .config import (Config, ConfigError, ModelConfig, add_train_arguments, load_config, merge_overrides,
-                     parse_overrides)
+from .batching import collate, encode_frames, prepare_samples
+from .checkpoint import CHECKPOINT_VERSION, load_checkpoint, write_checkpoint
+from .config import Config, ConfigError, ModelConfig, load_config, merge_overrides, parse_overrides
 from .data.frames import CRYSTAL, MELT, Frame
-from .graphs import frame_graph
+from .data.sources import load_frames
+from .data.split import split_frames
 from .model import HierarchicalAutoencoder, HierarchicalEncoder
 
 __all__ = [
     "train",
     "train_from_config",
-    "add_train_arguments",
     "run_train_command",
-    "load_checkpoint",
-    "load_encoder",
-    "prepare_samples",
-    "collate",
-    "split_frames",
-    "encode_frames",
     "resolve_model_config",
+    "assign_molecule_labels",
     "heldout_report",
 ]
 
-CHECKPOINT_VERSION = 1
 
 
 # ---------------------------------------------------------------------------- data
-def load_frames(cfg: Config) -> List[Frame]:
-    """Frames named by ``cfg.data``: trajectories (via ``latentcv.cv_models.data.readers``), a saved
-    dataset, or a synthetic set."""
-    d = cfg.data
-    if d.synthetic:
-        from .synthetic import synthetic_dataset
-
-        return synthetic_dataset(**d.synthetic)
-    if d.dataset:
-        from .data.dataset import Dataset
-
-        return list(Dataset.load(cfg.resolve(d.dataset)))
-    from .data.readers import read_dataset
-
-    specs = []
-    for t in d.trajectories:
-        t = dict(t)
-        for key in ("path", "data_file", "top"):
-            if key in t and isinstance(t[key], str):
-                t[key] = str(cfg.resolve(t[key]))
-        specs.append(t)
-    return list(read_dataset(specs))
-
-
-def split_frames(frames: Sequence[Frame], n_blocks: int, val_fraction: float, seed: int, gap: int = 0) -> Tuple[List[Frame], List[Frame]]:
-    """Train/validation split by whole contiguous trajectory blocks (never random frames)."""
-    from .data.split import split_by_blocks
-
-    tr, va = split_by_blocks(list(frames), n_blocks=n_blocks, val_fraction=val_fraction, seed=seed, gap=gap)
-    return list(tr), list(va)
-
-
 def resolve_model_config(model: ModelConfig, frames: Sequence[Frame]) -> ModelConfig:
     """Fill ``atoms_per_molecule``, ``species`` and ``n_species`` from the data and check
     that every frame has the same molecule pattern."""
@@ -132,67 +94,6 @@ def assign_molecule_labels(frames: Sequence[Frame], how: str, cutoff: float, p2_
         f.molecule_labels = label(f)
 
 
-def prepare_samples(frames: Sequence[Frame], atoms_per_molecule: int, cutoff: float, dtype: torch.dtype) -> List[Dict[str, Any]]:
-    """Per-frame tensors and neighbour lists (positions are fixed, so built once).
-
-    ``mol_labels`` [M]: the frame's ``molecule_labels`` if set, else its label broadcast."""
-    out = []
-    for f in frames:
-        pos = torch.tensor(f.positions, dtype=torch.float64)
-        cell = torch.tensor(f.cell, dtype=torch.float64)
-        ei, sh = frame_graph(pos, cell, atoms_per_molecule, cutoff)
-        m = f.n_atoms // atoms_per_molecule
-        if f.molecule_labels is not None:
-            if len(f.molecule_labels) != m:
-                raise ConfigError(f"frame {f.trajectory}:{f.index} has {len(f.molecule_labels)} molecule labels "
-                                  f"for {m} molecules")
-            mol_labels = torch.as_tensor(np.asarray(f.molecule_labels), dtype=torch.long)
-        else:
-            mol_labels = torch.full((m,), int(f.label), dtype=torch.long)
-        out.append({"positions": pos.to(dtype), "cell": cell.to(dtype), "edge_index": ei, "edge_shift": sh.to(dtype),
-                    "label": int(f.label), "n_mol": m, "mol_labels": mol_labels})
-    return out
-
-
-def collate(samples: Sequence[Dict[str, Any]], device: torch.device) -> Dict[str, Tensor]:
-    """Concatenate frames into one batch graph (molecule indices offset per frame)."""
-    offs = 0
-    eis, mb, starts, counts = [], [], [], []
-    for k, s in enumerate(samples):
-        eis.append(s["edge_index"] + offs)
-        mb.append(torch.full((s["n_mol"],), k, dtype=torch.long))
-        starts.append(offs)
-        counts.append(s["n_mol"])
-        offs += s["n_mol"]
-    return {
-        "positions": torch.cat([s["positions"] for s in samples]).to(device),
-        "cells": torch.stack([s["cell"] for s in samples]).to(device),
-        "edge_index": torch.cat(eis, dim=1).to(device),
-        "edge_shift": torch.cat([s["edge_shift"] for s in samples]).to(device),
-        "mol_batch": torch.cat(mb).to(device),
-        "mol_start": torch.tensor(starts, dtype=torch.long, device=device),
-        "mol_count": torch.tensor(counts, dtype=torch.long, device=device),
-        "labels": torch.tensor([s["label"] for s in samples], dtype=torch.long, device=device),
-        "mol_labels": torch.cat([s["mol_labels"] for s in samples]).to(device),
-    }
-
-
-# ---------------------------------------------------------------------------- checkpoints
-def load_checkpoint(path: str | Path) -> Dict[str, Any]:
-    """A checkpoint written by :func:`train` (dict with ``config``, ``model_state``, ...)."""
-    return torch.load(str(path), map_location="cpu", weights_only=False)
-
-
-def load_encoder(path: str | Path) -> HierarchicalEncoder:
-    """Rebuild the trained :class:`HierarchicalEncoder` (eval mode, centroids set) from a
-    checkpoint of :func:`train` (``checkpoint.pt``, ``checkpoint_best.pt`` or ``_last``)."""
-    ck = load_checkpoint(path)
-    mcfg = ModelConfig(**ck["model_config"])
-    model = HierarchicalAutoencoder(mcfg)
-    model.load_state_dict(ck["model_state"])
-    return model.encoder.eval()
-
-
 def _weights(cfg: Config) -> Dict[str, float]:
     t = cfg.training
     return {"adj": t.w_adj, "feat": t.w_feat, "kl": t.w_kl if cfg.model.variational else 0.0,
@@ -205,24 +106,6 @@ def _device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("[training] device = 'cuda' but CUDA is not available here")
     return torch.device(name)
-
-
-@torch.no_grad()
-def encode_frames(encoder: HierarchicalEncoder, samples: Sequence[Dict[str, Any]], device: torch.device,
-                  batch_size: int = 16) -> Dict[str, Any]:
-    """z [F, d], n_crystal [F], per-molecule crystal probabilities (list of [M]) of samples."""
-    zs, nc, pm = [], [], []
-    for k in range(0, len(samples), batch_size):
-        chunk = samples[k:k + batch_size]
-        b = collate(chunk, device)
-        out = encoder.encode(b["positions"], b["cells"], b["mol_batch"], b["edge_index"], b["edge_shift"], len(chunk))
-        zs.append(out["z"].cpu())
-        nc.append(out["n_crystal"].cpu())
-        p = torch.sigmoid(out["p_logit"]).cpu()
-        pm.extend(torch.split(p, [s["n_mol"] for s in chunk]))
-    if not zs:
-        return {"z": torch.zeros(0, encoder.latent_dim), "n_crystal": torch.zeros(0), "p_molecule": []}
-    return {"z": torch.cat(zs), "n_crystal": torch.cat(nc), "p_molecule": pm}
 
 
 def _evaluate(model: HierarchicalAutoencoder, samples, cfg: Config, device, centroids) -> Dict[str, float]:
@@ -369,14 +252,12 @@ def _train(cfg: Config, frames: Optional[Sequence[Frame]] = None, rank: int = 0,
         if not writer:
             return
         ck = {"version": CHECKPOINT_VERSION, "model_config": dataclasses.asdict(mcfg), "config": cfg.to_dict(),
-              "model_state": model.state_dict(), "train_state": state,
+              "config_dir": str(Path(cfg.base_dir).resolve()), "model_state": model.state_dict(), "train_state": state,
               "output_names": model.encoder.output_names()}
         if with_opt:
             ck["optimizer_state"] = opt.state_dict()
         ck.update(extra or {})
-        tmp = path.with_suffix(".tmp")
-        torch.save(ck, str(tmp))
-        tmp.replace(path)
+        write_checkpoint(path, ck)
 
     from tqdm import tqdm
 
@@ -529,6 +410,8 @@ def heldout_report(config_path: str, checkpoint: str, tenwolde_cutoff: float) ->
     from .analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
 
     cfg = load_config(config_path)
+    from .checkpoint import load_encoder
+
     enc = load_encoder(checkpoint)
     frames = load_frames(cfg)
     _, va = split_frames(frames, cfg.data.n_blocks, cfg.data.val_fraction, cfg.training.seed, cfg.data.gap)

@@ -26,7 +26,7 @@ LAMMPS_LENGTH_UNIT: Dict[str, str] = {"lj": REDUCED, "real": "A", "metal": "A", 
 def check_model_length_unit(unit: str) -> str:
     """``unit`` if a model may declare it; ValueError naming the accepted ones otherwise."""
     if unit not in MODEL_LENGTH_UNITS:
-        raise ValueError(f"length unit {unit!r}: a latentcv model is in one of {', '.join(MODEL_LENGTH_UNITS)}")
+        raise ValueError(f"length_unit {unit!r}: a latentcv model is in one of {', '.join(MODEL_LENGTH_UNITS)}")
     return unit
 
 

@@ -8,7 +8,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 import torch
 from torch import Tensor, nn
@@ -89,9 +89,9 @@ class ModelCard:
             "length_unit": self.length_unit,
             "dtype": self.dtype,
             "atoms_per_molecule": str(self.atoms_per_molecule),
-            "species": ",".join(str(s) for s in self.species),
+            "species": format_numbers([int(s) for s in self.species]),
             "cutoff": repr(float(self.cutoff)),
-            "output_names": ",".join(self.output_names),
+            "output_names": ",".join(self.output_names),  # names: validated above, no commas
             "description": self.description,
             "provenance": json.dumps(provenance, sort_keys=True, default=str),
         }
@@ -157,3 +157,36 @@ def load_deployable(path: str | os.PathLike) -> torch.jit.ScriptModule:
     """Load a model file in Python (the reference evaluation path)."""
     ops_available()  # registers torch.ops.latentcv.*, which models of contract version 2 may call
     return torch.jit.load(str(path), map_location="cpu")
+
+
+# ---------------------------------------------------------------------------- metadata values
+# Metadata values are strings (TorchScript Dict[str, str]); lists are comma-separated. These
+# four functions are the only place that writes or reads that format.
+def format_numbers(values) -> str:
+    """``[1.0, 2.5]`` → ``"1.0,2.5"`` (floats with repr precision; ints as ints)."""
+    return ",".join(str(int(v)) if isinstance(v, int) else repr(float(v)) for v in values)
+
+
+def parse_floats(text: str) -> List[float]:
+    """``"1.0,2.5"`` → ``[1.0, 2.5]``; ``""`` → ``[]``."""
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def parse_ints(text: str) -> List[int]:
+    """``"0,1,1"`` → ``[0, 1, 1]``; ``""`` → ``[]``."""
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse_names(text: str) -> List[str]:
+    """``"z0,proj"`` → ``["z0", "proj"]``; ``""`` → ``[]``."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def read_metadata(model: str | os.PathLike) -> Dict[str, str]:
+    """The metadata of a model file, read through the C++ core (as PLUMED will)."""
+    from latentcv.cv_models import core as native
+
+    p = Path(model)
+    if not p.exists():
+        raise FileNotFoundError(f"model file {p} does not exist; write it with `latentcv export CHECKPOINT -o {p}`")
+    return dict(native.Model(str(p), warmup=False).metadata)

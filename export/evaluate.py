@@ -17,6 +17,8 @@ import numpy as np
 
 from latentcv.cv_models.units import length_conversion
 
+from .deploy import parse_ints
+
 __all__ = ["EvalResult", "evaluate_trajectory", "evaluate_frames", "write_colvar", "plot_colvar",
            "length_conversion"]
 
@@ -56,7 +58,7 @@ def evaluate_frames(model: str | os.PathLike, frames: Sequence, *, device: str =
     meta = dict(core.metadata)
     unit = core.length_unit
     apm = int(core.atoms_per_molecule)
-    species = [int(s) for s in meta.get("species", "").split(",") if s != ""]
+    species = parse_ints(meta.get("species", ""))
     frames = list(frames)
     if not frames:
         raise ValueError(f"no frames in {trajectory or 'the input'}")

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+from .deploy import parse_floats, parse_names, read_metadata
+
 __all__ = ["PlumedInputOptions", "plumed_input", "write_plumed_input", "read_metadata", "cv_span", "sigma_review",
            "KB_KJ_PER_MOL_K", "SIGMA_REVIEW_FRACTION"]
 
@@ -62,16 +64,6 @@ class PlumedInputOptions:
     colvar: str = "COLVAR"
 
 
-def read_metadata(model: str | os.PathLike) -> Dict[str, str]:
-    """The metadata of a model file, read through the C++ core (as PLUMED will)."""
-    from latentcv.cv_models import core as native
-
-    p = Path(model)
-    if not p.exists():
-        raise FileNotFoundError(f"model file {p} does not exist; write it with `latentcv export CHECKPOINT -o {p}`")
-    return dict(native.Model(str(p), warmup=False).metadata)
-
-
 def _atom_count(atoms: str) -> Optional[int]:
     """Number of atoms of a simple PLUMED list ("1-64", "1,2,5-8"); None if not simple."""
     n = 0
@@ -86,17 +78,13 @@ def _atom_count(atoms: str) -> Optional[int]:
     return n
 
 
-def _floats(text: str) -> List[float]:
-    return [float(x) for x in text.split(",") if x.strip()]
-
-
 def cv_span(meta: Dict[str, str], name: str, n_molecules: Optional[int] = None) -> Optional[float]:
     """Distance from the melt to the crystal value of output ``name`` of a latentcv model:
     |c_crys,k − c_melt,k| for ``z<k>``, 1 for ``proj``, |dcrys(melt) − dcrys(crystal)| ≈ 0.99
     for ``dcrys``. None if unknown, and for the extensive count ``n_crystal``: its melt
     spread grows like sqrt(M) while the distance grows like M, so a fixed fraction would
     flag every large box (:func:`sigma_review` asks it for at least half a molecule)."""
-    crys, melt = _floats(meta.get("crystal_centroid", "")), _floats(meta.get("melt_centroid", ""))
+    crys, melt = parse_floats(meta.get("crystal_centroid", "")), parse_floats(meta.get("melt_centroid", ""))
     m = re.fullmatch(r"z(\d+)", name)
     if m and int(m.group(1)) < min(len(crys), len(melt)):
         k = int(m.group(1))
@@ -104,7 +92,7 @@ def cv_span(meta: Dict[str, str], name: str, n_molecules: Optional[int] = None) 
     if name == "proj":
         return 1.0
     if name == "dcrys":
-        from latentcv.export.from_checkpoint import DCRYS_EPS2
+        from .module import DCRYS_EPS2
 
         return math.sqrt(1.0 + DCRYS_EPS2) - math.sqrt(DCRYS_EPS2)
     return None
@@ -143,7 +131,7 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
 
     meta = read_metadata(model)
     o = options
-    names: List[str] = [n for n in meta.get("output_names", "").split(",") if n]
+    names: List[str] = parse_names(meta.get("output_names", ""))
     if o.cv not in names:
         raise ValueError(f"--cv {o.cv}: the model's outputs are {', '.join(names)}; pick one of them")
     k = names.index(o.cv)
@@ -165,12 +153,12 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
     if o.sigma is not None:
         sigma, sigma_src = o.sigma, "given with --sigma"
     else:
-        hints = _floats(meta.get("sigma_hint", ""))
+        hints = parse_floats(meta.get("sigma_hint", ""))
         if len(hints) != len(names):
             raise ValueError("the model has no sigma_hint metadata (it was not written by `latentcv export`); "
                              "pass --sigma S, about half the spread of the CV in the liquid")
         sigma = hints[k]
-        extensive = [x for x in meta.get("extensive_outputs", "").split(",") if x]
+        extensive = parse_names(meta.get("extensive_outputs", ""))
         hint_molecules = float(meta.get("sigma_hint_molecules", "0") or 0)
         if o.cv in extensive and n is not None and hint_molecules > 0:
             # the spread of an extensive count grows like sqrt(M)
@@ -205,7 +193,7 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
         f"LOAD FILE={plugin}  # the latentcv PLUMED action (path: `latentcv paths`)",
         "",
         "# The learned CV. ATOMS: every atom of every molecule, molecule by molecule, in the model's atom order",
-        f"# (CHANGE if your system differs). DEVICE: cpu, cuda or auto. THREADS: torch CPU threads (keep small).",
+        "# (CHANGE if your system differs). DEVICE: cpu, cuda or auto. THREADS: torch CPU threads (keep small).",
         f"cv: LATENT_CV MODEL={Path(model).resolve()} ATOMS={o.atoms} DEVICE={o.device} THREADS={o.threads}",
         "",
         f"# Well-tempered metadynamics on cv.{o.cv}.",

@@ -8,7 +8,9 @@ import numpy as np
 import torch
 
 from latentcv.cv_models.config import load_config
-from latentcv.cv_models.training import load_frames, split_frames, train
+from latentcv.cv_models.data.sources import load_frames
+from latentcv.cv_models.data.split import split_frames
+from latentcv.cv_models.training import train
 
 # A tiny model on synthetic crystal/melt frames: the config every training/export test uses.
 TINY_CONFIG = """

@@ -74,7 +74,8 @@ def test_molecule_labels_survive_a_dataset_round_trip(tmp_path):
 
 
 def test_training_samples_carry_per_molecule_targets():
-    from latentcv.cv_models.training import assign_molecule_labels, collate, prepare_samples
+    from latentcv.cv_models.batching import collate, prepare_samples
+    from latentcv.cv_models.training import assign_molecule_labels
 
     crystal, interface = lattice_frame("fcc", 3), half_crystal_frame()
     crystal.label, interface.label = CRYSTAL, UNLABELED

@@ -11,14 +11,11 @@ import torch
 from chain_helpers import read_columns, run_plumed_driver
 from latentcv.cv_models import core as native
 from latentcv.cv_models.ops import OPS_VERSION
-from latentcv.cv_models.training import load_checkpoint, load_encoder
+from latentcv.cv_models.checkpoint import load_checkpoint, load_encoder
 from latentcv.export.deploy import ModelCard
-from latentcv.export.from_checkpoint import (
-    ExportCheckError,
-    LatentCVModule,
-    export_checkpoint,
-    export_model,
-)
+from latentcv.export.checks import ExportCheckError, export_model
+from latentcv.export.from_checkpoint import export_checkpoint
+from latentcv.export.module import LatentCVModule
 from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
 from export_helpers import held_out_frames, reference_outputs, train_tiny
 
@@ -95,7 +92,7 @@ def test_core_matches_python_on_held_out_frames(runs, system, dtype, tol):
     # float32 is compared with the float32 eager model (same arithmetic), and loosely with float64
     if dtype == "float32":
         scripted = torch.jit.load(str(runs[system][dtype]))
-        from latentcv.export.from_checkpoint import _eager
+        from latentcv.export.checks import _eager
 
         ref32 = np.array([_eager(scripted, f.positions, f.cell, torch.float32, False, enc.cutoff)[0] for f in frames])
         assert _rel(got, ref32) < tol

@@ -222,7 +222,7 @@ def test_orientation_reaches_the_latent():
 
 def test_autoencoder_loss_parts():
     torch.manual_seed(0)
-    from latentcv.cv_models.training import collate, prepare_samples
+    from latentcv.cv_models.batching import collate, prepare_samples
 
     cfg = dataclasses.replace(CONFIGS["trimer_attention"])
     model = HierarchicalAutoencoder(cfg)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from latentcv.cv_models.config import Config, ConfigError, load_config
-from latentcv.cv_models.training import load_checkpoint, load_encoder, train, train_from_config
+from latentcv.cv_models.checkpoint import load_checkpoint, load_encoder
+from latentcv.cv_models.training import train, train_from_config
 from export_helpers import tiny_config
 
 torch.set_num_threads(1)
@@ -196,7 +197,9 @@ def test_two_processes_train_the_one_process_model(tmp_path, batch_size):
     same global batches: every parameter to 1e-9 after 3 epochs, negatives included."""
     from export_helpers import tiny_config
 
-    from latentcv.cv_models.training import load_checkpoint, train
+    from latentcv.cv_models.checkpoint import load_checkpoint
+
+    from latentcv.cv_models.training import train
 
     states = {}
     for processes in (1, 2):

@@ -110,7 +110,7 @@ def interface_report(frames: Sequence[Frame], encoder, tenwolde_cutoff: float,
     ``criterion`` (:func:`crystalline_molecules`, neighbour cutoff ``tenwolde_cutoff``;
     the freud column is freud's ten Wolde either way); plus perfect fcc/hcp lattices
     (single-atom systems only)."""
-    from latentcv.cv_models.training import encode_frames, prepare_samples
+    from latentcv.cv_models.batching import encode_frames, prepare_samples
 
     dtype = encoder.crystal_centroid.dtype
     samples = prepare_samples(frames, encoder.atoms_per_molecule, encoder.cutoff, dtype)
@@ -147,7 +147,7 @@ def plot_cv_vs_solid(path: Path, frames: Sequence[Frame], encoder, tenwolde_cuto
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from latentcv.cv_models.training import encode_frames, prepare_samples
+    from latentcv.cv_models.batching import encode_frames, prepare_samples
 
     samples = prepare_samples(frames, encoder.atoms_per_molecule, encoder.cutoff, encoder.crystal_centroid.dtype)
     nc = encode_frames(encoder, samples, torch.device("cpu"))["n_crystal"].double().numpy()

@@ -16,7 +16,8 @@ name and its frame count, not on the order of trajectories in the dataset.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import List, Tuple
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,3 +101,9 @@ def split_by_blocks(
                 continue
             (val if v else train).frames.append(f)
     return train, val
+
+
+def split_frames(frames: Sequence[Frame], n_blocks: int, val_fraction: float, seed: int, gap: int = 0) -> Tuple[List[Frame], List[Frame]]:
+    """Train/validation split by whole contiguous trajectory blocks (never random frames)."""
+    tr, va = split_by_blocks(list(frames), n_blocks=n_blocks, val_fraction=val_fraction, seed=seed, gap=gap)
+    return list(tr), list(va)
