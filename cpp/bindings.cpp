@@ -1,5 +1,5 @@
 // Python bindings of the latentcv C++ core (the same code the PLUMED action runs):
-// `from latentcv import core as native`. The GIL is released while the model runs.
+// `from latentcv.cv_models import core as native`. The GIL is released while the model runs.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -8,10 +8,12 @@
 
 #include "latentcv/error.h"
 #include "latentcv/model.h"
+#include "latentcv/runtime.h"
 
 namespace py = pybind11;
 using latentcv::Cell;
 using latentcv::Model;
+using latentcv::ModelInfo;
 
 namespace {
 
@@ -43,6 +45,28 @@ PYBIND11_MODULE(_core, m) {
   py::register_exception<latentcv::Error>(m, "LatentCVError", PyExc_RuntimeError);
   m.attr("CONTRACT_VERSION") = latentcv::kContractVersion;
 
+  py::class_<latentcv::ModelInfo>(m, "ModelInfo", "A model file's metadata, checked (read_model_info).")
+      .def_property_readonly("metadata", [](const ModelInfo& self) { return self.raw; })
+      .def_readonly("name", &ModelInfo::name)
+      .def_readonly("contract_version", &ModelInfo::contract_version)
+      .def_readonly("output_names", &ModelInfo::output_names)
+      .def_readonly("length_unit", &ModelInfo::length_unit)
+      .def_readonly("dtype", &ModelInfo::dtype)
+      .def_readonly("cutoff", &ModelInfo::cutoff)
+      .def_readonly("atoms_per_molecule", &ModelInfo::atoms_per_molecule)
+      .def_readonly("species", &ModelInfo::species)
+      .def_readonly("molecule_extent", &ModelInfo::molecule_extent)
+      .def_readonly("species_masses", &ModelInfo::species_masses);
+  m.def(
+      "read_model_info",
+      [](const std::string& path) {
+        py::gil_scoped_release release;
+        return latentcv::read_model_info(path);
+      },
+      py::arg("path"),
+      "The metadata of a model file, checked as Model checks it (same errors), without building the model "
+      "(no device, threads or warm-up).");
+
   py::class_<Model>(m, "Model")
       .def(py::init([](const std::string& path, const std::string& device, int threads, double skin,
                        bool warmup) {
@@ -52,6 +76,7 @@ PYBIND11_MODULE(_core, m) {
              o.skin = skin;
              o.warmup = warmup;
              py::gil_scoped_release release;
+             latentcv::configure_torch_runtime(threads);  // process-wide, as the PLUMED action
              return std::make_unique<Model>(path, o);
            }),
            py::arg("path"), py::arg("device") = "cpu", py::arg("threads") = 1, py::arg("skin") = -1.0,

@@ -31,6 +31,7 @@ PRINT ARG=cv.*,metad.bias FILE=COLVAR STRIDE=10
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ PRINT ARG=cv.*,metad.bias FILE=COLVAR STRIDE=10
 #include "core/Colvar.h"
 #include "latentcv/error.h"
 #include "latentcv/model.h"
+#include "latentcv/runtime.h"
+#include "latentcv/units.h"
 #include "tools/Pbc.h"
 
 namespace PLMD {
@@ -124,16 +127,20 @@ LatentCV::LatentCV(const ActionOptions& ao) : PLUMED_COLVAR_INIT(ao) {
   options.device = device;
   options.threads = threads;
   options.skin = skin;
+  std::optional<double> nm_per_model_length;  // none: reduced (lj) units
   try {
+    // process-wide (torch's thread pool and JIT executor), set before the model is built
+    latentcv::configure_torch_runtime(threads);
     model_ = std::make_unique<latentcv::Model>(path, options);
     model_->check_atom_count(atoms.size());
+    nm_per_model_length = latentcv::nm_per_length_unit(model_->info().length_unit, path);
   } catch (const latentcv::Error& e) {
     error(e.what());
   }
   const latentcv::ModelInfo& info = model_->info();
 
   // Units: the model's length unit per PLUMED length unit.
-  if (info.length_unit == "lj") {
+  if (!nm_per_model_length) {
     if (!usingNaturalUnits())
       error("the model '" + path + "' is in reduced (lj) length units, but PLUMED is not using natural units: "
             "run LAMMPS with `units lj` (fix plumed then puts PLUMED in natural units), or export the model for "
@@ -146,7 +153,7 @@ LatentCV::LatentCV(const ActionOptions& ao) : PLUMED_COLVAR_INIT(ao) {
       error("PLUMED runs in natural units (e.g. LAMMPS `units lj`) but the model '" + path + "' is in " +
             info.length_unit + "; use a model trained in reduced units");
     const double nm_per_plumed = getUnits().getLength();
-    to_model_length_ = info.length_unit == "nm" ? nm_per_plumed : 10.0 * nm_per_plumed;
+    to_model_length_ = nm_per_plumed * (1.0 / *nm_per_model_length);  // 1 / 0.1 is exactly 10
   }
 
   for (const auto& name : info.output_names) {

@@ -141,6 +141,36 @@ def test_bad_inputs_raise_errors_that_say_what_to_do(models, tmp_path):
         model.evaluate(nan, ORTHORHOMBIC)
 
 
+def test_read_model_info_matches_model_without_building_it(models, tmp_path):
+    """read_model_info: Model's metadata and fields, and Model's errors, without building a model."""
+    # cv_models/core.py (the Python side) re-exports the compiled module's names
+    from latentcv.cv_models._lib._core import read_model_info
+
+    for name in ("mono64", "dimer32"):
+        path = str(models[name])
+        threads = torch.get_num_threads()
+        torch.set_num_threads(2)
+        try:
+            info = read_model_info(path)
+            assert torch.get_num_threads() == 2  # torch's thread pool untouched
+        finally:
+            torch.set_num_threads(threads)
+        model = native.Model(path, warmup=False)
+        assert info.metadata == model.metadata
+        for field in ("output_names", "length_unit", "dtype", "cutoff", "atoms_per_molecule"):
+            assert getattr(info, field) == getattr(model, field), field
+        assert info.species == [int(s) for s in model.metadata.get("species", "").split(",") if s.strip()]
+        assert info.name == model.metadata["name"] and str(info.contract_version) == model.metadata["contract_version"]
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a model")
+    for bad, expected in ((tmp_path / "missing.pt", "not found.*latentcv export"), (junk, "not a TorchScript model")):
+        with pytest.raises(RuntimeError, match=expected) as from_model:
+            native.Model(str(bad))
+        with pytest.raises(RuntimeError, match=expected) as from_info:
+            read_model_info(str(bad))
+        assert type(from_info.value) is type(from_model.value) and str(from_info.value) == str(from_model.value)
+
+
 def test_future_contract_version_is_refused(tmp_path, monkeypatch):
     from latentcv.export.analytic import CoordinationCV, coordination_card
 

@@ -9,10 +9,11 @@
 #include <cstring>
 #include <filesystem>
 #include <sstream>
-#include <thread>
 
 #include "latentcv/error.h"
 #include "latentcv/ops.h"
+#include "latentcv/runtime.h"
+#include "latentcv/units.h"
 
 namespace latentcv {
 namespace {
@@ -83,6 +84,49 @@ void check_finite_gradient(const std::vector<double>& grad_positions, size_t n_a
                   "value is finite: no forces or virial were applied. Re-export the model with `latentcv export`.");
 }
 
+// Loads the file (on the CPU) into `module` and checks its contract: read_model_info() and
+// Model's constructor.
+ModelInfo load_checked(const std::string& path, torch::jit::Module& module) {
+  if (!std::filesystem::exists(path))
+    throw Error("model file '" + path + "' not found. Give the path of a file written by "
+                "`latentcv export CHECKPOINT -o model.pt` (relative paths are from the working directory).");
+  // models of contract version 2 call torch.ops.latentcv.* (liblatentcv_ops.so, linked)
+  const int ops = ops_version();
+  try {
+    module = torch::jit::load(path, torch::kCPU);
+  } catch (const std::exception& e) {
+    throw Error("'" + path + "' is not a TorchScript model (" + first_line(e.what()) +
+                "). Export trained models with `latentcv export`.");
+  }
+  auto meta = module.find_method("metadata");
+  if (!meta)
+    throw Error("'" + path + "' has no metadata() method, so it was not saved through latentcv's "
+                "model contract; export it with `latentcv export` (docs/model-contract.md).");
+  if (!module.find_method("molecule_centers"))
+    throw Error("'" + path + "' has no molecule_centers() method; export it with `latentcv export` "
+                "(docs/model-contract.md).");
+  std::map<std::string, std::string> raw;
+  try {
+    for (const auto& kv : (*meta)({}).toGenericDict()) raw[kv.key().toStringRef()] = kv.value().toStringRef();
+  } catch (const c10::Error& e) {
+    throw Error("the metadata() of '" + path + "' is not a Dict[str, str] (" + first_line(e.what()) + ").");
+  }
+  ModelInfo info = parse_metadata(raw, path);
+  if (raw.count("ops_version")) {
+    int needed = 0;
+    try {
+      needed = std::stoi(raw.at("ops_version"));
+    } catch (const std::exception&) {
+      needed = -1;
+    }
+    if (needed < 0 || needed > ops)
+      throw Error("'" + path + "' needs latentcv operators of version '" + raw.at("ops_version") +
+                  "' but this build has version " + std::to_string(ops) +
+                  "; rebuild latentcv (`make build`) from the release that exported the model.");
+  }
+  return info;
+}
+
 }  // namespace
 
 ModelInfo parse_metadata(const std::map<std::string, std::string>& raw, const std::string& path) {
@@ -102,9 +146,7 @@ ModelInfo parse_metadata(const std::map<std::string, std::string>& raw, const st
                 "matching latentcv.");
   info.name = raw.count("name") ? raw.at("name") : std::string("unnamed");
   info.length_unit = require_key(raw, "length_unit", path);
-  if (info.length_unit != "lj" && info.length_unit != "nm" && info.length_unit != "A")
-    throw Error("'" + path + "' declares length_unit '" + info.length_unit +
-                "'; supported are lj (reduced), nm and A.");
+  nm_per_length_unit(info.length_unit, path);  // throws for an unknown unit
   info.dtype = require_key(raw, "dtype", path);
   if (info.dtype != "float64" && info.dtype != "float32")
     throw Error("'" + path + "' declares dtype '" + info.dtype + "'; supported are float64 and float32.");
@@ -134,6 +176,11 @@ ModelInfo parse_metadata(const std::map<std::string, std::string>& raw, const st
   info.output_names = split_list(require_key(raw, "output_names", path));
   if (info.output_names.empty()) throw Error("'" + path + "' names no outputs (output_names is empty).");
   return info;
+}
+
+ModelInfo read_model_info(const std::string& path) {
+  torch::jit::Module module;
+  return load_checked(path, module);
 }
 
 struct Model::Impl {
@@ -205,43 +252,7 @@ struct Model::Impl {
 Model::Model(const std::string& path, const Options& options) : impl_(new Impl) {
   Impl& m = *impl_;
   m.path = path;
-  if (!std::filesystem::exists(path))
-    throw Error("model file '" + path + "' not found. Give the path of a file written by "
-                "`latentcv export CHECKPOINT -o model.pt` (relative paths are from the working directory).");
-  // models of contract version 2 call torch.ops.latentcv.* (liblatentcv_ops.so, linked)
-  const int ops = ops_version();
-  try {
-    m.module = torch::jit::load(path, torch::kCPU);
-  } catch (const std::exception& e) {
-    throw Error("'" + path + "' is not a TorchScript model (" + first_line(e.what()) +
-                "). Export trained models with `latentcv export`.");
-  }
-  auto meta = m.module.find_method("metadata");
-  if (!meta)
-    throw Error("'" + path + "' has no metadata() method, so it was not saved through latentcv's "
-                "model contract; export it with `latentcv export` (docs/model-contract.md).");
-  if (!m.module.find_method("molecule_centers"))
-    throw Error("'" + path + "' has no molecule_centers() method; export it with `latentcv export` "
-                "(docs/model-contract.md).");
-  std::map<std::string, std::string> raw;
-  try {
-    for (const auto& kv : (*meta)({}).toGenericDict()) raw[kv.key().toStringRef()] = kv.value().toStringRef();
-  } catch (const c10::Error& e) {
-    throw Error("the metadata() of '" + path + "' is not a Dict[str, str] (" + first_line(e.what()) + ").");
-  }
-  m.info = parse_metadata(raw, path);
-  if (raw.count("ops_version")) {
-    int needed = 0;
-    try {
-      needed = std::stoi(raw.at("ops_version"));
-    } catch (const std::exception&) {
-      needed = -1;
-    }
-    if (needed < 0 || needed > ops)
-      throw Error("'" + path + "' needs latentcv operators of version '" + raw.at("ops_version") +
-                  "' but this build has version " + std::to_string(ops) +
-                  "; rebuild latentcv (`make build`) from the release that exported the model.");
-  }
+  m.info = load_checked(path, m.module);
   m.dtype = m.info.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
 
   // Device
@@ -262,22 +273,9 @@ Model::Model(const std::string& path, const Options& options) : impl_(new Impl) 
   m.module.eval();
   m.module.to(m.device);
 
-  // Threads: torch's default pool spin-waits and collapses on a shared machine.
-  const int cores = std::max(1u, std::thread::hardware_concurrency());
-  if (options.threads < 0 || options.threads > kMaxThreadsPerCore * cores)
-    throw Error("THREADS=" + std::to_string(options.threads) + " is out of range: use 1 to " +
-                std::to_string(kMaxThreadsPerCore * cores) + " (this machine has " + std::to_string(cores) +
-                " cores; 1 per MD process is best on a shared machine), or 0 for torch's default.");
-  if (options.threads > 0) {
-    at::set_num_threads(options.threads);
-    m.threads = options.threads;
-  } else {
-    m.threads = at::get_num_threads();
-  }
-  // Shapes change with every neighbour-list rebuild: the profiling executor would
-  // re-specialise; run the scripted graph as is.
-  torch::jit::getProfilingMode() = false;
-  torch::jit::setGraphExecutorOptimize(false);
+  // Threads: set process-wide by configure_torch_runtime() (runtime.h), checked here.
+  check_threads(options.threads);
+  m.threads = options.threads > 0 ? options.threads : at::get_num_threads();
 
   if (!(options.skin < 0.0) && !(options.skin <= kMaxSkinPerCutoff * m.info.cutoff))
     throw Error("SKIN=" + std::to_string(options.skin) + " is out of range: use 0 to " +

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "latentcv/neighbor_list.h"
+#include "latentcv/runtime.h"
 
 namespace latentcv {
 
@@ -21,7 +22,7 @@ constexpr int kOldestContractVersion = 1;
 struct ModelInfo {
   int contract_version = 0;
   std::string name;
-  std::string length_unit;       // "lj", "nm" or "A"
+  std::string length_unit;       // "lj", "nm" or "A" (units.h)
   std::string dtype;             // "float64" or "float32"
   int atoms_per_molecule = 1;
   std::vector<int> species;      // pattern of one molecule; empty = any
@@ -32,14 +33,14 @@ struct ModelInfo {
   std::map<std::string, std::string> raw;  // every key, as stored
 };
 
-// Bounds of the options: more threads than this per core, or a skin wider than this many
-// cutoffs, is a typo, and would exhaust the machine (threads) or hang (the pair list).
-constexpr int kMaxThreadsPerCore = 4;
+// Bound of the skin: wider than this many cutoffs is a typo, and would hang the pair list
+// (threads: kMaxThreadsPerCore, runtime.h).
 constexpr double kMaxSkinPerCutoff = 10.0;
 
 struct Options {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N" or "auto"
-  int threads = 1;             // intra-op threads for torch; 0 = leave torch's default
+  int threads = 1;             // intra-op threads for torch, checked and reported; set
+                               // process-wide by configure_torch_runtime(); 0 = torch's default
   double skin = -1.0;          // Verlet skin in model length units; < 0: 0.1 × cutoff
   bool warmup = true;          // run the model a few times at load
 };
@@ -59,9 +60,14 @@ enum class Derivatives {
   Full,      // every output's gradient (K backward passes), e.g. to report derivatives
 };
 
+// The metadata of a model file, checked as Model's constructor checks it (same errors),
+// without building the model (no device, no threads, no warm-up). Throws latentcv::Error.
+ModelInfo read_model_info(const std::string& path);
+
 class Model {
  public:
-  // Throws latentcv::Error with a message that says what to do.
+  // Throws latentcv::Error with a message that says what to do. Call
+  // configure_torch_runtime(options.threads) first (runtime.h).
   Model(const std::string& path, const Options& options);
   ~Model();
   Model(const Model&) = delete;
