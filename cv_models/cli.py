@@ -54,8 +54,8 @@ def _cmd_plumed(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     from latentcv.cv_models import core as native
 
-    model = native.Model(args.model, warmup=False)
-    for key, value in sorted(model.metadata.items()):
+    info = native.read_model_info(args.model)
+    for key, value in sorted(info.metadata.items()):
         print(f"{key:20s} {value}")
     return 0
 

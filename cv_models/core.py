@@ -2,6 +2,8 @@
 
 - :class:`Model`: loads a deployable model file (docs/model-contract.md) and evaluates
   its outputs and their exact gradients on positions [N, 3] and a cell [3, 3].
+- :func:`read_model_info`: a model file's checked metadata (:class:`ModelInfo`), without
+  building a model (no device, threads or warm-up).
 - :func:`build_pair_list`: the core's molecule-pair neighbour list.
 - ``CONTRACT_VERSION``: the model-file contract version this build reads.
 
@@ -15,9 +17,9 @@ import torch  # noqa: F401  (loads libtorch, which the compiled module links)
 from latentcv.cv_models.paths import MissingNativeFile
 
 try:
-    from latentcv.cv_models._lib._core import CONTRACT_VERSION, Model, build_pair_list
+    from latentcv.cv_models._lib._core import CONTRACT_VERSION, Model, ModelInfo, build_pair_list, read_model_info
 except ImportError as exc:  # not built, or built against another torch
     raise MissingNativeFile(f"latentcv's C++ core could not be imported ({exc}). Run `make build` in the "
                             "latentcv checkout.") from exc
 
-__all__ = ["CONTRACT_VERSION", "Model", "build_pair_list"]
+__all__ = ["CONTRACT_VERSION", "Model", "ModelInfo", "build_pair_list", "read_model_info"]

@@ -189,4 +189,4 @@ def read_metadata(model: str | os.PathLike) -> Dict[str, str]:
     p = Path(model)
     if not p.exists():
         raise FileNotFoundError(f"model file {p} does not exist; write it with `latentcv export CHECKPOINT -o {p}`")
-    return dict(native.Model(str(p), warmup=False).metadata)
+    return dict(native.read_model_info(str(p)).metadata)

@@ -108,7 +108,7 @@ def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike,
     m = Path(model)
     if not m.exists():
         raise FileNotFoundError(f"model file {m} does not exist; write it with `latentcv export CHECKPOINT -o {m}`")
-    info = native.Model(str(m), warmup=False)
+    info = native.read_model_info(str(m))
     apm = int(info.atoms_per_molecule)
     if is_lammps_dump(t, top):
         if units is None:

@@ -143,15 +143,12 @@ def test_bad_inputs_raise_errors_that_say_what_to_do(models, tmp_path):
 
 def test_read_model_info_matches_model_without_building_it(models, tmp_path):
     """read_model_info: Model's metadata and fields, and Model's errors, without building a model."""
-    # cv_models/core.py (the Python side) re-exports the compiled module's names
-    from latentcv.cv_models._lib._core import read_model_info
-
     for name in ("mono64", "dimer32"):
         path = str(models[name])
         threads = torch.get_num_threads()
         torch.set_num_threads(2)
         try:
-            info = read_model_info(path)
+            info = native.read_model_info(path)
             assert torch.get_num_threads() == 2  # torch's thread pool untouched
         finally:
             torch.set_num_threads(threads)
@@ -167,7 +164,7 @@ def test_read_model_info_matches_model_without_building_it(models, tmp_path):
         with pytest.raises(RuntimeError, match=expected) as from_model:
             native.Model(str(bad))
         with pytest.raises(RuntimeError, match=expected) as from_info:
-            read_model_info(str(bad))
+            native.read_model_info(str(bad))
         assert type(from_info.value) is type(from_model.value) and str(from_info.value) == str(from_model.value)
 
 
