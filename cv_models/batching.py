@@ -76,9 +76,9 @@ def encode_frames(encoder: HierarchicalEncoder, samples: Sequence[Dict[str, Any]
         chunk = samples[k:k + batch_size]
         b = collate(chunk, device)
         out = encoder.encode(b["positions"], b["cells"], b["mol_batch"], b["edge_index"], b["edge_shift"], len(chunk))
-        zs.append(out["z"].cpu())
-        nc.append(out["n_crystal"].cpu())
-        p = torch.sigmoid(out["p_logit"]).cpu()
+        zs.append(out.z.cpu())
+        nc.append(out.n_crystal.cpu())
+        p = torch.sigmoid(out.p_logit).cpu()
         pm.extend(torch.split(p, [s["n_mol"] for s in chunk]))
     if not zs:
         return {"z": torch.zeros(0, encoder.latent_dim), "n_crystal": torch.zeros(0), "p_molecule": []}

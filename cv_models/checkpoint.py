@@ -15,7 +15,8 @@ from typing import Any, Dict, Tuple
 import torch
 
 from .config import ModelConfig
-from .model import HierarchicalAutoencoder, HierarchicalEncoder
+from .autoencoder import HierarchicalAutoencoder
+from .model import HierarchicalEncoder
 
 __all__ = ["CHECKPOINT_VERSION", "load_checkpoint", "load_encoder", "load_trained_encoder", "write_checkpoint"]
 

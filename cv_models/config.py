@@ -216,6 +216,9 @@ class ModelConfig:
         _check(self.moment_step >= 1, "[model] moment_step must be >= 1")
         _check(all(isinstance(l, int) and 1 <= l <= 12 for l in self.moment_degrees),
                "[model] moment_degrees must be integers in [1, 12]")
+        _check(bool(self.moment_degrees) or self.max_rank >= 1 or self.moment_channels == 0,
+               "[model] max_rank must be >= 1 when moment_degrees is empty (moment_channels = 0 switches the "
+               "angular moments off)")
         _check(self.stage2_attention_hidden >= -1, "[model] stage2_attention_hidden must be >= -1 (-1: stage2_hidden)")
         for name in ("hidden", "rbf", "stage2_hidden", "heads", "molecule_latent", "latent_dim", "diffpool_clusters"):
             _check(getattr(self, name) >= 1, f"[model] {name} must be >= 1")

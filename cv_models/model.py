@@ -38,9 +38,8 @@ invariant to translations, rotations, reflections, permutations of molecules and
 identical atoms, periodic images and the choice of equivalent cell vectors, and are
 continuous with continuous gradients.
 
-:class:`HierarchicalAutoencoder` adds the decoders of the seed (inner-product adjacency
-``sigma(l_i . l_j)`` on molecule latents, node-feature reconstruction), the optional KL
-term and a frame-level separation head, and computes the training loss.
+:class:`~latentcv.cv_models.autoencoder.HierarchicalAutoencoder` (autoencoder.py) adds the
+decoders and the training losses.
 
 The encoder is TorchScript-scriptable and satisfies docs/model-contract.md:
 ``forward(positions[N,3], cell[3,3], edge_index[2,P], edge_shift[P,3]) -> Tensor[K]``
@@ -49,13 +48,13 @@ with outputs ``z0..z{d-1}, n_crystal``, plus ``molecule_centers`` and getters.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import List, NamedTuple, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig
-from .graphs import frame_graph, intra_molecular_edges, minimum_image, molecule_centers, molecule_offsets, switch
+from .graphs import frame_graph, intra_molecular_edges, molecule_centers, molecule_offsets, switch
 from .ops import ops_available
 from .layers import (
     MLP,
@@ -64,7 +63,6 @@ from .layers import (
     EGNNLayer,
     FusedKernels,
     GaussianRBF,
-    InnerProductDecoder,
     MessagePassing,
     NoFusedKernels,
     PairMLP,
@@ -74,7 +72,28 @@ from .layers import (
     scatter_sum,
 )
 
-__all__ = ["HierarchicalEncoder", "HierarchicalAutoencoder", "Stage1Block"]
+__all__ = ["HierarchicalEncoder", "Stage1Block", "EncoderOutput"]
+
+
+class EncoderOutput(NamedTuple):
+    """What :meth:`HierarchicalEncoder.encode` returns for B frames of M molecules in all.
+
+    ``z`` [B, d] posterior mean, ``logvar`` [B, d], ``n_crystal`` [B], ``p_logit`` [M]
+    per-molecule crystal logits, ``mol_latent`` [M, L], ``mol_feat`` [M, F] (stage-2 input
+    features, the node-reconstruction target), ``edge_index`` [2, E] (the pairs closer than
+    the cutoff; the others are dropped), their switched weights ``edge_weight`` [E], and the
+    molecule ``centers`` [M, 3].
+    """
+
+    z: Tensor
+    logvar: Tensor
+    n_crystal: Tensor
+    p_logit: Tensor
+    mol_latent: Tensor
+    mol_feat: Tensor
+    edge_index: Tensor
+    edge_weight: Tensor
+    centers: Tensor
 
 
 class _PassThrough(nn.Module):
@@ -158,19 +177,27 @@ class HierarchicalEncoder(nn.Module):
         pooled1 = int(self.pool1.out_dim)
         self.n_orient = int(c.orientation_channels) if a > 1 else 0
         self.orient_eps = 1e-3 * float(c.intra_cutoff)
+        # Optional parts are None when off. They are still drawn, and dropped, so that the
+        # random initialisation of every other parameter does not depend on which parts are
+        # on (the same seed gives the same model across these settings and versions).
         no = max(self.n_orient, 1)
-        self.orient_v = nn.Linear(h, no)
-        self.orient_q = nn.Linear(h, no)
+        orient_v, orient_q = nn.Linear(h, no), nn.Linear(h, no)
+        # per-molecule orientation weights (none for one-atom molecules or 0 channels)
+        self.orient_v = orient_v if self.n_orient > 0 else None
+        self.orient_q = orient_q if self.n_orient > 0 else None
         # l = 2 solid harmonics: a traceless symmetric tensor as 5 components
         self.harm2 = SolidHarmonics([2])
         # ---- concatenation layer + stage 2
         self.rbf2 = GaussianRBF(c.rbf, c.cutoff)
         edge_dim = c.rbf + 5 * self.n_orient
         self.attention_concat = c.concat == "attention"
-        self.concat_gate = PairMLP(pooled1, edge_dim, h, 1)
-        self.moments = AngularMoments(pooled1, c.rbf, max(c.moment_channels, 1), max(c.max_rank, 1), c.moment_step,
-                                      list(c.moment_degrees), c.bond_order)
-        self.n_moments = int(self.moments.out_dim) if c.moment_channels > 0 and c.max_rank > 0 else 0
+        concat_gate = PairMLP(pooled1, edge_dim, h, 1)
+        self.concat_gate = concat_gate if self.attention_concat else None
+        # learned Steinhardt invariants of the neighbour shell; moment_channels = 0 switches them off
+        moments = AngularMoments(pooled1, c.rbf, max(c.moment_channels, 1), max(c.max_rank, 1), c.moment_step,
+                                 list(c.moment_degrees), c.bond_order)
+        self.moments = moments if c.moment_channels > 0 else None
+        self.n_moments = int(moments.out_dim) if c.moment_channels > 0 else 0
         # node inputs: embedding, angular moments, coordination, orientation invariants
         # averaged over the neighbour shell (they reach every node directly)
         self.mol_feat_dim = pooled1 + self.n_moments + 1 + 5 * self.n_orient
@@ -255,8 +282,8 @@ class HierarchicalEncoder(nn.Module):
         edge_index: Tensor,
         edge_shift: Tensor,
         num_graphs: int,
-    ) -> Dict[str, Tensor]:
-        """Encode a batch of frames.
+    ) -> EncoderOutput:
+        """Encode a batch of frames: atoms → molecule graph → molecules → heads.
 
         Args:
             positions: [N, 3] atoms of all frames, frame after frame.
@@ -265,105 +292,115 @@ class HierarchicalEncoder(nn.Module):
             edge_index: [2, P] molecule pairs (global molecule indices), full list.
             edge_shift: [P, 3] image shifts of the pairs in units of the cell of their frame.
             num_graphs: B.
-        Returns dict with: ``z`` [B, d] (posterior mean), ``logvar`` [B, d],
-            ``n_crystal`` [B], ``p_logit`` [M], ``mol_latent`` [M, L], ``mol_feat`` [M, F]
-            (input features of stage 2, the node-reconstruction target), ``edge_index``
-            [2, P'] (the pairs closer than ``cutoff``: the others are dropped), their
-            ``edge_weight`` [P'], ``centers`` [M, 3].
         """
+        m = mol_batch.shape[0]
+        centers, h, x, atom_mol = self.atom_stage(positions, cells, mol_batch)
+        hm = self.pool1(h, atom_mol, m)  # [M, F1]
+        edge_index, d, r, w, rbf = self.pair_geometry(centers, cells, mol_batch, edge_index, edge_shift, num_graphs)
+        orient = self.orientation_invariants(h, x, atom_mol, m, edge_index, d, r)
+        eattr = torch.cat([rbf, orient], dim=-1) if orient.shape[1] > 0 else rbf
+        feat = self.molecule_features(hm, edge_index, d, rbf, w, orient)
+        lat = self.molecule_stage(hm, feat, edge_index, eattr, w)
+        z, logvar, p_logit, n_crystal = self.heads(lat, mol_batch, num_graphs)
+        return EncoderOutput(z, logvar, n_crystal, p_logit, lat, feat, edge_index, w, centers)
+
+    def atom_stage(self, positions: Tensor, cells: Tensor, mol_batch: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Stage 1 on the complete intra-molecular graph: (centres [M, 3], atom features
+        [N, F], atom vectors [N, 3] (updated by EGNN layers), molecule of each atom [N])."""
         a = self.atoms_per_molecule
         m = mol_batch.shape[0]
-        dev = positions.device
-        centers, u = molecule_offsets(positions, cells, mol_batch, a)
-        atom_mol = torch.arange(m, device=dev).repeat_interleave(a)
+        centers, x = molecule_offsets(positions, cells, mol_batch, a)
+        atom_mol = torch.arange(m, device=positions.device).repeat_interleave(a)
         h = self.embed(self.species.repeat(m))
-        # ---- stage 1 on the complete intra-molecular graph
         if a > 1:
-            ie = intra_molecular_edges(m, a, dev)
-            x = u
+            ie = intra_molecular_edges(m, a, positions.device)
             du = gather(x, ie[1]) - gather(x, ie[0])
-            ir = torch.sqrt((du * du).sum(-1) + 1e-30)
-            iattr = self.rbf1(ir)
-            iw = torch.ones_like(ir)
+            iattr = self.rbf1(torch.sqrt((du * du).sum(-1) + 1e-30))
+            iw = torch.ones_like(iattr[:, 0])
             for block in self.stage1:
                 h, x = block(h, x, ie, iattr, iw)
-        else:
-            x = u
-        hm = self.pool1(h, atom_mol, m)  # [M, F1]
-        # ---- concatenation layer: switched molecule graph. Per-edge geometry is computed
-        # once; pairs at or beyond the cutoff (the skin of a Verlet list) are dropped first:
-        # their switch and its derivative are exactly 0, so nothing changes but the cost.
-        if self.fused and positions.device.type == "cpu":
-            edge_index, d, r, w, rbf = self.kernels.pair_geometry(
-                centers, cells, mol_batch, edge_index, edge_shift, self.cutoff, self.r_on,
-                self.rbf2.mu.to(positions.dtype), self.rbf2.width)
-        else:
-            edge_index, d, r, w, rbf = self.pair_geometry_reference(centers, cells, mol_batch, edge_index, edge_shift,
-                                                                    num_graphs)
-        i = edge_index[0]
-        j = edge_index[1]
-        if self.n_orient > 0:
-            # per molecule: C vectors (l = 1) and C traceless rank-2 tensors (l = 2, five
-            # components), as solid harmonics of the atom vectors (smooth at u = 0)
-            c_n = self.n_orient
-            v = scatter_sum(self.orient_v(h).unsqueeze(-1) * x.unsqueeze(1), atom_mol, m)  # [M,C,3]
-            q = scatter_sum(self.orient_q(h).unsqueeze(-1) * self.harm2(x).unsqueeze(1), atom_mol, m)  # [M,C,5]
-            # scale-free orientations: v/sqrt(|v|^2+eps^2), Q/sqrt(|Q|^2+eps^4) (smooth, 0 stays 0)
-            eps2 = self.orient_eps * self.orient_eps
-            v = v / torch.sqrt((v * v).sum(-1, keepdim=True) + eps2)
-            q = q / torch.sqrt((q * q).sum(-1, keepdim=True) + eps2 * eps2)
-            vq = torch.cat([v, q], dim=-1).reshape(m, c_n * 8)
-            vqi = gather(vq, i).view(-1, c_n, 8)
-            vqj = gather(vq, j).view(-1, c_n, 8)
-            dh = d / r.unsqueeze(-1)
-            y1 = dh.unsqueeze(1)  # [E,1,3]: the l = 1 harmonics are the components
-            y2 = self.harm2(dh).unsqueeze(1)  # [E,1,5]
-            vi = vqi[:, :, :3]
-            vj = vqj[:, :, :3]
-            qi = vqi[:, :, 3:]
-            qj = vqj[:, :, 3:]
-            vv = (vi * vj).sum(-1)
-            vd = (vi * y1).sum(-1) * (vj * y1).sum(-1)
-            qq = (qi * qj).sum(-1)
-            dqi = (qi * y2).sum(-1)
-            dqj = (qj * y2).sum(-1)
-            eattr = torch.cat([rbf, vv, vd, qq, dqi, dqj], dim=-1)
-        else:
-            eattr = rbf
-        if self.attention_concat:
-            gate = torch.sigmoid(self.concat_gate(hm, i, j, eattr)[:, 0])
-            w2 = w * gate
-        else:
-            w2 = w
-        # ---- stage 2 on the molecule graph
-        coord = scatter_sum(w, i, m).unsqueeze(-1)
+        return centers, h, x, atom_mol
+
+    def pair_geometry(self, centers: Tensor, cells: Tensor, mol_batch: Tensor, edge_index: Tensor, edge_shift: Tensor,
+                      num_graphs: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """The molecule graph's per-pair geometry, computed once: pairs at or beyond the cutoff
+        (the skin of a Verlet list) dropped first (their switch and its derivative are exactly
+        0, so nothing changes but the cost); (pairs [2, E], d [E, 3], r [E], switch [E],
+        radial basis [E, R]). latentcv's fused operator on CPU when built, else core torch."""
+        if self.fused and centers.device.type == "cpu":
+            return self.kernels.pair_geometry(centers, cells, mol_batch, edge_index, edge_shift, self.cutoff, self.r_on,
+                                              self.rbf2.mu.to(centers.dtype), self.rbf2.width)
+        return self.pair_geometry_reference(centers, cells, mol_batch, edge_index, edge_shift, num_graphs)
+
+    def orientation_invariants(self, h: Tensor, x: Tensor, atom_mol: Tensor, m: int, edge_index: Tensor, d: Tensor,
+                               r: Tensor) -> Tensor:
+        """Per pair, the invariants of the two molecules' orientations [E, 5C]: ``v_i.v_j``,
+        ``(v_i.d)(v_j.d)``, ``tr(Q_i Q_j)``, ``d.Q_i.d``, ``d.Q_j.d`` (d unit); [E, 0] when the
+        model has no orientation channels."""
+        orient_v = self.orient_v
+        orient_q = self.orient_q
+        if orient_v is not None:
+            if orient_q is not None:
+                # per molecule: C vectors (l = 1) and C traceless rank-2 tensors (l = 2, five
+                # components), as solid harmonics of the atom vectors (smooth at u = 0)
+                c_n = self.n_orient
+                v = scatter_sum(orient_v(h).unsqueeze(-1) * x.unsqueeze(1), atom_mol, m)  # [M,C,3]
+                q = scatter_sum(orient_q(h).unsqueeze(-1) * self.harm2(x).unsqueeze(1), atom_mol, m)  # [M,C,5]
+                # scale-free orientations: v/sqrt(|v|^2+eps^2), Q/sqrt(|Q|^2+eps^4) (smooth, 0 stays 0)
+                eps2 = self.orient_eps * self.orient_eps
+                v = v / torch.sqrt((v * v).sum(-1, keepdim=True) + eps2)
+                q = q / torch.sqrt((q * q).sum(-1, keepdim=True) + eps2 * eps2)
+                vq = torch.cat([v, q], dim=-1).reshape(m, c_n * 8)
+                vqi = gather(vq, edge_index[0]).view(-1, c_n, 8)
+                vqj = gather(vq, edge_index[1]).view(-1, c_n, 8)
+                dh = d / r.unsqueeze(-1)
+                y1 = dh.unsqueeze(1)  # [E,1,3]: the l = 1 harmonics are the components
+                y2 = self.harm2(dh).unsqueeze(1)  # [E,1,5]
+                vi = vqi[:, :, :3]
+                vj = vqj[:, :, :3]
+                qi = vqi[:, :, 3:]
+                qj = vqj[:, :, 3:]
+                vv = (vi * vj).sum(-1)
+                vd = (vi * y1).sum(-1) * (vj * y1).sum(-1)
+                qq = (qi * qj).sum(-1)
+                dqi = (qi * y2).sum(-1)
+                dqj = (qj * y2).sum(-1)
+                return torch.cat([vv, vd, qq, dqi, dqj], dim=-1)
+        return torch.zeros(d.shape[0], 0, dtype=d.dtype, device=d.device)
+
+    def molecule_features(self, hm: Tensor, edge_index: Tensor, d: Tensor, rbf: Tensor, w: Tensor,
+                          orient: Tensor) -> Tensor:
+        """Stage-2 node inputs [M, F]: molecule embedding, angular moments of the neighbour
+        shell, switched coordination / 12, orientation invariants averaged over the shell."""
+        m = hm.shape[0]
+        coord = scatter_sum(w, edge_index[0], m).unsqueeze(-1)
         parts: List[Tensor] = [hm]
-        if self.n_moments > 0:
-            parts.append(self.moments(hm, edge_index, d, rbf, w))
+        moments = self.moments
+        if moments is not None:
+            parts.append(moments(hm, edge_index, d, rbf, w))
         parts.append(coord / 12.0)
-        if self.n_orient > 0:
-            parts.append(scatter_sum(eattr[:, rbf.shape[1]:] * w.unsqueeze(-1), i, m) / (1.0 + coord))
-        feat = torch.cat(parts, dim=-1)
+        if orient.shape[1] > 0:
+            parts.append(scatter_sum(orient * w.unsqueeze(-1), edge_index[0], m) / (1.0 + coord))
+        return torch.cat(parts, dim=-1)
+
+    def molecule_stage(self, hm: Tensor, feat: Tensor, edge_index: Tensor, eattr: Tensor, w: Tensor) -> Tensor:
+        """Stage 2 on the molecule graph (edge weights: the switch, times a learned gate for
+        ``concat = "attention"``) → per-molecule latents [M, L]."""
+        gate_mlp = self.concat_gate
+        w2 = w
+        if gate_mlp is not None:
+            w2 = w * torch.sigmoid(gate_mlp(hm, edge_index[0], edge_index[1], eattr)[:, 0])
         y = self.node_in(feat)
         for layer in self.stage2:
             y = layer(y, edge_index, eattr, w2)
-        lat = self.to_latent(y)
+        return self.to_latent(y)
+
+    def heads(self, lat: Tensor, mol_batch: Tensor, num_graphs: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(z [B, d], logvar [B, d], p_logit [M], n_crystal = sum_m sigmoid(p_logit) [B])."""
         p_logit = self.crystal_head(lat)[:, 0]
         n_crystal = scatter_sum(torch.sigmoid(p_logit), mol_batch, num_graphs)
         pooled = self.pool2(lat, mol_batch, num_graphs)
-        z = self.z_mu(pooled)
-        logvar = self.z_logvar(pooled)
-        return {
-            "z": z,
-            "logvar": logvar,
-            "n_crystal": n_crystal,
-            "p_logit": p_logit,
-            "mol_latent": lat,
-            "mol_feat": feat,
-            "edge_weight": w,
-            "edge_index": edge_index,
-            "centers": centers,
-        }
+        return self.z_mu(pooled), self.z_logvar(pooled), p_logit, n_crystal
 
     def forward(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
         """CV outputs [K] = ``[z_0..z_{d-1}, n_crystal]`` of one frame (contract v1).
@@ -377,7 +414,7 @@ class HierarchicalEncoder(nn.Module):
         m = positions.shape[0] // self.atoms_per_molecule
         batch = torch.zeros(m, dtype=torch.long, device=positions.device)
         out = self.encode(positions, cell.unsqueeze(0), batch, edge_index, edge_shift, 1)
-        return torch.cat([out["z"][0], out["n_crystal"]])
+        return torch.cat([out.z[0], out.n_crystal])
 
     @torch.jit.export
     def molecule_crystallinity(
@@ -387,7 +424,7 @@ class HierarchicalEncoder(nn.Module):
         m = positions.shape[0] // self.atoms_per_molecule
         batch = torch.zeros(m, dtype=torch.long, device=positions.device)
         out = self.encode(positions, cell.unsqueeze(0), batch, edge_index, edge_shift, 1)
-        return torch.sigmoid(out["p_logit"])
+        return torch.sigmoid(out.p_logit)
 
     def evaluate(self, positions: Tensor, cell: Tensor) -> Tensor:
         """Convenience (not exported): build the neighbour list here and call ``forward``."""
@@ -399,132 +436,3 @@ class HierarchicalEncoder(nn.Module):
         self.crystal_centroid.copy_(crystal.to(self.crystal_centroid.dtype))
         self.melt_centroid.copy_(melt.to(self.melt_centroid.dtype))
         self.has_centroids.fill_(1.0)
-
-
-class HierarchicalAutoencoder(nn.Module):
-    """Encoder + the seed's decoders + losses (training only; export the ``encoder``).
-
-    Decoders: inner-product adjacency ``sigma(l_i . l_j)`` over molecule latents (target:
-    the switched adjacency ``s(r_ij)``, on graph edges and random negative pairs) and an
-    MLP reconstructing each molecule's stage-2 input features from its latent. Optional
-    KL of the global latent (``variational``). Supervised terms from phase labels: the
-    per-molecule crystal head (BCE against ``batch['mol_labels']``: per-molecule labels, or
-    the frame label of every molecule) and a
-    linear separation head on z (BCE).
-    """
-
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.encoder = HierarchicalEncoder(config)
-        enc = self.encoder
-        self.adjacency = InnerProductDecoder()
-        self.feature_decoder = MLP([config.molecule_latent, config.stage2_hidden, enc.mol_feat_dim])
-        self.separation = nn.Linear(config.latent_dim, 1)
-        dtype = torch.float64 if config.dtype == "float64" else torch.float32
-        self.to(dtype)
-
-    def loss(
-        self,
-        batch: Dict[str, Tensor],
-        weights: Dict[str, float],
-        negatives: int,
-        generator: Optional[torch.Generator] = None,
-    ) -> Tuple[Tensor, Dict[str, float], Dict[str, Tensor]]:
-        """Total loss, its parts (floats) and the encoder outputs of a collated batch."""
-        terms, _, out = self.loss_terms(batch, negatives, generator)
-        parts_t = dict(terms)
-        adj_neg = parts_t.pop("adj_neg", None)
-        if adj_neg is not None:
-            parts_t["adj"] = 0.5 * (parts_t["adj"] + adj_neg)
-        total = sum(weights[k] * v for k, v in parts_t.items())
-        parts = {k: float(v.detach()) for k, v in parts_t.items()}
-        parts["total"] = float(total.detach())
-        return total, parts, out
-
-    def loss_terms(
-        self,
-        batch: Dict[str, Tensor],
-        negatives: int,
-        generator: Optional[torch.Generator] = None,
-        shard: Optional[Tuple[int, int, int, int]] = None,
-    ) -> Tuple[Dict[str, Tensor], Dict[str, int], Dict[str, Tensor]]:
-        """Each loss term as a mean over its own elements, how many elements each mean is
-        over, and the encoder outputs: ``adj`` (graph edges), ``adj_neg`` (sampled
-        non-edges; with ``negatives``), ``feat``, ``kl``, ``separation``, ``molecule``.
-
-        ``shard = (molecule offset, molecules, frame offset, frames)`` of the whole batch
-        when this batch is one process's share of it (data-parallel training): the random
-        draws are then those the whole batch would get, so that the shares' terms
-        recombine into the whole batch's exactly (cv_models/distributed.py)."""
-        enc = self.encoder
-        b = int(batch["cells"].shape[0])
-        out = enc.encode(batch["positions"], batch["cells"], batch["mol_batch"], batch["edge_index"],
-                         batch["edge_shift"], b)
-        lat = out["mol_latent"]
-        ei = out["edge_index"]  # the pairs within the cutoff
-        dev = lat.device
-        bce = nn.functional.binary_cross_entropy_with_logits
-        terms: Dict[str, Tensor] = {}
-        counts: Dict[str, int] = {}
-        # adjacency reconstruction: positives = graph edges (soft target s_ij)
-        pos_logit = self.adjacency(lat, ei)
-        terms["adj"] = bce(pos_logit, out["edge_weight"].detach())
-        counts["adj"] = int(pos_logit.numel())
-        if negatives > 0:
-            mb = batch["mol_batch"]
-            start = batch["mol_start"]
-            count = batch["mol_count"]
-            m = mb.shape[0]
-            src = torch.arange(m, device=dev).repeat(negatives)
-            if shard is None:
-                rnd = torch.rand(src.shape[0], generator=generator, dtype=torch.float64)
-            else:  # this share's molecules' draws among the whole batch's
-                full = torch.rand(negatives * shard[1], generator=generator, dtype=torch.float64)
-                rnd = full.view(negatives, shard[1])[:, shard[0]:shard[0] + m].reshape(-1)
-            rnd = rnd.to(dev)
-            dst = start[mb[src]] + (rnd * count[mb[src]].to(torch.float64)).long()
-            dst = torch.minimum(dst, start[mb[src]] + count[mb[src]] - 1)
-            keep = dst != src
-            src = src[keep]
-            dst = dst[keep]
-            c = out["centers"].detach()
-            dvec = minimum_image(c[dst] - c[src], batch["cells"][mb[src]])
-            tgt = switch(dvec.norm(dim=-1), enc.cutoff, enc.r_on)
-            neg_logit = self.adjacency(lat, torch.stack([src, dst]))
-            terms["adj_neg"] = bce(neg_logit, tgt)
-            counts["adj_neg"] = int(neg_logit.numel())
-        # node-feature reconstruction
-        tgt_feat = out["mol_feat"].detach()
-        recon = self.feature_decoder(lat)
-        terms["feat"] = ((recon - tgt_feat) ** 2).mean()
-        counts["feat"] = int(recon.numel())
-        z = out["z"]
-        if enc.variational:
-            lv = out["logvar"]
-            terms["kl"] = -0.5 * torch.mean(1 + lv - z * z - torch.exp(lv))
-            if shard is None:
-                eps = torch.randn(z.shape, generator=generator, dtype=torch.float64)
-            else:
-                eps = torch.randn((shard[3], z.shape[1]), generator=generator, dtype=torch.float64)[shard[2]:shard[2] + b]
-            eps = eps.to(dev, z.dtype)
-            z_s = z + eps * torch.exp(0.5 * lv) if self.training else z
-        else:
-            terms["kl"] = torch.zeros((), dtype=z.dtype, device=dev)
-            z_s = z
-        counts["kl"] = int(z.numel())
-        labels = batch["labels"]  # [B], -1 unlabeled
-        known = labels >= 0
-        counts["separation"] = int(known.sum())
-        if counts["separation"] > 0:
-            y = labels[known].to(z.dtype)
-            terms["separation"] = bce(self.separation(z_s)[known, 0], y)
-        else:
-            terms["separation"] = torch.zeros((), dtype=z.dtype, device=dev)
-        mol_lab = batch["mol_labels"] if "mol_labels" in batch else labels[batch["mol_batch"]]
-        mk = mol_lab >= 0
-        counts["molecule"] = int(mk.sum())
-        if counts["molecule"] > 0:
-            terms["molecule"] = bce(out["p_logit"][mk], mol_lab[mk].to(z.dtype))
-        else:
-            terms["molecule"] = torch.zeros((), dtype=z.dtype, device=dev)
-        return terms, counts, out

@@ -33,7 +33,8 @@ from .config import Config, ConfigError, ModelConfig, load_config, merge_overrid
 from .data.frames import CRYSTAL, MELT, Frame
 from .data.sources import load_frames
 from .data.split import split_frames
-from .model import HierarchicalAutoencoder, HierarchicalEncoder
+from .autoencoder import HierarchicalAutoencoder
+from .model import HierarchicalEncoder
 
 __all__ = [
     "train",

@@ -10,7 +10,8 @@ import torch
 
 from latentcv.cv_models.config import ModelConfig
 from latentcv.cv_models.graphs import molecule_centers, neighbor_list
-from latentcv.cv_models.model import HierarchicalAutoencoder, HierarchicalEncoder
+from latentcv.cv_models.autoencoder import HierarchicalAutoencoder
+from latentcv.cv_models.model import HierarchicalEncoder
 from latentcv.cv_models.synthetic import fcc_positions, molecular_frame, skew_cell, synthetic_dataset
 from tests.invariance import check_invariance
 
@@ -233,7 +234,7 @@ def test_autoencoder_loss_parts():
     assert set(parts) == {"adj", "feat", "kl", "separation", "molecule", "total"}
     assert all(np.isfinite(v) for v in parts.values())
     total.backward()
-    assert out["z"].shape == (2, 2)
+    assert out.z.shape == (2, 2)
 
 
 @pytest.mark.parametrize("name", ["lj", "dimer_egnn_diffpool"])
@@ -267,13 +268,45 @@ def test_fused_pair_geometry_equals_core_torch_path(name, dtype):
             c = torch.stack(cells[:n_frames]).requires_grad_(True)
             out = enc.encode(p, c, torch.cat(batch[:n_frames]), torch.cat(pairs[:n_frames], 1),
                              torch.cat(shifts[:n_frames]), n_frames)
-            total = out["z"].sum() + out["n_crystal"].sum() + (out["p_logit"] * torch.cos(out["p_logit"])).sum()
+            total = out.z.sum() + out.n_crystal.sum() + (out.p_logit * torch.cos(out.p_logit)).sum()
             results.append((out, torch.autograd.grad(total, (p, c))))
         enc.fused = True
         (fo, fg), (ro, rg) = results
-        assert torch.equal(fo["edge_index"], ro["edge_index"])
-        assert fo["edge_index"].shape[1] < torch.cat(pairs[:n_frames], 1).shape[1]  # skin pairs were dropped
+        assert torch.equal(fo.edge_index, ro.edge_index)
+        assert fo.edge_index.shape[1] < torch.cat(pairs[:n_frames], 1).shape[1]  # skin pairs were dropped
         for key in ("z", "n_crystal", "p_logit", "edge_weight", "mol_feat"):
-            torch.testing.assert_close(fo[key], ro[key], **tol)
+            torch.testing.assert_close(getattr(fo, key), getattr(ro, key), **tol)
         for x, y in zip(fg, rg):
             torch.testing.assert_close(x, y, **tol)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("fused", [True, False])
+def test_batched_frames_equal_frames_alone(name, fused):
+    """B frames of different sizes and cells encoded in one batch give each frame's outputs
+    alone (latent, count, per-molecule heads), on the fused and the core-torch pair paths
+    (the latter has its own one-frame and batched image-shift branches)."""
+    from latentcv.cv_models.batching import collate, prepare_samples
+    from latentcv.cv_models.data.frames import Frame
+
+    enc = encoder(name)
+    if not fused:
+        enc.fused = False
+    a = enc.atoms_per_molecule
+    frames = []
+    for k, (tri, cells) in enumerate([(True, 2), (False, 2), (True, 3)]):
+        pos, cell = frame(a, triclinic=tri, seed=k, n_cells=cells)
+        n = pos.shape[0]
+        frames.append(Frame(positions=pos, cell=cell, molecule=np.arange(n) // a, species=np.zeros(n, dtype=np.int64),
+                            label=k % 2, index=k))
+    samples = prepare_samples(frames, a, enc.cutoff, D)
+    with torch.no_grad():
+        b = collate(samples, torch.device("cpu"))
+        out = enc.encode(b["positions"], b["cells"], b["mol_batch"], b["edge_index"], b["edge_shift"], len(samples))
+        p_batched = torch.split(out.p_logit, [s["n_mol"] for s in samples])
+        for k, s in enumerate(samples):
+            alone = enc.encode(s["positions"], s["cell"].unsqueeze(0), torch.zeros(s["n_mol"], dtype=torch.long),
+                               s["edge_index"], s["edge_shift"], 1)
+            torch.testing.assert_close(out.z[k], alone.z[0], atol=1e-12, rtol=1e-10)
+            torch.testing.assert_close(out.n_crystal[k], alone.n_crystal[0], atol=1e-12, rtol=1e-10)
+            torch.testing.assert_close(p_batched[k], alone.p_logit, atol=1e-12, rtol=1e-10)
