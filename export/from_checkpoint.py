@@ -6,14 +6,7 @@ a training checkpoint, reads the training data (for the length unit, the SIGMA h
 and the held-out frames of the self-check), and :func:`export_model` writes the file
 through :func:`latentcv.export.deploy.save_deployable` only after it passed every check:
 
-1. eager encoder vs scripted module vs the C++ core (``latentcv.cv_models.core``) on
-   held-out frames: values and gradients agree to round-off of the model's dtype;
-2. for float32 models, the float32 values stay close to the float64 eager values;
-3. the C++ gradients (positions and cell) agree with central finite differences of the
-   float64 eager model on one small frame.
-
-The file is first written under a temporary name next to the target, checked there,
-then renamed: a failed check leaves no file behind (and no partial one ever exists).
+(the checks are listed in :mod:`latentcv.export.checks`; nothing is written unless all pass).
 
 The module and its outputs: :mod:`latentcv.export.module`; the checks:
 :mod:`latentcv.export.checks`; provenance and SIGMA hints: :mod:`latentcv.export.provenance`.
