@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
-from latentcv.cv_models.generate import SYSTEMS, GeneratorConfig, generate
+from latentcv.cv_models.generate import GeneratorConfig, generate
+from latentcv.cv_models.systems import SYSTEMS
 from latentcv.cv_models.batching import encode_frames, prepare_samples
 from latentcv.cv_models.checkpoint import load_encoder
 from latentcv.cv_models.training import heldout_report, train_from_config

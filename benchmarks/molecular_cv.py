@@ -21,7 +21,8 @@ from pathlib import Path
 from latentcv.cv_models.analysis.cv_quality import interface_report, plot_cv_vs_solid
 from latentcv.cv_models.config import load_config
 from latentcv.cv_models.data.dataset import Dataset
-from latentcv.cv_models.generate import SYSTEMS, GeneratorConfig, generate
+from latentcv.cv_models.generate import GeneratorConfig, generate
+from latentcv.cv_models.systems import SYSTEMS
 from latentcv.cv_models.checkpoint import load_encoder
 from latentcv.cv_models.data.split import split_frames
 from latentcv.cv_models.training import train

@@ -25,7 +25,8 @@ import numpy as np
 
 from latentcv.cv_models.analysis import TenWoldeConfig, ten_wolde_frame
 from latentcv.cv_models.analysis.orientation import orientation_frame
-from latentcv.cv_models.generate import SYSTEMS, GeneratorConfig, generate
+from latentcv.cv_models.generate import GeneratorConfig, generate
+from latentcv.cv_models.systems import SYSTEMS
 
 SYSTEM = "trimers"
 ORDERED = 0.7  # a molecule is "ordered" if its mean P2 with its neighbours exceeds this

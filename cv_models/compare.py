@@ -43,7 +43,7 @@ class CompareConfig:
     Attributes:
         model: exported latentcv model (``latentcv export``) for the ``latent`` CV.
         output: the model output biased by the ``latent`` CV.
-        system: embedded system (``latentcv.cv_models.generate.SYSTEMS``): "lj", "dimers", "trimers".
+        system: embedded system (``latentcv.cv_models.systems.SYSTEMS``): "lj", "dimers", "trimers".
         cvs: CVs to compare (subset of ``latent``, ``q6``, ``energy``).
         seeds: velocity seeds (one run per CV and seed).
         cells: lattice cells per box edge of the melt (the system's molecules per cell × cells³).
@@ -91,7 +91,7 @@ class CompareConfig:
 
     @property
     def spec(self):
-        from latentcv.cv_models.generate import SYSTEMS
+        from latentcv.cv_models.systems import SYSTEMS
 
         if self.system not in SYSTEMS:
             raise ValueError(f"unknown system {self.system!r}: one of {', '.join(SYSTEMS)}")

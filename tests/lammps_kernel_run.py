@@ -15,21 +15,10 @@ import sys
 import numpy as np
 
 from latentcv.cv_models.engines import open_lammps
+from latentcv.cv_models.systems import system_commands
 
-SETUP = """\
-units lj
-atom_style atomic
-lattice fcc 0.9
-region box block 0 4 0 4 0 4
-create_box 1 box
-create_atoms 1 box
-mass 1 1.0
-pair_style lj/cut 2.5
-pair_modify shift yes
-pair_coeff 1 1 1.0 1.0
-neighbor 0.3 bin
+SETUP = system_commands("lj", 4, density=0.9) + """\
 velocity all create 0.58 4711 mom yes rot yes
-timestep 0.005
 fix md all nve
 """
 

@@ -197,7 +197,8 @@ def test_every_system_has_a_runnable_metadynamics_input(system, tmp_path):
     prepares the melt and dumps frames of whole molecules; here unbiased and short."""
     from latentcv.cv_models.data import read_lammps_dump
     from latentcv.cv_models.engines import open_lammps
-    from latentcv.cv_models.generate import SYSTEMS, run_input
+    from latentcv.cv_models.generate import run_input
+    from latentcv.cv_models.systems import SYSTEMS
 
     spec = SYSTEMS[system]
     v = dict(examples=spec.template_dir, ncells=2, steps=200, melt=100, equil=50, bias="no", every=100,

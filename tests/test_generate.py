@@ -7,7 +7,8 @@ import pytest
 
 from latentcv.cv_models.analysis import TenWoldeConfig, ten_wolde_frame
 from latentcv.cv_models.data import CRYSTAL, MELT, UNLABELED, Dataset, split_by_blocks
-from latentcv.cv_models.generate import SYSTEMS, GeneratorConfig, generate, main
+from latentcv.cv_models.generate import GeneratorConfig, generate, main
+from latentcv.cv_models.systems import SYSTEMS
 
 LABELS = {"crystal": CRYSTAL, "melt": MELT, "transition": UNLABELED}
 

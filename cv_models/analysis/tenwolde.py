@@ -71,7 +71,7 @@ class TenWoldeConfig:
 
     Attributes:
         cutoff: neighbour distance in the frame's length unit (1.5 σ for LJ atoms; for
-            dimer centres see :data:`latentcv.cv_models.generate.SYSTEMS`), or "auto": the first
+            dimer centres see :data:`latentcv.cv_models.systems.SYSTEMS`), or "auto": the first
             minimum after the first peak of the g(r) of the analysed points
             (:func:`latentcv.cv_models.analysis.rdf.suggest_cutoff_points`, what ``latentcv
             suggest-cutoff`` prints). A fixed 1.5 fails for molecular crystals whose

@@ -1,0 +1,118 @@
+"""The embedded systems: LJ atoms, rigid-ish dimers and trimers, in reduced LJ units.
+
+Each system's LAMMPS model (units, atoms or molecules on a lattice, pair style, neighbour
+settings) is written once, in ``examples/<system>/system.lmp``; the MD protocols of the
+generator, the demo, the benchmarks and the tests include that file
+(:func:`system_commands` from Python). :data:`SYSTEMS` holds each system's measured state
+point and the settings of its analyses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# (shape, seed's share of the volume, sampling temperature) of the LJ interface runs: slabs
+# that grow at the state point and slabs that hold near T_m; spheres for small nuclei.
+DEFAULT_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
+    ("slab", 0.25, 0.58), ("slab", 0.4, 0.58), ("slab", 0.55, 0.58), ("slab", 0.75, 0.58),
+    ("slab", 0.3, 0.70), ("slab", 0.5, 0.70), ("slab", 0.7, 0.70),
+    ("sphere", 0.35, 0.52), ("sphere", 0.5, 0.56),
+)
+# the same for the trimers (T_m = 1.375 +- 0.025, docs/data.md): slabs that grow at the state
+# point T=1.1 and slabs that barely move near T_m (1.35: ordered share +0.1 in 40k steps)
+TRIMER_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
+    ("slab", 0.25, 1.1), ("slab", 0.5, 1.1), ("slab", 0.75, 1.1),
+    ("slab", 0.3, 1.35), ("slab", 0.6, 1.35),
+)
+# the same for the dimers (T_m = 1.575 +- 0.025, docs/data.md): at the state point T=1.15 a
+# slab grows through the box within ~2 000 steps, so the frames also come from slabs and
+# spheres near T_m, where the interface moves slowly
+DIMER_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
+    ("slab", 0.25, 1.15), ("slab", 0.5, 1.15), ("slab", 0.75, 1.15),
+    ("slab", 0.3, 1.5), ("slab", 0.6, 1.5), ("sphere", 0.2, 1.3), ("sphere", 0.4, 1.45),
+)
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """One embedded system and its measured state point (reduced LJ units).
+
+    Attributes:
+        name: "lj", "dimers" or "trimers"; template_dir: folder of its LAMMPS inputs.
+        temperature, pressure, dt, tdamp, pdamp: the state point and integrator.
+        density: starting lattice number density (of molecules) of the crystal.
+        melt_density: starting lattice density of melt/transition runs: low enough that
+            the lattice melts within a few hundred steps at ``melt_temperature``.
+        melt_temperature: where the lattice is melted.
+        transition_temperature: quench temperature of the transition run (None: none).
+        atoms_per_molecule: 1 (LJ), 2 (dimers), 3 (trimers).
+        tenwolde_cutoff: neighbour cutoff of the ten Wolde analysis (on molecule centres),
+            about the first minimum of the centre–centre g(r) of the crystal.
+        molecules_per_cell: molecules per lattice unit cell (fcc 4; trimers 8).
+        default_cells: unit cells per edge of the ``default`` preset.
+        interface_seeds: the ``interface`` runs (see :class:`GeneratorConfig`).
+        crystal_criterion: the independent per-molecule judge of crystal ("ten_wolde" on
+            atoms/centres, or "local_p2" where ten Wolde on centres fails: the trimers).
+    """
+
+    name: str
+    template_dir: Path
+    temperature: float
+    pressure: float
+    dt: float
+    tdamp: float
+    pdamp: float
+    density: float
+    melt_density: float
+    melt_temperature: float
+    transition_temperature: float | None
+    atoms_per_molecule: int
+    tenwolde_cutoff: float
+    molecules_per_cell: int = 4
+    default_cells: int = 6
+    interface_seeds: tuple[tuple[str, float, float], ...] = DEFAULT_INTERFACE_SEEDS
+    crystal_criterion: str = "ten_wolde"
+
+    def n_molecules(self, n_cells: int) -> int:
+        """Molecules of a crystal or melt run with ``n_cells`` cells per edge."""
+        return self.molecules_per_cell * n_cells**3
+
+
+SYSTEMS: dict[str, SystemSpec] = {
+    "lj": SystemSpec("lj", EXAMPLES / "lj", 0.58, 1.0, 0.005, 0.5, 5.0, 1.04, 0.85, 1.5, 0.45, 1, 1.5),
+    "dimers": SystemSpec("dimers", EXAMPLES / "dimers", 1.15, 1.0, 0.003, 0.3, 3.0, 0.80, 0.65, 2.5, None, 2, 1.6,
+                         interface_seeds=DIMER_INTERFACE_SEEDS),
+    # orientationally ordered molecular crystal (benchmarks/molecular_system.py, docs/data.md)
+    "trimers": SystemSpec("trimers", EXAMPLES / "trimers", 1.1, 1.0, 0.003, 0.3, 3.0, 0.50, 0.40, 3.0, None, 3, 1.5,
+                          molecules_per_cell=8, default_cells=4, interface_seeds=TRIMER_INTERFACE_SEEDS,
+                          crystal_criterion="local_p2"),
+}
+
+
+def system_commands(system: str, n_cells: int, *, density: float | None = None, dt: float | None = None,
+                    seed: int = 1, ncz: int | None = None) -> str:
+    """LAMMPS commands that build ``system`` (``examples/<system>/system.lmp``) in a fresh instance.
+
+    Args:
+        system: a key of :data:`SYSTEMS`.
+        n_cells: lattice unit cells per box edge (``ncz`` along z; None: ``n_cells``).
+        density: lattice number density of molecules (None: the crystal's, ``spec.density``).
+        dt: time step in LJ time units (None: ``spec.dt``).
+        seed: random seed of the molecular systems' orientations.
+
+    Returns:
+        The commands as one string for ``lmp.commands_string``: index variables, then the
+        ``include``. Velocities, thermostat and output are the caller's.
+    """
+    try:
+        spec = SYSTEMS[system]
+    except KeyError:
+        raise ValueError(f"Unknown system {system!r}; one of {sorted(SYSTEMS)}") from None
+    variables = dict(examples=spec.template_dir, ncells=n_cells, ncz=n_cells if ncz is None else ncz,
+                     density=spec.density if density is None else density, dt=spec.dt if dt is None else dt,
+                     seed=seed)
+    lines = [f"variable {name} index {value}" for name, value in variables.items()]
+    return "\n".join(lines + [f"include {spec.template_dir / 'system.lmp'}", ""])
