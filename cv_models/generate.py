@@ -291,11 +291,8 @@ def generate(
                 continue
             if dump.exists():
                 dump.unlink()  # LAMMPS appends to nothing, but never mix old frames in
-            args = ["-log", str(outdir / f"{name}.log") if keep_logs else "none", "-nocite"]
-            for key, val in v.items():
-                args += ["-var", key, str(val)]
             bar.set_postfix_str(name)
-            lmp = open_lammps(args)
+            lmp = open_lammps(["-log", str(outdir / f"{name}.log") if keep_logs else "none", "-nocite"], variables=v)
             try:
                 run_input(lmp, run["template"], chunk_steps=config.chunk_steps, progress=bar)
             finally:

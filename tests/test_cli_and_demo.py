@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from latentcv.cv_models import paths
-from latentcv.cv_models.cli import main
+from latentcv.cv_models.app.cli import main
 from latentcv.export.analytic import save_coordination_model
 
-LATENTCV = [sys.executable, "-m", "latentcv.cv_models.cli"]
+LATENTCV = [sys.executable, "-m", "latentcv.cv_models.app.cli"]
 
 
 def test_paths_lists_existing_files(capsys):
@@ -44,7 +44,7 @@ def test_info_on_a_missing_file_is_a_clear_error(tmp_path, capsys):
 
 def test_demo_runs_end_to_end(tmp_path):
     """Generate → train → export → plumed-input → LAMMPS metadynamics → analysis, small."""
-    from latentcv.cv_models.demo import DemoConfig, run_demo
+    from latentcv.cv_models.app.demo import DemoConfig, run_demo
 
     cfg = DemoConfig(replicas=2, prod_steps=600, dump_every=50, epochs=3, md_cells=3, md_steps=400,
                      melt_steps=300, equil_steps=100, pace=100, control=True, interface_cells=(2,),

@@ -138,7 +138,7 @@ def test_plumed_input_scales_the_sigma_of_an_extensive_count(tmp_path):
 def test_compare_writes_a_table_from_real_runs(tmp_path):
     """A tiny `latentcv compare` on ENERGY (no model needed): calibration, two seeds in
     one worker, the judge, the table and the plot."""
-    from latentcv.cv_models.compare import CompareConfig, compare, metad_input
+    from latentcv.cv_models.app.compare import CompareConfig, compare, metad_input
 
     cfg = CompareConfig(cvs=("energy",), seeds=(1, 2), cells=3, steps=1000, calibration_steps=500, dump_every=250,
                         check_every=500, hold_steps=500, workers=1, out=str(tmp_path / "cmp"))
@@ -155,7 +155,7 @@ def test_compare_writes_a_table_from_real_runs(tmp_path):
 
 def test_compare_q6_on_molecule_centers():
     """For molecules, PLUMED's Q6 runs on CENTER virtual atoms, one per molecule."""
-    from latentcv.cv_models.compare import CompareConfig, cv_lines
+    from latentcv.cv_models.app.compare import CompareConfig, cv_lines
 
     cfg = CompareConfig(system="trimers", cells=2, cvs=("q6",)).validate()
     lines, arg = cv_lines(cfg, "q6", cfg.n_atoms)
@@ -166,7 +166,7 @@ def test_compare_q6_on_molecule_centers():
 
 def test_refine_runs_a_round_end_to_end(tmp_path):
     """`latentcv refine`: export → biased run → harvest → fine-tune → re-export, tiny."""
-    from latentcv.cv_models.cli import main
+    from latentcv.cv_models.app.cli import main
     from latentcv.cv_models.generate import GeneratorConfig, generate
     from latentcv.cv_models.training import train_from_config
 
@@ -203,10 +203,7 @@ def test_every_system_has_a_runnable_metadynamics_input(system, tmp_path):
     spec = SYSTEMS[system]
     v = dict(examples=spec.template_dir, ncells=2, steps=200, melt=100, equil=50, bias="no", every=100,
              dump=tmp_path / "traj.dump", **({"quench": 50} if system != "lj" else {}))
-    args = ["-log", "none"]
-    for key, val in v.items():
-        args += ["-var", key, str(val)]
-    lmp = open_lammps(args)
+    lmp = open_lammps(variables=v)
     try:
         timings = run_input(lmp, spec.template_dir / "metad.lmp", chunk_steps=0)
     finally:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from chain_helpers import read_columns
-from latentcv.cv_models import cli
+from latentcv.cv_models.app import cli
 from latentcv.cv_models import core as native
 from latentcv.cv_models.data.writers import write_lammps_dump
 from latentcv.export.evaluate import length_conversion

@@ -168,7 +168,7 @@ def _suggested(out: str) -> tuple[float, float]:
 def test_suggest_cutoff_on_lj_fcc(tmp_path, capsys):
     """LJ fcc at density ~1.07: shells at 1.09 and 1.54 sigma; the cutoff goes between them."""
     from latentcv.cv_models.analysis import suggest_cutoff
-    from latentcv.cv_models.cli import main
+    from latentcv.cv_models.app.cli import main
     from latentcv.cv_models.data import write_lammps_dump
 
     frames = thermal_fcc_frames(4, nn=1.09)
@@ -194,7 +194,7 @@ def test_suggest_cutoff_on_lj_fcc(tmp_path, capsys):
 def test_suggest_cutoff_and_ten_wolde_auto_on_a_molecular_crystal(tmp_path, capsys):
     """Dimer centres 1.7 apart (second shell 2.4): a fixed 1.5 cutoff reads 0 % solid,
     the g(r) first minimum (CLI with --data-file, and TenWoldeConfig(cutoff="auto")) 100 %."""
-    from latentcv.cv_models.cli import main
+    from latentcv.cv_models.app.cli import main
     from latentcv.cv_models.data import write_lammps_data, write_lammps_dump
 
     frames = thermal_fcc_frames(3, nn=1.7, apm=2)

@@ -83,7 +83,7 @@ def test_early_stopping(tmp_path):
 
 # ---------------------------------------------------------------------------- `latentcv train` CLI
 def test_cli_train_options_and_set_overrides(tmp_path, capsys):
-    from latentcv.cv_models.cli import main
+    from latentcv.cv_models.app.cli import main
 
     cfg = write(tmp_path, 50)  # the options below must win over the file
     out = tmp_path / "o"
@@ -117,7 +117,7 @@ def test_cli_train_options_and_set_overrides(tmp_path, capsys):
 
 def test_cli_train_on_dumps_with_string_labels(tmp_path, capsys):
     """The documented `{ path, data_file, label = "crystal" }` form trains through the CLI."""
-    from latentcv.cv_models.cli import main
+    from latentcv.cv_models.app.cli import main
     from latentcv.cv_models.data import write_lammps_data, write_lammps_dump
     from latentcv.cv_models.synthetic import synthetic_dataset
 

@@ -14,7 +14,7 @@ import pytest
 
 from chain_helpers import FREE_PARTICLES
 
-from latentcv.cv_models.cli import main as cli_main
+from latentcv.cv_models.app.cli import main as cli_main
 from latentcv.cv_models.walkers import walker_inputs
 
 PLUMED = """\

@@ -24,14 +24,15 @@ and ``<out>/compare.png``.
 from __future__ import annotations
 
 import json
-import math
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+
+from latentcv.cv_models.app.compare_report import markdown_table, plot, summarise
 
 CVS = ("latent", "q6", "energy")
 
@@ -203,10 +204,7 @@ def _lammps(cfg: CompareConfig, md: Path, seed: int, plumed_dat: Path | None):
     v = dict(examples=cfg.spec.template_dir, ncells=cfg.cells, seed=seed, temp=cfg.temp, steps=0,
              bias="yes" if plumed_dat else "no", plumedfile=plumed_dat or "none", plumedlog=md / "plumed.log",
              every=cfg.dump_every, dump=md / "traj.dump")
-    args = ["-log", str(md / "log.lammps")]
-    for key, val in v.items():
-        args += ["-var", key, str(val)]
-    return open_lammps(args, load_fix_plumed=plumed_dat is not None, plumed_kernel=cfg.kernel or None)
+    return open_lammps(["-log", str(md / "log.lammps")], variables=v, load_fix_plumed=plumed_dat is not None, plumed_kernel=cfg.kernel or None)
 
 
 def _run_key(cfg: CompareConfig) -> dict:
@@ -306,97 +304,6 @@ def _structure(dump: Path) -> dict[str, float] | None:
         return None
 
 
-# ---------------------------------------------------------------------------- all runs
-@dataclass
-class CvSummary:
-    cv: str
-    runs: int
-    crystallised: int
-    median_steps: float  # inf when fewer than half crystallised
-    median_wall_s: float
-    ms_per_step: float
-    max_fraction: float  # median over the runs of the largest crystalline share reached
-    structure: dict[str, float] = field(default_factory=dict)
-
-
-def _median_censored(values: list[float | None]) -> float:
-    """Median with never-crystallised runs counted as +inf (so it is finite only when
-    at least half the runs crystallised)."""
-    x = sorted(math.inf if v is None else float(v) for v in values)
-    if not x:
-        return math.inf
-    k = len(x)
-    return x[k // 2] if k % 2 else 0.5 * (x[k // 2 - 1] + x[k // 2])
-
-
-def summarise(results: list[dict], cvs: tuple[str, ...]) -> list[CvSummary]:
-    out = []
-    for cv in cvs:
-        rs = [r for r in results if r["cv"] == cv]
-        if not rs:
-            continue
-        cryst = [r for r in rs if r["crystallised_at"] is not None]
-        structs = [r["structure"] for r in cryst if r.get("structure")]
-        mean_struct = {k: float(np.mean([s[k] for s in structs])) for k in structs[0]} if structs else {}
-        out.append(CvSummary(cv, len(rs), len(cryst), _median_censored([r["crystallised_at"] for r in rs]),
-                             _median_censored([r["wall_s_to_crystal"] for r in rs]),
-                             float(np.median([r["ms_per_step"] for r in rs])),
-                             float(np.median([max(r["solid_fraction"], default=0.0) for r in rs])), mean_struct))
-    return out
-
-
-def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[str, float]) -> str:
-    standard = [s for s in summary if s.cv != "latent"]
-    best_steps = min((s.median_steps for s in standard), default=math.inf)
-    best_wall = min((s.median_wall_s for s in standard), default=math.inf)
-
-    def fmt(x: float, unit: str = "") -> str:
-        return "never (< half)" if math.isinf(x) else f"{x:.0f}{unit}"
-
-    def ratio(x: float, best: float) -> str:
-        if math.isinf(best) and math.isinf(x):
-            return "–"
-        if math.isinf(best):
-            return "only this one"
-        return "–" if math.isinf(x) else f"{x / best:.2f}"
-
-    rows = [f"{cfg.system}: {cfg.n_molecules} molecules ({cfg.n_atoms} atoms), T = {cfg.temp}, P = 1; WT-METAD PACE {cfg.pace}, HEIGHT {cfg.height_kt:g} kT, "
-            f"BIASFACTOR {cfg.biasfactor:g}, bias STRIDE {cfg.stride}; SIGMA = {cfg.sigma_scale:g} × melt std; "
-            f"budget {cfg.steps} steps; crystallised = {judge_name(cfg)} > {cfg.crystal_threshold:g} "
-            f"held {cfg.hold_steps} steps.", "",
-            "| CV | SIGMA | crystallised | median steps to crystal | median wall s to crystal | ms/step | "
-            "steps ÷ best standard | wall ÷ best standard | largest crystalline share (median) | "
-            "structure formed (OVITO PTM: fcc/hcp/bcc/ico/other) |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
-    for s in summary:
-        st = "/".join(f"{100 * s.structure[k]:.0f}" for k in ("fcc", "hcp", "bcc", "ico", "other")) if s.structure else "–"
-        rows.append(f"| {s.cv} | {sigmas.get(s.cv, float('nan')):.4g} | {s.crystallised}/{s.runs} | {fmt(s.median_steps)} | "
-                    f"{fmt(s.median_wall_s, ' s')} | {s.ms_per_step:.2f} | {ratio(s.median_steps, best_steps)} | "
-                    f"{ratio(s.median_wall_s, best_wall)} | {s.max_fraction:.2f} | {st} % |")
-    return "\n".join(rows)
-
-
-def plot(results: list[dict], cfg: CompareConfig, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cvs = [cv for cv in CVS if any(r["cv"] == cv for r in results)]
-    fig, axes = plt.subplots(1, len(cvs), figsize=(4 * len(cvs), 3.4), sharey=True, squeeze=False)
-    for ax, cv in zip(axes[0], cvs):
-        for r in (r for r in results if r["cv"] == cv):
-            ax.plot(r["steps"], r["solid_fraction"], lw=0.9, label=f"seed {r['seed']}")
-        ax.axhline(cfg.crystal_threshold, color="k", lw=0.6, ls=":")
-        ax.set_title(f"biased on {cv}")
-        ax.set_xlabel("MD step")
-    axes[0][0].set_ylabel("solid fraction (freud ten Wolde)")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def _run_job(args: tuple) -> dict:
     cfg, cv, seed, sigma = args
     return run_one(cfg, cv, seed, sigma)
@@ -427,7 +334,7 @@ def compare(cfg: CompareConfig, log=print) -> str:
             when = "never" if r["crystallised_at"] is None else f"step {r['crystallised_at']}"
             log(f"  {r['cv']:7s} seed {r['seed']}: crystallised {when}, {r['ms_per_step']:.2f} ms/step")
     (out / "runs.json").write_text(json.dumps({"config": asdict(cfg), "sigma": sigmas, "runs": results}, indent=1))
-    table = markdown_table(summarise(results, CVS), cfg, sigmas)
+    table = markdown_table(summarise(results, CVS), cfg, sigmas, judge_name(cfg))
     (out / "results.md").write_text(table + "\n")
-    plot(results, cfg, out / "compare.png")
+    plot(results, CVS, cfg.crystal_threshold, out / "compare.png")
     return table

@@ -79,7 +79,7 @@ def refine(cfg: RefineConfig, log=print) -> str:
     from latentcv.cv_models.analysis.crystallinity import first_crystallisation
     from latentcv.cv_models.config import load_config
     from latentcv.cv_models.data.dataset import Dataset
-    from latentcv.cv_models.demo import DemoConfig, run_metadynamics, solid_fractions
+    from latentcv.cv_models.app.demo import DemoConfig, run_metadynamics, solid_fractions
     from latentcv.cv_models.data.sources import load_frames
     from latentcv.cv_models.training import train
     from latentcv.export.from_checkpoint import export_checkpoint

@@ -24,6 +24,11 @@ from latentcv.cv_models import paths
 from latentcv.cv_models.units import MODEL_LENGTH_UNITS, PHYSICAL_MODEL_LENGTH_UNITS
 
 
+def _add_paths(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("paths", help="print the paths to write into plumed.dat / LAMMPS inputs")
+    p.set_defaults(func=_cmd_paths)
+
+
 def _cmd_paths(args: argparse.Namespace) -> int:
     rows = [  # (label, getter, optional: a missing one does not fail the command)
         ("PLUMED plugin (LOAD FILE=...)", paths.plumed_plugin_path, False),
@@ -46,9 +51,21 @@ def _cmd_paths(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _add_plumed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plumed", help="run the bundled plumed tool (e.g. `latentcv plumed driver ...`)")
+    p.add_argument("plumed_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_plumed)
+
+
 def _cmd_plumed(args: argparse.Namespace) -> int:
     env = paths.plumed_environment()
     return subprocess.call([str(paths.plumed_executable()), *args.plumed_args], env=env)
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="print the metadata of a deployable model file")
+    p.add_argument("model")
+    p.set_defaults(func=_cmd_info)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -60,6 +77,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from latentcv.cv_models.config import add_train_arguments
+
+    p = sub.add_parser("train", help="train the hierarchical autoencoder from a config file (docs/config.md)")
+    add_train_arguments(p)
+    p.set_defaults(func=_cmd_train)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from latentcv.cv_models.training import run_train_command
 
@@ -67,103 +92,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    from latentcv.export.from_checkpoint import export_checkpoint
-
-    export_checkpoint(args.checkpoint, args.output, dtype=args.dtype, check_frames=args.frames,
-                      config=args.config, name=args.name, length_unit=args.length_unit, unit_length=args.unit_length,
-                      species_masses=[float(x) for x in args.species_masses.split(",")] if args.species_masses else None)
-    return 0
-
-
-def _cmd_plumed_input(args: argparse.Namespace) -> int:
-    from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
-
-    if args.atoms and args.natoms:
-        raise ValueError("give --atoms or --natoms, not both")
-    atoms = args.atoms
-    if not atoms:
-        if not args.natoms:
-            raise ValueError("pass --natoms N (atoms in the simulation, all of them in the CV) or --atoms LIST "
-                             "(a PLUMED atom list, e.g. 1-2048)")
-        atoms = f"1-{args.natoms}"
-    opts = PlumedInputOptions(atoms=atoms, cv=args.cv, temp=args.temp, height=args.height, sigma=args.sigma,
-                              pace=args.pace, biasfactor=args.biasfactor, stride=args.stride, device=args.device,
-                              threads=args.threads, engine=args.engine, hills=args.hills, colvar=args.colvar)
-    text = plumed_input(args.model, opts)
-    if args.out in (None, "-"):
-        sys.stdout.write(text)
-    else:
-        from pathlib import Path
-
-        Path(args.out).write_text(text)
-        print(f"latentcv plumed-input: wrote {args.out} (METAD on cv.{args.cv})", file=sys.stderr)
-    return 0
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from latentcv.export.evaluate import evaluate_trajectory, plot_colvar, write_colvar
-
-    res = evaluate_trajectory(args.model, args.trajectory, top=args.top, atoms_per_molecule=args.atoms_per_molecule,
-                              data_file=args.data_file, units=args.units, length_unit=args.length_unit,
-                              stride=args.stride, device=args.device, threads=args.threads,
-                              progress=not args.no_progress)
-    write_colvar(args.output, res)
-    msg = f"latentcv eval: {len(res.frames)} frames -> {args.output}"
-    if args.plot:
-        plot_colvar(args.plot, res)
-        msg += f", {args.plot}"
-    print(msg)
-    return 0
-
-
-def _cmd_suggest_cutoff(args: argparse.Namespace) -> int:
-    from latentcv.cv_models.analysis.rdf import plot_rdf, suggest_cutoff
-    from latentcv.cv_models.data.readers import read_trajectory
-
-    frames = read_trajectory(args.trajectory, top=args.top, atoms_per_molecule=args.atoms_per_molecule,
-                             data_file=args.data_file, units=args.units, length_unit=args.length_unit,
-                             stride=args.stride)
-    if not frames:
-        raise ValueError(f"no frames in {args.trajectory}")
-    s = suggest_cutoff(frames, r_max=args.r_max, bin_width=args.bin_width, max_frames=args.max_frames)
-    print(s.report())
-    if args.plot:
-        plot_rdf(args.plot, s)
-        print(f"# g(r) plot: {args.plot}")
-    return 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from latentcv.cv_models.demo import run_demo
-
-    from latentcv.cv_models.demo import DemoConfig
-
-    run_demo(args.out, steps=args.steps, config=DemoConfig(seed=args.seed))
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="latentcv", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("paths", help="print the paths to write into plumed.dat / LAMMPS inputs")
-    p.set_defaults(func=_cmd_paths)
-
-    p = sub.add_parser("plumed", help="run the bundled plumed tool (e.g. `latentcv plumed driver ...`)")
-    p.add_argument("plumed_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_plumed)
-
-    p = sub.add_parser("info", help="print the metadata of a deployable model file")
-    p.add_argument("model")
-    p.set_defaults(func=_cmd_info)
-
-    p = sub.add_parser("train", help="train the hierarchical autoencoder from a config file (docs/config.md)")
-    from latentcv.cv_models.config import add_train_arguments
-
-    add_train_arguments(p)
-    p.set_defaults(func=_cmd_train)
-
+def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a checked deployable model file from a training checkpoint")
     p.add_argument("checkpoint", help="checkpoint.pt written by `latentcv train`")
     p.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.pt)")
@@ -182,6 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "every atom's mass against the model's species pattern")
     p.set_defaults(func=_cmd_export)
 
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from latentcv.export.deploy import parse_floats
+    from latentcv.export.from_checkpoint import export_checkpoint
+
+    export_checkpoint(args.checkpoint, args.output, dtype=args.dtype, check_frames=args.frames,
+                      config=args.config, name=args.name, length_unit=args.length_unit, unit_length=args.unit_length,
+                      species_masses=parse_floats(args.species_masses) if args.species_masses else None)
+    return 0
+
+
+def _add_plumed_input(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plumed-input", help="write a commented plumed.dat for metadynamics on a model's output")
     p.add_argument("model", help="model file written by `latentcv export`")
     p.add_argument("--atoms", default=None, help="PLUMED atom list of the CV (e.g. 1-2048)")
@@ -203,6 +144,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="file to write (default: standard output)")
     p.set_defaults(func=_cmd_plumed_input)
 
+
+def _cmd_plumed_input(args: argparse.Namespace) -> int:
+    from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
+
+    if args.atoms and args.natoms:
+        raise ValueError("give --atoms or --natoms, not both")
+    atoms = args.atoms
+    if not atoms:
+        if not args.natoms:
+            raise ValueError("pass --natoms N (atoms in the simulation, all of them in the CV) or --atoms LIST "
+                             "(a PLUMED atom list, e.g. 1-2048)")
+        atoms = f"1-{args.natoms}"
+    opts = PlumedInputOptions(atoms=atoms, cv=args.cv, temp=args.temp, height=args.height, sigma=args.sigma,
+                              pace=args.pace, biasfactor=args.biasfactor, stride=args.stride, device=args.device,
+                              threads=args.threads, engine=args.engine, hills=args.hills, colvar=args.colvar)
+    text = plumed_input(args.model, opts)
+    if args.out in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text)
+        print(f"latentcv plumed-input: wrote {args.out} (METAD on cv.{args.cv})", file=sys.stderr)
+    return 0
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model over a trajectory (C++ core): COLVAR file and plot")
     p.add_argument("model", help="model file written by `latentcv export`")
     p.add_argument("trajectory", help="LAMMPS dump, or any format mdtraj reads")
@@ -220,6 +186,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
 
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from latentcv.export.evaluate import evaluate_trajectory, plot_colvar, write_colvar
+
+    res = evaluate_trajectory(args.model, args.trajectory, top=args.top, atoms_per_molecule=args.atoms_per_molecule,
+                              data_file=args.data_file, units=args.units, length_unit=args.length_unit,
+                              stride=args.stride, device=args.device, threads=args.threads,
+                              progress=not args.no_progress)
+    write_colvar(args.output, res)
+    msg = f"latentcv eval: {len(res.frames)} frames -> {args.output}"
+    if args.plot:
+        plot_colvar(args.plot, res)
+        msg += f", {args.plot}"
+    print(msg)
+    return 0
+
+
+def _add_suggest_cutoff(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("suggest-cutoff", help="suggest [model] cutoff and r_on (and the ten Wolde cutoff) from the "
                                               "molecule-centre g(r) of crystal frames")
     p.add_argument("trajectory", help="frames of the crystal: LAMMPS dump, or any format mdtraj reads")
@@ -237,12 +221,59 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="PNG of g(r) with the suggested cutoff and r_on")
     p.set_defaults(func=_cmd_suggest_cutoff)
 
+
+def _cmd_suggest_cutoff(args: argparse.Namespace) -> int:
+    from latentcv.cv_models.analysis.rdf import plot_rdf, suggest_cutoff
+    from latentcv.cv_models.data.readers import read_trajectory
+
+    frames = read_trajectory(args.trajectory, top=args.top, atoms_per_molecule=args.atoms_per_molecule,
+                             data_file=args.data_file, units=args.units, length_unit=args.length_unit,
+                             stride=args.stride)
+    if not frames:
+        raise ValueError(f"no frames in {args.trajectory}")
+    s = suggest_cutoff(frames, r_max=args.r_max, bin_width=args.bin_width, max_frames=args.max_frames)
+    print(s.report())
+    if args.plot:
+        plot_rdf(args.plot, s)
+        print(f"# g(r) plot: {args.plot}")
+    return 0
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the end-to-end demo")
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--steps", type=int, default=None, help="MD steps (default: the demo's own)")
     p.add_argument("--seed", type=int, default=2024, help="LAMMPS velocity seed of the metadynamics run")
     p.set_defaults(func=_cmd_demo)
 
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from latentcv.cv_models.app.demo import DemoConfig, run_demo
+
+    run_demo(args.out, steps=args.steps, config=DemoConfig(seed=args.seed))
+    return 0
+
+
+def _add_walkers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("walkers", help="plumed inputs for K walkers sharing one metadynamics bias (docs/lammps-plugin.md)")
+    p.add_argument("plumed_dat", help="the single-walker plumed.dat (with METAD)")
+    p.add_argument("walkers", type=int, help="number of walkers K")
+    p.add_argument("--dir", default=".", help="folder all walkers read and write their HILLS.k in (default .)")
+    p.add_argument("--rstride", type=int, default=100, help="steps between reads of the other walkers' hills")
+    p.set_defaults(func=_cmd_walkers)
+
+
+def _cmd_walkers(args: argparse.Namespace) -> int:
+    from latentcv.cv_models.walkers import walker_inputs
+
+    for path in walker_inputs(args.plumed_dat, args.walkers, args.dir, args.rstride):
+        print(path)
+    print(f"run walker k with `fix ... plumed plumedfile {Path(args.plumed_dat).stem}.${{walker}}"
+          f"{Path(args.plumed_dat).suffix}` and `lmp -var walker k`, all at once")
+    return 0
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="metadynamics on a model's CV vs PLUMED Q6 and ENERGY, over seeds")
     p.add_argument("model", nargs="?", default=None, help="exported model (needed for the `latent` CV)")
     p.add_argument("--output", default="n_crystal", help="model output biased (default n_crystal)")
@@ -262,6 +293,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="compare_out")
     p.set_defaults(func=_cmd_compare)
 
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from latentcv.cv_models.app.compare import CompareConfig, compare
+
+    cfg = CompareConfig(model=args.model or "", output=args.output, system=args.system, cvs=tuple(args.cvs),
+                        seeds=tuple(range(1, args.seeds + 1)), cells=args.cells, steps=args.steps, temp=args.temp,
+                        pace=args.pace,
+                        height_kt=args.height, biasfactor=args.biasfactor, stride=args.stride, kernel=args.kernel,
+                        workers=args.workers, out=args.out)
+    print(compare(cfg))
+    return 0
+
+
+def _add_refine(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("refine", help="biased runs -> harvested frames -> fine-tuned, re-exported CV, k rounds (LJ)")
     p.add_argument("config", help="training config of the starting model")
     p.add_argument("checkpoint", help="the starting checkpoint (latentcv train)")
@@ -273,43 +318,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="refine_out")
     p.set_defaults(func=_cmd_refine)
 
-    p = sub.add_parser("walkers", help="plumed inputs for K walkers sharing one metadynamics bias (docs/lammps-plugin.md)")
-    p.add_argument("plumed_dat", help="the single-walker plumed.dat (with METAD)")
-    p.add_argument("walkers", type=int, help="number of walkers K")
-    p.add_argument("--dir", default=".", help="folder all walkers read and write their HILLS.k in (default .)")
-    p.add_argument("--rstride", type=int, default=100, help="steps between reads of the other walkers' hills")
-    p.set_defaults(func=_cmd_walkers)
-    return parser
-
-
-def _cmd_walkers(args: argparse.Namespace) -> int:
-    from latentcv.cv_models.walkers import walker_inputs
-
-    for path in walker_inputs(args.plumed_dat, args.walkers, args.dir, args.rstride):
-        print(path)
-    print(f"run walker k with `fix ... plumed plumedfile {Path(args.plumed_dat).stem}.${{walker}}"
-          f"{Path(args.plumed_dat).suffix}` and `lmp -var walker k`, all at once")
-    return 0
-
-
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from latentcv.cv_models.compare import CompareConfig, compare
-
-    cfg = CompareConfig(model=args.model or "", output=args.output, system=args.system, cvs=tuple(args.cvs),
-                        seeds=tuple(range(1, args.seeds + 1)), cells=args.cells, steps=args.steps, temp=args.temp,
-                        pace=args.pace,
-                        height_kt=args.height, biasfactor=args.biasfactor, stride=args.stride, kernel=args.kernel,
-                        workers=args.workers, out=args.out)
-    print(compare(cfg))
-    return 0
-
 
 def _cmd_refine(args: argparse.Namespace) -> int:
-    from latentcv.cv_models.refine import RefineConfig, refine
+    from latentcv.cv_models.app.refine import RefineConfig, refine
 
     print(refine(RefineConfig(config=args.config, checkpoint=args.checkpoint, rounds=args.rounds, seeds=args.seeds,
                               steps=args.steps, epochs=args.epochs, md_cells=args.cells, out=args.out)))
     return 0
+
+
+# the subcommands, in the order `latentcv --help` lists them
+COMMANDS = (_add_paths, _add_plumed, _add_info, _add_train, _add_export, _add_plumed_input, _add_eval,
+            _add_suggest_cutoff, _add_demo, _add_compare, _add_refine, _add_walkers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``latentcv`` parser: one subcommand per ``_add_*`` function of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(prog="latentcv", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

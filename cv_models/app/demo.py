@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from latentcv.cv_models import paths
+from latentcv.cv_models.systems import SYSTEMS
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "lj"
+EXAMPLES = SYSTEMS["lj"].template_dir
+
 
 @dataclass
 class DemoConfig:
@@ -177,7 +179,7 @@ def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = Tru
     if biased:
         write_plumed_input(
             model, plumed_dat,
-            PlumedInputOptions(atoms=f"1-{natoms}", cv=cfg.cv, temp=0.58, height=cfg.height, pace=cfg.pace,
+            PlumedInputOptions(atoms=f"1-{natoms}", cv=cfg.cv, temp=SYSTEMS["lj"].temperature, height=cfg.height, pace=cfg.pace,
                                biasfactor=cfg.biasfactor, stride=100, hills=str(md / "HILLS"),
                                colvar=str(md / "COLVAR")),
         )
@@ -186,10 +188,7 @@ def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = Tru
                      plumedlog=md / "plumed.log", every=cfg.dump_every_md, dump=md / "traj.dump")
     what = f"biased on cv.{cfg.cv}" if biased else "without bias (control)"
     _stage(f"4/5 {'metadynamics' if biased else 'control'}: {natoms} LJ atoms, {cfg.md_steps} steps {what} ({md})")
-    args = ["-log", str(md / "log.lammps")]
-    for key, val in variables.items():
-        args += ["-var", key, str(val)]
-    lmp = open_lammps(args, load_fix_plumed=biased)
+    lmp = open_lammps(["-log", str(md / "log.lammps")], variables=variables, load_fix_plumed=biased)
     try:
         total = cfg.melt_steps + cfg.equil_steps + cfg.md_steps
         stop = _crystallised_check(md / "traj.dump", cfg) if biased and cfg.stop_when_crystallised else None
@@ -239,7 +238,7 @@ def free_energy_profile(md: Path, cv: str) -> np.ndarray | None:
     import sys
 
     fes = md / "fes.dat"
-    proc = subprocess.run([sys.executable, "-m", "latentcv.cv_models.cli", "plumed", "sum_hills", "--hills", str(md / "HILLS"),
+    proc = subprocess.run([sys.executable, "-m", "latentcv.cv_models.app.cli", "plumed", "sum_hills", "--hills", str(md / "HILLS"),
                            "--outfile", str(fes), "--mintozero"], capture_output=True, text=True, cwd=md)
     if proc.returncode != 0 or not fes.exists():
         return None
@@ -273,37 +272,13 @@ def analyse(out: Path, cfg: DemoConfig) -> dict:
     hills = np.loadtxt(md / "HILLS", comments="#", ndmin=2)
     cv = colvar[:, fields.index(f"cv.{cfg.cv}")]
     bias = colvar[:, fields.index("metad.bias")]
-    step_col = colvar[:, 0] / 0.005
+    step_col = colvar[:, 0] / SYSTEMS["lj"].dt  # COLVAR time (LJ time units) -> MD step
     fes = free_energy_profile(md, cfg.cv)
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
-    ax = axes[0, 0]
-    ax.plot(step_col, cv, lw=0.8)
-    ax.set_ylabel(f"cv.{cfg.cv}")
-    ax.set_xlabel("MD step")
-    ax.set_title("the biased CV")
-    ax2 = ax.twinx()
-    ax2.plot(step_col, bias, lw=0.6, color="C1")
-    ax2.set_ylabel("bias (ε)", color="C1")
-    ax = axes[0, 1]
-    ax.plot(solid["steps"], solid["freud"], "o-", ms=3, color="C2", label="biased (freud ten Wolde)")
-    ax.plot(solid["steps"], solid["ten_wolde"], "-", lw=0.7, color="C2", alpha=0.5, label="biased (latentcv ten Wolde)")
-    if control is not None:
-        ax.plot(control["steps"], control["freud"], "s--", ms=3, color="0.5", label="unbiased control (freud)")
-    ax.axhline(cfg.crystal_threshold, color="k", lw=0.6, ls=":")
-    if first.step is not None:
-        ax.axvline(first.step, color="C3", lw=0.8, label=f"crystallised at step {first.step}")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("MD step")
-    ax.set_ylabel("solid fraction")
-    ax.legend(fontsize=7, loc="upper left")
-    ax.set_title("crystal, judged independently of the CV")
-    ax = axes[1, 0]
-    if fes is not None:
-        ax.plot(fes[:, 0], fes[:, 1] / 0.58, lw=1.0)
-        ax.set_xlabel(f"cv.{cfg.cv}")
-        ax.set_ylabel("F (kT), from the bias")
-    ax.set_title("free-energy profile (PLUMED sum_hills)")
+    _plot_cv_and_bias(axes[0, 0], step_col, cv, bias, cfg.cv)
+    _plot_solid_fraction(axes[0, 1], solid, control, first.step, cfg.crystal_threshold)
+    _plot_free_energy(axes[1, 0], fes, cfg.cv)
     _plot_latent_map(axes[1, 1], out)
     fig.suptitle("latentcv demo: metadynamics of an undercooled LJ melt on the learned CV")
     fig.tight_layout()
@@ -314,6 +289,42 @@ def analyse(out: Path, cfg: DemoConfig) -> dict:
             "final_solid_fraction": float(solid["freud"][-1]), "crystallised_at_step": first.step,
             "control_max_solid_fraction": None if control is None else float(control["freud"].max()),
             "control_crystallised_at_step": None if control_first is None else control_first.step}
+
+
+def _plot_cv_and_bias(ax, steps: np.ndarray, cv: np.ndarray, bias: np.ndarray, name: str) -> None:
+    """The biased CV and the bias (twin axis) against the MD step."""
+    ax.plot(steps, cv, lw=0.8)
+    ax.set_ylabel(f"cv.{name}")
+    ax.set_xlabel("MD step")
+    ax.set_title("the biased CV")
+    ax2 = ax.twinx()
+    ax2.plot(steps, bias, lw=0.6, color="C1")
+    ax2.set_ylabel("bias (ε)", color="C1")
+
+
+def _plot_solid_fraction(ax, solid: dict, control: dict | None, first_step: int | None, threshold: float) -> None:
+    """Solid fraction of the biased run (freud and latentcv ten Wolde) and of the control."""
+    ax.plot(solid["steps"], solid["freud"], "o-", ms=3, color="C2", label="biased (freud ten Wolde)")
+    ax.plot(solid["steps"], solid["ten_wolde"], "-", lw=0.7, color="C2", alpha=0.5, label="biased (latentcv ten Wolde)")
+    if control is not None:
+        ax.plot(control["steps"], control["freud"], "s--", ms=3, color="0.5", label="unbiased control (freud)")
+    ax.axhline(threshold, color="k", lw=0.6, ls=":")
+    if first_step is not None:
+        ax.axvline(first_step, color="C3", lw=0.8, label=f"crystallised at step {first_step}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("MD step")
+    ax.set_ylabel("solid fraction")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("crystal, judged independently of the CV")
+
+
+def _plot_free_energy(ax, fes: np.ndarray | None, name: str) -> None:
+    """F(cv) in kT from PLUMED sum_hills (an empty panel when sum_hills failed)."""
+    if fes is not None:
+        ax.plot(fes[:, 0], fes[:, 1] / SYSTEMS["lj"].temperature, lw=1.0)
+        ax.set_xlabel(f"cv.{name}")
+        ax.set_ylabel("F (kT), from the bias")
+    ax.set_title("free-energy profile (PLUMED sum_hills)")
 
 
 def _plot_latent_map(ax, out: Path, max_frames: int = 300) -> None:

@@ -1,0 +1,81 @@
+"""The packages import one another in one direction only (docs/architecture.md, import rules).
+
+Reads every module's import statements (module level and inside functions) without
+running them: the model side ``latentcv.cv_models`` imports neither ``latentcv.export``
+nor the application layer ``latentcv.cv_models.app``; ``latentcv.export`` imports neither
+the training loop nor the application layer.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = {"cv_models": "latentcv.cv_models", "export": "latentcv.export"}
+
+
+def module_name(path: Path) -> str:
+    """``cv_models/data/pbc.py`` -> ``latentcv.cv_models.data.pbc`` (a package: its name)."""
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = [PACKAGES[rel.parts[0]], *rel.parts[1:]]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(source: str, name: str, is_package: bool = False) -> set[str]:
+    """Absolute names of every module the source of module ``name`` imports, relative
+    imports resolved (``from a import b`` yields ``a`` and ``a.b``)."""
+    package = name if is_package else name.rsplit(".", 1)[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            out.add(base)
+            out.update(f"{base}.{alias.name}" for alias in node.names)
+    return out
+
+
+def modules(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+APP = "latentcv.cv_models.app"
+RULES = [  # (modules checked, packages they must not import, why)
+    (lambda m: within(m, "latentcv.cv_models") and not within(m, APP), ("latentcv.export", APP),
+     "the model side is below export and the commands"),
+    (lambda m: within(m, "latentcv.export"), ("latentcv.cv_models.training", APP),
+     "deployment never loads the training loop or the commands"),
+]
+
+
+@pytest.mark.parametrize("path", modules("cv_models") + modules("export"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_module_imports_follow_the_layers(path: Path) -> None:
+    name = module_name(path)
+    for applies, forbidden, why in RULES:
+        if not applies(name):
+            continue
+        imported = imported_modules(path.read_text(), name, path.name == "__init__.py")
+        bad = sorted(m for m in imported if any(within(m, f) for f in forbidden))
+        assert not bad, f"{name} imports {bad}: {why} (docs/architecture.md, import rules)"
+
+
+def test_the_reader_resolves_relative_and_local_imports() -> None:
+    """A breach written as a relative import, or inside a function, is seen too."""
+    source = "from ...export import deploy\n\ndef f():\n    from ..app.cli import main\n"
+    found = imported_modules(source, "latentcv.cv_models.data.probe")
+    assert {"latentcv.export.deploy", "latentcv.cv_models.app.cli.main"} <= found
+    assert imported_modules("from . import frames", "latentcv.cv_models.data", is_package=True) >= {
+        "latentcv.cv_models.data.frames"}
