@@ -138,7 +138,7 @@ def ms_per_step_child(cells: int, steps: int, plumed_dat: Path, folder: Path, sy
     return float(seconds) / int(n) * 1e3
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--system", default="lj", choices=["lj", "dimers"], help="embedded system (default lj)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 2048],
@@ -154,55 +154,67 @@ def main() -> None:
     args = parser.parse_args()
     if args.q6 and args.system != "lj":
         parser.error("--q6 is the LJ atoms' Q6 here; for molecule centres see `latentcv compare`")
+    return args
+
+
+def variants(args: argparse.Namespace, analytic_model: Path, n: int, tmp: Path) -> tuple[dict, dict]:
+    """The runs at ``n`` atoms: label -> PLUMED input body (None: plain MD), and label ->
+    full plumed.dat of the PYCV variants, which run in a child ``lmp`` process."""
+    from latentcv.cv_models import core as native
+
+    bodies = {
+        "plain MD": None,
+        "LATENT_CV (analytic), METAD": f"cv: LATENT_CV MODEL={analytic_model} ATOMS=1-{n} THREADS=1\n"
+        "METAD ARG=cv.mean SIGMA=0.1 HEIGHT=0.3 PACE=100 BIASFACTOR=10 TEMP=0.58 FILE=/dev/null\n",
+    }
+    children = {}
+    for path in args.model:
+        info = native.Model(path, warmup=False)
+        first = info.output_names[0]
+        for stride in args.stride:
+            for threads in args.threads:
+                label = f"{Path(path).name} ({info.dtype}) STRIDE={stride}" + (f" THREADS={threads}" if threads != 1 else "")
+                bodies[label] = (
+                    f"cv: LATENT_CV MODEL={Path(path).resolve()} ATOMS=1-{n} THREADS={threads}\n"
+                    f"RESTRAINT ARG=cv.{first} AT=0.0 KAPPA=1 STRIDE={stride}\n"
+                )
+            if args.pycv:
+                label = f"{Path(path).name} ({info.dtype}) via PYCV, STRIDE={stride}"
+                bodies[label] = None
+                children[label] = pycv_plumed_input(Path(path), n, tmp, stride)
+    if args.q6:
+        bodies["PLUMED Q6 VMEAN, RESTRAINT"] = (
+            f"q6: Q6 SPECIES=1-{n} SWITCH={{RATIONAL R_0=1.3 D_MAX=1.5}} VMEAN\n"
+            "RESTRAINT ARG=q6.vmean AT=0.3 KAPPA=10\n"
+        )
+    return bodies, children
+
+
+def time_variant(args: argparse.Namespace, cells: int, body: str | None, child: str | None, dat: Path) -> float:
+    """ms/step of one variant (``child``: a PYCV plumed.dat run in a child process)."""
+    if child is not None:
+        dat.write_text(child)
+        return ms_per_step_child(cells, args.steps, dat, dat.parent, args.system)
+    if body is None:
+        return ms_per_step(cells, args.steps, None, args.kernel or None, system=args.system)
+    dat.write_text(f"LOAD FILE={paths.plumed_plugin_path()}\n{body}")
+    return ms_per_step(cells, args.steps, dat, args.kernel or None, system=args.system)
+
+
+def main() -> None:
+    args = parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="latentcv-bench-"))
     apm = SYSTEMS[args.system].atoms_per_molecule
     cutoff = 1.5 if args.system == "lj" else SYSTEMS[args.system].tenwolde_cutoff
     model = save_coordination_model(tmp / "coord.pt", atoms_per_molecule=apm, cutoff=cutoff, length_unit="lj")
     rows = []
-    children = {}  # label -> plumed.dat of the variants run in a child `lmp` process
     for natoms in args.sizes:
         cells = round((natoms / (4 * apm)) ** (1 / 3))
         n = 4 * cells**3 * apm
-        variants = {
-            "plain MD": None,
-            "LATENT_CV (analytic), METAD": f"cv: LATENT_CV MODEL={model} ATOMS=1-{n} THREADS=1\n"
-            "METAD ARG=cv.mean SIGMA=0.1 HEIGHT=0.3 PACE=100 BIASFACTOR=10 TEMP=0.58 FILE=/dev/null\n",
-        }
-        for path in args.model:
-            from latentcv.cv_models import core as native
-
-            info = native.Model(path, warmup=False)
-            first = info.output_names[0]
-            for stride in args.stride:
-                for threads in args.threads:
-                    label = f"{Path(path).name} ({info.dtype}) STRIDE={stride}" + (f" THREADS={threads}" if threads != 1 else "")
-                    variants[label] = (
-                        f"cv: LATENT_CV MODEL={Path(path).resolve()} ATOMS=1-{n} THREADS={threads}\n"
-                        f"RESTRAINT ARG=cv.{first} AT=0.0 KAPPA=1 STRIDE={stride}\n"
-                    )
-                if args.pycv:
-                    label = f"{Path(path).name} ({info.dtype}) via PYCV, STRIDE={stride}"
-                    variants[label] = None
-                    children[label] = pycv_plumed_input(Path(path), n, tmp, stride)
-        if args.q6:
-            variants["PLUMED Q6 VMEAN, RESTRAINT"] = (
-                f"q6: Q6 SPECIES=1-{n} SWITCH={{RATIONAL R_0=1.3 D_MAX=1.5}} VMEAN\n"
-                "RESTRAINT ARG=q6.vmean AT=0.3 KAPPA=10\n"
-            )
+        bodies, children = variants(args, model, n, tmp)
         base = None
-        for name, body in variants.items():
-            dat = None
-            if name in children:
-                dat = tmp / f"{n}_{len(rows)}.dat"
-                dat.write_text(children[name])
-                t = ms_per_step_child(cells, args.steps, dat, tmp, args.system)
-                base = t if base is None else base
-                rows.append((n, name, t, t / base))
-                continue
-            if body is not None:
-                dat = tmp / f"{n}_{len(rows)}.dat"
-                dat.write_text(f"LOAD FILE={paths.plumed_plugin_path()}\n{body}")
-            t = ms_per_step(cells, args.steps, dat, args.kernel or None, system=args.system)
+        for name, body in bodies.items():
+            t = time_variant(args, cells, body, children.get(name), tmp / f"{n}_{len(rows)}.dat")
             base = t if base is None else base
             rows.append((n, name, t, t / base))
     width = max(len(r[1]) for r in rows)

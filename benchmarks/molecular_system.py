@@ -79,7 +79,7 @@ def melting_point(out: Path, temps: list[float], steps: int, every: int, reuse: 
     return rows, (max(grows) if grows else None), (min(melts) if melts else None)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="bench_out/trimers")
     p.add_argument("--temps", type=float, nargs="+", default=[1.1, 1.35, 1.4, 1.45, 1.5])
@@ -90,10 +90,10 @@ def main() -> None:
     a = p.parse_args()
     if a.quick:
         a.temps, a.interface_steps, a.prod = [1.1, 1.8], 3000, 5000
-    out = Path(a.out)
-    spec = SYSTEMS[SYSTEM]
+    return a
 
-    rows, t_grow, t_melt = melting_point(out, a.temps, a.interface_steps, a.interface_steps // 10, a.reuse)
+
+def print_melting_point(rows: list, t_grow: float | None, t_melt: float | None) -> None:
     print("(a) coexistence, half-crystal slabs, 432 molecules, share of ordered molecules start -> end:")
     for t, s0, s1, verdict in rows:
         print(f"    T={t:<5g} {s0:.2f} -> {s1:.2f}  {verdict}")
@@ -102,36 +102,40 @@ def main() -> None:
     else:
         print(f"    T_m not bracketed (highest growing T {t_grow}, lowest melting T {t_melt})")
 
-    cfg = GeneratorConfig.preset("default", SYSTEM, prod_steps=a.prod, dump_every=max(a.prod // 20, 1))
-    ds = generate(cfg, out / "state_point", progress=False, reuse=a.reuse)
-    cut = spec.tenwolde_cutoff
-    stats = {}
-    for name, frames in ds.by_trajectory().items():
-        o = [orientation_frame(f, cut) for f in frames]
-        fixed = [ten_wolde_frame(f, TenWoldeConfig(cutoff=cut)) for f in frames]  # the same cutoff in both phases
-        tw = []
-        for f in frames:
-            try:
-                tw.append(ten_wolde_frame(f, TenWoldeConfig(cutoff="auto")))
-            except ValueError:  # a melt frame's centre g(r) may have no peak above 1.5: crystal cutoff
-                tw.append(ten_wolde_frame(f, TenWoldeConfig(cutoff=cut)))
-        stats[name] = dict(
-            frames=len(frames), S=np.array([x.nematic for x in o]), p2=np.array([x.mean_local_p2 for x in o]),
-            q6=np.array([x.mean_q for x in fixed]), q6auto=np.array([x.mean_q for x in tw]), solid=np.array([x.solid_fraction for x in tw]),
-            cut=np.array([x.cutoff for x in tw]), nb=np.array([x.n_neighbours.mean() for x in tw]),
-            mol_q6=np.concatenate([x.q for x in fixed]), mol_p2=np.concatenate([x.local_p2 for x in o]),
-            dens=np.array([f.n_molecules / abs(np.linalg.det(f.cell)) for f in frames]),
-            ms=loop_ms_per_step(out / "state_point" / f"{name}.log", a.prod), atoms=frames[0].n_atoms,
-        )
-    print(f"(b) stability at T={spec.temperature}, P={spec.pressure}, {a.prod} steps after equilibration "
-          f"(dt {spec.dt}), {ds[0].n_molecules} molecules:")
+
+def trajectory_stats(frames: list, cut: float, log: Path, prod: int) -> dict:
+    """Order parameters of one state-point trajectory (frame series and per-molecule pools)."""
+    o = [orientation_frame(f, cut) for f in frames]
+    fixed = [ten_wolde_frame(f, TenWoldeConfig(cutoff=cut)) for f in frames]  # the same cutoff in both phases
+    tw = []
+    for f in frames:
+        try:
+            tw.append(ten_wolde_frame(f, TenWoldeConfig(cutoff="auto")))
+        except ValueError:  # a melt frame's centre g(r) may have no peak above 1.5: crystal cutoff
+            tw.append(ten_wolde_frame(f, TenWoldeConfig(cutoff=cut)))
+    return dict(
+        frames=len(frames), S=np.array([x.nematic for x in o]), p2=np.array([x.mean_local_p2 for x in o]),
+        q6=np.array([x.mean_q for x in fixed]), q6auto=np.array([x.mean_q for x in tw]), solid=np.array([x.solid_fraction for x in tw]),
+        cut=np.array([x.cutoff for x in tw]), nb=np.array([x.n_neighbours.mean() for x in tw]),
+        mol_q6=np.concatenate([x.q for x in fixed]), mol_p2=np.concatenate([x.local_p2 for x in o]),
+        dens=np.array([f.n_molecules / abs(np.linalg.det(f.cell)) for f in frames]),
+        ms=loop_ms_per_step(log, prod), atoms=frames[0].n_atoms,
+    )
+
+
+def print_stability(stats: dict, spec, prod: int, n_molecules: int) -> None:
+    print(f"(b) stability at T={spec.temperature}, P={spec.pressure}, {prod} steps after equilibration "
+          f"(dt {spec.dt}), {n_molecules} molecules:")
     print("    trajectory          frames  S (min-max)        local P2 (min-max)   q6 (1.5)   ten Wolde solid (auto cutoff, neighbours)  density")
     for name, s in stats.items():
         print(f"    {name:<19} {s['frames']:>5}  {s['S'].mean():.3f} ({s['S'].min():.3f}-{s['S'].max():.3f})  "
               f"{s['p2'].mean():.3f} ({s['p2'].min():.3f}-{s['p2'].max():.3f})    {s['q6'].mean():.3f}      "
               f"{s['solid'].mean():.3f} ({s['cut'].mean():.2f} sigma, {s['nb'].mean():.1f})                  "
               f"{s['dens'].mean():.3f}")
-    c, m = stats[f"{SYSTEM}-crystal-0"], stats[f"{SYSTEM}-melt-0"]
+
+
+def print_contrast(c: dict, m: dict, cut: float) -> None:
+    """Crystal ``c`` vs melt ``m`` (trajectory_stats dicts) and the speed of both."""
 
     def frame_gap(key):  # gap between the phases' frame means in units of the larger frame std
         return abs(c[key].mean() - m[key].mean()) / max(c[key].std(), m[key].std(), 1e-12)
@@ -147,6 +151,20 @@ def main() -> None:
     print(f"    ten Wolde solid:    {c['solid'].mean():.3f} vs {m['solid'].mean():.3f}")
     print(f"(d) speed: {c['ms']:.2f} ms/step crystal, {m['ms']:.2f} ms/step melt ({c['atoms']} atoms, 1 core, "
           "shared machine)")
+
+
+def main() -> None:
+    a = parse_args()
+    out = Path(a.out)
+    spec = SYSTEMS[SYSTEM]
+    print_melting_point(*melting_point(out, a.temps, a.interface_steps, a.interface_steps // 10, a.reuse))
+    cfg = GeneratorConfig.preset("default", SYSTEM, prod_steps=a.prod, dump_every=max(a.prod // 20, 1))
+    ds = generate(cfg, out / "state_point", progress=False, reuse=a.reuse)
+    cut = spec.tenwolde_cutoff
+    stats = {name: trajectory_stats(frames, cut, out / "state_point" / f"{name}.log", a.prod)
+             for name, frames in ds.by_trajectory().items()}
+    print_stability(stats, spec, a.prod, ds[0].n_molecules)
+    print_contrast(stats[f"{SYSTEM}-crystal-0"], stats[f"{SYSTEM}-melt-0"], cut)
 
 
 if __name__ == "__main__":

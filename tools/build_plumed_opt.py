@@ -159,7 +159,7 @@ def compilers(venv_bin: Path) -> tuple[dict[str, str], bool]:
     return {"CXX": shutil.which("g++") or "c++", "CC": shutil.which("gcc") or "cc"}, False
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefix", required=True, help="install prefix, e.g. .venv/opt/plumed-O3")
     parser.add_argument("--jobs", type=int, default=2)
@@ -167,8 +167,73 @@ def main() -> int:
                         help=f"a local {SDIST_FILE} (default: download it)")
     parser.add_argument("--no-mpi", action="store_true", help="build without MPI even if mpicxx is there")
     parser.add_argument("--keep-source", action="store_true", help="keep the build tree <prefix>.src")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def configure_line(prefix: Path, cc: dict[str, str], mpi: bool) -> list[str]:
+    """PLUMED's ./configure command: all modules, -O3, shared kernel with its rpath."""
+    return [
+        "./configure", f"--prefix={prefix}",
+        "--enable-modules=all", "--enable-shared", "--disable-static-archive",
+        "--disable-doc", "--disable-python", "--disable-dependency-tracking",
+        f"--{'enable' if mpi else 'disable'}-mpi",
+        f"CXX={cc['CXX']}", f"CC={cc['CC']}",
+        "CXXFLAGS=-O3", f"LDFLAGS=-Wl,-rpath,{prefix / 'lib'}",
+    ]
+
+
+def build(args: argparse.Namespace, prefix: Path, src: Path, configure: list[str], mpi: bool, cxx: str,
+          log, env: dict[str, str]) -> None:
+    """Steps 1-4 up to ``make``: reuse a tree whose ``make`` finished with the same
+    configure line (an install that failed or was interrupted), else extract and build."""
+    built_marker = src / ".latentcv-built"
+    if built_marker.is_file() and built_marker.read_text() == " ".join(configure):
+        say(f"reusing the finished build in {src}")
+        return
+    sdist = obtain_sdist(args.sdist, prefix.parent / "downloads")
+    extract_plumed(sdist, src)
+    say(f"configure ({'MPI via the mpich wheel' if mpi else 'no MPI'}, -O3, all modules)")
+    run_logged(configure, src, log, env)
+    config = (src / "Makefile.conf").read_text()
+    if mpi and "-D__PLUMED_HAS_MPI" not in config:
+        raise BuildError(f"configure did not enable MPI with {cxx}; see {log.name}")
+
+    n_sources = sum(1 for _ in (src / "src").rglob("*.cpp"))
+
+    def progress() -> str:
+        n_obj = sum(1 for _ in (src / "src").rglob("*.o"))
+        return f"{n_obj} objects (~{n_sources} sources)"
+
+    say(f"make -j{args.jobs} (10-50 min on 2 cores, depending on load; progress every 30 s)")
+    run_logged(["make", f"-j{args.jobs}"], src, log, env, progress)
+    built_marker.write_text(" ".join(configure))
+
+
+def install_and_check(prefix: Path, src: Path, log, env: dict[str, str]) -> tuple[Path, str]:
+    """Step 4's ``make install`` into a clean prefix and step 5's smoke check; returns
+    the kernel library and PLUMED's version."""
+    say("make install")
+    if prefix.exists():
+        shutil.rmtree(prefix)
+    # python_bin= : --disable-python does not stop `make install` from building
+    # PLUMED's Python bindings (configure keeps python_bin for the pycv module);
+    # they need Cython and are not used here
+    run_logged(["make", "install", "python_bin="], src, log, env)
+    kernel = prefix / "lib" / "libplumedKernel.so"
+    if not kernel.is_file():
+        raise BuildError(f"make install produced no {kernel}")
+    check_env = dict(env, PLUMED_KERNEL=str(kernel),
+                     LD_LIBRARY_PATH=os.pathsep.join(p for p in (str(prefix / "lib"), env.get("LD_LIBRARY_PATH", "")) if p))
+    version = subprocess.run([str(prefix / "bin" / "plumed"), "--no-mpi", "info", "--long-version"],
+                             env=check_env, capture_output=True, text=True, timeout=120)
+    log.write(version.stdout + version.stderr)
+    if version.returncode != 0:
+        raise BuildError(f"{prefix}/bin/plumed does not run; see {log.name}")
+    return kernel, version.stdout.strip()
+
+
+def main() -> int:
+    args = parse_args()
     prefix = Path(args.prefix).absolute()
     src = prefix.with_name(prefix.name + ".src")
     log_path = prefix.with_name(prefix.name + ".build.log")
@@ -179,66 +244,18 @@ def main() -> int:
         with open(log_path, "a") as log:  # appended: a reused build keeps its make log
             log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)}\n")
             say(f"log: {log_path}")
-            cc, mpi = compilers(venv_bin)
-            if args.no_mpi:
-                cc, mpi = compilers(Path("/nonexistent"))
+            cc, mpi = compilers(Path("/nonexistent") if args.no_mpi else venv_bin)
             env = dict(os.environ)
             env["PATH"] = os.pathsep.join([str(venv_bin), env.get("PATH", "")])
-            configure = [
-                "./configure", f"--prefix={prefix}",
-                "--enable-modules=all", "--enable-shared", "--disable-static-archive",
-                "--disable-doc", "--disable-python", "--disable-dependency-tracking",
-                f"--{'enable' if mpi else 'disable'}-mpi",
-                f"CXX={cc['CXX']}", f"CC={cc['CC']}",
-                "CXXFLAGS=-O3", f"LDFLAGS=-Wl,-rpath,{prefix / 'lib'}",
-            ]
-            # a tree whose `make` finished with the same configure line (an install that
-            # failed, or was interrupted) is installed as it is, without rebuilding
-            built_marker = src / ".latentcv-built"
-            if built_marker.is_file() and built_marker.read_text() == " ".join(configure):
-                say(f"reusing the finished build in {src}")
-            else:
-                sdist = obtain_sdist(args.sdist, prefix.parent / "downloads")
-                extract_plumed(sdist, src)
-                say(f"configure ({'MPI via the mpich wheel' if mpi else 'no MPI'}, -O3, all modules)")
-                run_logged(configure, src, log, env)
-                config = (src / "Makefile.conf").read_text()
-                if mpi and "-D__PLUMED_HAS_MPI" not in config:
-                    raise BuildError(f"configure did not enable MPI with {cc['CXX']}; see {log_path}")
-
-                n_sources = sum(1 for _ in (src / "src").rglob("*.cpp"))
-
-                def progress() -> str:
-                    n_obj = sum(1 for _ in (src / "src").rglob("*.o"))
-                    return f"{n_obj} objects (~{n_sources} sources)"
-
-                say(f"make -j{args.jobs} (10-50 min on 2 cores, depending on load; progress every 30 s)")
-                run_logged(["make", f"-j{args.jobs}"], src, log, env, progress)
-                built_marker.write_text(" ".join(configure))
-            say("make install")
-            if prefix.exists():
-                shutil.rmtree(prefix)
-            # python_bin= : --disable-python does not stop `make install` from building
-            # PLUMED's Python bindings (configure keeps python_bin for the pycv module);
-            # they need Cython and are not used here
-            run_logged(["make", "install", "python_bin="], src, log, env)
-
-            kernel = prefix / "lib" / "libplumedKernel.so"
-            if not kernel.is_file():
-                raise BuildError(f"make install produced no {kernel}")
-            check_env = dict(env, PLUMED_KERNEL=str(kernel),
-                             LD_LIBRARY_PATH=os.pathsep.join(p for p in (str(prefix / "lib"), env.get("LD_LIBRARY_PATH", "")) if p))
-            version = subprocess.run([str(prefix / "bin" / "plumed"), "--no-mpi", "info", "--long-version"],
-                                     env=check_env, capture_output=True, text=True, timeout=120)
-            log.write(version.stdout + version.stderr)
-            if version.returncode != 0:
-                raise BuildError(f"{prefix}/bin/plumed does not run; see {log_path}")
+            configure = configure_line(prefix, cc, mpi)
+            build(args, prefix, src, configure, mpi, cc["CXX"], log, env)
+            kernel, version = install_and_check(prefix, src, log, env)
             if not args.keep_source:
                 shutil.rmtree(src)
     except BuildError as exc:
         say(f"FAILED: {exc}")
         return 1
-    say(f"done in {(time.monotonic() - t0) / 60:.1f} min: PLUMED {version.stdout.strip()} "
+    say(f"done in {(time.monotonic() - t0) / 60:.1f} min: PLUMED {version} "
         f"({'with' if mpi else 'without'} MPI), kernel {kernel}")
     return 0
 
