@@ -39,10 +39,19 @@ $(STAMPS)/deps: requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(HILLCLIMBER)
 	@mkdir -p $(STAMPS) && touch $@
 
+# The editable install maps each Python module to its file: a module added, moved or removed
+# needs a reinstall. $(PY_LAYOUT) lists them and changes only when that list does.
+PY_LAYOUT := $(STAMPS)/python-layout
+.PHONY: FORCE
+$(PY_LAYOUT): FORCE | $(STAMPS)/deps
+	@find cv_models export -name '*.py' | LC_ALL=C sort > $@.new
+	@cmp -s $@.new $@ || mv $@.new $@
+	@rm -f $@.new
+
 # C++ core, pybind11 module, PLUMED action and LAMMPS plugin, built by scikit-build-core
 # against the venv's torch (no build isolation: same libtorch ABI). Incremental: the
 # CMake build folder is build/<wheel tag>. Python sources are installed editable.
-$(STAMPS)/native: $(STAMPS)/deps $(NATIVE_SOURCES)
+$(STAMPS)/native: $(STAMPS)/deps $(NATIVE_SOURCES) $(PY_LAYOUT)
 	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation --no-deps -e .
 	@touch $@
 

@@ -1,0 +1,156 @@
+"""Poolings of node features per graph (mean, sum, attention, DiffPool, TopK) and the inner-product decoder."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from latentcv.cv_models.layers.mlp import MLP
+from latentcv.cv_models.layers.scatter import scatter_mean, scatter_sum
+
+
+class MeanPool(nn.Module):
+    """Mean of node features per graph (intensive). [N, F], batch [N] -> [G, F]."""
+
+    def __init__(self, node_dim: int = 0) -> None:
+        super().__init__()
+        self.out_dim = node_dim
+
+    def forward(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        return scatter_mean(x, batch, num_graphs)
+
+
+class SumPool(nn.Module):
+    """Sum of node features per graph (extensive: grows with a nucleus). [N, F] -> [G, F]."""
+
+    def __init__(self, node_dim: int = 0) -> None:
+        super().__init__()
+        self.out_dim = node_dim
+
+    def forward(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        return scatter_sum(x, batch, num_graphs)
+
+
+class AttentionPool(nn.Module):
+    r"""Soft-attention (gated) global pooling, Li et al., "Gated Graph Sequence Neural
+    Networks", ICLR 2016:
+
+    .. math::
+        g_i = 5\tanh(\phi_g(h_i)/5),\quad
+        \alpha_i = \frac{\exp g_i}{\sum_{k \in G(i)} \exp g_k},\quad
+        y_G = \sum_{i \in G} \alpha_i \phi_v(h_i)
+
+    Smooth, permutation invariant, intensive, but able to weight a few (nucleus) nodes
+    strongly. Shapes: x [N, F], batch [N] -> [G, F].
+    """
+
+    def __init__(self, node_dim: int) -> None:
+        super().__init__()
+        self.out_dim = node_dim
+        self.phi_g = MLP([node_dim, node_dim, 1])
+        self.phi_v = MLP([node_dim, node_dim, node_dim])
+
+    def weights(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        g = torch.exp(5.0 * torch.tanh(self.phi_g(x)[:, 0] / 5.0))
+        return g / scatter_sum(g, batch, num_graphs)[batch]
+
+    def forward(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        a = self.weights(x, batch, num_graphs)
+        return scatter_sum(self.phi_v(x) * a.unsqueeze(-1), batch, num_graphs)
+
+
+class DiffPool(nn.Module):
+    r"""DiffPool-style soft cluster assignment (Ying et al., NeurIPS 2018):
+
+    .. math::
+        S = \mathrm{softmax}(\phi_s(X)) \in \mathbb{R}^{n \times K},\quad
+        X' = S^\top X \in \mathbb{R}^{K \times F},\quad A' = S^\top A S
+
+    per graph; the K cluster rows are flattened to one vector, so the output is invariant
+    to node permutations (clusters are indexed by the assignment MLP's outputs, not by
+    nodes). Shapes: x [N, F], batch [N] -> [G, K * F]. ``assignment`` gives S [N, K];
+    ``coarsen_adjacency`` gives A' [G, K, K] from a weighted edge list.
+    """
+
+    def __init__(self, node_dim: int, clusters: int = 2) -> None:
+        super().__init__()
+        self.clusters = clusters
+        self.out_dim = node_dim * clusters
+        self.phi_s = MLP([node_dim, node_dim, clusters])
+
+    def assignment(self, x: Tensor) -> Tensor:
+        return torch.softmax(self.phi_s(x), dim=-1)
+
+    def forward(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        s = self.assignment(x)
+        xs = s.unsqueeze(-1) * x.unsqueeze(1)  # [N, K, F]
+        return scatter_sum(xs, batch, num_graphs).reshape(num_graphs, -1)
+
+    def coarsen_adjacency(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor, batch: Tensor, num_graphs: int
+    ) -> Tensor:
+        s = self.assignment(x)
+        i = edge_index[0]
+        j = edge_index[1]
+        outer = s[i].unsqueeze(-1) * s[j].unsqueeze(1) * edge_weight.view(-1, 1, 1)  # [E, K, K]
+        return scatter_sum(outer, batch[i], num_graphs)
+
+
+class TopKPool(nn.Module):
+    """Self-attention top-k node selection (SAGPool, Lee et al. 2019) — ANALYSIS ONLY.
+
+    Keeps the ``ratio`` highest-scoring nodes of each graph and averages them, gated by
+    tanh(score). The selection is a hard, non-smooth choice: never export it in a CV.
+    Shapes: x [N, F], batch [N] -> [G, F].
+    """
+
+    def __init__(self, node_dim: int, ratio: float = 0.5) -> None:
+        super().__init__()
+        self.out_dim = node_dim
+        self.ratio = ratio
+        self.score = nn.Linear(node_dim, 1)
+
+    def forward(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        s = self.score(x)[:, 0]
+        out = torch.zeros(num_graphs, x.shape[1], dtype=x.dtype, device=x.device)
+        for g in range(num_graphs):
+            idx = torch.nonzero(batch == g).view(-1)
+            if idx.numel() == 0:
+                continue
+            k = max(1, int(math.ceil(self.ratio * idx.numel())))
+            top = torch.topk(s[idx], k).indices
+            sel = idx[top]
+            out[g] = (x[sel] * torch.tanh(s[sel]).unsqueeze(-1)).mean(0)
+        return out
+
+
+class InnerProductDecoder(nn.Module):
+    r"""Inner-product adjacency decoder (Kipf & Welling, "Variational Graph Auto-Encoders",
+    2016): :math:`\hat A_{ij} = \sigma(z_i \cdot z_j)`.
+
+    Shapes: z [N, F], pairs [2, E] -> [E] logits (``forward``) or probabilities (``prob``).
+    """
+
+    def forward(self, z: Tensor, pairs: Tensor) -> Tensor:
+        return (z[pairs[0]] * z[pairs[1]]).sum(-1)
+
+    def prob(self, z: Tensor, pairs: Tensor) -> Tensor:
+        return torch.sigmoid(self.forward(z, pairs))
+
+
+def make_pool(kind: str, node_dim: int, clusters: int = 2) -> nn.Module:
+    """Pooling by name: ``mean``, ``sum``, ``attention``, ``diffpool`` (smooth, exportable)
+    or ``topk`` (analysis only). The module's ``out_dim`` is its output width."""
+    if kind == "mean":
+        return MeanPool(node_dim)
+    if kind == "sum":
+        return SumPool(node_dim)
+    if kind == "attention":
+        return AttentionPool(node_dim)
+    if kind == "diffpool":
+        return DiffPool(node_dim, clusters)
+    if kind == "topk":
+        return TopKPool(node_dim)
+    raise ValueError(f"unknown pooling {kind!r}: use 'mean', 'sum', 'attention', 'diffpool' (or 'topk' for analysis)")
