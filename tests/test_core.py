@@ -11,6 +11,7 @@ from latentcv.cv_models import core as native
 from latentcv.export.analytic import save_coordination_model
 from latentcv.export import deploy
 from latentcv.export.deploy import ModelCard, save_deployable
+from tests.gradcheck import check_gradient
 
 
 @pytest.fixture(scope="module")
@@ -68,21 +69,8 @@ def test_core_gradients_match_finite_differences(models, cell):
     model = native.Model(str(models["dimer64"]), skin=0.0)
     positions = random_frame(24, cell, seed=5)
     _, gp, gc = model.evaluate(positions, cell)
-    eps = 1e-6
-    for i, k in [(0, 0), (7, 1), (13, 2)]:
-        p = positions.copy()
-        p[i, k] += eps
-        vp = model.evaluate(p, cell, gradients=False)[0]
-        p[i, k] -= 2 * eps
-        vm = model.evaluate(p, cell, gradients=False)[0]
-        np.testing.assert_allclose((vp - vm) / (2 * eps), gp[:, i, k], rtol=1e-6, atol=1e-8)
-    for a, b in [(0, 0), (1, 0), (2, 1), (2, 2)]:
-        c = cell.copy()
-        c[a, b] += eps
-        vp = model.evaluate(positions, c, gradients=False)[0]
-        c[a, b] -= 2 * eps
-        vm = model.evaluate(positions, c, gradients=False)[0]
-        np.testing.assert_allclose((vp - vm) / (2 * eps), gc[:, a, b], rtol=1e-6, atol=1e-8)
+    check_gradient(lambda p, c: model.evaluate(p, c, gradients=False)[0], (positions, cell), (gp, gc), eps=1e-6,
+                   entries=([(0, 0), (7, 1), (13, 2)], [(0, 0), (1, 0), (2, 1), (2, 2)]), rtol=1e-6, atol=1e-8)
 
 
 def test_verlet_list_reuse_is_exact(models):

@@ -13,6 +13,7 @@ from latentcv.cv_models import paths
 from latentcv.cv_models import core as native
 from latentcv.cv_models.engines import open_lammps
 from latentcv.export.analytic import save_coordination_model
+from tests.gradcheck import check_gradient
 
 # units: (lattice, mass, pair, coeff, model unit, model cutoff, plumed energy per MD energy)
 SYSTEMS = {
@@ -103,11 +104,9 @@ def test_restraint_on_latent_cv(tmp_path, units, triclinic, flags):
     np.testing.assert_allclose(dp, dp_expected, rtol=1e-6, atol=1e-9 * np.abs(dp_expected).max())
 
     # and independently: the trace of W is -dU/dδ under a uniform scaling (1+δ) of box and atoms
-    delta = 1e-6
-    up = core.evaluate(x * (1 + delta), cell * (1 + delta), gradients=False)[0][0]
-    dn = core.evaluate(x * (1 - delta), cell * (1 - delta), gradients=False)[0][0]
-    dU = k * (s - s0) * (up - dn) / (2 * delta)
-    assert np.trace(w) == pytest.approx(-dU, rel=1e-5)
+    # (U = k (s - s0) s; tolerance max(1e-5 |dU/dδ|, 1e-12))
+    check_gradient(lambda p, c: k * (s - s0) * core.evaluate(p, c, gradients=False)[0][0], (x, cell), eps=1e-6,
+                   directions=[((x, cell), -np.trace(w))], rtol=1e-5, floor=1e-7, relative_to="numerical")
 
 
 @pytest.mark.parametrize("units", ["lj", "real"])
