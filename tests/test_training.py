@@ -154,6 +154,7 @@ def test_docs_config_lists_every_key_with_its_default():
     from pathlib import Path
 
     from latentcv.cv_models import config as C
+    from latentcv.cv_models import config_reference as R
 
     root = Path(__file__).resolve().parent.parent
     doc = (root / "docs" / "config.md").read_text()
@@ -162,10 +163,10 @@ def test_docs_config_lists_every_key_with_its_default():
         rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| [^|]+ \| `([^`]*)` \|", table, re.M)}
         for f in dataclasses.fields(cls):
             assert f.name in rows, f"docs/config.md [{section}] lacks {f.name}"
-            assert tomllib.loads(f"v = {rows[f.name]}")["v"] == C.field_default(f), (section, f.name)
+            assert tomllib.loads(f"v = {rows[f.name]}")["v"] == R.field_default(f), (section, f.name)
         assert set(rows) == {f.name for f in dataclasses.fields(cls)}
-    generated = doc[doc.index(C.REFERENCE_BEGIN):doc.index(C.REFERENCE_END) + len(C.REFERENCE_END)] + "\n"
-    assert generated == C.config_reference_markdown(), "run: python -m latentcv.cv_models.config --markdown docs/config.md"
+    generated = doc[doc.index(R.REFERENCE_BEGIN):doc.index(R.REFERENCE_END) + len(R.REFERENCE_END)] + "\n"
+    assert generated == R.config_reference_markdown(), "run: python -m latentcv.cv_models.config_reference --markdown docs/config.md"
     assert "docs/config.md" in (root / "README.md").read_text()
     assert "config.md" in (root / "docs" / "model.md").read_text()
 
@@ -173,7 +174,7 @@ def test_docs_config_lists_every_key_with_its_default():
 def test_field_docs_refuses_an_undocumented_field():
     from dataclasses import dataclass
 
-    from latentcv.cv_models.config import field_docs
+    from latentcv.cv_models.config_reference import field_docs
 
     @dataclass
     class Partly:
