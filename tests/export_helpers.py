@@ -112,3 +112,34 @@ def save_model_with_hints(path: Path, sigma_hint, crystal=(1.0, 0.5), melt=(0.0,
                      extra={"crystal_centroid": fmt(crystal), "melt_centroid": fmt(melt), "sigma_hint": fmt(sigma_hint),
                             "sigma_hint_source": "set by the test", **(extra or {})})
     return save_deployable(_LatentCVOutputs(atoms_per_molecule).eval(), card, path)
+
+
+class TinyModels:
+    """The tiny trained models of the tests (:func:`train_tiny`), each trained and exported
+    once, under ``root``; ``logs[path]`` is the log of the export that wrote ``path``."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.logs: dict[Path, list[str]] = {}
+        self._checkpoints: dict[int, Path] = {}
+        self._exported: dict[tuple, Path] = {}
+
+    def checkpoint(self, atoms_per_molecule: int) -> Path:
+        """The checkpoint of the tiny model of molecules of ``atoms_per_molecule`` atoms."""
+        if atoms_per_molecule not in self._checkpoints:
+            self._checkpoints[atoms_per_molecule] = train_tiny(self.root / f"apm{atoms_per_molecule}",
+                                                               atoms_per_molecule)
+        return self._checkpoints[atoms_per_molecule]
+
+    def exported(self, atoms_per_molecule: int, dtype: str = "float64", **options) -> Path:
+        """That checkpoint exported (``export_checkpoint(..., dtype=dtype, **options)``)."""
+        from latentcv.export.from_checkpoint import export_checkpoint
+
+        key = (atoms_per_molecule, dtype, tuple(sorted((k, repr(v)) for k, v in options.items())))
+        if key not in self._exported:
+            path = self.root / f"model{len(self._exported)}_apm{atoms_per_molecule}_{dtype}.pt"
+            log: list[str] = []
+            self._exported[key] = export_checkpoint(self.checkpoint(atoms_per_molecule), path, dtype=dtype,
+                                                    log=log.append, **options)
+            self.logs[self._exported[key]] = log
+        return self._exported[key]

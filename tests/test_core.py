@@ -8,19 +8,17 @@ import torch
 
 from chain_helpers import ORTHORHOMBIC, TRICLINIC, brute_force_pairs, eager_evaluate, random_frame
 from latentcv.cv_models import core as native
-from latentcv.export.analytic import save_coordination_model
 from latentcv.export import deploy
 from latentcv.export.deploy import ModelCard, save_deployable
 from tests.gradcheck import check_gradient
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
+def models(coordination_model):
     return {
-        "mono64": save_coordination_model(d / "mono64.pt", atoms_per_molecule=1, cutoff=1.3),
-        "dimer64": save_coordination_model(d / "dimer64.pt", atoms_per_molecule=2, cutoff=1.5),
-        "dimer32": save_coordination_model(d / "dimer32.pt", atoms_per_molecule=2, cutoff=1.5, dtype="float32"),
+        "mono64": coordination_model(atoms_per_molecule=1, cutoff=1.3),
+        "dimer64": coordination_model(atoms_per_molecule=2, cutoff=1.5),
+        "dimer32": coordination_model(atoms_per_molecule=2, cutoff=1.5, dtype="float32"),
     }
 
 

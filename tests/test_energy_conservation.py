@@ -10,46 +10,28 @@ import numpy as np
 import pytest
 
 from latentcv.cv_models import paths
-from latentcv.cv_models.engines import open_lammps
-from latentcv.export.analytic import save_coordination_model
+from tests.lammps_scaffold import add_fix_plumed, lammps, lj_system, thermo
 
-SETUP = """
-units lj
-atom_style atomic
-lattice fcc 0.85
-region box block 0 4 0 4 0 4
-create_box 1 box
-create_atoms 1 box
-mass 1 1.0
-pair_style lj/cut 3.0
-pair_modify shift yes
-pair_coeff 1 1 1.0 1.0
-neighbor 0.3 bin
+# override: cutoff 3.0, not 2.5: the model whose drift the bounds were set on (a smaller force jump at the cutoff)
+SETUP = lj_system(4, density=0.85, dt=0.002) + "pair_style lj/cut 3.0\npair_coeff 1 1 1.0 1.0\n" + """\
 velocity all create 1.6 4928 mom yes rot yes dist gaussian
-timestep 0.002
 fix md all nve
-thermo_style custom step pe ke etotal
-thermo_modify norm no
-run 500
-"""
+""" + thermo("step pe ke etotal") + "run 500\n"
 
 
 def energy_trace(plumed_dat=None, chunks: int = 100, chunk: int = 20, dt: float = 0.002):
     """Total energy (bias included) every `chunk` steps, and the bias itself."""
-    lmp = open_lammps(load_fix_plumed=plumed_dat is not None)
-    try:
+    with lammps(plumed=plumed_dat is not None) as lmp:
         lmp.commands_string(SETUP)
         lmp.command(f"timestep {dt}")
         if plumed_dat is not None:
-            lmp.command(f"fix p all plumed plumedfile {plumed_dat} outfile {plumed_dat.with_suffix('.log')}")
+            add_fix_plumed(lmp, plumed_dat, plumed_dat.with_suffix(".log"))
         etot, bias = [], []
         for c in range(chunks):
             lmp.command(f"run {chunk} post no" + (" pre no" if c else ""))
             etot.append(lmp.get_thermo("etotal"))
             bias.append(lmp.extract_fix("p", 0, 0) if plumed_dat is not None else 0.0)
         return np.array(etot), np.array(bias)
-    finally:
-        lmp.close()
 
 
 def drift(etot: np.ndarray) -> float:
@@ -57,23 +39,13 @@ def drift(etot: np.ndarray) -> float:
     return float(np.abs(etot - etot[0]).max()) / 256
 
 
-@pytest.fixture(scope="module")
-def trained_model(tmp_path_factory):
-    """A small autoencoder trained on synthetic LJ crystal/melt frames, exported and checked."""
-    from latentcv.export.from_checkpoint import export_checkpoint
-    from export_helpers import train_tiny
-
-    d = tmp_path_factory.mktemp("trained")
-    return export_checkpoint(train_tiny(d / "train", 1), d / "model.pt", log=lambda line: None)
-
-
 @pytest.mark.parametrize("which", ["analytic", "trained"])
-def test_restraint_on_latent_cv_conserves_energy(tmp_path, which, request):
+def test_restraint_on_latent_cv_conserves_energy(tmp_path, which, coordination_model, tiny_models):
     if which == "analytic":
-        model = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=1, cutoff=1.6, length_unit="lj")
+        model = coordination_model(atoms_per_molecule=1, cutoff=1.6, length_unit="lj")
         restraint = "RESTRAINT ARG=cv.mean AT=2.0 KAPPA=2000"
     else:
-        model = request.getfixturevalue("trained_model")
+        model = tiny_models.exported(1)  # the tiny autoencoder on synthetic LJ crystal/melt frames
         restraint = "RESTRAINT ARG=cv.proj AT=1.0 KAPPA=2000"
     plain, _ = energy_trace()
     dat = tmp_path / "plumed.dat"

@@ -13,16 +13,16 @@ from latentcv.cv_models.app import cli
 from latentcv.cv_models import core as native
 from latentcv.cv_models.data.writers import write_lammps_dump
 from latentcv.export.evaluate import length_conversion
-from export_helpers import held_out_frames, train_tiny
+from export_helpers import held_out_frames
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def dimer(tmp_path_factory):
+def dimer(tmp_path_factory, tiny_models):
     """A tiny trained dimer model exported through the CLI, and a dump of held-out frames."""
     root = tmp_path_factory.mktemp("cli")
-    ck = train_tiny(root / "dimer", 2)
+    ck = tiny_models.checkpoint(2)
     model = root / "model.pt"
     assert cli.main(["export", str(ck), "-o", str(model)]) == 0
     frames = held_out_frames(ck)

@@ -17,7 +17,7 @@ from latentcv.export.checks import ExportCheckError, export_model
 from latentcv.export.from_checkpoint import export_checkpoint
 from latentcv.export.module import LatentCVModule
 from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
-from export_helpers import held_out_frames, reference_outputs, train_tiny
+from export_helpers import held_out_frames, reference_outputs
 from tests.gradcheck import check_gradient
 
 torch.set_num_threads(1)
@@ -26,18 +26,15 @@ NAMES = ["z0", "z1", "proj", "dcrys", "n_crystal"]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tiny_models):
     """Checkpoints of a tiny LJ (1 atom/molecule) and dimer (2 atoms/molecule) model and
     their exported files in float64 and float32."""
-    root = tmp_path_factory.mktemp("export")
     out = {}
     for system, apm in (("lj", 1), ("dimer", 2)):
-        ck = train_tiny(root / system, apm)
-        out[system] = {"checkpoint": ck}
+        out[system] = {"checkpoint": tiny_models.checkpoint(apm)}
         for dtype in ("float64", "float32"):
-            log: list[str] = []
-            out[system][dtype] = export_checkpoint(ck, root / f"{system}_{dtype}.pt", dtype=dtype, log=log.append)
-            out[system][dtype + "_log"] = log
+            out[system][dtype] = tiny_models.exported(apm, dtype)
+            out[system][dtype + "_log"] = tiny_models.logs[out[system][dtype]]
     return out
 
 

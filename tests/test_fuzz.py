@@ -16,16 +16,15 @@ import pytest
 
 from chain_helpers import ORTHORHOMBIC, random_frame, run_plumed_driver
 from latentcv.cv_models import paths
-from latentcv.export.analytic import save_coordination_model
+from tests.lammps_scaffold import lj_system
 
 N_ATOMS = 24
 CASES = 80  # LATENT_CV lines; about 0.2 s each
 
 
 @pytest.fixture(scope="module")
-def lj_model(tmp_path_factory):
-    return save_coordination_model(tmp_path_factory.mktemp("fuzz") / "lj.pt", atoms_per_molecule=2, cutoff=1.5,
-                                   length_unit="lj")
+def lj_model(coordination_model):
+    return coordination_model(atoms_per_molecule=2, cutoff=1.5, length_unit="lj")
 
 
 def _assert_clean_exit(proc: subprocess.CompletedProcess, what: str) -> None:
@@ -106,13 +105,12 @@ FIX_FUZZ = textwrap.dedent("""
     import numpy as np
     from latentcv.cv_models.engines import open_lammps
     rng = np.random.default_rng(11)
-    dat, tmp = sys.argv[1], sys.argv[2]
+    dat, tmp, setup = sys.argv[1], sys.argv[2], sys.argv[3]
     words = ["plumedfile", dat, "outfile", tmp + "/log", "kernel", "bundled", "optimised", "nowhere.so",
              tmp, "", "x" * 300, "plumedfile", "outfile", "kernel", "1", "-1", "ÿ", "{", "}", "$x"]
     ok = errors = 0
     lmp = open_lammps(load_fix_plumed=True)
-    lmp.commands_string("units lj\\nlattice fcc 0.8442\\nregion box block 0 2 0 2 0 2\\ncreate_box 1 box\\n"
-                        "create_atoms 1 box\\nmass 1 1.0\\npair_style lj/cut 2.5\\npair_coeff 1 1 1.0 1.0\\n")
+    lmp.commands_string(setup)
     for k in range(40):
         args = " ".join(str(w) for w in rng.choice(words, int(rng.integers(0, 7))))
         try:
@@ -130,7 +128,8 @@ FIX_FUZZ = textwrap.dedent("""
 def test_random_fix_plumed_arguments_never_crash(tmp_path):
     dat = tmp_path / "plumed.dat"
     dat.write_text("d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT=1.0 KAPPA=1\n")
-    proc = subprocess.run([sys.executable, "-c", FIX_FUZZ, str(dat), str(tmp_path)], cwd=tmp_path,
+    setup = lj_system(2, density=0.8442)
+    proc = subprocess.run([sys.executable, "-c", FIX_FUZZ, str(dat), str(tmp_path), setup], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"rc {proc.returncode}\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}"
     assert "FUZZ-DONE" in proc.stdout

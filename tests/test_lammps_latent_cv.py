@@ -11,80 +11,47 @@ import pytest
 
 from latentcv.cv_models import paths
 from latentcv.cv_models import core as native
-from latentcv.cv_models.engines import open_lammps
-from latentcv.export.analytic import save_coordination_model
 from tests.gradcheck import check_gradient
+from tests.lammps_scaffold import STRESS, VOIGT, add_fix_plumed, jiggle, lj_system, pressure_tensor, snapshot, thermo
 
-# units: (lattice, mass, pair, coeff, model unit, model cutoff, plumed energy per MD energy)
+# units: (LJ lattice density (real: argon's lattice, tests/lammps_scaffold.py), jiggle, model unit,
+# model cutoff, plumed energy per MD energy)
 SYSTEMS = {
-    "lj": ("fcc 0.9", 1.0, "lj/cut 2.5", "1.0 1.0", "lj", 1.5, 1.0),
-    "real": ("fcc 5.26", 39.948, "lj/cut 8.0", "0.238 3.4", "A", 5.0, 4.184),
+    "lj": (0.9, 0.08, "lj", 1.5, 1.0),
+    "real": (None, 0.3, "A", 5.0, 4.184),
 }
-VOIGT = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
 
 
 def build(lmp, units: str, triclinic: bool) -> None:
-    lattice, mass, pair, coeff, *_ = SYSTEMS[units]
-    region = "region box block 0 3 0 3 0 3"
-    if triclinic:
-        region = "region box prism 0 3 0 3 0 3 1.0 0.5 -0.5"
-    jiggle = 0.08 if units == "lj" else 0.3
-    lmp.commands_string(f"""
-        units {units}
-        atom_style atomic
-        lattice {lattice}
-        {region}
-        create_box 1 box
-        create_atoms 1 box
-        mass 1 {mass}
-        pair_style {pair}
-        pair_coeff 1 1 {coeff}
-        displace_atoms all random {jiggle} {jiggle} {jiggle} 4711 units box
-        thermo_style custom step pe pxx pyy pzz pxy pxz pyz
-        thermo_modify norm no
-    """)
-
-
-def snapshot(lmp):
-    n = lmp.get_natoms()
-    x = np.array(lmp.gather_atoms("x", 1, 3), dtype=float).reshape(n, 3)
-    f = np.array(lmp.gather_atoms("f", 1, 3), dtype=float).reshape(n, 3)
-    boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
-    lx, ly, lz = (hi - lo for hi, lo in zip(boxhi, boxlo))
-    cell = np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]])
-    return x, f, dict(lmp.last_thermo()), cell
+    density, amount, *_ = SYSTEMS[units]
+    lmp.commands_string(lj_system(3, density=density, units=units, tilt=(1.0, 0.5, -0.5) if triclinic else None)
+                        + jiggle(amount) + thermo(STRESS))
 
 
 @pytest.mark.parametrize(
     "units,triclinic,flags",
     [("lj", False, ""), ("lj", True, ""), ("real", False, ""), ("real", True, ""), ("real", True, "FULL_DERIVATIVES")],
 )
-def test_restraint_on_latent_cv(tmp_path, units, triclinic, flags):
+def test_restraint_on_latent_cv(lmp, tmp_path, coordination_model, units, triclinic, flags):
     *_, model_unit, cutoff, energy = SYSTEMS[units]
-    model_path = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=1, cutoff=cutoff, length_unit=model_unit)
-    lmp = open_lammps(load_fix_plumed=True)
-    try:
-        build(lmp, units, triclinic)
-        lmp.command("run 0")
-        x, f0, th0, cell = snapshot(lmp)
-        n = len(x)
-        core = native.Model(str(model_path))
-        s, g, gc = core.evaluate(x, cell)
-        s, g, gc = s[0], g[0], gc[0]  # cv.mean
-        s0, k = 1.2 * s, 300.0  # MD energy units
-        dat = tmp_path / "plumed.dat"
-        dat.write_text(
-            f"LOAD FILE={paths.plumed_plugin_path()}\n"
-            f"cv: LATENT_CV MODEL={model_path} ATOMS=1-{n} {flags}\n"
-            f"RESTRAINT ARG=cv.mean AT={s0:.17g} KAPPA={k * energy:.17g}\n"
-        )
-        lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'plumed.log'}")
-        lmp.command("thermo_style custom step pe pxx pyy pzz pxy pxz pyz f_p")
-        lmp.command("thermo_modify norm no")
-        lmp.command("run 0")
-        x1, f1, th1, _ = snapshot(lmp)
-    finally:
-        lmp.close()
+    model_path = coordination_model(atoms_per_molecule=1, cutoff=cutoff, length_unit=model_unit)
+    build(lmp, units, triclinic)
+    lmp.command("run 0")
+    x, f0, th0, cell = snapshot(lmp)
+    n = len(x)
+    core = native.Model(str(model_path))
+    s, g, gc = core.evaluate(x, cell)
+    s, g, gc = s[0], g[0], gc[0]  # cv.mean
+    s0, k = 1.2 * s, 300.0  # MD energy units
+    dat = tmp_path / "plumed.dat"
+    dat.write_text(
+        f"LOAD FILE={paths.plumed_plugin_path()}\n"
+        f"cv: LATENT_CV MODEL={model_path} ATOMS=1-{n} {flags}\n"
+        f"RESTRAINT ARG=cv.mean AT={s0:.17g} KAPPA={k * energy:.17g}\n"
+    )
+    add_fix_plumed(lmp, dat, tmp_path / "plumed.log", keywords=STRESS)
+    lmp.command("run 0")
+    x1, f1, th1, _ = snapshot(lmp)
     # positions may have been wrapped by `run 0`; the CV may not change
     np.testing.assert_allclose(core.evaluate(x1, cell, gradients=False)[0][0], s, rtol=1e-12)
 
@@ -99,7 +66,7 @@ def test_restraint_on_latent_cv(tmp_path, units, triclinic, flags):
     w = -k * (s - s0) * (x.T @ g + cell.T @ gc)
     nktv2p = {"lj": 1.0, "real": 68568.415}[units]
     volume = abs(np.linalg.det(cell))
-    dp = np.array([th1[c] - th0[c] for c in ("Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz")])
+    dp = pressure_tensor(th1) - pressure_tensor(th0)
     dp_expected = np.array([0.5 * (w[a, b] + w[b, a]) for a, b in VOIGT]) * nktv2p / volume
     np.testing.assert_allclose(dp, dp_expected, rtol=1e-6, atol=1e-9 * np.abs(dp_expected).max())
 
@@ -110,9 +77,9 @@ def test_restraint_on_latent_cv(tmp_path, units, triclinic, flags):
 
 
 @pytest.mark.parametrize("units", ["lj", "real"])
-def test_metad_on_latent_cv_deposits_hills(tmp_path, units):
-    lattice, mass, pair, coeff, model_unit, cutoff, _ = SYSTEMS[units]
-    model_path = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=1, cutoff=cutoff, length_unit=model_unit)
+def test_metad_on_latent_cv_deposits_hills(lmp, tmp_path, coordination_model, units):
+    *_, model_unit, cutoff, _ = SYSTEMS[units]
+    model_path = coordination_model(atoms_per_molecule=1, cutoff=cutoff, length_unit=model_unit)
     temp, dt = (1.2, 0.005) if units == "lj" else (150.0, 2.0)
     dat = tmp_path / "plumed.dat"
     dat.write_text(
@@ -121,19 +88,16 @@ def test_metad_on_latent_cv_deposits_hills(tmp_path, units):
         + f"metad: METAD ARG=cv.mean SIGMA=0.05 HEIGHT=1.0 PACE=10 TEMP={temp} BIASFACTOR=5 FILE={tmp_path / 'HILLS'}\n"
         f"PRINT ARG=cv.mean,metad.bias STRIDE=10 FILE={tmp_path / 'COLVAR'}\n"
     )
-    lmp = open_lammps(load_fix_plumed=True)
-    try:
-        build(lmp, units, False)
-        lmp.commands_string(f"""
-            timestep {dt}
-            velocity all create {temp} 7 mom yes rot yes
-            fix md all nvt temp {temp} {temp} {100 * dt}
-            fix p all plumed plumedfile {dat} outfile {tmp_path / 'plumed.log'}
-            run 200
-        """)
-        bias_last = lmp.extract_fix("p", 0, 0)
-    finally:
-        lmp.close()
+    build(lmp, units, False)
+    lmp.commands_string(f"""
+        timestep {dt}
+        velocity all create {temp} 7 mom yes rot yes
+        fix md all nvt temp {temp} {temp} {100 * dt}
+    """)
+    add_fix_plumed(lmp, dat, tmp_path / "plumed.log")
+    lmp.command("run 200")
+    bias_last = lmp.extract_fix("p", 0, 0)
+    lmp.command("unfix p")  # finalises PLUMED: flushes HILLS and COLVAR
     hills = np.loadtxt(tmp_path / "HILLS", comments="#", ndmin=2)
     colvar = np.loadtxt(tmp_path / "COLVAR", comments="#", ndmin=2)
     assert hills.shape[0] == 20  # one hill every PACE=10 steps, steps 0..190
@@ -142,17 +106,13 @@ def test_metad_on_latent_cv_deposits_hills(tmp_path, units):
     assert np.ptp(colvar[:, 1]) > 0  # the CV moves
 
 
-def test_latent_cv_error_in_lammps_is_a_lammps_error(tmp_path):
+def test_latent_cv_error_in_lammps_is_a_lammps_error(lmp, tmp_path):
     """A bad LATENT_CV line surfaces as a LAMMPS error with PLUMED's message, not a crash."""
     dat = tmp_path / "plumed.dat"
     dat.write_text(
         f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={tmp_path / 'absent.pt'} ATOMS=1-108\n"
     )
-    lmp = open_lammps(load_fix_plumed=True)
-    try:
-        build(lmp, "lj", False)
-        with pytest.raises(Exception, match="absent.pt.*not found"):
-            lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'plumed.log'}")
-            lmp.command("run 0")
-    finally:
-        lmp.close()
+    build(lmp, "lj", False)
+    with pytest.raises(Exception, match="absent.pt.*not found"):
+        lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'plumed.log'}")
+        lmp.command("run 0")

@@ -5,33 +5,26 @@ forces and virial at step 0 to 1e-10, and after 1 000 steps to round-off growth.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from latentcv.export.analytic import save_coordination_model
+from tests.lammps_scaffold import MPIEXEC, lj_system, lmp_command
 
-MPIEXEC = Path(sys.prefix) / "bin" / "mpiexec"
-
-# the starting structure is made once on one rank: LAMMPS numbers the atoms of
-# create_atoms by processor, so IDs (and anything keyed on them) depend on the rank count
-SETUP = """\
-units lj
-lattice fcc 0.8442
-region box block 0 4 0 4 0 4
-create_box 1 box
-create_atoms 1 box
-mass 1 1.0
+# the starting structure is made once on one rank and written to a data file (without pair
+# coefficients: INPUT sets them): LAMMPS numbers the atoms of create_atoms by processor,
+# so IDs (and anything keyed on them) depend on the rank count
+SETUP = lj_system(4, density=0.8442) + """\
 variable dx atom 0.05*sin(7.1*id)
 variable dy atom 0.05*sin(3.3*id+1)
 variable dz atom 0.05*cos(5.7*id)
 displace_atoms all move v_dx v_dy v_dz units box
 velocity all create 1.2 87287 loop geom
-write_data {data}
+write_data {data} nocoeff
 """
 
+# the runs read that data file instead of building the lattice; LJ 2.5 as in system.lmp
 INPUT = """\
 units lj
 read_data {data}
@@ -66,10 +59,8 @@ def _plugin() -> str:
 
 
 def _lmp(workdir: Path, ranks: int) -> None:
-    cmd = [str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "log.lammps"]
-    if ranks > 1:
-        cmd = [str(MPIEXEC), "-n", str(ranks)] + cmd
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(lmp_command(ranks, log="log.lammps"), cwd=workdir, capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
@@ -87,8 +78,8 @@ def _run(workdir: Path, ranks: int, steps: int, model: Path, data: Path) -> tupl
 
 
 @pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec from the mpich wheel")
-def test_more_ranks_reproduce_one_rank(tmp_path):
-    model = save_coordination_model(tmp_path / "coord.pt", atoms_per_molecule=1, cutoff=1.5, length_unit="lj")
+def test_more_ranks_reproduce_one_rank(tmp_path, coordination_model):
+    model = coordination_model(atoms_per_molecule=1, cutoff=1.5, length_unit="lj")
     data = tmp_path / "start.data"
     (tmp_path / "in.lmp").write_text(SETUP.format(data=data))
     _lmp(tmp_path, 1)

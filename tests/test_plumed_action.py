@@ -8,16 +8,13 @@ import pytest
 from chain_helpers import ORTHORHOMBIC, TRICLINIC, random_frame, read_columns, run_plumed_driver
 from latentcv.cv_models import paths
 from latentcv.cv_models import core as native
-from latentcv.export.analytic import save_coordination_model
 
 N_ATOMS = 24
 
 
 @pytest.fixture(scope="module")
-def nm_model(tmp_path_factory):
-    return save_coordination_model(
-        tmp_path_factory.mktemp("m") / "dimer_nm.pt", atoms_per_molecule=2, cutoff=1.5, length_unit="nm"
-    )
+def nm_model(coordination_model):
+    return coordination_model(atoms_per_molecule=2, cutoff=1.5, length_unit="nm")
 
 
 def _frames(cell, scale=1.0):
@@ -97,7 +94,7 @@ def _error_of(tmp_path, line: str, frames=None, extra=None) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_bad_input_errors(tmp_path, nm_model):
+def test_bad_input_errors(tmp_path, nm_model, coordination_model):
     import torch
 
     cases = {
@@ -108,7 +105,7 @@ def test_bad_input_errors(tmp_path, nm_model):
     }
     (tmp_path / "junk.pt").write_text("junk")
     cases["junk"] = (f"cv: LATENT_CV MODEL={tmp_path}/junk.pt ATOMS=1-{N_ATOMS}", "not a TorchScript model")
-    lj = save_coordination_model(tmp_path / "lj.pt", atoms_per_molecule=2, cutoff=1.5, length_unit="lj")
+    lj = coordination_model(atoms_per_molecule=2, cutoff=1.5, length_unit="lj")
     cases["lj_in_nm"] = (f"cv: LATENT_CV MODEL={lj} ATOMS=1-{N_ATOMS}", "reduced \\(lj\\) length units")
     class Bare(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,8 +137,8 @@ def test_bad_input_errors(tmp_path, nm_model):
         assert any(s in out for s in [expected.replace("\\", "")]), f"{name}: {out[-1500:]}"
 
 
-def test_natural_units_model(tmp_path):
-    lj = save_coordination_model(tmp_path / "lj.pt", atoms_per_molecule=1, cutoff=1.4, length_unit="lj")
+def test_natural_units_model(tmp_path, coordination_model):
+    lj = coordination_model(atoms_per_molecule=1, cutoff=1.4, length_unit="lj")
     dat = (
         "UNITS NATURAL\n"
         f"LOAD FILE={paths.plumed_plugin_path()}\n"

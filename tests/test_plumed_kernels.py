@@ -17,7 +17,6 @@ import pytest
 
 from chain_helpers import ORTHORHOMBIC, random_frame, read_columns, run_plumed_driver
 from latentcv.cv_models import paths
-from latentcv.export.analytic import save_coordination_model
 
 try:
     OPTIMISED = paths.optimised_plumed_kernel()
@@ -42,12 +41,12 @@ def test_same_plumed_version():
     assert _version(optimised=True) == _version(optimised=False)
 
 
-def test_latent_cv_and_q6_in_driver_match_bundled(tmp_path):
+def test_latent_cv_and_q6_in_driver_match_bundled(tmp_path, coordination_model):
     """`plumed driver` of both kernels on the same frames: LATENT_CV values and
     derivatives to the last bit (our code does the work), Q6's value to 1e-10 (its atom
     derivatives cannot be dumped; the LAMMPS test below compares its forces)."""
     n = 24
-    model = save_coordination_model(tmp_path / "m.pt", atoms_per_molecule=1, cutoff=1.5, length_unit="nm")
+    model = coordination_model(atoms_per_molecule=1, cutoff=1.5, length_unit="nm")
     frames = [(random_frame(n, ORTHORHOMBIC, seed=s), ORTHORHOMBIC) for s in (1, 2)]
     dat = (
         f"LOAD FILE={paths.plumed_plugin_path()}\n"
@@ -88,10 +87,10 @@ def _lammps(tmp_path: Path, kernel: str, body: str, steps: int):
     return np.load(out), read_columns(work / "COLVAR"), log.read_text()
 
 
-def test_lammps_q6_and_latent_cv_match_bundled(tmp_path):
+def test_lammps_q6_and_latent_cv_match_bundled(tmp_path, coordination_model):
     """The same short biased LAMMPS run (Q6 VMEAN + LATENT_CV, each restrained) with
     `kernel optimised` and `kernel bundled`: same CVs at every step, same forces."""
-    model = save_coordination_model(tmp_path / "coord.pt", atoms_per_molecule=1, cutoff=1.5, length_unit="lj")
+    model = coordination_model(atoms_per_molecule=1, cutoff=1.5, length_unit="lj")
     body = (
         f"LOAD FILE={paths.plumed_plugin_path()}\n"
         + Q6

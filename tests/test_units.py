@@ -11,20 +11,9 @@ import numpy as np
 import pytest
 
 from latentcv.cv_models import paths
-from latentcv.cv_models.engines import open_lammps
-from latentcv.export.from_checkpoint import export_checkpoint
-from export_helpers import train_tiny
+from tests.lammps_scaffold import add_fix_plumed, lammps, lj_system
 
 SIGMA_A = 3.405
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("units")
-    ck = train_tiny(d / "train", 1)
-    quiet = lambda line: None  # noqa: E731
-    return (export_checkpoint(ck, d / "lj.pt", log=quiet),
-            export_checkpoint(ck, d / "A.pt", log=quiet, length_unit="A", unit_length=SIGMA_A))
 
 
 def write_data(path, positions, lengths, mass):
@@ -41,25 +30,22 @@ def cv_in_lammps(tmp_path, units, model, data, pair, coeff):
     n = 108
     dat.write_text(f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={model} ATOMS=1-{n}\n"
                    f"PRINT ARG=cv.* FILE={colvar} FMT=%.15e\n")
-    lmp = open_lammps(load_fix_plumed=True)
-    try:
+    with lammps() as lmp:
         lmp.commands_string(f"""
             units {units}
             atom_style atomic
             read_data {data}
             pair_style {pair}
             pair_coeff 1 1 {coeff}
-            fix p all plumed plumedfile {dat} outfile {tmp_path / (units + '.log')}
-            run 0
         """)
-    finally:
-        lmp.close()
+        add_fix_plumed(lmp, dat, tmp_path / (units + ".log"))
+        lmp.command("run 0")
     lines = colvar.read_text().splitlines()
     return lines[0].split()[3:], np.array([float(x) for x in lines[-1].split()[1:]])
 
 
-def test_same_frames_in_lj_and_real_give_the_same_cv(tmp_path, models):
-    lj_model, a_model = models
+def test_same_frames_in_lj_and_real_give_the_same_cv(tmp_path, tiny_models):
+    lj_model, a_model = tiny_models.exported(1), tiny_models.exported(1, length_unit="A", unit_length=SIGMA_A)
     rng = np.random.default_rng(5)
     a = (4 / 0.95) ** (1 / 3)  # fcc, reduced density 0.95
     base = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
@@ -76,27 +62,13 @@ def test_same_frames_in_lj_and_real_give_the_same_cv(tmp_path, models):
     assert np.abs(cv_lj).max() > 0
 
 
-def test_masses_recorded_at_export_are_checked_in_lammps(tmp_path):
+def test_masses_recorded_at_export_are_checked_in_lammps(lmp, tmp_path, tiny_models):
     """`latentcv export --species-masses` makes LATENT_CV refuse atoms of the wrong mass."""
-    ck = train_tiny(tmp_path / "train", 1)
-    model = export_checkpoint(ck, tmp_path / "m.pt", log=lambda line: None, species_masses=[2.0])
+    model = tiny_models.exported(1, species_masses=[2.0])
     dat = tmp_path / "p.dat"
     dat.write_text(f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={model} ATOMS=1-108\n"
                    f"PRINT ARG=cv.* FILE={tmp_path / 'COLVAR'}\n")
-    lmp = open_lammps(load_fix_plumed=True)
-    try:
-        lmp.commands_string("""
-            units lj
-            lattice fcc 0.9
-            region box block 0 3 0 3 0 3
-            create_box 1 box
-            create_atoms 1 box
-            mass 1 1.0
-            pair_style lj/cut 2.5
-            pair_coeff 1 1 1.0 1.0
-        """)
-        lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'p.log'}")
-        with pytest.raises(Exception, match="mass 1 but the model expects species 0 of mass 2"):
-            lmp.command("run 0")
-    finally:
-        lmp.close()
+    lmp.commands_string(lj_system(3, density=0.9))  # atoms of mass 1
+    add_fix_plumed(lmp, dat, tmp_path / "p.log")
+    with pytest.raises(Exception, match="mass 1 but the model expects species 0 of mass 2"):
+        lmp.command("run 0")
