@@ -6,7 +6,7 @@ this script
 1. generates the data with :mod:`latentcv.cv_models.generate` (LAMMPS in-process),
 2. writes a training config (the ``[model]`` defaults of :class:`latentcv.cv_models.config.ModelConfig`
    with the system's cutoff) and trains with :func:`latentcv.cv_models.training.train_from_config`,
-3. scores the held-out trajectory blocks with :func:`latentcv.cv_models.training.heldout_report`
+3. scores the held-out trajectory blocks with :func:`latentcv.cv_models.diagnostics.heldout_report`
    (frame accuracy of the nearest latent centroid, per-molecule head p > 0.5 vs the ten
    Wolde solid-bond criterion),
 4. for LJ, also scores the per-molecule head on a **transition** trajectory (melt quenched
@@ -39,7 +39,8 @@ from latentcv.cv_models.generate import GeneratorConfig, generate
 from latentcv.cv_models.systems import SYSTEMS
 from latentcv.cv_models.batching import encode_frames, prepare_samples
 from latentcv.cv_models.checkpoint import load_encoder
-from latentcv.cv_models.training import heldout_report, train_from_config
+from latentcv.cv_models.diagnostics import heldout_report
+from latentcv.cv_models.training import train_from_config
 
 # per system: model cutoff / r_on on molecule centres, epochs
 SETTINGS = {

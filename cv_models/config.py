@@ -28,7 +28,6 @@ generator lives in :mod:`latentcv.cv_models.config_reference`. Example (TOML)::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import tomllib
@@ -39,7 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, get_type_hints
 from .data.frames import parse_label
 
 __all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "Config", "load_config", "parse_overrides",
-           "merge_overrides", "add_train_arguments"]
+           "merge_overrides"]
 
 
 class ConfigError(ValueError):
@@ -443,20 +442,3 @@ def merge_overrides(*layers: Optional[Dict[str, Dict[str, Any]]]) -> Dict[str, D
         for sec, vals in (layer or {}).items():
             out.setdefault(sec, {}).update(vals)
     return out
-
-
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``latentcv train`` (for the CLI; here, not in :mod:`latentcv.cv_models.training`, so
-    that building the parser does not import torch): CONFIG, --epochs, --output-dir,
-    --device, --no-resume, --no-progress, --processes, --set SECTION.KEY=VALUE (repeatable)."""
-    parser.add_argument("config", help="TOML or JSON config file ([data], [model], [training])")
-    parser.add_argument("--epochs", type=int, default=None, help="override [training] epochs")
-    parser.add_argument("--output-dir", default=None, help="override [training] output_dir")
-    parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="override [training] device")
-    parser.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--processes", type=int, default=None,
-                        help="override [training] processes (data-parallel training processes)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override any config key, VALUE a TOML literal (repeatable), e.g. "
-                             "--set model.cutoff=1.6 --set training.lr=1e-3; the options above win over --set")

@@ -3,7 +3,7 @@
 :func:`train_from_config` reads a TOML/JSON config (:mod:`latentcv.cv_models.config`), loads the
 frames, splits them by contiguous trajectory blocks, trains with AdamW (tqdm progress
 bar, checkpoints every epoch, resume, early stopping), writes ``metrics.csv`` /
-``metrics.json`` and ``latent.png`` to the output folder, stores the crystal and melt
+``metrics.json`` and ``latent.png`` to the output folder (:mod:`latentcv.cv_models.diagnostics`), stores the crystal and melt
 centroids of the latent space, and returns the path of the final checkpoint
 ``checkpoint.pt`` (:mod:`latentcv.cv_models.checkpoint` reads it back).
 
@@ -14,13 +14,12 @@ the uninterrupted one exactly.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import dataclasses
 import json
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -29,25 +28,21 @@ import torch
 
 from .batching import collate, encode_frames, prepare_samples
 from .checkpoint import CHECKPOINT_VERSION, load_checkpoint, write_checkpoint
-from .config import Config, ConfigError, ModelConfig, load_config, merge_overrides, parse_overrides
-from .data.frames import CRYSTAL, MELT, Frame
+from .config import Config, ConfigError, ModelConfig, load_config
+from .data.frames import Frame
 from .data.sources import load_frames
 from .data.split import split_frames
 from .autoencoder import HierarchicalAutoencoder
-from .model import HierarchicalEncoder
+from .diagnostics import latent_centroids, loss_weights, plot_latent, validation_metrics, write_metrics
 
 __all__ = [
     "train",
     "train_from_config",
-    "run_train_command",
     "resolve_model_config",
     "assign_molecule_labels",
-    "heldout_report",
 ]
 
 
-
-# ---------------------------------------------------------------------------- data
 def resolve_model_config(model: ModelConfig, frames: Sequence[Frame]) -> ModelConfig:
     """Fill ``atoms_per_molecule``, ``species`` and ``n_species`` from the data and check
     that every frame has the same molecule pattern."""
@@ -95,12 +90,7 @@ def assign_molecule_labels(frames: Sequence[Frame], how: str, cutoff: float, p2_
         f.molecule_labels = label(f)
 
 
-def _weights(cfg: Config) -> Dict[str, float]:
-    t = cfg.training
-    return {"adj": t.w_adj, "feat": t.w_feat, "kl": t.w_kl if cfg.model.variational else 0.0,
-            "separation": t.w_separation, "molecule": t.w_molecule}
-
-
+# ---------------------------------------------------------------------------- training loop
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -109,87 +99,6 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _evaluate(model: HierarchicalAutoencoder, samples, cfg: Config, device, centroids) -> Dict[str, float]:
-    """Validation loss parts and accuracies (frame: separation head and nearest centroid;
-    molecule: head > 0.5 vs the per-molecule labels)."""
-    model.eval()
-    g = torch.Generator().manual_seed(cfg.training.seed + 7919)
-    sums: Dict[str, float] = {}
-    n = 0
-    with torch.no_grad():
-        for k in range(0, len(samples), cfg.training.batch_size):
-            chunk = samples[k:k + cfg.training.batch_size]
-            _, parts, _ = model.loss(collate(chunk, device), _weights(cfg), cfg.training.negatives, g)
-            for key, v in parts.items():
-                sums[key] = sums.get(key, 0.0) + v * len(chunk)
-            n += len(chunk)
-    res = {f"val_{k}": v / max(n, 1) for k, v in sums.items()}
-    enc = encode_frames(model.encoder, samples, device)
-    labels = np.array([s["label"] for s in samples])
-    known = labels >= 0
-    if known.any():
-        z = enc["z"].to(next(model.parameters()).dtype).to(device)
-        pred = (model.separation(z)[:, 0] > 0).cpu().numpy().astype(int)
-        res["val_frame_acc"] = float((pred[known] == labels[known]).mean())
-        if centroids is not None:
-            zc = enc["z"].numpy()
-            dc = np.linalg.norm(zc - centroids[0], axis=1)
-            dm = np.linalg.norm(zc - centroids[1], axis=1)
-            res["val_centroid_acc"] = float(((dc < dm).astype(int)[known] == labels[known]).mean())
-    agree, tot = 0, 0
-    for p, s in zip(enc["p_molecule"], samples):
-        lab = s["mol_labels"].numpy()
-        k = lab >= 0
-        agree += int(((p.numpy() > 0.5).astype(int)[k] == lab[k]).sum())
-        tot += int(k.sum())
-    if tot:
-        res["val_molecule_acc"] = agree / tot
-    return res
-
-
-def _centroids(encoder: HierarchicalEncoder, samples, device) -> Optional[np.ndarray]:
-    enc = encode_frames(encoder, samples, device)
-    labels = np.array([s["label"] for s in samples])
-    z = enc["z"].numpy()
-    if not ((labels == CRYSTAL).any() and (labels == MELT).any()):
-        return None
-    return np.stack([z[labels == CRYSTAL].mean(0), z[labels == MELT].mean(0)])
-
-
-def plot_latent(path: Path, z_train: np.ndarray, y_train: np.ndarray, z_val: np.ndarray, y_val: np.ndarray,
-                centroids: Optional[np.ndarray]) -> None:
-    """PNG of the latent space coloured by phase (train: dots, validation: crosses)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4.2))
-    colours = {CRYSTAL: "tab:blue", MELT: "tab:red", -1: "tab:gray"}
-    names = {CRYSTAL: "crystal", MELT: "melt", -1: "unlabeled"}
-
-    def xy(z):
-        return (z[:, 0], z[:, 1]) if z.shape[1] > 1 else (z[:, 0], np.zeros(len(z)))
-
-    for z, y, marker, tag in ((z_train, y_train, "o", "train"), (z_val, y_val, "x", "validation")):
-        for lab in (CRYSTAL, MELT, -1):
-            sel = y == lab
-            if sel.any():
-                x0, x1 = xy(z[sel])
-                ax.scatter(x0, x1, s=12, marker=marker, c=colours[lab], label=f"{names[lab]} ({tag})", alpha=0.7)
-    if centroids is not None:
-        c0, c1 = xy(centroids)
-        ax.plot(c0, c1, "k*-", ms=12, label="centroids")
-    ax.set_xlabel("z0")
-    ax.set_ylabel("z1" if z_train.shape[1] > 1 else "")
-    ax.legend(fontsize=7)
-    ax.set_title("latentcv latent space")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-# ---------------------------------------------------------------------------- training loop
 def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
     """Train per ``cfg``; returns the path of the final checkpoint (``checkpoint.pt``).
 
@@ -207,9 +116,50 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
     return _train(cfg, frames)
 
 
+@dataclass
+class _Run:
+    """One training run in one process: what the epochs share.
+
+    ``tr`` / ``va``: training and validation samples (:func:`prepare_samples`);
+    ``state``: epoch, best monitored loss, epochs without improvement, stopped flag and
+    the history rows, saved in every checkpoint so that a resumed run continues exactly.
+    """
+
+    cfg: Config
+    mcfg: ModelConfig
+    out_dir: Path
+    writer: bool
+    device: torch.device
+    train_frames: List[Frame]
+    tr: List[Dict[str, Any]]
+    va: List[Dict[str, Any]]
+    model: HierarchicalAutoencoder
+    opt: torch.optim.Optimizer
+    state: Dict[str, Any]
+
+
 def _train(cfg: Config, frames: Optional[Sequence[Frame]] = None, rank: int = 0, world: int = 1) -> Path:
     """:func:`train` in process ``rank`` of ``world`` (only rank 0 writes files)."""
-    writer = rank == 0
+    from tqdm import tqdm
+
+    run = _start(cfg, frames, writer=rank == 0)
+    t = cfg.training
+    bar = tqdm(range(run.state["epoch"], t.epochs), disable=not (t.progress and run.writer), desc="latentcv train",
+               unit="epoch")
+    for epoch in bar:
+        if run.state["stopped"]:
+            break
+        row = _epoch(run, epoch, rank, world)
+        bar.set_postfix({k: f"{row[k]:.3g}" for k in ("train_total", "val_total", "val_frame_acc") if k in row})
+        if run.state["stopped"]:
+            break
+    bar.close()
+    return _finish(run)
+
+
+def _start(cfg: Config, frames: Optional[Sequence[Frame]], writer: bool) -> _Run:
+    """Frames, split, samples, model and optimiser of a run; restored from ``init_from`` or
+    from ``checkpoint_last.pt`` (resume) when the config asks."""
     t = cfg.training
     torch.set_num_threads(t.threads)
     out_dir = cfg.resolve(t.output_dir)
@@ -230,106 +180,115 @@ def _train(cfg: Config, frames: Optional[Sequence[Frame]] = None, rank: int = 0,
     np.random.seed(t.seed)
     model = HierarchicalAutoencoder(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    weights = _weights(cfg)
-    state = {"epoch": 0, "best": math.inf, "bad": 0, "stopped": False, "history": []}
-    if t.init_from:
-        init = load_checkpoint(cfg.resolve(t.init_from))
-        if init.get("model_config") != dataclasses.asdict(mcfg):
-            raise ConfigError(f"[training] init_from = {t.init_from!r} was trained with a different [model]; "
-                              "use the same [model] table (or no init_from)")
-        model.load_state_dict(init["model_state"])
-    last = out_dir / "checkpoint_last.pt"
-    if t.resume and last.exists():
-        ck = load_checkpoint(last)
-        if ck.get("model_config") != dataclasses.asdict(mcfg):
-            raise ConfigError(f"{last} was written with a different [model]; delete it or set resume = false")
-        model.load_state_dict(ck["model_state"])
-        opt.load_state_dict(ck["optimizer_state"])
-        state = ck["train_state"]
+    run = _Run(cfg, mcfg, out_dir, writer, device, train_frames, tr, va, model, opt,
+               {"epoch": 0, "best": math.inf, "bad": 0, "stopped": False, "history": []})
+    _restore(run)
     if writer:
         (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    return run
 
-    def checkpoint(path: Path, with_opt: bool, extra: Optional[Dict[str, Any]] = None) -> None:
-        if not writer:
-            return
-        ck = {"version": CHECKPOINT_VERSION, "model_config": dataclasses.asdict(mcfg), "config": cfg.to_dict(),
-              "config_dir": str(Path(cfg.base_dir).resolve()), "model_state": model.state_dict(), "train_state": state,
-              "output_names": model.encoder.output_names()}
-        if with_opt:
-            ck["optimizer_state"] = opt.state_dict()
-        ck.update(extra or {})
-        write_checkpoint(path, ck)
 
-    from tqdm import tqdm
+def _restore(run: _Run) -> None:
+    """Load ``[training] init_from`` (weights only), then ``checkpoint_last.pt`` when resuming."""
+    t, model_config = run.cfg.training, dataclasses.asdict(run.mcfg)
+    if t.init_from:
+        init = load_checkpoint(run.cfg.resolve(t.init_from))
+        if init.get("model_config") != model_config:
+            raise ConfigError(f"[training] init_from = {t.init_from!r} was trained with a different [model]; "
+                              "use the same [model] table (or no init_from)")
+        run.model.load_state_dict(init["model_state"])
+    last = run.out_dir / "checkpoint_last.pt"
+    if t.resume and last.exists():
+        ck = load_checkpoint(last)
+        if ck.get("model_config") != model_config:
+            raise ConfigError(f"{last} was written with a different [model]; delete it or set resume = false")
+        run.model.load_state_dict(ck["model_state"])
+        run.opt.load_state_dict(ck["optimizer_state"])
+        run.state = ck["train_state"]
 
-    bar = tqdm(range(state["epoch"], t.epochs), disable=not (t.progress and writer), desc="latentcv train",
-               unit="epoch")
-    for epoch in bar:
-        if state["stopped"]:
-            break
-        t0 = time.time()
-        model.train()
-        g = torch.Generator().manual_seed(t.seed * 1_000_003 + epoch)
-        perm = torch.randperm(len(tr), generator=g).tolist()
-        sums: Dict[str, float] = {}
-        for k in range(0, len(perm), t.batch_size):
-            chunk = [tr[p] for p in perm[k:k + t.batch_size]]
-            opt.zero_grad()
-            if world == 1:
-                loss, parts, _ = model.loss(collate(chunk, device), weights, t.negatives, g)
-                loss.backward()
-            else:
-                parts = _share_step(model, chunk, rank, world, weights, t.negatives, g, device)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            opt.step()
-            for key, v in parts.items():
-                sums[key] = sums.get(key, 0.0) + v * len(chunk)
-        row: Dict[str, float] = {"epoch": epoch}
-        row.update({f"train_{k}": v / len(tr) for k, v in sums.items()})
-        cents = _centroids(model.encoder, tr, device)
-        if va:
-            row.update(_evaluate(model, va, cfg, device, cents))
-            monitor = row["val_total"]
+
+def _checkpoint(run: _Run, path: Path, with_opt: bool, extra: Optional[Dict[str, Any]] = None) -> None:
+    """Write a checkpoint (rank 0 only): model, configs, train state, optimiser if asked."""
+    if not run.writer:
+        return
+    ck = {"version": CHECKPOINT_VERSION, "model_config": dataclasses.asdict(run.mcfg), "config": run.cfg.to_dict(),
+          "config_dir": str(Path(run.cfg.base_dir).resolve()), "model_state": run.model.state_dict(),
+          "train_state": run.state, "output_names": run.model.encoder.output_names()}
+    if with_opt:
+        ck["optimizer_state"] = run.opt.state_dict()
+    ck.update(extra or {})
+    write_checkpoint(path, ck)
+
+
+def _epoch(run: _Run, epoch: int, rank: int, world: int) -> Dict[str, float]:
+    """One epoch: the optimiser steps, validation, early-stopping bookkeeping and the
+    checkpoints / metrics files; returns the epoch's history row."""
+    t, model, state = run.cfg.training, run.model, run.state
+    t0 = time.time()
+    model.train()
+    g = torch.Generator().manual_seed(t.seed * 1_000_003 + epoch)
+    perm = torch.randperm(len(run.tr), generator=g).tolist()
+    weights = loss_weights(run.cfg)
+    sums: Dict[str, float] = {}
+    for k in range(0, len(perm), t.batch_size):
+        chunk = [run.tr[p] for p in perm[k:k + t.batch_size]]
+        run.opt.zero_grad()
+        if world == 1:
+            loss, parts, _ = model.loss(collate(chunk, run.device), weights, t.negatives, g)
+            loss.backward()
         else:
-            monitor = row["train_total"]
-        row["time_s"] = time.time() - t0
-        state["history"].append(row)
-        state["epoch"] = epoch + 1
-        if monitor < state["best"] - t.min_delta:
-            state["best"] = monitor
-            state["bad"] = 0
-            checkpoint(out_dir / "checkpoint_best.pt", False)
-        else:
-            state["bad"] += 1
-        if t.patience and state["bad"] >= t.patience:
-            state["stopped"] = True
-        checkpoint(last, True)
-        if writer:
-            _write_metrics(out_dir, state["history"])
-        bar.set_postfix({k: f"{row[k]:.3g}" for k in ("train_total", "val_total", "val_frame_acc") if k in row})
-        if state["stopped"]:
-            break
-    bar.close()
+            parts = _share_step(model, chunk, rank, world, weights, t.negatives, g, run.device)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        run.opt.step()
+        for key, v in parts.items():
+            sums[key] = sums.get(key, 0.0) + v * len(chunk)
+    row: Dict[str, float] = {"epoch": epoch}
+    row.update({f"train_{k}": v / len(run.tr) for k, v in sums.items()})
+    cents = latent_centroids(model.encoder, run.tr, run.device)
+    if run.va:
+        row.update(validation_metrics(model, run.va, run.cfg, run.device, cents))
+        monitor = row["val_total"]
+    else:
+        monitor = row["train_total"]
+    row["time_s"] = time.time() - t0
+    state["history"].append(row)
+    state["epoch"] = epoch + 1
+    if monitor < state["best"] - t.min_delta:
+        state["best"] = monitor
+        state["bad"] = 0
+        _checkpoint(run, run.out_dir / "checkpoint_best.pt", False)
+    else:
+        state["bad"] += 1
+    if t.patience and state["bad"] >= t.patience:
+        state["stopped"] = True
+    _checkpoint(run, run.out_dir / "checkpoint_last.pt", True)
+    if run.writer:
+        write_metrics(run.out_dir, state["history"])
+    return row
 
-    # final: best model, latent centroids, plot
+
+def _finish(run: _Run) -> Path:
+    """Best model, latent centroids, ``checkpoint.pt``, and (rank 0) the latent map and
+    ``summary.json``; returns the final checkpoint's path."""
+    model, tr, va, out_dir = run.model, run.tr, run.va, run.out_dir
     best = out_dir / "checkpoint_best.pt"
     if best.exists():
         model.load_state_dict(load_checkpoint(best)["model_state"])
-    cents = _centroids(model.encoder, tr, device)
+    cents = latent_centroids(model.encoder, tr, run.device)
     if cents is not None:
         model.encoder.set_centroids(torch.tensor(cents[0]), torch.tensor(cents[1]))
-    summary = dict(state["history"][-1]) if state["history"] else {}
+    summary = dict(run.state["history"][-1]) if run.state["history"] else {}
     if va:
-        summary.update(_evaluate(model, va, cfg, device, cents))
+        summary.update(validation_metrics(model, va, run.cfg, run.device, cents))
     final = out_dir / "checkpoint.pt"
-    checkpoint(final, False, {"centroids": None if cents is None else {"crystal": cents[0].tolist(), "melt": cents[1].tolist()},
-                              "summary": summary,
-                              "split": {"train": sorted({f.trajectory for f in train_frames}),
-                                        "n_train": len(tr), "n_val": len(va)}})
-    if not writer:
+    _checkpoint(run, final, False, {
+        "centroids": None if cents is None else {"crystal": cents[0].tolist(), "melt": cents[1].tolist()},
+        "summary": summary,
+        "split": {"train": sorted({f.trajectory for f in run.train_frames}), "n_train": len(tr), "n_val": len(va)}})
+    if not run.writer:
         return final
-    ztr = encode_frames(model.encoder, tr, device)["z"].numpy()
-    zva = encode_frames(model.encoder, va, device)["z"].numpy() if va else np.zeros((0, mcfg.latent_dim))
+    ztr = encode_frames(model.encoder, tr, run.device)["z"].numpy()
+    zva = encode_frames(model.encoder, va, run.device)["z"].numpy() if va else np.zeros((0, run.mcfg.latent_dim))
     plot_latent(out_dir / "latent.png", ztr, np.array([s["label"] for s in tr]), zva,
                 np.array([s["label"] for s in va], dtype=int), cents)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -360,73 +319,7 @@ def _share_step(model: HierarchicalAutoencoder, chunk: List[Dict[str, Any]], ran
     return parts
 
 
-def _write_metrics(out_dir: Path, history: List[Dict[str, float]]) -> None:
-    keys: List[str] = []
-    for row in history:
-        keys += [k for k in row if k not in keys]
-    with open(out_dir / "metrics.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        for row in history:
-            w.writerow(row)
-    (out_dir / "metrics.json").write_text(json.dumps(history, indent=1))
-
-
 def train_from_config(path: str, overrides: Optional[Dict[str, Dict[str, Any]]] = None) -> Path:
     """``latentcv train CONFIG``: load and validate the config file, train, return the
     final checkpoint path."""
     return train(load_config(path, overrides))
-
-
-def run_train_command(args: argparse.Namespace) -> Path:
-    """Run ``latentcv train`` from parsed :func:`add_train_arguments` arguments.
-
-    ``--set`` values go first, the named options (``--epochs`` ...) on top; both pass the
-    validation of the config file. Relative paths given with ``--output-dir`` are relative
-    to the current folder, those given with ``--set training.output_dir=...`` to the
-    config file (as in the file)."""
-    ov: Dict[str, Any] = {}
-    if args.epochs is not None:
-        ov["epochs"] = args.epochs
-    if args.output_dir is not None:
-        ov["output_dir"] = str(Path(args.output_dir).resolve())
-    if args.device is not None:
-        ov["device"] = args.device
-    if args.no_resume:
-        ov["resume"] = False
-    if args.no_progress:
-        ov["progress"] = False
-    if getattr(args, "processes", None) is not None:
-        ov["processes"] = args.processes
-    path = train_from_config(args.config, merge_overrides(parse_overrides(getattr(args, "overrides", None) or []),
-                                                          {"training": ov}))
-    print(f"latentcv train: wrote {path}")
-    return path
-
-
-def heldout_report(config_path: str, checkpoint: str, tenwolde_cutoff: float) -> Dict[str, Any]:
-    """Accuracy on the held-out (validation) trajectory blocks of a run:
-    frame accuracy of the nearest latent centroid, and agreement of the per-molecule head
-    (p > 0.5) with the ten Wolde solid-bond criterion (``latentcv.cv_models.analysis.tenwolde``)."""
-    from .analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
-
-    cfg = load_config(config_path)
-    from .checkpoint import load_encoder
-
-    enc = load_encoder(checkpoint)
-    frames = load_frames(cfg)
-    _, va = split_frames(frames, cfg.data.n_blocks, cfg.data.val_fraction, cfg.training.seed, cfg.data.gap)
-    s = prepare_samples(va, enc.atoms_per_molecule, enc.cutoff, enc.crystal_centroid.dtype)
-    out = encode_frames(enc, s, torch.device("cpu"))
-    z = out["z"].numpy()
-    lab = np.array([f.label for f in va])
-    c, m = enc.crystal_centroid.cpu().numpy(), enc.melt_centroid.cpu().numpy()
-    pred = (np.linalg.norm(z - c, axis=1) < np.linalg.norm(z - m, axis=1)).astype(int)
-    agree = tot = 0
-    for f, p in zip(va, out["p_molecule"]):
-        r = ten_wolde_frame(f, TenWoldeConfig(cutoff=tenwolde_cutoff))
-        agree += int(((p.numpy() > 0.5) == r.solid).sum())
-        tot += len(r.solid)
-    known = lab >= 0
-    return {"n_val_frames": len(va), "frame_accuracy": float((pred[known] == lab[known]).mean()),
-            "molecule_agreement_ten_wolde": agree / max(tot, 1)}

@@ -78,7 +78,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from latentcv.cv_models.config import add_train_arguments
+    from latentcv.cv_models.app.train_command import add_train_arguments
 
     p = sub.add_parser("train", help="train the hierarchical autoencoder from a config file (docs/config.md)")
     add_train_arguments(p)
@@ -86,7 +86,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from latentcv.cv_models.training import run_train_command
+    from latentcv.cv_models.app.train_command import run_train_command
 
     run_train_command(args)
     return 0

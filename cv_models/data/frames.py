@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .molecules import MoleculeLayout, make_whole
+
 MELT = 0
 CRYSTAL = 1
 UNLABELED = -1
@@ -85,3 +87,49 @@ class Frame:
     @property
     def atoms_per_molecule(self) -> int:
         return self.n_atoms // max(self.n_molecules, 1)
+
+
+def frames_from_arrays(
+    positions: list[np.ndarray],
+    cells: list[np.ndarray],
+    timesteps: list[int],
+    species: np.ndarray,
+    layout: MoleculeLayout,
+    *,
+    label: int | str,
+    length_unit: str,
+    trajectory: str,
+    scale: float = 1.0,
+) -> list[Frame]:
+    """Frames from a reader's raw arrays, molecules made whole and contiguous.
+
+    Args:
+        positions, cells: per frame, [N, 3] positions in file atom order and the [3, 3]
+            cell, both multiplied by ``scale`` into ``length_unit``.
+        timesteps: MD step per frame (-1 when unknown).
+        species: [N] species in file atom order; ``layout``: the molecules (its ``order``
+            makes them contiguous).
+        label, length_unit, trajectory: copied into every Frame; ``index`` counts from 0.
+    """
+    out = []
+    label = parse_label(label)
+    spec = species[layout.order]
+    for k, (r, h, t) in enumerate(zip(positions, cells, timesteps)):
+        h = np.asarray(h, dtype=np.float64) * scale
+        r = np.asarray(r, dtype=np.float64)[layout.order] * scale
+        r = make_whole(r, h, layout.atoms_per_molecule, layout.bonds)
+        out.append(
+            Frame(
+                positions=r,
+                cell=h,
+                molecule=layout.molecule.copy(),
+                species=spec.copy(),
+                label=label,
+                length_unit=length_unit,
+                trajectory=trajectory,
+                index=k,
+                bonds=None if layout.bonds is None else layout.bonds.copy(),
+                timestep=int(t),
+            )
+        )
+    return out

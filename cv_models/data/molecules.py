@@ -70,6 +70,42 @@ def _pattern_error(msg: str) -> MoleculePatternError:
     )
 
 
+def _molecule_of_atom(groups: np.ndarray) -> np.ndarray:
+    """[N] molecule index 0..M-1 per atom, molecules numbered by their first atom in file order."""
+    uniq, first = np.unique(groups, return_index=True)
+    mol_order = uniq[np.argsort(first)]  # molecules in order of first appearance
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[np.searchsorted(uniq, mol_order)] = np.arange(len(uniq))
+    return rank[np.searchsorted(uniq, groups)]
+
+
+def _molecule_bonds(bonds: np.ndarray, order: np.ndarray, molecule: np.ndarray, apm: int) -> np.ndarray:
+    """[B, 2] bonds of one molecule in local indices, checked to be the same in every molecule.
+
+    Args:
+        bonds: [B_total, 2] file atom indices; order: [N] file index of each contiguous
+            atom; molecule: [N] molecule of each contiguous atom; apm: atoms per molecule.
+    """
+    n = len(order)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    b = inverse[bonds]
+    mb = molecule[b[:, 0]]
+    if (mb != molecule[b[:, 1]]).any():
+        raise _pattern_error("A bond joins two different molecules.")
+    loc = np.sort(b - (mb * apm)[:, None], axis=1)
+    per_mol: list[set] = [set() for _ in range(n // apm)]
+    for m, (p, q) in zip(mb.tolist(), loc.tolist()):
+        per_mol[m].add((p, q))
+    ref = per_mol[0]
+    for m, s in enumerate(per_mol):
+        if s != ref:
+            raise _pattern_error(
+                f"Molecule {m} has bonds {sorted(s)}, molecule 0 has {sorted(ref)} (local indices)."
+            )
+    return np.array(sorted(ref), dtype=np.int64).reshape(-1, 2)
+
+
 def build_layout(
     groups: np.ndarray,
     species: np.ndarray,
@@ -94,11 +130,7 @@ def build_layout(
     groups = np.asarray(groups)
     species = np.asarray(species, dtype=np.int64)
     n = len(groups)
-    uniq, first = np.unique(groups, return_index=True)
-    mol_order = uniq[np.argsort(first)]  # molecules in order of first appearance
-    rank = np.empty(len(uniq), dtype=np.int64)
-    rank[np.searchsorted(uniq, mol_order)] = np.arange(len(uniq))
-    mol_of_atom = rank[np.searchsorted(uniq, groups)]
+    mol_of_atom = _molecule_of_atom(groups)
     counts = np.bincount(mol_of_atom)
     if counts.min() != counts.max():
         sizes = {int(c): int((counts == c).sum()) for c in np.unique(counts)}
@@ -122,29 +154,10 @@ def build_layout(
                 f"{sorted(spec[0].tolist())}."
             )
     molecule = np.repeat(np.arange(len(spec), dtype=np.int64), apm)
-    local_bonds = None
-    if bonds is not None and len(bonds) and apm > 1:
-        inverse = np.empty(n, dtype=np.int64)
-        inverse[order] = np.arange(n)
-        b = inverse[np.asarray(bonds, dtype=np.int64).reshape(-1, 2)]
-        mb = molecule[b[:, 0]]
-        if (mb != molecule[b[:, 1]]).any():
-            raise _pattern_error("A bond joins two different molecules.")
-        loc = np.sort(b - (mb * apm)[:, None], axis=1)
-        per_mol: list[set] = [set() for _ in range(len(spec))]
-        for m, (p, q) in zip(mb.tolist(), loc.tolist()):
-            per_mol[m].add((p, q))
-        ref = per_mol[0]
-        for m, s in enumerate(per_mol):
-            if s != ref:
-                raise _pattern_error(
-                    f"Molecule {m} has bonds {sorted(s)}, molecule 0 has {sorted(ref)} (local indices)."
-                )
-        local_bonds = np.array(sorted(ref), dtype=np.int64).reshape(-1, 2)
-    elif apm > 1:
-        local_bonds = None
+    if bonds is not None and len(bonds):
+        local_bonds = _molecule_bonds(np.asarray(bonds, dtype=np.int64).reshape(-1, 2), order, molecule, apm)
     else:
-        local_bonds = np.zeros((0, 2), dtype=np.int64)
+        local_bonds = None
     return MoleculeLayout(order.astype(np.int64), molecule, apm, spec[0].copy(), local_bonds)
 
 
