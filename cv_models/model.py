@@ -26,12 +26,13 @@ Data flow of :class:`HierarchicalEncoder` (one frame, or a batch of frames):
    default l = 6), switched coordination, shell-averaged orientation invariants.
    Attention message passing layers (default one) → per-molecule latents.
 
-Cost per MD step (the encoder runs with its gradient every step) is documented in
-docs/performance.md: edge MLPs project node features before gathering (``PairMLP``),
-and no per-pair tensor wider than a few dozen columns is formed.
 4. **Heads.** Per-molecule crystal-likeness ``p_m = sigmoid(.)``, ``n_crystal = sum p_m``
    (extensive: sees a small nucleus in a large liquid); global pooling → latent z
    (dimension ``latent_dim``; mean of the posterior when variational).
+
+Cost per MD step (the encoder runs with its gradient every step) is documented in
+docs/performance.md: edge MLPs project node features before gathering (``PairMLP``),
+and no per-pair tensor wider than a few dozen columns is formed.
 
 Only distances, dot products and species embeddings enter as features: the outputs are
 invariant to translations, rotations, reflections, permutations of molecules and of
@@ -60,19 +61,18 @@ from .layers import (
     MLP,
     AngularMoments,
     AttentionMessagePassing,
-    EGNNLayer,
     FusedKernels,
     GaussianRBF,
-    MessagePassing,
     NoFusedKernels,
     PairMLP,
     SolidHarmonics,
+    Stage1Block,
     gather,
     make_pool,
     scatter_sum,
 )
 
-__all__ = ["HierarchicalEncoder", "Stage1Block", "EncoderOutput"]
+__all__ = ["HierarchicalEncoder", "EncoderOutput"]
 
 
 class EncoderOutput(NamedTuple):
@@ -94,41 +94,6 @@ class EncoderOutput(NamedTuple):
     edge_index: Tensor
     edge_weight: Tensor
     centers: Tensor
-
-
-class _PassThrough(nn.Module):
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor) -> Tensor:
-        return x
-
-
-class Stage1Block(nn.Module):
-    """One stage-1 layer behind a common signature (h, x) -> (h', x').
-
-    ``kind`` = "egnn" updates both; "mp" / "attention" update h and pass x through.
-    """
-
-    def __init__(self, kind: str, node_dim: int, edge_dim: int, aggr: str = "sum", heads: int = 2) -> None:
-        super().__init__()
-        self.kind = kind
-        if kind == "egnn":
-            self.egnn = EGNNLayer(node_dim, edge_dim, node_dim)
-            self.inv = _PassThrough()
-        else:
-            self.egnn = None
-            if kind == "mp":
-                self.inv = MessagePassing(node_dim, edge_dim, node_dim, aggr)
-            elif kind == "attention":
-                self.inv = AttentionMessagePassing(node_dim, edge_dim, node_dim, heads)
-            else:
-                raise ValueError(f"stage-1 layer {kind!r}: use 'egnn', 'mp' or 'attention'")
-
-    def forward(
-        self, h: Tensor, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor
-    ) -> Tuple[Tensor, Tensor]:
-        egnn = self.egnn
-        if egnn is not None:
-            return egnn(h, x, edge_index, edge_attr, edge_weight, None)
-        return self.inv(h, edge_index, edge_attr, edge_weight), x
 
 
 class HierarchicalEncoder(nn.Module):
@@ -164,9 +129,22 @@ class HierarchicalEncoder(nn.Module):
         self.register_buffer("melt_centroid", torch.zeros(c.latent_dim))
         self.register_buffer("has_centroids", torch.zeros(1))
 
+        pooled1 = self._init_atom_stage(c, n_species)
+        self._init_molecule_stage(c, pooled1)
+        self._output_names: List[str] = [f"z{k}" for k in range(c.latent_dim)] + ["n_crystal"]
+        # per-pair geometry by latentcv's fused CPU operator (cv_models/ops.py) when built
+        self.fused = ops_available()
+        self.kernels = FusedKernels() if self.fused else NoFusedKernels()
+        dtype = torch.float64 if c.dtype == "float64" else torch.float32
+        self.to(dtype)
+
+    # The two builders below create the parameters in a fixed order: under one seed the
+    # same config gives the same initial model (checkpoints, tests and results rely on it).
+    def _init_atom_stage(self, c: ModelConfig, n_species: int) -> int:
+        """Stage 1 (species embedding, intra-molecular layers, pooling) and the orientation
+        weights; returns the width of the pooled molecule embedding."""
         h = c.hidden
         a = c.atoms_per_molecule
-        # ---- stage 1
         self.embed = nn.Embedding(n_species, h)
         self.rbf1 = GaussianRBF(c.rbf, c.intra_cutoff)
         n1 = c.stage1_layers if a > 1 else 0
@@ -187,7 +165,11 @@ class HierarchicalEncoder(nn.Module):
         self.orient_q = orient_q if self.n_orient > 0 else None
         # l = 2 solid harmonics: a traceless symmetric tensor as 5 components
         self.harm2 = SolidHarmonics([2])
-        # ---- concatenation layer + stage 2
+        return pooled1
+
+    def _init_molecule_stage(self, c: ModelConfig, pooled1: int) -> None:
+        """Concatenation layer (gate), angular moments, stage 2 and the heads."""
+        h = c.hidden
         self.rbf2 = GaussianRBF(c.rbf, c.cutoff)
         edge_dim = c.rbf + 5 * self.n_orient
         self.attention_concat = c.concat == "attention"
@@ -212,12 +194,6 @@ class HierarchicalEncoder(nn.Module):
         self.pool2 = make_pool(c.global_pool, c.molecule_latent, c.diffpool_clusters)
         self.z_mu = nn.Linear(int(self.pool2.out_dim), c.latent_dim)
         self.z_logvar = nn.Linear(int(self.pool2.out_dim), c.latent_dim)
-        self._output_names: List[str] = [f"z{k}" for k in range(c.latent_dim)] + ["n_crystal"]
-        # per-pair geometry by latentcv's fused CPU operator (cv_models/ops.py) when built
-        self.fused = ops_available()
-        self.kernels = FusedKernels() if self.fused else NoFusedKernels()
-        dtype = torch.float64 if c.dtype == "float64" else torch.float32
-        self.to(dtype)
 
     # ------------------------------------------------------------------ getters
     @torch.jit.export

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from latentcv.cv_models.layers.fused import FusedKernels, NoFusedKernels
 from latentcv.cv_models.layers.harmonics import AngularMoments, SolidHarmonics
-from latentcv.cv_models.layers.message_passing import AttentionMessagePassing, EGNNLayer, MessagePassing
+from latentcv.cv_models.layers.message_passing import AttentionMessagePassing, EGNNLayer, MessagePassing, Stage1Block
 from latentcv.cv_models.layers.mlp import GaussianRBF, MLP, PairMLP
 from latentcv.cv_models.layers.pooling import AttentionPool, DiffPool, InnerProductDecoder, MeanPool, SumPool, TopKPool, make_pool
 from latentcv.cv_models.layers.scatter import gather, padded_slots, scatter_mean, scatter_sum
@@ -42,6 +42,7 @@ __all__ = [
     "MessagePassing",
     "AttentionMessagePassing",
     "EGNNLayer",
+    "Stage1Block",
     "AngularMoments",
     "SolidHarmonics",
     "PairMLP",

@@ -191,3 +191,38 @@ class EGNNLayer(nn.Module):
         x_new = x + shift / (1.0 + deg).unsqueeze(-1)
         h_new = h + self.phi_h(torch.cat([h, scatter_sum(m * w, i, n)], dim=-1))
         return h_new, x_new
+
+
+class _PassThrough(nn.Module):
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor) -> Tensor:
+        return x
+
+
+class Stage1Block(nn.Module):
+    """One stage-1 layer behind a common signature (h, x) -> (h', x').
+
+    ``kind`` = "egnn" updates both; "mp" / "attention" update h and pass x through.
+    """
+
+    def __init__(self, kind: str, node_dim: int, edge_dim: int, aggr: str = "sum", heads: int = 2) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "egnn":
+            self.egnn = EGNNLayer(node_dim, edge_dim, node_dim)
+            self.inv = _PassThrough()
+        else:
+            self.egnn = None
+            if kind == "mp":
+                self.inv = MessagePassing(node_dim, edge_dim, node_dim, aggr)
+            elif kind == "attention":
+                self.inv = AttentionMessagePassing(node_dim, edge_dim, node_dim, heads)
+            else:
+                raise ValueError(f"stage-1 layer {kind!r}: use 'egnn', 'mp' or 'attention'")
+
+    def forward(
+        self, h: Tensor, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor
+    ) -> Tuple[Tensor, Tensor]:
+        egnn = self.egnn
+        if egnn is not None:
+            return egnn(h, x, edge_index, edge_attr, edge_weight, None)
+        return self.inv(h, edge_index, edge_attr, edge_weight), x
