@@ -92,46 +92,14 @@ class HierarchicalAutoencoder(nn.Module):
         terms["adj"] = bce(pos_logit, out.edge_weight.detach())
         counts["adj"] = int(pos_logit.numel())
         if negatives > 0:
-            mb = batch["mol_batch"]
-            start = batch["mol_start"]
-            count = batch["mol_count"]
-            m = mb.shape[0]
-            src = torch.arange(m, device=dev).repeat(negatives)
-            if shard is None:
-                rnd = torch.rand(src.shape[0], generator=generator, dtype=torch.float64)
-            else:  # this share's molecules' draws among the whole batch's
-                full = torch.rand(negatives * shard[1], generator=generator, dtype=torch.float64)
-                rnd = full.view(negatives, shard[1])[:, shard[0]:shard[0] + m].reshape(-1)
-            rnd = rnd.to(dev)
-            dst = start[mb[src]] + (rnd * count[mb[src]].to(torch.float64)).long()
-            dst = torch.minimum(dst, start[mb[src]] + count[mb[src]] - 1)
-            keep = dst != src
-            src = src[keep]
-            dst = dst[keep]
-            c = out.centers.detach()
-            dvec = minimum_image(c[dst] - c[src], batch["cells"][mb[src]])
-            tgt = switch(dvec.norm(dim=-1), enc.cutoff, enc.r_on)
-            neg_logit = self.adjacency(lat, torch.stack([src, dst]))
-            terms["adj_neg"] = bce(neg_logit, tgt)
-            counts["adj_neg"] = int(neg_logit.numel())
+            terms["adj_neg"], counts["adj_neg"] = self._negative_pairs_term(batch, out, negatives, generator, shard)
         # node-feature reconstruction
         tgt_feat = out.mol_feat.detach()
         recon = self.feature_decoder(lat)
         terms["feat"] = ((recon - tgt_feat) ** 2).mean()
         counts["feat"] = int(recon.numel())
         z = out.z
-        if enc.variational:
-            lv = out.logvar
-            terms["kl"] = -0.5 * torch.mean(1 + lv - z * z - torch.exp(lv))
-            if shard is None:
-                eps = torch.randn(z.shape, generator=generator, dtype=torch.float64)
-            else:
-                eps = torch.randn((shard[3], z.shape[1]), generator=generator, dtype=torch.float64)[shard[2]:shard[2] + b]
-            eps = eps.to(dev, z.dtype)
-            z_s = z + eps * torch.exp(0.5 * lv) if self.training else z
-        else:
-            terms["kl"] = torch.zeros((), dtype=z.dtype, device=dev)
-            z_s = z
+        terms["kl"], z_s = self._kl_and_sample(out, b, generator, shard)
         counts["kl"] = int(z.numel())
         labels = batch["labels"]  # [B], -1 unlabeled
         known = labels >= 0
@@ -149,3 +117,49 @@ class HierarchicalAutoencoder(nn.Module):
         else:
             terms["molecule"] = torch.zeros((), dtype=z.dtype, device=dev)
         return terms, counts, out
+
+    def _negative_pairs_term(self, batch: Dict[str, Tensor], out: EncoderOutput, negatives: int,
+                             generator: Optional[torch.Generator],
+                             shard: Optional[Tuple[int, int, int, int]]) -> Tuple[Tensor, int]:
+        """Adjacency loss on ``negatives`` random molecule pairs per molecule within its own
+        frame (target: their switch value, mostly 0) and how many pairs it is over."""
+        enc = self.encoder
+        lat = out.mol_latent
+        dev = lat.device
+        mb = batch["mol_batch"]
+        start = batch["mol_start"]
+        count = batch["mol_count"]
+        m = mb.shape[0]
+        src = torch.arange(m, device=dev).repeat(negatives)
+        if shard is None:
+            rnd = torch.rand(src.shape[0], generator=generator, dtype=torch.float64)
+        else:  # this share's molecules' draws among the whole batch's
+            full = torch.rand(negatives * shard[1], generator=generator, dtype=torch.float64)
+            rnd = full.view(negatives, shard[1])[:, shard[0]:shard[0] + m].reshape(-1)
+        rnd = rnd.to(dev)
+        dst = start[mb[src]] + (rnd * count[mb[src]].to(torch.float64)).long()
+        dst = torch.minimum(dst, start[mb[src]] + count[mb[src]] - 1)
+        keep = dst != src
+        src = src[keep]
+        dst = dst[keep]
+        c = out.centers.detach()
+        dvec = minimum_image(c[dst] - c[src], batch["cells"][mb[src]])
+        tgt = switch(dvec.norm(dim=-1), enc.cutoff, enc.r_on)
+        neg_logit = self.adjacency(lat, torch.stack([src, dst]))
+        return nn.functional.binary_cross_entropy_with_logits(neg_logit, tgt), int(neg_logit.numel())
+
+    def _kl_and_sample(self, out: EncoderOutput, b: int, generator: Optional[torch.Generator],
+                       shard: Optional[Tuple[int, int, int, int]]) -> Tuple[Tensor, Tensor]:
+        """KL term of a variational encoder (0 otherwise) and the latent the separation
+        head sees: a posterior sample in training, the mean in evaluation."""
+        z = out.z
+        if not self.encoder.variational:
+            return torch.zeros((), dtype=z.dtype, device=z.device), z
+        lv = out.logvar
+        kl = -0.5 * torch.mean(1 + lv - z * z - torch.exp(lv))
+        if shard is None:
+            eps = torch.randn(z.shape, generator=generator, dtype=torch.float64)
+        else:
+            eps = torch.randn((shard[3], z.shape[1]), generator=generator, dtype=torch.float64)[shard[2]:shard[2] + b]
+        eps = eps.to(z.device, z.dtype)
+        return kl, (z + eps * torch.exp(0.5 * lv) if self.training else z)

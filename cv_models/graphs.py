@@ -180,12 +180,32 @@ def neighbor_list(centers: Tensor, cell: Tensor, cutoff: float) -> Tuple[Tensor,
         return torch.zeros(2, 0, dtype=torch.long, device=device), torch.zeros(0, 3, dtype=c.dtype, device=device)
     s = c @ torch.linalg.inv(h)
     image = torch.floor(s)
-    sw = s - image  # in [0, 1]
     widths = perpendicular_widths(h)
     nbin = torch.clamp(torch.floor(widths / cutoff), min=1.0).to(torch.long)  # [3]
     reach = torch.ceil(cutoff * nbin.to(c.dtype) / widths).to(torch.long)  # [3]
-    b3 = torch.floor(sw * nbin.to(c.dtype)).to(torch.long)
+    b3 = torch.floor((s - image) * nbin.to(c.dtype)).to(torch.long)  # bin of each wrapped point
     b3 = torch.minimum(torch.clamp(b3, min=0), nbin - 1)
+    i, j, bin_image = _bin_candidates(b3, nbin, reach)
+    shift = (bin_image + image.to(torch.long)[i] - image.to(torch.long)[j]).to(c.dtype)
+    d = c[j] + shift @ h - c[i]
+    r2 = (d * d).sum(dim=1)
+    keep = r2 < cutoff * cutoff
+    keep = keep & ~((i == j) & (shift.abs().sum(dim=1) == 0))
+    edge_index = torch.stack([i[keep], j[keep]], dim=0)
+    return edge_index, shift[keep]
+
+
+def _bin_candidates(b3: Tensor, nbin: Tensor, reach: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Every (point i, point j in a bin within ``reach`` bins of i's) of a cell list.
+
+    Args:
+        b3: [M, 3] int64 bin of each point; nbin: [3] bins per lattice vector; reach: [3]
+            bins to scan to each side.
+    Returns:
+        i [C], j [C] and the periodic image [C, 3] of j's bin as seen from i's.
+    """
+    device = b3.device
+    m = b3.shape[0]
     nb: List[int] = nbin.tolist()
     rc: List[int] = reach.tolist()
     n_bins = nb[0] * nb[1] * nb[2]
@@ -214,14 +234,7 @@ def neighbor_list(centers: Tensor, cell: Tensor, cutoff: float) -> Tuple[Tensor,
     within = torch.arange(rep.shape[0], device=device) - first[rep]
     j = order[st[rep] + within]
     i = torch.div(rep, n_off, rounding_mode="floor")
-    img_flat = img.reshape(-1, 3)[rep]
-    shift = (img_flat + image.to(torch.long)[i] - image.to(torch.long)[j]).to(c.dtype)
-    d = c[j] + shift @ h - c[i]
-    r2 = (d * d).sum(dim=1)
-    keep = r2 < cutoff * cutoff
-    keep = keep & ~((i == j) & (shift.abs().sum(dim=1) == 0))
-    edge_index = torch.stack([i[keep], j[keep]], dim=0)
-    return edge_index, shift[keep]
+    return i, j, img.reshape(-1, 3)[rep]
 
 
 def frame_graph(positions: Tensor, cell: Tensor, atoms_per_molecule: int, cutoff: float) -> Tuple[Tensor, Tensor]:

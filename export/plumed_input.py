@@ -19,7 +19,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .deploy import parse_floats, parse_names, read_metadata
 
@@ -122,6 +122,52 @@ def sigma_review(sigma: float, span: Optional[float], cv: str) -> Optional[List[
     ]
 
 
+def _check_options(o: PlumedInputOptions, names: List[str], apm: int, n: Optional[int]) -> None:
+    """ValueError naming the option to fix: an output the model lacks, ATOMS that are not
+    whole molecules (``n`` atoms, ``apm`` per molecule), no temperature, an unknown engine."""
+    if o.cv not in names:
+        raise ValueError(f"--cv {o.cv}: the model's outputs are {', '.join(names)}; pick one of them")
+    if n is not None and n % apm:
+        raise ValueError(f"ATOMS={o.atoms} lists {n} atoms, not whole molecules of {apm} atoms (the model's "
+                         "atoms_per_molecule); list every atom of every molecule, molecule by molecule")
+    if o.temp is None or not o.temp > 0:
+        raise ValueError("pass --temp T, the simulation temperature (K; reduced units for lj models): "
+                         "METAD needs it for the well-tempered bias and HEIGHT defaults to 1 kT")
+    if o.engine not in ("lammps", "driver"):
+        raise ValueError("--engine must be 'lammps' or 'driver'")
+
+
+def _sigma(meta: Dict[str, str], o: PlumedInputOptions, names: List[str], molecules: Optional[int]) -> Tuple[float, str]:
+    """SIGMA of the biased output and where it comes from: ``--sigma``, else the model's
+    sigma_hint, scaled by sqrt(molecules / hint molecules) for an extensive count."""
+    if o.sigma is not None:
+        return o.sigma, "given with --sigma"
+    source = "the model's sigma_hint (half the std of this output over the melt frames of the training data)"
+    hints = parse_floats(meta.get("sigma_hint", ""))
+    if len(hints) != len(names):
+        raise ValueError("the model has no sigma_hint metadata (it was not written by `latentcv export`); "
+                         "pass --sigma S, about half the spread of the CV in the liquid")
+    sigma = hints[names.index(o.cv)]
+    extensive = parse_names(meta.get("extensive_outputs", ""))
+    hint_molecules = float(meta.get("sigma_hint_molecules", "0") or 0)
+    if o.cv in extensive and molecules is not None and hint_molecules > 0:
+        # the spread of an extensive count grows like sqrt(M)
+        sigma *= math.sqrt(molecules / hint_molecules)
+        source += f", scaled by sqrt({molecules}/{hint_molecules:g} molecules) for this extensive count"
+    return sigma, source
+
+
+def _unit_lines(unit: str, engine: str) -> List[str]:
+    """The plumed.dat lines on units: natural units for a reduced (lj) model, else a note."""
+    if unit != "lj":
+        return [f"# model in {unit}: any LAMMPS units style with lengths works (the action converts); "
+                "energies below in kJ/mol"]
+    if engine == "driver":
+        return ["UNITS NATURAL  # reduced (lj) model: PLUMED must use natural units (LAMMPS `units lj` sets them itself)"]
+    return ["# reduced (lj) model: run LAMMPS with `units lj` (fix plumed then puts PLUMED in natural units);",
+            "# for `plumed driver` add the line: UNITS NATURAL"]
+
+
 def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: Optional[str] = None,
                  warn: Optional[Callable[[str], None]] = None) -> str:
     """The text of a commented plumed.dat for ``model`` (checked against its metadata).
@@ -132,38 +178,14 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
     meta = read_metadata(model)
     o = options
     names: List[str] = parse_names(meta.get("output_names", ""))
-    if o.cv not in names:
-        raise ValueError(f"--cv {o.cv}: the model's outputs are {', '.join(names)}; pick one of them")
-    k = names.index(o.cv)
     unit = meta.get("length_unit", "")
     apm = int(meta.get("atoms_per_molecule", "1"))
     n = _atom_count(o.atoms)
-    if n is not None and n % apm:
-        raise ValueError(f"ATOMS={o.atoms} lists {n} atoms, not whole molecules of {apm} atoms (the model's "
-                         "atoms_per_molecule); list every atom of every molecule, molecule by molecule")
-    if o.temp is None or not o.temp > 0:
-        raise ValueError("pass --temp T, the simulation temperature (K; reduced units for lj models): "
-                         "METAD needs it for the well-tempered bias and HEIGHT defaults to 1 kT")
-    if o.engine not in ("lammps", "driver"):
-        raise ValueError("--engine must be 'lammps' or 'driver'")
+    _check_options(o, names, apm, n)
     natural = unit == "lj"
     kt = o.temp if natural else KB_KJ_PER_MOL_K * o.temp
     height = kt if o.height is None else o.height
-    sigma_src = "the model's sigma_hint (half the std of this output over the melt frames of the training data)"
-    if o.sigma is not None:
-        sigma, sigma_src = o.sigma, "given with --sigma"
-    else:
-        hints = parse_floats(meta.get("sigma_hint", ""))
-        if len(hints) != len(names):
-            raise ValueError("the model has no sigma_hint metadata (it was not written by `latentcv export`); "
-                             "pass --sigma S, about half the spread of the CV in the liquid")
-        sigma = hints[k]
-        extensive = parse_names(meta.get("extensive_outputs", ""))
-        hint_molecules = float(meta.get("sigma_hint_molecules", "0") or 0)
-        if o.cv in extensive and n is not None and hint_molecules > 0:
-            # the spread of an extensive count grows like sqrt(M)
-            sigma *= math.sqrt((n // apm) / hint_molecules)
-            sigma_src += f", scaled by sqrt({n // apm}/{hint_molecules:g} molecules) for this extensive count"
+    sigma, sigma_src = _sigma(meta, o, names, None if n is None else n // apm)
     review = None
     if o.sigma is None:
         review = sigma_review(sigma, cv_span(meta, o.cv, None if n is None else n // apm), o.cv)
@@ -181,14 +203,7 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
         "# Biases ONE output with well-tempered metadynamics; review every value marked CHANGE before production.",
         "",
     ]
-    if natural:
-        if o.engine == "driver":
-            lines += ["UNITS NATURAL  # reduced (lj) model: PLUMED must use natural units (LAMMPS `units lj` sets them itself)"]
-        else:
-            lines += ["# reduced (lj) model: run LAMMPS with `units lj` (fix plumed then puts PLUMED in natural units);",
-                      "# for `plumed driver` add the line: UNITS NATURAL"]
-    else:
-        lines += [f"# model in {unit}: any LAMMPS units style with lengths works (the action converts); energies below in kJ/mol"]
+    lines += _unit_lines(unit, o.engine)
     lines += [
         f"LOAD FILE={plugin}  # the latentcv PLUMED action (path: `latentcv paths`)",
         "",

@@ -24,6 +24,29 @@ def central_difference(fn: Callable[..., ArrayLike], inputs: Sequence[np.ndarray
     return (np.asarray(fn(*plus), dtype=np.float64) - np.asarray(fn(*minus), dtype=np.float64)) / (2 * eps)
 
 
+def _cases(x: list[np.ndarray], grads: Optional[Sequence[Optional[np.ndarray]]],
+           entries: Optional[Sequence[Optional[Sequence[Entry]]]],
+           directions: Sequence[tuple[Sequence[np.ndarray], ArrayLike]]) -> list[tuple[str, list[np.ndarray], np.ndarray]]:
+    """(name, direction, analytic derivative) of every derivative :func:`check_gradient` checks."""
+    grads = list(grads) if grads is not None else [None] * len(x)
+    cases: list[tuple[str, list[np.ndarray], np.ndarray]] = []
+    for a, g in enumerate(grads):
+        if g is None:
+            continue
+        g = np.asarray(g, dtype=np.float64)
+        chosen = None if entries is None else entries[a]
+        if chosen is None:
+            chosen = list(np.ndindex(x[a].shape))
+        for entry in chosen:
+            direction = [np.zeros_like(v) for v in x]
+            direction[a][tuple(entry)] = 1.0
+            cases.append((f"input {a} entry {tuple(entry)}", direction, g[(Ellipsis,) + tuple(entry)]))
+    for k, (direction, analytic) in enumerate(directions):
+        cases.append((f"direction {k}", [np.asarray(d, dtype=np.float64) for d in direction],
+                      np.asarray(analytic, dtype=np.float64)))
+    return cases
+
+
 def check_gradient(
     fn: Callable[..., ArrayLike],
     inputs: Sequence[ArrayLike],
@@ -59,22 +82,7 @@ def check_gradient(
         The largest ``|numerical - analytic| / bound`` (<= 1 when the check passes).
     """
     x = [np.array(v, dtype=np.float64) for v in inputs]
-    grads = list(grads) if grads is not None else [None] * len(x)
-    cases: list[tuple[str, list[np.ndarray], np.ndarray]] = []
-    for a, g in enumerate(grads):
-        if g is None:
-            continue
-        g = np.asarray(g, dtype=np.float64)
-        chosen = None if entries is None else entries[a]
-        if chosen is None:
-            chosen = list(np.ndindex(x[a].shape))
-        for entry in chosen:
-            direction = [np.zeros_like(v) for v in x]
-            direction[a][tuple(entry)] = 1.0
-            cases.append((f"input {a} entry {tuple(entry)}", direction, g[(Ellipsis,) + tuple(entry)]))
-    for k, (direction, analytic) in enumerate(directions):
-        cases.append((f"direction {k}", [np.asarray(d, dtype=np.float64) for d in direction],
-                      np.asarray(analytic, dtype=np.float64)))
+    cases = _cases(x, grads, entries, directions)
     assert cases, "nothing to check"
     if relative_to not in ("analytic", "numerical"):
         raise ValueError(f"relative_to must be 'analytic' or 'numerical', not {relative_to!r}")
