@@ -41,6 +41,11 @@ def graph(seed: int = 0):
     return x, torch.stack([i, j]), ea, w, batch
 
 
+def vectors(n: int, seed: int) -> Tensor:
+    """[n, 3] float64 random vectors (positions, bond vectors)."""
+    return torch.randn(n, 3, generator=torch.Generator().manual_seed(seed), dtype=D)
+
+
 def permutation(n: int, seed: int) -> Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
@@ -111,8 +116,7 @@ class CoordinateLayerChecks(ModelChecks):
 
     def inputs(self) -> tuple:
         x, ei, ea, w, _ = graph()
-        pos = torch.randn(N, 3, generator=torch.Generator().manual_seed(9), dtype=D)
-        return x, pos, ei, ea, w
+        return x, vectors(N, 9), ei, ea, w
 
     def symmetries(self, inputs: tuple):
         h, pos, ei, ea, w = inputs
@@ -156,8 +160,7 @@ class AngularMomentsChecks(ModelChecks):
 
     def inputs(self) -> tuple:
         x, ei, ea, w, _ = graph()
-        vec = torch.randn(E, 3, generator=torch.Generator().manual_seed(4), dtype=D)
-        return x, ei, vec, ea, w
+        return x, ei, vectors(E, 4), ea, w
 
     def symmetries(self, inputs: tuple):
         h, ei, vec, ea, w = inputs
@@ -185,7 +188,7 @@ class SolidHarmonicsChecks(ModelChecks):
     squared norm of each degree's block (sum over m of Y_lm^2)."""
 
     def inputs(self) -> tuple:
-        u = torch.randn(E, 3, generator=torch.Generator().manual_seed(6), dtype=D)
+        u = vectors(E, 6)
         return (u / u.norm(dim=1, keepdim=True) if self.unit else u,)
 
     def symmetries(self, inputs: tuple):
