@@ -45,6 +45,9 @@ decoders and the training losses.
 The encoder is TorchScript-scriptable and satisfies docs/model-contract.md:
 ``forward(positions[N,3], cell[3,3], edge_index[2,P], edge_shift[P,3]) -> Tensor[K]``
 with outputs ``z0..z{d-1}, n_crystal``, plus ``molecule_centers`` and getters.
+
+The module is a little over 400 lines because the stages are methods of one class: one
+scripted module is what the C++ core loads; the stages' layers live in ``layers/``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 PLUMED's own CVs (DISTANCE, ENERGY) and biases (RESTRAINT, METAD) are used, so these
 tests check the bridge (units, atoms, box, forces, virial, energy, bias reporting),
-not any latentcv CV. Tiny systems; the whole file runs in a few seconds.
+not any latentcv CV. Tiny systems; the whole file runs in a few seconds. It is a little
+over 400 lines because each physics quantity the bridge passes gets its own numpy
+reference here; the LAMMPS scaffold they share is tests/lammps_scaffold.py.
 """
 
 from __future__ import annotations
