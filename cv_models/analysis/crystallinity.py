@@ -8,7 +8,8 @@ code. This module asks two PyPI packages:
 - OVITO (``ovito``, optional, ``make bench-deps``): polyhedral template matching, the
   fractions of fcc / hcp / bcc / icosahedral / other environments.
 
-Molecules are reduced to their centres first (made whole across the box). A frame is
+Molecules are reduced to their centres first (the encoder's centres,
+:func:`~latentcv.cv_models.data.molecules.frame_centers`). A frame is
 crystallised when its solid fraction exceeds ``threshold``; a run crystallised at the
 first step from which that holds for ``hold`` steps (:func:`first_crystallisation`).
 """
@@ -20,22 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from latentcv.cv_models.data.frames import Frame
-from latentcv.cv_models.data.molecules import make_whole, molecule_centers
-
-
-def frame_points(frame: Frame) -> np.ndarray:
-    """[M, 3] particle positions the analysis runs on: atoms, or molecule centres."""
-    apm = frame.atoms_per_molecule
-    if apm == 1:
-        return np.asarray(frame.positions, dtype=np.float64)
-    return molecule_centers(make_whole(frame.positions, frame.cell, apm, frame.bonds), apm)
+from latentcv.cv_models.data.molecules import frame_centers
 
 
 def _freud_system(frame: Frame):
     import freud
 
     box = freud.box.Box.from_matrix(np.asarray(frame.cell, dtype=np.float64).T)
-    return box, box.wrap(frame_points(frame))
+    return box, box.wrap(frame_centers(frame))
 
 
 def freud_solid(frame: Frame, cutoff: float) -> np.ndarray:
@@ -66,7 +59,7 @@ def ovito_structures(frame: Frame) -> dict[str, float]:
         from ovito.modifiers import PolyhedralTemplateMatchingModifier
     except ImportError as e:  # pragma: no cover - depends on the optional install
         raise ImportError("OVITO is not installed: run `make bench-deps` (it is optional, ~200 MB)") from e
-    pts = frame_points(frame)
+    pts = frame_centers(frame)
     cell = np.asarray(frame.cell, dtype=np.float64)
     data = DataCollection()
     mat = np.zeros((3, 4))

@@ -13,7 +13,7 @@ import numpy as np
 
 from .frames import UNLABELED, Frame, frames_from_arrays
 from .molecules import MoleculeLayout, build_layout, connected_components, layout_from_count
-from ..units import PHYSICAL_MODEL_LENGTH_UNITS, length_conversion
+from ..units import check_model_length_unit, length_conversion
 
 # Unit mdtraj assumes a format stores lengths in (it converts to nm on reading).
 _MDTRAJ_FILE_UNIT = {
@@ -85,9 +85,7 @@ def _scale_from_nm(path: str | os.PathLike, length_unit: str) -> float:
     """Factor taking mdtraj's nm to ``length_unit`` ("lj": back to the numbers in the file)."""
     if length_unit == "lj":
         return length_conversion("nm", _MDTRAJ_FILE_UNIT.get(_suffix(path), "nm"))
-    if length_unit in PHYSICAL_MODEL_LENGTH_UNITS:
-        return length_conversion("nm", length_unit)
-    raise ValueError(f"length_unit must be 'nm', 'A' or 'lj', not {length_unit!r}")
+    return length_conversion("nm", check_model_length_unit(length_unit))
 
 
 def _species(atoms: list, species_map: dict[str, int] | None) -> np.ndarray:

@@ -11,7 +11,9 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from latentcv.cv_models import graphs as _graphs
 from .pbc import minimum_image
 
 
@@ -217,19 +219,20 @@ def make_whole(
     return p.reshape(-1, 3)
 
 
-def molecule_centers(positions: np.ndarray, atoms_per_molecule: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """[M, 3] centres of whole molecules (plain mean, or weighted by [apm] ``weights``)."""
-    p = np.asarray(positions, dtype=np.float64).reshape(-1, atoms_per_molecule, 3)
-    if weights is None:
-        return p.mean(axis=1)
-    w = np.asarray(weights, dtype=np.float64)
-    return np.einsum("mak,a->mk", p, w / w.sum())
+def molecule_centers(positions: np.ndarray, cell: np.ndarray, atoms_per_molecule: int) -> np.ndarray:
+    """[M, 3] molecule centres of one frame ([N, 3] contiguous molecules, [3, 3] cell):
+    :func:`latentcv.cv_models.graphs.molecule_centers` on NumPy arrays, float64, the centres
+    every molecule neighbour list and the encoder use."""
+    return _graphs.molecule_centers(
+        torch.as_tensor(np.asarray(positions, dtype=np.float64)),
+        torch.as_tensor(np.asarray(cell, dtype=np.float64)),
+        int(atoms_per_molecule),
+    ).numpy()
 
 
 def frame_centers(frame) -> np.ndarray:
-    """[M, 3] molecule centres of a :class:`~latentcv.cv_models.data.frames.Frame` (molecules made
-    whole first); the atom positions themselves for one atom per molecule."""
-    apm = frame.atoms_per_molecule
-    if apm == 1:
+    """[M, 3] molecule centres of a :class:`~latentcv.cv_models.data.frames.Frame`
+    (:func:`molecule_centers`); the atom positions themselves for one atom per molecule."""
+    if frame.atoms_per_molecule == 1:
         return np.asarray(frame.positions, dtype=np.float64)
-    return molecule_centers(make_whole(frame.positions, frame.cell, apm, frame.bonds), apm)
+    return molecule_centers(frame.positions, frame.cell, frame.atoms_per_molecule)
