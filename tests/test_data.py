@@ -156,14 +156,14 @@ def test_make_whole_triclinic_chain():
     assert np.allclose(np.diff(whole, axis=1), steps)
 
 
-
 def test_molecule_centers_are_the_means_of_whole_molecules_triclinic():
     """The NumPy centres (the encoder's, through graphs.py) equal the plain mean of each
     unwrapped molecule, up to a lattice vector, for molecules split across faces."""
     cell = TRICLINIC
     rng = np.random.default_rng(5)
     start = rng.uniform(0, 4, size=(6, 3))
-    chain = start[:, None] + np.concatenate([np.zeros((6, 1, 3)), np.cumsum(rng.normal(size=(6, 2, 3)) * 0.4, axis=1)], 1)
+    steps = np.cumsum(rng.normal(size=(6, 2, 3)) * 0.4, axis=1)
+    chain = start[:, None] + np.concatenate([np.zeros((6, 1, 3)), steps], axis=1)  # [6, 3, 3]
     frac = chain.reshape(-1, 3) @ np.linalg.inv(cell)
     wrapped = (frac - np.floor(frac)) @ cell
     got = molecule_centers(wrapped, cell, 3)
@@ -171,6 +171,7 @@ def test_molecule_centers_are_the_means_of_whole_molecules_triclinic():
     assert np.allclose(n, np.round(n), atol=1e-10)
     naive = (wrapped.reshape(6, 3, 3).mean(axis=1) - chain.mean(axis=1)) @ np.linalg.inv(cell)
     assert not np.allclose(naive, np.round(naive), atol=1e-3)  # some molecules are split: not vacuous
+
 
 # ----------------------------------------------------------------------------- mdtraj
 
