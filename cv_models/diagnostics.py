@@ -9,6 +9,7 @@ the end; nothing here changes a model.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -24,6 +25,7 @@ from .data.frames import CRYSTAL, MELT
 from .data.sources import load_frames
 from .data.split import split_frames
 from .model import HierarchicalEncoder
+from .paths import write_atomically
 
 __all__ = ["loss_weights", "validation_metrics", "latent_centroids", "plot_latent", "write_metrics", "heldout_report"]
 
@@ -122,12 +124,13 @@ def write_metrics(out_dir: Path, history: List[Dict[str, float]]) -> None:
     keys: List[str] = []
     for row in history:
         keys += [k for k in row if k not in keys]
-    with open(out_dir / "metrics.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        for row in history:
-            w.writerow(row)
-    (out_dir / "metrics.json").write_text(json.dumps(history, indent=1))
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=keys)
+    w.writeheader()
+    for row in history:
+        w.writerow(row)
+    write_atomically(out_dir / "metrics.csv", text.getvalue().encode(), "metrics file")
+    write_atomically(out_dir / "metrics.json", json.dumps(history, indent=1).encode(), "metrics file")
 
 
 def heldout_report(config_path: str, checkpoint: str, tenwolde_cutoff: float) -> Dict[str, Any]:

@@ -81,22 +81,26 @@ def sum_gradients(model: nn.Module) -> None:
 
 
 def _worker(rank: int, world: int, init_file: str, fn: Callable, args: tuple, result_file: str) -> None:
+    from latentcv.cv_models.checkpoint import plain_data
+
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         out = fn(*args, rank=rank, world=world)
         if rank == 0:
-            torch.save(out, result_file)
+            torch.save(plain_data(out, "the result of rank 0"), result_file)
     finally:
         dist.destroy_process_group()
 
 
 def run_processes(world: int, fn: Callable, *args):
     """``fn(*args, rank=r, world=world)`` in ``world`` spawned processes (gloo over a
-    rendezvous file); returns rank 0's result. A failing process fails the call."""
+    rendezvous file); returns rank 0's result as tensors and plain data (a ``Path``
+    comes back as ``str``: :func:`~latentcv.cv_models.checkpoint.plain_data`), read with
+    ``weights_only=True``. A failing process fails the call."""
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory(prefix="latentcv-ddp-") as tmp:
         init_file = os.path.join(tmp, "rendezvous")
         result_file = os.path.join(tmp, "result.pt")
         mp.spawn(_worker, args=(world, init_file, fn, args, result_file), nprocs=world, join=True)
-        return torch.load(result_file, weights_only=False)
+        return torch.load(result_file, map_location="cpu", weights_only=True)

@@ -33,6 +33,7 @@ from .data.frames import Frame
 from .data.sources import load_frames
 from .data.split import split_frames
 from .autoencoder import HierarchicalAutoencoder
+from .paths import write_atomically
 from .diagnostics import latent_centroids, loss_weights, plot_latent, validation_metrics, write_metrics
 
 __all__ = [
@@ -112,7 +113,7 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
         from latentcv.cv_models.distributed import run_processes
 
         frames = list(frames) if frames is not None else load_frames(cfg)
-        return run_processes(cfg.training.processes, _train, cfg, frames)
+        return Path(run_processes(cfg.training.processes, _train, cfg, frames))
     return _train(cfg, frames)
 
 
@@ -291,7 +292,7 @@ def _finish(run: _Run) -> Path:
     zva = encode_frames(model.encoder, va, run.device)["z"].numpy() if va else np.zeros((0, run.mcfg.latent_dim))
     plot_latent(out_dir / "latent.png", ztr, np.array([s["label"] for s in tr]), zva,
                 np.array([s["label"] for s in va], dtype=int), cents)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_atomically(out_dir / "summary.json", json.dumps(summary, indent=2).encode(), "training summary")
     return final
 
 

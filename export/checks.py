@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from latentcv.cv_models.paths import WriteError
+
 from .deploy import DTYPES, ModelCard, save_deployable
 from .module import LatentCVModule
 
@@ -252,9 +254,13 @@ def export_model(module: LatentCVModule, card: ModelCard, out: str | os.PathLike
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.checking-{os.getpid()}.pt"
+    had_previous = out.is_file()
     try:
         log(f"latentcv export: scripting {card.name} ({card.dtype}, outputs {','.join(card.output_names)})")
-        save_deployable(copy.deepcopy(module), card, tmp)  # save_deployable casts in place
+        try:
+            save_deployable(copy.deepcopy(module), card, tmp)  # save_deployable casts in place
+        except OSError as exc:
+            raise WriteError.of("model", out, exc, had_previous) from exc
         log(f"latentcv export: checking on {len(frames)} held-out frame(s) "
             f"({min(f.n_atoms for f in frames)}-{max(f.n_atoms for f in frames)} atoms): "
             "eager vs scripted vs C++ core, gradients vs finite differences")
@@ -270,7 +276,10 @@ def export_model(module: LatentCVModule, card: ModelCard, out: str | os.PathLike
                 + ". The model is not smooth/deterministic enough for deployment or the export is broken; "
                   "nothing was written")
         metadata = dict(torch.jit.load(str(tmp)).metadata())
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError as exc:
+            raise WriteError.of("model", out, exc, had_previous) from exc
     finally:
         if tmp.exists():
             tmp.unlink()

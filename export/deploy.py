@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
@@ -14,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from latentcv.cv_models.ops import OPS_VERSION, ops_available
+from latentcv.cv_models.paths import write_atomically
 from latentcv.cv_models.units import check_model_length_unit
 
 # 2: the model may call latentcv's own operators (torch.ops.latentcv.*, recorded in the
@@ -140,17 +140,7 @@ def save_deployable(encoder: nn.Module, card: ModelCard, path: str | os.PathLike
     for p in module.parameters():
         p.requires_grad_(False)
     scripted = torch.jit.script(module)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        scripted.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomically(path, lambda fh: torch.jit.save(scripted, fh), "model")
 
 
 def load_deployable(path: str | os.PathLike) -> torch.jit.ScriptModule:
@@ -182,11 +172,22 @@ def parse_names(text: str) -> List[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+def model_file(model: str | os.PathLike) -> Path:
+    """``model`` as the path of an existing file, or an error that says what to pass: no
+    such file (FileNotFoundError), or a folder (ValueError, naming the model files in it)."""
+    p = Path(model)
+    if p.is_dir():
+        inside = [f.name for f in sorted(p.glob("*.pt")) if not f.name.startswith("checkpoint")]
+        hint = f" (in it: {', '.join(inside[:5])})" if inside else ""
+        raise ValueError(f"{p} is a directory, not a model file: pass the model file written by "
+                         f"`latentcv export CHECKPOINT -o model.pt`{hint}")
+    if not p.exists():
+        raise FileNotFoundError(f"model file {p} does not exist; write it with `latentcv export CHECKPOINT -o {p}`")
+    return p
+
+
 def read_metadata(model: str | os.PathLike) -> Dict[str, str]:
     """The metadata of a model file, read through the C++ core (as PLUMED will)."""
     from latentcv.cv_models import core as native
 
-    p = Path(model)
-    if not p.exists():
-        raise FileNotFoundError(f"model file {p} does not exist; write it with `latentcv export CHECKPOINT -o {p}`")
-    return dict(native.read_model_info(str(p)).metadata)
+    return dict(native.read_model_info(str(model_file(model))).metadata)

@@ -17,7 +17,7 @@ import numpy as np
 
 from latentcv.cv_models.units import length_conversion
 
-from .deploy import parse_ints
+from .deploy import model_file, parse_ints
 
 __all__ = ["EvalResult", "evaluate_trajectory", "evaluate_frames", "write_colvar", "plot_colvar",
            "length_conversion"]
@@ -51,9 +51,7 @@ def evaluate_frames(model: str | os.PathLike, frames: Sequence, *, device: str =
 
     from latentcv.cv_models import core as native
 
-    p = Path(model)
-    if not p.exists():
-        raise FileNotFoundError(f"model file {p} does not exist; write it with `latentcv export CHECKPOINT -o {p}`")
+    p = model_file(model)
     core = native.Model(str(p), device=device, threads=threads)
     meta = dict(core.metadata)
     unit = core.length_unit
@@ -105,9 +103,7 @@ def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike,
     t = Path(trajectory)
     if not t.exists():
         raise FileNotFoundError(f"trajectory {t} does not exist")
-    m = Path(model)
-    if not m.exists():
-        raise FileNotFoundError(f"model file {m} does not exist; write it with `latentcv export CHECKPOINT -o {m}`")
+    m = model_file(model)
     info = native.read_model_info(str(m))
     apm = int(info.atoms_per_molecule)
     if is_lammps_dump(t, top):

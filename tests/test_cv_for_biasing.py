@@ -184,9 +184,9 @@ def test_refine_runs_a_round_end_to_end(tmp_path):
     assert "| 1 | 2 |" in report  # round 1 harvested the 2 frames dumped at steps 0 and 500
     assert (out / "round1" / "model.pt").stat().st_size > 10_000
     ck1 = out / "round1" / "train" / "checkpoint.pt"
-    import torch
+    from latentcv.cv_models.checkpoint import load_checkpoint
 
-    a, b = torch.load(ck, weights_only=False), torch.load(ck1, weights_only=False)
+    a, b = load_checkpoint(ck), load_checkpoint(ck1)
     assert b["config"]["training"]["init_from"] == str(ck.resolve())
     assert any(not torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])  # fine-tuned
 

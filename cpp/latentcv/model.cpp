@@ -90,6 +90,9 @@ ModelInfo load_checked(const std::string& path, torch::jit::Module& module) {
   if (!std::filesystem::exists(path))
     throw Error("model file '" + path + "' not found. Give the path of a file written by "
                 "`latentcv export CHECKPOINT -o model.pt` (relative paths are from the working directory).");
+  if (std::filesystem::is_directory(path))
+    throw Error("'" + path + "' is a directory, not a model file: give the model file written by "
+                "`latentcv export CHECKPOINT -o model.pt`.");
   // models of contract version 2 call torch.ops.latentcv.* (liblatentcv_ops.so, linked)
   const int ops = ops_version();
   try {

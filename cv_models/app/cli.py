@@ -69,10 +69,9 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from latentcv.cv_models import core as native
+    from latentcv.export.deploy import read_metadata
 
-    info = native.read_model_info(args.model)
-    for key, value in sorted(info.metadata.items()):
+    for key, value in sorted(read_metadata(args.model).items()):
         print(f"{key:20s} {value}")
     return 0
 
@@ -345,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (paths.MissingNativeFile, FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (paths.MissingNativeFile, paths.WriteError, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"latentcv {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

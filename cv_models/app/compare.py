@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from latentcv.cv_models.app.compare_report import markdown_table, plot, summarise
+from latentcv.cv_models.paths import write_atomically
 
 CVS = ("latent", "q6", "energy")
 
@@ -286,9 +287,7 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
               "crystallised_at": first, "steps": watch.steps, "solid_fraction": watch.values}
     result["wall_s_to_crystal"] = None if first is None else first * result["ms_per_step"] / 1e3
     result["structure"] = _structure(md / "traj.dump")
-    tmp = done_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(done_file)
+    write_atomically(done_file, json.dumps(result).encode(), "run record")
     return result
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..paths import write_atomically
 from .frames import Frame
 
 
@@ -79,12 +79,8 @@ class Dataset:
         path = Path(path)
         if path.suffix != ".npz":  # as numpy names it
             path = path.with_name(path.name + ".npz")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # atomic: a run killed while writing leaves the previous file (or none), never half a file
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            self._write_npz(fh, fr, counts, meta, empty3)
-        os.replace(tmp, path)
+        # atomic: a killed run or a full disk leaves the previous file (or none), never half a file
+        write_atomically(path, lambda fh: self._write_npz(fh, fr, counts, meta, empty3), "dataset")
 
     @staticmethod
     def _write_npz(fh, fr, counts, meta, empty3) -> None:
@@ -103,7 +99,7 @@ class Dataset:
     @classmethod
     def load(cls, path: str | Path) -> "Dataset":
         """Read a file written by :meth:`save`."""
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             counts = z["counts"]
             offsets = np.concatenate([[0], np.cumsum(counts)])
             pos, cells, mol, spe = z["positions"], z["cells"], z["molecule"], z["species"]
