@@ -182,7 +182,7 @@ def model_file(model: str | os.PathLike) -> Path:
         raise ValueError(f"{p} is a directory, not a model file: pass the model file written by "
                          f"`latentcv export CHECKPOINT -o model.pt`{hint}")
     if not p.exists():
-        raise FileNotFoundError(f"model file {p} does not exist; write it with `latentcv export CHECKPOINT -o {p}`")
+        raise FileNotFoundError(f"model file {p} not found; write it with `latentcv export CHECKPOINT -o {p}`")
     return p
 
 
