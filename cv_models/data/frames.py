@@ -89,6 +89,54 @@ class Frame:
         return self.n_atoms // max(self.n_molecules, 1)
 
 
+def frame_place(source: str, frame: int, timestep: int = -1) -> str:
+    """How errors name a frame: ``"crystal.dump, frame 3 (timestep 300)"`` (frames count from 0)."""
+    where = f"{source}, frame {frame}" if source else f"frame {frame}"
+    return f"{where} (timestep {timestep})" if timestep >= 0 else where
+
+
+def check_frame_arrays(positions: np.ndarray, cell: np.ndarray, where: str, n_atoms: int,
+                       atom_ids: np.ndarray | None = None) -> None:
+    """ValueError naming ``where`` (see :func:`frame_place`) and the atom, unless
+    ``positions`` is [n_atoms, 3] and finite and ``cell`` is a finite [3, 3] cell of positive
+    volume: the one check of every frame that enters latentcv (readers, datasets, ``train``).
+
+    ``atom_ids``: the file's id of each row (LAMMPS ``id``), else atoms are named by their
+    row index from 0."""
+    r = np.asarray(positions)
+    h = np.asarray(cell)
+    if n_atoms < 1:
+        raise ValueError(f"{where}: the frame holds no atoms")
+    if r.shape != (n_atoms, 3):
+        raise ValueError(f"{where}: {r.shape[0] if r.ndim else 0} atoms, but the first frame of this trajectory "
+                         f"holds {n_atoms}: every frame of one trajectory must hold the same atoms (split the file "
+                         "where the atom count changes, one trajectory per part)")
+    if h.shape != (3, 3) or not np.isfinite(h).all():
+        raise ValueError(f"{where}: the cell {h.tolist()} is not a finite 3 x 3 box")
+    volume = float(np.linalg.det(h))
+    if not volume > 0 or not np.isfinite(volume):
+        raise ValueError(f"{where}: the cell (rows a, b, c) {h.tolist()} has volume {volume:.6g}; a periodic box "
+                         "needs a positive volume (check the BOX BOUNDS: hi > lo)")
+    bad = ~np.isfinite(r).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        atom = f"atom id {int(atom_ids[i])}" if atom_ids is not None else f"atom {i} (row from 0)"
+        raise ValueError(f"{where}: {atom} has a non-finite position {r[i].tolist()} ({int(bad.sum())} such atom(s) "
+                         "in this frame); remove the frame or fix the file (a blown-up MD step?)")
+
+
+def check_frames(frames: "list[Frame]", source: str = "") -> None:
+    """:func:`check_frame_arrays` for Frames made elsewhere (a saved dataset, a synthetic
+    set, frames handed to ``train``); also that species and molecules match the atoms."""
+    for f in frames:
+        name = f"{source}: trajectory {f.trajectory!r}" if source else f"trajectory {f.trajectory!r}"
+        where = frame_place(name, f.index, f.timestep)
+        n = int(np.asarray(f.species).shape[0])
+        check_frame_arrays(f.positions, f.cell, where, n)
+        if np.asarray(f.molecule).shape != (n,):
+            raise ValueError(f"{where}: {np.asarray(f.molecule).shape} molecule indices for {n} atoms")
+
+
 def frames_from_arrays(
     positions: list[np.ndarray],
     cells: list[np.ndarray],
@@ -100,8 +148,12 @@ def frames_from_arrays(
     length_unit: str,
     trajectory: str,
     scale: float = 1.0,
+    source: str = "",
+    file_frames: list[int] | None = None,
+    atom_ids: np.ndarray | None = None,
 ) -> list[Frame]:
-    """Frames from a reader's raw arrays, molecules made whole and contiguous.
+    """Frames from a reader's raw arrays, molecules made whole and contiguous; every
+    frame checked by :func:`check_frame_arrays` first.
 
     Args:
         positions, cells: per frame, [N, 3] positions in file atom order and the [3, 3]
@@ -110,14 +162,21 @@ def frames_from_arrays(
         species: [N] species in file atom order; ``layout``: the molecules (its ``order``
             makes them contiguous).
         label, length_unit, trajectory: copied into every Frame; ``index`` counts from 0.
+        source, file_frames, atom_ids: what errors name: the file, each frame's place in
+            it (default: its place in ``positions``) and the file's atom ids.
     """
     out = []
     label = parse_label(label)
     spec = species[layout.order]
     for k, (r, h, t) in enumerate(zip(positions, cells, timesteps)):
+        where = frame_place(source or trajectory, k if file_frames is None else file_frames[k], int(t))
+        check_frame_arrays(r, h, where, len(species), atom_ids)
         h = np.asarray(h, dtype=np.float64) * scale
         r = np.asarray(r, dtype=np.float64)[layout.order] * scale
         r = make_whole(r, h, layout.atoms_per_molecule, layout.bonds)
+        if not (np.isfinite(r).all() and np.isfinite(h).all()):
+            raise ValueError(f"{where}: positions or cell overflow once converted to {length_unit} "
+                             f"(x {scale:g}); the numbers in the file are too large to be lengths")
         out.append(
             Frame(
                 positions=r,

@@ -59,7 +59,16 @@ def read_mdtraj(
     """
     import mdtraj
 
-    traj = mdtraj.load(str(path), top=None if top is None else str(top), stride=stride)
+    if not isinstance(stride, (int, np.integer)) or isinstance(stride, bool) or stride < 1:
+        raise ValueError(f"stride = {stride!r}: must be an integer >= 1")
+    for f in (path, top):
+        if f is not None and not Path(f).is_file():
+            raise FileNotFoundError(f"{f} does not exist or is not a file")
+    try:
+        traj = mdtraj.load(str(path), top=None if top is None else str(top), stride=stride)
+    except Exception as exc:  # mdtraj's parsers raise anything (IndexError, struct.error, ...) on a bad file
+        raise ValueError(f"{path}: mdtraj cannot read it{' with topology ' + str(top) if top else ''} "
+                         f"({type(exc).__name__}: {exc}); check the format and the topology") from exc
     if traj.unitcell_vectors is None:
         raise ValueError(f"{path} has no periodic box; latentcv needs periodic frames.")
     scale = _scale_from_nm(path, length_unit)
@@ -78,6 +87,8 @@ def read_mdtraj(
         length_unit=length_unit,
         trajectory=trajectory if trajectory is not None else Path(path).name,
         scale=scale,
+        source=str(path),
+        file_frames=[k * stride for k in range(traj.n_frames)],
     )
 
 
