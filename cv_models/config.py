@@ -1,11 +1,12 @@
 """Configuration of a latentcv training run: dataclasses, loaded from TOML or JSON.
 
 A config file has three tables, ``[data]``, ``[model]`` and ``[training]``; every key is
-optional and defaults to the dataclass field. Unknown keys and ill-typed or out-of-range
-values raise :class:`ConfigError` naming the key and what is allowed. docs/config.md lists
+optional and defaults to the dataclass field. Unknown keys (at any depth: trajectory
+tables and ``synthetic`` options too), ill-typed, non-finite or out-of-range values raise
+:class:`ConfigError` naming the key (``data.trajectories[1].units``) and what is allowed. docs/config.md lists
 every key; its tables are generated from the docstrings below (``python -m
 latentcv.cv_models.config_reference --markdown docs/config.md``). The module is longer
-than most (~460 lines) because those docstrings are the reference of every key; the
+than most (~500 lines) because those docstrings are the reference of every key; the
 generator lives in :mod:`latentcv.cv_models.config_reference`. Example (TOML)::
 
     [data]
@@ -29,13 +30,16 @@ generator lives in :mod:`latentcv.cv_models.config_reference`. Example (TOML)::
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, get_type_hints
 
-from .data.frames import parse_label
+from .data.readers import check_trajectory_table
 
 __all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "Config", "load_config", "parse_overrides",
            "merge_overrides"]
@@ -51,10 +55,12 @@ class DataConfig:
 
     Attributes:
         trajectories: one table per trajectory, passed to
-            ``latentcv.cv_models.data.readers.read_dataset`` (keys ``path``, ``label`` =
-            "crystal" / "melt" / "unlabeled" (any case) or 1 / 0 / -1, ``trajectory``,
-            ``data_file``, ``top``, ``atoms_per_molecule``, ``units``, ...). Relative
-            paths are relative to the config file.
+            ``latentcv.cv_models.data.readers.read_dataset``: ``path``, ``label`` =
+            "crystal" / "melt" / "unlabeled" (any case) or 1 / 0 / -1, ``trajectory``
+            (name), ``stride``; LAMMPS dumps also ``data_file``, ``atoms_per_molecule``,
+            ``units``, ``start``, ``stop``; other formats (mdtraj) ``top``, ``molecules``,
+            ``length_unit``, ``species_map``. Other keys are errors, and so is a
+            trajectory that gives no frames. Relative paths are relative to the config file.
         dataset: alternatively a saved ``Dataset`` (``.npz``), relative to the config file.
         synthetic: alternatively a synthetic set (tests, demos), the keyword arguments of
             ``latentcv.cv_models.synthetic.synthetic_dataset`` (e.g. ``{atoms_per_molecule = 2}``).
@@ -91,13 +97,12 @@ class DataConfig:
         if sources != 1:
             raise ConfigError("[data]: give exactly one of `trajectories`, `dataset` or `synthetic`")
         for k, t in enumerate(self.trajectories):
-            if not isinstance(t, dict) or "path" not in t:
-                raise ConfigError(f"[data] trajectories[{k}]: a table with at least `path` is required")
-            if "label" in t:
-                try:
-                    parse_label(t["label"])
-                except ValueError as exc:
-                    raise ConfigError(f"[data] trajectories[{k}] ({t['path']}): {exc}") from None
+            try:
+                check_trajectory_table(t, f"data.trajectories[{k}]")
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        if self.synthetic:
+            _check_synthetic(self.synthetic)
         _check(self.n_blocks >= 1, "[data] n_blocks must be >= 1")
         _check(0.0 <= self.val_fraction < 1.0, "[data] val_fraction must be in [0, 1)")
         _check(self.gap >= 0, "[data] gap must be >= 0")
@@ -224,6 +229,8 @@ class ModelConfig:
         _check(self.stage2_hidden % self.heads == 0, "[model] stage2_hidden must be a multiple of heads")
         _check(self.hidden % self.heads == 0 or self.stage1_layer != "attention",
                "[model] hidden must be a multiple of heads for stage1_layer = 'attention'")
+        _check(self.n_species >= 0 and all(k >= 0 for k in self.species),
+               "[model] species and n_species must be >= 0 (species indices count from 0)")
         if self.species and self.atoms_per_molecule:
             _check(len(self.species) == self.atoms_per_molecule, "[model] species must have atoms_per_molecule entries")
 
@@ -287,6 +294,9 @@ class TrainingConfig:
         _check(self.epochs >= 0, "[training] epochs must be >= 0")
         _check(self.batch_size >= 1, "[training] batch_size must be >= 1")
         _check(self.lr > 0, "[training] lr must be > 0")
+        _check(self.weight_decay >= 0, "[training] weight_decay must be >= 0")
+        _check(self.min_delta >= 0, "[training] min_delta must be >= 0")
+        _check(0 <= self.seed < 2**32, "[training] seed must be in [0, 2**32)")
         _check(self.patience >= 0, "[training] patience must be >= 0")
         _check(self.device in ("auto", "cpu", "cuda"), "[training] device must be 'auto', 'cpu' or 'cuda'")
         _check(self.threads >= 1, "[training] threads must be >= 1")
@@ -323,9 +333,9 @@ class Config:
     def from_dict(cls, d: Dict[str, Any], base_dir: str = ".") -> "Config":
         if not isinstance(d, dict):
             raise ConfigError("a config must be a table/object with `data`, `model`, `training`")
-        unknown = set(d) - {"data", "model", "training"}
-        if unknown:
-            raise ConfigError(f"unknown top-level key(s) {sorted(unknown)}: allowed are data, model, training")
+        for key in d:
+            if key not in ("data", "model", "training"):
+                raise ConfigError(f"unknown top-level key {key!r}: a config has the tables data, model, training")
         cfg = cls(
             data=_build(DataConfig, d.get("data", {}), "data"),
             model=_build(ModelConfig, d.get("model", {}), "model"),
@@ -340,10 +350,57 @@ def _check(ok: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
+def _unknown_key(path: str, key: str, valid: Sequence[str]) -> ConfigError:
+    """The error of an unknown key ``path.key``: the valid keys, and the closest ones."""
+    close = difflib.get_close_matches(str(key), list(valid), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"unknown key {path}.{key}{hint}; valid keys: {', '.join(valid)}")
+
+
+# ``[data] synthetic`` keys that must be >= 1 (int) or > 0 / >= 0 (float); the keys and
+# types are those of synthetic_dataset's signature.
+_SYNTHETIC_MIN = {"atoms_per_molecule": 1, "n_cells": 1, "trajectories_per_phase": 1, "frames_per_trajectory": 1,
+                  "noise": 0.0, "seed": 0}
+
+
+def _check_synthetic(options: Dict[str, Any]) -> None:
+    """``[data] synthetic``: only the keyword arguments of ``synthetic_dataset``, of its types."""
+    from .synthetic import synthetic_dataset
+
+    hints = get_type_hints(synthetic_dataset)
+    valid = [p for p in inspect.signature(synthetic_dataset).parameters]
+    for key, value in options.items():
+        if key not in valid:
+            raise _unknown_key("data.synthetic", key, valid)
+        if not _type_ok(value, hints[key]):
+            raise ConfigError(f"data.synthetic.{key} = {value!r:.80}: expected {_type_name(hints[key])}")
+        low = _SYNTHETIC_MIN.get(key)
+        if low is not None and not value >= low:
+            raise ConfigError(f"data.synthetic.{key} = {value!r}: must be >= {low}")
+    if "density" in options and not options["density"] > 0:
+        raise ConfigError(f"data.synthetic.density = {options['density']!r}: must be > 0")
+
+
+_TYPE_NAMES = {float: ("a finite number", "finite numbers"), int: ("an integer", "integers"), bool: ("true or false", "booleans"),
+               str: ("a string", "strings")}
+
+
+def _type_name(tp: Any) -> str:
+    """How a message names a field type: ``a number``, ``a list of integers``, ``a table`` ..."""
+    if tp in _TYPE_NAMES:
+        return _TYPE_NAMES[tp][0]
+    origin = getattr(tp, "__origin__", None)
+    if origin in (list, List):
+        return f"a list of {_TYPE_NAMES.get(tp.__args__[0], ('', 'tables'))[1]}"
+    if origin in (dict, Dict):
+        return "a table"
+    return getattr(tp, "__name__", str(tp))
+
+
 def _type_ok(value: Any, tp: Any) -> bool:
     origin = getattr(tp, "__origin__", None)
     if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if tp is bool:
@@ -361,17 +418,19 @@ def _type_ok(value: Any, tp: Any) -> bool:
 
 
 def _build(cls: Any, values: Dict[str, Any], section: str) -> Any:
+    """``cls`` from the table ``[section]``: unknown keys and ill-typed (or non-finite)
+    values are ConfigErrors naming ``section.key`` and what is valid."""
     if not isinstance(values, dict):
-        raise ConfigError(f"[{section}] must be a table")
+        raise ConfigError(f"[{section}] must be a table, not {values!r:.80}")
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - names
-    if unknown:
-        raise ConfigError(f"[{section}] unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    for k in values:
+        if k not in names:
+            raise _unknown_key(section, k, names)
     kwargs = {}
     for k, v in values.items():
         if not _type_ok(v, hints[k]):
-            raise ConfigError(f"[{section}] {k} = {v!r}: expected {getattr(hints[k], '__name__', hints[k])}")
+            raise ConfigError(f"{section}.{k} = {v!r:.80}: expected {_type_name(hints[k])}")
         kwargs[k] = float(v) if hints[k] is float else v
     return cls(**kwargs)
 
@@ -384,9 +443,12 @@ def load_config(path: str | Path, overrides: Optional[Dict[str, Dict[str, Any]]]
         overrides: ``{"training": {"epochs": 2}}`` style values applied on top.
     """
     p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"config file {p} does not exist")
-    text = p.read_text()
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist or is not a file")
+    try:
+        text = p.read_text()
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config {p} is not UTF-8 text: {e}") from None
     try:
         if p.suffix == ".json":
             d = json.loads(text)

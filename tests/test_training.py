@@ -106,7 +106,7 @@ def test_cli_train_options_and_set_overrides(tmp_path, capsys):
     capsys.readouterr()
     # every --set goes through the config validation, errors name the key
     for bad, msg in ((["--set", "model.cutof=1.6"], "unknown key.*cutof"),
-                     (["--set", "model.cutoff=abc"], "cutoff = 'abc': expected float"),
+                     (["--set", "model.cutoff=abc"], "model.cutoff = 'abc': expected a finite number"),
                      (["--set", "model.r_on=2.0"], r"r_on must be in \[0, cutoff"),
                      (["--set", "cutoff=1.6"], "SECTION.KEY=VALUE"),
                      (["--set", "solver.lr=1"], "unknown section 'solver'"),
