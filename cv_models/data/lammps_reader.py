@@ -5,6 +5,11 @@ Dumps: ``dump custom`` / ``dump atom`` with ``x y z``, ``xu yu zu``, ``xs ys zs`
 ``xsu ysu zsu`` (+ optional ``ix iy iz``), orthorhombic or triclinic boxes; species =
 LAMMPS type − 1; molecules from a data file's Bonds, a ``mol`` column, or a fixed count.
 Positions keep the dump's unit (``units lj`` → ``"lj"``, ``real``/``metal`` → ``"A"``).
+
+The module is longer than most (~500 lines) because the dump and data-file parsers name
+the file, line, frame and column of every malformed input they refuse (truncated files,
+non-numeric tokens, frames whose atoms change); the frame-level checks (finite, same
+atom count) are :func:`~latentcv.cv_models.data.frames.check_frame_arrays`.
 """
 
 from __future__ import annotations
