@@ -29,7 +29,7 @@ import torch
 from .batching import collate, encode_frames, prepare_samples
 from .checkpoint import CHECKPOINT_VERSION, load_checkpoint, write_checkpoint
 from .config import Config, ConfigError, ModelConfig, load_config
-from .data.frames import Frame
+from .data.frames import Frame, check_frames
 from .data.sources import load_frames
 from .data.split import split_frames
 from .autoencoder import HierarchicalAutoencoder
@@ -41,7 +41,13 @@ __all__ = [
     "train_from_config",
     "resolve_model_config",
     "assign_molecule_labels",
+    "TrainingDivergedError",
 ]
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss, a gradient or a weight became NaN or infinite: training stops, no
+    checkpoint is written over the last good one."""
 
 
 def resolve_model_config(model: ModelConfig, frames: Sequence[Frame]) -> ModelConfig:
@@ -166,6 +172,10 @@ def _start(cfg: Config, frames: Optional[Sequence[Frame]], writer: bool) -> _Run
     out_dir = cfg.resolve(t.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = list(frames) if frames is not None else load_frames(cfg)
+    try:
+        check_frames(frames)
+    except ValueError as exc:
+        raise ConfigError(f"cannot train on these frames: {exc}") from None
     mcfg = resolve_model_config(cfg.model, frames)
     dtype = torch.float64 if mcfg.dtype == "float64" else torch.float32
     device = _device(t.device)
@@ -208,10 +218,35 @@ def _restore(run: _Run) -> None:
         run.state = ck["train_state"]
 
 
+def _likely_cause(run: _Run) -> str:
+    """What to fix when training diverges: the learning rate (the inputs were checked when read)."""
+    t, last = run.cfg.training, run.out_dir / "checkpoint_last.pt"
+    kept = (f"{last} keeps the last good epoch (resume from it, or rerun with --no-resume)" if last.exists()
+            else "no checkpoint was written")
+    return (f"the likely cause is a learning rate too high ([training] lr = {t.lr:g}: lower it, e.g. "
+            f"--set training.lr={t.lr / 10:g}) or non-finite input frames; {kept}")
+
+
+def _check_step(run: _Run, epoch: int, step: int, batch: List[int], what: str, value: float) -> None:
+    """TrainingDivergedError naming the epoch, step and batch frames when ``value`` (the
+    batch loss or gradient norm) is not finite."""
+    if math.isfinite(value):
+        return
+    names = ", ".join(f"{f.trajectory}:{f.index}" for f in (run.train_frames[i] for i in batch[:4]))
+    more = f" and {len(batch) - 4} more" if len(batch) > 4 else ""
+    raise TrainingDivergedError(f"training stopped at epoch {epoch}, step {step}: the {what} is {value} on the batch "
+                                f"of frames {names}{more}; {_likely_cause(run)}")
+
+
 def _checkpoint(run: _Run, path: Path, with_opt: bool, extra: Optional[Dict[str, Any]] = None) -> None:
-    """Write a checkpoint (rank 0 only): model, configs, train state, optimiser if asked."""
+    """Write a checkpoint (rank 0 only): model, configs, train state, optimiser if asked.
+    Never one with a non-finite weight (TrainingDivergedError: the last good file stays)."""
     if not run.writer:
         return
+    bad = [name for name, v in run.model.state_dict().items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise TrainingDivergedError(f"training stopped: weight {bad[0]} is not finite ({len(bad)} tensor(s)); "
+                                    f"{path.name} not written; {_likely_cause(run)}")
     ck = {"version": CHECKPOINT_VERSION, "model_config": dataclasses.asdict(run.mcfg), "config": run.cfg.to_dict(),
           "config_dir": str(Path(run.cfg.base_dir).resolve()), "model_state": run.model.state_dict(),
           "train_state": run.state, "output_names": run.model.encoder.output_names()}
@@ -236,10 +271,13 @@ def _epoch(run: _Run, epoch: int, rank: int, world: int) -> Dict[str, float]:
         run.opt.zero_grad()
         if world == 1:
             loss, parts, _ = model.loss(collate(chunk, run.device), weights, t.negatives, g)
+            _check_step(run, epoch, k // t.batch_size, perm[k:k + t.batch_size], "loss", parts["total"])
             loss.backward()
         else:
             parts = _share_step(model, chunk, rank, world, weights, t.negatives, g, run.device)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            _check_step(run, epoch, k // t.batch_size, perm[k:k + t.batch_size], "loss", parts["total"])
+        norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0))
+        _check_step(run, epoch, k // t.batch_size, perm[k:k + t.batch_size], "gradient norm", norm)
         run.opt.step()
         for key, v in parts.items():
             sums[key] = sums.get(key, 0.0) + v * len(chunk)
@@ -251,6 +289,10 @@ def _epoch(run: _Run, epoch: int, rank: int, world: int) -> Dict[str, float]:
         monitor = row["val_total"]
     else:
         monitor = row["train_total"]
+    for key in ("train_total", "val_total"):
+        if key in row and not math.isfinite(row[key]):
+            raise TrainingDivergedError(
+                f"training stopped at epoch {epoch}: {key} = {row[key]}; {_likely_cause(run)}")
     row["time_s"] = time.time() - t0
     state["history"].append(row)
     state["epoch"] = epoch + 1
