@@ -68,14 +68,37 @@ def _atom_count(atoms: str) -> Optional[int]:
     """Number of atoms of a simple PLUMED list ("1-64", "1,2,5-8"); None if not simple."""
     n = 0
     for part in atoms.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part, re.ASCII)
         if not m:
             return None
         a, b = int(m.group(1)), int(m.group(2) or m.group(1))
         if b < a:
             raise ValueError(f"atom range {part!r} runs backwards; write it as {b}-{a}")
+        if a < 1:
+            raise ValueError(f"--atoms {atoms}: PLUMED numbers atoms from 1, not {a}")
         n += b - a + 1
     return n
+
+
+# A value PLUMED reads as one word: no whitespace, '=', '#' (comment), braces, control characters.
+_PLUMED_WORD = re.compile(r"[^\s=#{}\x00-\x1f\x7f]+")
+
+
+def _check_word(option: str, value: object, what: str) -> None:
+    """ValueError unless ``value`` is one non-empty PLUMED word (a file name, an atom list)."""
+    if not isinstance(value, str) or not _PLUMED_WORD.fullmatch(value):
+        raise ValueError(f"{option} {value!r}: {what} must be non-empty, without whitespace, '=', '#', braces or "
+                         "control characters (PLUMED would split or cut the line there)")
+
+
+def _check_number(option: str, value: object, low: float, strict: bool, integer: bool = False) -> None:
+    """ValueError unless ``value`` is a finite number (an integer if asked) above ``low``
+    (``strict``: ``> low``, else ``>= low``)."""
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    ok = ok_type and not isinstance(value, bool) and math.isfinite(value) and (value > low if strict else value >= low)
+    if not ok:
+        kind = "an integer" if integer else "a finite number"
+        raise ValueError(f"{option} {value!r}: must be {kind} {'>' if strict else '>='} {low:g}")
 
 
 def cv_span(meta: Dict[str, str], name: str, n_molecules: Optional[int] = None) -> Optional[float]:
@@ -122,19 +145,38 @@ def sigma_review(sigma: float, span: Optional[float], cv: str) -> Optional[List[
     ]
 
 
-def _check_options(o: PlumedInputOptions, names: List[str], apm: int, n: Optional[int]) -> None:
-    """ValueError naming the option to fix: an output the model lacks, ATOMS that are not
-    whole molecules (``n`` atoms, ``apm`` per molecule), no temperature, an unknown engine."""
+def _check_options(o: PlumedInputOptions, names: List[str], apm: int) -> Optional[int]:
+    """The number of atoms ATOMS lists (None: not a simple list), or a ValueError naming the
+    option to fix, what was given and what is valid: an output the model lacks, ATOMS that
+    are not whole molecules of ``apm`` atoms, a temperature, height, width, pace, bias
+    factor, stride or thread count out of range, a file name PLUMED would split, an
+    unknown device or engine."""
     if o.cv not in names:
         raise ValueError(f"--cv {o.cv}: the model's outputs are {', '.join(names)}; pick one of them")
+    _check_word("--atoms", o.atoms, "the PLUMED atom list")
+    n = _atom_count(o.atoms)
     if n is not None and n % apm:
         raise ValueError(f"ATOMS={o.atoms} lists {n} atoms, not whole molecules of {apm} atoms (the model's "
                          "atoms_per_molecule); list every atom of every molecule, molecule by molecule")
-    if o.temp is None or not o.temp > 0:
+    if o.temp is None:
         raise ValueError("pass --temp T, the simulation temperature (K; reduced units for lj models): "
                          "METAD needs it for the well-tempered bias and HEIGHT defaults to 1 kT")
+    _check_number("--temp", o.temp, 0.0, strict=True)
+    for option, value in (("--height", o.height), ("--sigma", o.sigma)):
+        if value is not None:
+            _check_number(option, value, 0.0, strict=True)
+    _check_number("--biasfactor", o.biasfactor, 1.0, strict=True)  # PLUMED: well-tempered needs > 1
+    for option, value in (("--pace", o.pace), ("--stride", o.stride), ("--threads", o.threads)):
+        _check_number(option, value, 1, strict=False, integer=True)
+    for option, value in (("--hills", o.hills), ("--colvar", o.colvar)):
+        _check_word(option, value, "a PLUMED file name")
+    if not isinstance(o.device, str) or not re.fullmatch(r"cpu|cuda|auto|cuda:[0-9]+", o.device):
+        raise ValueError(f"--device {o.device!r}: one of cpu, cuda, cuda:N, auto")
     if o.engine not in ("lammps", "driver"):
-        raise ValueError("--engine must be 'lammps' or 'driver'")
+        raise ValueError(f"--engine {o.engine!r}: must be 'lammps' or 'driver'")
+    if o.hills == o.colvar:
+        raise ValueError(f"--hills and --colvar both name {o.hills}: METAD and PRINT need two files")
+    return n
 
 
 def _sigma(meta: Dict[str, str], o: PlumedInputOptions, names: List[str], molecules: Optional[int]) -> Tuple[float, str]:
@@ -154,6 +196,9 @@ def _sigma(meta: Dict[str, str], o: PlumedInputOptions, names: List[str], molecu
         # the spread of an extensive count grows like sqrt(M)
         sigma *= math.sqrt(molecules / hint_molecules)
         source += f", scaled by sqrt({molecules}/{hint_molecules:g} molecules) for this extensive count"
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"the model's sigma_hint of {o.cv} gives SIGMA = {sigma:g}, not a usable hill width; "
+                         "pass --sigma S, about half the spread of the CV in the liquid")
     return sigma, source
 
 
@@ -177,11 +222,11 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
 
     meta = read_metadata(model)
     o = options
+    _check_word("the model path", str(Path(model).resolve()), "the model's absolute path (MODEL=)")
     names: List[str] = parse_names(meta.get("output_names", ""))
     unit = meta.get("length_unit", "")
     apm = int(meta.get("atoms_per_molecule", "1"))
-    n = _atom_count(o.atoms)
-    _check_options(o, names, apm, n)
+    n = _check_options(o, names, apm)
     natural = unit == "lj"
     kt = o.temp if natural else KB_KJ_PER_MOL_K * o.temp
     height = kt if o.height is None else o.height

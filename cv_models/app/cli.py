@@ -147,13 +147,15 @@ def _add_plumed_input(sub: argparse._SubParsersAction) -> None:
 def _cmd_plumed_input(args: argparse.Namespace) -> int:
     from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
 
-    if args.atoms and args.natoms:
+    if args.atoms is not None and args.natoms is not None:
         raise ValueError("give --atoms or --natoms, not both")
     atoms = args.atoms
-    if not atoms:
-        if not args.natoms:
+    if atoms is None:
+        if args.natoms is None:
             raise ValueError("pass --natoms N (atoms in the simulation, all of them in the CV) or --atoms LIST "
                              "(a PLUMED atom list, e.g. 1-2048)")
+        if args.natoms < 1:
+            raise ValueError(f"--natoms {args.natoms}: must be an integer >= 1 (the atoms in the simulation)")
         atoms = f"1-{args.natoms}"
     opts = PlumedInputOptions(atoms=atoms, cv=args.cv, temp=args.temp, height=args.height, sigma=args.sigma,
                               pace=args.pace, biasfactor=args.biasfactor, stride=args.stride, device=args.device,
@@ -162,7 +164,10 @@ def _cmd_plumed_input(args: argparse.Namespace) -> int:
     if args.out in (None, "-"):
         sys.stdout.write(text)
     else:
-        Path(args.out).write_text(text)
+        try:
+            Path(args.out).write_text(text)
+        except OSError as exc:
+            raise ValueError(f"--out {args.out}: cannot write it ({exc.strerror or exc})") from None
         print(f"latentcv plumed-input: wrote {args.out} (METAD on cv.{args.cv})", file=sys.stderr)
     return 0
 
