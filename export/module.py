@@ -70,6 +70,11 @@ class LatentCVModule(nn.Module):
                              "frames labelled crystal and melt); retrain with labelled crystal and melt frames")
         crys = encoder.crystal_centroid.detach().clone()
         melt = encoder.melt_centroid.detach().clone()
+        bad = [n for n, t in [*encoder.named_parameters(), ("crystal_centroid", crys), ("melt_centroid", melt)]
+               if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if bad:
+            raise ValueError(f"the model's {bad[0]} is not finite (NaN or inf; {len(bad)} tensor(s)): its training "
+                             "diverged; retrain with a lower [training] lr (latentcv train now stops such a run)")
         axis = crys - melt
         sep2 = float((axis * axis).sum())
         if not sep2 > 0.0:

@@ -391,3 +391,21 @@ def test_plumed_input_refuses_an_unusable_sigma_hint(tmp_path):
             plumed_input(model, PlumedInputOptions(atoms="1-64", cv=cv, temp=0.6))
     text = plumed_input(model, PlumedInputOptions(atoms="1-64", cv="proj", temp=0.6, sigma=0.2))
     assert "SIGMA=0.2 " in text
+
+
+def test_export_names_a_checkpoint_with_nan_weights(tmp_path, capsys):
+    """A checkpoint whose weights are NaN (written before training stopped such runs) is
+    refused by `latentcv export` as a diverged training, not as a model to train longer."""
+    from latentcv.cv_models.checkpoint import load_checkpoint, write_checkpoint
+
+    (tmp_path / "c.toml").write_text(tiny_config(1, 1, "run"))
+    assert main(["train", str(tmp_path / "c.toml")]) == 0
+    ck = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    name = next(k for k, v in ck["model_state"].items() if v.is_floating_point() and "encoder" in k)
+    ck["model_state"][name] = torch.full_like(ck["model_state"][name], float("nan"))
+    write_checkpoint(tmp_path / "nan.pt", ck)
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "nan.pt"), "-o", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not finite (NaN or inf" in err[0] and "training diverged" in err[0], err
+    assert "train longer" not in err[0] and not (tmp_path / "m.pt").exists()
