@@ -271,6 +271,7 @@ void FixPlumed::check_run_environment()
                    group->names[igroup]);
 
   for (const auto &fix : modify->get_fix_list()) {
+    if (fix == nullptr) continue;    // the slot of a fix being replaced by this one (same ID)
     const std::string style = fix->style;
     if (style == "plumed" && std::string(fix->id) != id)    // same ID = a replacement
       error->all(FLERR, "fix plumed may be defined only once (fix {} is one)", fix->id);
