@@ -4,7 +4,8 @@ the C++ side). Every case must end in success or in a documented error (ConfigEr
 ValueError; the CLI: exit 2 and one line): never another exception (IndexError,
 TypeError, KeyError ... = a traceback), a hang, or a silently wrong result (a non-finite
 frame read, a frame of another atom count, a bad value accepted, a negative HEIGHT
-written). Seeds are fixed; a failure prints the case, which replays with the same seed.
+written; a hang: SIGALRM after TIME_LIMIT_S). Seeds are fixed; a failure prints the
+case, which replays with the same seed.
 About 5 s in all. Over 400 lines because it holds three fuzzers, each with its generator
 of damaged inputs and its oracle of what may come out."""
 
@@ -14,6 +15,7 @@ import copy
 import json
 import math
 import re
+import signal
 from typing import Any
 
 import numpy as np
@@ -27,9 +29,27 @@ from latentcv.cv_models.data.readers import check_trajectory_table
 from latentcv.cv_models.synthetic import synthetic_dataset
 from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
 
+TIME_LIMIT_S = 120  # per test; each needs a few seconds
 CONFIG_CASES = 1000
 DUMP_CASES = 1500
 PLUMED_INPUT_CASES = 600
+
+
+class FuzzHang(Exception):
+    """Raised in the running case when a fuzz test passes TIME_LIMIT_S (the case is printed)."""
+
+
+@pytest.fixture(autouse=True)
+def _time_limit():
+    """A hang is a failure: SIGALRM raises FuzzHang inside the case that hangs."""
+    def hang(signum, frame):
+        raise FuzzHang(f"over {TIME_LIMIT_S} s")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(TIME_LIMIT_S)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 def _one_error_line(err: str, command: str) -> bool:
