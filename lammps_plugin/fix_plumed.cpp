@@ -748,11 +748,11 @@ void FixPlumed::check_atoms()
                      "start); check the time step and the starting structure", total[0], expected,
                      update->ntimestep), true);
   if (total[2] > 0)
-    fail(fmt::format("fix plumed: {} atoms were created and as many deleted since fix {} was defined "
+    fail(fmt::format("fix plumed: {} atom(s) created and as many deleted since fix {} was defined "
                      "(create_atoms, delete_atoms, ...): same count, other atoms. ", total[2], id) +
              redefine_hint(id), true);
   if (total[1] > 0)
-    fail(fmt::format("fix plumed: the IDs of {} atoms changed since fix {} was defined (reset_atoms id, "
+    fail(fmt::format("fix plumed: the IDs of {} atom(s) changed since fix {} was defined (reset_atoms id, "
                      "delete_atoms ... compress yes, or atoms deleted and created): PLUMED would bias other "
                      "atoms than before. ", total[1], id) + redefine_hint(id), true);
 }
@@ -931,79 +931,51 @@ void FixPlumed::resume_files(const RestartRecord &record)
   // Rank 0. A file is cut only if it is one the current input writes, and lies in this
   // run's folder (or the record was written in this folder: walkers' shared files); the
   // bytes cut away are kept in <file>.cut.<step>. Every check comes before any cut.
-  const std::string here = current_folder();
-  const bool strict = resume_ == "strict";
-  const std::string writer = record.version >= 2 ? record.folder : std::string("(unrecorded)");
-  std::vector<std::pair<std::string, RestartRecord::File>> planned;
-  std::string problems;
-  for (const auto &f : record.files) {
-    if (f.size < 0) continue;
-    const std::string path = resolve_recorded_path(f.path, here);
-    const std::int64_t now = file_size_or_missing(path);
-    if (record.folder != here && !lies_inside(path, here)) {
-      problems += fmt::format("\n  {} lies outside this folder ({}) and belongs to the run in {}: a restart "
-                              "touches only its own run's files", path, here, writer);
-    } else if (now < f.size) {
-      const auto tails = kept_tails(path);
-      problems += fmt::format("\n  {} {} but held {} bytes at step {} (written by the run in {})", path,
-                              now < 0 ? std::string("is missing") : fmt::format("holds {} bytes", now), f.size,
-                              record.step, writer);
-      if (!tails.empty())
-        problems += fmt::format("; an earlier restart kept what it cut in {}: append it back (cat {} >> {})",
-                                tails.back(), tails.back(), path);
-    } else {
-      planned.push_back({path, f});
-    }
-  }
-  const std::string remedy = "\nTo continue that bias here, put the run's files in this folder as they were; "
-                             "`resume lenient` on the fix plumed line restarts from the files as they are, "
-                             "`resume no` starts a new bias from this restart file";
-  if (!problems.empty() && strict)
-    root_error("fix plumed: cannot resume PLUMED from the restart file of step " + std::to_string(record.step) +
-               ":" + problems + remedy);
-  if (!problems.empty()) error->warning(FLERR, "fix plumed: resume lenient:{}", problems);
-
-  const std::vector<std::string> outputs = outputs_of_input();
-  std::vector<std::pair<std::string, RestartRecord::File>> cuts;
-  problems.clear();
-  for (const auto &item : planned) {
-    if (std::find(outputs.begin(), outputs.end(), fs::weakly_canonical(item.first).string()) != outputs.end())
-      cuts.push_back(item);
-    else
-      problems += fmt::format("\n  {} is in the restart record but {} does not write it", item.first, plumed_file_);
-  }
-  if (!problems.empty() && strict)
-    root_error("fix plumed: cannot resume PLUMED from the restart file of step " + std::to_string(record.step) +
-               ": its input changed what it writes (nothing was cut):" + problems +
-               "\nUse the plumed.dat of the run that wrote the restart file; `resume lenient` leaves such files "
-               "alone, `resume no` starts a new bias");
-  if (!problems.empty()) error->warning(FLERR, "fix plumed: resume lenient (files left alone):{}", problems);
-
+  const std::string step = std::to_string(record.step);
+  ResumePlan plan = plan_resume(record, current_folder());
+  refuse_unless_lenient(plan.problems, "cannot resume PLUMED from the restart file of step " + step + ":",
+                        "\nTo continue that bias here, put the run's files in this folder as they were; `resume "
+                        "lenient` on the fix plumed line restarts from the files as they are, `resume no` starts a "
+                        "new bias from this restart file");
+  plan.problems.clear();
+  plan.keep_outputs(outputs_of_input(), plumed_file_);
+  refuse_unless_lenient(plan.problems, "cannot resume PLUMED from the restart file of step " + step +
+                        ": its input changed what it writes (nothing was cut):",
+                        "\nUse the plumed.dat of the run that wrote the restart file; `resume lenient` leaves such "
+                        "files alone, `resume no` starts a new bias");
   if (uses_file_walkers()) {
     // the other walkers may already have read this walker's hills after the restart step:
     // they stay (in the common bias and in the files), only a line cut in half by the kill goes
     std::string report;
-    for (const auto &item : cuts)
-      if (const std::int64_t cut = cut_half_line(item.first); cut > 0)
-        report += fmt::format(" {} (a half line of {} bytes removed)", item.second.path, cut);
+    for (const auto &cut : plan.cuts)
+      if (const std::int64_t bytes = cut_half_line(cut.path); bytes > 0)
+        report += fmt::format(" {} (a half line of {} bytes removed)", cut.recorded.path, bytes);
     utils::logmesg(lmp, "fix plumed (latentcv): restart from step {} of a walker (WALKERS_N in {}): PLUMED files "
-                   "are not cut back, the hills after that step stay in the common bias:{}\n", record.step,
-                   plumed_file_, report.empty() ? " (no half line)" : report);
+                   "are not cut back, the hills after that step stay in the common bias:{}\n", step, plumed_file_,
+                   report.empty() ? " (no half line)" : report);
     return;
   }
   std::string report;
-  for (const auto &[path, f] : cuts) {
-    const std::int64_t now = file_size_or_missing(path);
+  for (const auto &cut : plan.cuts) {
+    const std::int64_t now = file_size_or_missing(cut.path);
     std::string kept;
     try {
-      kept = cut_keeping_tail(path, f.size, record.step);
+      kept = cut_keeping_tail(cut.path, cut.recorded.size, record.step);
     } catch (std::exception &e) {
       root_error(std::string("fix plumed: restart: ") + e.what());
     }
-    report += fmt::format(" {} ({} -> {} bytes{})", f.path, now, f.size, kept.empty() ? "" : "; cut kept in " + kept);
+    report += fmt::format(" {} ({} -> {} bytes{})", cut.recorded.path, now, cut.recorded.size,
+                          kept.empty() ? "" : "; cut kept in " + kept);
   }
-  utils::logmesg(lmp, "fix plumed (latentcv): restart from step {}: PLUMED files cut back to it:{}\n", record.step,
+  utils::logmesg(lmp, "fix plumed (latentcv): restart from step {}: PLUMED files cut back to it:{}\n", step,
                  report.empty() ? " (none had grown)" : report);
+}
+
+void FixPlumed::refuse_unless_lenient(const std::string &problems, const std::string &what, const std::string &remedy)
+{
+  if (problems.empty()) return;
+  if (resume_ == "strict") root_error("fix plumed: " + what + problems + remedy);
+  error->warning(FLERR, "fix plumed: resume lenient, going on although:{}", problems);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -58,6 +58,7 @@ class FixPlumed : public LAMMPS_NS::Fix {
   std::vector<std::string> open_output_files() const;
   std::vector<std::string> outputs_of_input();
   void resume_files(const RestartRecord &record);
+  void refuse_unless_lenient(const std::string &problems, const std::string &what, const std::string &remedy);
   void check_atoms();
   void check_outputs();
   [[noreturn]] void fail(const std::string &message, bool on_all_ranks);

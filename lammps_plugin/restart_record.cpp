@@ -229,4 +229,44 @@ std::vector<std::string> kept_tails(const std::string &path)
   return out;
 }
 
+/* ---------------------------------------------------------------------- */
+
+ResumePlan plan_resume(const RestartRecord &record, const std::string &here)
+{
+  ResumePlan plan;
+  const std::string writer = record.version >= 2 ? record.folder : std::string("(not recorded)");
+  for (const auto &f : record.files) {
+    if (f.size < 0) continue;
+    const std::string path = resolve_recorded_path(f.path, here);
+    const std::int64_t now = file_size_or_missing(path);
+    if (record.folder != here && !lies_inside(path, here)) {
+      plan.problems += "\n  " + path + " lies outside this folder (" + here + ") and belongs to the run in " +
+                       writer + ": a restart touches only its own run's files";
+    } else if (now < f.size) {
+      plan.problems += "\n  " + path + (now < 0 ? " is missing" : " holds " + std::to_string(now) + " bytes") +
+                       " but held " + std::to_string(f.size) + " bytes at step " + std::to_string(record.step) +
+                       " (written by the run in " + writer + ")";
+      const auto tails = kept_tails(path);
+      if (!tails.empty())
+        plan.problems += "; an earlier restart kept what it cut in " + tails.back() + ": append it back (cat " +
+                         tails.back() + " >> " + path + ")";
+    } else {
+      plan.cuts.push_back({path, f});
+    }
+  }
+  return plan;
+}
+
+void ResumePlan::keep_outputs(const std::vector<std::string> &outputs, const std::string &plumed_file)
+{
+  std::vector<Cut> kept;
+  for (const auto &cut : cuts) {
+    if (std::find(outputs.begin(), outputs.end(), canonical_as_far_as_possible(cut.path).string()) != outputs.end())
+      kept.push_back(cut);
+    else
+      problems += "\n  " + cut.path + " is in the restart record but " + plumed_file + " does not write it";
+  }
+  cuts = kept;
+}
+
 }    // namespace latentcv

@@ -47,4 +47,20 @@ std::string cut_keeping_tail(const std::string &path, std::int64_t size, std::in
 // the `<path>.cut.*` files an earlier restart left (for error messages)
 std::vector<std::string> kept_tails(const std::string &path);
 
+// What a restart may do with the recorded files, decided before anything is touched.
+struct ResumePlan {
+  struct Cut {
+    std::string path;        // the file in this run
+    RestartRecord::File recorded;
+  };
+  std::vector<Cut> cuts;     // files that hold at least what the record says
+  std::string problems;      // one "\n  ..." line per file that is missing, shorter, or foreign
+  // keep only the cuts of files in `outputs` (canonical paths the current input writes);
+  // the others become problems
+  void keep_outputs(const std::vector<std::string> &outputs, const std::string &plumed_file);
+};
+// the plan for `record` in the run whose working folder is `here`: a file outside `here`
+// is foreign unless the record was written in `here` (walkers' shared folder)
+ResumePlan plan_resume(const RestartRecord &record, const std::string &here);
+
 }    // namespace latentcv

@@ -52,9 +52,9 @@ def _whole_lines(path: Path) -> np.ndarray:
 
 
 @pytest.mark.parametrize("change, message", [
-    ("delete_atoms group one\ncreate_atoms 1 single 0.5 0.5 0.5", "1 atoms were created and as many deleted"),
+    ("delete_atoms group one\ncreate_atoms 1 single 0.5 0.5 0.5", "1 atom(s) created and as many deleted"),
     ("delete_atoms group one compress yes\ncreate_atoms 1 single 0.5 0.5 0.5",
-     "1 atoms were created and as many deleted"),
+     "1 atom(s) created and as many deleted"),
     ("reset_atoms id sort yes", "the IDs of"),
     ("delete_atoms group one", "the number of atoms changed from 27 to 26"),
     ("create_atoms 1 single 0.5 0.5 0.5", "the number of atoms changed from 27 to 28"),
