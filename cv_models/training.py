@@ -118,9 +118,25 @@ def train(cfg: Config, frames: Optional[Sequence[Frame]] = None) -> Path:
     if cfg.training.processes > 1:
         from latentcv.cv_models.distributed import run_processes
 
+        from torch.multiprocessing.spawn import ProcessRaisedException
+
         frames = list(frames) if frames is not None else load_frames(cfg)
-        return Path(run_processes(cfg.training.processes, _train, cfg, frames))
+        try:
+            return Path(run_processes(cfg.training.processes, _train, cfg, frames))
+        except ProcessRaisedException as exc:  # its text is the process's traceback: keep the error line
+            raise _process_error(str(exc), cfg.training.processes) from None
     return _train(cfg, frames)
+
+
+def _process_error(traceback_text: str, processes: int) -> RuntimeError:
+    """The error of a training process, from the last line of its traceback
+    (``module.Class: message``), as a TrainingDivergedError or RuntimeError."""
+    last = traceback_text.strip().splitlines()[-1] if traceback_text.strip() else "unknown error"
+    name, sep, message = last.partition(": ")
+    if not sep or " " in name:
+        name, message = "", last
+    cls = TrainingDivergedError if name.endswith("TrainingDivergedError") else RuntimeError
+    return cls(f"{message} (in one of {processes} training processes{'' if cls is TrainingDivergedError else ', ' + name})")
 
 
 @dataclass

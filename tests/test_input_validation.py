@@ -321,6 +321,20 @@ def test_diverged_error_is_a_runtime_error():
     assert issubclass(TrainingDivergedError, RuntimeError)  # the CLI turns it into exit 2 and one line
 
 
+def test_an_error_in_a_training_process_comes_back_as_one_line():
+    """processes > 1: torch hands back the process's traceback as text; train() raises its last line."""
+    from latentcv.cv_models.training import _process_error
+
+    text = ('\n\n-- Process 1 terminated with the following error:\nTraceback (most recent call last):\n  File "x.py", '
+            'line 1, in f\nlatentcv.cv_models.training.TrainingDivergedError: training stopped at epoch 0, step 1: '
+            'the loss is nan\n')
+    err = _process_error(text, 2)
+    assert isinstance(err, TrainingDivergedError)
+    assert str(err) == "training stopped at epoch 0, step 1: the loss is nan (in one of 2 training processes)"
+    err = _process_error("Traceback ...\nValueError: bad thing: really\n", 3)
+    assert type(err) is RuntimeError and str(err) == "bad thing: really (in one of 3 training processes, ValueError)"
+
+
 # ----------------------------------------------------------------------------- plumed-input
 
 
