@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from chain_helpers import FREE_PARTICLES
+from tests.lammps_scaffold import lmp_command
 
 STEPS = 30000
 EVERY = 2000  # restart files
@@ -265,3 +266,32 @@ def test_walkers_killed_at_different_moments_lose_no_hill(tmp_path):
             np.testing.assert_array_equal(np.diff(part), 25)
         log = (tmp_path / f"log.{k}").read_text()
         assert f"restart from step {restart_step[k]} of a walker" in log
+
+
+def test_two_ranks_resume_like_one_and_refuse_foreign_files(tmp_path):
+    """On 2 MPI ranks (PLUMED on rank 0): a restart from the middle cuts and continues with
+    no hill repeated; a branch in another folder stops with the error and leaves the first
+    run's files alone."""
+    run, branch = tmp_path / "run", tmp_path / "branch"
+    for d in (run, branch):
+        d.mkdir()
+        (d / "plumed.dat").write_text(PLUMED)
+    (run / "in.lmp").write_text(FRESH + TAIL.format(every=200, steps=SHORT))
+    proc = subprocess.run(lmp_command(2, log="log.lammps"), cwd=run, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    before = (run / "HILLS").read_bytes()
+
+    (branch / "in.lmp").write_text(f"read_restart {run / 'rs.400'}\n" + TAIL.format(every=200, steps=SHORT))
+    proc = subprocess.run(lmp_command(2, log="none"), cwd=branch, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "cannot resume PLUMED from the restart file of step 400" in proc.stdout
+    assert (run / "HILLS").read_bytes() == before
+
+    (run / "in.lmp").write_text("read_restart rs.200\n" + TAIL.format(every=200, steps=SHORT))
+    proc = subprocess.run(lmp_command(2, log="log.lammps"), cwd=run, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    kept = (run / "HILLS.cut.200").read_bytes()  # the hills after step 200, cut and kept
+    assert kept and before.endswith(kept)
+    assert (run / "HILLS").read_bytes().startswith(before[:len(before) - len(kept)])
+    times = _hill_times(run / "HILLS")
+    np.testing.assert_allclose(np.diff(times), 25 * 0.005)
+    assert len(times) == SHORT // 25
