@@ -279,3 +279,11 @@ def test_a_directory_given_as_model_is_called_one(tmp_path, capsys, command) -> 
 def test_a_directory_given_as_checkpoint_is_called_one(tmp_path, capsys) -> None:
     rc, err = run_cli(["export", tmp_path, "-o", tmp_path / "m.pt"], capsys)
     assert rc == 2 and f"{tmp_path} is a directory, not a checkpoint" in err and "checkpoint.pt" in err, err
+
+
+def test_a_directory_given_as_model_to_the_cpp_core_is_called_one(tmp_path) -> None:
+    """The C++ core (used by the PLUMED action LATENT_CV MODEL=...) says the same."""
+    from latentcv.cv_models import core
+
+    with pytest.raises(Exception, match="is a directory, not a model file"):
+        core.Model(str(tmp_path))

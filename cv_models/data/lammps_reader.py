@@ -408,6 +408,28 @@ def _dump_layout(
     return layout_from_count(species, 1)
 
 
+def _distinct_timesteps(path: str | os.PathLike) -> list[DumpFrame]:
+    """The dump's frames, a timestep written again (a restarted run's dump) kept once."""
+    raw: list[DumpFrame] = []
+    seen: set[int] = set()
+    for fr in iter_lammps_dump(path):
+        if fr.timestep not in seen:
+            seen.add(fr.timestep)
+            raw.append(fr)
+    return raw
+
+
+def _dump_species(path: str | os.PathLike, frame: DumpFrame) -> np.ndarray:
+    """Species [n] = LAMMPS type - 1 (all 0 without a ``type`` column)."""
+    columns = frame.columns
+    n = len(next(iter(columns.values())))
+    species = columns["type"] - 1 if "type" in columns else np.zeros(n, dtype=np.int64)
+    if (species < 0).any():
+        raise ValueError(f"{frame_place(str(path), frame.frame, frame.timestep)}: atom type "
+                         f"{int(species.min()) + 1} (LAMMPS types start at 1)")
+    return species
+
+
 def read_lammps_dump(
     path: str | os.PathLike,
     *,
@@ -440,25 +462,14 @@ def read_lammps_dump(
         list of Frames, ``index`` counting the selected frames from 0; repeated
         timesteps (e.g. a dump written again when a run restarts) are dropped.
     """
-    raw: list[DumpFrame] = []
-    seen: set[int] = set()
-    for fr in iter_lammps_dump(path):
-        if fr.timestep in seen:
-            continue
-        seen.add(fr.timestep)
-        raw.append(fr)
     if stride < 1:
         raise ValueError(f"stride = {stride}: must be >= 1")
-    raw = raw[start:stop:stride]
+    raw = _distinct_timesteps(path)[start:stop:stride]
     if not raw:
         return []
     _check_same_atoms(path, raw)
     first = raw[0].columns
-    n = len(next(iter(first.values())))
-    species = first["type"] - 1 if "type" in first else np.zeros(n, dtype=np.int64)
-    if (species < 0).any():
-        raise ValueError(f"{frame_place(str(path), raw[0].frame, raw[0].timestep)}: atom type "
-                         f"{int(species.min()) + 1} (LAMMPS types start at 1)")
+    species = _dump_species(path, raw[0])
     layout = _dump_layout(path, first, species, data_file, atoms_per_molecule)
     positions = []
     for f in raw:
