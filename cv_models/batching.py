@@ -70,16 +70,19 @@ def collate(samples: Sequence[Dict[str, Any]], device: torch.device) -> Dict[str
 @torch.no_grad()
 def encode_frames(encoder: HierarchicalEncoder, samples: Sequence[Dict[str, Any]], device: torch.device,
                   batch_size: int = 16) -> Dict[str, Any]:
-    """z [F, d], n_crystal [F], per-molecule crystal probabilities (list of [M]) of samples."""
-    zs, nc, pm = [], [], []
+    """z [F, d], n_crystal [F], n_nucleus [F], per-molecule crystal probabilities (list of
+    [M]) of samples."""
+    zs, nc, nn_, pm = [], [], [], []
     for k in range(0, len(samples), batch_size):
         chunk = samples[k:k + batch_size]
         b = collate(chunk, device)
         out = encoder.encode(b["positions"], b["cells"], b["mol_batch"], b["edge_index"], b["edge_shift"], len(chunk))
         zs.append(out.z.cpu())
         nc.append(out.n_crystal.cpu())
+        nn_.append(out.n_nucleus.cpu())
         p = torch.sigmoid(out.p_logit).cpu()
         pm.extend(torch.split(p, [s["n_mol"] for s in chunk]))
     if not zs:
-        return {"z": torch.zeros(0, encoder.latent_dim), "n_crystal": torch.zeros(0), "p_molecule": []}
-    return {"z": torch.cat(zs), "n_crystal": torch.cat(nc), "p_molecule": pm}
+        return {"z": torch.zeros(0, encoder.latent_dim), "n_crystal": torch.zeros(0), "n_nucleus": torch.zeros(0),
+                "p_molecule": []}
+    return {"z": torch.cat(zs), "n_crystal": torch.cat(nc), "n_nucleus": torch.cat(nn_), "p_molecule": pm}

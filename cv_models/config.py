@@ -171,6 +171,10 @@ class ModelConfig:
         latent_dim: dimension d of the global latent z.
         variational: add a KL term (the encoder still outputs the mean).
         dtype: "float64" or "float32".
+        nucleus_fraction: the ``n_nucleus`` output counts a crystal-like molecule when about
+            this fraction of its (switch-weighted) neighbours is crystal-like too: half at
+            this fraction (a smooth step; not trained, so it can be changed before export).
+        nucleus_width: the width of that step, in neighbour-fraction units.
     """
 
     atoms_per_molecule: int = 0
@@ -203,8 +207,12 @@ class ModelConfig:
     latent_dim: int = 2
     variational: bool = False
     dtype: str = "float64"
+    nucleus_fraction: float = 0.5
+    nucleus_width: float = 0.05
 
     def validate(self) -> None:
+        _check(0.0 < self.nucleus_fraction < 1.0, "[model] nucleus_fraction must be in (0, 1)")
+        _check(0.0 < self.nucleus_width <= 1.0, "[model] nucleus_width must be in (0, 1]")
         _check(self.atoms_per_molecule >= 0, "[model] atoms_per_molecule must be >= 0 (0 = from data)")
         _check(self.cutoff > 0, "[model] cutoff must be > 0")
         _check(0 <= self.r_on < self.cutoff, f"[model] r_on must be in [0, cutoff={self.cutoff})")

@@ -27,8 +27,10 @@ Data flow of :class:`HierarchicalEncoder` (one frame, or a batch of frames):
    Attention message passing layers (default one) → per-molecule latents.
 
 4. **Heads.** Per-molecule crystal-likeness ``p_m = sigmoid(.)``, ``n_crystal = sum p_m``
-   (extensive: sees a small nucleus in a large liquid); global pooling → latent z
-   (dimension ``latent_dim``; mean of the posterior when variational).
+   (extensive: sees a small nucleus in a large liquid), ``n_nucleus`` (the crystal-like
+   molecules among crystal-like neighbours, ``NucleusCount``: ~0 in a melt at any size,
+   blind to scattered crystal-like molecules); global pooling → latent z (dimension
+   ``latent_dim``; mean of the posterior when variational).
 
 Cost per MD step (the encoder runs with its gradient every step) is documented in
 docs/performance.md: edge MLPs project node features before gathering (``PairMLP``),
@@ -63,6 +65,7 @@ from .ops import ops_available
 from .layers import (
     MLP,
     AngularMoments,
+    NucleusCount,
     AttentionMessagePassing,
     FusedKernels,
     GaussianRBF,
@@ -82,7 +85,8 @@ class EncoderOutput(NamedTuple):
     """What :meth:`HierarchicalEncoder.encode` returns for B frames of M molecules in all.
 
     ``z`` [B, d] posterior mean, ``logvar`` [B, d], ``n_crystal`` [B], ``p_logit`` [M]
-    per-molecule crystal logits, ``mol_latent`` [M, L], ``mol_feat`` [M, F] (stage-2 input
+    per-molecule crystal logits, ``n_nucleus`` [B] (:class:`NucleusCount` of the
+    probabilities on the molecule graph), ``mol_latent`` [M, L], ``mol_feat`` [M, F] (stage-2 input
     features, the node-reconstruction target), ``edge_index`` [2, E] (the pairs closer than
     the cutoff; the others are dropped), their switched weights ``edge_weight`` [E], and the
     molecule ``centers`` [M, 3].
@@ -92,6 +96,7 @@ class EncoderOutput(NamedTuple):
     logvar: Tensor
     n_crystal: Tensor
     p_logit: Tensor
+    n_nucleus: Tensor
     mol_latent: Tensor
     mol_feat: Tensor
     edge_index: Tensor
@@ -135,6 +140,7 @@ class HierarchicalEncoder(nn.Module):
         pooled1 = self._init_atom_stage(c, n_species)
         self._init_molecule_stage(c, pooled1)
         self._output_names: List[str] = [f"z{k}" for k in range(c.latent_dim)] + ["n_crystal"]
+        self.nucleus = NucleusCount(c.nucleus_fraction, c.nucleus_width)  # no parameters
         # per-pair geometry by latentcv's fused CPU operator (cv_models/ops.py) when built
         self.fused = ops_available()
         self.kernels = FusedKernels() if self.fused else NoFusedKernels()
@@ -281,7 +287,8 @@ class HierarchicalEncoder(nn.Module):
         feat = self.molecule_features(hm, edge_index, d, rbf, w, orient)
         lat = self.molecule_stage(hm, feat, edge_index, eattr, w)
         z, logvar, p_logit, n_crystal = self.heads(lat, mol_batch, num_graphs)
-        return EncoderOutput(z, logvar, n_crystal, p_logit, lat, feat, edge_index, w, centers)
+        n_nucleus = self.nucleus(torch.sigmoid(p_logit), edge_index, w, mol_batch, num_graphs)
+        return EncoderOutput(z, logvar, n_crystal, p_logit, n_nucleus, lat, feat, edge_index, w, centers)
 
     def atom_stage(self, positions: Tensor, cells: Tensor, mol_batch: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Stage 1 on the complete intra-molecular graph: (centres [M, 3], atom features

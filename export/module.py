@@ -1,7 +1,7 @@
 """The deployable module: a trained encoder plus the derived CVs, with ONE table of its
 named outputs (:data:`DERIVED_OUTPUTS`) from which ``output_names`` and the metadata derive.
 
-Outputs (K = latent_dim + 3), in this order:
+Outputs (K = latent_dim + 4), in this order:
 
 - ``z0 .. z{d-1}``: the latent coordinates (posterior mean), dimensionless;
 - ``proj``: projection of z on the melt → crystal centroid axis,
@@ -11,7 +11,11 @@ Outputs (K = latent_dim + 3), in this order:
   ``sqrt(|z - c_crys|² / |c_crys - c_melt|² + 1e-4)`` (0.01 at the crystal, ≈1 at the melt
   centroid; the 1e-4 rounds the cone of |z - c_crys| off into a smooth minimum, so that
   value and gradient stay smooth near the crystal centroid);
-- ``n_crystal``: the extensive number of crystal-like molecules ``Σ_m p_m``.
+- ``n_crystal``: the extensive number of crystal-like molecules ``Σ_m p_m``;
+- ``n_nucleus``: the crystal-like molecules among crystal-like neighbours
+  (``NucleusCount`` on the molecule graph): ~0 in a melt at any size, blind to scattered
+  crystal-like molecules, the size of the nuclei (a nucleus's interior fully, its surface
+  in part).
 """
 
 from __future__ import annotations
@@ -43,11 +47,12 @@ DERIVED_OUTPUTS: Tuple[OutputSpec, ...] = (
     OutputSpec("proj", "projection on the melt->crystal centroid axis (melt 0, crystal 1)"),
     OutputSpec("dcrys", "distance to the crystal centroid in units of the centroid separation"),
     OutputSpec("n_crystal", "number of crystal-like molecules", extensive=True),
+    OutputSpec("n_nucleus", "crystal-like molecules among crystal-like neighbours (nucleus size)"),
 )
 
 
 def output_specs(latent_dim: int) -> List[OutputSpec]:
-    """All K = latent_dim + 3 outputs of a deployed model, in order."""
+    """All K = latent_dim + 4 outputs of a deployed model, in order."""
     return [OutputSpec(f"z{k}", "latent coordinate") for k in range(latent_dim)] + list(DERIVED_OUTPUTS)
 
 
@@ -94,24 +99,30 @@ class LatentCVModule(nn.Module):
 
     @torch.jit.export
     def output_names(self) -> List[str]:
-        """``z0..z{d-1}, proj, dcrys, n_crystal``."""
+        """``z0..z{d-1}, proj, dcrys, n_crystal, n_nucleus``."""
         return self._names
 
     @torch.jit.export
-    def derived(self, z: Tensor, n_crystal: Tensor) -> Tensor:
-        """All K outputs [B, K] from latents ``z`` [B, d] and counts ``n_crystal`` [B]."""
+    def derived(self, z: Tensor, n_crystal: Tensor, n_nucleus: Tensor) -> Tensor:
+        """All K outputs [B, K] from latents ``z`` [B, d] and counts ``n_crystal``, ``n_nucleus`` [B]."""
         proj = ((z - self.melt_centroid) * self.axis).sum(-1)
         dz = (z - self.crystal_centroid) * self.inv_separation
         dcrys = torch.sqrt((dz * dz).sum(-1) + self.dcrys_eps2)
-        return torch.cat([z, proj.unsqueeze(-1), dcrys.unsqueeze(-1), n_crystal.unsqueeze(-1)], dim=-1)
+        return torch.cat([z, proj.unsqueeze(-1), dcrys.unsqueeze(-1), n_crystal.unsqueeze(-1),
+                          n_nucleus.unsqueeze(-1)], dim=-1)
 
     def forward(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
+        return self.outputs(positions, cell, edge_index, edge_shift)
+
+    def outputs(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
+        """The K outputs of one frame (what ``forward`` returns)."""
         if self.length_scale != 1.0:
             positions = positions / self.length_scale
             cell = cell / self.length_scale
-        out = self.encoder(positions, cell, edge_index, edge_shift)  # [z..., n_crystal]
-        d = self.latent_dim
-        return self.derived(out[:d].unsqueeze(0), out[d:d + 1])[0]
+        m = positions.shape[0] // self.encoder.atoms_per_molecule
+        batch = torch.zeros(m, dtype=torch.long, device=positions.device)
+        out = self.encoder.encode(positions, cell.unsqueeze(0), batch, edge_index, edge_shift, 1)
+        return self.derived(out.z, out.n_crystal, out.n_nucleus)[0]
 
     @torch.jit.export
     def molecule_centers(self, positions: Tensor, cell: Tensor) -> Tensor:

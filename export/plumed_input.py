@@ -104,7 +104,8 @@ def _check_number(option: str, value: object, low: float, strict: bool, integer:
 def cv_span(meta: Dict[str, str], name: str, n_molecules: Optional[int] = None) -> Optional[float]:
     """Distance from the melt to the crystal value of output ``name`` of a latentcv model:
     |c_crys,k − c_melt,k| for ``z<k>``, 1 for ``proj``, |dcrys(melt) − dcrys(crystal)| ≈ 0.99
-    for ``dcrys``. None if unknown, and for the extensive count ``n_crystal``: its melt
+    for ``dcrys``. None if unknown, for ``n_nucleus`` (~0 in the melt, up to M), and for the
+    extensive count ``n_crystal``: its melt
     spread grows like sqrt(M) while the distance grows like M, so a fixed fraction would
     flag every large box (:func:`sigma_review` asks it for at least half a molecule)."""
     crys, melt = parse_floats(meta.get("crystal_centroid", "")), parse_floats(meta.get("melt_centroid", ""))
@@ -124,10 +125,10 @@ def cv_span(meta: Dict[str, str], name: str, n_molecules: Optional[int] = None) 
 def sigma_review(sigma: float, span: Optional[float], cv: str) -> Optional[List[str]]:
     """The ``# REVIEW SIGMA:`` comment lines when the sigma hint of ``cv`` is below
     ``SIGMA_REVIEW_FRACTION`` of its melt → crystal distance ``span``; None when it is not."""
-    if cv == "n_crystal":
+    if cv in ("n_crystal", "n_nucleus"):
         if sigma >= 0.5:
             return None
-        return [f"# REVIEW SIGMA: the sigma_hint {sigma:.3g} of cv.n_crystal is below half a molecule:",
+        return [f"# REVIEW SIGMA: the sigma_hint {sigma:.3g} of cv.{cv} is below half a molecule:",
                 "#   the count barely moves over the melt frames of the training data.",
                 "#   CHANGE: raise SIGMA (--sigma, at least 0.5), or retrain with interface / partially crystalline "
                 "frames ([data] molecule_labels = \"ten_wolde\")."]

@@ -88,7 +88,7 @@ def sigma_hints(module: LatentCVModule, frames: Sequence, max_frames: int = MAX_
     samples = prepare_samples(melt, enc.atoms_per_molecule, enc.cutoff, dtype)
     out = encode_frames(enc, samples, torch.device("cpu"))
     with torch.no_grad():
-        values = module.derived(out["z"].to(dtype), out["n_crystal"].to(dtype)).double().numpy()
+        values = module.derived(out["z"].to(dtype), out["n_crystal"].to(dtype), out["n_nucleus"].to(dtype)).double().numpy()
     std = values.std(axis=0) if len(values) > 1 else np.zeros(values.shape[1])
     scale = np.maximum(np.abs(values).max(axis=0), 1.0)
     hints = np.where(std > 0, 0.5 * std, 1e-3 * scale)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from latentcv.cv_models.config import load_config
+from latentcv.cv_models.graphs import frame_graph
 from latentcv.cv_models.data.sources import load_frames
 from latentcv.cv_models.data.split import split_frames
 from latentcv.cv_models.training import train
@@ -63,8 +64,8 @@ def held_out_frames(checkpoint: Path):
 
 
 def reference_outputs(encoder, positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    """Independent Python reference of the exported outputs [z.., proj, dcrys, n_crystal]:
-    the eager encoder (float64) plus the derived CVs written out with numpy."""
+    """Independent Python reference of the exported outputs [z.., proj, dcrys, n_crystal,
+    n_nucleus]: the eager encoder (float64) plus the derived CVs written out with numpy."""
     enc = encoder.double()
     with torch.no_grad():
         out = enc.evaluate(torch.tensor(positions, dtype=torch.float64), torch.tensor(cell, dtype=torch.float64))
@@ -75,14 +76,35 @@ def reference_outputs(encoder, positions: np.ndarray, cell: np.ndarray) -> np.nd
     m = enc.melt_centroid.double().numpy()
     proj = float((z - m) @ (c - m) / ((c - m) @ (c - m)))
     dcrys = float(np.sqrt(np.sum((z - c) ** 2) / np.sum((c - m) ** 2) + 1e-4))
-    return np.concatenate([z, [proj, dcrys, n]])
+    return np.concatenate([z, [proj, dcrys, n, reference_n_nucleus(enc, positions, cell)]])
 
 
-NAMES = ["z0", "z1", "proj", "dcrys", "n_crystal"]
+def reference_n_nucleus(enc, positions: np.ndarray, cell: np.ndarray) -> float:
+    """``n_nucleus`` in numpy from the encoder's per-molecule probabilities: brute-force pairs
+    of molecule centres, the quintic switch, the neighbour fraction and its smooth step."""
+    from chain_helpers import brute_force_pairs
+
+    x = torch.tensor(positions, dtype=torch.float64)
+    box = torch.tensor(cell, dtype=torch.float64)
+    with torch.no_grad():
+        centers = enc.molecule_centers(x, box).numpy()
+        ei, sh = frame_graph(x, box, enc.atoms_per_molecule, enc.cutoff)
+        p = enc.molecule_crystallinity(x, box, ei, sh).numpy()
+    (i, j), shifts = brute_force_pairs(centers, cell, enc.cutoff)
+    r = np.linalg.norm(centers[j] + shifts @ cell - centers[i], axis=1)
+    t = np.clip((r - enc.r_on) / (enc.cutoff - enc.r_on), 0.0, 1.0)
+    w = 1.0 - t ** 3 * (10.0 - 15.0 * t + 6.0 * t * t)
+    coordination = np.bincount(i, weights=w, minlength=len(p))
+    fraction = np.bincount(i, weights=w * p[j], minlength=len(p)) / (coordination + enc.nucleus.neighbour_floor)
+    inside = 1.0 / (1.0 + np.exp(-(fraction - enc.nucleus.fraction) / enc.nucleus.width))
+    return float(np.sum(p * inside))
+
+
+NAMES = ["z0", "z1", "proj", "dcrys", "n_crystal", "n_nucleus"]
 
 
 class _LatentCVOutputs(torch.nn.Module):
-    """Five outputs named like an exported latentcv model's, from the analytic coordination CV."""
+    """Six outputs named like an exported latentcv model's, from the analytic coordination CV."""
 
     def __init__(self, atoms_per_molecule: int):
         super().__init__()
@@ -97,13 +119,13 @@ class _LatentCVOutputs(torch.nn.Module):
     def forward(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
                 edge_shift: torch.Tensor) -> torch.Tensor:
         v = self.cv(positions, cell, edge_index, edge_shift)
-        return torch.cat([v, v, v[:1]])
+        return torch.cat([v, v, v])
 
 
 def save_model_with_hints(path: Path, sigma_hint, crystal=(1.0, 0.5), melt=(0.0, 0.0), atoms_per_molecule: int = 1,
                           extra: dict | None = None) -> Path:
     """A model file carrying the metadata ``latentcv export`` writes for ``plumed-input``
-    (outputs z0 z1 proj dcrys n_crystal, centroids, ``sigma_hint``), without training."""
+    (outputs z0 z1 proj dcrys n_crystal n_nucleus, centroids, ``sigma_hint``), without training."""
     from latentcv.export.deploy import ModelCard, save_deployable
 
     fmt = lambda xs: ",".join(repr(float(x)) for x in xs)  # noqa: E731

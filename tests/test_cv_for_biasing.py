@@ -123,7 +123,7 @@ def test_plumed_input_scales_the_sigma_of_an_extensive_count(tmp_path):
 
     import re
 
-    model = save_model_with_hints(tmp_path / "m.pt", sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0],
+    model = save_model_with_hints(tmp_path / "m.pt", sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0, 1.0],
                                   extra={"sigma_hint_molecules": "100.0", "extensive_outputs": "n_crystal"})
 
     def sigma(atoms: str) -> float:

@@ -45,7 +45,7 @@ def test_eval_writes_colvar_equal_to_core_and_a_plot(dimer, tmp_path, capsys):
                    "--no-progress"])
     assert rc == 0, capsys.readouterr().err
     fields, data = read_columns(colvar)
-    assert fields == ["frame", "step", "z0", "z1", "proj", "dcrys", "n_crystal"]
+    assert fields == ["frame", "step", "z0", "z1", "proj", "dcrys", "n_crystal", "n_nucleus"]
     assert len(data) == len(dimer["frames"])
     np.testing.assert_array_equal(data[:, 1], [f.timestep for f in dimer["frames"]])
     core = native.Model(str(dimer["model"]), warmup=False)
@@ -112,8 +112,8 @@ def test_plumed_input_flags_a_degenerate_sigma_hint(tmp_path, capsys):
 
     # centroids: crystal (1, 0.5), melt (0, 0); distances z0 1, z1 0.5, proj 1, dcrys 0.99; n_crystal needs
     # at least half a molecule (an extensive count: a fixed fraction of M would flag every large box)
-    bad = save_model_with_hints(tmp_path / "bad.pt", sigma_hint=[0.05, 0.001, 2e-4, 0.05, 0.1])
-    good = save_model_with_hints(tmp_path / "good.pt", sigma_hint=[0.05, 0.02, 0.03, 0.05, 1.0])
+    bad = save_model_with_hints(tmp_path / "bad.pt", sigma_hint=[0.05, 0.001, 2e-4, 0.05, 0.1, 0.5])
+    good = save_model_with_hints(tmp_path / "good.pt", sigma_hint=[0.05, 0.02, 0.03, 0.05, 1.0, 1.0])
     base = ["--natoms", "32", "--temp", "0.6"]
     for cv, model, flagged in (("proj", bad, True), ("z1", bad, True), ("z0", bad, False), ("proj", good, False),
                                ("z1", good, False), ("n_crystal", good, False), ("n_crystal", bad, True)):

@@ -22,7 +22,7 @@ from tests.gradcheck import check_gradient
 
 torch.set_num_threads(1)
 
-NAMES = ["z0", "z1", "proj", "dcrys", "n_crystal"]
+NAMES = ["z0", "z1", "proj", "dcrys", "n_crystal", "n_nucleus"]
 
 
 @pytest.fixture(scope="module")
@@ -94,13 +94,13 @@ def test_core_matches_python_on_held_out_frames(runs, system, dtype, tol):
 
         ref32 = np.array([_eager(scripted, f.positions, f.cell, torch.float32, False, enc.cutoff)[0] for f in frames])
         assert _rel(got, ref32) < tol
-        assert _rel(got[:, -1:], ref[:, -1:]) < 1e-3  # n_crystal in float32 vs float64
+        assert _rel(got[:, -2:], ref[:, -2:]) < 1e-3  # n_crystal, n_nucleus in float32 vs float64
     else:
         assert _rel(got, ref) < tol
     # the derived CVs are what they say: proj 0/1 at the centroids, dcrys 1/0
     module = LatentCVModule(enc)
     c, m = enc.crystal_centroid.unsqueeze(0), enc.melt_centroid.unsqueeze(0)
-    d = module.derived(torch.cat([c, m]), torch.zeros(2, dtype=c.dtype)).numpy()
+    d = module.derived(torch.cat([c, m]), torch.zeros(2, dtype=c.dtype), torch.zeros(2, dtype=c.dtype)).numpy()
     np.testing.assert_allclose(d[:, 2], [1.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(d[:, 3], [0.01, np.sqrt(1.0 + 1e-4)], rtol=1e-12)
 
@@ -153,9 +153,7 @@ class _ScriptedDiffers(LatentCVModule):
 
     def forward(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
                 edge_shift: torch.Tensor) -> torch.Tensor:
-        out = self.encoder(positions, cell, edge_index, edge_shift)
-        d = self.latent_dim
-        out = self.derived(out[:d].unsqueeze(0), out[d:d + 1])[0]
+        out = self.outputs(positions, cell, edge_index, edge_shift)
         if torch.jit.is_scripting():
             out = out * (1.0 + 1e-6)
         return out
@@ -166,10 +164,8 @@ class _DetachedGradient(LatentCVModule):
 
     def forward(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
                 edge_shift: torch.Tensor) -> torch.Tensor:
-        out = self.encoder(positions, cell, edge_index, edge_shift)
-        d = self.latent_dim
-        out = self.derived(out[:d].unsqueeze(0), out[d:d + 1])[0]
-        return torch.cat([out[:-1], out[-1:].detach()])
+        out = self.outputs(positions, cell, edge_index, edge_shift)
+        return torch.cat([out[:-2], out[-2:-1].detach(), out[-1:]])
 
 
 @pytest.mark.parametrize("cls,check", [(_ScriptedDiffers, "scripted vs eager"),

@@ -391,7 +391,7 @@ def _check_written(text: str, args: list[str]) -> None:
 
 
 def test_random_plumed_input_arguments(tmp_path, capsys):
-    model = save_model_with_hints(tmp_path / "m.pt", sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0], atoms_per_molecule=2)
+    model = save_model_with_hints(tmp_path / "m.pt", sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0, 1.0], atoms_per_molecule=2)
     rng = np.random.default_rng(99)
     out = tmp_path / "plumed.dat"
     outcomes = {"ok": 0, "error": 0}
@@ -420,7 +420,7 @@ def test_random_plumed_input_arguments(tmp_path, capsys):
 
 def test_random_plumed_input_options_of_any_type_raise_value_errors(tmp_path):
     """The library function, with values of any type: a ValueError or a valid plumed.dat."""
-    model = save_model_with_hints(tmp_path / "m.pt", sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0], atoms_per_molecule=2)
+    model = save_model_with_hints(tmp_path / "m.pt", sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0, 1.0], atoms_per_molecule=2)
     rng = np.random.default_rng(5)
     pool: list[Any] = [None, 0, 1, 2, -1, 2.5, 1e9, float("nan"), float("inf"), "", "1", "x y", "cpu", "HILLS",
                        [1], {"a": 1}, True, b"1-64", "1-64", "n_crystal", 30.0, 0.6]

@@ -340,7 +340,7 @@ def test_an_error_in_a_training_process_comes_back_as_one_line():
 
 @pytest.fixture(scope="module")
 def hints_model(tmp_path_factory) -> Path:
-    return save_model_with_hints(tmp_path_factory.mktemp("pi") / "m.pt", sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0])
+    return save_model_with_hints(tmp_path_factory.mktemp("pi") / "m.pt", sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0, 1.0])
 
 
 PLUMED_INPUT_ERRORS = [
@@ -399,7 +399,7 @@ def test_plumed_input_good_options_are_written(hints_model, tmp_path):
 def test_plumed_input_refuses_an_unusable_sigma_hint(tmp_path):
     from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
 
-    model = save_model_with_hints(tmp_path / "m.pt", sigma_hint=[0.1, 0.1, 0.0, 0.1, float("nan")])
+    model = save_model_with_hints(tmp_path / "m.pt", sigma_hint=[0.1, 0.1, 0.0, 0.1, float("nan"), 1.0])
     for cv in ("proj", "n_crystal"):
         with pytest.raises(ValueError, match=rf"sigma_hint of {cv} gives SIGMA = (0|nan).*pass --sigma S"):
             plumed_input(model, PlumedInputOptions(atoms="1-64", cv=cv, temp=0.6))

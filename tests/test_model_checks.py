@@ -296,6 +296,25 @@ class TestTopKPool(PoolChecks):
         return seeded(lambda: L.TopKPool(F, 0.5))
 
 
+class TestNucleusCount(ModelChecks):
+    """``(p [N], edge_index, edge_weight, batch, num_graphs) -> [B]``: blind to node names and
+    edge order; p, the weights and nothing else differentiable."""
+
+    differentiable = (0, 2)
+
+    def build(self):
+        return L.NucleusCount(0.4, 0.1).double()
+
+    def inputs(self) -> tuple:
+        _, ei, _, w, batch = graph()
+        p = torch.rand(N, generator=torch.Generator().manual_seed(6), dtype=D)
+        return p, ei, w, batch, 2
+
+    def symmetries(self, inputs: tuple):
+        return {"node_relabelling": Symmetry(relabel_nodes(inputs, permutation(N, 1), [0, 3], [1])),
+                "edge_order": Symmetry(reorder_edges(inputs, permutation(E, 2), [2], [1]))}
+
+
 class TestInnerProductDecoder(ModelChecks):
     """``(z, pairs [2, P]) -> [P]`` logits: symmetric in (i, j), blind to node names."""
 
@@ -371,7 +390,7 @@ CASES = {
     "EGNNLayer": TestEGNNLayer, "Stage1Block": TestStage1BlockEGNN, "AngularMoments": TestAngularMomentsCoreTorch,
     "SolidHarmonics": TestSolidHarmonics, "MLP": TestMLP, "PairMLP": TestPairMLP, "GaussianRBF": TestGaussianRBF,
     "MeanPool": TestMeanPool, "SumPool": TestSumPool, "AttentionPool": TestAttentionPool, "DiffPool": TestDiffPool,
-    "TopKPool": TestTopKPool, "InnerProductDecoder": TestInnerProductDecoder, "scatter_sum": TestScatterSum,
+    "TopKPool": TestTopKPool, "NucleusCount": TestNucleusCount, "InnerProductDecoder": TestInnerProductDecoder, "scatter_sum": TestScatterSum,
     "scatter_mean": TestScatterMean, "gather": TestGather,
 }
 NOT_LAYERS = {
