@@ -3,7 +3,9 @@
 Frames are read with :func:`latentcv.cv_models.data.read_frames` (LAMMPS dumps, or anything mdtraj
 reads), converted to the model's length unit, evaluated by ``latentcv.cv_models.core``
 (the same code PLUMED runs) and written as a COLVAR-style table
-(``#! FIELDS frame <outputs>``) and, optionally, a PNG of every output vs frame.
+(``#! FIELDS frame <outputs>``) and, optionally, a PNG of every output vs frame and a
+LAMMPS dump of the molecules with their crystal-likeness and share of ``n_nucleus``
+(:func:`write_molecule_dump`, for colouring a nucleus in OVITO).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from latentcv.cv_models.units import length_conversion
 from .deploy import model_file, parse_ints
 
 __all__ = ["EvalResult", "evaluate_trajectory", "evaluate_frames", "write_colvar", "plot_colvar",
-           "length_conversion"]
+           "write_molecule_dump", "length_conversion"]
 
 @dataclass
 class EvalResult:
@@ -85,7 +87,8 @@ def evaluate_frames(model: str | os.PathLike, frames: Sequence, *, device: str =
 def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike, *, top: Optional[str] = None,
                         atoms_per_molecule: Optional[int] = None, data_file: Optional[str] = None,
                         units: Optional[str] = None, length_unit: Optional[str] = None, stride: int = 1,
-                        device: str = "cpu", threads: int = 1, progress: bool = True) -> EvalResult:
+                        device: str = "cpu", threads: int = 1, progress: bool = True,
+                        molecule_dump: Optional[str | os.PathLike] = None) -> EvalResult:
     """Read ``trajectory`` and evaluate ``model`` on every ``stride``-th frame.
 
     Args:
@@ -96,6 +99,7 @@ def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike,
             default ``lj`` for ``lj`` models, otherwise required for dumps.
         length_unit: unit of an mdtraj-read trajectory's numbers (default ``nm``;
             ``lj`` for files holding reduced numbers).
+        molecule_dump: also write the per-molecule outputs there (:func:`write_molecule_dump`).
     """
     from latentcv.cv_models import core as native
     from latentcv.cv_models.data.readers import is_lammps_dump, read_trajectory
@@ -118,7 +122,56 @@ def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike,
         atoms_per_molecule = atoms_per_molecule or (apm if apm > 1 else None)
     frames = read_trajectory(t, top=top, atoms_per_molecule=atoms_per_molecule, data_file=data_file,
                              units=units or "lj", length_unit=length_unit or "nm", stride=stride)
-    return evaluate_frames(m, frames, device=device, threads=threads, progress=progress, trajectory=str(t))
+    result = evaluate_frames(m, frames, device=device, threads=threads, progress=progress, trajectory=str(t))
+    if molecule_dump is not None:
+        write_molecule_dump(molecule_dump, m, frames)
+    return result
+
+
+def write_molecule_dump(path: str | os.PathLike, model: str | os.PathLike, frames: Sequence) -> Path:
+    """A LAMMPS text dump with one row per molecule and frame: ``id type x y z c_p
+    c_nucleus`` (molecule centre in the trajectory's length unit; ``c_p`` the crystal-likeness,
+    summing to ``n_crystal``; ``c_nucleus`` the share of ``n_nucleus``). Open it in OVITO and
+    colour by ``c_nucleus`` to see the nucleus. Evaluated by the model file in Python (the
+    same TorchScript the C++ core runs), with its own pair list."""
+    import torch
+
+    from latentcv.cv_models.graphs import frame_graph
+
+    from .deploy import load_deployable
+
+    module = load_deployable(model_file(model))
+    if not hasattr(module.encoder, "molecule_outputs"):
+        raise ValueError(f"{model} has no per-molecule outputs (not a trained latentcv model); drop --molecule-dump")
+    meta = dict(module.metadata())
+    dtype = torch.float64 if meta.get("dtype", "float64") == "float64" else torch.float32
+    apm, cutoff = int(meta["atoms_per_molecule"]), float(meta["cutoff"])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        for k, f in enumerate(frames):
+            scale = length_conversion(f.length_unit, meta["length_unit"])
+            x = torch.tensor(np.asarray(f.positions) * scale, dtype=dtype)
+            cell = torch.tensor(np.asarray(f.cell) * scale, dtype=dtype)
+            edge_index, edge_shift = frame_graph(x, cell, apm, cutoff)
+            with torch.no_grad():
+                per = module.encoder.molecule_outputs(x, cell, edge_index, edge_shift).double().numpy()
+                centres = module.molecule_centers(x, cell).double().numpy() / scale
+            step = int(getattr(f, "timestep", -1))
+            _dump_frame(fh, step if step >= 0 else k, centres, np.asarray(f.cell), per)
+    return path
+
+
+def _dump_frame(fh, step: int, centres: np.ndarray, cell: np.ndarray, per: np.ndarray) -> None:
+    """One frame of a LAMMPS dump (restricted triclinic box from the cell rows a, b, c)."""
+    (lx, _, _), (xy, ly, _), (xz, yz, lz) = (map(float, row) for row in cell)
+    bounds = [(min(0.0, xy, xz, xy + xz), lx + max(0.0, xy, xz, xy + xz), xy), (min(0.0, yz), ly + max(0.0, yz), xz),
+              (0.0, lz, yz)]
+    fh.write(f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(centres)}\nITEM: BOX BOUNDS xy xz yz pp pp pp\n")
+    fh.write("".join(f"{lo:.17g} {hi:.17g} {tilt:.17g}\n" for lo, hi, tilt in bounds))
+    fh.write("ITEM: ATOMS id type x y z c_p c_nucleus\n")
+    for i, (c, (p, share)) in enumerate(zip(centres, per)):
+        fh.write(f"{i + 1} 1 {c[0]:.8g} {c[1]:.8g} {c[2]:.8g} {p:.6g} {share:.6g}\n")
 
 
 def write_colvar(path: str | os.PathLike, result: EvalResult) -> Path:

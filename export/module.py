@@ -125,6 +125,20 @@ class LatentCVModule(nn.Module):
         return self.derived(out.z, out.n_crystal, out.n_nucleus)[0]
 
     @torch.jit.export
+    def molecule_outputs(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
+        """Per molecule [M, 2]: crystal-likeness p (``n_crystal = sum``) and its share of
+        ``n_nucleus`` (``n_nucleus = sum``), for looking at a nucleus (``latentcv eval
+        --molecule-dump``)."""
+        if self.length_scale != 1.0:
+            positions = positions / self.length_scale
+            cell = cell / self.length_scale
+        m = positions.shape[0] // self.encoder.atoms_per_molecule
+        batch = torch.zeros(m, dtype=torch.long, device=positions.device)
+        out = self.encoder.encode(positions, cell.unsqueeze(0), batch, edge_index, edge_shift, 1)
+        p = torch.sigmoid(out.p_logit)
+        return torch.stack([p, self.encoder.nucleus.contributions(p, out.edge_index, out.edge_weight)], dim=1)
+
+    @torch.jit.export
     def molecule_centers(self, positions: Tensor, cell: Tensor) -> Tensor:
         if self.length_scale == 1.0:
             return self.encoder.molecule_centers(positions, cell)

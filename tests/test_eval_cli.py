@@ -55,6 +55,27 @@ def test_eval_writes_colvar_equal_to_core_and_a_plot(dimer, tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
+def test_eval_molecule_dump_sums_to_the_counts_and_reads_back(dimer, tmp_path, capsys):
+    """--molecule-dump: one row per molecule, c_p summing to n_crystal and c_nucleus to
+    n_nucleus of the same frame; a LAMMPS dump latentcv's own reader (and OVITO) reads."""
+    from latentcv.cv_models.data.lammps_reader import iter_lammps_dump
+
+    colvar, dump = tmp_path / "colvar.dat", tmp_path / "molecules.dump"
+    rc = cli.main(["eval", str(dimer["model"]), str(dimer["dump"]), "-o", str(colvar), "--molecule-dump", str(dump),
+                   "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    fields, data = read_columns(colvar)
+    frames = list(iter_lammps_dump(dump))
+    assert len(frames) == len(dimer["frames"])
+    for row, written, f in zip(data, frames, dimer["frames"]):
+        assert len(written.columns["id"]) == f.n_atoms // 2  # one row per molecule
+        assert written.timestep == f.timestep
+        np.testing.assert_allclose(written.columns["c_p"].sum(), row[fields.index("n_crystal")], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(written.columns["c_nucleus"].sum(), row[fields.index("n_nucleus")], rtol=1e-5,
+                                   atol=1e-5)
+        np.testing.assert_allclose(written.cell, f.cell, atol=1e-12)
+
+
 def test_eval_errors_name_the_fix(dimer, tmp_path, capsys):
     # a dimer model on a trajectory with an odd atom count
     f = dimer["frames"][0]

@@ -40,6 +40,16 @@ def freud_solid(frame: Frame, cutoff: float) -> np.ndarray:
     return np.asarray(sl.num_connections) >= 8
 
 
+def freud_largest_cluster(frame: Frame, cutoff: float) -> int:
+    """Molecules in the largest cluster of ten Wolde solid particles joined by solid bonds
+    (freud ``SolidLiquid.largest_cluster_size``): the n_max of nucleation studies."""
+    import freud
+
+    sl = freud.order.SolidLiquid(l=6, q_threshold=0.5, solid_threshold=8, normalize_q=True)
+    sl.compute(_freud_system(frame), neighbors={"r_max": float(cutoff)})
+    return int(sl.largest_cluster_size)
+
+
 def freud_solid_fraction(frame: Frame, cutoff: float) -> float:
     """Fraction of solid particles (freud ``SolidLiquid``, ten Wolde thresholds)."""
     s = freud_solid(frame, cutoff)

@@ -187,6 +187,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("-o", "--output", default="colvar.dat", help="COLVAR-style output (default colvar.dat)")
     p.add_argument("--plot", default=None, help="PNG of every output vs frame")
+    p.add_argument("--molecule-dump", default=None,
+                   help="LAMMPS dump of the molecules with c_p and c_nucleus (their share of n_crystal and "
+                        "n_nucleus): colour a nucleus in OVITO")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
 
@@ -197,9 +200,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     res = evaluate_trajectory(args.model, args.trajectory, top=args.top, atoms_per_molecule=args.atoms_per_molecule,
                               data_file=args.data_file, units=args.units, length_unit=args.length_unit,
                               stride=args.stride, device=args.device, threads=args.threads,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, molecule_dump=args.molecule_dump)
     write_colvar(args.output, res)
     msg = f"latentcv eval: {len(res.frames)} frames -> {args.output}"
+    if args.molecule_dump:
+        msg += f", {args.molecule_dump} (per molecule)"
     if args.plot:
         plot_colvar(args.plot, res)
         msg += f", {args.plot}"

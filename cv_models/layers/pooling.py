@@ -189,9 +189,13 @@ class NucleusCount(nn.Module):
 
     def forward(self, p: Tensor, edge_index: Tensor, edge_weight: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
         """p [M] in (0, 1), edge_index [2, E] (full list), edge_weight [E], batch [M] -> [num_graphs]."""
+        return scatter_sum(self.contributions(p, edge_index, edge_weight), batch, num_graphs)
+
+    @torch.jit.export
+    def contributions(self, p: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Tensor:
+        """Each molecule's share of n_nucleus, ``p_i sigma((f_i - f_0)/delta)`` [M]."""
         m = p.shape[0]
         coordination = scatter_sum(edge_weight, edge_index[0], m)
         crystalline = scatter_sum(edge_weight * p.index_select(0, edge_index[1]), edge_index[0], m)
         fraction = crystalline / (coordination + self.neighbour_floor)
-        inside = torch.sigmoid((fraction - self.fraction) / self.width)
-        return scatter_sum(p * inside, batch, num_graphs)
+        return p * torch.sigmoid((fraction - self.fraction) / self.width)
