@@ -4,7 +4,8 @@ Each system's LAMMPS model (units, atoms or molecules on a lattice, pair style, 
 settings) is written once, in ``examples/<system>/system.lmp``; the MD protocols of the
 generator, the demo, the benchmarks and the tests include that file
 (:func:`system_commands` from Python). :data:`SYSTEMS` holds each system's measured state
-point and the settings of its analyses.
+point and the settings of its analyses; :data:`METAD_DEFAULTS` the metadynamics settings
+every latentcv command starts from.
 """
 
 from __future__ import annotations
@@ -34,6 +35,27 @@ DIMER_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
     ("slab", 0.25, 1.15), ("slab", 0.5, 1.15), ("slab", 0.75, 1.15),
     ("slab", 0.3, 1.5), ("slab", 0.6, 1.5), ("sphere", 0.2, 1.3), ("sphere", 0.4, 1.45),
 )
+
+
+@dataclass(frozen=True)
+class MetadDefaults:
+    """The well-tempered METAD settings latentcv recommends, used by ``plumed-input``,
+    ``latentcv demo``, ``latentcv compare`` and the docs alike (docs/results.md measured
+    them: the demo crystallises 5/5 seeds with these on 256 LJ atoms).
+
+    Attributes:
+        pace: steps between hills (200: the bias grows fast enough to cross in a few 10^4
+            steps on 256 molecules; 500 was slower in every run of docs/results.md).
+        height_kt: hill height in kT.
+        biasfactor: well-tempered bias factor (> 1).
+    """
+
+    pace: int = 200
+    height_kt: float = 1.0
+    biasfactor: float = 30.0
+
+
+METAD_DEFAULTS = MetadDefaults()
 
 
 @dataclass(frozen=True)

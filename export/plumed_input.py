@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from latentcv.cv_models.systems import METAD_DEFAULTS
+
 from .deploy import parse_floats, parse_names, read_metadata
 
 __all__ = ["PlumedInputOptions", "plumed_input", "write_plumed_input", "read_metadata", "cv_span", "sigma_review",
@@ -54,8 +56,8 @@ class PlumedInputOptions:
     temp: Optional[float] = None
     height: Optional[float] = None
     sigma: Optional[float] = None
-    pace: int = 500
-    biasfactor: float = 30.0
+    pace: int = METAD_DEFAULTS.pace
+    biasfactor: float = METAD_DEFAULTS.biasfactor
     stride: int = 500
     device: str = "cpu"
     threads: int = 1

@@ -12,6 +12,7 @@ from chain_helpers import read_columns
 from latentcv.cv_models.app import cli
 from latentcv.cv_models import core as native
 from latentcv.cv_models.data.writers import write_lammps_dump
+from latentcv.cv_models.systems import METAD_DEFAULTS
 from latentcv.export.evaluate import length_conversion
 from export_helpers import held_out_frames
 
@@ -110,7 +111,7 @@ def test_plumed_input_cli(dimer, tmp_path, capsys):
     assert cli.main(["plumed-input", str(dimer["model"]), "--natoms", str(n), "--temp", "1.15", "--cv", "proj",
                      "--out", str(out)]) == 0
     text = out.read_text()
-    assert f"ATOMS=1-{n}" in text and "ARG=cv.proj" in text and "PACE=500" in text and "HEIGHT=1.15" in text
+    assert f"ATOMS=1-{n}" in text and "ARG=cv.proj" in text and f"PACE={METAD_DEFAULTS.pace}" in text and "HEIGHT=1.15" in text
     assert "UNITS NATURAL" not in text.replace("# for `plumed driver` add the line: UNITS NATURAL", "")
     assert cli.main(["plumed-input", str(dimer["model"]), "--natoms", str(n), "--temp", "1.15", "--cv", "n_crystal",
                      "--height", "2.5", "--out", str(out)]) == 0
@@ -153,3 +154,22 @@ def test_plumed_input_flags_a_degenerate_sigma_hint(tmp_path, capsys):
     assert cli.main(["plumed-input", str(bad), "--cv", "proj", "--sigma", "0.05", "--out", str(tmp_path / "s.dat")]
                     + base) == 0
     assert "REVIEW SIGMA" not in (tmp_path / "s.dat").read_text() and "warning" not in capsys.readouterr().err
+
+
+def test_one_set_of_metad_defaults_across_the_commands():
+    """plumed-input, demo and compare start from the same METAD settings (METAD_DEFAULTS)."""
+    from latentcv.cv_models.app.compare import CompareConfig
+    from latentcv.cv_models.app.demo import DemoConfig
+    from latentcv.export.plumed_input import PlumedInputOptions
+
+    parser = cli.build_parser()
+    pi = parser.parse_args(["plumed-input", "m.pt"])
+    cmp = parser.parse_args(["compare", "m.pt"])
+    for pace, biasfactor in [(pi.pace, pi.biasfactor), (cmp.pace, cmp.biasfactor),
+                             (PlumedInputOptions(atoms="1").pace, PlumedInputOptions(atoms="1").biasfactor),
+                             (CompareConfig().pace, CompareConfig().biasfactor), (DemoConfig().pace, DemoConfig().biasfactor)]:
+        assert (pace, biasfactor) == (METAD_DEFAULTS.pace, METAD_DEFAULTS.biasfactor)
+    assert cmp.height == CompareConfig().height_kt == METAD_DEFAULTS.height_kt
+    # --stride: the PRINT stride of plumed-input, the bias stride of compare; the new names say which
+    assert parser.parse_args(["plumed-input", "m.pt", "--print-stride", "7"]).stride == 7
+    assert parser.parse_args(["compare", "m.pt", "--bias-stride", "5"]).stride == 5

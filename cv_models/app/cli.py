@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from latentcv.cv_models import paths
+from latentcv.cv_models.systems import METAD_DEFAULTS
 from latentcv.cv_models.units import MODEL_LENGTH_UNITS, PHYSICAL_MODEL_LENGTH_UNITS
 
 
@@ -131,9 +132,11 @@ def _add_plumed_input(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temp", type=float, default=None, help="temperature (K; reduced for lj models)")
     p.add_argument("--height", type=float, default=None, help="hill height (default: 1 kT)")
     p.add_argument("--sigma", type=float, default=None, help="hill width (default: the model's sigma_hint)")
-    p.add_argument("--pace", type=int, default=500, help="METAD PACE (default 500)")
-    p.add_argument("--biasfactor", type=float, default=30.0, help="METAD BIASFACTOR (default 30)")
-    p.add_argument("--stride", type=int, default=500, help="PRINT STRIDE (default 500)")
+    p.add_argument("--pace", type=int, default=METAD_DEFAULTS.pace, help=f"METAD PACE (default {METAD_DEFAULTS.pace})")
+    p.add_argument("--biasfactor", type=float, default=METAD_DEFAULTS.biasfactor,
+                   help=f"METAD BIASFACTOR (default {METAD_DEFAULTS.biasfactor:g})")
+    p.add_argument("--print-stride", "--stride", dest="stride", type=int, default=500,
+                   help="PRINT STRIDE of COLVAR (default 500; --stride is the old name)")
     p.add_argument("--device", default="cpu", help="LATENT_CV DEVICE: cpu, cuda, auto (default cpu)")
     p.add_argument("--threads", type=int, default=1, help="LATENT_CV THREADS (default 1)")
     p.add_argument("--engine", default="lammps", choices=["lammps", "driver"],
@@ -292,10 +295,13 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cells", type=int, default=4, help="lattice cells per edge (default 4: 256 LJ atoms)")
     p.add_argument("--steps", type=int, default=60000, help="budget per run (default 60000)")
     p.add_argument("--temp", type=float, default=0.0, help="temperature (default: the system's state point)")
-    p.add_argument("--pace", type=int, default=200)
-    p.add_argument("--height", type=float, default=1.0, help="HEIGHT in kT (default 1)")
-    p.add_argument("--biasfactor", type=float, default=30.0)
-    p.add_argument("--stride", type=int, default=1, help="bias STRIDE (multiple time stepping), same for all CVs")
+    p.add_argument("--pace", type=int, default=METAD_DEFAULTS.pace, help=f"METAD PACE (default {METAD_DEFAULTS.pace})")
+    p.add_argument("--height", type=float, default=METAD_DEFAULTS.height_kt,
+                   help=f"HEIGHT in kT (default {METAD_DEFAULTS.height_kt:g})")
+    p.add_argument("--biasfactor", type=float, default=METAD_DEFAULTS.biasfactor,
+                   help=f"METAD BIASFACTOR (default {METAD_DEFAULTS.biasfactor:g})")
+    p.add_argument("--bias-stride", "--stride", dest="stride", type=int, default=1,
+                   help="bias STRIDE (multiple time stepping), same for all CVs (default 1; --stride is the old name)")
     p.add_argument("--kernel", default="",
                    help="PLUMED kernel: 'optimised' (make plumed-opt; the fair peer for Q6) or a path (default: bundled)")
     p.add_argument("--workers", type=int, default=2, help="LAMMPS processes at once (default 2)")

@@ -34,6 +34,7 @@ import numpy as np
 
 from latentcv.cv_models.app.compare_report import markdown_table, plot, summarise
 from latentcv.cv_models.paths import write_atomically
+from latentcv.cv_models.systems import METAD_DEFAULTS
 
 CVS = ("latent", "q6", "energy")
 
@@ -76,9 +77,9 @@ class CompareConfig:
     cells: int = 4
     steps: int = 60000
     temp: float = 0.0
-    pace: int = 200
-    height_kt: float = 1.0
-    biasfactor: float = 30.0
+    pace: int = METAD_DEFAULTS.pace
+    height_kt: float = METAD_DEFAULTS.height_kt
+    biasfactor: float = METAD_DEFAULTS.biasfactor
     stride: int = 1
     sigma_scale: float = 0.5
     calibration_steps: int = 5000

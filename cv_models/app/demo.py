@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from latentcv.cv_models import paths
-from latentcv.cv_models.systems import SYSTEMS
+from latentcv.cv_models.systems import METAD_DEFAULTS, SYSTEMS
 
 EXAMPLES = SYSTEMS["lj"].template_dir
 
@@ -64,9 +64,9 @@ class DemoConfig:
     equil_steps: int = 1000
     dump_every_md: int = 500
     cv: str = "n_crystal"
-    pace: int = 200
+    pace: int = METAD_DEFAULTS.pace
     height: float | None = None
-    biasfactor: float = 30.0
+    biasfactor: float = METAD_DEFAULTS.biasfactor
     seed: int = 2024
     control: bool = True
     epochs: int | None = None
