@@ -72,7 +72,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
                       check_frames: str | os.PathLike | Sequence | None = None, config: Optional[str] = None,
                       name: Optional[str] = None, max_check_frames: int = MAX_CHECK_FRAMES,
                       log: Callable[[str], None] = print, length_unit: Optional[str] = None,
-                      unit_length: Optional[float] = None, species_masses: Optional[Sequence[float]] = None) -> Path:
+                      unit_length: Optional[float] = None, species_masses: Optional[Sequence[float]] = None,
+                      nucleus: Optional[Tuple[float, float]] = None) -> Path:
     """``latentcv export``: checkpoint of ``latentcv train`` → checked deployable model file.
 
     Args:
@@ -88,6 +89,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
             of it (e.g. "A", 3.405 for argon): the model divides positions and cell by σ.
         species_masses: mass of each species index in the engine's mass unit (amu; reduced
             for lj): LATENT_CV then checks every atom's mass against the species pattern.
+        nucleus: (fraction, width) of ``n_nucleus`` instead of the checkpoint's
+            ``[model] nucleus_fraction`` / ``nucleus_width`` (not trained, so free to change).
     Returns:
         the path written.
     """
@@ -101,6 +104,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
     log(f"latentcv export: loaded {checkpoint} (latent_dim {encoder.latent_dim}, "
         f"{encoder.atoms_per_molecule} atom(s)/molecule, cutoff {encoder.cutoff:g})")
     _check_species_masses(encoder, species_masses)
+    if nucleus is not None:
+        from latentcv.cv_models.layers import NucleusCount
+
+        encoder.nucleus = NucleusCount(*nucleus)
+        log(f"latentcv export: n_nucleus with neighbour fraction {nucleus[0]:g}, width {nucleus[1]:g}")
     scale = _length_scale(length_unit, unit_length)
     module = LatentCVModule(encoder, length_scale=scale).eval()
     frames = _export_frames(ck, checkpoint, config, check_frames)

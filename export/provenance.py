@@ -144,6 +144,8 @@ def model_card(module: LatentCVModule, ck: dict, checkpoint: Path, frames: Seque
             "r_on": repr(float(encoder.r_on)),
             "molecule_extent": repr(module.length_scale * molecule_extent(frames, a)) if a > 1 else "",
             "length_scale": repr(module.length_scale),
+            "nucleus_fraction": repr(float(encoder.nucleus.fraction)),
+            "nucleus_width": repr(float(encoder.nucleus.width)),
             **({"species_masses": format_numbers([float(m) for m in species_masses])} if species_masses else {}),
             "data_fingerprint": fingerprint,
         },

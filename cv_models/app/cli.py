@@ -109,6 +109,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--species-masses", default=None,
                    help="mass of each species index, comma-separated (amu; reduced for lj): LATENT_CV then checks "
                         "every atom's mass against the model's species pattern")
+    p.add_argument("--nucleus", default=None, metavar="FRACTION,WIDTH",
+                   help="n_nucleus's neighbour fraction and step width (default: the checkpoint's [model] "
+                        "nucleus_fraction, nucleus_width; not trained, so free to change here)")
     p.set_defaults(func=_cmd_export)
 
 
@@ -118,8 +121,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     export_checkpoint(args.checkpoint, args.output, dtype=args.dtype, check_frames=args.frames,
                       config=args.config, name=args.name, length_unit=args.length_unit, unit_length=args.unit_length,
-                      species_masses=parse_floats(args.species_masses) if args.species_masses else None)
+                      species_masses=parse_floats(args.species_masses) if args.species_masses else None,
+                      nucleus=_nucleus_option(args.nucleus))
     return 0
+
+
+def _nucleus_option(text: str | None) -> tuple[float, float] | None:
+    """``--nucleus FRACTION,WIDTH`` as two floats (the layer checks their ranges)."""
+    if text is None:
+        return None
+    from latentcv.export.deploy import parse_floats
+
+    values = parse_floats(text)
+    if len(values) != 2:
+        raise ValueError(f"--nucleus {text!r}: give FRACTION,WIDTH, e.g. --nucleus 0.5,0.05")
+    return values[0], values[1]
 
 
 def _add_plumed_input(sub: argparse._SubParsersAction) -> None:
