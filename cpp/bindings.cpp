@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "latentcv/error.h"
+#include "latentcv/lammps_units.h"
 #include "latentcv/model.h"
 #include "latentcv/runtime.h"
 
@@ -44,6 +45,11 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "latentcv C++ core: load a deployable CV model and evaluate it with gradients.";
   py::register_exception<latentcv::Error>(m, "LatentCVError", PyExc_RuntimeError);
   m.attr("CONTRACT_VERSION") = latentcv::kContractVersion;
+  // the unit table compiled into the LAMMPS plugin, for tests/test_units.py to compare with cv_models/units.py
+  py::list unit_styles;
+  for (const auto& s : latentcv::kLammpsUnitStyles)
+    unit_styles.append(py::make_tuple(s.name, s.length_unit, s.nm, s.kj_per_mol, s.ps, s.amu, s.e));
+  m.attr("LAMMPS_UNIT_STYLES") = unit_styles;
 
   py::class_<latentcv::ModelInfo>(m, "ModelInfo", "A model file's metadata, checked (read_model_info).")
       .def_property_readonly("metadata", [](const ModelInfo& self) { return self.raw; })

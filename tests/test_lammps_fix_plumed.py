@@ -18,22 +18,27 @@ import numpy as np
 import pytest
 
 from latentcv.cv_models import paths
+from latentcv.cv_models.units import LAMMPS_UNIT_STYLES
 
 # A missing build is a failure here, not a skip: `make test` builds the plugin first.
 PLUGIN = paths.lammps_plugin_path()
 paths.plumed_kernel_path()
 
 from tests.lammps_scaffold import (  # noqa: E402
-    STRESS, VOIGT, add_fix_plumed, jiggle, lammps, lj_system, lmp_command, pressure_tensor, snapshot, thermo)
+    ARGON, STRESS, VOIGT, add_fix_plumed, jiggle, lammps, lj_system, lmp_command, pressure_tensor, snapshot, thermo)
 
-# Per unit style: the LJ crystal (lj: this lattice density; real, metal: argon, Å), its
-# jiggle, the restraint constant, and the factors that turn MD units into PLUMED's (nm,
-# kJ/mol; lj = natural units, factor 1).
+# Per unit style: the LJ crystal (lj: this lattice density; others: argon), its jiggle, the
+# restraint constant, and the factors that turn MD units into PLUMED's (nm, kJ/mol; lj =
+# natural units, factor 1). The other physical styles: real's jiggle (0.3 Å) and restraint
+# (0.8 kcal/mol/Å^2) in their units, by the table of cv_models/units.py.
 SYSTEMS = {
     "lj": dict(density=0.8442, dt=0.005, length=1.0, energy=1.0, jiggle=0.08, k=40.0),
     "real": dict(density=None, dt=1.0, length=0.1, energy=4.184, jiggle=0.3, k=0.8),
     "metal": dict(density=None, dt=0.001, length=0.1, energy=96.48533212331002, jiggle=0.3, k=0.036),
 }
+SYSTEMS.update({units: dict(density=None, dt=None, length=u.nm, energy=u.kj_per_mol, jiggle=0.03 / u.nm,
+                            k=0.8 * 4.184 / 0.01 * u.nm**2 / u.kj_per_mol)
+                for units, u in LAMMPS_UNIT_STYLES.items() if units not in SYSTEMS})
 TILT = (1.0, 0.5, -0.5)  # xy xz yz in lattice units: fcc lattice vectors, crystal intact
 
 
@@ -88,7 +93,8 @@ def pick_pair(x: np.ndarray, cell: np.ndarray, triclinic: bool) -> tuple[int, in
 
 @pytest.mark.parametrize(
     "units,triclinic",
-    [("lj", False), ("real", False), ("metal", False), ("lj", True), ("real", True)],
+    [("lj", False), ("real", False), ("metal", False), ("lj", True), ("real", True), ("nano", False),
+     ("electron", False), ("si", False), ("cgs", False), ("micro", True)],
 )
 def test_restraint_forces_virial_energy(lmp, tmp_path, units, triclinic):
     """RESTRAINT on a DISTANCE: the force change is exactly -k(s-s0) ds/dr, the virial
@@ -308,19 +314,28 @@ def test_kernel_optimised_when_not_built_is_a_lammps_error(lmp, tmp_path):
         lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'log'} kernel optimised")
 
 
-def test_unsupported_units_are_a_lammps_error(lmp, tmp_path):
-    lmp.command("units si")
-    lmp.commands_string("""
-        lattice sc 1e-9
-        region box block 0 2 0 2 0 2
-        create_box 1 box
-        create_atoms 1 box
-        mass 1 1e-26
-    """)
+@pytest.mark.parametrize("units", ["real", "metal", "nano", "electron", "si", "cgs", "micro"])
+def test_lengths_masses_charges_time_reach_plumed_in_its_units(lmp, tmp_path, units):
+    """Every physical LAMMPS units style (LAMMPS_UNIT_STYLES of cv_models/units.py, compiled into
+    the plugin): argon's nearest-neighbour distance is 0.526/sqrt(2) nm in PLUMED, its mass
+    39.948 amu, half an electron charge 0.5 e, two steps 2 dt ps (tests/test_units.py ties the
+    table to LAMMPS's own constants; the energy: test_restraint_forces_virial_energy)."""
+    u = LAMMPS_UNIT_STYLES[units]
+    lmp.commands_string(lj_system(2, units=units))
+    lmp.command("fix q all property/atom q")  # the atomic LJ system with charges
+    lmp.command(f"set atom 1 charge {0.5 * lmp.extract_global('qelectron')!r}")
     dat = tmp_path / "plumed.dat"
-    dat.write_text("d: DISTANCE ATOMS=1,2\n")
-    with pytest.raises(Exception, match="units lj, real and metal"):
-        lmp.command(f"fix p all plumed plumedfile {dat} outfile {tmp_path / 'log'}")
+    dat.write_text(f"DUMPMASSCHARGE FILE={tmp_path / 'mq'}\nd: DISTANCE ATOMS=1,2\n"
+                   f"PRINT ARG=d FILE={tmp_path / 'colvar'} STRIDE=1 FMT=%.17g\n")
+    add_fix_plumed(lmp, dat, tmp_path / "plumed.log")
+    lmp.command("run 2")
+    rows = [ln.split() for ln in (tmp_path / "mq").read_text().splitlines() if not ln.startswith("#")]
+    assert [float(r[1]) for r in rows] == pytest.approx([39.948] * 32, rel=1e-12)
+    # LAMMPS's electron charge in si, cgs and micro units is an older CODATA value (1e-7)
+    assert float(rows[0][2]) == pytest.approx(0.5, rel=1e-6)
+    _, colvar = read_plumed_table(tmp_path / "colvar")
+    assert colvar[:, 1] == pytest.approx(0.526 / np.sqrt(2), rel=1e-12)
+    assert colvar[-1, 0] == pytest.approx(2 * ARGON[units]["dt"] * u.ps, abs=1e-6)  # time printed as %f
 
 
 def test_lmp_console_script_autoloads_plugin(tmp_path):

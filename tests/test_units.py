@@ -1,4 +1,5 @@
-"""The same physical frames in LAMMPS `units lj` and `units real` (Å) give the same CV.
+"""The same physical frames in LAMMPS `units lj` and `units real` (Å) give the same CV; the one
+table of LAMMPS unit styles is the same in Python and C++ and agrees with LAMMPS.
 
 A model trained in reduced units is exported twice: as is (lj), and for Å with σ = 3.405 Å
 (`latentcv export --length-unit A --unit-length 3.405`). LAMMPS runs the same argon-like
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from latentcv.cv_models import paths
+from latentcv.cv_models.units import LAMMPS_LENGTH_UNIT, LAMMPS_UNIT_STYLES, NM_PER_UNIT
 from tests.lammps_scaffold import add_fix_plumed, lammps, lj_system
 
 SIGMA_A = 3.405
@@ -72,3 +74,33 @@ def test_masses_recorded_at_export_are_checked_in_lammps(lmp, tmp_path, tiny_mod
     add_fix_plumed(lmp, dat, tmp_path / "p.log")
     with pytest.raises(Exception, match="mass 1 but the model expects species 0 of mass 2"):
         lmp.command("run 0")
+
+
+def test_the_unit_table_of_fix_plumed_is_the_python_one():
+    """cpp/latentcv/lammps_units.h, compiled into fix plumed (here through the core's module), is
+    LAMMPS_UNIT_STYLES of cv_models/units.py row for row; lengths agree with NM_PER_UNIT."""
+    from latentcv.cv_models import core
+
+    assert core.LAMMPS_UNIT_STYLES == [(name, *style) for name, style in LAMMPS_UNIT_STYLES.items()]
+    assert LAMMPS_LENGTH_UNIT == {name: style.length_unit for name, style in LAMMPS_UNIT_STYLES.items()}
+    for name, style in LAMMPS_UNIT_STYLES.items():
+        assert style.nm == (0.0 if name == "lj" else NM_PER_UNIT[style.length_unit])
+
+
+@pytest.mark.parametrize("units", [u for u in LAMMPS_UNIT_STYLES if u != "lj"])
+def test_the_unit_table_agrees_with_lammps_constants(units):
+    """Each style's factors (nm, kJ/mol, ps, amu, e) against LAMMPS's own constants of that style:
+    1 Å, 1 fs, k_B, m v^2 (amu nm^2/ps^2 = kJ/mol), the Coulomb constant (138.935458 kJ/mol nm/e^2)
+    and e. 1e-5: some styles hold older CODATA values in LAMMPS."""
+    s = LAMMPS_UNIT_STYLES[units]
+    with lammps(plumed=False) as lmp:
+        lmp.command(f"units {units}")
+        constant = {name: lmp.extract_global(name) for name in
+                    ("angstrom", "femtosecond", "boltz", "mvv2e", "qqr2e", "qelectron")}
+    rel = 1e-5
+    assert s.nm * constant["angstrom"] == pytest.approx(0.1, rel=rel)
+    assert s.ps * constant["femtosecond"] == pytest.approx(0.001, rel=rel)
+    assert constant["boltz"] * s.kj_per_mol == pytest.approx(0.0083144626181532, rel=rel)
+    assert constant["mvv2e"] * s.kj_per_mol == pytest.approx(s.amu * s.nm**2 / s.ps**2, rel=rel)
+    assert constant["qqr2e"] * s.kj_per_mol == pytest.approx(138.935458 * s.e**2 / s.nm, rel=rel)
+    assert constant["qelectron"] * s.e == pytest.approx(1.0, rel=rel)
