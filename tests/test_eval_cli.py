@@ -173,3 +173,15 @@ def test_one_set_of_metad_defaults_across_the_commands():
     # --stride: the PRINT stride of plumed-input, the bias stride of compare; the new names say which
     assert parser.parse_args(["plumed-input", "m.pt", "--print-stride", "7"]).stride == 7
     assert parser.parse_args(["compare", "m.pt", "--bias-stride", "5"]).stride == 5
+
+
+def test_export_nucleus_option_sets_and_records_n_nucleus(dimer, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    assert cli.main(["export", str(dimer["checkpoint"]), "-o", str(out), "--nucleus", "0.35,0.1"]) == 0
+    meta = dict(native.Model(str(out), warmup=False).metadata)
+    assert (meta["nucleus_fraction"], meta["nucleus_width"]) == ("0.35", "0.1")
+    capsys.readouterr()
+    for bad in ("1.5,0.1", "0.5", "a,b"):
+        assert cli.main(["export", str(dimer["checkpoint"]), "-o", str(tmp_path / "bad.pt"), "--nucleus", bad]) == 2
+        assert "nucleus" in capsys.readouterr().err.lower()
+    assert not (tmp_path / "bad.pt").exists()

@@ -132,9 +132,12 @@ def _nucleus_option(text: str | None) -> tuple[float, float] | None:
         return None
     from latentcv.export.deploy import parse_floats
 
-    values = parse_floats(text)
+    try:
+        values = parse_floats(text)
+    except ValueError:
+        values = []
     if len(values) != 2:
-        raise ValueError(f"--nucleus {text!r}: give FRACTION,WIDTH, e.g. --nucleus 0.5,0.05")
+        raise ValueError(f"--nucleus {text!r}: give two numbers FRACTION,WIDTH, e.g. --nucleus 0.5,0.05")
     return values[0], values[1]
 
 
