@@ -9,7 +9,7 @@ mode sees every operator, forward and backward):
 
 - matrix products (``mm``, ``addmm``, ``bmm``): 2·m·k·n (+ m·n for the bias);
 - latentcv's fused operators: their per-edge operation counts (written below from the
-  kernels in ``cpp/latentcv/ops.cpp``);
+  kernels in ``cpp/latentcv/ops/``);
 - elementwise operators and reductions: one operation per element (an exp or a division
   counts 1: a lower bound);
 - gathers, scatters by copy, views, concatenations: 0 (data movement).

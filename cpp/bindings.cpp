@@ -41,6 +41,7 @@ py::array_t<double> to_array(const std::vector<double>& data, std::vector<py::ss
 
 }  // namespace
 
+// Over 60 lines by design: the module's whole Python API as one declaration table, each entry short.
 PYBIND11_MODULE(_core, m) {
   m.doc() = "latentcv C++ core: load a deployable CV model and evaluate it with gradients.";
   py::register_exception<latentcv::Error>(m, "LatentCVError", PyExc_RuntimeError);

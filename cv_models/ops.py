@@ -1,4 +1,4 @@
-"""latentcv's own TorchScript operators, ``torch.ops.latentcv.*`` (cpp/latentcv/ops.cpp).
+"""latentcv's own TorchScript operators, ``torch.ops.latentcv.*`` (cpp/latentcv/ops/).
 
 Fused CPU kernels of the encoder's per-edge sums, forward and analytic backward, in the
 shared library ``liblatentcv_ops.so`` installed next to the other compiled parts. The C++ core

@@ -67,6 +67,9 @@ class LatentCV : public Colvar {
   std::vector<double> weights_;           // [K] forces on the outputs
   std::vector<double> vjp_positions_;     // [N*3]
   std::array<double, 9> vjp_cell_{};
+  latentcv::Options read_keywords(std::string& path, std::vector<AtomNumber>& atoms);
+  void set_length_conversion(const std::string& path, std::optional<double> nm_per_model_length);
+  void log_setup(const std::string& path, size_t n_atoms);
   void forces_from_vjp();
   void forces_from_full_derivatives();
   // −(Σ_i r_i ⊗ g_i + Hᵀ G) for gradients g [N*3] and G [9] w.r.t. positions and cell in
@@ -96,10 +99,34 @@ void LatentCV::registerKeywords(Keywords& keys) {
 }
 
 LatentCV::LatentCV(const ActionOptions& ao) : PLUMED_COLVAR_INIT(ao) {
-  std::string path, device;
+  std::string path;
+  std::vector<AtomNumber> atoms;
+  const latentcv::Options options = read_keywords(path, atoms);
+  std::optional<double> nm_per_model_length;  // none: reduced (lj) units
+  try {
+    // process-wide (torch's thread pool and JIT executor), set before the model is built
+    latentcv::configure_torch_runtime(options.threads);
+    model_ = std::make_unique<latentcv::Model>(path, options);
+    model_->check_atom_count(atoms.size());
+    nm_per_model_length = latentcv::nm_per_length_unit(model_->info().length_unit, path);
+  } catch (const latentcv::Error& e) {
+    error(e.what());
+  }
+  set_length_conversion(path, nm_per_model_length);
+  for (const auto& name : model_->info().output_names) {
+    addComponentWithDerivatives(name);
+    componentIsNotPeriodic(name);
+    outputs_.push_back(getPntrToComponent(name));
+  }
+  requestAtoms(atoms);
+  positions_.resize(3 * atoms.size());
+  log_setup(path, atoms.size());
+}
+
+latentcv::Options LatentCV::read_keywords(std::string& path, std::vector<AtomNumber>& atoms) {
+  std::string device;
   int threads = 1;
   double skin = std::numeric_limits<double>::quiet_NaN();  // stays NaN when SKIN is not given
-  std::vector<AtomNumber> atoms;
   parse("MODEL", path);
   parseAtomList("ATOMS", atoms);
   parse("DEVICE", device);
@@ -122,24 +149,15 @@ LatentCV::LatentCV(const ActionOptions& ao) : PLUMED_COLVAR_INIT(ao) {
   if (threads < 0)
     error("THREADS=" + std::to_string(threads) + " is negative: give 1 (best on a shared machine), more, "
           "or 0 for torch's default");
-
   latentcv::Options options;
   options.device = device;
   options.threads = threads;
   options.skin = skin;
-  std::optional<double> nm_per_model_length;  // none: reduced (lj) units
-  try {
-    // process-wide (torch's thread pool and JIT executor), set before the model is built
-    latentcv::configure_torch_runtime(threads);
-    model_ = std::make_unique<latentcv::Model>(path, options);
-    model_->check_atom_count(atoms.size());
-    nm_per_model_length = latentcv::nm_per_length_unit(model_->info().length_unit, path);
-  } catch (const latentcv::Error& e) {
-    error(e.what());
-  }
-  const latentcv::ModelInfo& info = model_->info();
+  return options;
+}
 
-  // Units: the model's length unit per PLUMED length unit.
+// The model's length unit per PLUMED length unit.
+void LatentCV::set_length_conversion(const std::string& path, std::optional<double> nm_per_model_length) {
   if (!nm_per_model_length) {
     if (!usingNaturalUnits())
       error("the model '" + path + "' is in reduced (lj) length units, but PLUMED is not using natural units: "
@@ -148,25 +166,20 @@ LatentCV::LatentCV(const ActionOptions& ao) : PLUMED_COLVAR_INIT(ao) {
             "`plumed driver` on a trajectory in reduced units is `UNITS NATURAL` in plumed.dat the fix: in an MD "
             "run it relabels the engine's lengths without converting them");
     to_model_length_ = 1.0;
-  } else {
-    if (usingNaturalUnits())
-      error("PLUMED runs in natural units (e.g. LAMMPS `units lj`) but the model '" + path + "' is in " +
-            info.length_unit + "; use a model trained in reduced units");
-    const double nm_per_plumed = getUnits().getLength();
-    to_model_length_ = nm_per_plumed * (1.0 / *nm_per_model_length);  // 1 / 0.1 is exactly 10
+    return;
   }
+  if (usingNaturalUnits())
+    error("PLUMED runs in natural units (e.g. LAMMPS `units lj`) but the model '" + path + "' is in " +
+          model_->info().length_unit + "; use a model trained in reduced units");
+  const double nm_per_plumed = getUnits().getLength();
+  to_model_length_ = nm_per_plumed * (1.0 / *nm_per_model_length);  // 1 / 0.1 is exactly 10
+}
 
-  for (const auto& name : info.output_names) {
-    addComponentWithDerivatives(name);
-    componentIsNotPeriodic(name);
-    outputs_.push_back(getPntrToComponent(name));
-  }
-  requestAtoms(atoms);
-  positions_.resize(3 * atoms.size());
-
+void LatentCV::log_setup(const std::string& path, size_t n_atoms) {
+  const latentcv::ModelInfo& info = model_->info();
   log.printf("  model %s: '%s', contract version %d, %d atoms per molecule, cutoff %g %s\n", path.c_str(),
              info.name.c_str(), info.contract_version, info.atoms_per_molecule, info.cutoff, info.length_unit.c_str());
-  log.printf("  %zu atoms (%zu molecules); outputs:", atoms.size(), atoms.size() / info.atoms_per_molecule);
+  log.printf("  %zu atoms (%zu molecules); outputs:", n_atoms, n_atoms / info.atoms_per_molecule);
   for (const auto& name : info.output_names) log.printf(" %s.%s", getLabel().c_str(), name.c_str());
   log.printf("\n  device %s, dtype %s, %d torch threads, neighbour skin %g %s\n", model_->device().c_str(),
              info.dtype.c_str(), model_->threads(), model_->neighbor_list().skin(), info.length_unit.c_str());

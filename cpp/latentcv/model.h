@@ -1,6 +1,7 @@
 // latentcv C++ core: loads a deployable TorchScript CV (docs/model-contract.md), validates
-// its metadata, and evaluates its K outputs with exact gradients w.r.t. positions and the
-// cell, on CPU or CUDA. Engine-independent: PLUMED, LAMMPS and Python sit on top of it.
+// its metadata (model_info.h), and evaluates its K outputs with exact gradients w.r.t.
+// positions and the cell, on CPU or CUDA. Engine-independent: PLUMED, LAMMPS and Python sit
+// on top of it.
 #pragma once
 #include <array>
 #include <map>
@@ -8,30 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "latentcv/model_info.h"
 #include "latentcv/neighbor_list.h"
 #include "latentcv/runtime.h"
 
 namespace latentcv {
-
-// 2: the model may call latentcv's own operators (torch.ops.latentcv.*, ops.h; metadata
-// key "ops_version"); 1: core torch ops only. Both are read.
-constexpr int kContractVersion = 2;
-constexpr int kOldestContractVersion = 1;
-
-// What the model says about itself (its metadata() method), parsed and checked.
-struct ModelInfo {
-  int contract_version = 0;
-  std::string name;
-  std::string length_unit;       // "lj", "nm" or "A" (units.h)
-  std::string dtype;             // "float64" or "float32"
-  int atoms_per_molecule = 1;
-  std::vector<int> species;      // pattern of one molecule; empty = any
-  double cutoff = 0.0;           // neighbour cutoff on molecule centres, length_unit
-  std::vector<std::string> output_names;
-  double molecule_extent = 0.0;       // max distance of a molecule's atom from its first atom; 0 = unchecked
-  std::vector<double> species_masses; // mass of each species index (PLUMED mass unit); empty = unchecked
-  std::map<std::string, std::string> raw;  // every key, as stored
-};
 
 // Bound of the skin: wider than this many cutoffs is a typo, and would hang the pair list
 // (threads: kMaxThreadsPerCore, runtime.h).
@@ -59,10 +41,6 @@ enum class Derivatives {
   Deferred,  // keep the autograd graph: one vector_jacobian() later gives the forces
   Full,      // every output's gradient (K backward passes), e.g. to report derivatives
 };
-
-// The metadata of a model file, checked as Model's constructor checks it (same errors),
-// without building the model (no device, no threads, no warm-up). Throws latentcv::Error.
-ModelInfo read_model_info(const std::string& path);
 
 class Model {
  public:
@@ -102,11 +80,10 @@ class Model {
   std::vector<double> molecule_centers(const double* positions, size_t n_atoms, const Cell& cell);
 
  private:
+  void warm_up();  // a few evaluations at load: slow first calls and failures happen here
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Parses a metadata dictionary (exposed for tests and tools). Throws latentcv::Error.
-ModelInfo parse_metadata(const std::map<std::string, std::string>& raw, const std::string& path);
 
 }  // namespace latentcv

@@ -44,6 +44,102 @@ Frame3 make_frame(const Cell& cell) {
   return f;
 }
 
+// A cell list in fractional space: bins along each lattice direction, at least `cutoff`
+// wide, searched `reach` bins each side; each centre wrapped into [0,1) and binned.
+struct CellList {
+  int nbin[3], reach[3];
+  std::vector<double> frac;  // [M*3] fractional coordinates wrapped into [0,1)
+  std::vector<int> wrap;     // [M*3] the integer image each centre came from
+  std::vector<int> bin_of, head, next;
+};
+
+void choose_bins(const Frame3& f, double cutoff, size_t m, CellList& cl) {
+  int* nbin = cl.nbin;
+  for (int k = 0; k < 3; ++k) {
+    const double fit = std::min(f.width[k] / cutoff, 1024.0);  // also bounds the int below
+    nbin[k] = std::max(1, static_cast<int>(std::floor(fit)));
+  }
+  // A sparse box would get far more bins than centres: widen the bins (fewer along the
+  // direction with the most) until there are at most kMaxBinsPerCentre per centre.
+  const long max_bins = std::max<long>(27, kMaxBinsPerCentre * static_cast<long>(m));
+  while (static_cast<long>(nbin[0]) * nbin[1] * nbin[2] > max_bins) {
+    const int k = nbin[0] >= nbin[1] && nbin[0] >= nbin[2] ? 0 : (nbin[1] >= nbin[2] ? 1 : 2);
+    nbin[k] = std::max(1, nbin[k] / 2);
+  }
+  for (int k = 0; k < 3; ++k) cl.reach[k] = static_cast<int>(std::ceil(cutoff * nbin[k] / f.width[k]));
+}
+
+void fill_bins(const Frame3& f, const std::vector<double>& centers, CellList& cl) {
+  const size_t m = centers.size() / 3;
+  const int* nbin = cl.nbin;
+  cl.frac.assign(3 * m, 0.0);
+  cl.wrap.assign(3 * m, 0);
+  cl.bin_of.assign(m, 0);
+  cl.head.assign(static_cast<long>(nbin[0]) * nbin[1] * nbin[2], -1);
+  cl.next.assign(m, -1);
+  for (size_t i = 0; i < m; ++i) {
+    const double* r = &centers[3 * i];
+    int b[3];
+    for (int k = 0; k < 3; ++k) {
+      const double s = r[0] * f.inv[0][k] + r[1] * f.inv[1][k] + r[2] * f.inv[2][k];
+      if (!std::isfinite(s))
+        throw Error("a molecule centre is not finite (NaN or inf positions?).");
+      const double fl = std::floor(s);
+      cl.wrap[3 * i + k] = static_cast<int>(fl);
+      cl.frac[3 * i + k] = s - fl;
+      b[k] = std::min(nbin[k] - 1, static_cast<int>(cl.frac[3 * i + k] * nbin[k]));
+    }
+    cl.bin_of[i] = (b[0] * nbin[1] + b[1]) * nbin[2] + b[2];
+    cl.next[i] = cl.head[cl.bin_of[i]];
+    cl.head[cl.bin_of[i]] = static_cast<int>(i);
+  }
+}
+
+// Bin `j` (j0, j1, j2) seen from centre i through image w: its centres within the cutoff.
+void add_pairs_in_bin(size_t i, int j0, int j1, int j2, const int w[3], const Frame3& f, const CellList& cl,
+                      double cut2, PairList& out) {
+  const int* nbin = cl.nbin;
+  const auto& frac = cl.frac;
+  const auto& wrap = cl.wrap;
+  for (int j = cl.head[(j0 * nbin[1] + j1) * nbin[2] + j2]; j >= 0; j = cl.next[j]) {
+    // displacement in fractional space between wrapped centres, plus the image w
+    const double ds[3] = {frac[3 * j] + w[0] - frac[3 * i], frac[3 * j + 1] + w[1] - frac[3 * i + 1],
+                          frac[3 * j + 2] + w[2] - frac[3 * i + 2]};
+    if (static_cast<size_t>(j) == i && w[0] == 0 && w[1] == 0 && w[2] == 0) continue;
+    double d[3];
+    for (int k = 0; k < 3; ++k) d[k] = ds[0] * f.h[0][k] + ds[1] * f.h[1][k] + ds[2] * f.h[2][k];
+    if (d[0] * d[0] + d[1] * d[1] + d[2] * d[2] >= cut2) continue;
+    out.first.push_back(static_cast<int64_t>(i));
+    out.second.push_back(j);
+    // shift relative to the unwrapped centres: c_j + n·H − c_i
+    for (int k = 0; k < 3; ++k) out.shift.push_back(static_cast<double>(w[k] + wrap[3 * i + k] - wrap[3 * j + k]));
+  }
+}
+
+// Every neighbour of centre i, searching `reach` bins each side (across periodic images).
+void add_pairs_of(size_t i, const Frame3& f, const CellList& cl, double cut2, PairList& out) {
+  const int* nbin = cl.nbin;
+  const int bi = cl.bin_of[i];
+  const int b[3] = {bi / (nbin[1] * nbin[2]), (bi / nbin[2]) % nbin[1], bi % nbin[2]};
+  int w[3], jb[3];
+  for (int o0 = -cl.reach[0]; o0 <= cl.reach[0]; ++o0) {
+    const int c0 = b[0] + o0;
+    w[0] = static_cast<int>(std::floor(static_cast<double>(c0) / nbin[0]));
+    jb[0] = c0 - w[0] * nbin[0];
+    for (int o1 = -cl.reach[1]; o1 <= cl.reach[1]; ++o1) {
+      const int c1 = b[1] + o1;
+      w[1] = static_cast<int>(std::floor(static_cast<double>(c1) / nbin[1]));
+      jb[1] = c1 - w[1] * nbin[1];
+      for (int o2 = -cl.reach[2]; o2 <= cl.reach[2]; ++o2) {
+        const int c2 = b[2] + o2;
+        w[2] = static_cast<int>(std::floor(static_cast<double>(c2) / nbin[2]));
+        jb[2] = c2 - w[2] * nbin[2];
+        add_pairs_in_bin(i, jb[0], jb[1], jb[2], w, f, cl, cut2, out);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::array<double, 3> cell_widths(const Cell& cell) {
@@ -57,80 +153,11 @@ PairList build_pair_list(const std::vector<double>& centers, const Cell& cell, d
   PairList out;
   if (m == 0) return out;
   if (!(cutoff > 0.0)) throw Error("the neighbour cutoff must be positive.");
-
-  // Bins along each lattice direction, at least `cutoff` wide; `reach` bins each side.
-  int nbin[3], reach[3];
-  for (int k = 0; k < 3; ++k) {
-    const double fit = std::min(f.width[k] / cutoff, 1024.0);  // also bounds the int below
-    nbin[k] = std::max(1, static_cast<int>(std::floor(fit)));
-  }
-  // A sparse box would get far more bins than centres: widen the bins (fewer along the
-  // direction with the most) until there are at most kMaxBinsPerCentre per centre.
-  const long max_bins = std::max<long>(27, kMaxBinsPerCentre * static_cast<long>(m));
-  while (static_cast<long>(nbin[0]) * nbin[1] * nbin[2] > max_bins) {
-    const int k = nbin[0] >= nbin[1] && nbin[0] >= nbin[2] ? 0 : (nbin[1] >= nbin[2] ? 1 : 2);
-    nbin[k] = std::max(1, nbin[k] / 2);
-  }
-  for (int k = 0; k < 3; ++k) reach[k] = static_cast<int>(std::ceil(cutoff * nbin[k] / f.width[k]));
-  // Fractional coordinates wrapped into [0,1) and the integer image each centre came from.
-  std::vector<double> frac(3 * m);
-  std::vector<int> wrap(3 * m);
-  std::vector<int> bin_of(m);
-  const long nbins = static_cast<long>(nbin[0]) * nbin[1] * nbin[2];
-  std::vector<int> head(nbins, -1), next(m, -1);
-  for (size_t i = 0; i < m; ++i) {
-    const double* r = &centers[3 * i];
-    int b[3];
-    for (int k = 0; k < 3; ++k) {
-      const double s = r[0] * f.inv[0][k] + r[1] * f.inv[1][k] + r[2] * f.inv[2][k];
-      if (!std::isfinite(s))
-        throw Error("a molecule centre is not finite (NaN or inf positions?).");
-      const double fl = std::floor(s);
-      wrap[3 * i + k] = static_cast<int>(fl);
-      frac[3 * i + k] = s - fl;
-      b[k] = std::min(nbin[k] - 1, static_cast<int>(frac[3 * i + k] * nbin[k]));
-    }
-    bin_of[i] = (b[0] * nbin[1] + b[1]) * nbin[2] + b[2];
-    next[i] = head[bin_of[i]];
-    head[bin_of[i]] = static_cast<int>(i);
-  }
-
+  CellList cl;
+  choose_bins(f, cutoff, m, cl);
+  fill_bins(f, centers, cl);
   const double cut2 = cutoff * cutoff;
-  for (size_t i = 0; i < m; ++i) {
-    const int bi = bin_of[i];
-    const int b0 = bi / (nbin[1] * nbin[2]), b1 = (bi / nbin[2]) % nbin[1], b2 = bi % nbin[2];
-    for (int o0 = -reach[0]; o0 <= reach[0]; ++o0) {
-      const int c0 = b0 + o0;
-      const int w0 = static_cast<int>(std::floor(static_cast<double>(c0) / nbin[0]));
-      const int j0 = c0 - w0 * nbin[0];
-      for (int o1 = -reach[1]; o1 <= reach[1]; ++o1) {
-        const int c1 = b1 + o1;
-        const int w1 = static_cast<int>(std::floor(static_cast<double>(c1) / nbin[1]));
-        const int j1 = c1 - w1 * nbin[1];
-        for (int o2 = -reach[2]; o2 <= reach[2]; ++o2) {
-          const int c2 = b2 + o2;
-          const int w2 = static_cast<int>(std::floor(static_cast<double>(c2) / nbin[2]));
-          const int j2 = c2 - w2 * nbin[2];
-          for (int j = head[(j0 * nbin[1] + j1) * nbin[2] + j2]; j >= 0; j = next[j]) {
-            // displacement in fractional space between wrapped centres, plus the image w
-            const double ds[3] = {frac[3 * j] + w0 - frac[3 * i], frac[3 * j + 1] + w1 - frac[3 * i + 1],
-                                  frac[3 * j + 2] + w2 - frac[3 * i + 2]};
-            if (static_cast<size_t>(j) == i && w0 == 0 && w1 == 0 && w2 == 0) continue;
-            double d[3];
-            for (int k = 0; k < 3; ++k)
-              d[k] = ds[0] * f.h[0][k] + ds[1] * f.h[1][k] + ds[2] * f.h[2][k];
-            if (d[0] * d[0] + d[1] * d[1] + d[2] * d[2] >= cut2) continue;
-            out.first.push_back(static_cast<int64_t>(i));
-            out.second.push_back(j);
-            // shift relative to the unwrapped centres: c_j + n·H − c_i
-            out.shift.push_back(static_cast<double>(w0 + wrap[3 * i] - wrap[3 * j]));
-            out.shift.push_back(static_cast<double>(w1 + wrap[3 * i + 1] - wrap[3 * j + 1]));
-            out.shift.push_back(static_cast<double>(w2 + wrap[3 * i + 2] - wrap[3 * j + 2]));
-          }
-        }
-      }
-    }
-  }
+  for (size_t i = 0; i < m; ++i) add_pairs_of(i, f, cl, cut2, out);
   return out;
 }
 

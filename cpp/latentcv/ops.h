@@ -1,4 +1,5 @@
-// latentcv's own TorchScript operators (ops.cpp), in the shared library liblatentcv_ops.so.
+// latentcv's own TorchScript operators (ops/: library.cpp the schemas, one file per operator),
+// in the shared library liblatentcv_ops.so.
 #pragma once
 
 namespace latentcv {
