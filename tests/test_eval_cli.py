@@ -173,6 +173,8 @@ def test_one_set_of_metad_defaults_across_the_commands():
     # --stride: the PRINT stride of plumed-input, the bias stride of compare; the new names say which
     assert parser.parse_args(["plumed-input", "m.pt", "--print-stride", "7"]).stride == 7
     assert parser.parse_args(["compare", "m.pt", "--bias-stride", "5"]).stride == 5
+    assert parser.parse_args(["compare", "m.pt"]).sigma_scale == CompareConfig().sigma_scale
+    assert parser.parse_args(["compare", "m.pt", "--sigma-scale", "1.5"]).sigma_scale == 1.5
 
 
 def test_export_nucleus_option_sets_and_records_n_nucleus(dimer, tmp_path, capsys):

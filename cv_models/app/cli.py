@@ -323,6 +323,8 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
                    help="bias STRIDE (multiple time stepping), same for all CVs (default 1; --stride is the old name)")
     p.add_argument("--kernel", default="",
                    help="PLUMED kernel: 'optimised' (make plumed-opt; the fair peer for Q6) or a path (default: bundled)")
+    p.add_argument("--sigma-scale", type=float, default=0.5,
+                   help="SIGMA = this x each CV's std in an unbiased melt run (default 0.5)")
     p.add_argument("--workers", type=int, default=2, help="LAMMPS processes at once (default 2)")
     p.add_argument("--out", default="compare_out")
     p.set_defaults(func=_cmd_compare)
@@ -335,7 +337,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                         seeds=tuple(range(1, args.seeds + 1)), cells=args.cells, steps=args.steps, temp=args.temp,
                         pace=args.pace,
                         height_kt=args.height, biasfactor=args.biasfactor, stride=args.stride, kernel=args.kernel,
-                        workers=args.workers, out=args.out)
+                        sigma_scale=args.sigma_scale, workers=args.workers, out=args.out)
     print(compare(cfg))
     return 0
 

@@ -24,6 +24,7 @@ and ``<out>/compare.png``.
 from __future__ import annotations
 
 import json
+import math
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -127,6 +128,8 @@ class CompareConfig:
             raise ValueError("--pace and the dump stride must be multiples of --stride")
         if self.check_every % self.dump_every:
             raise ValueError("check_every must be a multiple of dump_every")
+        if not (math.isfinite(self.sigma_scale) and self.sigma_scale > 0):
+            raise ValueError(f"--sigma-scale {self.sigma_scale!r}: must be a finite number > 0")
         if self.kernel == "optimised":
             from latentcv.cv_models import paths
 
