@@ -1,5 +1,5 @@
 // latentcv C++ core tests: a minimal harness (no test framework ships with the venv).
-// TEST(suite, name) registers a test; CHECK* record a failure with its file and line and
+// TEST(suite, name) registers a test; EXPECT* record a failure with its file and line and
 // go on; main.cpp runs the tests of the suites named on its command line (all without one).
 #pragma once
 
@@ -58,13 +58,14 @@ inline void fail(const char* file, int line, const std::string& what) {
   static const latentcv_test::Register LATENTCV_CONCAT(register_, __LINE__)(#suite, #name, suite##_##name); \
   static void suite##_##name()
 
-#define CHECK(cond) \
-  do {              \
+// (not CHECK: torch's c10/util/Logging.h defines that)
+#define EXPECT(cond)                                             \
+  do {                                                           \
     if (!(cond)) latentcv_test::fail(__FILE__, __LINE__, #cond); \
   } while (0)
 
 // |a - b| <= tol
-#define CHECK_NEAR(a, b, tol)                                                                  \
+#define EXPECT_NEAR(a, b, tol)                                                                  \
   do {                                                                                         \
     const double a_ = (a), b_ = (b);                                                           \
     if (!(std::abs(a_ - b_) <= (tol))) {                                                       \
@@ -76,7 +77,7 @@ inline void fail(const char* file, int line, const std::string& what) {
   } while (0)
 
 // `stmt` throws an exception of type `type` whose what() contains `text`
-#define CHECK_THROWS(stmt, type, text)                                                            \
+#define EXPECT_THROWS(stmt, type, text)                                                            \
   do {                                                                                            \
     bool thrown_ = false;                                                                         \
     try {                                                                                         \

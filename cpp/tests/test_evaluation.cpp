@@ -102,18 +102,18 @@ latentcv::Model load(const std::string& path, const latentcv::Options& options =
 
 TEST(evaluation, values_match_the_formula) {
   latentcv::Model model = load(save_model("values.pt"));
-  CHECK((model.info().output_names == std::vector<std::string>{"mean", "meansq"}));
-  CHECK(latentcv::read_model_info(save_model("values.pt")).cutoff == kCutoff);
+  EXPECT((model.info().output_names == std::vector<std::string>{"mean", "meansq"}));
+  EXPECT(latentcv::read_model_info(save_model("values.pt")).cutoff == kCutoff);
   std::vector<double> x;
   Cell h;
   frame(x, h);
   latentcv::Evaluation ev;
   model.evaluate(x.data(), x.size() / 3, h, latentcv::Derivatives::None, ev);
   const auto expected = reference(x, h);
-  CHECK(expected[0] > 1.0);  // the frame is dense enough to test something
-  CHECK_NEAR(ev.values[0], expected[0], 1e-12 * expected[0]);
-  CHECK_NEAR(ev.values[1], expected[1], 1e-12 * expected[1]);
-  CHECK(ev.grad_positions.empty() && ev.grad_cell.empty());
+  EXPECT(expected[0] > 1.0);  // the frame is dense enough to test something
+  EXPECT_NEAR(ev.values[0], expected[0], 1e-12 * expected[0]);
+  EXPECT_NEAR(ev.values[1], expected[1], 1e-12 * expected[1]);
+  EXPECT(ev.grad_positions.empty() && ev.grad_cell.empty());
 }
 
 TEST(evaluation, gradients_match_finite_differences) {
@@ -132,7 +132,7 @@ TEST(evaluation, gradients_match_finite_differences) {
     model.evaluate(xp.data(), n, h, false, plus);
     model.evaluate(xm.data(), n, h, false, minus);
     for (size_t k = 0; k < 2; ++k)
-      CHECK_NEAR(ev.grad_positions[k * 3 * n + i], (plus.values[k] - minus.values[k]) / (2 * step), 1e-7);
+      EXPECT_NEAR(ev.grad_positions[k * 3 * n + i], (plus.values[k] - minus.values[k]) / (2 * step), 1e-7);
   }
   for (size_t c : std::vector<size_t>{0, 3, 7, 8}) {  // cell entries, atoms fixed in Cartesian space
     Cell hp = h, hm = h;
@@ -141,7 +141,7 @@ TEST(evaluation, gradients_match_finite_differences) {
     model.evaluate(x.data(), n, hp, false, plus);
     model.evaluate(x.data(), n, hm, false, minus);
     for (size_t k = 0; k < 2; ++k)
-      CHECK_NEAR(ev.grad_cell[k * 9 + c], (plus.values[k] - minus.values[k]) / (2 * step), 1e-7);
+      EXPECT_NEAR(ev.grad_cell[k * 9 + c], (plus.values[k] - minus.values[k]) / (2 * step), 1e-7);
   }
 }
 
@@ -154,17 +154,17 @@ TEST(evaluation, one_vector_jacobian_product_equals_the_weighted_gradients) {
   latentcv::Evaluation full, deferred;
   model.evaluate(x.data(), n, h, latentcv::Derivatives::Full, full);
   model.evaluate(x.data(), n, h, latentcv::Derivatives::Deferred, deferred);
-  CHECK(model.has_deferred_graph());
-  CHECK(deferred.values == full.values);
+  EXPECT(model.has_deferred_graph());
+  EXPECT(deferred.values == full.values);
   const std::vector<double> w{0.7, -1.3};
   std::vector<double> gp;
   std::array<double, 9> gc{};
   model.vector_jacobian(w, gp, gc);
-  CHECK(!model.has_deferred_graph());
+  EXPECT(!model.has_deferred_graph());
   for (size_t i = 0; i < 3 * n; ++i)
-    CHECK_NEAR(gp[i], w[0] * full.grad_positions[i] + w[1] * full.grad_positions[3 * n + i], 1e-12);
+    EXPECT_NEAR(gp[i], w[0] * full.grad_positions[i] + w[1] * full.grad_positions[3 * n + i], 1e-12);
   for (size_t c = 0; c < 9; ++c)
-    CHECK_NEAR(gc[c], w[0] * full.grad_cell[c] + w[1] * full.grad_cell[9 + c], 1e-12);
+    EXPECT_NEAR(gc[c], w[0] * full.grad_cell[c] + w[1] * full.grad_cell[9 + c], 1e-12);
 }
 
 TEST(evaluation, refuses_bad_frames_and_models) {
@@ -173,17 +173,17 @@ TEST(evaluation, refuses_bad_frames_and_models) {
   Cell h;
   frame(x, h);
   latentcv::Evaluation ev;
-  CHECK_THROWS(model.evaluate(x.data(), 0, h, false, ev), latentcv::Error, "expects whole molecules");
+  EXPECT_THROWS(model.evaluate(x.data(), 0, h, false, ev), latentcv::Error, "expects whole molecules");
   x[4] = std::nan("");
-  CHECK_THROWS(model.evaluate(x.data(), x.size() / 3, h, false, ev), latentcv::Error, "non-finite position");
-  CHECK_THROWS(load(save_model("future_ops.pt", "999")), latentcv::Error,
+  EXPECT_THROWS(model.evaluate(x.data(), x.size() / 3, h, false, ev), latentcv::Error, "non-finite position");
+  EXPECT_THROWS(load(save_model("future_ops.pt", "999")), latentcv::Error,
                "needs latentcv operators of version '999'");
   latentcv::Options cuda;
   cuda.device = "cuda:0";
   if (!torch::cuda::is_available())
-    CHECK_THROWS(load(save_model("cuda.pt"), cuda), latentcv::Error, "torch sees no CUDA device");
+    EXPECT_THROWS(load(save_model("cuda.pt"), cuda), latentcv::Error, "torch sees no CUDA device");
   latentcv::Options typo;
   typo.device = "gpu";
-  CHECK_THROWS(load(save_model("typo.pt"), typo), latentcv::Error, "unknown DEVICE 'gpu'");
+  EXPECT_THROWS(load(save_model("typo.pt"), typo), latentcv::Error, "unknown DEVICE 'gpu'");
   fs::remove_all(latentcv_test::scratch_dir("evaluation"));
 }
