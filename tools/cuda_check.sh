@@ -26,16 +26,4 @@ PATH="$CUDA/bin:$PATH" cmake --build "$WORK/build" -j "$(nproc)"
 readelf -d "$WORK/build/cpp/"_core*.so | grep -q libtorch_cuda.so && echo "cuda_check: _core links libtorch_cuda.so"
 MODEL="$WORK/coordination.pt"
 "$ROOT/.venv/bin/python" -c "from latentcv.export.analytic import save_coordination_model as s; s('$MODEL', atoms_per_molecule=1, cutoff=1.5, length_unit='lj')"
-cd "$WORK/build/cpp"
-"$V" - "$MODEL" <<'PY'
-import sys
-import numpy as np
-import torch
-sys.path.insert(0, ".")
-import _core
-device = "cuda" if torch.cuda.is_available() else "cpu"
-model = native.Model(sys.argv[1], device=device)
-pos = np.random.default_rng(0).uniform(0, 6, (64, 3))
-v, gp, gc = model.evaluate(pos, np.eye(3) * 6)
-print(f"cuda_check: torch {torch.__version__}, ran on {model.device}: outputs {np.round(v, 6)}, |grad| {np.abs(gp).max():.3g}")
-PY
+"$V" "$ROOT/tools/cuda_check_run.py" "$MODEL" "$WORK/build/cpp"
