@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from .config import ModelConfig
 from .graphs import minimum_image, switch
 from .layers import MLP, InnerProductDecoder
+from .loss_terms import merge_parts
 from .model import EncoderOutput, HierarchicalEncoder
 
 __all__ = ["HierarchicalAutoencoder"]
@@ -53,10 +54,7 @@ class HierarchicalAutoencoder(nn.Module):
     ) -> Tuple[Tensor, Dict[str, float], EncoderOutput]:
         """Total loss, its parts (floats) and the encoder outputs of a collated batch."""
         terms, _, out = self.loss_terms(batch, negatives, generator)
-        parts_t = dict(terms)
-        adj_neg = parts_t.pop("adj_neg", None)
-        if adj_neg is not None:
-            parts_t["adj"] = 0.5 * (parts_t["adj"] + adj_neg)
+        parts_t = merge_parts(dict(terms))
         total = sum(weights[k] * v for k, v in parts_t.items())
         parts = {k: float(v.detach()) for k, v in parts_t.items()}
         parts["total"] = float(total.detach())
@@ -70,8 +68,8 @@ class HierarchicalAutoencoder(nn.Module):
         shard: Optional[Tuple[int, int, int, int]] = None,
     ) -> Tuple[Dict[str, Tensor], Dict[str, int], EncoderOutput]:
         """Each loss term as a mean over its own elements, how many elements each mean is
-        over, and the encoder outputs: ``adj`` (graph edges), ``adj_neg`` (sampled
-        non-edges; with ``negatives``), ``feat``, ``kl``, ``separation``, ``molecule``.
+        over, and the encoder outputs: one entry per row of
+        :data:`~latentcv.cv_models.loss_terms.LOSS_TERMS` (``adj_neg`` only with ``negatives``).
 
         ``shard = (molecule offset, molecules, frame offset, frames)`` of the whole batch
         when this batch is one process's share of it (data-parallel training): the random

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, get_type_hints
 
 from .data.readers import check_trajectory_table
+from .loss_terms import WEIGHT_FIELDS
 
 __all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "Config", "load_config", "parse_overrides",
            "merge_overrides"]
@@ -310,7 +311,7 @@ class TrainingConfig:
         _check(self.threads >= 1, "[training] threads must be >= 1")
         _check(self.processes >= 1, "[training] processes must be >= 1")
         _check(self.negatives >= 0, "[training] negatives must be >= 0")
-        for name in ("w_adj", "w_feat", "w_kl", "w_molecule", "w_separation"):
+        for name in WEIGHT_FIELDS:
             _check(getattr(self, name) >= 0, f"[training] {name} must be >= 0")
 
 

@@ -21,6 +21,7 @@ from .autoencoder import HierarchicalAutoencoder
 from .batching import collate, encode_frames, prepare_samples
 from .checkpoint import load_encoder
 from .config import Config, load_config
+from . import loss_terms
 from .data.frames import CRYSTAL, MELT
 from .data.sources import load_frames
 from .data.split import split_frames
@@ -32,9 +33,7 @@ __all__ = ["loss_weights", "validation_metrics", "latent_centroids", "plot_laten
 
 def loss_weights(cfg: Config) -> Dict[str, float]:
     """Weight of each loss term from ``[training]`` (the KL term only for a variational model)."""
-    t = cfg.training
-    return {"adj": t.w_adj, "feat": t.w_feat, "kl": t.w_kl if cfg.model.variational else 0.0,
-            "separation": t.w_separation, "molecule": t.w_molecule}
+    return loss_terms.loss_weights(cfg.training, cfg.model.variational)
 
 
 def validation_metrics(model: HierarchicalAutoencoder, samples, cfg: Config, device, centroids) -> Dict[str, float]:

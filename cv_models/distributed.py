@@ -20,6 +20,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .loss_terms import REPORTED_TERMS, TERM_NAMES, merge_parts, term_factors
+
 
 def shard_bounds(n: int, rank: int, world: int) -> Tuple[int, int]:
     """[lo, hi) of rank's contiguous share of n items (sizes differ by at most one)."""
@@ -38,30 +40,26 @@ def all_sum(values: List[float]) -> List[float]:
 def share_loss(terms: Dict[str, Tensor], counts: Dict[str, int], weights: Dict[str, float]
                ) -> Tuple[Tensor, Dict[str, float]]:
     """This share's part of the whole batch's loss, and the whole batch's terms (floats,
-    the same on every process). ``adj`` and ``adj_neg`` enter as in
-    :meth:`HierarchicalAutoencoder.loss` (their mean, when both are there)."""
-    names = ["adj", "adj_neg", "feat", "kl", "separation", "molecule"]
+    the same on every process). The terms combine as in
+    :meth:`HierarchicalAutoencoder.loss` (:mod:`latentcv.cv_models.loss_terms`)."""
+    names = TERM_NAMES
     local = [float(counts.get(k, 0)) for k in names]
     sums = [float(terms[k].detach()) * counts[k] if k in terms else 0.0 for k in names]
     totals = all_sum(local + sums)
     n_batch = dict(zip(names, totals[:len(names)]))
     term_sums = dict(zip(names, totals[len(names):]))
-    has_neg = n_batch["adj_neg"] > 0
-    factor = {k: weights["adj"] * (0.5 if has_neg else 1.0) for k in ("adj", "adj_neg")}
-    factor.update({k: weights[k] for k in ("feat", "kl", "separation", "molecule")})
+    present = {k for k in names if n_batch[k] > 0}
+    factor = term_factors(weights, present)
     loss = None
     for k in names:
-        if k in terms and n_batch[k] > 0:
+        if k in terms and k in present:
             part = factor[k] * terms[k] * (counts[k] / n_batch[k])
             loss = part if loss is None else loss + part
     if loss is None:  # an empty share: a zero that still has a graph
         loss = sum(t.sum() * 0.0 for t in terms.values())
-    parts = {k: term_sums[k] / n_batch[k] if n_batch[k] > 0 else 0.0 for k in names}
-    if has_neg:
-        parts["adj"] = 0.5 * (parts["adj"] + parts.pop("adj_neg"))
-    else:
-        parts.pop("adj_neg")
-    parts["total"] = sum(weights[k] * parts[k] for k in ("adj", "feat", "kl", "separation", "molecule"))
+    parts = merge_parts({k: term_sums[k] / n_batch[k] if k in present else 0.0 for k in names
+                         if k in present or k in REPORTED_TERMS})
+    parts["total"] = sum(weights[k] * parts[k] for k in REPORTED_TERMS)
     return loss, parts
 
 

@@ -81,6 +81,37 @@ def test_early_stopping(tmp_path):
     assert load_checkpoint(path)["train_state"]["epoch"] == 2
 
 
+def test_one_table_of_loss_terms(tmp_path):
+    """loss_terms, the w_<term> weights, the reported parts and the factors of the
+    data-parallel recombination follow one table (cv_models/loss_terms.py): a term or a
+    weight added in one place only fails here."""
+    import dataclasses
+
+    from latentcv.cv_models.autoencoder import HierarchicalAutoencoder
+    from latentcv.cv_models.batching import collate, prepare_samples
+    from latentcv.cv_models.config import TrainingConfig
+    from latentcv.cv_models.data.sources import load_frames
+    from latentcv.cv_models.diagnostics import loss_weights
+    from latentcv.cv_models.loss_terms import LOSS_TERMS, REPORTED_TERMS, TERM_NAMES, term_factors
+    from latentcv.cv_models.training import resolve_model_config
+
+    cfg = load_config(write(tmp_path, 1))
+    weights = {f.name for f in dataclasses.fields(TrainingConfig) if f.name.startswith("w_")}
+    assert weights == {t.weight for t in LOSS_TERMS}
+    assert list(loss_weights(cfg)) == list(REPORTED_TERMS)
+    frames = list(load_frames(cfg))[:4]
+    mcfg = resolve_model_config(cfg.model, frames)
+    model = HierarchicalAutoencoder(mcfg)
+    dtype = torch.float64 if mcfg.dtype == "float64" else torch.float32
+    batch = collate(prepare_samples(frames, mcfg.atoms_per_molecule, mcfg.cutoff, dtype), torch.device("cpu"))
+    terms, counts, _ = model.loss_terms(batch, 2, torch.Generator().manual_seed(0))
+    assert tuple(terms) == TERM_NAMES and tuple(counts) == TERM_NAMES
+    total, parts, _ = model.loss(batch, loss_weights(cfg), 2, torch.Generator().manual_seed(0))
+    assert list(parts) == [*REPORTED_TERMS, "total"]
+    factors = term_factors(loss_weights(cfg), set(terms))
+    torch.testing.assert_close(sum(factors[k] * terms[k] for k in TERM_NAMES), total.detach())
+
+
 # ---------------------------------------------------------------------------- `latentcv train` CLI
 def test_cli_train_options_and_set_overrides(tmp_path, capsys):
     from latentcv.cv_models.app.cli import main
