@@ -40,6 +40,7 @@ import torch
 from latentcv.cv_models.config import ModelConfig
 from latentcv.cv_models.graphs import neighbor_list
 from latentcv.cv_models.model import HierarchicalEncoder
+from latentcv.cv_models.synthetic import fcc_positions
 
 torch.set_num_threads(1)
 
@@ -53,11 +54,8 @@ def lj_frame(n: int, density: float = 1.0, noise: float = 0.1, seed: int = 0) ->
     side = max(1, round((n / 4) ** (1 / 3)))
     nx, ny, nz = CELLS.get(n, (side, side, side))
     a = (4.0 / density) ** (1.0 / 3.0)
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    grid = np.stack(np.meshgrid(np.arange(nx), np.arange(ny), np.arange(nz), indexing="ij"), -1).reshape(-1, 1, 3)
-    pts = ((grid + basis[None]) * a).reshape(-1, 3)
+    pts, cell = fcc_positions((nx, ny, nz), a)
     pts = pts + np.random.default_rng(seed).normal(size=pts.shape) * noise
-    cell = np.diag([nx * a, ny * a, nz * a])
     return torch.tensor(pts), torch.tensor(cell)
 
 

@@ -8,22 +8,36 @@ all along one axis (orientationally ordered crystal) or randomly (plastic / melt
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Sequence
 
 import numpy as np
 
 from .data.frames import CRYSTAL, MELT, Frame
 from .data.pbc import minimum_image
 
-__all__ = ["fcc_positions", "liquid_positions", "molecular_frame", "synthetic_dataset", "skew_cell"]
+__all__ = ["FCC_BASIS", "lattice_positions", "fcc_positions", "liquid_positions", "molecular_frame", "synthetic_dataset", "skew_cell"]
 
 
-def fcc_positions(n_cells: int, lattice: float) -> tuple[np.ndarray, np.ndarray]:
-    """fcc points ([4 n^3, 3]) and the cubic cell ([3, 3]) of ``n_cells``^3 unit cells."""
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    g = np.stack(np.meshgrid(*[np.arange(n_cells)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
-    pts = ((g + basis[None]) * lattice).reshape(-1, 3)
-    return pts, np.eye(3) * n_cells * lattice
+FCC_BASIS = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+def lattice_positions(basis, cells: int | Sequence[int], spacing: float | Sequence[float] = 1.0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The one lattice builder: points of ``basis`` (fractional coordinates in one unit
+    cell, [K, 3]) repeated over ``cells`` unit cells per edge (a number or (nx, ny, nz))
+    of edges ``spacing`` (a number: cubic, or three lengths); returns the points
+    ([K nx ny nz, 3], cell by cell in i, j, k order) and the orthorhombic box ([3, 3])."""
+    n = np.broadcast_to(np.asarray(cells, dtype=np.int64), (3,))
+    a = np.broadcast_to(np.asarray(spacing, dtype=float), (3,))
+    g = np.stack(np.meshgrid(*(np.arange(k) for k in n), indexing="ij"), -1).reshape(-1, 1, 3)
+    pts = ((g + np.asarray(basis, dtype=float)[None]) * a).reshape(-1, 3)
+    return pts, np.diag(n * a)
+
+
+def fcc_positions(n_cells: int | Sequence[int], lattice: float) -> tuple[np.ndarray, np.ndarray]:
+    """fcc points ([4 n^3, 3]) and the cubic cell ([3, 3]) of ``n_cells``^3 unit cells
+    (or (nx, ny, nz) cells) of edge ``lattice``."""
+    return lattice_positions(FCC_BASIS, n_cells, lattice)
 
 
 def liquid_positions(n: int, cell: np.ndarray, rng: np.random.Generator, r_min: float = 0.9, steps: int = 200) -> np.ndarray:

@@ -13,16 +13,15 @@ import torch
 
 from latentcv.cv_models.graphs import frame_graph, switch
 from latentcv.cv_models.layers import NucleusCount
+from latentcv.cv_models.synthetic import fcc_positions
 
 CUTOFF, R_ON = 1.5, 1.2  # the LJ demo model's molecule graph
 LATTICE = (4 / 0.9) ** (1 / 3)  # fcc at reduced density 0.9: 12 neighbours at 1.16, next shell at 1.64
 
 
 def fcc(cells: int) -> tuple[torch.Tensor, torch.Tensor]:
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    grid = np.array([[i, j, k] for i in range(cells) for j in range(cells) for k in range(cells)])
-    x = (grid[:, None, :] + basis[None]).reshape(-1, 3) * LATTICE
-    return torch.tensor(x), torch.eye(3, dtype=torch.float64) * cells * LATTICE
+    x, cell = fcc_positions(cells, LATTICE)
+    return torch.tensor(x), torch.tensor(cell)
 
 
 def nucleus_and_count(x: torch.Tensor, cell: torch.Tensor, p: torch.Tensor) -> tuple[float, float]:

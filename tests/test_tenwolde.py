@@ -7,16 +7,11 @@ import pytest
 
 from latentcv.cv_models.analysis import TenWoldeConfig, spherical_harmonics, ten_wolde, ten_wolde_frame
 from latentcv.cv_models.data import Frame
+from latentcv.cv_models.synthetic import FCC_BASIS, lattice_positions
 
-FCC = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+FCC = FCC_BASIS
 BCC = [[0, 0, 0], [0.5, 0.5, 0.5]]
 SC = [[0, 0, 0]]
-
-
-def lattice(basis, n: int, a: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    g = np.array([[i, j, k] for i in range(n) for j in range(n) for k in range(n)], float)
-    pts = (g[:, None, :] + np.array(basis, float)[None]).reshape(-1, 3) * a
-    return pts, np.eye(3) * n * a
 
 
 def hcp(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,9 +53,9 @@ def test_spherical_harmonics_normalised():
 @pytest.mark.parametrize(
     "name, points_cell, cutoff, q6, solid",
     [
-        ("fcc", lattice(FCC, 4), 0.8, 0.57452, True),
-        ("bcc 8+6", lattice(BCC, 4), 1.1, 0.51069, True),
-        ("sc", lattice(SC, 5), 1.1, 0.35355, False),  # 6 neighbours < 8 solid bonds
+        ("fcc", lattice_positions(FCC, 4), 0.8, 0.57452, True),
+        ("bcc 8+6", lattice_positions(BCC, 4), 1.1, 0.51069, True),
+        ("sc", lattice_positions(SC, 5), 1.1, 0.35355, False),  # 6 neighbours < 8 solid bonds
         ("hcp", hcp(4), 1.2, 0.48476, True),
     ],
 )
@@ -92,16 +87,41 @@ def test_random_gas_is_not_solid():
     assert r.global_q < 0.1
 
 
+def test_one_lattice_builder():
+    """lattice_positions (cv_models/synthetic.py) builds every lattice: cells in i, j, k
+    order, the orthorhombic box, fcc's 12 nearest neighbours at a/sqrt(2); lattice_frame
+    and fcc_positions go through it, and no other module spells the fcc basis again."""
+    from pathlib import Path
+
+    from latentcv.cv_models.analysis.cv_quality import lattice_frame
+    from latentcv.cv_models.data.pbc import minimum_image
+    from latentcv.cv_models.synthetic import fcc_positions
+
+    pts, box = lattice_positions(FCC, (2, 3, 4), 1.5)
+    assert pts.shape == (96, 3) and np.allclose(box, np.diag([3.0, 4.5, 6.0]))
+    assert np.allclose(pts[:4], np.array(FCC) * 1.5) and np.allclose(pts[4], [0, 0, 1.5])
+    pts, box = fcc_positions(3, 1.5)
+    r = np.linalg.norm(minimum_image(pts[1:] - pts[0], box), axis=1)
+    assert np.sum(np.isclose(r, 1.5 / np.sqrt(2))) == 12 and r.min() > 1.5 / np.sqrt(2) - 1e-12
+    frame = lattice_frame("fcc", 3, density=1.04)
+    assert np.isclose(frame.n_atoms / np.linalg.det(frame.cell), 1.04)
+    root = Path(__file__).resolve().parent.parent
+    basis = "[0, 0, 0], [0.5, 0.5, 0], " + "[0.5, 0, 0.5]"
+    spelled = [str(p.relative_to(root)) for d in ("cv_models", "export", "tests", "benchmarks")
+               for p in (root / d).rglob("*.py") if basis in p.read_text()]
+    assert spelled == ["cv_models/synthetic.py"], spelled
+
+
 def test_thermal_fcc_is_solid():
     rng = np.random.default_rng(3)
-    pts, cell = lattice(FCC, 4, a=1.59)
+    pts, cell = lattice_positions(FCC, 4, 1.59)
     r = ten_wolde(pts + rng.normal(scale=0.08, size=pts.shape), cell, TenWoldeConfig(cutoff=1.5))
     assert r.solid_fraction > 0.98
 
 
 def test_rotation_translation_invariance():
     rng = np.random.default_rng(4)
-    pts, cell = lattice(FCC, 3, a=1.59)
+    pts, cell = lattice_positions(FCC, 3, 1.59)
     pts = pts + rng.normal(scale=0.15, size=pts.shape)
     cell = cell + np.array([[0, 0, 0], [0.4, 0, 0], [-0.3, 0.5, 0]])  # triclinic
     ref = ten_wolde(pts, cell, TenWoldeConfig(cutoff=1.5))
@@ -116,7 +136,7 @@ def test_rotation_translation_invariance():
 
 
 def test_thresholds_are_parameters():
-    pts, cell = lattice(FCC, 3)
+    pts, cell = lattice_positions(FCC, 3)
     cfg = TenWoldeConfig(cutoff=0.8, min_solid_bonds=13)  # fcc has 12 neighbours
     assert not ten_wolde(pts, cell, cfg).solid.any()
     cfg = TenWoldeConfig(cutoff=0.8, bond_threshold=1.01)
@@ -126,7 +146,7 @@ def test_thresholds_are_parameters():
 def test_dimers_use_molecule_centers():
     """Randomly oriented dimers on fcc sites: centres are fcc, atoms are not."""
     rng = np.random.default_rng(5)
-    centres, cell = lattice(FCC, 3, a=1.7)
+    centres, cell = lattice_positions(FCC, 3, 1.7)
     u = rng.normal(size=centres.shape)
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     pos = np.stack([centres - 0.15 * u, centres + 0.15 * u], axis=1).reshape(-1, 3)
@@ -145,7 +165,7 @@ def thermal_fcc_frames(n_frames: int, nn: float, apm: int = 1, bond: float = 1.0
     """Frames of an fcc lattice of molecule centres (nearest neighbours ``nn`` apart) with
     thermal noise; for ``apm == 2`` aligned dimers of length ``bond`` on the sites."""
     rng = np.random.default_rng(seed)
-    pts, cell = lattice(FCC, 3, nn * np.sqrt(2.0))
+    pts, cell = lattice_positions(FCC, 3, nn * np.sqrt(2.0))
     axis = np.array([1.0, 1.0, 1.0]) / np.sqrt(3.0)
     frames = []
     for k in range(n_frames):

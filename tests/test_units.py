@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from latentcv.cv_models import paths
+from latentcv.cv_models.synthetic import fcc_positions
 from latentcv.cv_models.units import LAMMPS_LENGTH_UNIT, LAMMPS_UNIT_STYLES, NM_PER_UNIT
 from tests.lammps_scaffold import add_fix_plumed, lammps, lj_system
 
@@ -50,9 +51,7 @@ def test_same_frames_in_lj_and_real_give_the_same_cv(tmp_path, tiny_models):
     lj_model, a_model = tiny_models.exported(1), tiny_models.exported(1, length_unit="A", unit_length=SIGMA_A)
     rng = np.random.default_rng(5)
     a = (4 / 0.95) ** (1 / 3)  # fcc, reduced density 0.95
-    base = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    cells = np.array([[i, j, k] for i in range(3) for j in range(3) for k in range(3)])
-    positions = ((cells[:, None, :] + base[None]) * a).reshape(-1, 3) + rng.normal(scale=0.05, size=(108, 3))
+    positions = fcc_positions(3, a)[0] + rng.normal(scale=0.05, size=(108, 3))
     positions %= 3 * a
     write_data(tmp_path / "lj.data", positions, [3 * a] * 3, 1.0)
     write_data(tmp_path / "real.data", positions * SIGMA_A, [3 * a * SIGMA_A] * 3, 39.948)

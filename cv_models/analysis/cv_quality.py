@@ -24,6 +24,7 @@ import torch
 from latentcv.cv_models.analysis.crystallinity import freud_solid
 from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
 from latentcv.cv_models.data.frames import Frame
+from latentcv.cv_models.synthetic import FCC_BASIS, lattice_positions
 
 
 @dataclass
@@ -74,23 +75,18 @@ def lattice_frame(kind: str, n_cells: int, density: float = 1.04, noise: float =
     """A perfect fcc or hcp lattice of single atoms at ``density`` (σ⁻³), optionally
     with Gaussian displacements of ``noise`` σ; orthorhombic periodic box."""
     if kind == "fcc":
-        basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-        shape = np.array([1.0, 1.0, 1.0])
+        basis, shape = FCC_BASIS, np.array([1.0, 1.0, 1.0])
     elif kind == "hcp":  # orthorhombic cell a x √3a x √(8/3)a, 4 atoms
         basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 5 / 6, 0.5], [0, 1 / 3, 0.5]])
         shape = np.array([1.0, np.sqrt(3.0), np.sqrt(8.0 / 3.0)])
     else:
         raise ValueError(f"lattice kind {kind!r}: 'fcc' or 'hcp'")
-    g = np.stack(np.meshgrid(*[np.arange(n_cells)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
-    frac = (g + basis[None]).reshape(-1, 3)
-    volume_per_atom = 1.0 / density
-    a = (4 * volume_per_atom / np.prod(shape)) ** (1.0 / 3.0)
-    lengths = a * shape * n_cells
-    pos = frac / n_cells * lengths
+    a = (4 * (1.0 / density) / np.prod(shape)) ** (1.0 / 3.0)  # 4 atoms per cell
+    pos, box = lattice_positions(basis, n_cells, a * shape)
     if noise:
         pos = pos + np.random.default_rng(seed).normal(scale=noise, size=pos.shape)
     n = len(pos)
-    return Frame(positions=pos, cell=np.diag(lengths), molecule=np.arange(n), species=np.zeros(n, np.int64))
+    return Frame(positions=pos, cell=box, molecule=np.arange(n), species=np.zeros(n, np.int64))
 
 
 def crystalline_molecules(frame: Frame, criterion: str, cutoff: float) -> np.ndarray:
