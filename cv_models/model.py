@@ -144,6 +144,10 @@ class HierarchicalEncoder(nn.Module):
         # per-pair geometry by latentcv's fused CPU operator (cv_models/ops.py) when built
         self.fused = ops_available()
         self.kernels = FusedKernels() if self.fused else NoFusedKernels()
+        # traceable (export/aoti.py sets it, with fused = False): no data-dependent shapes, so
+        # that torch.export traces the encoder with symbolic sizes (pairs beyond the cutoff kept:
+        # their switch and its derivative are 0, so the values are the same)
+        self.traceable = False
         dtype = torch.float64 if c.dtype == "float64" else torch.float32
         self.to(dtype)
 
@@ -259,6 +263,20 @@ class HierarchicalEncoder(nn.Module):
         rbf = self.rbf2(r)
         return edge_index, d, r, w, rbf
 
+    def pair_geometry_all(self, centers: Tensor, cells: Tensor, mol_batch: Tensor, edge_index: Tensor,
+                          edge_shift: Tensor, num_graphs: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """:meth:`pair_geometry_reference` keeping every pair of the list ([2, P], d [P, 3], r [P],
+        switch [P], radial basis [P, R]): no data-dependent size, for ``torch.export``. Pairs
+        beyond the cutoff have switch 0 and derivative 0, so they change no value or gradient."""
+        i = edge_index[0]
+        if num_graphs == 1:
+            sv = torch.matmul(edge_shift, cells[0])
+        else:
+            sv = torch.bmm(edge_shift.unsqueeze(1), gather(cells, gather(mol_batch, i))).squeeze(1)
+        d = gather(centers, edge_index[1]) + sv - gather(centers, i)
+        r = torch.sqrt((d * d).sum(-1) + 1e-30)
+        return edge_index, d, r, switch(r, self.cutoff, self.r_on), self.rbf2(r)
+
     def encode(
         self,
         positions: Tensor,
@@ -313,6 +331,8 @@ class HierarchicalEncoder(nn.Module):
         (the skin of a Verlet list) dropped first (their switch and its derivative are exactly
         0, so nothing changes but the cost); (pairs [2, E], d [E, 3], r [E], switch [E],
         radial basis [E, R]). latentcv's fused operator on CPU when built, else core torch."""
+        if self.traceable:
+            return self.pair_geometry_all(centers, cells, mol_batch, edge_index, edge_shift, num_graphs)
         if self.fused and centers.device.type == "cpu":
             return self.kernels.pair_geometry(centers, cells, mol_batch, edge_index, edge_shift, self.cutoff, self.r_on,
                                               self.rbf2.mu.to(centers.dtype), self.rbf2.width)

@@ -276,6 +276,16 @@ class AngularMoments(nn.Module):
             load_ops()
         self.fused = bool(fused)
         self.kernels = FusedKernels() if self.fused else NoFusedKernels()
+        # traceable (export/aoti.py): the moments as one scatter, without the padded layout's
+        # data-dependent slot count, so that torch.export traces with symbolic sizes
+        self.traceable = False
+
+    def shell_moments_scatter(self, edge_vec: Tensor, rho: Tensor, i: Tensor, n: int) -> Tensor:
+        """T [n, C, K] as ``sum_e rho[e, c] Y_k(d_e)`` scattered to receivers (no data-dependent
+        shapes; the compiler fuses the [E, C, K] product into the scatter)."""
+        r = torch.sqrt((edge_vec * edge_vec).sum(-1) + 1e-30)
+        y = self.harmonics(edge_vec / r.unsqueeze(-1))  # [E, K]
+        return scatter_sum(rho.unsqueeze(-1) * y.unsqueeze(1), i, n)
 
     def shell_moments_reference(self, edge_vec: Tensor, rho: Tensor, i: Tensor, n: int) -> Tensor:
         """T [n, C, K] with core torch ops: on a padded [n, slots] layout (one bmm) rather
@@ -311,6 +321,8 @@ class AngularMoments(nn.Module):
         fused = self.fused and edge_vec.device.type == "cpu"
         if fused:
             t = self.kernels.shell_moments(edge_vec, rho, i, n, self.harmonics.matrix.to(edge_vec.dtype), self.xy_column)
+        elif self.traceable:
+            t = self.shell_moments_scatter(edge_vec, rho, i, n)
         else:
             t = self.shell_moments_reference(edge_vec, rho, i, n)
         q = torch.zeros(n, self.channels, self.n_degrees, dtype=t.dtype, device=t.device)
