@@ -98,9 +98,3 @@ def run_plumed_driver(
     )
 
 
-def read_columns(path: Path) -> tuple[list[str], np.ndarray]:
-    """A PLUMED output file: (field names, data[rows, cols])."""
-    lines = path.read_text().splitlines()
-    fields = next(l for l in lines if l.startswith("#! FIELDS")).split()[2:]
-    data = np.array([[float(x) for x in l.split()] for l in lines if l and not l.startswith("#")])
-    return fields, data

@@ -6,11 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from latentcv.cv_models import paths
 from latentcv.cv_models.app.cli import main
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.export.analytic import save_coordination_model
 
 LATENTCV = [sys.executable, "-m", "latentcv.cv_models.app.cli"]
@@ -53,7 +53,7 @@ def test_demo_runs_end_to_end(tmp_path):
     summary = run_demo(tmp_path / "demo", config=cfg)
     out = tmp_path / "demo"
     assert summary["hills"] == 4  # PACE=100 over 400 steps
-    colvar = np.loadtxt(out / "metad" / "COLVAR", comments="#", ndmin=2)
+    colvar = read_plumed_table(out / "metad" / "COLVAR").data
     assert colvar.shape[0] == 5 and colvar[-1, -1] > 0  # the bias switched on
     info = subprocess.run(LATENTCV + ["info", str(out / "model.pt")], capture_output=True, text=True).stdout
     assert "z0,z1,proj,dcrys,n_crystal,n_nucleus" in info

@@ -344,3 +344,28 @@ def test_phase_labels_names_and_integers(tmp_path):
     assert read_lammps_dump(tmp_path / "a.dump", label="Crystal")[0].label == CRYSTAL
     with pytest.raises(ValueError, match=r"a\.dump.*'liquid'.*\"crystal\", \"melt\", \"unlabeled\""):
         read_dataset([{"path": str(tmp_path / "a.dump"), "label": "liquid"}])
+
+
+def test_one_reader_of_plumed_column_files(tmp_path):
+    """read_plumed_table reads COLVAR / HILLS / fes.dat alike: the FIELDS names, SET lines
+    and a restarted file's repeated header skipped, columns by name; a file that is not a
+    complete PLUMED table is refused with its file and line."""
+    from latentcv.cv_models.data.plumed_table import read_plumed_table
+
+    path = tmp_path / "COLVAR"
+    path.write_text("#! FIELDS time cv.n_crystal metad.bias\n#! SET min_cv 0\n 0.0 1.5 0.0\n\n 0.5 2.5 0.1\n"
+                    "#! FIELDS time cv.n_crystal metad.bias\n 1.0 3.5 0.2\n")
+    fields, data = read_plumed_table(path)
+    assert fields == ["time", "cv.n_crystal", "metad.bias"] and data.shape == (3, 3)
+    np.testing.assert_array_equal(read_plumed_table(path).column("metad.bias"), [0.0, 0.1, 0.2])
+    with pytest.raises(KeyError, match="its columns are time, cv.n_crystal, metad.bias"):
+        read_plumed_table(path).column("cv.z0")
+    path.write_text("#! FIELDS time e\n")
+    assert read_plumed_table(path).data.shape == (0, 2)
+    for text, msg in (("#! FIELDS time e\n0 1\n0.5\n", r"COLVAR:3: 1 numbers where the FIELDS line names 2"),
+                      ("0 1\n", "COLVAR:1: 2 numbers where the FIELDS line names none"),
+                      ("# nothing\n", "no '#! FIELDS' line"),
+                      ("#! FIELDS time e\n#! FIELDS time d\n", "COLVAR:2: a second FIELDS header")):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=msg):
+            read_plumed_table(path)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from chain_helpers import read_columns
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.app import cli
 from latentcv.cv_models import core as native
 from latentcv.cv_models.data.writers import write_lammps_dump
@@ -45,7 +45,7 @@ def test_eval_writes_colvar_equal_to_core_and_a_plot(dimer, tmp_path, capsys):
     rc = cli.main(["eval", str(dimer["model"]), str(dimer["dump"]), "-o", str(colvar), "--plot", str(png),
                    "--no-progress"])
     assert rc == 0, capsys.readouterr().err
-    fields, data = read_columns(colvar)
+    fields, data = read_plumed_table(colvar)
     assert fields == ["frame", "step", "z0", "z1", "proj", "dcrys", "n_crystal", "n_nucleus"]
     assert len(data) == len(dimer["frames"])
     np.testing.assert_array_equal(data[:, 1], [f.timestep for f in dimer["frames"]])
@@ -65,7 +65,7 @@ def test_eval_molecule_dump_sums_to_the_counts_and_reads_back(dimer, tmp_path, c
     rc = cli.main(["eval", str(dimer["model"]), str(dimer["dump"]), "-o", str(colvar), "--molecule-dump", str(dump),
                    "--no-progress"])
     assert rc == 0, capsys.readouterr().err
-    fields, data = read_columns(colvar)
+    fields, data = read_plumed_table(colvar)
     frames = list(iter_lammps_dump(dump))
     assert len(frames) == len(dimer["frames"])
     for row, written, f in zip(data, frames, dimer["frames"]):

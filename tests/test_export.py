@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from chain_helpers import read_columns, run_plumed_driver
+from chain_helpers import run_plumed_driver
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models import core as native
 from latentcv.cv_models.ops import OPS_VERSION
 from latentcv.cv_models.checkpoint import load_checkpoint, load_encoder
@@ -233,7 +234,7 @@ def test_plumed_input_runs_in_plumed_driver(runs, tmp_path, system):
         assert "#" in lines[k] or lines[k - 1].startswith("#"), lines[k]
     proc = run_plumed_driver(tmp_path, text, [(f.positions, f.cell) for f in frames])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    fields, data = read_columns(tmp_path / "COLVAR")
+    fields, data = read_plumed_table(tmp_path / "COLVAR")
     assert fields == ["time"] + [f"cv.{k}" for k in NAMES] + ["metad.bias"]
     core = native.Model(str(model), warmup=False)
     for row, f in zip(data, frames):
@@ -259,7 +260,7 @@ def test_latent_cv_derivatives_match_plumed_numerical_derivatives(runs, tmp_path
            f"DUMPDERIVATIVES ARG={args} FILE=DERIV FMT=%.14e\n")
     proc = run_plumed_driver(tmp_path, dat, [(f.positions, f.cell) for f in frames])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    _, d = read_columns(tmp_path / "DERIV")
+    _, d = read_plumed_table(tmp_path / "DERIV")
     assert d.shape[0] == 3 * n + 9
     core = native.Model(str(model), warmup=False)
     meta = dict(core.metadata)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from latentcv.cv_models import paths
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.units import LAMMPS_UNIT_STYLES
 
 # A missing build is a failure here, not a skip: `make test` builds the plugin first.
@@ -62,13 +63,6 @@ def min_image(d: np.ndarray, cell: np.ndarray) -> np.ndarray:
     shifts = np.array(list(itertools.product((-1, 0, 1), repeat=3))) @ cell
     cand = d0 + shifts
     return cand[np.argmin(np.einsum("ij,ij->i", cand, cand))]
-
-
-def read_plumed_table(path: Path) -> tuple[list[str], np.ndarray]:
-    lines = path.read_text().splitlines()
-    fields = lines[0].split()[2:]
-    rows = [list(map(float, ln.split())) for ln in lines if ln and not ln.startswith("#")]
-    return fields, np.array(rows)
 
 
 def pick_pair(x: np.ndarray, cell: np.ndarray, triclinic: bool) -> tuple[int, int]:

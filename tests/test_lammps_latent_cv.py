@@ -11,6 +11,7 @@ import pytest
 
 from latentcv.cv_models import paths
 from latentcv.cv_models import core as native
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from tests.gradcheck import check_gradient
 from tests.lammps_scaffold import STRESS, VOIGT, add_fix_plumed, jiggle, lj_system, pressure_tensor, snapshot, thermo
 
@@ -98,8 +99,8 @@ def test_metad_on_latent_cv_deposits_hills(lmp, tmp_path, coordination_model, un
     lmp.command("run 200")
     bias_last = lmp.extract_fix("p", 0, 0)
     lmp.command("unfix p")  # finalises PLUMED: flushes HILLS and COLVAR
-    hills = np.loadtxt(tmp_path / "HILLS", comments="#", ndmin=2)
-    colvar = np.loadtxt(tmp_path / "COLVAR", comments="#", ndmin=2)
+    hills = read_plumed_table(tmp_path / "HILLS").data
+    colvar = read_plumed_table(tmp_path / "COLVAR").data
     assert hills.shape[0] == 20  # one hill every PACE=10 steps, steps 0..190
     assert colvar[0, 2] == 0.0 and colvar[-1, 2] > 0.0  # the bias grows from zero
     assert bias_last > 0.0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chain_helpers import ORTHORHOMBIC, TRICLINIC, random_frame, read_columns, run_plumed_driver
+from chain_helpers import ORTHORHOMBIC, TRICLINIC, random_frame, run_plumed_driver
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models import paths
 from latentcv.cv_models import core as native
 
@@ -32,9 +33,9 @@ def test_driver_values_and_derivatives_match_core(tmp_path, nm_model, cell):
     frames = _frames(cell)
     proc = run_plumed_driver(tmp_path, dat, frames, ["--length-units", "nm"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    fields, colvar = read_columns(tmp_path / "COLVAR")
+    fields, colvar = read_plumed_table(tmp_path / "COLVAR")
     assert fields == ["time", "cv.mean", "cv.meansq"]
-    _, deriv = read_columns(tmp_path / "DERIV")
+    _, deriv = read_plumed_table(tmp_path / "DERIV")
     deriv = deriv.reshape(len(frames), 3 * N_ATOMS + 9, -1)
     model = native.Model(str(nm_model))
     for f, (positions, box) in enumerate(frames):
@@ -56,7 +57,7 @@ def test_derivatives_match_plumed_numerical_derivatives(tmp_path, nm_model, cell
     )
     proc = run_plumed_driver(tmp_path, dat, _frames(cell), ["--length-units", "nm"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    _, d = read_columns(tmp_path / "DERIV")
+    _, d = read_plumed_table(tmp_path / "DERIV")
     assert d.shape[0] == 2 * (3 * N_ATOMS + 9)
     scale = np.abs(d[:, 2:]).max()
     np.testing.assert_allclose(d[:, 2], d[:, 3], atol=2e-6 * scale)  # atoms and box, mean
@@ -78,8 +79,8 @@ def test_length_unit_conversion(tmp_path, nm_model):
     p1 = run_plumed_driver(tmp_path / "nm", dat, frames_nm, ["--length-units", "nm"])
     p2 = run_plumed_driver(tmp_path / "A", dat.replace("LOAD", "UNITS LENGTH=A\nLOAD"), frames_a, ["--length-units", "A"])
     assert p1.returncode == 0 and p2.returncode == 0, p2.stdout[-2000:]
-    _, a = read_columns(tmp_path / "nm" / "COLVAR")
-    _, b = read_columns(tmp_path / "A" / "COLVAR")
+    _, a = read_plumed_table(tmp_path / "nm" / "COLVAR")
+    _, b = read_plumed_table(tmp_path / "A" / "COLVAR")
     np.testing.assert_allclose(a[:, 1:], b[:, 1:], rtol=1e-10)
 
 
@@ -148,6 +149,6 @@ def test_natural_units_model(tmp_path, coordination_model):
     frames = _frames(ORTHORHOMBIC)
     proc = run_plumed_driver(tmp_path, dat, frames)
     assert proc.returncode == 0, proc.stdout[-3000:]
-    _, colvar = read_columns(tmp_path / "COLVAR")
+    _, colvar = read_plumed_table(tmp_path / "COLVAR")
     v, _, _ = native.Model(str(lj)).evaluate(*frames[0])
     np.testing.assert_allclose(colvar[0, 1:], v, rtol=1e-12)

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chain_helpers import ORTHORHOMBIC, random_frame, read_columns, run_plumed_driver
+from chain_helpers import ORTHORHOMBIC, random_frame, run_plumed_driver
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models import paths
 
 try:
@@ -64,7 +65,7 @@ def test_latent_cv_and_q6_in_driver_match_bundled(tmp_path, coordination_model):
         log = (work / "plumed.log").read_text() if (work / "plumed.log").exists() else proc.stdout
         root = paths.plumed_environment(optimised=optimised)["PLUMED_ROOT"]
         assert root in log, f"PLUMED log does not name {root}"
-        results[optimised] = (read_columns(work / "COLVAR"), read_columns(work / "DERIV"))
+        results[optimised] = (read_plumed_table(work / "COLVAR"), read_plumed_table(work / "DERIV"))
     (f0, c0), (_, d0) = results[False]
     (f1, c1), (_, d1) = results[True]
     assert f0 == f1 == ["time", "cv.mean", "cv.meansq", "q6_vmean"]
@@ -84,7 +85,7 @@ def _lammps(tmp_path: Path, kernel: str, body: str, steps: int):
     proc = subprocess.run([sys.executable, str(RUNNER), str(dat), kernel, str(steps), str(out), str(log)],
                           cwd=work, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return np.load(out), read_columns(work / "COLVAR"), log.read_text()
+    return np.load(out), read_plumed_table(work / "COLVAR"), log.read_text()
 
 
 def test_lammps_q6_and_latent_cv_match_bundled(tmp_path, coordination_model):

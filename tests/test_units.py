@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from latentcv.cv_models import paths
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.synthetic import fcc_positions
 from latentcv.cv_models.units import LAMMPS_LENGTH_UNIT, LAMMPS_UNIT_STYLES, NM_PER_UNIT
 from tests.lammps_scaffold import add_fix_plumed, lammps, lj_system
@@ -43,8 +44,8 @@ def cv_in_lammps(tmp_path, units, model, data, pair, coeff):
         """)
         add_fix_plumed(lmp, dat, tmp_path / (units + ".log"))
         lmp.command("run 0")
-    lines = colvar.read_text().splitlines()
-    return lines[0].split()[3:], np.array([float(x) for x in lines[-1].split()[1:]])
+    fields, data = read_plumed_table(colvar)
+    return fields[1:], data[-1, 1:]
 
 
 def test_same_frames_in_lj_and_real_give_the_same_cv(tmp_path, tiny_models):

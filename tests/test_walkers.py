@@ -15,6 +15,7 @@ import pytest
 from chain_helpers import FREE_PARTICLES
 
 from latentcv.cv_models.app.cli import main as cli_main
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.walkers import walker_inputs
 
 PLUMED = """\
@@ -43,11 +44,6 @@ def _run(d: Path, walker: int, seed: int, start: int = 0) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
-def _rows(path: Path) -> np.ndarray:
-    return np.array([l.split() for l in path.read_text().splitlines() if l.strip() and not l.startswith("#")],
-                    dtype=float)
-
-
 def _bias(hills: np.ndarray, d: float) -> float:
     """Sum of the Gaussian hills (time, center, sigma, height) at d."""
     return float((hills[:, 3] * np.exp(-0.5 * ((d - hills[:, 1]) / hills[:, 2]) ** 2)).sum())
@@ -62,9 +58,9 @@ def test_two_walkers_see_each_others_hills(tmp_path):
 
     _run(tmp_path, 1, seed=11)                # walker 1 alone: its own hills only
     _run(tmp_path, 0, seed=22)                # walker 0: its own + all of walker 1's
-    h1, h0 = _rows(tmp_path / "HILLS.1"), _rows(tmp_path / "HILLS.0")
+    h1, h0 = read_plumed_table(tmp_path / "HILLS.1").data, read_plumed_table(tmp_path / "HILLS.0").data
     assert len(h0) == len(h1) == 150
-    t, d, bias = _rows(tmp_path / "COLVAR.0")[-1]
+    t, d, bias = read_plumed_table(tmp_path / "COLVAR.0").data[-1]
     expected = _bias(h0[h0[:, 0] < t - 1e-9], d) + _bias(h1, d)
     assert bias == pytest.approx(expected, rel=1e-2), (bias, expected, _bias(h0[h0[:, 0] < t - 1e-9], d))
     assert _bias(h1, d) > 0.05 * bias  # walker 1's hills are a visible part of it
@@ -72,8 +68,8 @@ def test_two_walkers_see_each_others_hills(tmp_path):
     # walker 1 again, continuing its time and hills: now it sees walker 0's too
     (tmp_path / "plumed.1.dat").write_text("RESTART\n" + text)
     _run(tmp_path, 1, seed=33, start=1500)
-    h1 = _rows(tmp_path / "HILLS.1")
-    t, d, bias = _rows(tmp_path / "COLVAR.1")[-1]
+    h1 = read_plumed_table(tmp_path / "HILLS.1").data
+    t, d, bias = read_plumed_table(tmp_path / "COLVAR.1").data[-1]
     expected = _bias(h1[h1[:, 0] < t - 1e-9], d) + _bias(h0, d)
     assert bias == pytest.approx(expected, rel=1e-2), (bias, expected)
     assert _bias(h0, d) > 0.05 * bias
