@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from latentcv.cv_models.paths import WriteError
 
-from .deploy import DTYPES, ModelCard, save_deployable
+from .deploy import DTYPES, MODEL_FORMATS, ModelCard, load_deployable, read_metadata, save_deployable
 from .module import LatentCVModule
 
 __all__ = ["TOLERANCES", "CheckResult", "ExportResult", "ExportCheckError", "run_checks", "export_model",
@@ -140,7 +140,8 @@ def run_checks(module: LatentCVModule, path: Path, frames: Sequence, dtype_name:
     dtype = DTYPES[dtype_name]
     eager = copy.deepcopy(module).to(dtype).eval()
     eager64 = copy.deepcopy(module).to(torch.float64).eval()
-    scripted = torch.jit.load(str(path), map_location="cpu")
+    scripted = load_deployable(path)  # TorchScript, or an AOTInductor package's Python reader
+    compiled = "AOTI package" if Path(path).suffix == MODEL_FORMATS["aoti"] else "scripted"
     core = native.Model(str(path), device="cpu", threads=1, warmup=False)
     if list(core.output_names) != module.output_names():
         raise ExportCheckError(f"check 'output names': C++ core reads {list(core.output_names)}, "
@@ -163,7 +164,7 @@ def run_checks(module: LatentCVModule, path: Path, frames: Sequence, dtype_name:
     ev, sv, cv_ = np.array(ev), np.array(sv), np.array(cv_)
     names = module.output_names()
     checks = [
-        _compare("values: scripted vs eager", sv, ev, tol["values"], names=names),
+        _compare(f"values: {compiled} vs eager", sv, ev, tol["values"], names=names),
         _compare("values: C++ core vs eager", cv_, ev, tol["values"], names=names),
     ]
     # gradients: positions [F,K,N,3] (frames may differ in N: compare frame by frame)
@@ -237,7 +238,7 @@ def _in_training_mode(module: nn.Module) -> bool:
 
 
 def export_model(module: LatentCVModule, card: ModelCard, out: str | os.PathLike, frames: Sequence,
-                 log: Callable[[str], None] = print) -> ExportResult:
+                 log: Callable[[str], None] = print, model_format: str = "torchscript") -> ExportResult:
     """Check ``module`` (eager vs scripted vs C++ core, gradients vs finite differences)
     on ``frames`` and write it to ``out`` only if every check passes.
 
@@ -253,12 +254,13 @@ def export_model(module: LatentCVModule, card: ModelCard, out: str | os.PathLike
         raise ValueError("no frames to check the export on; pass --frames FILE (a trajectory or a dataset .npz)")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.checking-{os.getpid()}.pt"
+    tmp = out.parent / f".{out.name}.checking-{os.getpid()}{MODEL_FORMATS.get(model_format, '.pt')}"
     had_previous = out.is_file()
     try:
-        log(f"latentcv export: scripting {card.name} ({card.dtype}, outputs {','.join(card.output_names)})")
+        what = "compiling (AOTInductor, ~1 min per graph)" if model_format == "aoti" else "scripting"
+        log(f"latentcv export: {what} {card.name} ({card.dtype}, outputs {','.join(card.output_names)})")
         try:
-            save_deployable(copy.deepcopy(module), card, tmp)  # save_deployable casts in place
+            save_deployable(copy.deepcopy(module), card, tmp, model_format)  # save_deployable casts in place
         except OSError as exc:
             raise WriteError.of("model", out, exc, had_previous) from exc
         log(f"latentcv export: checking on {len(frames)} held-out frame(s) "
@@ -275,7 +277,7 @@ def export_model(module: LatentCVModule, card: ModelCard, out: str | os.PathLike
                             for c in failed)
                 + ". The model is not smooth/deterministic enough for deployment or the export is broken; "
                   "nothing was written")
-        metadata = dict(torch.jit.load(str(tmp)).metadata())
+        metadata = read_metadata(tmp)
         try:
             os.replace(tmp, out)
         except OSError as exc:

@@ -19,6 +19,9 @@ from latentcv.cv_models.units import check_model_length_unit
 # 2: the model may call latentcv's own operators (torch.ops.latentcv.*, recorded in the
 # metadata key "ops_version"); 1: core torch ops only. Readers accept both.
 CONTRACT_VERSION = 2
+# 3: the model may be an AOTInductor package (.pt2, export/aoti.py); what packages record.
+AOTI_CONTRACT_VERSION = 3
+MODEL_FORMATS = {"torchscript": ".pt", "aoti": ".pt2"}  # --format -> the file's suffix
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 _STANDARD_KEYS = ("contract_version", "name", "length_unit", "dtype", "atoms_per_molecule", "species", "cutoff",
                   "output_names", "description", "provenance", "ops_version")
@@ -78,13 +81,13 @@ class ModelCard:
             if not isinstance(value, str):
                 raise ValueError(f"extra metadata {key!r}: values must be strings, not {type(value).__name__}")
 
-    def to_metadata(self) -> Dict[str, str]:
+    def to_metadata(self, contract_version: int = CONTRACT_VERSION) -> Dict[str, str]:
         self.validate()
         import torch as _torch
 
         provenance = {"torch": _torch.__version__, **self.provenance}
         standard = {
-            "contract_version": str(CONTRACT_VERSION),
+            "contract_version": str(contract_version),
             "name": self.name,
             "length_unit": self.length_unit,
             "dtype": self.dtype,
@@ -124,14 +127,23 @@ class DeployableCV(nn.Module):
         return self.card
 
 
-def save_deployable(encoder: nn.Module, card: ModelCard, path: str | os.PathLike) -> Path:
-    """Script ``encoder`` with ``card`` and write it atomically to ``path``.
+def save_deployable(encoder: nn.Module, card: ModelCard, path: str | os.PathLike,
+                    model_format: str = "torchscript") -> Path:
+    """Script ``encoder`` with ``card`` and write it atomically to ``path``; with
+    ``model_format="aoti"`` compile it into an AOTInductor package instead (export/aoti.py).
 
     The encoder is put in eval mode, cast to ``card.dtype`` and frozen (no parameter
     requires grad). Refuses a module still in training mode.
     """
     if encoder.training:
         raise ValueError("the encoder is in training mode; call .eval() before exporting it")
+    if model_format not in MODEL_FORMATS:
+        raise ValueError(f"model format must be one of {tuple(MODEL_FORMATS)}, not {model_format!r}")
+    if model_format == "aoti":
+        from .aoti import save_aoti
+
+        metadata = dataclasses.replace(card, uses_ops=False).to_metadata(AOTI_CONTRACT_VERSION)
+        return save_aoti(encoder, metadata, DTYPES[card.dtype], card.atoms_per_molecule, path)
     from latentcv.cv_models.layers import FusedKernels
 
     card = dataclasses.replace(card, uses_ops=any(isinstance(m, FusedKernels) for m in encoder.modules()))
@@ -143,8 +155,14 @@ def save_deployable(encoder: nn.Module, card: ModelCard, path: str | os.PathLike
     return write_atomically(path, lambda fh: torch.jit.save(scripted, fh), "model")
 
 
-def load_deployable(path: str | os.PathLike) -> torch.jit.ScriptModule:
-    """Load a model file in Python (the reference evaluation path)."""
+def load_deployable(path: str | os.PathLike):
+    """Load a model file in Python (the reference evaluation path): a ScriptModule, or for
+    an AOTInductor package (``.pt2``) an :class:`latentcv.export.aoti.AotiModel` with the same
+    ``__call__``, ``molecule_centers`` and ``metadata``."""
+    from .aoti import is_aoti_file, load_aoti
+
+    if is_aoti_file(path):
+        return load_aoti(path)
     ops_available()  # registers torch.ops.latentcv.*, which models of contract version 2 may call
     return torch.jit.load(str(path), map_location="cpu")
 
@@ -177,7 +195,7 @@ def model_file(model: str | os.PathLike) -> Path:
     such file (FileNotFoundError), or a folder (ValueError, naming the model files in it)."""
     p = Path(model)
     if p.is_dir():
-        inside = [f.name for f in sorted(p.glob("*.pt")) if not f.name.startswith("checkpoint")]
+        inside = [f.name for f in sorted([*p.glob("*.pt"), *p.glob("*.pt2")]) if not f.name.startswith("checkpoint")]
         hint = f" (in it: {', '.join(inside[:5])})" if inside else ""
         raise ValueError(f"{p} is a directory, not a model file: pass the model file written by "
                          f"`latentcv export CHECKPOINT -o model.pt`{hint}")

@@ -73,7 +73,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
                       name: Optional[str] = None, max_check_frames: int = MAX_CHECK_FRAMES,
                       log: Callable[[str], None] = print, length_unit: Optional[str] = None,
                       unit_length: Optional[float] = None, species_masses: Optional[Sequence[float]] = None,
-                      nucleus: Optional[Tuple[float, float]] = None) -> Path:
+                      nucleus: Optional[Tuple[float, float]] = None, model_format: str = "torchscript") -> Path:
     """``latentcv export``: checkpoint of ``latentcv train`` → checked deployable model file.
 
     Args:
@@ -91,6 +91,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
             for lj): LATENT_CV then checks every atom's mass against the species pattern.
         nucleus: (fraction, width) of ``n_nucleus`` instead of the checkpoint's
             ``[model] nucleus_fraction`` / ``nucleus_width`` (not trained, so free to change).
+        model_format: "torchscript" (a ``.pt`` file) or "aoti" (an AOTInductor package ``.pt2``).
     Returns:
         the path written.
     """
@@ -118,7 +119,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
         + ", ".join(f"{n}={h:.4g}" for n, h in zip(module.output_names(), hints.values)))
     card = model_card(module, ck, checkpoint, frames.all, frames.source, hints, unit, dtype,
                       name or checkpoint.resolve().parent.name or "latentcv", species_masses)
-    return export_model(module, card, out, check, log=log).path
+    return export_model(module, card, out, check, log=log, model_format=model_format).path
 
 
 def _check_species_masses(encoder, species_masses: Optional[Sequence[float]]) -> None:

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "latentcv/aoti_package.h"
 #include "latentcv/error.h"
 #include "latentcv/runtime.h"
 
@@ -74,6 +75,7 @@ void check_finite_positions(const double* positions, size_t n_atoms) {
 struct Model::Impl {
   std::string path;
   torch::jit::Module module;
+  std::unique_ptr<AotiPackage> aoti;  // set for an AOTInductor package (.pt2); then `module` is unused
   ModelInfo info;
   torch::Device device{torch::kCPU};
   torch::Dtype dtype = torch::kFloat64;
@@ -133,11 +135,17 @@ struct Model::Impl {
 
   torch::Tensor centers(const torch::Tensor& pos, const torch::Tensor& cell) {
     torch::NoGradGuard no_grad;
+    if (aoti) return aoti->centers(pos, cell);
     return module.get_method("molecule_centers")({pos, cell}).toTensor();
   }
 
   // The outputs [K]; with `gradients`, the autograd graph back to pos and cel.
+  // A package has no autograd graph: its values now, its "vjp" graph in vector_jacobian().
   torch::Tensor forward(torch::Tensor& pos, torch::Tensor& cel, bool gradients) {
+    if (aoti) {
+      torch::NoGradGuard no_grad;
+      return aoti->values(pos, cel, edge_index, edge_shift);
+    }
     torch::AutoGradMode grad_mode(gradients);
     if (gradients) {
       pos.requires_grad_(true);
@@ -171,6 +179,16 @@ struct Model::Impl {
     const size_t k_out = info.output_names.size();
     out.grad_positions.assign(k_out * 3 * n_atoms, 0.0);
     out.grad_cell.assign(k_out * 9, 0.0);
+    if (aoti) {
+      for (size_t k = 0; k < k_out; ++k) {
+        auto g = aoti->vjp(pos, cel, edge_index, edge_shift,
+                           torch::one_hot(torch::tensor(static_cast<int64_t>(k)), static_cast<int64_t>(k_out)).to(dtype));
+        copy_into(g[1], out.grad_positions.data() + k * 3 * n_atoms, 3 * n_atoms);
+        copy_into(g[2], out.grad_cell.data() + k * 9, 9);
+      }
+      check_finite_gradient(out.grad_positions, n_atoms, out.grad_cell.data(), out.grad_cell.size(), path);
+      return;
+    }
     for (size_t k = 0; k < k_out; ++k) {
       auto grads = torch::autograd::grad({result[static_cast<int64_t>(k)]}, {pos, cel}, {},
                                          /*retain_graph=*/k + 1 < k_out, /*create_graph=*/false,
@@ -185,11 +203,20 @@ struct Model::Impl {
 Model::Model(const std::string& path, const Options& options) : impl_(new Impl) {
   Impl& m = *impl_;
   m.path = path;
-  m.info = load_model_file(path, m.module);
-  m.dtype = m.info.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   m.device = choose_device(options.device);
-  m.module.eval();
-  m.module.to(m.device);
+  if (is_aoti_package(path)) {
+    check_model_path(path);
+    if (!m.device.is_cpu())
+      throw Error("'" + path + "' is an AOTInductor package compiled for the CPU; use DEVICE=cpu, or the "
+                  "TorchScript model file (`latentcv export` without --format aoti) on a GPU.");
+    m.aoti = std::make_unique<AotiPackage>(path);
+    m.info = parse_metadata(m.aoti->metadata(), path);
+  } else {
+    m.info = load_model_file(path, m.module);
+    m.module.eval();
+    m.module.to(m.device);
+  }
+  m.dtype = m.info.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
 
   // Threads: set process-wide by configure_torch_runtime() (runtime.h), checked here.
   check_threads(options.threads);
@@ -317,8 +344,14 @@ void Model::vector_jacobian(const std::vector<double>& weights, std::vector<doub
     throw Error("internal: vector_jacobian() needs one weight per output");
   auto w = torch::from_blob(const_cast<double*>(weights.data()), {k_out}, torch::TensorOptions().dtype(torch::kFloat64))
                .to(m.device, m.dtype);
-  auto grads = torch::autograd::grad({m.deferred_out}, {m.deferred_pos, m.deferred_cell}, {w},
-                                     /*retain_graph=*/false, /*create_graph=*/false, /*allow_unused=*/true);
+  std::vector<torch::Tensor> grads;
+  if (m.aoti) {
+    auto r = m.aoti->vjp(m.deferred_pos, m.deferred_cell, m.edge_index, m.edge_shift, w);
+    grads = {r[1], r[2]};
+  } else {
+    grads = torch::autograd::grad({m.deferred_out}, {m.deferred_pos, m.deferred_cell}, {w},
+                                  /*retain_graph=*/false, /*create_graph=*/false, /*allow_unused=*/true);
+  }
   const size_t n3 = static_cast<size_t>(m.deferred_pos.numel());
   grad_positions.assign(n3, 0.0);
   grad_cell.fill(0.0);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "latentcv/aoti_package.h"
 #include "latentcv/error.h"
 #include "latentcv/ops.h"
 #include "latentcv/units.h"
@@ -101,17 +102,25 @@ ModelInfo parse_metadata(const std::map<std::string, std::string>& raw, const st
 }
 
 ModelInfo read_model_info(const std::string& path) {
+  if (is_aoti_package(path)) {
+    check_model_path(path);
+    return parse_metadata(read_package_metadata(path), path);
+  }
   torch::jit::Module module;
   return load_model_file(path, module);
 }
 
-ModelInfo load_model_file(const std::string& path, torch::jit::Module& module) {
+void check_model_path(const std::string& path) {
   if (!std::filesystem::exists(path))
     throw Error("model file '" + path + "' not found. Give the path of a file written by "
                 "`latentcv export CHECKPOINT -o model.pt` (relative paths are from the working directory).");
   if (std::filesystem::is_directory(path))
     throw Error("'" + path + "' is a directory, not a model file: give the model file written by "
                 "`latentcv export CHECKPOINT -o model.pt`.");
+}
+
+ModelInfo load_model_file(const std::string& path, torch::jit::Module& module) {
+  check_model_path(path);
   // models of contract version 2 call torch.ops.latentcv.* (liblatentcv_ops.so, linked)
   const int ops = ops_version();
   try {

@@ -11,9 +11,10 @@ struct Module;
 
 namespace latentcv {
 
-// 2: the model may call latentcv's own operators (torch.ops.latentcv.*, ops.h; metadata
-// key "ops_version"); 1: core torch ops only. Both are read.
-constexpr int kContractVersion = 2;
+// 3: the model may also be an AOTInductor package (.pt2, aoti_package.h); 2: the model may
+// call latentcv's own operators (torch.ops.latentcv.*, ops.h; metadata key "ops_version");
+// 1: core torch ops only. All are read.
+constexpr int kContractVersion = 3;
 constexpr int kOldestContractVersion = 1;
 
 // What the model says about itself (its metadata() method), parsed and checked.
@@ -34,9 +35,12 @@ struct ModelInfo {
 // Parses a metadata dictionary (exposed for tests and tools). Throws latentcv::Error.
 ModelInfo parse_metadata(const std::map<std::string, std::string>& raw, const std::string& path);
 
-// The metadata of a model file, checked as Model's constructor checks it (same errors),
+// The metadata of a model file (TorchScript, or an AOTInductor package: aoti_package.h), checked as Model's constructor checks it (same errors),
 // without building the model (no device, no threads, no warm-up). Throws latentcv::Error.
 ModelInfo read_model_info(const std::string& path);
+
+// Throws latentcv::Error when `path` is missing or a directory (naming what to pass).
+void check_model_path(const std::string& path);
 
 // Loads the file (on the CPU) into `module` and checks its contract: the file, its methods,
 // its metadata, the operators' version it needs. What read_model_info() and Model's

@@ -97,6 +97,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="checkpoint.pt written by `latentcv train`")
     p.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.pt)")
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"], help="dtype of the deployed model")
+    p.add_argument("--format", default="torchscript", choices=["torchscript", "aoti"],
+                   help="torchscript (model.pt, default) or aoti: an AOTInductor package (model.pt2, compiled "
+                        "by a C++ compiler at export, CPU; docs/export.md)")
     p.add_argument("--frames", default=None,
                    help="frames to self-check on and estimate SIGMA from (trajectory or dataset .npz); "
                         "default: the validation blocks of the training data")
@@ -122,7 +125,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     export_checkpoint(args.checkpoint, args.output, dtype=args.dtype, check_frames=args.frames,
                       config=args.config, name=args.name, length_unit=args.length_unit, unit_length=args.unit_length,
                       species_masses=parse_floats(args.species_masses) if args.species_masses else None,
-                      nucleus=_nucleus_option(args.nucleus))
+                      nucleus=_nucleus_option(args.nucleus), model_format=args.format)
     return 0
 
 
