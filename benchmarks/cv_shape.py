@@ -21,9 +21,10 @@ from pathlib import Path
 from latentcv.cv_models.analysis.cv_quality import interface_report, plot_cv_vs_solid
 from latentcv.cv_models.config import load_config
 from latentcv.cv_models.data.dataset import Dataset
-from latentcv.cv_models.app.demo import EXAMPLES, DemoConfig, prepare_data, train_model
+from latentcv.cv_models.app.demo import DemoConfig, prepare_data, train_model
 from latentcv.cv_models.checkpoint import load_encoder
 from latentcv.cv_models.data.split import split_frames
+from latentcv.cv_models.systems import SYSTEMS
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
     cfg = DemoConfig()
     npz, fingerprint = prepare_data(out, cfg)
     checkpoint = train_model(out, npz, fingerprint)
-    config = load_config(EXAMPLES / "train.toml", {"data": {"dataset": str(npz)}})
+    config = load_config(SYSTEMS["lj"].template_dir / "train.toml", {"data": {"dataset": str(npz)}})
     frames = list(Dataset.load(npz))
     _, held_out = split_frames(frames, config.data.n_blocks, config.data.val_fraction, config.training.seed,
                                config.data.gap)

@@ -26,17 +26,15 @@ import numpy as np
 
 def one_run(args: tuple) -> dict:
     out, seed, biased = args
-    from latentcv.cv_models.analysis.crystallinity import first_crystallisation
-    from latentcv.cv_models.app.demo import DemoConfig, run_metadynamics, solid_fractions
+    from latentcv.cv_models.app.demo import DemoConfig, metad_config
+    from latentcv.cv_models.app.metad_run import run_metadynamics
 
     cfg = replace(DemoConfig(), seed=seed, progress=False)
     md = out / "seeds" / f"{'metad' if biased else 'control'}-{seed}"
-    steps, seconds = run_metadynamics(out, out / "model.pt", cfg, biased=biased, md=md)
-    solid = solid_fractions(md / "traj.dump")
-    first = first_crystallisation(solid["steps"], solid["freud"], cfg.crystal_threshold, cfg.hold_steps).step
-    return {"seed": seed, "biased": biased, "crystallised_at": first, "seconds": seconds, "steps_run": steps,
-            "ms_per_step": 1e3 * seconds / steps, "max_solid_fraction": float(np.max(solid["freud"])),
-            "wall_s_to_crystal": None if first is None else first * seconds / steps}
+    run = run_metadynamics(metad_config(out, out / "model.pt", cfg, biased=biased, folder=md))
+    return {"seed": seed, "biased": biased, "crystallised_at": run.crystallised_at, "seconds": run.seconds,
+            "steps_run": run.steps_run, "ms_per_step": run.ms_per_step, "max_solid_fraction": run.max_fraction,
+            "wall_s_to_crystal": run.wall_s_to_crystal}
 
 
 def main() -> None:

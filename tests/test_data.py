@@ -369,3 +369,13 @@ def test_one_reader_of_plumed_column_files(tmp_path):
         path.write_text(text)
         with pytest.raises(ValueError, match=msg):
             read_plumed_table(path)
+
+
+def test_plumed_files_are_read_only_by_the_one_reader():
+    """No module or test parses a PLUMED file by itself (np.loadtxt): read_plumed_table does."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    calls = [str(p.relative_to(root)) for d in ("cv_models", "export", "tests", "benchmarks")
+             for p in (root / d).rglob("*.py") if "loadtxt" + "(" in p.read_text()]
+    assert not calls, calls

@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
-
 from latentcv.cv_models.app.compare_report import markdown_table, plot, summarise
+from latentcv.cv_models.app.metad_run import MetadRunConfig, judge_name, run_metadynamics
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.paths import write_atomically
 from latentcv.cv_models.systems import METAD_DEFAULTS
 
@@ -183,33 +182,14 @@ def metad_input(cfg: CompareConfig, cv: str, natoms: int, sigma: float, md: Path
     ]) + "\n"
 
 
-# ---------------------------------------------------------------------------- the judge
-def crystal_fraction(frame, cfg: CompareConfig) -> float:
-    """Share of crystalline molecules, independent of every CV compared, by the system's
-    ``crystal_criterion``: freud's ten Wolde (atoms or centres), or the share with local
-    P2 > 0.5 (orientationally ordered molecular crystals: the trimers)."""
-    if cfg.spec.crystal_criterion == "local_p2":
-        from latentcv.cv_models.analysis.orientation import orientation_frame
-
-        return float((orientation_frame(frame, cfg.q6_cutoff).local_p2 > 0.5).mean())
-    from latentcv.cv_models.analysis.crystallinity import freud_solid_fraction
-
-    return freud_solid_fraction(frame, cfg.q6_cutoff)
-
-
-def judge_name(cfg: CompareConfig) -> str:
-    return ("share of molecules with local P2 > 0.5" if cfg.spec.crystal_criterion == "local_p2"
-            else "freud ten Wolde solid fraction")
-
-
 # ---------------------------------------------------------------------------- one run
-def _lammps(cfg: CompareConfig, md: Path, seed: int, plumed_dat: Path | None):
-    from latentcv.cv_models.engines import open_lammps
-
-    v = dict(examples=cfg.spec.template_dir, ncells=cfg.cells, seed=seed, temp=cfg.temp, steps=0,
-             bias="yes" if plumed_dat else "no", plumedfile=plumed_dat or "none", plumedlog=md / "plumed.log",
-             every=cfg.dump_every, dump=md / "traj.dump")
-    return open_lammps(["-log", str(md / "log.lammps")], variables=v, load_fix_plumed=plumed_dat is not None, plumed_kernel=cfg.kernel or None)
+def run_config(cfg: CompareConfig, folder: Path, seed: int, plumed: str, steps: int) -> MetadRunConfig:
+    """One LAMMPS run of the compared melt (:func:`~latentcv.cv_models.app.metad_run.run_metadynamics`)
+    with ``plumed``: the same MD and judge for every CV, checked every ``check_every`` steps."""
+    return MetadRunConfig(folder=folder, plumed=plumed, system=cfg.system, cells=cfg.cells, steps=steps, seed=seed,
+                          temp=cfg.temp, dump_every=cfg.dump_every, kernel=cfg.kernel, judge_cutoff=cfg.q6_cutoff,
+                          crystal_threshold=cfg.crystal_threshold, hold_steps=cfg.hold_steps,
+                          check_every=cfg.check_every, chunk_steps=cfg.check_every, progress=False)
 
 
 def _run_key(cfg: CompareConfig) -> dict:
@@ -239,16 +219,10 @@ def calibrate(cfg: CompareConfig) -> dict[str, float]:
             return saved["sigma"]
     cfg = replace(cfg, cvs=cvs)
     colvar = md / "COLVAR"
-    colvar.unlink(missing_ok=True)
-    plumed_dat = md / "plumed.dat"
-    plumed_dat.write_text(calibration_input(cfg, natoms, colvar))
-    lmp = _lammps(cfg, md, 777, plumed_dat)
-    try:
-        lmp.file(str(cfg.metad_input_file))
-        lmp.command(f"run {cfg.calibration_steps}")
-    finally:
-        lmp.close()
-    data = np.loadtxt(colvar, comments="#", ndmin=2)[:, 1:]
+    plumed = calibration_input(cfg, natoms, colvar)
+    run_metadynamics(replace(run_config(cfg, md, 777, plumed, cfg.calibration_steps), judge=False,
+                             chunk_steps=cfg.calibration_steps))
+    data = read_plumed_table(colvar).data[:, 1:]
     data = data[len(data) // 5:]  # drop the first fifth (the bias-free melt settles)
     sigma = {cv: float(cfg.sigma_scale * data[:, k].std()) for k, cv in enumerate(cfg.cvs)}
     stamp.write_text(json.dumps({"key": _run_key(cfg), "sigma": sigma}))
@@ -257,40 +231,18 @@ def calibrate(cfg: CompareConfig) -> dict[str, float]:
 
 def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
     """One metadynamics run, checked every ``check_every`` steps and stopped once crystallised."""
-    from latentcv.cv_models.analysis.crystallinity import CrystallisationWatch
-
-    natoms = cfg.n_atoms
     md = Path(cfg.out) / "runs" / f"{cv}-seed{seed}"
-    md.mkdir(parents=True, exist_ok=True)
     done_file = md / "result.json"
     if done_file.exists():  # a finished run with the same settings is kept (e.g. after a crash)
         old = json.loads(done_file.read_text())
         if _same_key(old.get("key"), cfg) and old.get("sigma") == sigma:
             return old
-    for old in ("HILLS", "COLVAR", "traj.dump"):
-        (md / old).unlink(missing_ok=True)
-    plumed_dat = md / "plumed.dat"
-    plumed_dat.write_text(metad_input(cfg, cv, natoms, sigma, md))
-    lmp = _lammps(cfg, md, seed, plumed_dat)
-    seconds, done, first = 0.0, 0, None
-    watch = CrystallisationWatch(md / "traj.dump", lambda f: crystal_fraction(f, cfg), cfg.crystal_threshold,
-                                 cfg.hold_steps)
-    try:
-        lmp.file(str(cfg.metad_input_file))  # prepares the melt, then `run 0` with the bias on
-        while done < cfg.steps and first is None:
-            n = min(cfg.check_every, cfg.steps - done)
-            t0 = time.perf_counter()
-            lmp.command(f"run {n} pre no post no")
-            seconds += time.perf_counter() - t0
-            done += n
-            first = watch.update()
-    finally:
-        lmp.close()
+    plumed = metad_input(cfg, cv, cfg.n_atoms, sigma, md)
+    run = run_metadynamics(replace(run_config(cfg, md, seed, plumed, cfg.steps), stop_when_crystallised=True))
     result = {"cv": cv, "seed": seed, "sigma": sigma, "key": _run_key(cfg), "kernel": cfg.kernel or "bundled",
-              "steps_run": done, "ms_per_step": 1e3 * seconds / max(done, 1),
-              "crystallised_at": first, "steps": watch.steps, "solid_fraction": watch.values}
-    result["wall_s_to_crystal"] = None if first is None else first * result["ms_per_step"] / 1e3
-    result["structure"] = _structure(md / "traj.dump")
+              "steps_run": run.steps_run, "ms_per_step": run.ms_per_step, "crystallised_at": run.crystallised_at,
+              "steps": run.steps, "solid_fraction": run.fraction, "wall_s_to_crystal": run.wall_s_to_crystal,
+              "structure": _structure(run.dump)}
     write_atomically(done_file, json.dumps(result).encode(), "run record")
     return result
 
@@ -337,7 +289,7 @@ def compare(cfg: CompareConfig, log=print) -> str:
             when = "never" if r["crystallised_at"] is None else f"step {r['crystallised_at']}"
             log(f"  {r['cv']:7s} seed {r['seed']}: crystallised {when}, {r['ms_per_step']:.2f} ms/step")
     (out / "runs.json").write_text(json.dumps({"config": asdict(cfg), "sigma": sigmas, "runs": results}, indent=1))
-    table = markdown_table(summarise(results, CVS), cfg, sigmas, judge_name(cfg))
+    table = markdown_table(summarise(results, CVS), cfg, sigmas, judge_name(cfg.system))
     (out / "results.md").write_text(table + "\n")
     plot(results, CVS, cfg.crystal_threshold, out / "compare.png")
     return table

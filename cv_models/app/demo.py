@@ -4,8 +4,10 @@
 2. train the hierarchical graph autoencoder on them (``examples/lj/train.toml``),
 3. export the encoder as a checked deployable model (``latentcv export``),
 4. write plumed.dat (``latentcv plumed-input``) and run LAMMPS metadynamics of an
-   undercooled melt biased on the learned CV through PLUMED's ``LATENT_CV``,
-5. check crystallinity independently (ten Wolde solid fraction) and plot.
+   undercooled melt biased on the learned CV through PLUMED's ``LATENT_CV``
+   (:mod:`latentcv.cv_models.app.metad_run`, which also judges crystallinity
+   independently: freud's ten Wolde solid fraction),
+5. plot.
 
 Every stage reuses its output when its inputs did not change, so a second ``make demo``
 only reruns the metadynamics.
@@ -20,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from latentcv.cv_models import paths
+from latentcv.cv_models.app.metad_run import MetadRun, MetadRunConfig, latent_cv_plumed, run_metadynamics
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.systems import METAD_DEFAULTS, SYSTEMS
 
 EXAMPLES = SYSTEMS["lj"].template_dir
@@ -158,77 +162,39 @@ def export_model(out: Path, checkpoint: Path) -> Path:
     return export_checkpoint(checkpoint, model, log=lambda line: print("    " + line), species_masses=[1.0])
 
 
-def run_metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool = True,
-                     md: Path | None = None) -> tuple[int, float]:
-    """``examples/lj/metad.lmp``: LAMMPS + fix plumed + LATENT_CV in ``out/metad`` (or,
-    biased=False, the same run without bias in ``out/control``; or in ``md``), with a
-    progress bar; returns the metadynamics steps done (fewer than ``md_steps`` when it
-    stopped crystallised) and their wall time (s)."""
-    from tqdm.auto import tqdm
+def metad_config(out: Path, model: Path, cfg: DemoConfig, biased: bool = True,
+                 folder: Path | None = None) -> MetadRunConfig:
+    """The demo's metadynamics run (:func:`~latentcv.cv_models.app.metad_run.run_metadynamics`):
+    ``examples/lj/metad.lmp`` biased on the model's ``cv.<cfg.cv>`` through LATENT_CV in
+    ``out/metad`` (or, biased=False, the same run without bias in ``out/control``; or in
+    ``folder``), stopping once crystallised when ``cfg.stop_when_crystallised``."""
+    md = folder or out / ("metad" if biased else "control")
+    plumed = latent_cv_plumed(model, md, 4 * cfg.md_cells**3, cfg.cv, height=cfg.height, pace=cfg.pace,
+                              biasfactor=cfg.biasfactor) if biased else None
+    return MetadRunConfig(folder=md, plumed=plumed, system="lj", cells=cfg.md_cells, steps=cfg.md_steps, seed=cfg.seed,
+                          melt_steps=cfg.melt_steps, equil_steps=cfg.equil_steps, dump_every=cfg.dump_every_md,
+                          crystal_threshold=cfg.crystal_threshold, hold_steps=cfg.hold_steps,
+                          stop_when_crystallised=biased and cfg.stop_when_crystallised, progress=cfg.progress,
+                          label="latentcv demo MD")
 
-    from latentcv.cv_models.engines import open_lammps
-    from latentcv.cv_models.generate import run_input
-    from latentcv.export.plumed_input import PlumedInputOptions, write_plumed_input
 
-    natoms = 4 * cfg.md_cells**3
-    md = md or out / ("metad" if biased else "control")
-    md.mkdir(parents=True, exist_ok=True)
-    for old in ("HILLS", "COLVAR", "traj.dump", "fes.dat"):
-        (md / old).unlink(missing_ok=True)
-    plumed_dat = md / "plumed.dat"
-    if biased:
-        write_plumed_input(
-            model, plumed_dat,
-            PlumedInputOptions(atoms=f"1-{natoms}", cv=cfg.cv, temp=SYSTEMS["lj"].temperature, height=cfg.height, pace=cfg.pace,
-                               biasfactor=cfg.biasfactor, stride=100, hills=str(md / "HILLS"),
-                               colvar=str(md / "COLVAR")),
-        )
-    variables = dict(examples=EXAMPLES, ncells=cfg.md_cells, seed=cfg.seed, melt=cfg.melt_steps, equil=cfg.equil_steps,
-                     steps=cfg.md_steps, bias="yes" if biased else "no", plumedfile=plumed_dat,
-                     plumedlog=md / "plumed.log", every=cfg.dump_every_md, dump=md / "traj.dump")
+def _metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool) -> MetadRun:
+    """Stage 4: the biased run (or the unbiased control), announced."""
+    run = metad_config(out, model, cfg, biased)
     what = f"biased on cv.{cfg.cv}" if biased else "without bias (control)"
-    _stage(f"4/5 {'metadynamics' if biased else 'control'}: {natoms} LJ atoms, {cfg.md_steps} steps {what} ({md})")
-    lmp = open_lammps(["-log", str(md / "log.lammps")], variables=variables, load_fix_plumed=biased)
-    try:
-        total = cfg.melt_steps + cfg.equil_steps + cfg.md_steps
-        stop = _crystallised_check(md / "traj.dump", cfg) if biased and cfg.stop_when_crystallised else None
-        with tqdm(total=total, unit="step", desc="latentcv demo MD", disable=not cfg.progress) as bar:
-            timings = run_input(lmp, EXAMPLES / "metad.lmp", chunk_steps=max(cfg.md_steps // 50, 100), progress=bar,
-                                stop_last_run=stop)
-        return timings[-1]
-    finally:
-        lmp.close()
+    _stage(f"4/5 {'metadynamics' if biased else 'control'}: {run.n_atoms} LJ atoms, {cfg.md_steps} steps {what} "
+           f"({run.folder})")
+    return run_metadynamics(run)
 
 
-def _crystallised_check(dump: Path, cfg: DemoConfig):
-    """A ``stop_last_run`` callback: True once the dumped frames show the crystal held
-    (freud ten Wolde; :class:`latentcv.cv_models.analysis.crystallinity.CrystallisationWatch`),
-    checked every ``hold_steps // 2`` steps."""
-    from latentcv.cv_models.analysis.crystallinity import CrystallisationWatch, freud_solid_fraction
-
-    watch = CrystallisationWatch(dump, lambda f: freud_solid_fraction(f, 1.5), cfg.crystal_threshold, cfg.hold_steps)
-    last = {"checked": 0}
-
-    def stop(done: int) -> bool:
-        if done - last["checked"] < cfg.hold_steps // 2:
-            return False
-        last["checked"] = done
-        return watch.update() is not None
-
-    return stop
-
-
-def solid_fractions(dump: Path, cutoff: float = 1.5) -> dict[str, np.ndarray]:
-    """Steps and solid fractions of the frames of a LAMMPS dump: freud's ten Wolde
-    (``SolidLiquid``, independent of latentcv) and latentcv's own implementation."""
-    from latentcv.cv_models.analysis.crystallinity import freud_solid_fraction
+def ten_wolde_fractions(dump: Path, cutoff: float = 1.5) -> np.ndarray:
+    """latentcv's own ten Wolde solid fraction of every frame of a LAMMPS dump (drawn beside
+    the judge's, freud's)."""
     from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
     from latentcv.cv_models.data import read_lammps_dump
 
-    frames = read_lammps_dump(dump, units="lj")
-    return {"steps": np.array([f.timestep for f in frames], dtype=np.int64),
-            "freud": np.array([freud_solid_fraction(f, cutoff) for f in frames]),
-            "ten_wolde": np.array([ten_wolde_frame(f, TenWoldeConfig(cutoff=cutoff)).solid_fraction for f in frames])}
+    return np.array([ten_wolde_frame(f, TenWoldeConfig(cutoff=cutoff)).solid_fraction
+                     for f in read_lammps_dump(dump, units="lj")])
 
 
 def free_energy_profile(md: Path, cv: str) -> np.ndarray | None:
@@ -242,53 +208,45 @@ def free_energy_profile(md: Path, cv: str) -> np.ndarray | None:
                            "--outfile", str(fes), "--mintozero"], capture_output=True, text=True, cwd=md)
     if proc.returncode != 0 or not fes.exists():
         return None
-    return np.loadtxt(fes, comments="#", usecols=(0, 1), ndmin=2)
+    return read_plumed_table(fes).data[:, :2]
 
 
-def analyse(out: Path, cfg: DemoConfig) -> dict:
-    """Solid fraction along the biased and the control run (freud, independent of the
-    CV), when it first crystallised (> 0.8 held for ``hold_steps``), the CV and the bias
-    against time, the free-energy profile from the bias, the latent map of the training
-    frames; ``out/demo.png``."""
+def analyse(out: Path, cfg: DemoConfig, biased: MetadRun, control: MetadRun | None) -> dict:
+    """The report of the runs: solid fraction along the biased and the control run (the
+    runs' judge, freud, independent of the CV; latentcv's own ten Wolde beside it), when
+    it first crystallised, the CV and the bias against time, the free-energy profile from
+    the bias, the latent map of the training frames; ``out/demo.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from latentcv.cv_models.analysis.crystallinity import first_crystallisation
-
-    md = out / "metad"
+    md = biased.folder
     _stage("5/5 analysis: solid fraction of the dumped frames (freud ten Wolde, independent of the CV), "
            "free-energy profile (PLUMED sum_hills)")
-    lines = (md / "COLVAR").read_text().splitlines()
-    fields = lines[0].split()[2:]
-    colvar = np.array([[float(x) for x in l.split()] for l in lines if l and not l.startswith("#")])
-    solid = solid_fractions(md / "traj.dump")
-    control_dump = out / "control" / "traj.dump"
-    control = solid_fractions(control_dump) if cfg.control and control_dump.exists() else None
-    first = first_crystallisation(solid["steps"], solid["freud"], cfg.crystal_threshold, cfg.hold_steps)
-    control_first = None if control is None else first_crystallisation(control["steps"], control["freud"],
-                                                                        cfg.crystal_threshold, cfg.hold_steps)
-    hills = np.loadtxt(md / "HILLS", comments="#", ndmin=2)
-    cv = colvar[:, fields.index(f"cv.{cfg.cv}")]
-    bias = colvar[:, fields.index("metad.bias")]
-    step_col = colvar[:, 0] / SYSTEMS["lj"].dt  # COLVAR time (LJ time units) -> MD step
+    colvar = read_plumed_table(md / "COLVAR")
+    hills = read_plumed_table(md / "HILLS")
+    solid = {"steps": np.array(biased.steps), "freud": np.array(biased.fraction),
+             "ten_wolde": ten_wolde_fractions(biased.dump)}
+    cv = colvar.column(f"cv.{cfg.cv}")
+    bias = colvar.column("metad.bias")
+    step_col = colvar.data[:, 0] / SYSTEMS["lj"].dt  # COLVAR time (LJ time units) -> MD step
     fes = free_energy_profile(md, cfg.cv)
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     _plot_cv_and_bias(axes[0, 0], step_col, cv, bias, cfg.cv)
-    _plot_solid_fraction(axes[0, 1], solid, control, first.step, cfg.crystal_threshold)
+    _plot_solid_fraction(axes[0, 1], solid, control, biased.crystallised_at, cfg.crystal_threshold)
     _plot_free_energy(axes[1, 0], fes, cfg.cv)
     _plot_latent_map(axes[1, 1], out)
     fig.suptitle("latentcv demo: metadynamics of an undercooled LJ melt on the learned CV")
     fig.tight_layout()
     fig.savefig(out / "demo.png", dpi=110)
     plt.close(fig)
-    return {"hills": int(hills.shape[0]), "cv_min": float(cv.min()), "cv_max": float(cv.max()),
-            "final_bias": float(bias[-1]), "max_solid_fraction": float(solid["freud"].max()),
-            "final_solid_fraction": float(solid["freud"][-1]), "crystallised_at_step": first.step,
-            "control_max_solid_fraction": None if control is None else float(control["freud"].max()),
-            "control_crystallised_at_step": None if control_first is None else control_first.step}
+    return {"hills": len(hills.data), "cv_min": float(cv.min()), "cv_max": float(cv.max()),
+            "final_bias": float(bias[-1]), "max_solid_fraction": biased.max_fraction,
+            "final_solid_fraction": biased.fraction[-1], "crystallised_at_step": biased.crystallised_at,
+            "control_max_solid_fraction": None if control is None else control.max_fraction,
+            "control_crystallised_at_step": None if control is None else control.crystallised_at}
 
 
 def _plot_cv_and_bias(ax, steps: np.ndarray, cv: np.ndarray, bias: np.ndarray, name: str) -> None:
@@ -302,12 +260,12 @@ def _plot_cv_and_bias(ax, steps: np.ndarray, cv: np.ndarray, bias: np.ndarray, n
     ax2.set_ylabel("bias (ε)", color="C1")
 
 
-def _plot_solid_fraction(ax, solid: dict, control: dict | None, first_step: int | None, threshold: float) -> None:
+def _plot_solid_fraction(ax, solid: dict, control: MetadRun | None, first_step: int | None, threshold: float) -> None:
     """Solid fraction of the biased run (freud and latentcv ten Wolde) and of the control."""
     ax.plot(solid["steps"], solid["freud"], "o-", ms=3, color="C2", label="biased (freud ten Wolde)")
     ax.plot(solid["steps"], solid["ten_wolde"], "-", lw=0.7, color="C2", alpha=0.5, label="biased (latentcv ten Wolde)")
     if control is not None:
-        ax.plot(control["steps"], control["freud"], "s--", ms=3, color="0.5", label="unbiased control (freud)")
+        ax.plot(control.steps, control.fraction, "s--", ms=3, color="0.5", label="unbiased control (freud)")
     ax.axhline(threshold, color="k", lw=0.6, ls=":")
     if first_step is not None:
         ax.axvline(first_step, color="C3", lw=0.8, label=f"crystallised at step {first_step}")
@@ -361,12 +319,12 @@ def run_demo(out: str | Path = "demo_out", steps: int | None = None, config: Dem
     dataset, fingerprint = prepare_data(out, cfg)
     checkpoint = train_model(out, dataset, fingerprint, cfg.epochs)
     model = export_model(out, checkpoint)
-    steps, seconds = run_metadynamics(out, model, cfg)
-    control_steps, control_seconds = run_metadynamics(out, model, cfg, biased=False) if cfg.control else (0, None)
+    biased = _metadynamics(out, model, cfg, biased=True)
+    control = _metadynamics(out, model, cfg, biased=False) if cfg.control else None
+    steps, seconds = biased.steps_run, biased.seconds
     summary = {"atoms": 4 * cfg.md_cells**3, "steps": steps, "budget": cfg.md_steps, "seconds": seconds,
-               "ms_per_step": 1e3 * seconds / max(steps, 1),
-               "control_ms_per_step": None if control_seconds is None else 1e3 * control_seconds / max(control_steps, 1),
-               **analyse(out, cfg)}
+               "ms_per_step": biased.ms_per_step, "control_ms_per_step": None if control is None else control.ms_per_step,
+               **analyse(out, cfg, biased, control)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     rule = f"solid fraction > {cfg.crystal_threshold:g} held {cfg.hold_steps} steps, freud ten Wolde"
     if summary["crystallised_at_step"] is not None:

@@ -21,6 +21,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from latentcv.cv_models.app.metad_run import MetadRunConfig, latent_cv_plumed, run_metadynamics
 
 
 @dataclass
@@ -57,6 +58,15 @@ class RefineConfig:
         return self
 
 
+def _run_config(cfg: RefineConfig, model: Path, folder: Path, seed: int, cutoff: float) -> MetadRunConfig:
+    """One biased run of a round: the undercooled LJ melt biased on the model's
+    ``n_crystal`` (the demo's METAD settings), run to the end (every frame harvested),
+    judged by freud's ten Wolde with the config's label cutoff."""
+    return MetadRunConfig(folder=folder, plumed=latent_cv_plumed(model, folder, 4 * cfg.md_cells**3),
+                          system="lj", cells=cfg.md_cells, steps=cfg.steps, seed=seed, dump_every=cfg.harvest_every,
+                          judge_cutoff=cutoff, label="latentcv refine MD")
+
+
 def _harvest(dump: Path, name: str):
     from latentcv.cv_models.data import read_lammps_dump
     from latentcv.cv_models.data.frames import UNLABELED
@@ -76,10 +86,8 @@ def _score(frames, checkpoint: Path, cutoff: float) -> dict:
 
 def refine(cfg: RefineConfig, log=print) -> str:
     """Run the rounds; returns the markdown report."""
-    from latentcv.cv_models.analysis.crystallinity import first_crystallisation
     from latentcv.cv_models.config import load_config
     from latentcv.cv_models.data.dataset import Dataset
-    from latentcv.cv_models.app.demo import DemoConfig, run_metadynamics, solid_fractions
     from latentcv.cv_models.data.sources import load_frames
     from latentcv.cv_models.training import train
     from latentcv.export.from_checkpoint import export_checkpoint
@@ -103,15 +111,10 @@ def refine(cfg: RefineConfig, log=print) -> str:
         harvested, crystallised = [], []
         for s in range(cfg.seeds):
             seed = 1000 * r + s + 1
-            md_cfg = DemoConfig(md_cells=cfg.md_cells, md_steps=cfg.steps, seed=seed, dump_every_md=cfg.harvest_every,
-                                stop_when_crystallised=False, control=False)
-            md = rd / f"metad-seed{seed}"
             log(f"latentcv refine: round {r}: metadynamics seed {seed} ({cfg.steps} steps)")
-            run_metadynamics(rd, model, md_cfg, md=md)
-            solid = solid_fractions(md / "traj.dump", cutoff)
-            crystallised.append(first_crystallisation(solid["steps"], solid["freud"], md_cfg.crystal_threshold,
-                                                      md_cfg.hold_steps).step)
-            harvested += _harvest(md / "traj.dump", f"refine-round{r}-seed{seed}")
+            run = run_metadynamics(_run_config(cfg, model, rd / f"metad-seed{seed}", seed, cutoff))
+            crystallised.append(run.crystallised_at)
+            harvested += _harvest(run.dump, f"refine-round{r}-seed{seed}")
         unseen = _score(harvested, checkpoint, cutoff)
         frames += harvested
         Dataset(frames).save(rd / "data.npz")
