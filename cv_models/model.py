@@ -61,15 +61,12 @@ from torch import Tensor, nn
 
 from .config import ModelConfig
 from .graphs import frame_graph, intra_molecular_edges, molecule_centers, molecule_offsets, switch
-from .ops import ops_available
 from .layers import (
     MLP,
     AngularMoments,
     NucleusCount,
     AttentionMessagePassing,
-    FusedKernels,
     GaussianRBF,
-    NoFusedKernels,
     PairMLP,
     SolidHarmonics,
     Stage1Block,
@@ -77,6 +74,7 @@ from .layers import (
     make_pool,
     scatter_sum,
 )
+from .layers.fused import kernels_for, use_fused
 
 __all__ = ["HierarchicalEncoder", "EncoderOutput"]
 
@@ -142,8 +140,8 @@ class HierarchicalEncoder(nn.Module):
         self._output_names: List[str] = [f"z{k}" for k in range(c.latent_dim)] + ["n_crystal"]
         self.nucleus = NucleusCount(c.nucleus_fraction, c.nucleus_width)  # no parameters
         # per-pair geometry by latentcv's fused CPU operator (cv_models/ops.py) when built
-        self.fused = ops_available()
-        self.kernels = FusedKernels() if self.fused else NoFusedKernels()
+        self.fused = use_fused()
+        self.kernels = kernels_for(self.fused)
         # traceable (export/aoti.py sets it, with fused = False): no data-dependent shapes, so
         # that torch.export traces the encoder with symbolic sizes (pairs beyond the cutoff kept:
         # their switch and its derivative are 0, so the values are the same)

@@ -245,3 +245,32 @@ def test_solid_harmonics_exact():
     # the general path is a homogeneous polynomial: |u|^l scaling
     sh = L.SolidHarmonics([2, 4]).double()
     torch.testing.assert_close(sh(2.0 * a)[:, :5], 4.0 * sh(a)[:, :5], atol=1e-12, rtol=0)
+
+
+def test_the_fused_choice_is_made_in_one_place(monkeypatch):
+    """use_fused (cv_models/layers/fused.py) decides for the encoder and every layer with
+    fused operators: without the built library none of them uses them, and a layer that
+    requires them names the fix."""
+    from latentcv.cv_models.config import ModelConfig
+    from latentcv.cv_models.layers import fused
+    from latentcv.cv_models.model import HierarchicalEncoder
+    from latentcv.cv_models.paths import MissingNativeFile
+
+    def build():
+        return (HierarchicalEncoder(ModelConfig(atoms_per_molecule=1, hidden=8, rbf=4, stage2_hidden=8)),
+                L.AngularMoments(F, E_DIM, 3, 6), L.AttentionMessagePassing(F, E_DIM, F, 2, edge_values=False))
+
+    built = fused.use_fused()
+    assert [m.fused for m in build()] == [built] * 3
+    monkeypatch.setattr(fused, "ops_available", lambda: False)
+
+    def missing() -> None:
+        raise MissingNativeFile("liblatentcv_ops.so could not be loaded. Run `make build`")
+
+    monkeypatch.setattr(fused, "load_ops", missing)
+    modules = build()
+    assert [m.fused for m in modules] == [False] * 3
+    assert all(isinstance(m.kernels, L.NoFusedKernels) for m in modules)
+    with pytest.raises(MissingNativeFile, match="make build"):
+        L.AngularMoments(F, E_DIM, 3, 6, fused=True)
+    assert not L.AttentionMessagePassing(F, E_DIM, F, 2, fused=False).fused

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
+
+from latentcv.cv_models.ops import load_ops, ops_available
 
 
 
@@ -49,3 +51,19 @@ class NoFusedKernels(nn.Module):
                       edge_shift: Tensor, cutoff: float, r_on: float, rbf_mu: Tensor,
                       rbf_width: float) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         raise RuntimeError("latentcv: fused operators not built")
+
+
+def use_fused(requested: Optional[bool] = None) -> bool:
+    """The one "use latentcv's fused operators?" choice of every module that has them:
+    None = when the library is built (loading it); True = required (MissingNativeFile
+    naming `make build` when it is not); False = never (the core-torch path)."""
+    if requested is None:
+        return ops_available()
+    if requested:
+        load_ops()
+    return bool(requested)
+
+
+def kernels_for(fused: bool) -> nn.Module:
+    """The kernels a module calls: :class:`FusedKernels`, or the stand-in when not fused."""
+    return FusedKernels() if fused else NoFusedKernels()

@@ -8,8 +8,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from latentcv.cv_models.ops import load_ops, ops_available
-from latentcv.cv_models.layers.fused import FusedKernels, NoFusedKernels
+from latentcv.cv_models.layers.fused import kernels_for, use_fused
 from latentcv.cv_models.layers.mlp import PairMLP
 from latentcv.cv_models.layers.scatter import padded_slots, scatter_sum
 
@@ -270,12 +269,8 @@ class AngularMoments(nn.Module):
         # sums written with core torch ops (other devices; ``fused = False``: the reference)
         self.xy_column: List[int] = [int(c) for c in self.harmonics.matrix_xy.argmax(0).tolist()]
         self.degree_of_column: List[int] = [int(d) for d in self.harmonics.degree.tolist()]
-        if fused is None:
-            fused = ops_available()
-        elif fused:
-            load_ops()
-        self.fused = bool(fused)
-        self.kernels = FusedKernels() if self.fused else NoFusedKernels()
+        self.fused = use_fused(fused)
+        self.kernels = kernels_for(self.fused)
         # traceable (export/aoti.py): the moments as one scatter, without the padded layout's
         # data-dependent slot count, so that torch.export traces with symbolic sizes
         self.traceable = False

@@ -7,8 +7,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from latentcv.cv_models.ops import load_ops, ops_available
-from latentcv.cv_models.layers.fused import FusedKernels, NoFusedKernels
+from latentcv.cv_models.layers.fused import kernels_for, use_fused
 from latentcv.cv_models.layers.mlp import MLP, PairMLP
 from latentcv.cv_models.layers.scatter import gather, scatter_sum
 
@@ -104,12 +103,8 @@ class AttentionMessagePassing(nn.Module):
         self.residual = node_dim == out_dim
         # node values (edge_values=False): the weighted sum over neighbours by latentcv's fused
         # CPU operator (cv_models/ops.py) instead of an [E, H, D] gather, product and scatter
-        if fused is None:
-            fused = ops_available()
-        elif fused:
-            load_ops()
-        self.fused = bool(fused) and not edge_values
-        self.kernels = FusedKernels() if self.fused else NoFusedKernels()
+        self.fused = use_fused(fused) and not edge_values
+        self.kernels = kernels_for(self.fused)
 
     def attention(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor) -> Tensor:
         i = edge_index[0]
