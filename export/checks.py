@@ -253,8 +253,14 @@ def export_model(module: LatentCVModule, card: ModelCard, out: str | os.PathLike
     if not frames:
         raise ValueError("no frames to check the export on; pass --frames FILE (a trajectory or a dataset .npz)")
     out = Path(out)
+    suffix = MODEL_FORMATS.get(model_format)
+    if suffix is None:
+        raise ValueError(f"--format must be one of {tuple(MODEL_FORMATS)}, not {model_format!r}")
+    if (out.suffix == ".pt2") != (model_format == "aoti"):
+        raise ValueError(f"{out}: a {model_format} model file must end in {suffix} (the C++ core tells the "
+                         f"formats apart by it); write -o {out.with_suffix(suffix)}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.checking-{os.getpid()}{MODEL_FORMATS.get(model_format, '.pt')}"
+    tmp = out.parent / f".{out.name}.checking-{os.getpid()}{suffix}"
     had_previous = out.is_file()
     try:
         what = "compiling (AOTInductor, ~1 min per graph)" if model_format == "aoti" else "scripting"

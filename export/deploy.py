@@ -81,13 +81,14 @@ class ModelCard:
             if not isinstance(value, str):
                 raise ValueError(f"extra metadata {key!r}: values must be strings, not {type(value).__name__}")
 
-    def to_metadata(self, contract_version: int = CONTRACT_VERSION) -> Dict[str, str]:
+    def to_metadata(self, contract_version: int | None = None) -> Dict[str, str]:
+        """The metadata, recording ``contract_version`` (default: :data:`CONTRACT_VERSION`)."""
         self.validate()
         import torch as _torch
 
         provenance = {"torch": _torch.__version__, **self.provenance}
         standard = {
-            "contract_version": str(contract_version),
+            "contract_version": str(CONTRACT_VERSION if contract_version is None else contract_version),
             "name": self.name,
             "length_unit": self.length_unit,
             "dtype": self.dtype,

@@ -163,13 +163,13 @@ def test_future_contract_version_is_refused(tmp_path, monkeypatch):
     assert module.metadata()["contract_version"] == "2"
     assert "ops_version" not in module.metadata()  # core torch ops only
     native.Model(str(path), warmup=False)
-    for version, accepted in (("1", True), ("3", False), ("0", False)):
+    for version, accepted in (("1", True), ("3", True), ("4", False), ("0", False)):
         monkeypatch.setattr(deploy, "CONTRACT_VERSION", version)
         other = save_deployable(CoordinationCV(1, 1.0).eval(), card, tmp_path / f"v{version}.pt")
         if accepted:
             native.Model(str(other), warmup=False)
         else:
-            with pytest.raises(RuntimeError, match=f"contract version '{version}'.*reads versions 1 to 2"):
+            with pytest.raises(RuntimeError, match=f"contract version '{version}'.*reads versions 1 to 3"):
                 native.Model(str(other), warmup=False)
     card_bad = ModelCard(**{**card.__dict__, "length_unit": "furlong"})
     with pytest.raises(ValueError, match="length_unit"):

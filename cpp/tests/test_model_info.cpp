@@ -54,7 +54,8 @@ TEST(model_info, refuses_what_it_cannot_read) {
   using latentcv::Error;
   using latentcv::parse_metadata;
   EXPECT_THROWS(parse_metadata(without("cutoff"), "m.pt"), Error, "the metadata of 'm.pt' has no 'cutoff' entry");
-  EXPECT_THROWS(parse_metadata(with("contract_version", "3"), "m.pt"), Error, "reads versions 1 to 2");
+  EXPECT(parse_metadata(with("contract_version", "3"), "m.pt2").contract_version == 3);
+  EXPECT_THROWS(parse_metadata(with("contract_version", "4"), "m.pt"), Error, "reads versions 1 to 3");
   EXPECT_THROWS(parse_metadata(with("contract_version", "two"), "m.pt"), Error, "contract version 'two'");
   EXPECT_THROWS(parse_metadata(with("length_unit", "furlong"), "m.pt"), Error,
                "declares length_unit 'furlong'; supported are lj (reduced), nm and A");
