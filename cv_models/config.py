@@ -275,7 +275,7 @@ class TrainingConfig:
         w_separation: loss weight of the frame-level latent separation (crystal vs melt
             on z; labelled frames only).
         negatives: random non-edge pairs per molecule for the adjacency loss.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (false: one line per epoch instead).
     """
 
     output_dir: str = "runs/latentcv"

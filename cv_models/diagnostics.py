@@ -1,4 +1,5 @@
-"""What training reports about a model: validation metrics, latent centroids, the latent
+"""What training reports about a model: the line per epoch (``--no-progress``) and the
+epoch-cap note, validation metrics, latent centroids, the latent
 map ``latent.png``, ``metrics.csv`` / ``metrics.json``, and the held-out accuracy of a
 finished run (:func:`heldout_report`, used by ``benchmarks/accuracy.py``).
 
@@ -28,12 +29,39 @@ from .data.split import split_frames
 from .model import HierarchicalEncoder
 from .paths import write_atomically
 
-__all__ = ["loss_weights", "validation_metrics", "latent_centroids", "plot_latent", "write_metrics", "heldout_report"]
+__all__ = ["loss_weights", "epoch_line", "epoch_cap_note", "validation_metrics", "latent_centroids", "plot_latent",
+           "write_metrics", "heldout_report"]
 
 
 def loss_weights(cfg: Config) -> Dict[str, float]:
     """Weight of each loss term from ``[training]`` (the KL term only for a variational model)."""
     return loss_terms.loss_weights(cfg.training, cfg.model.variational)
+
+
+EPOCH_LINE_KEYS = ("train_total", "val_total", "val_frame_acc", "val_molecule_acc")
+
+
+def epoch_line(row: Dict[str, float], epochs: int) -> str:
+    """One epoch in one line (``latentcv train --no-progress``)."""
+    values = ", ".join(f"{k} {row[k]:.4g}" for k in EPOCH_LINE_KEYS if k in row)
+    return f"latentcv train: epoch {int(row['epoch']) + 1}/{epochs}: {values} ({row.get('time_s', 0.0):.1f} s)"
+
+
+def epoch_cap_note(state: Dict[str, Any], epochs: int, tolerance: float = 1e-3) -> Optional[str]:
+    """The note for a run that ended at the epoch cap while its validation accuracy (per
+    molecule, else per frame) was still rising: the mean of the last k <= 3 epochs above
+    that of the k before by more than ``tolerance``; None otherwise (stopped early, no
+    validation accuracy, too few epochs, or level)."""
+    history = state["history"]
+    if state["stopped"] or state["epoch"] < epochs or not history:
+        return None
+    key = next((k for k in ("val_molecule_acc", "val_frame_acc") if k in history[-1]), None)
+    acc = [r[key] for r in history if key is not None and key in r]
+    k = min(3, len(acc) // 2)
+    if k < 1 or np.mean(acc[-k:]) - np.mean(acc[-2 * k:-k]) <= tolerance:
+        return None
+    return (f"latentcv train: note: stopped at the epoch cap (epochs = {epochs}) while val accuracy was still "
+            f"rising: raise [training] epochs ({key} {acc[-2 * k]:.3f} -> {acc[-1]:.3f} over the last {2 * k} epochs)")
 
 
 def validation_metrics(model: HierarchicalAutoencoder, samples, cfg: Config, device, centroids) -> Dict[str, float]:

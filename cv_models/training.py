@@ -34,7 +34,8 @@ from .data.sources import load_frames
 from .data.split import split_frames
 from .autoencoder import HierarchicalAutoencoder
 from .paths import write_atomically
-from .diagnostics import latent_centroids, loss_weights, plot_latent, validation_metrics, write_metrics
+from .diagnostics import (epoch_cap_note, epoch_line, latent_centroids, loss_weights, plot_latent, validation_metrics,
+                          write_metrics)
 
 __all__ = [
     "train",
@@ -71,11 +72,13 @@ def resolve_model_config(model: ModelConfig, frames: Sequence[Frame]) -> ModelCo
     return dataclasses.replace(model, atoms_per_molecule=a, species=species, n_species=n_species)
 
 
-def assign_molecule_labels(frames: Sequence[Frame], how: str, cutoff: float, p2_threshold: float = 0.5) -> None:
+def assign_molecule_labels(frames: Sequence[Frame], how: str, cutoff: float, p2_threshold: float = 0.5,
+                           progress: bool = True) -> None:
     """Fill ``Frame.molecule_labels`` where absent from a local criterion with neighbour
     ``cutoff`` (``[data] molecule_labels``): ``"ten_wolde"`` (solid-bond count on centres)
     or ``"local_p2"`` (mean P2 of the molecule axes with the neighbours' above
-    ``p2_threshold``); ``"frame"`` leaves them to the frame label (:func:`prepare_samples`)."""
+    ``p2_threshold``); ``"frame"`` leaves them to the frame label (:func:`prepare_samples`).
+    ``progress``: a progress bar for 50 frames or more."""
     if how == "frame":
         return
     from tqdm.auto import tqdm
@@ -93,7 +96,7 @@ def assign_molecule_labels(frames: Sequence[Frame], how: str, cutoff: float, p2_
     else:
         raise ConfigError(f"[data] molecule_labels = {how!r}: one of 'frame', 'ten_wolde', 'local_p2'")
     todo = [f for f in frames if f.molecule_labels is None]
-    for f in tqdm(todo, desc=f"latentcv {how} labels", unit="frame", disable=len(todo) < 50):
+    for f in tqdm(todo, desc=f"latentcv {how} labels", unit="frame", disable=not progress or len(todo) < 50):
         f.molecule_labels = label(f)
 
 
@@ -173,11 +176,18 @@ def _train(cfg: Config, frames: Optional[Sequence[Frame]] = None, rank: int = 0,
         if run.state["stopped"]:
             break
         row = _epoch(run, epoch, rank, world)
-        bar.set_postfix({k: f"{row[k]:.3g}" for k in ("train_total", "val_total", "val_frame_acc") if k in row})
+        if t.progress:
+            bar.set_postfix({k: f"{row[k]:.3g}" for k in ("train_total", "val_total", "val_frame_acc") if k in row})
+        elif run.writer:  # --no-progress: one line per epoch instead of the bar
+            print(epoch_line(row, t.epochs), flush=True)
         if run.state["stopped"]:
             break
     bar.close()
+    note = epoch_cap_note(run.state, t.epochs)
+    if note and run.writer:
+        print(note, flush=True)
     return _finish(run)
+
 
 
 def _start(cfg: Config, frames: Optional[Sequence[Frame]], writer: bool) -> _Run:
@@ -195,7 +205,8 @@ def _start(cfg: Config, frames: Optional[Sequence[Frame]], writer: bool) -> _Run
     mcfg = resolve_model_config(cfg.model, frames)
     dtype = torch.float64 if mcfg.dtype == "float64" else torch.float32
     device = _device(t.device)
-    assign_molecule_labels(frames, cfg.data.molecule_labels, cfg.data.label_cutoff or mcfg.cutoff, cfg.data.p2_threshold)
+    assign_molecule_labels(frames, cfg.data.molecule_labels, cfg.data.label_cutoff or mcfg.cutoff, cfg.data.p2_threshold,
+                           progress=t.progress and writer)
     train_frames, val_frames = split_frames(frames, cfg.data.n_blocks, cfg.data.val_fraction, t.seed, cfg.data.gap)
     if not train_frames:
         raise ConfigError("the split left no training frames; lower [data] val_fraction or add trajectories")

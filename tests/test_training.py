@@ -146,6 +146,41 @@ def test_cli_train_options_and_set_overrides(tmp_path, capsys):
         assert re.search(msg, capsys.readouterr().err), msg
 
 
+def test_cli_train_no_progress_prints_one_line_per_epoch_and_draws_no_bar(tmp_path, capsys):
+    """--no-progress: a line per epoch on stdout, no bar on stderr (not the epochs', not
+    the 60 frames' ten Wolde labels')."""
+    from latentcv.cv_models.app.cli import main
+
+    cfg = write(tmp_path, 50)
+    args = ["train", str(cfg), "--epochs", "2", "--output-dir", str(tmp_path / "o"), "--no-progress",
+            "--set", "data.synthetic={atoms_per_molecule = 2, n_cells = 2, frames_per_trajectory = 15, "
+                     "trajectories_per_phase = 2}", "--set", 'data.molecule_labels="ten_wolde"']
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    lines = [line for line in out.splitlines() if line.startswith("latentcv train: epoch")]
+    assert [line.split(":")[1] for line in lines] == [" epoch 1/2", " epoch 2/2"], out
+    assert all("train_total" in line and "val_total" in line for line in lines)
+    assert "latentcv train" not in err and "labels" not in err and "it/s" not in err, err
+
+
+def test_a_run_cut_by_the_epoch_cap_while_accuracy_rises_says_so():
+    from latentcv.cv_models.diagnostics import epoch_cap_note
+
+    def state(acc, epochs_done, stopped=False, key="val_molecule_acc"):
+        return {"epoch": epochs_done, "stopped": stopped,
+                "history": [{"epoch": k, key: a, "val_frame_acc": 1.0} for k, a in enumerate(acc)]}
+
+    rising = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85]
+    note = epoch_cap_note(state(rising, 6), 6)
+    assert "stopped at the epoch cap (epochs = 6) while val accuracy was still rising: raise [training] epochs" in note
+    assert "val_molecule_acc 0.500 -> 0.850" in note
+    assert epoch_cap_note(state(rising, 6, key="other"), 6) is None  # per frame: level at 1.0
+    assert epoch_cap_note(state([0.9, 0.91, 0.9, 0.9, 0.91, 0.9], 6), 6) is None  # level
+    assert epoch_cap_note(state(rising, 6, stopped=True), 6) is None  # early stopping ended it
+    assert epoch_cap_note(state(rising, 6), 10) is None  # not at the cap (interrupted)
+    assert epoch_cap_note(state([0.5], 1), 1) is None  # one epoch: no trend
+
+
 def test_cli_train_on_dumps_with_string_labels(tmp_path, capsys):
     """The documented `{ path, data_file, label = "crystal" }` form trains through the CLI."""
     from latentcv.cv_models.app.cli import main

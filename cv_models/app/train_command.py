@@ -23,7 +23,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default=None, help="override [training] output_dir")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="override [training] device")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="one line per epoch instead of the progress bar")
     parser.add_argument("--processes", type=int, default=None,
                         help="override [training] processes (data-parallel training processes)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
