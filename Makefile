@@ -15,6 +15,8 @@ demo: build
 	$(VENV)/bin/latentcv demo
 
 test: build
+	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/pytest -q
 
 benchmark: build

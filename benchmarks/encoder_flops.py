@@ -35,13 +35,61 @@ from latentcv.cv_models.graphs import neighbor_list
 
 MATMUL = {"aten::mm", "aten::addmm", "aten::bmm"}
 # operators that only move, allocate or view data (base names, without overload or a trailing "_")
-MOVES = {"index_select", "index", "gather", "cat", "stack", "copy", "clone", "view", "_unsafe_view", "reshape",
-         "_reshape_alias", "expand", "select", "select_backward", "slice", "slice_backward", "permute", "transpose",
-         "t", "unsqueeze", "squeeze", "contiguous", "zeros", "zeros_like", "empty", "empty_like", "empty_strided",
-         "ones", "ones_like", "fill", "zero", "detach", "alias", "as_strided", "lift_fresh", "new_zeros", "new_empty",
-         "_to_copy", "to", "repeat", "repeat_interleave", "nonzero", "arange", "index_copy", "split",
-         "split_with_sizes", "unbind", "full", "full_like", "scalar_tensor", "_local_scalar_dense", "where",
-         "embedding"}
+MOVES = {
+    "index_select",
+    "index",
+    "gather",
+    "cat",
+    "stack",
+    "copy",
+    "clone",
+    "view",
+    "_unsafe_view",
+    "reshape",
+    "_reshape_alias",
+    "expand",
+    "select",
+    "select_backward",
+    "slice",
+    "slice_backward",
+    "permute",
+    "transpose",
+    "t",
+    "unsqueeze",
+    "squeeze",
+    "contiguous",
+    "zeros",
+    "zeros_like",
+    "empty",
+    "empty_like",
+    "empty_strided",
+    "ones",
+    "ones_like",
+    "fill",
+    "zero",
+    "detach",
+    "alias",
+    "as_strided",
+    "lift_fresh",
+    "new_zeros",
+    "new_empty",
+    "_to_copy",
+    "to",
+    "repeat",
+    "repeat_interleave",
+    "nonzero",
+    "arange",
+    "index_copy",
+    "split",
+    "split_with_sizes",
+    "unbind",
+    "full",
+    "full_like",
+    "scalar_tensor",
+    "_local_scalar_dense",
+    "where",
+    "embedding",
+}
 
 
 def _numel(x) -> int:
@@ -117,11 +165,17 @@ def clock_ghz() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--checkpoint", default="", help="a training checkpoint (default: random default-config LJ encoder)")
+    ap.add_argument(
+        "--checkpoint", default="", help="a training checkpoint (default: random default-config LJ encoder)"
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 2048, 8192], choices=sorted(ec.CELLS))
     ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
-    ap.add_argument("--flops-per-cycle", type=float, default=0.0,
-                    help="peak FLOP per cycle and core in float64 (float32: twice); default 16")
+    ap.add_argument(
+        "--flops-per-cycle",
+        type=float,
+        default=0.0,
+        help="peak FLOP per cycle and core in float64 (float32: twice); default 16",
+    )
     a = ap.parse_args()
     torch.set_num_threads(1)
     ghz = clock_ghz()
@@ -152,16 +206,23 @@ def main() -> None:
             total = sum(counter.flops.values())
             peak = ghz * per_cycle64 * (2 if dtype == torch.float32 else 1)
             rows.append((n, dname, counter.flops, total, ms, total / ms / 1e6, peak))
-    print(f"\nencoder: {a.checkpoint or 'default ModelConfig (LJ)'}; one value + VJP (positions, cell), 1 thread; "
-          f"clock {ghz:.2f} GHz, peak {per_cycle64:g} (float64) / {2 * per_cycle64:g} (float32) FLOP/cycle")
-    print("| molecules | dtype | MFLOP per call: matrix products / fused operators / elementwise | total MFLOP "
-          "| ms | GFLOP/s | share of one core's peak |")
+    print(
+        f"\nencoder: {a.checkpoint or 'default ModelConfig (LJ)'}; one value + VJP (positions, cell), 1 thread; "
+        f"clock {ghz:.2f} GHz, peak {per_cycle64:g} (float64) / {2 * per_cycle64:g} (float32) FLOP/cycle"
+    )
+    print(
+        "| molecules | dtype | MFLOP per call: matrix products / fused operators / elementwise | total MFLOP "
+        "| ms | GFLOP/s | share of one core's peak |"
+    )
     print("|---|---|---|---|---|---|---|")
     for n, dname, parts, total, ms, gflops, peak in rows:
-        split = " / ".join(f"{parts.get(k, 0) / 1e6:.2f}" for k in ("matrix products", "fused operators",
-                                                                   "elementwise and reductions"))
-        print(f"| {n} | {dname} | {split} | {total / 1e6:.2f} | {ms:.2f} | {gflops:.2f} | {100 * gflops / peak:.1f} % "
-              f"of {peak:.0f} |")
+        split = " / ".join(
+            f"{parts.get(k, 0) / 1e6:.2f}" for k in ("matrix products", "fused operators", "elementwise and reductions")
+        )
+        print(
+            f"| {n} | {dname} | {split} | {total / 1e6:.2f} | {ms:.2f} | {gflops:.2f} | {100 * gflops / peak:.1f} % "
+            f"of {peak:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -66,13 +66,17 @@ def main() -> None:
 
             backward = min(backward_only() for _ in range(a.reps)) * 1e3
             rows.append((path.split("/")[-1], model.dtype, n, search, forward, backward))
-    print("| model | dtype | atoms | neighbour search (full rebuild) ms | forward ms | backward ms | "
-          "search : forward : backward |")
+    print(
+        "| model | dtype | atoms | neighbour search (full rebuild) ms | forward ms | backward ms | "
+        "search : forward : backward |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, dtype, n, s, f, b in rows:
         total = s + f + b
-        print(f"| {name} | {dtype} | {n} | {s:.2f} | {f:.2f} | {b:.2f} | "
-              f"{100 * s / total:.0f} : {100 * f / total:.0f} : {100 * b / total:.0f} % |")
+        print(
+            f"| {name} | {dtype} | {n} | {s:.2f} | {f:.2f} | {b:.2f} | "
+            f"{100 * s / total:.0f} : {100 * f / total:.0f} : {100 * b / total:.0f} % |"
+        )
 
 
 if __name__ == "__main__":

@@ -32,13 +32,21 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--atoms", type=int, default=2048, help="LJ atoms (4 n^3)")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--plugin", action="append", default=[], metavar="NAME=PATH",
-                    help="a fixplumedplugin.so to compare (default: this checkout's)")
+    ap.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a fixplumedplugin.so to compare (default: this checkout's)",
+    )
     return ap.parse_args()
 
 
 def script(n_cells: int, steps: int, plugin: Path | None) -> str:
-    text = system_commands("lj", n_cells, density=0.9) + "velocity all create 0.7 4 mom yes rot no\nfix md all nve\nthermo 100000\n"
+    text = (
+        system_commands("lj", n_cells, density=0.9)
+        + "velocity all create 0.7 4 mom yes rot no\nfix md all nve\nthermo 100000\n"
+    )
     if plugin is not None:
         text += f"plugin load {plugin}\nfix p all plumed plumedfile plumed.dat outfile plumed.log\n"
     return text + f"run {steps}\n"
@@ -46,9 +54,19 @@ def script(n_cells: int, steps: int, plugin: Path | None) -> str:
 
 def ms_per_step(workdir: Path, text: str, steps: int) -> float:
     (workdir / "in.lmp").write_text(text)
-    env = {**os.environ, "LAMMPS_PLUGIN_PATH": str(workdir / "no-plugins"), "PLUMED_KERNEL": str(paths.plumed_kernel_path())}
-    out = subprocess.run([str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"], cwd=workdir,
-                         env=env, capture_output=True, text=True, check=True).stdout
+    env = {
+        **os.environ,
+        "LAMMPS_PLUGIN_PATH": str(workdir / "no-plugins"),
+        "PLUMED_KERNEL": str(paths.plumed_kernel_path()),
+    }
+    out = subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     loop = re.findall(r"Loop time of (\S+) on \d+ procs for (\d+) steps", out)[-1]
     return 1000.0 * float(loop[0]) / int(loop[1])
 
@@ -69,7 +87,7 @@ def main() -> None:
             for name, plugin in variants.items():
                 times[name].append(ms_per_step(work, script(n_cells, args.steps, plugin), args.steps))
     plain = statistics.median(times["plain MD"])
-    print(f"{4 * n_cells ** 3} LJ atoms, {args.steps} steps, median of {args.repeats} (interleaved)")
+    print(f"{4 * n_cells**3} LJ atoms, {args.steps} steps, median of {args.repeats} (interleaved)")
     print(f"{'variant':<24} {'ms/step':>9} {'x plain':>8}")
     for name, values in times.items():
         med = statistics.median(values)

@@ -94,7 +94,9 @@ def main() -> None:
     if "cuda" in a.devices and "cuda" not in devices:
         print("no CUDA device visible to torch: CPU rows only (the GPU numbers need a GPU machine)")
     print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, devices {devices}")
-    print("| model | dtype | device | atoms | core ms (value + gradient) | resident ms | host share | CPU = GPU (max rel) |")
+    print(
+        "| model | dtype | device | atoms | core ms (value + gradient) | resident ms | host share | CPU = GPU (max rel) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for path in a.model:
         dtype = load_deployable(path).metadata()["dtype"]
@@ -111,9 +113,14 @@ def main() -> None:
                 if dev != "cpu" and n == min(a.atoms):
                     ref = native.Model(path, device="cpu").evaluate(pos, cell)
                     got = model.evaluate(pos, cell)
-                    agree = f"{max(float(np.abs(g - r).max() / max(np.abs(r).max(), 1e-30)) for g, r in zip(got, ref)):.1e}"
-                print(f"| {path} | {dtype} | {dev} | {len(pos)} | {t_core:.2f} | {t_res:.2f} | "
-                      f"{max(0.0, 1 - t_res / t_core):.0%} | {agree} |", flush=True)
+                    agree = (
+                        f"{max(float(np.abs(g - r).max() / max(np.abs(r).max(), 1e-30)) for g, r in zip(got, ref)):.1e}"
+                    )
+                print(
+                    f"| {path} | {dtype} | {dev} | {len(pos)} | {t_core:.2f} | {t_res:.2f} | "
+                    f"{max(0.0, 1 - t_res / t_core):.0%} | {agree} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

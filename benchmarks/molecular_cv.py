@@ -31,7 +31,10 @@ from latentcv.export.from_checkpoint import export_checkpoint
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # temperature just below T_m (docs/data.md): interfaces that move slowly
 NEAR_MELTING = {"trimers": 1.35, "dimers": 1.5}
-REFERENCE = {"local_p2": "share of molecules with local P2 > 0.5", "ten_wolde": "ten Wolde solid fraction of the centres"}
+REFERENCE = {
+    "local_p2": "share of molecules with local P2 > 0.5",
+    "ten_wolde": "ten Wolde solid fraction of the centres",
+}
 
 
 def main() -> None:
@@ -45,19 +48,48 @@ def main() -> None:
     out = Path(a.out or f"{a.system}_out").resolve()
     config = EXAMPLES / a.system / "train.toml"
     t, tm = a.temp or spec.temperature, NEAR_MELTING[a.system]
-    gens = {"phases": GeneratorConfig.preset("tiny", a.system, n_cells=a.cells, replicas=2, temperature=t,
-                                             prod_steps=3000, dump_every=100, melt_steps=3000, quench_steps=2000,
-                                             equil_steps=1000),
-            "interface": GeneratorConfig(system=a.system, n_cells=a.cells, phases=("interface",), replicas=1,
-                                         interface_steps=3000, interface_every=100, chunk_steps=0,
-                                         interface_seeds=(("slab", 0.25, t), ("slab", 0.45, t), ("slab", 0.65, t),
-                                                          ("slab", 0.85, t), ("slab", 0.35, tm), ("slab", 0.6, tm)))}
+    gens = {
+        "phases": GeneratorConfig.preset(
+            "tiny",
+            a.system,
+            n_cells=a.cells,
+            replicas=2,
+            temperature=t,
+            prod_steps=3000,
+            dump_every=100,
+            melt_steps=3000,
+            quench_steps=2000,
+            equil_steps=1000,
+        ),
+        "interface": GeneratorConfig(
+            system=a.system,
+            n_cells=a.cells,
+            phases=("interface",),
+            replicas=1,
+            interface_steps=3000,
+            interface_every=100,
+            chunk_steps=0,
+            interface_seeds=(
+                ("slab", 0.25, t),
+                ("slab", 0.45, t),
+                ("slab", 0.65, t),
+                ("slab", 0.85, t),
+                ("slab", 0.35, tm),
+                ("slab", 0.6, tm),
+            ),
+        ),
+    }
     ds = Dataset()
     for name, g in gens.items():
         ds.extend(generate(g, out / "data" / name, reuse=True))
     ds.save(out / f"{a.system}.npz")
-    cfg = load_config(config, {"data": {"dataset": str(out / f"{a.system}.npz")},
-                               "training": {"output_dir": str(out / "train"), "resume": False}})
+    cfg = load_config(
+        config,
+        {
+            "data": {"dataset": str(out / f"{a.system}.npz")},
+            "training": {"output_dir": str(out / "train"), "resume": False},
+        },
+    )
     frames = list(ds)
     checkpoint = train(cfg, frames)
     export_checkpoint(checkpoint, out / "model.pt", config=str(config), check_frames=frames, log=lambda _: None)

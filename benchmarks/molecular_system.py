@@ -64,9 +64,16 @@ def loop_ms_per_step(log: Path, steps: int = 0) -> float:
 
 
 def melting_point(out: Path, temps: list[float], steps: int, every: int, reuse: bool = False):
-    cfg = GeneratorConfig.preset("tiny", SYSTEM, phases=("interface",), n_cells=3, interface_ncz=6,
-                                 interface_seeds=tuple(("slab", 0.5, t) for t in temps),
-                                 interface_steps=steps, interface_every=every)
+    cfg = GeneratorConfig.preset(
+        "tiny",
+        SYSTEM,
+        phases=("interface",),
+        n_cells=3,
+        interface_ncz=6,
+        interface_seeds=tuple(("slab", 0.5, t) for t in temps),
+        interface_steps=steps,
+        interface_every=every,
+    )
     ds = generate(cfg, out / "interface", progress=False, reuse=reuse)
     cut = SYSTEMS[SYSTEM].tenwolde_cutoff
     rows = []
@@ -98,7 +105,9 @@ def print_melting_point(rows: list, t_grow: float | None, t_melt: float | None) 
     for t, s0, s1, verdict in rows:
         print(f"    T={t:<5g} {s0:.2f} -> {s1:.2f}  {verdict}")
     if t_grow is not None and t_melt is not None:
-        print(f"    T_m = {(t_grow + t_melt) / 2:.3f} +- {(t_melt - t_grow) / 2:.3f}  (grows at {t_grow}, melts at {t_melt})")
+        print(
+            f"    T_m = {(t_grow + t_melt) / 2:.3f} +- {(t_melt - t_grow) / 2:.3f}  (grows at {t_grow}, melts at {t_melt})"
+        )
     else:
         print(f"    T_m not bracketed (highest growing T {t_grow}, lowest melting T {t_melt})")
 
@@ -114,24 +123,37 @@ def trajectory_stats(frames: list, cut: float, log: Path, prod: int) -> dict:
         except ValueError:  # a melt frame's centre g(r) may have no peak above 1.5: crystal cutoff
             tw.append(ten_wolde_frame(f, TenWoldeConfig(cutoff=cut)))
     return dict(
-        frames=len(frames), S=np.array([x.nematic for x in o]), p2=np.array([x.mean_local_p2 for x in o]),
-        q6=np.array([x.mean_q for x in fixed]), q6auto=np.array([x.mean_q for x in tw]), solid=np.array([x.solid_fraction for x in tw]),
-        cut=np.array([x.cutoff for x in tw]), nb=np.array([x.n_neighbours.mean() for x in tw]),
-        mol_q6=np.concatenate([x.q for x in fixed]), mol_p2=np.concatenate([x.local_p2 for x in o]),
+        frames=len(frames),
+        S=np.array([x.nematic for x in o]),
+        p2=np.array([x.mean_local_p2 for x in o]),
+        q6=np.array([x.mean_q for x in fixed]),
+        q6auto=np.array([x.mean_q for x in tw]),
+        solid=np.array([x.solid_fraction for x in tw]),
+        cut=np.array([x.cutoff for x in tw]),
+        nb=np.array([x.n_neighbours.mean() for x in tw]),
+        mol_q6=np.concatenate([x.q for x in fixed]),
+        mol_p2=np.concatenate([x.local_p2 for x in o]),
         dens=np.array([f.n_molecules / abs(np.linalg.det(f.cell)) for f in frames]),
-        ms=loop_ms_per_step(log, prod), atoms=frames[0].n_atoms,
+        ms=loop_ms_per_step(log, prod),
+        atoms=frames[0].n_atoms,
     )
 
 
 def print_stability(stats: dict, spec, prod: int, n_molecules: int) -> None:
-    print(f"(b) stability at T={spec.temperature}, P={spec.pressure}, {prod} steps after equilibration "
-          f"(dt {spec.dt}), {n_molecules} molecules:")
-    print("    trajectory          frames  S (min-max)        local P2 (min-max)   q6 (1.5)   ten Wolde solid (auto cutoff, neighbours)  density")
+    print(
+        f"(b) stability at T={spec.temperature}, P={spec.pressure}, {prod} steps after equilibration "
+        f"(dt {spec.dt}), {n_molecules} molecules:"
+    )
+    print(
+        "    trajectory          frames  S (min-max)        local P2 (min-max)   q6 (1.5)   ten Wolde solid (auto cutoff, neighbours)  density"
+    )
     for name, s in stats.items():
-        print(f"    {name:<19} {s['frames']:>5}  {s['S'].mean():.3f} ({s['S'].min():.3f}-{s['S'].max():.3f})  "
-              f"{s['p2'].mean():.3f} ({s['p2'].min():.3f}-{s['p2'].max():.3f})    {s['q6'].mean():.3f}      "
-              f"{s['solid'].mean():.3f} ({s['cut'].mean():.2f} sigma, {s['nb'].mean():.1f})                  "
-              f"{s['dens'].mean():.3f}")
+        print(
+            f"    {name:<19} {s['frames']:>5}  {s['S'].mean():.3f} ({s['S'].min():.3f}-{s['S'].max():.3f})  "
+            f"{s['p2'].mean():.3f} ({s['p2'].min():.3f}-{s['p2'].max():.3f})    {s['q6'].mean():.3f}      "
+            f"{s['solid'].mean():.3f} ({s['cut'].mean():.2f} sigma, {s['nb'].mean():.1f})                  "
+            f"{s['dens'].mean():.3f}"
+        )
 
 
 def print_contrast(c: dict, m: dict, cut: float) -> None:
@@ -141,16 +163,22 @@ def print_contrast(c: dict, m: dict, cut: float) -> None:
         return abs(c[key].mean() - m[key].mean()) / max(c[key].std(), m[key].std(), 1e-12)
 
     print("(c) phase contrast, crystal vs melt:")
-    print(f"    centre q6 (VMEAN, cutoff {cut}): {c['q6'].mean():.3f} vs {m['q6'].mean():.3f}   frame gap "
-          f"{frame_gap('q6'):.0f} std   per-molecule best-threshold error "
-          f"{best_threshold_error(c['mol_q6'], m['mol_q6']):.3f}   (auto cutoff: {c['q6auto'].mean():.3f} vs "
-          f"{m['q6auto'].mean():.3f}, frame gap {frame_gap('q6auto'):.0f} std)")
-    print(f"    local P2:           {c['p2'].mean():.3f} vs {m['p2'].mean():.3f}   frame gap {frame_gap('p2'):.0f} std   "
-          f"per-molecule best-threshold error {best_threshold_error(c['mol_p2'], m['mol_p2']):.3f}")
+    print(
+        f"    centre q6 (VMEAN, cutoff {cut}): {c['q6'].mean():.3f} vs {m['q6'].mean():.3f}   frame gap "
+        f"{frame_gap('q6'):.0f} std   per-molecule best-threshold error "
+        f"{best_threshold_error(c['mol_q6'], m['mol_q6']):.3f}   (auto cutoff: {c['q6auto'].mean():.3f} vs "
+        f"{m['q6auto'].mean():.3f}, frame gap {frame_gap('q6auto'):.0f} std)"
+    )
+    print(
+        f"    local P2:           {c['p2'].mean():.3f} vs {m['p2'].mean():.3f}   frame gap {frame_gap('p2'):.0f} std   "
+        f"per-molecule best-threshold error {best_threshold_error(c['mol_p2'], m['mol_p2']):.3f}"
+    )
     print(f"    nematic S:          {c['S'].mean():.3f} vs {m['S'].mean():.3f}")
     print(f"    ten Wolde solid:    {c['solid'].mean():.3f} vs {m['solid'].mean():.3f}")
-    print(f"(d) speed: {c['ms']:.2f} ms/step crystal, {m['ms']:.2f} ms/step melt ({c['atoms']} atoms, 1 core, "
-          "shared machine)")
+    print(
+        f"(d) speed: {c['ms']:.2f} ms/step crystal, {m['ms']:.2f} ms/step melt ({c['atoms']} atoms, 1 core, "
+        "shared machine)"
+    )
 
 
 def main() -> None:
@@ -161,8 +189,10 @@ def main() -> None:
     cfg = GeneratorConfig.preset("default", SYSTEM, prod_steps=a.prod, dump_every=max(a.prod // 20, 1))
     ds = generate(cfg, out / "state_point", progress=False, reuse=a.reuse)
     cut = spec.tenwolde_cutoff
-    stats = {name: trajectory_stats(frames, cut, out / "state_point" / f"{name}.log", a.prod)
-             for name, frames in ds.by_trajectory().items()}
+    stats = {
+        name: trajectory_stats(frames, cut, out / "state_point" / f"{name}.log", a.prod)
+        for name, frames in ds.by_trajectory().items()
+    }
     print_stability(stats, spec, a.prod, ds[0].n_molecules)
     print_contrast(stats[f"{SYSTEM}-crystal-0"], stats[f"{SYSTEM}-melt-0"], cut)
 

@@ -54,10 +54,14 @@ def main() -> None:
     cells = round((a.atoms / 4) ** (1 / 3))
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        model = a.model or str(save_coordination_model(d / "coord.pt", atoms_per_molecule=1, cutoff=1.5, length_unit="lj"))
+        model = a.model or str(
+            save_coordination_model(d / "coord.pt", atoms_per_molecule=1, cutoff=1.5, length_unit="lj")
+        )
         n = 4 * cells**3
-        (d / "plumed.dat").write_text(f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={model} ATOMS=1-{n}\n"
-                                      f"RESTRAINT ARG=cv.{'mean' if not a.model else 'n_crystal'} AT=3.0 KAPPA=1.0\n")
+        (d / "plumed.dat").write_text(
+            f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={model} ATOMS=1-{n}\n"
+            f"RESTRAINT ARG=cv.{'mean' if not a.model else 'n_crystal'} AT=3.0 KAPPA=1.0\n"
+        )
         print(f"{n} LJ atoms, {a.steps} steps, CV: {a.model or 'analytic test CV'}")
         print("| ranks | plain MD ms/step | with fix plumed + LATENT_CV ms/step | × plain |")
         print("|---|---|---|---|")

@@ -39,10 +39,13 @@ def tiled(frame, k: int):
     """The frame repeated k x k x k times (k^3 as many molecules, the same local structure)."""
     shifts = np.array([[i, j, l] for i in range(k) for j in range(k) for l in range(k)], dtype=float) @ frame.cell
     positions = (frame.positions[None] + shifts[:, None]).reshape(-1, 3)
-    return dataclasses.replace(frame, positions=positions, cell=frame.cell * k,
-                               molecule=np.concatenate([frame.molecule + n * (frame.molecule.max() + 1)
-                                                        for n in range(k ** 3)]),
-                               species=np.tile(frame.species, k ** 3))
+    return dataclasses.replace(
+        frame,
+        positions=positions,
+        cell=frame.cell * k,
+        molecule=np.concatenate([frame.molecule + n * (frame.molecule.max() + 1) for n in range(k**3)]),
+        species=np.tile(frame.species, k**3),
+    )
 
 
 def outputs(encoder, frames) -> tuple[np.ndarray, np.ndarray]:
@@ -58,20 +61,26 @@ def main() -> None:
     kinds = collections.defaultdict(list)
     for f in frames:
         kinds[f.trajectory.split("-")[1] if "-" in f.trajectory else f.trajectory].append(f)
-    print(f"{'frames':<22} {'n':>4} {'n_max range':>13} | {'Spearman n_nucleus':>18} {'MAE':>7} | "
-          f"{'Spearman n_crystal':>18} {'MAE':>7}")
+    print(
+        f"{'frames':<22} {'n':>4} {'n_max range':>13} | {'Spearman n_nucleus':>18} {'MAE':>7} | "
+        f"{'Spearman n_crystal':>18} {'MAE':>7}"
+    )
     for kind, fs in sorted(kinds.items()):
         n_max = np.array([freud_largest_cluster(f, args.cutoff) for f in fs], dtype=float)
         nn_, nc = outputs(encoder, fs)
         rho = lambda a: spearmanr(a, n_max).statistic if np.ptp(n_max) > 0 else float("nan")  # noqa: E731
-        print(f"{kind:<22} {len(fs):>4} {f'{n_max.min():.0f}-{n_max.max():.0f}':>13} | {rho(nn_):>18.3f} "
-              f"{np.abs(nn_ - n_max).mean():>7.1f} | {rho(nc):>18.3f} {np.abs(nc - n_max).mean():>7.1f}")
+        print(
+            f"{kind:<22} {len(fs):>4} {f'{n_max.min():.0f}-{n_max.max():.0f}':>13} | {rho(nn_):>18.3f} "
+            f"{np.abs(nn_ - n_max).mean():>7.1f} | {rho(nc):>18.3f} {np.abs(nc - n_max).mean():>7.1f}"
+        )
     melt = [f for f in frames if int(f.label) == 0]
     for k in (1, args.tile):
         fs = [tiled(f, k) for f in melt] if k > 1 else melt
         nn_, nc = outputs(encoder, fs)
-        print(f"melt, {fs[0].n_molecules if hasattr(fs[0], 'n_molecules') else len(fs[0].positions)} molecules: "
-              f"n_nucleus {nn_.mean():.2f} ± {nn_.std():.2f}, n_crystal {nc.mean():.2f} ± {nc.std():.2f}")
+        print(
+            f"melt, {fs[0].n_molecules if hasattr(fs[0], 'n_molecules') else len(fs[0].positions)} molecules: "
+            f"n_nucleus {nn_.mean():.2f} ± {nn_.std():.2f}, n_crystal {nc.mean():.2f} ± {nc.std():.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ from pathlib import Path
 
 from latentcv.cv_models import paths
 
-Q6 = "q6: Q6 SPECIES=1-{n} SWITCH={{RATIONAL D_0=1.3 R_0=0.2 D_MAX=1.5}} VMEAN\nRESTRAINT ARG=q6_vmean AT=0.3 KAPPA=10\n"
+Q6 = (
+    "q6: Q6 SPECIES=1-{n} SWITCH={{RATIONAL D_0=1.3 R_0=0.2 D_MAX=1.5}} VMEAN\nRESTRAINT ARG=q6_vmean AT=0.3 KAPPA=10\n"
+)
 BRIDGE = "d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT=1.2 KAPPA=10\n"
 
 
@@ -72,7 +74,9 @@ def main() -> None:
             variants.append(("bridge: DISTANCE + RESTRAINT", BRIDGE, (kname, kernel), args.steps))
         for kname, kernel in kernels.items():
             base_steps = args.q6_bundled_steps if kernel == "bundled" else args.q6_optimised_steps
-            variants.append(("Q6 VMEAN + RESTRAINT", Q6.format(n=n), (kname, kernel), max(3, round(base_steps * q6_scale))))
+            variants.append(
+                ("Q6 VMEAN + RESTRAINT", Q6.format(n=n), (kname, kernel), max(3, round(base_steps * q6_scale)))
+            )
         plain = None
         for name, body, kernel, steps in variants:
             dat = None

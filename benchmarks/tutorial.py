@@ -30,9 +30,10 @@ def script(page: Path) -> str:
             parts.append(body)
         elif lang == "toml" and body.startswith("# file: "):
             first, rest = body.split("\n", 1)
-            target = first[len("# file: "):].strip()
-            parts.append(f"mkdir -p $(dirname {target}) && cat > {target} <<'LATENTCV_TUTORIAL_EOF'\n{rest}"
-                         "LATENTCV_TUTORIAL_EOF")
+            target = first[len("# file: ") :].strip()
+            parts.append(
+                f"mkdir -p $(dirname {target}) && cat > {target} <<'LATENTCV_TUTORIAL_EOF'\n{rest}LATENTCV_TUTORIAL_EOF"
+            )
     return "\n".join(parts) + "\n"
 
 

@@ -77,8 +77,9 @@ class HierarchicalAutoencoder(nn.Module):
         recombine into the whole batch's exactly (cv_models/distributed.py)."""
         enc = self.encoder
         b = int(batch["cells"].shape[0])
-        out = enc.encode(batch["positions"], batch["cells"], batch["mol_batch"], batch["edge_index"],
-                         batch["edge_shift"], b)
+        out = enc.encode(
+            batch["positions"], batch["cells"], batch["mol_batch"], batch["edge_index"], batch["edge_shift"], b
+        )
         lat = out.mol_latent
         ei = out.edge_index  # the pairs within the cutoff
         dev = lat.device
@@ -116,9 +117,14 @@ class HierarchicalAutoencoder(nn.Module):
             terms["molecule"] = torch.zeros((), dtype=z.dtype, device=dev)
         return terms, counts, out
 
-    def _negative_pairs_term(self, batch: Dict[str, Tensor], out: EncoderOutput, negatives: int,
-                             generator: Optional[torch.Generator],
-                             shard: Optional[Tuple[int, int, int, int]]) -> Tuple[Tensor, int]:
+    def _negative_pairs_term(
+        self,
+        batch: Dict[str, Tensor],
+        out: EncoderOutput,
+        negatives: int,
+        generator: Optional[torch.Generator],
+        shard: Optional[Tuple[int, int, int, int]],
+    ) -> Tuple[Tensor, int]:
         """Adjacency loss on ``negatives`` random molecule pairs per molecule within its own
         frame (target: their switch value, mostly 0) and how many pairs it is over."""
         enc = self.encoder
@@ -133,7 +139,7 @@ class HierarchicalAutoencoder(nn.Module):
             rnd = torch.rand(src.shape[0], generator=generator, dtype=torch.float64)
         else:  # this share's molecules' draws among the whole batch's
             full = torch.rand(negatives * shard[1], generator=generator, dtype=torch.float64)
-            rnd = full.view(negatives, shard[1])[:, shard[0]:shard[0] + m].reshape(-1)
+            rnd = full.view(negatives, shard[1])[:, shard[0] : shard[0] + m].reshape(-1)
         rnd = rnd.to(dev)
         dst = start[mb[src]] + (rnd * count[mb[src]].to(torch.float64)).long()
         dst = torch.minimum(dst, start[mb[src]] + count[mb[src]] - 1)
@@ -146,8 +152,13 @@ class HierarchicalAutoencoder(nn.Module):
         neg_logit = self.adjacency(lat, torch.stack([src, dst]))
         return nn.functional.binary_cross_entropy_with_logits(neg_logit, tgt), int(neg_logit.numel())
 
-    def _kl_and_sample(self, out: EncoderOutput, b: int, generator: Optional[torch.Generator],
-                       shard: Optional[Tuple[int, int, int, int]]) -> Tuple[Tensor, Tensor]:
+    def _kl_and_sample(
+        self,
+        out: EncoderOutput,
+        b: int,
+        generator: Optional[torch.Generator],
+        shard: Optional[Tuple[int, int, int, int]],
+    ) -> Tuple[Tensor, Tensor]:
         """KL term of a variational encoder (0 otherwise) and the latent the separation
         head sees: a posterior sample in training, the mean in evaluation."""
         z = out.z
@@ -158,6 +169,6 @@ class HierarchicalAutoencoder(nn.Module):
         if shard is None:
             eps = torch.randn(z.shape, generator=generator, dtype=torch.float64)
         else:
-            eps = torch.randn((shard[3], z.shape[1]), generator=generator, dtype=torch.float64)[shard[2]:shard[2] + b]
+            eps = torch.randn((shard[3], z.shape[1]), generator=generator, dtype=torch.float64)[shard[2] : shard[2] + b]
         eps = eps.to(z.device, z.dtype)
         return kl, (z + eps * torch.exp(0.5 * lv) if self.training else z)

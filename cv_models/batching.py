@@ -22,7 +22,9 @@ from .model import HierarchicalEncoder
 __all__ = ["prepare_samples", "collate", "encode_frames"]
 
 
-def prepare_samples(frames: Sequence[Frame], atoms_per_molecule: int, cutoff: float, dtype: torch.dtype) -> List[Dict[str, Any]]:
+def prepare_samples(
+    frames: Sequence[Frame], atoms_per_molecule: int, cutoff: float, dtype: torch.dtype
+) -> List[Dict[str, Any]]:
     """Per-frame tensors and neighbour lists (positions are fixed, so built once).
 
     ``mol_labels`` [M]: the frame's ``molecule_labels`` if set, else its label broadcast."""
@@ -34,13 +36,23 @@ def prepare_samples(frames: Sequence[Frame], atoms_per_molecule: int, cutoff: fl
         m = f.n_atoms // atoms_per_molecule
         if f.molecule_labels is not None:
             if len(f.molecule_labels) != m:
-                raise ConfigError(f"frame {f.trajectory}:{f.index} has {len(f.molecule_labels)} molecule labels "
-                                  f"for {m} molecules")
+                raise ConfigError(
+                    f"frame {f.trajectory}:{f.index} has {len(f.molecule_labels)} molecule labels for {m} molecules"
+                )
             mol_labels = torch.as_tensor(np.asarray(f.molecule_labels), dtype=torch.long)
         else:
             mol_labels = torch.full((m,), int(f.label), dtype=torch.long)
-        out.append({"positions": pos.to(dtype), "cell": cell.to(dtype), "edge_index": ei, "edge_shift": sh.to(dtype),
-                    "label": int(f.label), "n_mol": m, "mol_labels": mol_labels})
+        out.append(
+            {
+                "positions": pos.to(dtype),
+                "cell": cell.to(dtype),
+                "edge_index": ei,
+                "edge_shift": sh.to(dtype),
+                "label": int(f.label),
+                "n_mol": m,
+                "mol_labels": mol_labels,
+            }
+        )
     return out
 
 
@@ -68,13 +80,14 @@ def collate(samples: Sequence[Dict[str, Any]], device: torch.device) -> Dict[str
 
 
 @torch.no_grad()
-def encode_frames(encoder: HierarchicalEncoder, samples: Sequence[Dict[str, Any]], device: torch.device,
-                  batch_size: int = 16) -> Dict[str, Any]:
+def encode_frames(
+    encoder: HierarchicalEncoder, samples: Sequence[Dict[str, Any]], device: torch.device, batch_size: int = 16
+) -> Dict[str, Any]:
     """z [F, d], n_crystal [F], n_nucleus [F], per-molecule crystal probabilities (list of
     [M]) of samples."""
     zs, nc, nn_, pm = [], [], [], []
     for k in range(0, len(samples), batch_size):
-        chunk = samples[k:k + batch_size]
+        chunk = samples[k : k + batch_size]
         b = collate(chunk, device)
         out = encoder.encode(b["positions"], b["cells"], b["mol_batch"], b["edge_index"], b["edge_shift"], len(chunk))
         zs.append(out.z.cpu())
@@ -83,6 +96,10 @@ def encode_frames(encoder: HierarchicalEncoder, samples: Sequence[Dict[str, Any]
         p = torch.sigmoid(out.p_logit).cpu()
         pm.extend(torch.split(p, [s["n_mol"] for s in chunk]))
     if not zs:
-        return {"z": torch.zeros(0, encoder.latent_dim), "n_crystal": torch.zeros(0), "n_nucleus": torch.zeros(0),
-                "p_molecule": []}
+        return {
+            "z": torch.zeros(0, encoder.latent_dim),
+            "n_crystal": torch.zeros(0),
+            "n_nucleus": torch.zeros(0),
+            "p_molecule": [],
+        }
     return {"z": torch.cat(zs), "n_crystal": torch.cat(nc), "n_nucleus": torch.cat(nn_), "p_molecule": pm}

@@ -29,8 +29,16 @@ from .autoencoder import HierarchicalAutoencoder
 from .model import HierarchicalEncoder
 from .paths import write_atomically
 
-__all__ = ["CHECKPOINT_VERSION", "CheckpointError", "encoder_from_checkpoint", "load_checkpoint", "load_encoder",
-           "load_trained_encoder", "plain_data", "write_checkpoint"]
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "CheckpointError",
+    "encoder_from_checkpoint",
+    "load_checkpoint",
+    "load_encoder",
+    "load_trained_encoder",
+    "plain_data",
+    "write_checkpoint",
+]
 
 # 2: records config_dir (1 left export to guess it from the output folder). Version 2 also
 # holds only tensors and plain data; version-2 files that do not are refused when read.
@@ -60,8 +68,10 @@ def plain_data(value: Any, where: str = "checkpoint") -> Any:
         return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return plain_data(dataclasses.asdict(value), where)
-    raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}: a checkpoint holds only "
-                    "tensors and plain data (dict, list, str, int, float, bool, None); convert it before saving")
+    raise TypeError(
+        f"{where} is a {type(value).__module__}.{type(value).__qualname__}: a checkpoint holds only "
+        "tensors and plain data (dict, list, str, int, float, bool, None); convert it before saving"
+    )
 
 
 def _plain_dict(value: dict, where: str) -> dict:
@@ -86,11 +96,15 @@ def load_checkpoint(path: str | Path) -> Dict[str, Any]:
     """
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"{path} is a directory, not a checkpoint: pass the checkpoint file in it, "
-                              f"e.g. {path / 'checkpoint.pt'} (written by `latentcv train`)")
+        raise CheckpointError(
+            f"{path} is a directory, not a checkpoint: pass the checkpoint file in it, "
+            f"e.g. {path / 'checkpoint.pt'} (written by `latentcv train`)"
+        )
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; train first (`latentcv train CONFIG`) and "
-                                "pass its output_dir/checkpoint.pt")
+        raise FileNotFoundError(
+            f"checkpoint {path} does not exist; train first (`latentcv train CONFIG`) and "
+            "pass its output_dir/checkpoint.pt"
+        )
     try:
         ck = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -98,11 +112,14 @@ def load_checkpoint(path: str | Path) -> Dict[str, Any]:
             raise CheckpointError(f"{path} is not a latentcv training checkpoint ({_first_line(exc)})") from None
         raise CheckpointError(_refused(path, exc)) from None
     except Exception as exc:  # torch raises several types for files that are not checkpoints
-        raise CheckpointError(f"{path} is not a latentcv training checkpoint ({type(exc).__name__}: "
-                              f"{_first_line(exc)})") from None
+        raise CheckpointError(
+            f"{path} is not a latentcv training checkpoint ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
     if not isinstance(ck, dict) or "model_state" not in ck or "model_config" not in ck:
-        raise CheckpointError(f"{path} is not a latentcv training checkpoint (no model_state/model_config); "
-                              "pass the checkpoint.pt written by `latentcv train`")
+        raise CheckpointError(
+            f"{path} is not a latentcv training checkpoint (no model_state/model_config); "
+            "pass the checkpoint.pt written by `latentcv train`"
+        )
     return ck
 
 
@@ -110,10 +127,12 @@ def _refused(path: Path, exc: Exception) -> str:
     """The message for a file that ``weights_only`` loading refuses."""
     found = re.search(r"GLOBAL ([\w.]{1,200})", str(exc))
     what = f" ({found.group(1)})" if found else ""
-    return (f"{path} holds Python objects{what} that only unpickling could rebuild, and unpickling can run code "
-            "from the file: refused, nothing from it was run (docs/security.md). If an older latentcv wrote it, "
-            "re-train with `latentcv train CONFIG` (for a checkpoint_last.pt: delete it, or pass --no-resume); "
-            "if you wrote it yourself, docs/security.md shows how to convert it")
+    return (
+        f"{path} holds Python objects{what} that only unpickling could rebuild, and unpickling can run code "
+        "from the file: refused, nothing from it was run (docs/security.md). If an older latentcv wrote it, "
+        "re-train with `latentcv train CONFIG` (for a checkpoint_last.pt: delete it, or pass --no-resume); "
+        "if you wrote it yourself, docs/security.md shows how to convert it"
+    )
 
 
 def _first_line(exc: Exception) -> str:
@@ -140,14 +159,17 @@ def load_trained_encoder(path: Path) -> Tuple[Dict[str, Any], HierarchicalEncode
     Python objects, no latent centroids, or written by another version of the model code."""
     ck = load_checkpoint(path)
     if not ck.get("centroids"):
-        raise CheckpointError(f"checkpoint {path} has no crystal/melt centroids: export the final checkpoint.pt of a "
-                              "finished run (not checkpoint_last/_best), trained on frames labelled crystal and melt")
+        raise CheckpointError(
+            f"checkpoint {path} has no crystal/melt centroids: export the final checkpoint.pt of a "
+            "finished run (not checkpoint_last/_best), trained on frames labelled crystal and melt"
+        )
     try:
         encoder = encoder_from_checkpoint(ck)
     except (RuntimeError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not fit this latentcv's encoder ({_first_line(exc)}); it was "
-                              "written by another version of the model code: retrain with `latentcv train CONFIG`"
-                              ) from exc
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this latentcv's encoder ({_first_line(exc)}); it was "
+            "written by another version of the model code: retrain with `latentcv train CONFIG`"
+        ) from exc
     return ck, encoder
 
 

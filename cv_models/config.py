@@ -42,8 +42,16 @@ from typing import Any, Dict, List, Optional, Sequence, get_type_hints
 from .data.readers import check_trajectory_table
 from .loss_terms import WEIGHT_FIELDS
 
-__all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "Config", "load_config", "parse_overrides",
-           "merge_overrides"]
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "TrainingConfig",
+    "Config",
+    "load_config",
+    "parse_overrides",
+    "merge_overrides",
+]
 
 
 class ConfigError(ValueError):
@@ -225,21 +233,29 @@ class ModelConfig:
         _check(self.concat in ("switch", "attention"), "[model] concat must be 'switch' or 'attention'")
         _check(self.dtype in ("float64", "float32"), "[model] dtype must be 'float64' or 'float32'")
         _check(self.moment_step >= 1, "[model] moment_step must be >= 1")
-        _check(all(isinstance(l, int) and 1 <= l <= 12 for l in self.moment_degrees),
-               "[model] moment_degrees must be integers in [1, 12]")
-        _check(bool(self.moment_degrees) or self.max_rank >= 1 or self.moment_channels == 0,
-               "[model] max_rank must be >= 1 when moment_degrees is empty (moment_channels = 0 switches the "
-               "angular moments off)")
+        _check(
+            all(isinstance(l, int) and 1 <= l <= 12 for l in self.moment_degrees),
+            "[model] moment_degrees must be integers in [1, 12]",
+        )
+        _check(
+            bool(self.moment_degrees) or self.max_rank >= 1 or self.moment_channels == 0,
+            "[model] max_rank must be >= 1 when moment_degrees is empty (moment_channels = 0 switches the "
+            "angular moments off)",
+        )
         _check(self.stage2_attention_hidden >= -1, "[model] stage2_attention_hidden must be >= -1 (-1: stage2_hidden)")
         for name in ("hidden", "rbf", "stage2_hidden", "heads", "molecule_latent", "latent_dim", "diffpool_clusters"):
             _check(getattr(self, name) >= 1, f"[model] {name} must be >= 1")
         for name in ("stage1_layers", "stage2_layers", "orientation_channels", "moment_channels", "max_rank"):
             _check(getattr(self, name) >= 0, f"[model] {name} must be >= 0")
         _check(self.stage2_hidden % self.heads == 0, "[model] stage2_hidden must be a multiple of heads")
-        _check(self.hidden % self.heads == 0 or self.stage1_layer != "attention",
-               "[model] hidden must be a multiple of heads for stage1_layer = 'attention'")
-        _check(self.n_species >= 0 and all(k >= 0 for k in self.species),
-               "[model] species and n_species must be >= 0 (species indices count from 0)")
+        _check(
+            self.hidden % self.heads == 0 or self.stage1_layer != "attention",
+            "[model] hidden must be a multiple of heads for stage1_layer = 'attention'",
+        )
+        _check(
+            self.n_species >= 0 and all(k >= 0 for k in self.species),
+            "[model] species and n_species must be >= 0 (species indices count from 0)",
+        )
         if self.species and self.atoms_per_molecule:
             _check(len(self.species) == self.atoms_per_molecule, "[model] species must have atoms_per_molecule entries")
 
@@ -331,8 +347,11 @@ class Config:
         return self
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"data": dataclasses.asdict(self.data), "model": dataclasses.asdict(self.model),
-                "training": dataclasses.asdict(self.training)}
+        return {
+            "data": dataclasses.asdict(self.data),
+            "model": dataclasses.asdict(self.model),
+            "training": dataclasses.asdict(self.training),
+        }
 
     def resolve(self, path: str) -> Path:
         p = Path(path)
@@ -368,8 +387,14 @@ def _unknown_key(path: str, key: str, valid: Sequence[str]) -> ConfigError:
 
 # ``[data] synthetic`` keys that must be >= 1 (int) or > 0 / >= 0 (float); the keys and
 # types are those of synthetic_dataset's signature.
-_SYNTHETIC_MIN = {"atoms_per_molecule": 1, "n_cells": 1, "trajectories_per_phase": 1, "frames_per_trajectory": 1,
-                  "noise": 0.0, "seed": 0}
+_SYNTHETIC_MIN = {
+    "atoms_per_molecule": 1,
+    "n_cells": 1,
+    "trajectories_per_phase": 1,
+    "frames_per_trajectory": 1,
+    "noise": 0.0,
+    "seed": 0,
+}
 
 
 def _check_synthetic(options: Dict[str, Any]) -> None:
@@ -390,8 +415,12 @@ def _check_synthetic(options: Dict[str, Any]) -> None:
         raise ConfigError(f"data.synthetic.density = {options['density']!r}: must be > 0")
 
 
-_TYPE_NAMES = {float: ("a finite number", "finite numbers"), int: ("an integer", "integers"), bool: ("true or false", "booleans"),
-               str: ("a string", "strings")}
+_TYPE_NAMES = {
+    float: ("a finite number", "finite numbers"),
+    int: ("an integer", "integers"),
+    bool: ("true or false", "booleans"),
+    str: ("a string", "strings"),
+}
 
 
 def _type_name(tp: Any) -> str:
@@ -491,16 +520,20 @@ def parse_overrides(items: Sequence[str]) -> Dict[str, Dict[str, Any]]:
         key, eq, text = item.partition("=")
         section, dot, name = key.strip().partition(".")
         if not eq or not dot or not name or "." in name:
-            raise ConfigError(f"--set {item!r}: write SECTION.KEY=VALUE, e.g. --set model.cutoff=1.6 "
-                              f"(SECTION one of {', '.join(_SECTIONS)})")
+            raise ConfigError(
+                f"--set {item!r}: write SECTION.KEY=VALUE, e.g. --set model.cutoff=1.6 "
+                f"(SECTION one of {', '.join(_SECTIONS)})"
+            )
         if section not in _SECTIONS:
             raise ConfigError(f"--set {item!r}: unknown section {section!r}; one of {', '.join(_SECTIONS)}")
         try:
             value = tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             if not text.strip() or any(c in text for c in "[]{}\"'=,"):
-                raise ConfigError(f"--set {item!r}: VALUE is not a TOML literal (numbers 1.6, true/false, "
-                                  "\"text\", lists [6, 4], tables { a = 1 })") from None
+                raise ConfigError(
+                    f"--set {item!r}: VALUE is not a TOML literal (numbers 1.6, true/false, "
+                    '"text", lists [6, 4], tables { a = 1 })'
+                ) from None
             value = text.strip()
         out.setdefault(section, {})[name.strip()] = value
     return out

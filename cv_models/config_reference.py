@@ -1,6 +1,6 @@
 """The key reference of docs/config.md, generated from the config dataclasses' docstrings.
 
-    python -m latentcv.cv_models.config_reference --markdown docs/config.md
+python -m latentcv.cv_models.config_reference --markdown docs/config.md
 """
 
 from __future__ import annotations
@@ -78,11 +78,20 @@ def config_reference_markdown() -> str:
         docs = field_docs(cls)
         hints = get_type_hints(cls)
         summary = inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ")
-        parts += ["", f"### `[{section}]`", "", f"`{cls.__name__}`: {summary}", "",
-                  "| key | type | default | meaning |", "|---|---|---|---|"]
+        parts += [
+            "",
+            f"### `[{section}]`",
+            "",
+            f"`{cls.__name__}`: {summary}",
+            "",
+            "| key | type | default | meaning |",
+            "|---|---|---|---|",
+        ]
         for f in dataclasses.fields(cls):
             meaning = docs[f.name].replace("|", "\\|").replace("``", "`")
-            parts.append(f"| `{f.name}` | {_type_name(hints[f.name])} | `{toml_literal(field_default(f))}` | {meaning} |")
+            parts.append(
+                f"| `{f.name}` | {_type_name(hints[f.name])} | `{toml_literal(field_default(f))}` | {meaning} |"
+            )
     parts += ["", REFERENCE_END]
     return "\n".join(parts) + "\n"
 
@@ -93,8 +102,9 @@ def write_config_reference(path: str | Path) -> bool:
     p = Path(path)
     text = p.read_text()
     if REFERENCE_BEGIN not in text or REFERENCE_END not in text:
-        raise ConfigError(f"{p} has no generated section; put the lines\n{REFERENCE_BEGIN}\n{REFERENCE_END}\n"
-                          "where the reference goes")
+        raise ConfigError(
+            f"{p} has no generated section; put the lines\n{REFERENCE_BEGIN}\n{REFERENCE_END}\nwhere the reference goes"
+        )
     head, _, rest = text.partition(REFERENCE_BEGIN)
     _, _, tail = rest.partition(REFERENCE_END + "\n")
     new = head + config_reference_markdown() + tail
@@ -106,8 +116,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m latentcv.cv_models.config_reference --markdown [FILE]``: print the config key reference, or
     rewrite its generated section in FILE (docs/config.md)."""
     parser = argparse.ArgumentParser(prog="python -m latentcv.cv_models.config_reference", description=main.__doc__)
-    parser.add_argument("--markdown", nargs="?", const="-", default=None, metavar="FILE",
-                        help="the Markdown reference: to standard output, or into FILE's generated section")
+    parser.add_argument(
+        "--markdown",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="the Markdown reference: to standard output, or into FILE's generated section",
+    )
     args = parser.parse_args(argv)
     if args.markdown is None:
         parser.error("nothing to do: pass --markdown [FILE]")

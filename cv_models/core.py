@@ -20,10 +20,17 @@ import torch  # noqa: F401  (loads libtorch, which the compiled module links)
 from latentcv.cv_models.paths import MissingNativeFile
 
 try:
-    from latentcv.cv_models._lib._core import (CONTRACT_VERSION, LAMMPS_UNIT_STYLES, Model, ModelInfo, build_pair_list,
-                                               read_model_info)
+    from latentcv.cv_models._lib._core import (
+        CONTRACT_VERSION,
+        LAMMPS_UNIT_STYLES,
+        Model,
+        ModelInfo,
+        build_pair_list,
+        read_model_info,
+    )
 except ImportError as exc:  # not built, or built against another torch
-    raise MissingNativeFile(f"latentcv's C++ core could not be imported ({exc}). Run `make build` in the "
-                            "latentcv checkout.") from exc
+    raise MissingNativeFile(
+        f"latentcv's C++ core could not be imported ({exc}). Run `make build` in the latentcv checkout."
+    ) from exc
 
 __all__ = ["CONTRACT_VERSION", "LAMMPS_UNIT_STYLES", "Model", "ModelInfo", "build_pair_list", "read_model_info"]

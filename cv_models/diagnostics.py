@@ -29,8 +29,16 @@ from .data.split import split_frames
 from .model import HierarchicalEncoder
 from .paths import write_atomically
 
-__all__ = ["loss_weights", "epoch_line", "epoch_cap_note", "validation_metrics", "latent_centroids", "plot_latent",
-           "write_metrics", "heldout_report"]
+__all__ = [
+    "loss_weights",
+    "epoch_line",
+    "epoch_cap_note",
+    "validation_metrics",
+    "latent_centroids",
+    "plot_latent",
+    "write_metrics",
+    "heldout_report",
+]
 
 
 def loss_weights(cfg: Config) -> Dict[str, float]:
@@ -58,10 +66,12 @@ def epoch_cap_note(state: Dict[str, Any], epochs: int, tolerance: float = 1e-3) 
     key = next((k for k in ("val_molecule_acc", "val_frame_acc") if k in history[-1]), None)
     acc = [r[key] for r in history if key is not None and key in r]
     k = min(3, len(acc) // 2)
-    if k < 1 or np.mean(acc[-k:]) - np.mean(acc[-2 * k:-k]) <= tolerance:
+    if k < 1 or np.mean(acc[-k:]) - np.mean(acc[-2 * k : -k]) <= tolerance:
         return None
-    return (f"latentcv train: note: stopped at the epoch cap (epochs = {epochs}) while val accuracy was still "
-            f"rising: raise [training] epochs ({key} {acc[-2 * k]:.3f} -> {acc[-1]:.3f} over the last {2 * k} epochs)")
+    return (
+        f"latentcv train: note: stopped at the epoch cap (epochs = {epochs}) while val accuracy was still "
+        f"rising: raise [training] epochs ({key} {acc[-2 * k]:.3f} -> {acc[-1]:.3f} over the last {2 * k} epochs)"
+    )
 
 
 def validation_metrics(model: HierarchicalAutoencoder, samples, cfg: Config, device, centroids) -> Dict[str, float]:
@@ -73,7 +83,7 @@ def validation_metrics(model: HierarchicalAutoencoder, samples, cfg: Config, dev
     n = 0
     with torch.no_grad():
         for k in range(0, len(samples), cfg.training.batch_size):
-            chunk = samples[k:k + cfg.training.batch_size]
+            chunk = samples[k : k + cfg.training.batch_size]
             _, parts, _ = model.loss(collate(chunk, device), loss_weights(cfg), cfg.training.negatives, g)
             for key, v in parts.items():
                 sums[key] = sums.get(key, 0.0) + v * len(chunk)
@@ -113,8 +123,14 @@ def latent_centroids(encoder: HierarchicalEncoder, samples, device) -> Optional[
     return np.stack([z[labels == CRYSTAL].mean(0), z[labels == MELT].mean(0)])
 
 
-def plot_latent(path: Path, z_train: np.ndarray, y_train: np.ndarray, z_val: np.ndarray, y_val: np.ndarray,
-                centroids: Optional[np.ndarray]) -> None:
+def plot_latent(
+    path: Path,
+    z_train: np.ndarray,
+    y_train: np.ndarray,
+    z_val: np.ndarray,
+    y_val: np.ndarray,
+    centroids: Optional[np.ndarray],
+) -> None:
     """PNG of the latent space coloured by phase (train: dots, validation: crosses)."""
     import matplotlib
 
@@ -182,5 +198,8 @@ def heldout_report(config_path: str, checkpoint: str, tenwolde_cutoff: float) ->
         agree += int(((p.numpy() > 0.5) == r.solid).sum())
         tot += len(r.solid)
     known = lab >= 0
-    return {"n_val_frames": len(va), "frame_accuracy": float((pred[known] == lab[known]).mean()),
-            "molecule_agreement_ten_wolde": agree / max(tot, 1)}
+    return {
+        "n_val_frames": len(va),
+        "frame_accuracy": float((pred[known] == lab[known]).mean()),
+        "molecule_agreement_ten_wolde": agree / max(tot, 1),
+    }

@@ -37,8 +37,9 @@ def all_sum(values: List[float]) -> List[float]:
     return t.tolist()
 
 
-def share_loss(terms: Dict[str, Tensor], counts: Dict[str, int], weights: Dict[str, float]
-               ) -> Tuple[Tensor, Dict[str, float]]:
+def share_loss(
+    terms: Dict[str, Tensor], counts: Dict[str, int], weights: Dict[str, float]
+) -> Tuple[Tensor, Dict[str, float]]:
     """This share's part of the whole batch's loss, and the whole batch's terms (floats,
     the same on every process). The terms combine as in
     :meth:`HierarchicalAutoencoder.loss` (:mod:`latentcv.cv_models.loss_terms`)."""
@@ -46,8 +47,8 @@ def share_loss(terms: Dict[str, Tensor], counts: Dict[str, int], weights: Dict[s
     local = [float(counts.get(k, 0)) for k in names]
     sums = [float(terms[k].detach()) * counts[k] if k in terms else 0.0 for k in names]
     totals = all_sum(local + sums)
-    n_batch = dict(zip(names, totals[:len(names)]))
-    term_sums = dict(zip(names, totals[len(names):]))
+    n_batch = dict(zip(names, totals[: len(names)]))
+    term_sums = dict(zip(names, totals[len(names) :]))
     present = {k for k in names if n_batch[k] > 0}
     factor = term_factors(weights, present)
     loss = None
@@ -57,8 +58,9 @@ def share_loss(terms: Dict[str, Tensor], counts: Dict[str, int], weights: Dict[s
             loss = part if loss is None else loss + part
     if loss is None:  # an empty share: a zero that still has a graph
         loss = sum(t.sum() * 0.0 for t in terms.values())
-    parts = merge_parts({k: term_sums[k] / n_batch[k] if k in present else 0.0 for k in names
-                         if k in present or k in REPORTED_TERMS})
+    parts = merge_parts(
+        {k: term_sums[k] / n_batch[k] if k in present else 0.0 for k in names if k in present or k in REPORTED_TERMS}
+    )
     parts["total"] = sum(weights[k] * parts[k] for k in REPORTED_TERMS)
     return loss, parts
 

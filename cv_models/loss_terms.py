@@ -14,8 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Set, TypeVar
 
-__all__ = ["LossTerm", "LOSS_TERMS", "TERM_NAMES", "REPORTED_TERMS", "WEIGHT_FIELDS", "loss_weights",
-           "merge_parts", "term_factors"]
+__all__ = [
+    "LossTerm",
+    "LOSS_TERMS",
+    "TERM_NAMES",
+    "REPORTED_TERMS",
+    "WEIGHT_FIELDS",
+    "loss_weights",
+    "merge_parts",
+    "term_factors",
+]
 
 
 @dataclass(frozen=True)
@@ -56,8 +64,11 @@ V = TypeVar("V")
 def loss_weights(training, variational: bool) -> Dict[str, float]:
     """Weight of each reported term from a ``TrainingConfig`` (0 for a variational-only
     term of a non-variational model)."""
-    return {t.name: getattr(training, t.weight) if variational or not t.variational_only else 0.0
-            for t in LOSS_TERMS if not t.part_of}
+    return {
+        t.name: getattr(training, t.weight) if variational or not t.variational_only else 0.0
+        for t in LOSS_TERMS
+        if not t.part_of
+    }
 
 
 def merge_parts(parts: Dict[str, V]) -> Dict[str, V]:

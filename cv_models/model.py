@@ -159,9 +159,7 @@ class HierarchicalEncoder(nn.Module):
         self.embed = nn.Embedding(n_species, h)
         self.rbf1 = GaussianRBF(c.rbf, c.intra_cutoff)
         n1 = c.stage1_layers if a > 1 else 0
-        self.stage1 = nn.ModuleList(
-            [Stage1Block(c.stage1_layer, h, c.rbf, c.stage1_aggr, c.heads) for _ in range(n1)]
-        )
+        self.stage1 = nn.ModuleList([Stage1Block(c.stage1_layer, h, c.rbf, c.stage1_aggr, c.heads) for _ in range(n1)])
         self.pool1 = make_pool(c.stage1_pool, h, c.diffpool_clusters)
         pooled1 = int(self.pool1.out_dim)
         self.n_orient = int(c.orientation_channels) if a > 1 else 0
@@ -187,8 +185,15 @@ class HierarchicalEncoder(nn.Module):
         concat_gate = PairMLP(pooled1, edge_dim, h, 1)
         self.concat_gate = concat_gate if self.attention_concat else None
         # learned Steinhardt invariants of the neighbour shell; moment_channels = 0 switches them off
-        moments = AngularMoments(pooled1, c.rbf, max(c.moment_channels, 1), max(c.max_rank, 1), c.moment_step,
-                                 list(c.moment_degrees), c.bond_order)
+        moments = AngularMoments(
+            pooled1,
+            c.rbf,
+            max(c.moment_channels, 1),
+            max(c.max_rank, 1),
+            c.moment_step,
+            list(c.moment_degrees),
+            c.bond_order,
+        )
         self.moments = moments if c.moment_channels > 0 else None
         self.n_moments = int(moments.out_dim) if c.moment_channels > 0 else 0
         # node inputs: embedding, angular moments, coordination, orientation invariants
@@ -196,9 +201,12 @@ class HierarchicalEncoder(nn.Module):
         self.mol_feat_dim = pooled1 + self.n_moments + 1 + 5 * self.n_orient
         self.node_in = MLP([self.mol_feat_dim, c.stage2_hidden, c.stage2_hidden])
         self.stage2 = nn.ModuleList(
-            [AttentionMessagePassing(c.stage2_hidden, edge_dim, c.stage2_hidden, c.heads, c.stage2_edge_values,
-                                     c.stage2_attention_hidden)
-             for _ in range(c.stage2_layers)]
+            [
+                AttentionMessagePassing(
+                    c.stage2_hidden, edge_dim, c.stage2_hidden, c.heads, c.stage2_edge_values, c.stage2_attention_hidden
+                )
+                for _ in range(c.stage2_layers)
+            ]
         )
         self.to_latent = MLP([c.stage2_hidden, c.stage2_hidden, c.molecule_latent])
         self.crystal_head = MLP([c.molecule_latent, c.stage2_hidden, 1])
@@ -234,8 +242,9 @@ class HierarchicalEncoder(nn.Module):
         return molecule_centers(positions, cell, self.atoms_per_molecule)
 
     # ------------------------------------------------------------------ encoder
-    def pair_geometry_reference(self, centers: Tensor, cells: Tensor, mol_batch: Tensor, edge_index: Tensor,
-                                edge_shift: Tensor, num_graphs: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def pair_geometry_reference(
+        self, centers: Tensor, cells: Tensor, mol_batch: Tensor, edge_index: Tensor, edge_shift: Tensor, num_graphs: int
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Per-pair geometry of the molecule graph with core torch ops (the fused operator
         ``latentcv::pair_geometry`` computes the same on CPU): the pairs closer than ``cutoff``
         ([2, E]; those beyond, the skin of a Verlet list, have switch and derivative exactly 0
@@ -261,8 +270,9 @@ class HierarchicalEncoder(nn.Module):
         rbf = self.rbf2(r)
         return edge_index, d, r, w, rbf
 
-    def pair_geometry_all(self, centers: Tensor, cells: Tensor, mol_batch: Tensor, edge_index: Tensor,
-                          edge_shift: Tensor, num_graphs: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def pair_geometry_all(
+        self, centers: Tensor, cells: Tensor, mol_batch: Tensor, edge_index: Tensor, edge_shift: Tensor, num_graphs: int
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """:meth:`pair_geometry_reference` keeping every pair of the list ([2, P], d [P, 3], r [P],
         switch [P], radial basis [P, R]): no data-dependent size, for ``torch.export``. Pairs
         beyond the cutoff have switch 0 and derivative 0, so they change no value or gradient."""
@@ -323,8 +333,9 @@ class HierarchicalEncoder(nn.Module):
                 h, x = block(h, x, ie, iattr, iw)
         return centers, h, x, atom_mol
 
-    def pair_geometry(self, centers: Tensor, cells: Tensor, mol_batch: Tensor, edge_index: Tensor, edge_shift: Tensor,
-                      num_graphs: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def pair_geometry(
+        self, centers: Tensor, cells: Tensor, mol_batch: Tensor, edge_index: Tensor, edge_shift: Tensor, num_graphs: int
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """The molecule graph's per-pair geometry, computed once: pairs at or beyond the cutoff
         (the skin of a Verlet list) dropped first (their switch and its derivative are exactly
         0, so nothing changes but the cost); (pairs [2, E], d [E, 3], r [E], switch [E],
@@ -332,12 +343,22 @@ class HierarchicalEncoder(nn.Module):
         if self.traceable:
             return self.pair_geometry_all(centers, cells, mol_batch, edge_index, edge_shift, num_graphs)
         if self.fused and centers.device.type == "cpu":
-            return self.kernels.pair_geometry(centers, cells, mol_batch, edge_index, edge_shift, self.cutoff, self.r_on,
-                                              self.rbf2.mu.to(centers.dtype), self.rbf2.width)
+            return self.kernels.pair_geometry(
+                centers,
+                cells,
+                mol_batch,
+                edge_index,
+                edge_shift,
+                self.cutoff,
+                self.r_on,
+                self.rbf2.mu.to(centers.dtype),
+                self.rbf2.width,
+            )
         return self.pair_geometry_reference(centers, cells, mol_batch, edge_index, edge_shift, num_graphs)
 
-    def orientation_invariants(self, h: Tensor, x: Tensor, atom_mol: Tensor, m: int, edge_index: Tensor, d: Tensor,
-                               r: Tensor) -> Tensor:
+    def orientation_invariants(
+        self, h: Tensor, x: Tensor, atom_mol: Tensor, m: int, edge_index: Tensor, d: Tensor, r: Tensor
+    ) -> Tensor:
         """Per pair, the invariants of the two molecules' orientations [E, 5C]: ``v_i.v_j``,
         ``(v_i.d)(v_j.d)``, ``tr(Q_i Q_j)``, ``d.Q_i.d``, ``d.Q_j.d`` (d unit); [E, 0] when the
         model has no orientation channels."""
@@ -372,8 +393,9 @@ class HierarchicalEncoder(nn.Module):
                 return torch.cat([vv, vd, qq, dqi, dqj], dim=-1)
         return torch.zeros(d.shape[0], 0, dtype=d.dtype, device=d.device)
 
-    def molecule_features(self, hm: Tensor, edge_index: Tensor, d: Tensor, rbf: Tensor, w: Tensor,
-                          orient: Tensor) -> Tensor:
+    def molecule_features(
+        self, hm: Tensor, edge_index: Tensor, d: Tensor, rbf: Tensor, w: Tensor, orient: Tensor
+    ) -> Tensor:
         """Stage-2 node inputs [M, F]: molecule embedding, angular moments of the neighbour
         shell, switched coordination / 12, orientation invariants averaged over the shell."""
         m = hm.shape[0]
@@ -421,9 +443,7 @@ class HierarchicalEncoder(nn.Module):
         return torch.cat([out.z[0], out.n_crystal])
 
     @torch.jit.export
-    def molecule_crystallinity(
-        self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor
-    ) -> Tensor:
+    def molecule_crystallinity(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
         """Per-molecule crystal-likeness p_m in (0, 1), [M] (analysis, visualisation)."""
         m = positions.shape[0] // self.atoms_per_molecule
         batch = torch.zeros(m, dtype=torch.long, device=positions.device)

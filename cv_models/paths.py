@@ -68,8 +68,7 @@ def _plumed_lib_root() -> Path:
     spec = importlib.util.find_spec("plumed")
     if spec is None or spec.origin is None:
         raise MissingNativeFile(
-            "The PLUMED kernel package is missing: `pip install --no-deps hillclimber==0.1.8` "
-            "(done by `make build`)."
+            "The PLUMED kernel package is missing: `pip install --no-deps hillclimber==0.1.8` (done by `make build`)."
         )
     return Path(spec.origin).parent / "_lib"
 
@@ -115,9 +114,7 @@ def plumed_environment(base: dict[str, str] | None = None, *, optimised: bool = 
     kernel, root = _kernel_layout(optimised)
     env["PLUMED_KERNEL"] = str(kernel)
     env["PLUMED_ROOT"] = str(root)
-    env["LD_LIBRARY_PATH"] = os.pathsep.join(
-        p for p in (str(kernel.parent), env.get("LD_LIBRARY_PATH", "")) if p
-    )
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(kernel.parent), env.get("LD_LIBRARY_PATH", "")) if p)
     return env
 
 
@@ -140,7 +137,7 @@ class WriteError(OSError):
 
     @classmethod
     def of(cls, what: str, path: Path, cause: OSError, had_previous: bool) -> "WriteError":
-        """"cannot write <what> <path>: <cause>; the previous <what> is kept" (or "nothing
+        """ "cannot write <what> <path>: <cause>; the previous <what> is kept" (or "nothing
         was written")."""
         reason = getattr(cause, "reason", None) or cause.strerror or str(cause)
         kept = f"the previous {what} is kept" if had_previous else "nothing was written"
@@ -216,7 +213,7 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
     """``os.write`` until every byte is written (a short write is retried; its error raised)."""
     view = memoryview(data).cast("B")
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _sync_folder(folder: Path) -> None:

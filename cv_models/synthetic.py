@@ -15,14 +15,23 @@ import numpy as np
 from .data.frames import CRYSTAL, MELT, Frame
 from .data.pbc import minimum_image
 
-__all__ = ["FCC_BASIS", "lattice_positions", "fcc_positions", "liquid_positions", "molecular_frame", "synthetic_dataset", "skew_cell"]
+__all__ = [
+    "FCC_BASIS",
+    "lattice_positions",
+    "fcc_positions",
+    "liquid_positions",
+    "molecular_frame",
+    "synthetic_dataset",
+    "skew_cell",
+]
 
 
 FCC_BASIS = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
 
 
-def lattice_positions(basis, cells: int | Sequence[int], spacing: float | Sequence[float] = 1.0
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def lattice_positions(
+    basis, cells: int | Sequence[int], spacing: float | Sequence[float] = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """The one lattice builder: points of ``basis`` (fractional coordinates in one unit
     cell, [K, 3]) repeated over ``cells`` unit cells per edge (a number or (nx, ny, nz))
     of edges ``spacing`` (a number: cubic, or three lengths); returns the points
@@ -40,7 +49,9 @@ def fcc_positions(n_cells: int | Sequence[int], lattice: float) -> tuple[np.ndar
     return lattice_positions(FCC_BASIS, n_cells, lattice)
 
 
-def liquid_positions(n: int, cell: np.ndarray, rng: np.random.Generator, r_min: float = 0.9, steps: int = 200) -> np.ndarray:
+def liquid_positions(
+    n: int, cell: np.ndarray, rng: np.random.Generator, r_min: float = 0.9, steps: int = 200
+) -> np.ndarray:
     """n random points in ``cell`` pushed apart by a soft repulsion below ``r_min``."""
     x = rng.random((n, 3)) @ cell
     for _ in range(steps):
@@ -133,8 +144,15 @@ def synthetic_dataset(
                 if label == MELT:
                     centres = base + 3 * walk
                 frames.append(
-                    molecular_frame(centres, cell, atoms_per_molecule, rng,
-                                    ordered=(label == CRYSTAL and not plastic), label=label,
-                                    trajectory=name, index=k)
+                    molecular_frame(
+                        centres,
+                        cell,
+                        atoms_per_molecule,
+                        rng,
+                        ordered=(label == CRYSTAL and not plastic),
+                        label=label,
+                        trajectory=name,
+                        index=k,
+                    )
                 )
     return frames

@@ -18,22 +18,36 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # (shape, seed's share of the volume, sampling temperature) of the LJ interface runs: slabs
 # that grow at the state point and slabs that hold near T_m; spheres for small nuclei.
 DEFAULT_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
-    ("slab", 0.25, 0.58), ("slab", 0.4, 0.58), ("slab", 0.55, 0.58), ("slab", 0.75, 0.58),
-    ("slab", 0.3, 0.70), ("slab", 0.5, 0.70), ("slab", 0.7, 0.70),
-    ("sphere", 0.35, 0.52), ("sphere", 0.5, 0.56),
+    ("slab", 0.25, 0.58),
+    ("slab", 0.4, 0.58),
+    ("slab", 0.55, 0.58),
+    ("slab", 0.75, 0.58),
+    ("slab", 0.3, 0.70),
+    ("slab", 0.5, 0.70),
+    ("slab", 0.7, 0.70),
+    ("sphere", 0.35, 0.52),
+    ("sphere", 0.5, 0.56),
 )
 # the same for the trimers (T_m = 1.375 +- 0.025, docs/data.md): slabs that grow at the state
 # point T=1.1 and slabs that barely move near T_m (1.35: ordered share +0.1 in 40k steps)
 TRIMER_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
-    ("slab", 0.25, 1.1), ("slab", 0.5, 1.1), ("slab", 0.75, 1.1),
-    ("slab", 0.3, 1.35), ("slab", 0.6, 1.35),
+    ("slab", 0.25, 1.1),
+    ("slab", 0.5, 1.1),
+    ("slab", 0.75, 1.1),
+    ("slab", 0.3, 1.35),
+    ("slab", 0.6, 1.35),
 )
 # the same for the dimers (T_m = 1.575 +- 0.025, docs/data.md): at the state point T=1.15 a
 # slab grows through the box within ~2 000 steps, so the frames also come from slabs and
 # spheres near T_m, where the interface moves slowly
 DIMER_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
-    ("slab", 0.25, 1.15), ("slab", 0.5, 1.15), ("slab", 0.75, 1.15),
-    ("slab", 0.3, 1.5), ("slab", 0.6, 1.5), ("sphere", 0.2, 1.3), ("sphere", 0.4, 1.45),
+    ("slab", 0.25, 1.15),
+    ("slab", 0.5, 1.15),
+    ("slab", 0.75, 1.15),
+    ("slab", 0.3, 1.5),
+    ("slab", 0.6, 1.5),
+    ("sphere", 0.2, 1.3),
+    ("sphere", 0.4, 1.45),
 )
 
 
@@ -105,17 +119,55 @@ class SystemSpec:
 
 SYSTEMS: dict[str, SystemSpec] = {
     "lj": SystemSpec("lj", EXAMPLES / "lj", 0.58, 1.0, 0.005, 0.5, 5.0, 1.04, 0.85, 1.5, 0.45, 1, 1.5),
-    "dimers": SystemSpec("dimers", EXAMPLES / "dimers", 1.15, 1.0, 0.003, 0.3, 3.0, 0.80, 0.65, 2.5, None, 2, 1.6,
-                         interface_seeds=DIMER_INTERFACE_SEEDS),
+    "dimers": SystemSpec(
+        "dimers",
+        EXAMPLES / "dimers",
+        1.15,
+        1.0,
+        0.003,
+        0.3,
+        3.0,
+        0.80,
+        0.65,
+        2.5,
+        None,
+        2,
+        1.6,
+        interface_seeds=DIMER_INTERFACE_SEEDS,
+    ),
     # orientationally ordered molecular crystal (benchmarks/molecular_system.py, docs/data.md)
-    "trimers": SystemSpec("trimers", EXAMPLES / "trimers", 1.1, 1.0, 0.003, 0.3, 3.0, 0.50, 0.40, 3.0, None, 3, 1.5,
-                          molecules_per_cell=8, default_cells=4, interface_seeds=TRIMER_INTERFACE_SEEDS,
-                          crystal_criterion="local_p2"),
+    "trimers": SystemSpec(
+        "trimers",
+        EXAMPLES / "trimers",
+        1.1,
+        1.0,
+        0.003,
+        0.3,
+        3.0,
+        0.50,
+        0.40,
+        3.0,
+        None,
+        3,
+        1.5,
+        molecules_per_cell=8,
+        default_cells=4,
+        interface_seeds=TRIMER_INTERFACE_SEEDS,
+        crystal_criterion="local_p2",
+    ),
 }
 
 
-def system_commands(system: str, n_cells: int, *, density: float | None = None, dt: float | None = None,
-                    seed: int = 1, ncz: int | None = None, units: str = "lj") -> str:
+def system_commands(
+    system: str,
+    n_cells: int,
+    *,
+    density: float | None = None,
+    dt: float | None = None,
+    seed: int = 1,
+    ncz: int | None = None,
+    units: str = "lj",
+) -> str:
     """LAMMPS commands that build ``system`` (``examples/<system>/system.lmp``) in a fresh instance.
 
     Args:
@@ -138,8 +190,14 @@ def system_commands(system: str, n_cells: int, *, density: float | None = None, 
         raise ValueError(f"Unknown system {system!r}; one of {sorted(SYSTEMS)}") from None
     if units != "lj" and system != "lj":
         raise ValueError(f"system {system!r} is written in lj units only; units={units!r} is for the LJ system")
-    variables = dict(examples=spec.template_dir, ncells=n_cells, ncz=n_cells if ncz is None else ncz,
-                     density=spec.density if density is None else density, dt=spec.dt if dt is None else dt,
-                     seed=seed, units=units)
+    variables = dict(
+        examples=spec.template_dir,
+        ncells=n_cells,
+        ncz=n_cells if ncz is None else ncz,
+        density=spec.density if density is None else density,
+        dt=spec.dt if dt is None else dt,
+        seed=seed,
+        units=units,
+    )
     lines = [f"variable {name} index {value}" for name, value in variables.items()]
     return "\n".join(lines + [f"include {spec.template_dir / 'system.lmp'}", ""])

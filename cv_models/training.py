@@ -34,8 +34,15 @@ from .data.sources import load_frames
 from .data.split import split_frames
 from .autoencoder import HierarchicalAutoencoder
 from .paths import write_atomically
-from .diagnostics import (epoch_cap_note, epoch_line, latent_centroids, loss_weights, plot_latent, validation_metrics,
-                          write_metrics)
+from .diagnostics import (
+    epoch_cap_note,
+    epoch_line,
+    latent_centroids,
+    loss_weights,
+    plot_latent,
+    validation_metrics,
+    write_metrics,
+)
 
 __all__ = [
     "train",
@@ -61,8 +68,10 @@ def resolve_model_config(model: ModelConfig, frames: Sequence[Frame]) -> ModelCo
     pattern = [int(s) for s in f0.species[:a]]
     for f in frames:
         if f.n_atoms % a != 0 or f.atoms_per_molecule != a:
-            raise ConfigError(f"frame {f.trajectory}:{f.index} has {f.n_atoms} atoms in {f.n_molecules} molecules; "
-                              f"the model needs {a} atoms per molecule")
+            raise ConfigError(
+                f"frame {f.trajectory}:{f.index} has {f.n_atoms} atoms in {f.n_molecules} molecules; "
+                f"the model needs {a} atoms per molecule"
+            )
         if not np.array_equal(f.species.reshape(-1, a), np.tile(pattern, (f.n_atoms // a, 1))):
             raise ConfigError(f"frame {f.trajectory}:{f.index}: every molecule must have the species pattern {pattern}")
     species = list(model.species) or pattern
@@ -72,8 +81,9 @@ def resolve_model_config(model: ModelConfig, frames: Sequence[Frame]) -> ModelCo
     return dataclasses.replace(model, atoms_per_molecule=a, species=species, n_species=n_species)
 
 
-def assign_molecule_labels(frames: Sequence[Frame], how: str, cutoff: float, p2_threshold: float = 0.5,
-                           progress: bool = True) -> None:
+def assign_molecule_labels(
+    frames: Sequence[Frame], how: str, cutoff: float, p2_threshold: float = 0.5, progress: bool = True
+) -> None:
     """Fill ``Frame.molecule_labels`` where absent from a local criterion with neighbour
     ``cutoff`` (``[data] molecule_labels``): ``"ten_wolde"`` (solid-bond count on centres)
     or ``"local_p2"`` (mean P2 of the molecule axes with the neighbours' above
@@ -139,7 +149,9 @@ def _process_error(traceback_text: str, processes: int) -> RuntimeError:
     if not sep or " " in name:
         name, message = "", last
     cls = TrainingDivergedError if name.endswith("TrainingDivergedError") else RuntimeError
-    return cls(f"{message} (in one of {processes} training processes{'' if cls is TrainingDivergedError else ', ' + name})")
+    return cls(
+        f"{message} (in one of {processes} training processes{'' if cls is TrainingDivergedError else ', ' + name})"
+    )
 
 
 @dataclass
@@ -170,8 +182,12 @@ def _train(cfg: Config, frames: Optional[Sequence[Frame]] = None, rank: int = 0,
 
     run = _start(cfg, frames, writer=rank == 0)
     t = cfg.training
-    bar = tqdm(range(run.state["epoch"], t.epochs), disable=not (t.progress and run.writer), desc="latentcv train",
-               unit="epoch")
+    bar = tqdm(
+        range(run.state["epoch"], t.epochs),
+        disable=not (t.progress and run.writer),
+        desc="latentcv train",
+        unit="epoch",
+    )
     for epoch in bar:
         if run.state["stopped"]:
             break
@@ -189,7 +205,6 @@ def _train(cfg: Config, frames: Optional[Sequence[Frame]] = None, rank: int = 0,
     return _finish(run)
 
 
-
 def _start(cfg: Config, frames: Optional[Sequence[Frame]], writer: bool) -> _Run:
     """Frames, split, samples, model and optimiser of a run; restored from ``init_from`` or
     from ``checkpoint_last.pt`` (resume) when the config asks."""
@@ -205,8 +220,13 @@ def _start(cfg: Config, frames: Optional[Sequence[Frame]], writer: bool) -> _Run
     mcfg = resolve_model_config(cfg.model, frames)
     dtype = torch.float64 if mcfg.dtype == "float64" else torch.float32
     device = _device(t.device)
-    assign_molecule_labels(frames, cfg.data.molecule_labels, cfg.data.label_cutoff or mcfg.cutoff, cfg.data.p2_threshold,
-                           progress=t.progress and writer)
+    assign_molecule_labels(
+        frames,
+        cfg.data.molecule_labels,
+        cfg.data.label_cutoff or mcfg.cutoff,
+        cfg.data.p2_threshold,
+        progress=t.progress and writer,
+    )
     train_frames, val_frames = split_frames(frames, cfg.data.n_blocks, cfg.data.val_fraction, t.seed, cfg.data.gap)
     if not train_frames:
         raise ConfigError("the split left no training frames; lower [data] val_fraction or add trajectories")
@@ -218,8 +238,19 @@ def _start(cfg: Config, frames: Optional[Sequence[Frame]], writer: bool) -> _Run
     np.random.seed(t.seed)
     model = HierarchicalAutoencoder(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    run = _Run(cfg, mcfg, out_dir, writer, device, train_frames, tr, va, model, opt,
-               {"epoch": 0, "best": math.inf, "bad": 0, "stopped": False, "history": []})
+    run = _Run(
+        cfg,
+        mcfg,
+        out_dir,
+        writer,
+        device,
+        train_frames,
+        tr,
+        va,
+        model,
+        opt,
+        {"epoch": 0, "best": math.inf, "bad": 0, "stopped": False, "history": []},
+    )
     _restore(run)
     if writer:
         (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
@@ -232,8 +263,10 @@ def _restore(run: _Run) -> None:
     if t.init_from:
         init = load_checkpoint(run.cfg.resolve(t.init_from))
         if init.get("model_config") != model_config:
-            raise ConfigError(f"[training] init_from = {t.init_from!r} was trained with a different [model]; "
-                              "use the same [model] table (or no init_from)")
+            raise ConfigError(
+                f"[training] init_from = {t.init_from!r} was trained with a different [model]; "
+                "use the same [model] table (or no init_from)"
+            )
         run.model.load_state_dict(init["model_state"])
     last = run.out_dir / "checkpoint_last.pt"
     if t.resume and last.exists():
@@ -248,10 +281,15 @@ def _restore(run: _Run) -> None:
 def _likely_cause(run: _Run) -> str:
     """What to fix when training diverges: the learning rate (the inputs were checked when read)."""
     t, last = run.cfg.training, run.out_dir / "checkpoint_last.pt"
-    kept = (f"{last} keeps the last good epoch (resume from it, or rerun with --no-resume)" if last.exists()
-            else "no checkpoint was written")
-    return (f"the likely cause is a learning rate too high ([training] lr = {t.lr:g}: lower it, e.g. "
-            f"--set training.lr={t.lr / 10:g}) or non-finite input frames; {kept}")
+    kept = (
+        f"{last} keeps the last good epoch (resume from it, or rerun with --no-resume)"
+        if last.exists()
+        else "no checkpoint was written"
+    )
+    return (
+        f"the likely cause is a learning rate too high ([training] lr = {t.lr:g}: lower it, e.g. "
+        f"--set training.lr={t.lr / 10:g}) or non-finite input frames; {kept}"
+    )
 
 
 def _check_step(run: _Run, epoch: int, step: int, batch: List[int], what: str, value: float) -> None:
@@ -261,8 +299,10 @@ def _check_step(run: _Run, epoch: int, step: int, batch: List[int], what: str, v
         return
     names = ", ".join(f"{f.trajectory}:{f.index}" for f in (run.train_frames[i] for i in batch[:4]))
     more = f" and {len(batch) - 4} more" if len(batch) > 4 else ""
-    raise TrainingDivergedError(f"training stopped at epoch {epoch}, step {step}: the {what} is {value} on the batch "
-                                f"of frames {names}{more}; {_likely_cause(run)}")
+    raise TrainingDivergedError(
+        f"training stopped at epoch {epoch}, step {step}: the {what} is {value} on the batch "
+        f"of frames {names}{more}; {_likely_cause(run)}"
+    )
 
 
 def _checkpoint(run: _Run, path: Path, with_opt: bool, extra: Optional[Dict[str, Any]] = None) -> None:
@@ -272,11 +312,19 @@ def _checkpoint(run: _Run, path: Path, with_opt: bool, extra: Optional[Dict[str,
         return
     bad = [name for name, v in run.model.state_dict().items() if v.is_floating_point() and not bool(v.isfinite().all())]
     if bad:
-        raise TrainingDivergedError(f"training stopped: weight {bad[0]} is not finite ({len(bad)} tensor(s)); "
-                                    f"{path.name} not written; {_likely_cause(run)}")
-    ck = {"version": CHECKPOINT_VERSION, "model_config": dataclasses.asdict(run.mcfg), "config": run.cfg.to_dict(),
-          "config_dir": str(Path(run.cfg.base_dir).resolve()), "model_state": run.model.state_dict(),
-          "train_state": run.state, "output_names": run.model.encoder.output_names()}
+        raise TrainingDivergedError(
+            f"training stopped: weight {bad[0]} is not finite ({len(bad)} tensor(s)); "
+            f"{path.name} not written; {_likely_cause(run)}"
+        )
+    ck = {
+        "version": CHECKPOINT_VERSION,
+        "model_config": dataclasses.asdict(run.mcfg),
+        "config": run.cfg.to_dict(),
+        "config_dir": str(Path(run.cfg.base_dir).resolve()),
+        "model_state": run.model.state_dict(),
+        "train_state": run.state,
+        "output_names": run.model.encoder.output_names(),
+    }
     if with_opt:
         ck["optimizer_state"] = run.opt.state_dict()
     ck.update(extra or {})
@@ -294,17 +342,17 @@ def _epoch(run: _Run, epoch: int, rank: int, world: int) -> Dict[str, float]:
     weights = loss_weights(run.cfg)
     sums: Dict[str, float] = {}
     for k in range(0, len(perm), t.batch_size):
-        chunk = [run.tr[p] for p in perm[k:k + t.batch_size]]
+        chunk = [run.tr[p] for p in perm[k : k + t.batch_size]]
         run.opt.zero_grad()
         if world == 1:
             loss, parts, _ = model.loss(collate(chunk, run.device), weights, t.negatives, g)
-            _check_step(run, epoch, k // t.batch_size, perm[k:k + t.batch_size], "loss", parts["total"])
+            _check_step(run, epoch, k // t.batch_size, perm[k : k + t.batch_size], "loss", parts["total"])
             loss.backward()
         else:
             parts = _share_step(model, chunk, rank, world, weights, t.negatives, g, run.device)
-            _check_step(run, epoch, k // t.batch_size, perm[k:k + t.batch_size], "loss", parts["total"])
+            _check_step(run, epoch, k // t.batch_size, perm[k : k + t.batch_size], "loss", parts["total"])
         norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0))
-        _check_step(run, epoch, k // t.batch_size, perm[k:k + t.batch_size], "gradient norm", norm)
+        _check_step(run, epoch, k // t.batch_size, perm[k : k + t.batch_size], "gradient norm", norm)
         run.opt.step()
         for key, v in parts.items():
             sums[key] = sums.get(key, 0.0) + v * len(chunk)
@@ -318,8 +366,7 @@ def _epoch(run: _Run, epoch: int, rank: int, world: int) -> Dict[str, float]:
         monitor = row["train_total"]
     for key in ("train_total", "val_total"):
         if key in row and not math.isfinite(row[key]):
-            raise TrainingDivergedError(
-                f"training stopped at epoch {epoch}: {key} = {row[key]}; {_likely_cause(run)}")
+            raise TrainingDivergedError(f"training stopped at epoch {epoch}: {key} = {row[key]}; {_likely_cause(run)}")
     row["time_s"] = time.time() - t0
     state["history"].append(row)
     state["epoch"] = epoch + 1
@@ -351,22 +398,42 @@ def _finish(run: _Run) -> Path:
     if va:
         summary.update(validation_metrics(model, va, run.cfg, run.device, cents))
     final = out_dir / "checkpoint.pt"
-    _checkpoint(run, final, False, {
-        "centroids": None if cents is None else {"crystal": cents[0].tolist(), "melt": cents[1].tolist()},
-        "summary": summary,
-        "split": {"train": sorted({f.trajectory for f in run.train_frames}), "n_train": len(tr), "n_val": len(va)}})
+    _checkpoint(
+        run,
+        final,
+        False,
+        {
+            "centroids": None if cents is None else {"crystal": cents[0].tolist(), "melt": cents[1].tolist()},
+            "summary": summary,
+            "split": {"train": sorted({f.trajectory for f in run.train_frames}), "n_train": len(tr), "n_val": len(va)},
+        },
+    )
     if not run.writer:
         return final
     ztr = encode_frames(model.encoder, tr, run.device)["z"].numpy()
     zva = encode_frames(model.encoder, va, run.device)["z"].numpy() if va else np.zeros((0, run.mcfg.latent_dim))
-    plot_latent(out_dir / "latent.png", ztr, np.array([s["label"] for s in tr]), zva,
-                np.array([s["label"] for s in va], dtype=int), cents)
+    plot_latent(
+        out_dir / "latent.png",
+        ztr,
+        np.array([s["label"] for s in tr]),
+        zva,
+        np.array([s["label"] for s in va], dtype=int),
+        cents,
+    )
     write_atomically(out_dir / "summary.json", json.dumps(summary, indent=2).encode(), "training summary")
     return final
 
 
-def _share_step(model: HierarchicalAutoencoder, chunk: List[Dict[str, Any]], rank: int, world: int,
-                weights: Dict[str, float], negatives: int, g: torch.Generator, device: torch.device) -> Dict[str, float]:
+def _share_step(
+    model: HierarchicalAutoencoder,
+    chunk: List[Dict[str, Any]],
+    rank: int,
+    world: int,
+    weights: Dict[str, float],
+    negatives: int,
+    g: torch.Generator,
+    device: torch.device,
+) -> Dict[str, float]:
     """This process's share of one batch: its loss backward, gradients summed over the
     processes; returns the whole batch's loss terms (cv_models/distributed.py)."""
     from latentcv.cv_models.distributed import share_loss, shard_bounds, sum_gradients

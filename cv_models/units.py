@@ -16,9 +16,17 @@ from __future__ import annotations
 
 from typing import Dict, NamedTuple, Tuple
 
-__all__ = ["MODEL_LENGTH_UNITS", "PHYSICAL_MODEL_LENGTH_UNITS", "NM_PER_UNIT", "LAMMPS_UNIT_STYLES",
-           "LammpsUnitStyle", "LAMMPS_LENGTH_UNIT", "length_conversion", "check_model_length_unit",
-           "lammps_length_unit"]
+__all__ = [
+    "MODEL_LENGTH_UNITS",
+    "PHYSICAL_MODEL_LENGTH_UNITS",
+    "NM_PER_UNIT",
+    "LAMMPS_UNIT_STYLES",
+    "LammpsUnitStyle",
+    "LAMMPS_LENGTH_UNIT",
+    "length_conversion",
+    "check_model_length_unit",
+    "lammps_length_unit",
+]
 
 REDUCED = "lj"
 PHYSICAL_MODEL_LENGTH_UNITS: Tuple[str, ...] = ("nm", "A")
@@ -68,9 +76,11 @@ def length_conversion(src: str, dst: str) -> float:
     if src == dst:
         return 1.0
     if REDUCED in (src, dst):
-        raise ValueError(f"the trajectory is in {src!r} lengths but the model in {dst!r}: reduced (lj) and physical "
-                         "units do not convert; use frames of the model's unit system (for a LAMMPS dump: --units "
-                         "lj|real|metal|nano; for mdtraj formats holding reduced numbers: --length-unit lj)")
+        raise ValueError(
+            f"the trajectory is in {src!r} lengths but the model in {dst!r}: reduced (lj) and physical "
+            "units do not convert; use frames of the model's unit system (for a LAMMPS dump: --units "
+            "lj|real|metal|nano; for mdtraj formats holding reduced numbers: --length-unit lj)"
+        )
     try:
         return NM_PER_UNIT[src] / NM_PER_UNIT[dst]
     except KeyError as exc:

@@ -30,8 +30,9 @@ def walker_inputs(plumed_dat: str | Path, walkers: int, shared_dir: str = ".", r
         raise ValueError(f"walkers: WALKERS_RSTRIDE must be >= 1, not {rstride}")
     src = Path(plumed_dat)
     lines = src.read_text().splitlines()
-    metad = [i for i, line in enumerate(lines)
-             if (m := _ACTION.match(line.split("#")[0])) and m.group(2).upper() == "METAD"]
+    metad = [
+        i for i, line in enumerate(lines) if (m := _ACTION.match(line.split("#")[0])) and m.group(2).upper() == "METAD"
+    ]
     if not metad:
         raise ValueError(f"walkers: {src} has no METAD line: there is no bias for the walkers to share")
     if any("WALKERS_" in line.upper() for line in lines):
@@ -42,8 +43,10 @@ def walker_inputs(plumed_dat: str | Path, walkers: int, shared_dir: str = ".", r
         for i, line in enumerate(lines):
             body, hash_, comment = line.partition("#")
             if i in metad:
-                body = (f"{body.rstrip()} WALKERS_N={walkers} WALKERS_ID={k} WALKERS_DIR={shared_dir} "
-                        f"WALKERS_RSTRIDE={rstride} ")
+                body = (
+                    f"{body.rstrip()} WALKERS_N={walkers} WALKERS_ID={k} WALKERS_DIR={shared_dir} "
+                    f"WALKERS_RSTRIDE={rstride} "
+                )
             elif (m := _ACTION.match(body)) and m.group(2).upper() == "PRINT":
                 body = re.sub(r"(FILE=)(\S+)", lambda f: f"{f.group(1)}{f.group(2)}.{k}", body)
             new.append(body + hash_ + comment)

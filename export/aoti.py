@@ -58,8 +58,9 @@ class _VectorJacobian(nn.Module):
         super().__init__()
         self.module = module
 
-    def forward(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor,
-                weights: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor, weights: Tensor
+    ) -> Tuple[Tensor, Tensor, Tensor]:
         pos = positions.detach().requires_grad_(True)
         box = cell.detach().requires_grad_(True)
         with torch.enable_grad():
@@ -124,8 +125,9 @@ def _compile(ep: torch.export.ExportedProgram, metadata: Dict[str, str] | None) 
     return torch._inductor.aot_compile(ep.module(), ep.example_inputs[0], options=options)
 
 
-def save_aoti(module: nn.Module, metadata: Dict[str, str], dtype: torch.dtype, atoms_per_molecule: int,
-              path: str | os.PathLike) -> Path:
+def save_aoti(
+    module: nn.Module, metadata: Dict[str, str], dtype: torch.dtype, atoms_per_molecule: int, path: str | os.PathLike
+) -> Path:
     """Trace, export and compile ``module`` (a :class:`LatentCVModule`) into the package
     ``path`` (graphs :data:`AOTI_GRAPHS`, ``metadata`` in ``values``). Takes ~1 min per graph
     on one core; needs a C++ compiler."""
@@ -165,8 +167,9 @@ class AotiModel:
     def __call__(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
         return self._graphs["values"](positions, cell, edge_index, edge_shift)
 
-    def vjp(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor,
-            weights: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def vjp(
+        self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor, weights: Tensor
+    ) -> Tuple[Tensor, Tensor, Tensor]:
         return tuple(self._graphs["vjp"](positions, cell, edge_index, edge_shift, weights))
 
     def molecule_centers(self, positions: Tensor, cell: Tensor) -> Tensor:

@@ -28,8 +28,15 @@ from latentcv.cv_models.paths import WriteError
 from .deploy import DTYPES, MODEL_FORMATS, ModelCard, load_deployable, read_metadata, save_deployable
 from .module import LatentCVModule
 
-__all__ = ["TOLERANCES", "CheckResult", "ExportResult", "ExportCheckError", "run_checks", "export_model",
-           "select_check_frames"]
+__all__ = [
+    "TOLERANCES",
+    "CheckResult",
+    "ExportResult",
+    "ExportCheckError",
+    "run_checks",
+    "export_model",
+    "select_check_frames",
+]
 
 # relative tolerances of the self-checks, per model dtype (see docs/export.md)
 TOLERANCES: Dict[str, Dict[str, float]] = {
@@ -37,9 +44,10 @@ TOLERANCES: Dict[str, Dict[str, float]] = {
     "float32": {"values": 1e-4, "gradients": 1e-3, "vs_float64": 1e-3, "finite_differences": 1e-2},
 }
 DCRYS_EPS2 = 1e-4  # dcrys >= 0.01: quadratic, not a cone, within ~0.01 separation of the crystal centroid
+
+
 class ExportCheckError(RuntimeError):
     """A self-check of ``latentcv export`` failed; the message names the check and numbers."""
-
 
 
 def _graph(module: nn.Module, pos: Tensor, cell: Tensor, cutoff: float) -> Tuple[Tensor, Tensor]:
@@ -53,8 +61,9 @@ def _graph(module: nn.Module, pos: Tensor, cell: Tensor, cutoff: float) -> Tuple
     return ei, sh.to(pos.dtype)
 
 
-def _eager(module: nn.Module, positions: np.ndarray, cell: np.ndarray, dtype: torch.dtype,
-           gradients: bool, cutoff: float) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+def _eager(
+    module: nn.Module, positions: np.ndarray, cell: np.ndarray, dtype: torch.dtype, gradients: bool, cutoff: float
+) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
     """Values [K] (and d/dpositions [K,N,3], d/dcell [K,3,3]) of an eager or scripted module
     with a fresh (skin-free) Python neighbour list."""
     pos = torch.tensor(positions, dtype=dtype, requires_grad=gradients)
@@ -93,8 +102,10 @@ class CheckResult:
 
     def line(self) -> str:
         status = "ok" if self.ok else ("FAILED" if self.fatal else "WARNING (not fatal)")
-        return (f"  {self.name:42s} max abs {self.max_abs:.3e}  max rel {self.max_rel:.3e}  "
-                f"(tolerance {self.tolerance:.0e})  {status}{'  ' + self.detail if self.detail else ''}")
+        return (
+            f"  {self.name:42s} max abs {self.max_abs:.3e}  max rel {self.max_rel:.3e}  "
+            f"(tolerance {self.tolerance:.0e})  {status}{'  ' + self.detail if self.detail else ''}"
+        )
 
 
 @dataclass
@@ -106,8 +117,15 @@ class ExportResult:
     checks: List[CheckResult] = field(default_factory=list)
 
 
-def _compare(name: str, a: np.ndarray, ref: np.ndarray, tol: float, floor: np.ndarray | float = 1e-12,
-             names: Optional[Sequence[str]] = None, fatal: bool = True) -> CheckResult:
+def _compare(
+    name: str,
+    a: np.ndarray,
+    ref: np.ndarray,
+    tol: float,
+    floor: np.ndarray | float = 1e-12,
+    names: Optional[Sequence[str]] = None,
+    fatal: bool = True,
+) -> CheckResult:
     """a, ref: [F, K, ...] arrays; relative to the per-output scale (axis 1)."""
     a = np.asarray(a, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
@@ -130,8 +148,9 @@ def select_check_frames(frames: Sequence, n: int) -> list:
     return [frames[i] for i in idx]
 
 
-def run_checks(module: LatentCVModule, path: Path, frames: Sequence, dtype_name: str,
-               log: Callable[[str], None] = print) -> List[CheckResult]:
+def run_checks(
+    module: LatentCVModule, path: Path, frames: Sequence, dtype_name: str, log: Callable[[str], None] = print
+) -> List[CheckResult]:
     """All self-checks of a candidate model file ``path`` (written from ``module``) on
     ``frames``; returns the results (the caller decides; see :func:`export_model`)."""
     from latentcv.cv_models import core as native
@@ -144,8 +163,9 @@ def run_checks(module: LatentCVModule, path: Path, frames: Sequence, dtype_name:
     compiled = "AOTI package" if Path(path).suffix == MODEL_FORMATS["aoti"] else "scripted"
     core = native.Model(str(path), device="cpu", threads=1, warmup=False)
     if list(core.output_names) != module.output_names():
-        raise ExportCheckError(f"check 'output names': C++ core reads {list(core.output_names)}, "
-                               f"module has {module.output_names()}")
+        raise ExportCheckError(
+            f"check 'output names': C++ core reads {list(core.output_names)}, module has {module.output_names()}"
+        )
     rc = float(module.cutoff)
     ev, eg, ec, sv, cv_, cg, cc, e64 = [], [], [], [], [], [], [], []
     for f in frames:
@@ -154,8 +174,11 @@ def run_checks(module: LatentCVModule, path: Path, frames: Sequence, dtype_name:
         eg.append(gp)
         ec.append(gc)
         sv.append(_eager(scripted, f.positions, f.cell, dtype, False, rc)[0])
-        v, gp, gc = core.evaluate(np.ascontiguousarray(f.positions, dtype=np.float64),
-                                  np.ascontiguousarray(f.cell, dtype=np.float64), gradients=True)
+        v, gp, gc = core.evaluate(
+            np.ascontiguousarray(f.positions, dtype=np.float64),
+            np.ascontiguousarray(f.cell, dtype=np.float64),
+            gradients=True,
+        )
         cv_.append(v)
         cg.append(gp)
         cc.append(gc)
@@ -178,14 +201,23 @@ def run_checks(module: LatentCVModule, path: Path, frames: Sequence, dtype_name:
     if e64:
         # precision lost by computing in float32 (reported; a warning, not a refusal: it is
         # a property of the model, e.g. centroids close together relative to |z|)
-        checks.append(_compare(f"values: {dtype_name} C++ vs float64 eager", cv_, np.array(e64), tol["vs_float64"],
-                               names=names, fatal=False))
+        checks.append(
+            _compare(
+                f"values: {dtype_name} C++ vs float64 eager",
+                cv_,
+                np.array(e64),
+                tol["vs_float64"],
+                names=names,
+                fatal=False,
+            )
+        )
     checks += _finite_difference_check(eager64, core, min(frames, key=lambda f: f.n_atoms), names, dtype_name, tol)
     return checks
 
 
-def _finite_difference_check(eager64: LatentCVModule, core, frame, names: Sequence[str], dtype_name: str,
-                             tol: Dict[str, float]) -> List[CheckResult]:
+def _finite_difference_check(
+    eager64: LatentCVModule, core, frame, names: Sequence[str], dtype_name: str, tol: Dict[str, float]
+) -> List[CheckResult]:
     """Gradients vs central differences of the float64 eager model on ``frame``: 6
     position components of 2 atoms and all 9 cell components, every output.
 
@@ -225,20 +257,36 @@ def _finite_difference_check(eager64: LatentCVModule, core, frame, names: Sequen
         diff = np.abs(fd - an)
         rel = diff.max(1) / np.maximum(gscale, floor)
         worst = names[int(np.argmax(rel))] if len(names) == len(rel) else "?"
-        return CheckResult(name, float(diff.max()), float(rel.max()), tolerance, f"{what}, worst output: {worst}", fatal)
+        return CheckResult(
+            name, float(diff.max()), float(rel.max()), tolerance, f"{what}, worst output: {worst}", fatal
+        )
 
     if dtype_name == "float64":
         return [compare("gradients: C++ vs finite differences", cgp, cgc, tol["finite_differences"], True)]
-    return [compare("gradients: float64 eager vs finite differences", egp, egc, TOLERANCES["float64"]["finite_differences"], True),
-            compare(f"gradients: {dtype_name} C++ vs finite differences", cgp, cgc, tol["finite_differences"], False)]
+    return [
+        compare(
+            "gradients: float64 eager vs finite differences",
+            egp,
+            egc,
+            TOLERANCES["float64"]["finite_differences"],
+            True,
+        ),
+        compare(f"gradients: {dtype_name} C++ vs finite differences", cgp, cgc, tol["finite_differences"], False),
+    ]
 
 
 def _in_training_mode(module: nn.Module) -> bool:
     return any(m.training for m in module.modules())
 
 
-def export_model(module: LatentCVModule, card: ModelCard, out: str | os.PathLike, frames: Sequence,
-                 log: Callable[[str], None] = print, model_format: str = "torchscript") -> ExportResult:
+def export_model(
+    module: LatentCVModule,
+    card: ModelCard,
+    out: str | os.PathLike,
+    frames: Sequence,
+    log: Callable[[str], None] = print,
+    model_format: str = "torchscript",
+) -> ExportResult:
     """Check ``module`` (eager vs scripted vs C++ core, gradients vs finite differences)
     on ``frames`` and write it to ``out`` only if every check passes.
 
@@ -247,8 +295,9 @@ def export_model(module: LatentCVModule, card: ModelCard, out: str | os.PathLike
         ExportCheckError: a check failed (message: which check, the numbers); no file.
     """
     if _in_training_mode(module):
-        raise ValueError("the model is in training mode (dropout/batch-norm behave differently); "
-                         "call .eval() on it before exporting")
+        raise ValueError(
+            "the model is in training mode (dropout/batch-norm behave differently); call .eval() on it before exporting"
+        )
     frames = list(frames)
     if not frames:
         raise ValueError("no frames to check the export on; pass --frames FILE (a trajectory or a dataset .npz)")
@@ -257,8 +306,10 @@ def export_model(module: LatentCVModule, card: ModelCard, out: str | os.PathLike
     if suffix is None:
         raise ValueError(f"--format must be one of {tuple(MODEL_FORMATS)}, not {model_format!r}")
     if (out.suffix == ".pt2") != (model_format == "aoti"):
-        raise ValueError(f"{out}: a {model_format} model file must end in {suffix} (the C++ core tells the "
-                         f"formats apart by it); write -o {out.with_suffix(suffix)}")
+        raise ValueError(
+            f"{out}: a {model_format} model file must end in {suffix} (the C++ core tells the "
+            f"formats apart by it); write -o {out.with_suffix(suffix)}"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.checking-{os.getpid()}{suffix}"
     had_previous = out.is_file()
@@ -269,9 +320,11 @@ def export_model(module: LatentCVModule, card: ModelCard, out: str | os.PathLike
             save_deployable(copy.deepcopy(module), card, tmp, model_format)  # save_deployable casts in place
         except OSError as exc:
             raise WriteError.of("model", out, exc, had_previous) from exc
-        log(f"latentcv export: checking on {len(frames)} held-out frame(s) "
+        log(
+            f"latentcv export: checking on {len(frames)} held-out frame(s) "
             f"({min(f.n_atoms for f in frames)}-{max(f.n_atoms for f in frames)} atoms): "
-            "eager vs scripted vs C++ core, gradients vs finite differences")
+            "eager vs scripted vs C++ core, gradients vs finite differences"
+        )
         checks = run_checks(module, tmp, frames, card.dtype, log)
         for c in checks:
             log(c.line())
@@ -279,10 +332,13 @@ def export_model(module: LatentCVModule, card: ModelCard, out: str | os.PathLike
         if failed:
             raise ExportCheckError(
                 "export refused, self-check failed: "
-                + "; ".join(f"{c.name}: max rel {c.max_rel:.3e} > tolerance {c.tolerance:.0e} (max abs {c.max_abs:.3e})"
-                            for c in failed)
+                + "; ".join(
+                    f"{c.name}: max rel {c.max_rel:.3e} > tolerance {c.tolerance:.0e} (max abs {c.max_abs:.3e})"
+                    for c in failed
+                )
                 + ". The model is not smooth/deterministic enough for deployment or the export is broken; "
-                  "nothing was written")
+                "nothing was written"
+            )
         metadata = read_metadata(tmp)
         try:
             os.replace(tmp, out)

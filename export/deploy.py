@@ -23,8 +23,19 @@ CONTRACT_VERSION = 2
 AOTI_CONTRACT_VERSION = 3
 MODEL_FORMATS = {"torchscript": ".pt", "aoti": ".pt2"}  # --format -> the file's suffix
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
-_STANDARD_KEYS = ("contract_version", "name", "length_unit", "dtype", "atoms_per_molecule", "species", "cutoff",
-                  "output_names", "description", "provenance", "ops_version")
+_STANDARD_KEYS = (
+    "contract_version",
+    "name",
+    "length_unit",
+    "dtype",
+    "atoms_per_molecule",
+    "species",
+    "cutoff",
+    "output_names",
+    "description",
+    "provenance",
+    "ops_version",
+)
 
 
 @dataclass
@@ -128,8 +139,9 @@ class DeployableCV(nn.Module):
         return self.card
 
 
-def save_deployable(encoder: nn.Module, card: ModelCard, path: str | os.PathLike,
-                    model_format: str = "torchscript") -> Path:
+def save_deployable(
+    encoder: nn.Module, card: ModelCard, path: str | os.PathLike, model_format: str = "torchscript"
+) -> Path:
     """Script ``encoder`` with ``card`` and write it atomically to ``path``; with
     ``model_format="aoti"`` compile it into an AOTInductor package instead (export/aoti.py).
 
@@ -198,8 +210,10 @@ def model_file(model: str | os.PathLike) -> Path:
     if p.is_dir():
         inside = [f.name for f in sorted([*p.glob("*.pt"), *p.glob("*.pt2")]) if not f.name.startswith("checkpoint")]
         hint = f" (in it: {', '.join(inside[:5])})" if inside else ""
-        raise ValueError(f"{p} is a directory, not a model file: pass the model file written by "
-                         f"`latentcv export CHECKPOINT -o model.pt`{hint}")
+        raise ValueError(
+            f"{p} is a directory, not a model file: pass the model file written by "
+            f"`latentcv export CHECKPOINT -o model.pt`{hint}"
+        )
     if not p.exists():
         raise FileNotFoundError(f"model file {p} not found; write it with `latentcv export CHECKPOINT -o {p}`")
     return p

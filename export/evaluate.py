@@ -21,8 +21,16 @@ from latentcv.cv_models.units import length_conversion
 
 from .deploy import model_file, parse_ints
 
-__all__ = ["EvalResult", "evaluate_trajectory", "evaluate_frames", "write_colvar", "plot_colvar",
-           "write_molecule_dump", "length_conversion"]
+__all__ = [
+    "EvalResult",
+    "evaluate_trajectory",
+    "evaluate_frames",
+    "write_colvar",
+    "plot_colvar",
+    "write_molecule_dump",
+    "length_conversion",
+]
+
 
 @dataclass
 class EvalResult:
@@ -46,8 +54,15 @@ class EvalResult:
     metadata: Dict[str, str] = field(default_factory=dict)
 
 
-def evaluate_frames(model: str | os.PathLike, frames: Sequence, *, device: str = "cpu", threads: int = 1,
-                    progress: bool = True, trajectory: str = "") -> EvalResult:
+def evaluate_frames(
+    model: str | os.PathLike,
+    frames: Sequence,
+    *,
+    device: str = "cpu",
+    threads: int = 1,
+    progress: bool = True,
+    trajectory: str = "",
+) -> EvalResult:
     """Evaluate the model file on ``Frame`` objects (values only, C++ core)."""
     from tqdm import tqdm
 
@@ -65,30 +80,56 @@ def evaluate_frames(model: str | os.PathLike, frames: Sequence, *, device: str =
     values, steps, scale = [], [], 1.0
     for k, f in enumerate(tqdm(frames, desc="latentcv eval", unit="frame", disable=not progress)):
         if f.n_atoms % apm:
-            raise ValueError(f"frame {k} has {f.n_atoms} atoms, not whole molecules of {apm} atoms (the model's "
-                             "atoms_per_molecule): evaluate a trajectory of the model's molecules, or fix "
-                             "--atoms-per-molecule / --data-file")
+            raise ValueError(
+                f"frame {k} has {f.n_atoms} atoms, not whole molecules of {apm} atoms (the model's "
+                "atoms_per_molecule): evaluate a trajectory of the model's molecules, or fix "
+                "--atoms-per-molecule / --data-file"
+            )
         if species and f.species is not None and len(f.species) == f.n_atoms:
             expected = np.tile(species, f.n_atoms // apm)
             if np.unique(f.species).size > 1 and not np.array_equal(np.asarray(f.species), expected):
                 bad = int(np.nonzero(np.asarray(f.species) != expected)[0][0])
-                raise ValueError(f"frame {k}: atom {bad + 1} has species {int(f.species[bad])}, but the model expects "
-                                 f"molecules of species [{meta.get('species')}] atom by atom; reorder the atoms "
-                                 "molecule by molecule or give the right --data-file")
+                raise ValueError(
+                    f"frame {k}: atom {bad + 1} has species {int(f.species[bad])}, but the model expects "
+                    f"molecules of species [{meta.get('species')}] atom by atom; reorder the atoms "
+                    "molecule by molecule or give the right --data-file"
+                )
         scale = length_conversion(f.length_unit, unit)
-        v, _, _ = core.evaluate(np.ascontiguousarray(f.positions, dtype=np.float64) * scale,
-                                np.ascontiguousarray(f.cell, dtype=np.float64) * scale, gradients=False)
+        v, _, _ = core.evaluate(
+            np.ascontiguousarray(f.positions, dtype=np.float64) * scale,
+            np.ascontiguousarray(f.cell, dtype=np.float64) * scale,
+            gradients=False,
+        )
         values.append(np.asarray(v))
         steps.append(int(getattr(f, "timestep", -1)))
-    return EvalResult(list(core.output_names), np.array(values), np.arange(len(frames)), np.array(steps), unit,
-                      scale, str(p), trajectory, meta)
+    return EvalResult(
+        list(core.output_names),
+        np.array(values),
+        np.arange(len(frames)),
+        np.array(steps),
+        unit,
+        scale,
+        str(p),
+        trajectory,
+        meta,
+    )
 
 
-def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike, *, top: Optional[str] = None,
-                        atoms_per_molecule: Optional[int] = None, data_file: Optional[str] = None,
-                        units: Optional[str] = None, length_unit: Optional[str] = None, stride: int = 1,
-                        device: str = "cpu", threads: int = 1, progress: bool = True,
-                        molecule_dump: Optional[str | os.PathLike] = None) -> EvalResult:
+def evaluate_trajectory(
+    model: str | os.PathLike,
+    trajectory: str | os.PathLike,
+    *,
+    top: Optional[str] = None,
+    atoms_per_molecule: Optional[int] = None,
+    data_file: Optional[str] = None,
+    units: Optional[str] = None,
+    length_unit: Optional[str] = None,
+    stride: int = 1,
+    device: str = "cpu",
+    threads: int = 1,
+    progress: bool = True,
+    molecule_dump: Optional[str | os.PathLike] = None,
+) -> EvalResult:
     """Read ``trajectory`` and evaluate ``model`` on every ``stride``-th frame.
 
     Args:
@@ -113,15 +154,24 @@ def evaluate_trajectory(model: str | os.PathLike, trajectory: str | os.PathLike,
     if is_lammps_dump(t, top):
         if units is None:
             if info.length_unit != "lj":
-                raise ValueError(f"a LAMMPS dump does not record its units and the model is in {info.length_unit}: "
-                                 "pass --units real|metal|nano|lj (the LAMMPS units style of the run)")
+                raise ValueError(
+                    f"a LAMMPS dump does not record its units and the model is in {info.length_unit}: "
+                    "pass --units real|metal|nano|lj (the LAMMPS units style of the run)"
+                )
             units = "lj"
         if not data_file:
             atoms_per_molecule = atoms_per_molecule or apm
     else:
         atoms_per_molecule = atoms_per_molecule or (apm if apm > 1 else None)
-    frames = read_trajectory(t, top=top, atoms_per_molecule=atoms_per_molecule, data_file=data_file,
-                             units=units or "lj", length_unit=length_unit or "nm", stride=stride)
+    frames = read_trajectory(
+        t,
+        top=top,
+        atoms_per_molecule=atoms_per_molecule,
+        data_file=data_file,
+        units=units or "lj",
+        length_unit=length_unit or "nm",
+        stride=stride,
+    )
     result = evaluate_frames(m, frames, device=device, threads=threads, progress=progress, trajectory=str(t))
     if molecule_dump is not None:
         write_molecule_dump(molecule_dump, m, frames)
@@ -165,8 +215,11 @@ def write_molecule_dump(path: str | os.PathLike, model: str | os.PathLike, frame
 def _dump_frame(fh, step: int, centres: np.ndarray, cell: np.ndarray, per: np.ndarray) -> None:
     """One frame of a LAMMPS dump (restricted triclinic box from the cell rows a, b, c)."""
     (lx, _, _), (xy, ly, _), (xz, yz, lz) = (map(float, row) for row in cell)
-    bounds = [(min(0.0, xy, xz, xy + xz), lx + max(0.0, xy, xz, xy + xz), xy), (min(0.0, yz), ly + max(0.0, yz), xz),
-              (0.0, lz, yz)]
+    bounds = [
+        (min(0.0, xy, xz, xy + xz), lx + max(0.0, xy, xz, xy + xz), xy),
+        (min(0.0, yz), ly + max(0.0, yz), xz),
+        (0.0, lz, yz),
+    ]
     fh.write(f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(centres)}\nITEM: BOX BOUNDS xy xz yz pp pp pp\n")
     fh.write("".join(f"{lo:.17g} {hi:.17g} {tilt:.17g}\n" for lo, hi, tilt in bounds))
     fh.write("ITEM: ATOMS id type x y z c_p c_nucleus\n")

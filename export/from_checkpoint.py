@@ -55,25 +55,39 @@ def _load_training_frames(ck: dict, checkpoint: Path, config_path: Optional[str]
         cfg = load_config(config_path)
     else:
         if "config" not in ck:
-            raise ValueError(f"checkpoint {checkpoint} records no training config; pass --config CONFIG or --frames FILE")
+            raise ValueError(
+                f"checkpoint {checkpoint} records no training config; pass --config CONFIG or --frames FILE"
+            )
         if "config_dir" not in ck:
-            raise ValueError(f"checkpoint {checkpoint} does not record where its config's relative paths start; "
-                             "pass --config CONFIG or --frames FILE")
+            raise ValueError(
+                f"checkpoint {checkpoint} does not record where its config's relative paths start; "
+                "pass --config CONFIG or --frames FILE"
+            )
         cfg = Config.from_dict(ck["config"], base_dir=ck["config_dir"])
     try:
         return load_frames(cfg), cfg
     except (FileNotFoundError, OSError, ConfigError) as exc:
         raise FileNotFoundError(
             f"cannot read the training data of {checkpoint} ({exc}); pass --config CONFIG (the training config, "
-            "for its relative paths) or --frames FILE (frames to check on and to estimate SIGMA from)") from exc
+            "for its relative paths) or --frames FILE (frames to check on and to estimate SIGMA from)"
+        ) from exc
 
 
-def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dtype: str = "float64",
-                      check_frames: str | os.PathLike | Sequence | None = None, config: Optional[str] = None,
-                      name: Optional[str] = None, max_check_frames: int = MAX_CHECK_FRAMES,
-                      log: Callable[[str], None] = print, length_unit: Optional[str] = None,
-                      unit_length: Optional[float] = None, species_masses: Optional[Sequence[float]] = None,
-                      nucleus: Optional[Tuple[float, float]] = None, model_format: str = "torchscript") -> Path:
+def export_checkpoint(
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    dtype: str = "float64",
+    check_frames: str | os.PathLike | Sequence | None = None,
+    config: Optional[str] = None,
+    name: Optional[str] = None,
+    max_check_frames: int = MAX_CHECK_FRAMES,
+    log: Callable[[str], None] = print,
+    length_unit: Optional[str] = None,
+    unit_length: Optional[float] = None,
+    species_masses: Optional[Sequence[float]] = None,
+    nucleus: Optional[Tuple[float, float]] = None,
+    model_format: str = "torchscript",
+) -> Path:
     """``latentcv export``: checkpoint of ``latentcv train`` → checked deployable model file.
 
     Args:
@@ -102,8 +116,10 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
         raise ValueError(f"--dtype must be one of {tuple(DTYPES)}, not {dtype!r}")
     checkpoint = Path(checkpoint)
     ck, encoder = load_trained_encoder(checkpoint)
-    log(f"latentcv export: loaded {checkpoint} (latent_dim {encoder.latent_dim}, "
-        f"{encoder.atoms_per_molecule} atom(s)/molecule, cutoff {encoder.cutoff:g})")
+    log(
+        f"latentcv export: loaded {checkpoint} (latent_dim {encoder.latent_dim}, "
+        f"{encoder.atoms_per_molecule} atom(s)/molecule, cutoff {encoder.cutoff:g})"
+    )
     _check_species_masses(encoder, species_masses)
     if nucleus is not None:
         from latentcv.cv_models.layers import NucleusCount
@@ -115,10 +131,23 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, dty
     frames = _export_frames(ck, checkpoint, config, check_frames)
     unit, check = _deployed_check_frames(frames, encoder.atoms_per_molecule, scale, length_unit, max_check_frames, log)
     hints = sigma_hints(module, frames.sigma)
-    log("latentcv export: SIGMA hints (half the std over " + f"{len(hints.frames)} {hints.which} frames): "
-        + ", ".join(f"{n}={h:.4g}" for n, h in zip(module.output_names(), hints.values)))
-    card = model_card(module, ck, checkpoint, frames.all, frames.source, hints, unit, dtype,
-                      name or checkpoint.resolve().parent.name or "latentcv", species_masses)
+    log(
+        "latentcv export: SIGMA hints (half the std over "
+        + f"{len(hints.frames)} {hints.which} frames): "
+        + ", ".join(f"{n}={h:.4g}" for n, h in zip(module.output_names(), hints.values))
+    )
+    card = model_card(
+        module,
+        ck,
+        checkpoint,
+        frames.all,
+        frames.source,
+        hints,
+        unit,
+        dtype,
+        name or checkpoint.resolve().parent.name or "latentcv",
+        species_masses,
+    )
     return export_model(module, card, out, check, log=log, model_format=model_format).path
 
 
@@ -127,8 +156,10 @@ def _check_species_masses(encoder, species_masses: Optional[Sequence[float]]) ->
         return
     n_species = int(encoder.species.max()) + 1 if encoder.species.numel() else 1
     if len(species_masses) < n_species or not all(m > 0 for m in species_masses):
-        raise ValueError(f"--species-masses needs one positive mass per species index (the model has "
-                         f"{n_species}: pattern {encoder.species.tolist()})")
+        raise ValueError(
+            f"--species-masses needs one positive mass per species index (the model has "
+            f"{n_species}: pattern {encoder.species.tolist()})"
+        )
 
 
 def _length_scale(length_unit: Optional[str], unit_length: Optional[float]) -> float:
@@ -136,8 +167,9 @@ def _length_scale(length_unit: Optional[str], unit_length: Optional[float]) -> f
     if length_unit is None and unit_length is None:
         return 1.0
     if length_unit not in PHYSICAL_MODEL_LENGTH_UNITS or not (unit_length or 0) > 0:
-        raise ValueError("--length-unit (A or nm) and --unit-length (the reduced unit sigma in that unit, > 0) "
-                         "go together")
+        raise ValueError(
+            "--length-unit (A or nm) and --unit-length (the reduced unit sigma in that unit, > 0) go together"
+        )
     return float(unit_length)
 
 
@@ -170,8 +202,14 @@ def _export_frames(ck: dict, checkpoint: Path, config: Optional[str], check_fram
     return ExportFrames(frames, held_out, frames, source)
 
 
-def _deployed_check_frames(frames: ExportFrames, atoms_per_molecule: int, scale: float, length_unit: Optional[str],
-                           max_check_frames: int, log: Callable[[str], None]) -> Tuple[str, list]:
+def _deployed_check_frames(
+    frames: ExportFrames,
+    atoms_per_molecule: int,
+    scale: float,
+    length_unit: Optional[str],
+    max_check_frames: int,
+    log: Callable[[str], None],
+) -> Tuple[str, list]:
     """(the deployed model's length unit, the self-check frames in that unit)."""
     units = sorted({f.length_unit for f in frames.all})
     if len(units) != 1:
@@ -179,16 +217,21 @@ def _deployed_check_frames(frames: ExportFrames, atoms_per_molecule: int, scale:
     unit, held_out = units[0], frames.held_out
     if scale != 1.0:
         if unit != "lj":
-            raise ValueError(f"--length-unit/--unit-length rescale models trained in reduced (lj) units; these frames "
-                             f"are in {unit}")
+            raise ValueError(
+                f"--length-unit/--unit-length rescale models trained in reduced (lj) units; these frames are in {unit}"
+            )
         unit = length_unit
-        held_out = [dataclasses.replace(f, positions=f.positions * scale, cell=f.cell * scale,
-                                        length_unit=length_unit) for f in held_out]
+        held_out = [
+            dataclasses.replace(f, positions=f.positions * scale, cell=f.cell * scale, length_unit=length_unit)
+            for f in held_out
+        ]
         log(f"latentcv export: deploying in {length_unit} with the reduced length unit = {scale:g} {length_unit}")
     for f in held_out:
         if f.n_atoms % atoms_per_molecule:
-            raise ValueError(f"frame {f.trajectory}:{f.index} has {f.n_atoms} atoms, not whole molecules of "
-                             f"{atoms_per_molecule} atoms (the model's atoms_per_molecule); check --frames")
+            raise ValueError(
+                f"frame {f.trajectory}:{f.index} has {f.n_atoms} atoms, not whole molecules of "
+                f"{atoms_per_molecule} atoms (the model's atoms_per_molecule); check --frames"
+            )
     check = select_check_frames(held_out, max_check_frames)
     log(f"latentcv export: self-check frames: {len(check)} from the {frames.source}")
     return unit, check

@@ -71,20 +71,29 @@ class LatentCVModule(nn.Module):
         if not length_scale > 0.0:
             raise ValueError("the length scale must be positive")
         if float(encoder.has_centroids.reshape(-1)[0]) != 1.0:
-            raise ValueError("the encoder has no crystal/melt centroids (they are set at the end of training from "
-                             "frames labelled crystal and melt); retrain with labelled crystal and melt frames")
+            raise ValueError(
+                "the encoder has no crystal/melt centroids (they are set at the end of training from "
+                "frames labelled crystal and melt); retrain with labelled crystal and melt frames"
+            )
         crys = encoder.crystal_centroid.detach().clone()
         melt = encoder.melt_centroid.detach().clone()
-        bad = [n for n, t in [*encoder.named_parameters(), ("crystal_centroid", crys), ("melt_centroid", melt)]
-               if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        bad = [
+            n
+            for n, t in [*encoder.named_parameters(), ("crystal_centroid", crys), ("melt_centroid", melt)]
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())
+        ]
         if bad:
-            raise ValueError(f"the model's {bad[0]} is not finite (NaN or inf; {len(bad)} tensor(s)): its training "
-                             "diverged; retrain with a lower [training] lr (latentcv train now stops such a run)")
+            raise ValueError(
+                f"the model's {bad[0]} is not finite (NaN or inf; {len(bad)} tensor(s)): its training "
+                "diverged; retrain with a lower [training] lr (latentcv train now stops such a run)"
+            )
         axis = crys - melt
         sep2 = float((axis * axis).sum())
         if not sep2 > 0.0:
-            raise ValueError("the crystal and melt centroids of the latent space coincide: the model does not "
-                             "separate the phases; train longer or with more data before exporting")
+            raise ValueError(
+                "the crystal and melt centroids of the latent space coincide: the model does not "
+                "separate the phases; train longer or with more data before exporting"
+            )
         self.encoder = encoder
         # input length unit per training length unit (e.g. sigma = 3.405 A for an lj model deployed in A)
         self.length_scale = float(length_scale)
@@ -108,8 +117,9 @@ class LatentCVModule(nn.Module):
         proj = ((z - self.melt_centroid) * self.axis).sum(-1)
         dz = (z - self.crystal_centroid) * self.inv_separation
         dcrys = torch.sqrt((dz * dz).sum(-1) + self.dcrys_eps2)
-        return torch.cat([z, proj.unsqueeze(-1), dcrys.unsqueeze(-1), n_crystal.unsqueeze(-1),
-                          n_nucleus.unsqueeze(-1)], dim=-1)
+        return torch.cat(
+            [z, proj.unsqueeze(-1), dcrys.unsqueeze(-1), n_crystal.unsqueeze(-1), n_nucleus.unsqueeze(-1)], dim=-1
+        )
 
     def forward(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
         return self.outputs(positions, cell, edge_index, edge_shift)

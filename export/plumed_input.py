@@ -25,8 +25,16 @@ from latentcv.cv_models.systems import METAD_DEFAULTS
 
 from .deploy import parse_floats, parse_names, read_metadata
 
-__all__ = ["PlumedInputOptions", "plumed_input", "write_plumed_input", "read_metadata", "cv_span", "sigma_review",
-           "KB_KJ_PER_MOL_K", "SIGMA_REVIEW_FRACTION"]
+__all__ = [
+    "PlumedInputOptions",
+    "plumed_input",
+    "write_plumed_input",
+    "read_metadata",
+    "cv_span",
+    "sigma_review",
+    "KB_KJ_PER_MOL_K",
+    "SIGMA_REVIEW_FRACTION",
+]
 
 KB_KJ_PER_MOL_K = 0.0083144626  # Boltzmann constant in kJ/(mol K): PLUMED's default energy unit
 SIGMA_REVIEW_FRACTION = 1.0 / 50.0  # a sigma_hint below this fraction of the melt->crystal distance is flagged
@@ -89,8 +97,10 @@ _PLUMED_WORD = re.compile(r"[^\s=#{}\x00-\x1f\x7f]+")
 def _check_word(option: str, value: object, what: str) -> None:
     """ValueError unless ``value`` is one non-empty PLUMED word (a file name, an atom list)."""
     if not isinstance(value, str) or not _PLUMED_WORD.fullmatch(value):
-        raise ValueError(f"{option} {value!r}: {what} must be non-empty, without whitespace, '=', '#', braces or "
-                         "control characters (PLUMED would split or cut the line there)")
+        raise ValueError(
+            f"{option} {value!r}: {what} must be non-empty, without whitespace, '=', '#', braces or "
+            "control characters (PLUMED would split or cut the line there)"
+        )
 
 
 def _check_number(option: str, value: object, low: float, strict: bool, integer: bool = False) -> None:
@@ -130,10 +140,12 @@ def sigma_review(sigma: float, span: Optional[float], cv: str) -> Optional[List[
     if cv in ("n_crystal", "n_nucleus"):
         if sigma >= 0.5:
             return None
-        return [f"# REVIEW SIGMA: the sigma_hint {sigma:.3g} of cv.{cv} is below half a molecule:",
-                "#   the count barely moves over the melt frames of the training data.",
-                "#   CHANGE: raise SIGMA (--sigma, at least 0.5), or retrain with interface / partially crystalline "
-                "frames ([data] molecule_labels = \"ten_wolde\")."]
+        return [
+            f"# REVIEW SIGMA: the sigma_hint {sigma:.3g} of cv.{cv} is below half a molecule:",
+            "#   the count barely moves over the melt frames of the training data.",
+            "#   CHANGE: raise SIGMA (--sigma, at least 0.5), or retrain with interface / partially crystalline "
+            'frames ([data] molecule_labels = "ten_wolde").',
+        ]
     if span is None or not span > 0 or sigma >= SIGMA_REVIEW_FRACTION * span:
         return None
     floor = SIGMA_REVIEW_FRACTION * span
@@ -159,11 +171,15 @@ def _check_options(o: PlumedInputOptions, names: List[str], apm: int) -> Optiona
     _check_word("--atoms", o.atoms, "the PLUMED atom list")
     n = _atom_count(o.atoms)
     if n is not None and n % apm:
-        raise ValueError(f"ATOMS={o.atoms} lists {n} atoms, not whole molecules of {apm} atoms (the model's "
-                         "atoms_per_molecule); list every atom of every molecule, molecule by molecule")
+        raise ValueError(
+            f"ATOMS={o.atoms} lists {n} atoms, not whole molecules of {apm} atoms (the model's "
+            "atoms_per_molecule); list every atom of every molecule, molecule by molecule"
+        )
     if o.temp is None:
-        raise ValueError("pass --temp T, the simulation temperature (K; reduced units for lj models): "
-                         "METAD needs it for the well-tempered bias and HEIGHT defaults to 1 kT")
+        raise ValueError(
+            "pass --temp T, the simulation temperature (K; reduced units for lj models): "
+            "METAD needs it for the well-tempered bias and HEIGHT defaults to 1 kT"
+        )
     _check_number("--temp", o.temp, 0.0, strict=True)
     for option, value in (("--height", o.height), ("--sigma", o.sigma)):
         if value is not None:
@@ -182,7 +198,9 @@ def _check_options(o: PlumedInputOptions, names: List[str], apm: int) -> Optiona
     return n
 
 
-def _sigma(meta: Dict[str, str], o: PlumedInputOptions, names: List[str], molecules: Optional[int]) -> Tuple[float, str]:
+def _sigma(
+    meta: Dict[str, str], o: PlumedInputOptions, names: List[str], molecules: Optional[int]
+) -> Tuple[float, str]:
     """SIGMA of the biased output and where it comes from: ``--sigma``, else the model's
     sigma_hint, scaled by sqrt(molecules / hint molecules) for an extensive count."""
     if o.sigma is not None:
@@ -190,8 +208,10 @@ def _sigma(meta: Dict[str, str], o: PlumedInputOptions, names: List[str], molecu
     source = "the model's sigma_hint (half the std of this output over the melt frames of the training data)"
     hints = parse_floats(meta.get("sigma_hint", ""))
     if len(hints) != len(names):
-        raise ValueError("the model has no sigma_hint metadata (it was not written by `latentcv export`); "
-                         "pass --sigma S, about half the spread of the CV in the liquid")
+        raise ValueError(
+            "the model has no sigma_hint metadata (it was not written by `latentcv export`); "
+            "pass --sigma S, about half the spread of the CV in the liquid"
+        )
     sigma = hints[names.index(o.cv)]
     extensive = parse_names(meta.get("extensive_outputs", ""))
     hint_molecules = float(meta.get("sigma_hint_molecules", "0") or 0)
@@ -200,24 +220,36 @@ def _sigma(meta: Dict[str, str], o: PlumedInputOptions, names: List[str], molecu
         sigma *= math.sqrt(molecules / hint_molecules)
         source += f", scaled by sqrt({molecules}/{hint_molecules:g} molecules) for this extensive count"
     if not (math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"the model's sigma_hint of {o.cv} gives SIGMA = {sigma:g}, not a usable hill width; "
-                         "pass --sigma S, about half the spread of the CV in the liquid")
+        raise ValueError(
+            f"the model's sigma_hint of {o.cv} gives SIGMA = {sigma:g}, not a usable hill width; "
+            "pass --sigma S, about half the spread of the CV in the liquid"
+        )
     return sigma, source
 
 
 def _unit_lines(unit: str, engine: str) -> List[str]:
     """The plumed.dat lines on units: natural units for a reduced (lj) model, else a note."""
     if unit != "lj":
-        return [f"# model in {unit}: any LAMMPS units style with lengths works (the action converts); "
-                "energies below in kJ/mol"]
+        return [
+            f"# model in {unit}: any LAMMPS units style with lengths works (the action converts); "
+            "energies below in kJ/mol"
+        ]
     if engine == "driver":
-        return ["UNITS NATURAL  # reduced (lj) model: PLUMED must use natural units (LAMMPS `units lj` sets them itself)"]
-    return ["# reduced (lj) model: run LAMMPS with `units lj` (fix plumed then puts PLUMED in natural units);",
-            "# for `plumed driver` add the line: UNITS NATURAL"]
+        return [
+            "UNITS NATURAL  # reduced (lj) model: PLUMED must use natural units (LAMMPS `units lj` sets them itself)"
+        ]
+    return [
+        "# reduced (lj) model: run LAMMPS with `units lj` (fix plumed then puts PLUMED in natural units);",
+        "# for `plumed driver` add the line: UNITS NATURAL",
+    ]
 
 
-def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: Optional[str] = None,
-                 warn: Optional[Callable[[str], None]] = None) -> str:
+def plumed_input(
+    model: str | os.PathLike,
+    options: PlumedInputOptions,
+    plugin: Optional[str] = None,
+    warn: Optional[Callable[[str], None]] = None,
+) -> str:
     """The text of a commented plumed.dat for ``model`` (checked against its metadata).
 
     ``warn`` receives the warnings (a degenerate sigma hint); default: print to stderr."""
@@ -240,7 +272,8 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
         if review:
             (warn or (lambda msg: print(msg, file=sys.stderr)))(
                 f"latentcv plumed-input: warning: {review[0][2:]} Review SIGMA (see '# REVIEW SIGMA' in the file): "
-                "raise it with --sigma, or retrain with interface frames.")
+                "raise it with --sigma, or retrain with interface frames."
+            )
     energy = "natural units (k_B = 1, energies in epsilon)" if natural else "kJ/mol"
     plugin = plugin or str(paths.plumed_plugin_path())
     temp_unit = "reduced (k_B T / epsilon)" if natural else "K"
@@ -276,8 +309,12 @@ def plumed_input(model: str | os.PathLike, options: PlumedInputOptions, plugin: 
     return "\n".join(lines)
 
 
-def write_plumed_input(model: str | os.PathLike, out: str | os.PathLike, options: PlumedInputOptions,
-                       warn: Optional[Callable[[str], None]] = None) -> Path:
+def write_plumed_input(
+    model: str | os.PathLike,
+    out: str | os.PathLike,
+    options: PlumedInputOptions,
+    warn: Optional[Callable[[str], None]] = None,
+) -> Path:
     """Write :func:`plumed_input` to ``out``; returns the path."""
     text = plumed_input(model, options, warn=warn)
     out = Path(out)

@@ -17,8 +17,15 @@ from latentcv.cv_models.data.pbc import minimum_image
 from .deploy import ModelCard, format_numbers
 from .module import DERIVED_OUTPUTS, LatentCVModule
 
-__all__ = ["data_fingerprint", "file_sha256", "molecule_extent", "sigma_hints", "SigmaHints", "model_card",
-           "MAX_SIGMA_FRAMES"]
+__all__ = [
+    "data_fingerprint",
+    "file_sha256",
+    "molecule_extent",
+    "sigma_hints",
+    "SigmaHints",
+    "model_card",
+    "MAX_SIGMA_FRAMES",
+]
 
 MAX_SIGMA_FRAMES = 256
 
@@ -88,16 +95,27 @@ def sigma_hints(module: LatentCVModule, frames: Sequence, max_frames: int = MAX_
     samples = prepare_samples(melt, enc.atoms_per_molecule, enc.cutoff, dtype)
     out = encode_frames(enc, samples, torch.device("cpu"))
     with torch.no_grad():
-        values = module.derived(out["z"].to(dtype), out["n_crystal"].to(dtype), out["n_nucleus"].to(dtype)).double().numpy()
+        values = (
+            module.derived(out["z"].to(dtype), out["n_crystal"].to(dtype), out["n_nucleus"].to(dtype)).double().numpy()
+        )
     std = values.std(axis=0) if len(values) > 1 else np.zeros(values.shape[1])
     scale = np.maximum(np.abs(values).max(axis=0), 1.0)
     hints = np.where(std > 0, 0.5 * std, 1e-3 * scale)
     return SigmaHints([float(h) for h in hints], melt, which)
 
 
-def model_card(module: LatentCVModule, ck: dict, checkpoint: Path, frames: Sequence, check_source: str,
-               hints: SigmaHints, length_unit: str, dtype: str, name: str,
-               species_masses: Optional[Sequence[float]] = None) -> ModelCard:
+def model_card(
+    module: LatentCVModule,
+    ck: dict,
+    checkpoint: Path,
+    frames: Sequence,
+    check_source: str,
+    hints: SigmaHints,
+    length_unit: str,
+    dtype: str,
+    name: str,
+    species_masses: Optional[Sequence[float]] = None,
+) -> ModelCard:
     """The metadata of a model exported from training checkpoint ``ck``: the contract's keys,
     the centroids, SIGMA hints, molecule extent, species masses, and the provenance
     (checkpoint, config, data fingerprint of ``frames``, versions)."""
@@ -118,8 +136,12 @@ def model_card(module: LatentCVModule, ck: dict, checkpoint: Path, frames: Seque
         "split": ck.get("split"),
         "summary": ck.get("summary"),
         "self_check_frames": check_source,
-        "versions": {"latentcv": latentcv.cv_models.__version__, "torch": torch.__version__, "numpy": np.__version__,
-                     "python": platform.python_version()},
+        "versions": {
+            "latentcv": latentcv.cv_models.__version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
     }
     meanings = "; ".join(f"{o.name} = {o.meaning}" for o in DERIVED_OUTPUTS)
     hint_molecules = float(np.mean([f.n_molecules for f in hints.frames])) if hints.frames else 0.0

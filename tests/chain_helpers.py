@@ -96,5 +96,3 @@ def run_plumed_driver(
         text=True,
         timeout=300,
     )
-
-

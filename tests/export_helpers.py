@@ -93,7 +93,7 @@ def reference_n_nucleus(enc, positions: np.ndarray, cell: np.ndarray) -> float:
     (i, j), shifts = brute_force_pairs(centers, cell, enc.cutoff)
     r = np.linalg.norm(centers[j] + shifts @ cell - centers[i], axis=1)
     t = np.clip((r - enc.r_on) / (enc.cutoff - enc.r_on), 0.0, 1.0)
-    w = 1.0 - t ** 3 * (10.0 - 15.0 * t + 6.0 * t * t)
+    w = 1.0 - t**3 * (10.0 - 15.0 * t + 6.0 * t * t)
     coordination = np.bincount(i, weights=w, minlength=len(p))
     fraction = np.bincount(i, weights=w * p[j], minlength=len(p)) / (coordination + enc.nucleus.neighbour_floor)
     inside = 1.0 / (1.0 + np.exp(-(fraction - enc.nucleus.fraction) / enc.nucleus.width))
@@ -116,23 +116,37 @@ class _LatentCVOutputs(torch.nn.Module):
     def molecule_centers(self, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         return self.cv.molecule_centers(positions, cell)
 
-    def forward(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
-                edge_shift: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor, edge_shift: torch.Tensor
+    ) -> torch.Tensor:
         v = self.cv(positions, cell, edge_index, edge_shift)
         return torch.cat([v, v, v])
 
 
-def save_model_with_hints(path: Path, sigma_hint, crystal=(1.0, 0.5), melt=(0.0, 0.0), atoms_per_molecule: int = 1,
-                          extra: dict | None = None) -> Path:
+def save_model_with_hints(
+    path: Path, sigma_hint, crystal=(1.0, 0.5), melt=(0.0, 0.0), atoms_per_molecule: int = 1, extra: dict | None = None
+) -> Path:
     """A model file carrying the metadata ``latentcv export`` writes for ``plumed-input``
     (outputs z0 z1 proj dcrys n_crystal n_nucleus, centroids, ``sigma_hint``), without training."""
     from latentcv.export.deploy import ModelCard, save_deployable
 
     fmt = lambda xs: ",".join(repr(float(x)) for x in xs)  # noqa: E731
-    card = ModelCard(name="hints", length_unit="lj", dtype="float64", atoms_per_molecule=atoms_per_molecule,
-                     cutoff=1.5, output_names=NAMES, species=[0] * atoms_per_molecule,
-                     extra={"crystal_centroid": fmt(crystal), "melt_centroid": fmt(melt), "sigma_hint": fmt(sigma_hint),
-                            "sigma_hint_source": "set by the test", **(extra or {})})
+    card = ModelCard(
+        name="hints",
+        length_unit="lj",
+        dtype="float64",
+        atoms_per_molecule=atoms_per_molecule,
+        cutoff=1.5,
+        output_names=NAMES,
+        species=[0] * atoms_per_molecule,
+        extra={
+            "crystal_centroid": fmt(crystal),
+            "melt_centroid": fmt(melt),
+            "sigma_hint": fmt(sigma_hint),
+            "sigma_hint_source": "set by the test",
+            **(extra or {}),
+        },
+    )
     return save_deployable(_LatentCVOutputs(atoms_per_molecule).eval(), card, path)
 
 
@@ -149,8 +163,9 @@ class TinyModels:
     def checkpoint(self, atoms_per_molecule: int) -> Path:
         """The checkpoint of the tiny model of molecules of ``atoms_per_molecule`` atoms."""
         if atoms_per_molecule not in self._checkpoints:
-            self._checkpoints[atoms_per_molecule] = train_tiny(self.root / f"apm{atoms_per_molecule}",
-                                                               atoms_per_molecule)
+            self._checkpoints[atoms_per_molecule] = train_tiny(
+                self.root / f"apm{atoms_per_molecule}", atoms_per_molecule
+            )
         return self._checkpoints[atoms_per_molecule]
 
     def exported(self, atoms_per_molecule: int, dtype: str = "float64", **options) -> Path:
@@ -161,7 +176,8 @@ class TinyModels:
         if key not in self._exported:
             path = self.root / f"model{len(self._exported)}_apm{atoms_per_molecule}_{dtype}.pt"
             log: list[str] = []
-            self._exported[key] = export_checkpoint(self.checkpoint(atoms_per_molecule), path, dtype=dtype,
-                                                    log=log.append, **options)
+            self._exported[key] = export_checkpoint(
+                self.checkpoint(atoms_per_molecule), path, dtype=dtype, log=log.append, **options
+            )
             self.logs[self._exported[key]] = log
         return self._exported[key]

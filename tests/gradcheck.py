@@ -16,17 +16,21 @@ from numpy.typing import ArrayLike
 Entry = tuple[int, ...]
 
 
-def central_difference(fn: Callable[..., ArrayLike], inputs: Sequence[np.ndarray],
-                       direction: Sequence[np.ndarray], eps: float) -> np.ndarray:
+def central_difference(
+    fn: Callable[..., ArrayLike], inputs: Sequence[np.ndarray], direction: Sequence[np.ndarray], eps: float
+) -> np.ndarray:
     """``(fn(x + eps d) - fn(x - eps d)) / (2 eps)`` for inputs x and a direction d (one array per input)."""
     plus = [x + eps * d for x, d in zip(inputs, direction)]
     minus = [x - eps * d for x, d in zip(inputs, direction)]
     return (np.asarray(fn(*plus), dtype=np.float64) - np.asarray(fn(*minus), dtype=np.float64)) / (2 * eps)
 
 
-def _cases(x: list[np.ndarray], grads: Optional[Sequence[Optional[np.ndarray]]],
-           entries: Optional[Sequence[Optional[Sequence[Entry]]]],
-           directions: Sequence[tuple[Sequence[np.ndarray], ArrayLike]]) -> list[tuple[str, list[np.ndarray], np.ndarray]]:
+def _cases(
+    x: list[np.ndarray],
+    grads: Optional[Sequence[Optional[np.ndarray]]],
+    entries: Optional[Sequence[Optional[Sequence[Entry]]]],
+    directions: Sequence[tuple[Sequence[np.ndarray], ArrayLike]],
+) -> list[tuple[str, list[np.ndarray], np.ndarray]]:
     """(name, direction, analytic derivative) of every derivative :func:`check_gradient` checks."""
     grads = list(grads) if grads is not None else [None] * len(x)
     cases: list[tuple[str, list[np.ndarray], np.ndarray]] = []
@@ -42,8 +46,13 @@ def _cases(x: list[np.ndarray], grads: Optional[Sequence[Optional[np.ndarray]]],
             direction[a][tuple(entry)] = 1.0
             cases.append((f"input {a} entry {tuple(entry)}", direction, g[(Ellipsis,) + tuple(entry)]))
     for k, (direction, analytic) in enumerate(directions):
-        cases.append((f"direction {k}", [np.asarray(d, dtype=np.float64) for d in direction],
-                      np.asarray(analytic, dtype=np.float64)))
+        cases.append(
+            (
+                f"direction {k}",
+                [np.asarray(d, dtype=np.float64) for d in direction],
+                np.asarray(analytic, dtype=np.float64),
+            )
+        )
     return cases
 
 

@@ -64,6 +64,7 @@ def check_invariance(
     seed: int = 0,
 ) -> Dict[str, float]:
     """Assert ``fn`` is invariant under every transform; returns the errors."""
+
     def run(p, c):
         return fn(torch.tensor(p, dtype=dtype), torch.tensor(c, dtype=dtype)).detach().to(torch.float64)
 

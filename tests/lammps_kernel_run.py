@@ -17,10 +17,13 @@ import numpy as np
 from latentcv.cv_models.engines import open_lammps
 from latentcv.cv_models.systems import system_commands
 
-SETUP = system_commands("lj", 4, density=0.9) + """\
+SETUP = (
+    system_commands("lj", 4, density=0.9)
+    + """\
 velocity all create 0.58 4711 mom yes rot yes
 fix md all nve
 """
+)
 
 
 def main() -> None:

@@ -31,8 +31,14 @@ def _argon_in(units: str) -> dict:
     """The ``real`` argon in another physical units style (factors: cv_models/units.py)."""
     s, real = LAMMPS_UNIT_STYLES[units], LAMMPS_UNIT_STYLES["real"]
     length, energy = real.nm / s.nm, real.kj_per_mol / s.kj_per_mol
-    return dict(lattice=5.26 * length, mass=39.948 * real.amu / s.amu, pair=f"lj/cut {8.0 * length!r}",
-                coeff=f"{0.238 * energy!r} {3.4 * length!r}", dt=real.ps / s.ps, skin=2.0 * length)
+    return dict(
+        lattice=5.26 * length,
+        mass=39.948 * real.amu / s.amu,
+        pair=f"lj/cut {8.0 * length!r}",
+        coeff=f"{0.238 * energy!r} {3.4 * length!r}",
+        dt=real.ps / s.ps,
+        skin=2.0 * length,
+    )
 
 
 ARGON.update({units: _argon_in(units) for units in ("nano", "electron", "si", "cgs", "micro")})
@@ -40,8 +46,14 @@ STRESS = "step pe pxx pyy pzz pxy pxz pyz"  # thermo keywords of the virial chec
 VOIGT = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
 
 
-def lj_system(n_cells: int, *, density: Optional[float] = None, units: str = "lj", dt: Optional[float] = None,
-              tilt: Optional[tuple[float, float, float]] = None) -> str:
+def lj_system(
+    n_cells: int,
+    *,
+    density: Optional[float] = None,
+    units: str = "lj",
+    dt: Optional[float] = None,
+    tilt: Optional[tuple[float, float, float]] = None,
+) -> str:
     """Commands that build the LJ system (``system_commands("lj", ...)``) on ``n_cells``³ fcc cells.
 
     Args:
@@ -61,11 +73,15 @@ def lj_system(n_cells: int, *, density: Optional[float] = None, units: str = "lj
         dt = argon["dt"] if dt is None else dt
     commands = system_commands("lj", n_cells, density=density, dt=dt, units=units)
     if argon is not None:
-        commands += (f"mass 1 {argon['mass']}\npair_style {argon['pair']}\npair_coeff 1 1 {argon['coeff']}\n"
-                     f"neighbor {argon['skin']} bin\n")
+        commands += (
+            f"mass 1 {argon['mass']}\npair_style {argon['pair']}\npair_coeff 1 1 {argon['coeff']}\n"
+            f"neighbor {argon['skin']} bin\n"
+        )
     if tilt is not None:
         xy, xz, yz = tilt
-        commands += f"change_box all triclinic\nchange_box all xy final {xy} xz final {xz} yz final {yz} units lattice\n"
+        commands += (
+            f"change_box all triclinic\nchange_box all xy final {xy} xz final {xz} yz final {yz} units lattice\n"
+        )
     return commands
 
 
@@ -79,8 +95,9 @@ def thermo(keywords: str) -> str:
     return f"thermo_style custom {keywords}\nthermo_modify norm no\n"
 
 
-def add_fix_plumed(lmp, dat: Path, log: Path, *, kernel: Optional[str] = None, keywords: Optional[str] = None,
-                   fix_id: str = "p") -> None:
+def add_fix_plumed(
+    lmp, dat: Path, log: Path, *, kernel: Optional[str] = None, keywords: Optional[str] = None, fix_id: str = "p"
+) -> None:
     """``fix ID all plumed``; with ``keywords``, thermo output of those and the bias ``f_ID``."""
     lmp.command(f"fix {fix_id} all plumed plumedfile {dat} outfile {log}" + (f" kernel {kernel}" if kernel else ""))
     if keywords is not None:

@@ -69,8 +69,10 @@ class Symmetry:
 
 def on(inputs: Sequence, dtype: torch.dtype, device: str) -> tuple:
     """Float tensors cast to ``dtype``, every tensor moved to ``device``; other values as they are."""
-    return tuple(x.to(device=device, dtype=dtype if x.is_floating_point() else x.dtype) if isinstance(x, Tensor)
-                 else x for x in inputs)
+    return tuple(
+        x.to(device=device, dtype=dtype if x.is_floating_point() else x.dtype) if isinstance(x, Tensor) else x
+        for x in inputs
+    )
 
 
 def output_weights(outputs: List[Tensor]) -> List[Tensor]:
@@ -158,8 +160,10 @@ class ModelChecks:
         weights = output_weights(outs)
         scalar = sum((o * w.to(device=o.device, dtype=o.dtype)).sum() for o, w in zip(outs, weights))
         grads = torch.autograd.grad(scalar, [leaves[k] for k in self.differentiable], allow_unused=True)
-        analytic = [np.zeros(tuple(base[k].shape)) if g is None else g.detach().cpu().double().numpy()
-                    for k, g in zip(self.differentiable, grads)]
+        analytic = [
+            np.zeros(tuple(base[k].shape)) if g is None else g.detach().cpu().double().numpy()
+            for k, g in zip(self.differentiable, grads)
+        ]
         largest = max(float(np.abs(g).max()) for g in analytic)
         assert largest > 0, "the gradient is identically zero: the check would be empty"
 
@@ -178,9 +182,16 @@ class ModelChecks:
             every = list(np.ndindex(tuple(base[k].shape)))
             pick = rng.choice(len(every), size=min(self.fd_entries, len(every)), replace=False)
             entries.append([every[p] for p in sorted(pick)])
-        check_gradient(folded, [base[k].numpy() for k in self.differentiable], analytic, eps=FD_STEP,
-                       entries=entries, rtol=GRADIENT_TOL[dtype], floor=largest,
-                       atol=1e-9 * max(1.0, abs(folded(*[base[k].numpy() for k in self.differentiable]))))
+        check_gradient(
+            folded,
+            [base[k].numpy() for k in self.differentiable],
+            analytic,
+            eps=FD_STEP,
+            entries=entries,
+            rtol=GRADIENT_TOL[dtype],
+            floor=largest,
+            atol=1e-9 * max(1.0, abs(folded(*[base[k].numpy() for k in self.differentiable]))),
+        )
 
 
 # ---------------------------------------------------------------------- symmetry helpers

@@ -40,8 +40,9 @@ def test_package_equals_torchscript(aoti_model, tiny_models):
         for a, b in zip(package.evaluate(pos, cell), script.evaluate(pos, cell)):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
         w = np.linspace(-1.0, 2.0, len(package.output_names))
-        np.testing.assert_allclose(package.evaluate_deferred(pos, cell), script.evaluate_deferred(pos, cell),
-                                   rtol=1e-10)
+        np.testing.assert_allclose(
+            package.evaluate_deferred(pos, cell), script.evaluate_deferred(pos, cell), rtol=1e-10
+        )
         for a, b in zip(package.vector_jacobian(list(w)), script.vector_jacobian(list(w))):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
 
@@ -49,8 +50,11 @@ def test_package_equals_torchscript(aoti_model, tiny_models):
 def test_package_metadata_read_like_torchscript(aoti_model, tiny_models):
     info, ref = native.read_model_info(str(aoti_model)), native.read_model_info(str(tiny_models.exported(1)))
     assert info.contract_version == 3 and ref.contract_version == 2
-    assert (info.cutoff, info.length_unit, list(info.output_names)) == (ref.cutoff, ref.length_unit,
-                                                                        list(ref.output_names))
+    assert (info.cutoff, info.length_unit, list(info.output_names)) == (
+        ref.cutoff,
+        ref.length_unit,
+        list(ref.output_names),
+    )
     assert "ops_version" not in info.metadata  # the package calls core torch only
 
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from latentcv.cv_models import paths
 from latentcv.cv_models.app.cli import main
@@ -46,10 +45,24 @@ def test_demo_runs_end_to_end(tmp_path):
     """Generate → train → export → plumed-input → LAMMPS metadynamics → analysis, small."""
     from latentcv.cv_models.app.demo import DemoConfig, run_demo
 
-    cfg = DemoConfig(replicas=2, prod_steps=600, dump_every=50, epochs=3, md_cells=3, md_steps=400,
-                     melt_steps=300, equil_steps=100, pace=100, control=True, interface_cells=(2,),
-                     interface_steps=300, transition_replicas=1, transition_steps=600, dump_every_md=100,
-                     progress=False)
+    cfg = DemoConfig(
+        replicas=2,
+        prod_steps=600,
+        dump_every=50,
+        epochs=3,
+        md_cells=3,
+        md_steps=400,
+        melt_steps=300,
+        equil_steps=100,
+        pace=100,
+        control=True,
+        interface_cells=(2,),
+        interface_steps=300,
+        transition_replicas=1,
+        transition_steps=600,
+        dump_every_md=100,
+        progress=False,
+    )
     summary = run_demo(tmp_path / "demo", config=cfg)
     out = tmp_path / "demo"
     assert summary["hills"] == 4  # PACE=100 over 400 steps

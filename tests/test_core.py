@@ -67,8 +67,15 @@ def test_core_gradients_match_finite_differences(models, cell):
     model = native.Model(str(models["dimer64"]), skin=0.0)
     positions = random_frame(24, cell, seed=5)
     _, gp, gc = model.evaluate(positions, cell)
-    check_gradient(lambda p, c: model.evaluate(p, c, gradients=False)[0], (positions, cell), (gp, gc), eps=1e-6,
-                   entries=([(0, 0), (7, 1), (13, 2)], [(0, 0), (1, 0), (2, 1), (2, 2)]), rtol=1e-6, atol=1e-8)
+    check_gradient(
+        lambda p, c: model.evaluate(p, c, gradients=False)[0],
+        (positions, cell),
+        (gp, gc),
+        eps=1e-6,
+        entries=([(0, 0), (7, 1), (13, 2)], [(0, 0), (1, 0), (2, 1), (2, 2)]),
+        rtol=1e-6,
+        atol=1e-8,
+    )
 
 
 def test_verlet_list_reuse_is_exact(models):
@@ -228,8 +235,9 @@ def _one_output_card(name: str):
 class _KinkedCV(torch.nn.Module):
     """Finite value (0), NaN gradient: sqrt at 0 of a quantity that is 0 everywhere."""
 
-    def forward(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
-                edge_shift: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor, edge_shift: torch.Tensor
+    ) -> torch.Tensor:
         d = positions[0] - positions[0].detach()
         return torch.sqrt((d * d).sum()).view(1)
 
@@ -241,8 +249,9 @@ class _KinkedCV(torch.nn.Module):
 class _FailsOnLargeInputs(torch.nn.Module):
     """Loads and warms up (27 molecules), then raises inside TorchScript on 100+ atoms."""
 
-    def forward(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
-                edge_shift: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor, edge_shift: torch.Tensor
+    ) -> torch.Tensor:
         if positions.shape[0] >= 100:
             raise RuntimeError("shape not supported by this model")
         return positions.sum().view(1)

@@ -22,15 +22,21 @@ def build_folder() -> Path:
     platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
     folder = ROOT / "build" / f"{version}-{version}-{platform}"
     if not (folder / "cpp" / "CTestTestfile.cmake").is_file():
-        pytest.fail(f"no C++ build with the core's tests in {folder}: run `make build` (a missing build is a failure "
-                    "here, not a skip: `make test` builds first)")
+        pytest.fail(
+            f"no C++ build with the core's tests in {folder}: run `make build` (a missing build is a failure "
+            "here, not a skip: `make test` builds first)"
+        )
     return folder
 
 
 @pytest.mark.parametrize("suite", SUITES)
 def test_cpp_core_unit_tests(suite):
     ctest = Path(sys.prefix) / "bin" / "ctest"  # from the cmake wheel the build uses
-    result = subprocess.run([str(ctest), "--test-dir", str(build_folder()), "--output-on-failure",
-                             "-R", rf"^core\.{suite}$"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(ctest), "--test-dir", str(build_folder()), "--output-on-failure", "-R", rf"^core\.{suite}$"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "100% tests passed out of 1" in result.stdout, result.stdout  # the suite ran (a -R typo runs none)

@@ -21,7 +21,11 @@ def half_crystal_frame(seed: int = 0) -> Frame:
     f = lattice_frame("fcc", 4, noise=0.03, seed=seed)
     rng = np.random.default_rng(seed)
     top = f.positions[:, 2] > f.cell[2, 2] / 2
-    f.positions[top] = rng.uniform(0, 1, size=(int(top.sum()), 3)) * np.diag(f.cell) * [1, 1, 0.5] + [0, 0, f.cell[2, 2] / 2]
+    f.positions[top] = rng.uniform(0, 1, size=(int(top.sum()), 3)) * np.diag(f.cell) * [1, 1, 0.5] + [
+        0,
+        0,
+        f.cell[2, 2] / 2,
+    ]
     return f
 
 
@@ -49,8 +53,12 @@ def test_bond_order_features_tell_a_lattice_from_a_gas():
     assert layer.out_dim == 4
     np.testing.assert_allclose(s_fcc, 12 / 13, atol=1e-9)
     rng = np.random.default_rng(1)
-    gas = Frame(positions=rng.uniform(0, 1, (108, 3)) * np.diag(fcc.cell), cell=fcc.cell,
-                molecule=np.arange(108), species=np.zeros(108, np.int64))
+    gas = Frame(
+        positions=rng.uniform(0, 1, (108, 3)) * np.diag(fcc.cell),
+        cell=fcc.cell,
+        molecule=np.arange(108),
+        species=np.zeros(108, np.int64),
+    )
     assert np.mean(sbar(gas)) < 0.4
 
 
@@ -105,9 +113,16 @@ def test_interface_runs_cover_a_range_of_crystal(tmp_path):
     solid fraction lies strictly between the melt and the crystal."""
     from latentcv.cv_models.generate import GeneratorConfig, generate
 
-    cfg = GeneratorConfig(system="lj", n_cells=3, phases=("interface",), replicas=1, interface_steps=200,
-                          interface_every=100, interface_seeds=(("slab", 0.5, 0.70), ("sphere", 0.4, 0.56)),
-                          chunk_steps=0)
+    cfg = GeneratorConfig(
+        system="lj",
+        n_cells=3,
+        phases=("interface",),
+        replicas=1,
+        interface_steps=200,
+        interface_every=100,
+        interface_seeds=(("slab", 0.5, 0.70), ("sphere", 0.4, 0.56)),
+        chunk_steps=0,
+    )
     ds = generate(cfg, tmp_path, progress=False)
     assert sorted(ds.trajectories) == ["lj-interface-slab0.5-T0.7-0", "lj-interface-sphere0.4-T0.56-0"]
     slab = ds.by_trajectory()["lj-interface-slab0.5-T0.7-0"]
@@ -123,8 +138,11 @@ def test_plumed_input_scales_the_sigma_of_an_extensive_count(tmp_path):
 
     import re
 
-    model = save_model_with_hints(tmp_path / "m.pt", sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0, 1.0],
-                                  extra={"sigma_hint_molecules": "100.0", "extensive_outputs": "n_crystal"})
+    model = save_model_with_hints(
+        tmp_path / "m.pt",
+        sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0, 1.0],
+        extra={"sigma_hint_molecules": "100.0", "extensive_outputs": "n_crystal"},
+    )
 
     def sigma(atoms: str) -> float:
         text = plumed_input(model, PlumedInputOptions(atoms=atoms, cv="n_crystal", temp=0.58))
@@ -140,8 +158,18 @@ def test_compare_writes_a_table_from_real_runs(tmp_path):
     one worker, the judge, the table and the plot."""
     from latentcv.cv_models.app.compare import CompareConfig, compare, metad_input
 
-    cfg = CompareConfig(cvs=("energy",), seeds=(1, 2), cells=3, steps=1000, calibration_steps=500, dump_every=250,
-                        check_every=500, hold_steps=500, workers=1, out=str(tmp_path / "cmp"))
+    cfg = CompareConfig(
+        cvs=("energy",),
+        seeds=(1, 2),
+        cells=3,
+        steps=1000,
+        calibration_steps=500,
+        dump_every=250,
+        check_every=500,
+        hold_steps=500,
+        workers=1,
+        out=str(tmp_path / "cmp"),
+    )
     text = metad_input(cfg.validate(), "energy", 108, 3.0, tmp_path)
     assert "e: ENERGY" in text and "METAD ARG=e SIGMA=3 HEIGHT=0.58 PACE=200 BIASFACTOR=30" in text
     table = compare(cfg, log=lambda *_: None)
@@ -174,12 +202,33 @@ def test_refine_runs_a_round_end_to_end(tmp_path):
     generate(gen, tmp_path / "data", progress=False).save(tmp_path / "lj.npz")
     (tmp_path / "train.toml").write_text(
         '[data]\ndataset = "lj.npz"\nn_blocks = 2\nval_fraction = 0.5\nmolecule_labels = "ten_wolde"\n'
-        '[model]\nhidden = 8\nrbf = 4\nstage2_hidden = 8\nmolecule_latent = 4\n'
-        '[training]\nepochs = 1\noutput_dir = "train"\nprogress = false\n')
+        "[model]\nhidden = 8\nrbf = 4\nstage2_hidden = 8\nmolecule_latent = 4\n"
+        '[training]\nepochs = 1\noutput_dir = "train"\nprogress = false\n'
+    )
     ck = train_from_config(str(tmp_path / "train.toml"))
     out = tmp_path / "refine"
-    assert main(["refine", str(tmp_path / "train.toml"), str(ck), "--rounds", "1", "--seeds", "1", "--steps", "500",
-                 "--epochs", "1", "--cells", "3", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "refine",
+                str(tmp_path / "train.toml"),
+                str(ck),
+                "--rounds",
+                "1",
+                "--seeds",
+                "1",
+                "--steps",
+                "500",
+                "--epochs",
+                "1",
+                "--cells",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = (out / "refine.md").read_text()
     assert "| 1 | 2 |" in report  # round 1 harvested the 2 frames dumped at steps 0 and 500
     assert (out / "round1" / "model.pt").stat().st_size > 10_000
@@ -201,8 +250,17 @@ def test_every_system_has_a_runnable_metadynamics_input(system, tmp_path):
     from latentcv.cv_models.systems import SYSTEMS
 
     spec = SYSTEMS[system]
-    v = dict(examples=spec.template_dir, ncells=2, steps=200, melt=100, equil=50, bias="no", every=100,
-             dump=tmp_path / "traj.dump", **({"quench": 50} if system != "lj" else {}))
+    v = dict(
+        examples=spec.template_dir,
+        ncells=2,
+        steps=200,
+        melt=100,
+        equil=50,
+        bias="no",
+        every=100,
+        dump=tmp_path / "traj.dump",
+        **({"quench": 50} if system != "lj" else {}),
+    )
     lmp = open_lammps(variables=v)
     try:
         timings = run_input(lmp, spec.template_dir / "metad.lmp", chunk_steps=0)

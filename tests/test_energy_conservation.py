@@ -13,10 +13,16 @@ from latentcv.cv_models import paths
 from tests.lammps_scaffold import add_fix_plumed, lammps, lj_system, thermo
 
 # override: cutoff 3.0, not 2.5: the model whose drift the bounds were set on (a smaller force jump at the cutoff)
-SETUP = lj_system(4, density=0.85, dt=0.002) + "pair_style lj/cut 3.0\npair_coeff 1 1 1.0 1.0\n" + """\
+SETUP = (
+    lj_system(4, density=0.85, dt=0.002)
+    + "pair_style lj/cut 3.0\npair_coeff 1 1 1.0 1.0\n"
+    + """\
 velocity all create 1.6 4928 mom yes rot yes dist gaussian
 fix md all nve
-""" + thermo("step pe ke etotal") + "run 500\n"
+"""
+    + thermo("step pe ke etotal")
+    + "run 500\n"
+)
 
 
 def energy_trace(plumed_dat=None, chunks: int = 100, chunk: int = 20, dt: float = 0.002):
@@ -49,11 +55,7 @@ def test_restraint_on_latent_cv_conserves_energy(tmp_path, which, coordination_m
         restraint = "RESTRAINT ARG=cv.proj AT=1.0 KAPPA=2000"
     plain, _ = energy_trace()
     dat = tmp_path / "plumed.dat"
-    dat.write_text(
-        f"LOAD FILE={paths.plumed_plugin_path()}\n"
-        f"cv: LATENT_CV MODEL={model} ATOMS=1-256\n"
-        f"{restraint}\n"
-    )
+    dat.write_text(f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={model} ATOMS=1-256\n{restraint}\n")
     biased, bias = energy_trace(dat)
     # the bias is strong: it moves by many times the unbiased drift
     assert np.ptp(bias) > 20 * drift(plain) * 256

@@ -42,8 +42,9 @@ def test_export_cli_errors(tmp_path, capsys):
 
 def test_eval_writes_colvar_equal_to_core_and_a_plot(dimer, tmp_path, capsys):
     colvar, png = tmp_path / "colvar.dat", tmp_path / "colvar.png"
-    rc = cli.main(["eval", str(dimer["model"]), str(dimer["dump"]), "-o", str(colvar), "--plot", str(png),
-                   "--no-progress"])
+    rc = cli.main(
+        ["eval", str(dimer["model"]), str(dimer["dump"]), "-o", str(colvar), "--plot", str(png), "--no-progress"]
+    )
     assert rc == 0, capsys.readouterr().err
     fields, data = read_plumed_table(colvar)
     assert fields == ["frame", "step", "z0", "z1", "proj", "dcrys", "n_crystal", "n_nucleus"]
@@ -62,8 +63,18 @@ def test_eval_molecule_dump_sums_to_the_counts_and_reads_back(dimer, tmp_path, c
     from latentcv.cv_models.data.lammps_reader import iter_lammps_dump
 
     colvar, dump = tmp_path / "colvar.dat", tmp_path / "molecules.dump"
-    rc = cli.main(["eval", str(dimer["model"]), str(dimer["dump"]), "-o", str(colvar), "--molecule-dump", str(dump),
-                   "--no-progress"])
+    rc = cli.main(
+        [
+            "eval",
+            str(dimer["model"]),
+            str(dimer["dump"]),
+            "-o",
+            str(colvar),
+            "--molecule-dump",
+            str(dump),
+            "--no-progress",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     fields, data = read_plumed_table(colvar)
     frames = list(iter_lammps_dump(dump))
@@ -72,24 +83,41 @@ def test_eval_molecule_dump_sums_to_the_counts_and_reads_back(dimer, tmp_path, c
         assert len(written.columns["id"]) == f.n_atoms // 2  # one row per molecule
         assert written.timestep == f.timestep
         np.testing.assert_allclose(written.columns["c_p"].sum(), row[fields.index("n_crystal")], rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(written.columns["c_nucleus"].sum(), row[fields.index("n_nucleus")], rtol=1e-5,
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            written.columns["c_nucleus"].sum(), row[fields.index("n_nucleus")], rtol=1e-5, atol=1e-5
+        )
         np.testing.assert_allclose(written.cell, f.cell, atol=1e-12)
 
 
 def test_eval_errors_name_the_fix(dimer, tmp_path, capsys):
     # a dimer model on a trajectory with an odd atom count
     f = dimer["frames"][0]
-    odd = dataclasses.replace(f, positions=f.positions[:-1], molecule=np.arange(f.n_atoms - 1),
-                              species=f.species[:-1])
+    odd = dataclasses.replace(f, positions=f.positions[:-1], molecule=np.arange(f.n_atoms - 1), species=f.species[:-1])
     write_lammps_dump(tmp_path / "odd.dump", [odd])
-    assert cli.main(["eval", str(dimer["model"]), str(tmp_path / "odd.dump"), "--no-progress",
-                     "-o", str(tmp_path / "c.dat")]) == 2
+    assert (
+        cli.main(
+            ["eval", str(dimer["model"]), str(tmp_path / "odd.dump"), "--no-progress", "-o", str(tmp_path / "c.dat")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "2 atoms" in err and "--atoms-per-molecule" in err
     # reduced (lj) model, dump declared in `units real`
-    assert cli.main(["eval", str(dimer["model"]), str(dimer["dump"]), "--units", "real", "--no-progress",
-                     "-o", str(tmp_path / "c.dat")]) == 2
+    assert (
+        cli.main(
+            [
+                "eval",
+                str(dimer["model"]),
+                str(dimer["dump"]),
+                "--units",
+                "real",
+                "--no-progress",
+                "-o",
+                str(tmp_path / "c.dat"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "reduced (lj) and physical units do not convert" in err
     assert cli.main(["eval", str(tmp_path / "missing.pt"), str(dimer["dump"])]) == 2
@@ -108,13 +136,50 @@ def test_length_conversion():
 def test_plumed_input_cli(dimer, tmp_path, capsys):
     out = tmp_path / "plumed.dat"
     n = dimer["frames"][0].n_atoms
-    assert cli.main(["plumed-input", str(dimer["model"]), "--natoms", str(n), "--temp", "1.15", "--cv", "proj",
-                     "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "plumed-input",
+                str(dimer["model"]),
+                "--natoms",
+                str(n),
+                "--temp",
+                "1.15",
+                "--cv",
+                "proj",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
-    assert f"ATOMS=1-{n}" in text and "ARG=cv.proj" in text and f"PACE={METAD_DEFAULTS.pace}" in text and "HEIGHT=1.15" in text
+    assert (
+        f"ATOMS=1-{n}" in text
+        and "ARG=cv.proj" in text
+        and f"PACE={METAD_DEFAULTS.pace}" in text
+        and "HEIGHT=1.15" in text
+    )
     assert "UNITS NATURAL" not in text.replace("# for `plumed driver` add the line: UNITS NATURAL", "")
-    assert cli.main(["plumed-input", str(dimer["model"]), "--natoms", str(n), "--temp", "1.15", "--cv", "n_crystal",
-                     "--height", "2.5", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "plumed-input",
+                str(dimer["model"]),
+                "--natoms",
+                str(n),
+                "--temp",
+                "1.15",
+                "--cv",
+                "n_crystal",
+                "--height",
+                "2.5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "ARG=cv.n_crystal" in out.read_text() and "HEIGHT=2.5" in out.read_text()
     cases = {
         ("--natoms", str(n)): "--temp",
@@ -137,8 +202,15 @@ def test_plumed_input_flags_a_degenerate_sigma_hint(tmp_path, capsys):
     bad = save_model_with_hints(tmp_path / "bad.pt", sigma_hint=[0.05, 0.001, 2e-4, 0.05, 0.1, 0.5])
     good = save_model_with_hints(tmp_path / "good.pt", sigma_hint=[0.05, 0.02, 0.03, 0.05, 1.0, 1.0])
     base = ["--natoms", "32", "--temp", "0.6"]
-    for cv, model, flagged in (("proj", bad, True), ("z1", bad, True), ("z0", bad, False), ("proj", good, False),
-                               ("z1", good, False), ("n_crystal", good, False), ("n_crystal", bad, True)):
+    for cv, model, flagged in (
+        ("proj", bad, True),
+        ("z1", bad, True),
+        ("z0", bad, False),
+        ("proj", good, False),
+        ("z1", good, False),
+        ("n_crystal", good, False),
+        ("n_crystal", bad, True),
+    ):
         out = tmp_path / f"{cv}.dat"
         assert cli.main(["plumed-input", str(model), "--cv", cv, "--out", str(out)] + base) == 0
         text, err = out.read_text(), capsys.readouterr().err
@@ -151,8 +223,10 @@ def test_plumed_input_flags_a_degenerate_sigma_hint(tmp_path, capsys):
     assert "--sigma, at least 0.02" in text and "interface" in text and "SIGMA=0.0002 " in text
     assert "--sigma" in capsys.readouterr().err
     # the user's own --sigma is not second-guessed
-    assert cli.main(["plumed-input", str(bad), "--cv", "proj", "--sigma", "0.05", "--out", str(tmp_path / "s.dat")]
-                    + base) == 0
+    assert (
+        cli.main(["plumed-input", str(bad), "--cv", "proj", "--sigma", "0.05", "--out", str(tmp_path / "s.dat")] + base)
+        == 0
+    )
     assert "REVIEW SIGMA" not in (tmp_path / "s.dat").read_text() and "warning" not in capsys.readouterr().err
 
 
@@ -165,9 +239,13 @@ def test_one_set_of_metad_defaults_across_the_commands():
     parser = cli.build_parser()
     pi = parser.parse_args(["plumed-input", "m.pt"])
     cmp = parser.parse_args(["compare", "m.pt"])
-    for pace, biasfactor in [(pi.pace, pi.biasfactor), (cmp.pace, cmp.biasfactor),
-                             (PlumedInputOptions(atoms="1").pace, PlumedInputOptions(atoms="1").biasfactor),
-                             (CompareConfig().pace, CompareConfig().biasfactor), (DemoConfig().pace, DemoConfig().biasfactor)]:
+    for pace, biasfactor in [
+        (pi.pace, pi.biasfactor),
+        (cmp.pace, cmp.biasfactor),
+        (PlumedInputOptions(atoms="1").pace, PlumedInputOptions(atoms="1").biasfactor),
+        (CompareConfig().pace, CompareConfig().biasfactor),
+        (DemoConfig().pace, DemoConfig().biasfactor),
+    ]:
         assert (pace, biasfactor) == (METAD_DEFAULTS.pace, METAD_DEFAULTS.biasfactor)
     assert cmp.height == CompareConfig().height_kt == METAD_DEFAULTS.height_kt
     # --stride: the PRINT stride of plumed-input, the bias stride of compare; the new names say which

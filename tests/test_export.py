@@ -47,9 +47,26 @@ def _rel(a, b):
 
 def test_metadata_has_every_key(runs):
     meta = dict(native.Model(str(runs["dimer"]["float64"]), warmup=False).metadata)
-    for key in ("contract_version", "name", "length_unit", "dtype", "atoms_per_molecule", "species", "cutoff",
-                "output_names", "description", "provenance", "latent_dim", "crystal_centroid", "melt_centroid",
-                "sigma_hint", "sigma_hint_source", "r_on", "molecule_extent", "data_fingerprint"):
+    for key in (
+        "contract_version",
+        "name",
+        "length_unit",
+        "dtype",
+        "atoms_per_molecule",
+        "species",
+        "cutoff",
+        "output_names",
+        "description",
+        "provenance",
+        "latent_dim",
+        "crystal_centroid",
+        "melt_centroid",
+        "sigma_hint",
+        "sigma_hint_source",
+        "r_on",
+        "molecule_extent",
+        "data_fingerprint",
+    ):
         assert key in meta, key
     assert meta["contract_version"] == "2" and meta["length_unit"] == "lj" and meta["dtype"] == "float64"
     assert meta["ops_version"] == str(OPS_VERSION)  # the fused angular moments
@@ -117,15 +134,27 @@ def test_core_gradients_match_finite_differences(runs, system):
     # centroid from above (h = 1e-5: both ~1e-7 relative)
     scale = np.maximum(np.abs(gp).max(axis=(1, 2)), np.abs(gc).max(axis=(1, 2)))
     assert (scale > 0).all()
-    check_gradient(lambda p, c: core.evaluate(p, c, gradients=False)[0], (pos, cell), (gp, gc), eps=1e-5,
-                   entries=([(0, 0), (5, 1), (pos.shape[0] - 1, 2)], [(0, 0), (1, 1), (2, 2), (1, 0)]),
-                   atol=1e-5 * scale)
+    check_gradient(
+        lambda p, c: core.evaluate(p, c, gradients=False)[0],
+        (pos, cell),
+        (gp, gc),
+        eps=1e-5,
+        entries=([(0, 0), (5, 1), (pos.shape[0] - 1, 2)], [(0, 0), (1, 1), (2, 2), (1, 0)]),
+        atol=1e-5 * scale,
+    )
 
 
 # ---------------------------------------------------------------------------- refusals
 def _card(enc, dtype="float64"):
-    return ModelCard(name="t", length_unit="lj", dtype=dtype, atoms_per_molecule=enc.atoms_per_molecule,
-                     cutoff=enc.cutoff, output_names=NAMES, species=enc.species.tolist())
+    return ModelCard(
+        name="t",
+        length_unit="lj",
+        dtype=dtype,
+        atoms_per_molecule=enc.atoms_per_molecule,
+        cutoff=enc.cutoff,
+        output_names=NAMES,
+        species=enc.species.tolist(),
+    )
 
 
 def _assert_nothing_written(folder, out, sentinel=None):
@@ -152,8 +181,9 @@ def test_refuses_training_mode(runs, tmp_path):
 class _ScriptedDiffers(LatentCVModule):
     """Agrees in eager mode, not once scripted: the check 'scripted vs eager' must catch it."""
 
-    def forward(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
-                edge_shift: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor, edge_shift: torch.Tensor
+    ) -> torch.Tensor:
         out = self.outputs(positions, cell, edge_index, edge_shift)
         if torch.jit.is_scripting():
             out = out * (1.0 + 1e-6)
@@ -163,14 +193,16 @@ class _ScriptedDiffers(LatentCVModule):
 class _DetachedGradient(LatentCVModule):
     """Values right, gradients wrong (n_crystal detached): finite differences must catch it."""
 
-    def forward(self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor,
-                edge_shift: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, positions: torch.Tensor, cell: torch.Tensor, edge_index: torch.Tensor, edge_shift: torch.Tensor
+    ) -> torch.Tensor:
         out = self.outputs(positions, cell, edge_index, edge_shift)
         return torch.cat([out[:-2], out[-2:-1].detach(), out[-1:]])
 
 
-@pytest.mark.parametrize("cls,check", [(_ScriptedDiffers, "scripted vs eager"),
-                                       (_DetachedGradient, "finite differences")])
+@pytest.mark.parametrize(
+    "cls,check", [(_ScriptedDiffers, "scripted vs eager"), (_DetachedGradient, "finite differences")]
+)
 def test_refuses_a_model_that_fails_a_check(runs, tmp_path, cls, check):
     enc = load_encoder(runs["dimer"]["checkpoint"])
     frames = held_out_frames(runs["dimer"]["checkpoint"])[:2]
@@ -208,8 +240,9 @@ def test_export_with_explicit_frames(runs, tmp_path):
     frames = held_out_frames(runs["dimer"]["checkpoint"])
     Dataset(frames).save(tmp_path / "frames.npz")
     log: list[str] = []
-    path = export_checkpoint(runs["dimer"]["checkpoint"], tmp_path / "m.pt", check_frames=tmp_path / "frames.npz",
-                             log=log.append)
+    path = export_checkpoint(
+        runs["dimer"]["checkpoint"], tmp_path / "m.pt", check_frames=tmp_path / "frames.npz", log=log.append
+    )
     assert path.exists() and any("--frames" in line for line in log)
 
 
@@ -222,8 +255,9 @@ def test_plumed_input_runs_in_plumed_driver(runs, tmp_path, system):
     model = runs[system]["float64"]
     frames = held_out_frames(runs[system]["checkpoint"])[:N_DRIVER_FRAMES]
     n = frames[0].n_atoms
-    text = plumed_input(model, PlumedInputOptions(atoms=f"1-{n}", cv="proj", temp=0.58, engine="driver", pace=1,
-                                                  stride=1))
+    text = plumed_input(
+        model, PlumedInputOptions(atoms=f"1-{n}", cv="proj", temp=0.58, engine="driver", pace=1, stride=1)
+    )
     assert "UNITS NATURAL" in text and "BIASFACTOR=30" in text and "LOAD FILE=" in text
     sigma = float(dict(native.Model(str(model), warmup=False).metadata)["sigma_hint"].split(",")[2])
     assert f"SIGMA={sigma:.6g}" in text and "HEIGHT=0.58" in text
@@ -239,7 +273,7 @@ def test_plumed_input_runs_in_plumed_driver(runs, tmp_path, system):
     core = native.Model(str(model), warmup=False)
     for row, f in zip(data, frames):
         v = core.evaluate(f.positions, f.cell, gradients=False)[0]
-        np.testing.assert_allclose(row[1:1 + len(NAMES)], v, rtol=0, atol=6e-7)  # PRINT writes %f (6 decimals)
+        np.testing.assert_allclose(row[1 : 1 + len(NAMES)], v, rtol=0, atol=6e-7)  # PRINT writes %f (6 decimals)
     assert (tmp_path / "HILLS").exists()
 
 
@@ -253,11 +287,13 @@ def test_latent_cv_derivatives_match_plumed_numerical_derivatives(runs, tmp_path
     assert n <= 64
     outputs = ("z0", "proj", "n_crystal")
     args = ",".join(f"{a}.{k}" for k in outputs for a in ("cv", "num"))
-    dat = ("UNITS NATURAL\n"
-           f"LOAD FILE={paths.plumed_plugin_path()}\n"
-           f"cv: LATENT_CV MODEL={model} ATOMS=1-{n} FULL_DERIVATIVES\n"
-           f"num: LATENT_CV MODEL={model} ATOMS=1-{n} NUMERICAL_DERIVATIVES\n"
-           f"DUMPDERIVATIVES ARG={args} FILE=DERIV FMT=%.14e\n")
+    dat = (
+        "UNITS NATURAL\n"
+        f"LOAD FILE={paths.plumed_plugin_path()}\n"
+        f"cv: LATENT_CV MODEL={model} ATOMS=1-{n} FULL_DERIVATIVES\n"
+        f"num: LATENT_CV MODEL={model} ATOMS=1-{n} NUMERICAL_DERIVATIVES\n"
+        f"DUMPDERIVATIVES ARG={args} FILE=DERIV FMT=%.14e\n"
+    )
     proc = run_plumed_driver(tmp_path, dat, [(f.positions, f.cell) for f in frames])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     _, d = read_plumed_table(tmp_path / "DERIV")

@@ -23,7 +23,9 @@ metad: METAD ARG=d PACE=25 HEIGHT=0.3 SIGMA=0.08 FILE=HILLS
 PRINT ARG=d,metad.bias FILE=COLVAR STRIDE=50
 """
 
-SETUP = FREE_PARTICLES + """\
+SETUP = (
+    FREE_PARTICLES
+    + """\
 velocity all create 1.0 4 mom yes rot no
 pair_style zero 2.5
 pair_coeff * *
@@ -31,6 +33,7 @@ fix md all nve
 timestep 0.005
 thermo 1000
 """
+)
 
 REMEDY = "`unfix p` and define it again after the change"
 
@@ -38,8 +41,13 @@ REMEDY = "`unfix p` and define it again after the change"
 def _lmp(workdir: Path, script: str) -> subprocess.CompletedProcess:
     (workdir / "plumed.dat").write_text(PLUMED)
     (workdir / "in.lmp").write_text(script)
-    return subprocess.run([str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"], cwd=workdir,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _whole_lines(path: Path) -> np.ndarray:
@@ -51,15 +59,20 @@ def _whole_lines(path: Path) -> np.ndarray:
     return np.array(rows, dtype=float)
 
 
-@pytest.mark.parametrize("change, message", [
-    ("delete_atoms group one\ncreate_atoms 1 single 0.5 0.5 0.5", "1 atom(s) created and as many deleted"),
-    ("delete_atoms group one compress yes\ncreate_atoms 1 single 0.5 0.5 0.5",
-     "1 atom(s) created and as many deleted"),
-    ("reset_atoms id sort yes", "the IDs of"),
-    ("delete_atoms group one", "the number of atoms changed from 27 to 26"),
-    ("create_atoms 1 single 0.5 0.5 0.5", "the number of atoms changed from 27 to 28"),
-    ("delete_atoms group one compress yes", "the number of atoms changed from 27 to 26"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("delete_atoms group one\ncreate_atoms 1 single 0.5 0.5 0.5", "1 atom(s) created and as many deleted"),
+        (
+            "delete_atoms group one compress yes\ncreate_atoms 1 single 0.5 0.5 0.5",
+            "1 atom(s) created and as many deleted",
+        ),
+        ("reset_atoms id sort yes", "the IDs of"),
+        ("delete_atoms group one", "the number of atoms changed from 27 to 26"),
+        ("create_atoms 1 single 0.5 0.5 0.5", "the number of atoms changed from 27 to 28"),
+        ("delete_atoms group one compress yes", "the number of atoms changed from 27 to 26"),
+    ],
+)
 def test_atoms_changed_under_the_fix_stop_with_the_remedy_and_keep_the_hills(tmp_path, change, message):
     script = SETUP + "fix p all plumed plumedfile plumed.dat outfile plumed.log\nrun 100\ngroup one id 5\n"
     proc = _lmp(tmp_path, script + change + "\nrun 100\n")
@@ -105,10 +118,12 @@ lmp.file("in.lmp")
 
 def _limited_run(workdir: Path, fix_extra: str, steps: int, limit: int) -> subprocess.CompletedProcess:
     (workdir / "plumed.dat").write_text(FAST_PLUMED)
-    (workdir / "in.lmp").write_text(SETUP + f"fix p all plumed plumedfile plumed.dat outfile plumed.log {fix_extra}\n"
-                                    f"run {steps}\n")
-    return subprocess.run([sys.executable, "-c", LIMITED, str(limit)], cwd=workdir, capture_output=True, text=True,
-                          timeout=300)
+    (workdir / "in.lmp").write_text(
+        SETUP + f"fix p all plumed plumedfile plumed.dat outfile plumed.log {fix_extra}\nrun {steps}\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", LIMITED, str(limit)], cwd=workdir, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_a_write_failure_on_hills_stops_the_run_with_whole_lines_kept(tmp_path):
@@ -131,8 +146,10 @@ def test_the_reserve_stops_the_run_before_the_disk_is_full(tmp_path):
     assert len(_whole_lines(tmp_path / "HILLS")) == 200 // 25
 
 
-@pytest.mark.parametrize("keyword, message", [("reserve -1", "reserve '-1'"), ("reserve abc", "reserve 'abc'"),
-                                              ("resume maybe", "resume 'maybe'")])
+@pytest.mark.parametrize(
+    "keyword, message",
+    [("reserve -1", "reserve '-1'"), ("reserve abc", "reserve 'abc'"), ("resume maybe", "resume 'maybe'")],
+)
 def test_bad_keywords_are_errors_naming_the_choices(tmp_path, keyword, message):
     proc = _lmp(tmp_path, SETUP + f"fix p all plumed plumedfile plumed.dat {keyword}\nrun 10\n")
     assert proc.returncode > 0 and f"ERROR: fix plumed: {message}" in proc.stdout + proc.stderr
@@ -141,13 +158,15 @@ def test_bad_keywords_are_errors_naming_the_choices(tmp_path, keyword, message):
 def _tmpfs_available() -> bool:
     if shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
-                           capture_output=True)
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True)
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not _tmpfs_available(), reason="no private mount namespace (unshare -rm) to make a small "
-                                                   "file system in; the file size limit test covers the path")
+@pytest.mark.skipif(
+    not _tmpfs_available(),
+    reason="no private mount namespace (unshare -rm) to make a small "
+    "file system in; the file size limit test covers the path",
+)
 @pytest.mark.parametrize("reserve", ["", "reserve 0"])
 def test_a_full_file_system_stops_the_run(tmp_path, reserve):
     """HILLS and COLVAR on a 48 kB tmpfs (a private mount): with the default reserve the run
@@ -155,14 +174,23 @@ def test_a_full_file_system_stops_the_run(tmp_path, reserve):
     (tmp_path / "plumed.dat").write_text(FAST_PLUMED)
     script = SETUP + f"fix p all plumed plumedfile plumed.dat outfile plumed.log {reserve}\nrun 3000\n"
     (tmp_path / "in.lmp").write_text(script)
-    runner = ("from latentcv.cv_models.engines import open_lammps\n"
-              "lmp = open_lammps(load_fix_plumed=True)\nlmp.file('in.lmp')\n")
-    shell = (f"mount -t tmpfs -o size=48k tmpfs {tmp_path / 'disk'} && cp {tmp_path}/in.lmp {tmp_path}/plumed.dat "
-             f"{tmp_path / 'disk'} && cd {tmp_path / 'disk'} && {sys.executable} -c \"$RUNNER\"; rc=$?; "
-             f"cp HILLS COLVAR {tmp_path}/ 2>/dev/null; exit $rc")
+    runner = (
+        "from latentcv.cv_models.engines import open_lammps\n"
+        "lmp = open_lammps(load_fix_plumed=True)\nlmp.file('in.lmp')\n"
+    )
+    shell = (
+        f"mount -t tmpfs -o size=48k tmpfs {tmp_path / 'disk'} && cp {tmp_path}/in.lmp {tmp_path}/plumed.dat "
+        f'{tmp_path / "disk"} && cd {tmp_path / "disk"} && {sys.executable} -c "$RUNNER"; rc=$?; '
+        f"cp HILLS COLVAR {tmp_path}/ 2>/dev/null; exit $rc"
+    )
     (tmp_path / "disk").mkdir()
-    proc = subprocess.run(["unshare", "-rm", "sh", "-c", shell], env={**os.environ, "RUNNER": runner},
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", shell],
+        env={**os.environ, "RUNNER": runner},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-2000:]
     if reserve:

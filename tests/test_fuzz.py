@@ -38,8 +38,34 @@ def _assert_clean_exit(proc: subprocess.CompletedProcess, what: str) -> None:
 
 
 def _value(rng: np.random.Generator) -> str:
-    pool = ["0", "-1", "1", "2", "7", "1e6", "-1e6", "nan", "inf", "-inf", "1.5", "0.0001", "abc", "", ",",
-            "1-3", "3-1", "1-100000", "-5", "1e308", "2147483648", "cuda:99", "cpu", "auto", "cuda", "ÿ"]
+    pool = [
+        "0",
+        "-1",
+        "1",
+        "2",
+        "7",
+        "1e6",
+        "-1e6",
+        "nan",
+        "inf",
+        "-inf",
+        "1.5",
+        "0.0001",
+        "abc",
+        "",
+        ",",
+        "1-3",
+        "3-1",
+        "1-100000",
+        "-5",
+        "1e308",
+        "2147483648",
+        "cuda:99",
+        "cpu",
+        "auto",
+        "cuda",
+        "ÿ",
+    ]
     return str(rng.choice(pool))
 
 
@@ -48,8 +74,18 @@ def _random_line(rng: np.random.Generator, models: list[str]) -> str:
     if rng.random() < 0.9:
         words.append(f"MODEL={rng.choice(models)}")
     if rng.random() < 0.85:
-        atoms = rng.choice([f"1-{N_ATOMS}", f"1-{N_ATOMS - 1}", f"1-{N_ATOMS},1-2", "1-3", f"{N_ATOMS}-1",
-                            "1,2,3,4", f"1-{N_ATOMS + 10}", _value(rng)])
+        atoms = rng.choice(
+            [
+                f"1-{N_ATOMS}",
+                f"1-{N_ATOMS - 1}",
+                f"1-{N_ATOMS},1-2",
+                "1-3",
+                f"{N_ATOMS}-1",
+                "1,2,3,4",
+                f"1-{N_ATOMS + 10}",
+                _value(rng),
+            ]
+        )
         words.append(f"ATOMS={atoms}")
     for key in ("DEVICE", "THREADS", "SKIN", "NOSUCHKEY"):
         if rng.random() < 0.35:
@@ -93,8 +129,10 @@ def test_corrupted_model_files_never_crash(tmp_path, lj_model):
         d = tmp_path / f"v{k}"
         d.mkdir()
         (d / "m.pt").write_bytes(data)
-        dat = (f"UNITS NATURAL\nLOAD FILE={paths.plumed_plugin_path()}\n"
-               f"cv: LATENT_CV MODEL={d / 'm.pt'} ATOMS=1-{N_ATOMS}\nPRINT ARG=cv.* FILE=COLVAR\n")
+        dat = (
+            f"UNITS NATURAL\nLOAD FILE={paths.plumed_plugin_path()}\n"
+            f"cv: LATENT_CV MODEL={d / 'm.pt'} ATOMS=1-{N_ATOMS}\nPRINT ARG=cv.* FILE=COLVAR\n"
+        )
         proc = run_plumed_driver(d, dat, frames)
         _assert_clean_exit(proc, f"model variant {k}")
         assert proc.returncode != 0 or k >= 4, f"variant {k} (truncated or empty) was accepted"
@@ -129,7 +167,12 @@ def test_random_fix_plumed_arguments_never_crash(tmp_path):
     dat = tmp_path / "plumed.dat"
     dat.write_text("d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT=1.0 KAPPA=1\n")
     setup = lj_system(2, density=0.8442)
-    proc = subprocess.run([sys.executable, "-c", FIX_FUZZ, str(dat), str(tmp_path), setup], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", FIX_FUZZ, str(dat), str(tmp_path), setup],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, f"rc {proc.returncode}\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}"
     assert "FUZZ-DONE" in proc.stdout

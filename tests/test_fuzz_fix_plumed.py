@@ -30,17 +30,23 @@ FIX = "fix p all plumed plumedfile plumed.dat outfile plumed.log\n"
 # (commands, effect): "+1"/"-1" change the number of atoms under the fix, "fix" (re)defines
 # it, "unfix" removes it, "run" steps it, "" does neither of these for sure
 POOL = [
-    ("run 20\n", "run"), ("run 0\n", "run"), ("run 5\n", "run"),
+    ("run 20\n", "run"),
+    ("run 0\n", "run"),
+    ("run 5\n", "run"),
     ("delete_atoms random count 1 no all NULL {seed} compress no\n", "-1"),
     ("delete_atoms random count 1 no all NULL {seed} compress yes\n", "-1"),
     ("create_atoms 1 random 1 {seed} NULL overlap 0.5\n", "+1"),
     ("reset_atoms id sort yes\n", ""),  # may or may not renumber: crash check only
     ("replicate 1 1 2\n", ""),  # refused by LAMMPS while the fix stores per-atom data
     ("displace_atoms all random 0.05 0.05 0.05 {seed} units box\n", ""),
-    ("velocity all scale 1.2\n", ""), ("atom_modify sort 1 0.4\n", ""),
+    ("velocity all scale 1.2\n", ""),
+    ("atom_modify sort 1 0.4\n", ""),
     ("write_restart rs.fuzz\nclear\nread_restart rs.fuzz\n" + MD + FIX, "fix"),
-    ("unfix p\n", "unfix"), (FIX, "fix"), ("minimize 0 0 5 10\n", "run"),
-    ("timestep 0.004\n", ""), ("reset_timestep 0\n", ""),
+    ("unfix p\n", "unfix"),
+    (FIX, "fix"),
+    ("minimize 0 0 5 10\n", "run"),
+    ("timestep 0.004\n", ""),
+    ("reset_timestep 0\n", ""),
 ]
 
 
@@ -81,8 +87,13 @@ def test_random_command_sequences_around_the_fix(tmp_path):
         (case / "plumed.dat").write_text(PLUMED)
         (case / "in.lmp").write_text(script)
         try:
-            proc = subprocess.run([str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"],
-                                  cwd=case, capture_output=True, text=True, timeout=120)
+            proc = subprocess.run(
+                [str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"],
+                cwd=case,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
         except subprocess.TimeoutExpired:
             raise AssertionError(f"case {k} hung:\n{script}") from None
         out = proc.stdout + proc.stderr
@@ -91,7 +102,9 @@ def test_random_command_sequences_around_the_fix(tmp_path):
         assert proc.returncode in (0, 1), f"case {k}: exit {proc.returncode}:\n{script}\n{out[-1500:]}"
         assert "Traceback" not in out, f"case {k}:\n{script}\n{out[-1500:]}"
         if proc.returncode != 0:
-            assert "ERROR" in out, f"case {k}: exit {proc.returncode} without an error message:\n{script}\n{out[-1500:]}"
+            assert "ERROR" in out, (
+                f"case {k}: exit {proc.returncode} without an error message:\n{script}\n{out[-1500:]}"
+            )
         assert not (must_fail and proc.returncode == 0), f"case {k}: ran on after the atoms changed:\n{script}"
         for name in ("HILLS", "COLVAR"):
             _check_whole_lines(case / name, script)

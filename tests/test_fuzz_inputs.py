@@ -42,6 +42,7 @@ class FuzzHang(Exception):
 @pytest.fixture(autouse=True)
 def _time_limit():
     """A hang is a failure: SIGALRM raises FuzzHang inside the case that hangs."""
+
     def hang(signum, frame):
         raise FuzzHang(f"over {TIME_LIMIT_S} s")
 
@@ -63,19 +64,71 @@ def _one_error_line(err: str, command: str) -> bool:
 # ----------------------------------------------------------------------------- configs
 
 BASE_CONFIG: dict[str, Any] = {
-    "data": {"trajectories": [{"path": "crystal.dump", "label": "crystal", "data_file": "crystal.data",
-                               "stride": 1, "units": "lj"},
-                              {"path": "melt.xtc", "top": "melt.pdb", "label": 0, "molecules": "residues",
-                               "length_unit": "nm", "species_map": {"C": 0}}],
-             "n_blocks": 5, "val_fraction": 0.2, "molecule_labels": "frame", "label_cutoff": 0.0},
-    "model": {"cutoff": 1.5, "r_on": 1.2, "hidden": 8, "heads": 2, "stage1_layer": "egnn", "moment_degrees": [6],
-              "bond_order": True, "dtype": "float64", "species": [0]},
-    "training": {"epochs": 3, "lr": 0.003, "batch_size": 4, "device": "cpu", "output_dir": "run", "seed": 1,
-                 "resume": True, "weight_decay": 1e-5},
+    "data": {
+        "trajectories": [
+            {"path": "crystal.dump", "label": "crystal", "data_file": "crystal.data", "stride": 1, "units": "lj"},
+            {
+                "path": "melt.xtc",
+                "top": "melt.pdb",
+                "label": 0,
+                "molecules": "residues",
+                "length_unit": "nm",
+                "species_map": {"C": 0},
+            },
+        ],
+        "n_blocks": 5,
+        "val_fraction": 0.2,
+        "molecule_labels": "frame",
+        "label_cutoff": 0.0,
+    },
+    "model": {
+        "cutoff": 1.5,
+        "r_on": 1.2,
+        "hidden": 8,
+        "heads": 2,
+        "stage1_layer": "egnn",
+        "moment_degrees": [6],
+        "bond_order": True,
+        "dtype": "float64",
+        "species": [0],
+    },
+    "training": {
+        "epochs": 3,
+        "lr": 0.003,
+        "batch_size": 4,
+        "device": "cpu",
+        "output_dir": "run",
+        "seed": 1,
+        "resume": True,
+        "weight_decay": 1e-5,
+    },
 }
 SYNTHETIC = {"atoms_per_molecule": 2, "n_cells": 2, "density": 1.0, "noise": 0.05, "triclinic": False}
-ODD_VALUES: list[Any] = [0, -1, 1, 2.5, -0.5, 1e308, float("nan"), float("inf"), -float("inf"), "", "x", "crystal",
-                         "auto", True, False, [], [1, "a"], [6, 4], {}, {"a": 1}, 2**40, "1-64", "ÿ"]
+ODD_VALUES: list[Any] = [
+    0,
+    -1,
+    1,
+    2.5,
+    -0.5,
+    1e308,
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    "",
+    "x",
+    "crystal",
+    "auto",
+    True,
+    False,
+    [],
+    [1, "a"],
+    [6, 4],
+    {},
+    {"a": 1},
+    2**40,
+    "1-64",
+    "ÿ",
+]
 
 
 def _wrong_type(value: Any, rng: np.random.Generator) -> Any:
@@ -191,7 +244,7 @@ def test_random_config_files_end_in_a_config_error_or_a_valid_config(tmp_path, c
         text = json.dumps(cfg) if path.suffix == ".json" else _to_toml(cfg)
         if rng.random() < 0.1:  # a file cut short or with a stray byte
             cut = int(rng.integers(len(text)))
-            text = text[:cut] + ("" if rng.random() < 0.5 else "\x00]=\"")
+            text = text[:cut] + ("" if rng.random() < 0.5 else '\x00]="')
             changes.append((f"text cut at {cut}", False))
         path.write_text(text)
         what = f"case {case}: {changes}\n{text}"
@@ -221,8 +274,9 @@ FRAME_LINES = 9 + N_ATOMS  # header + atom rows
 def reference_dump(tmp_path_factory) -> tuple[list[str], list]:
     """The lines of a clean 3-frame dump (32 atoms: id mol type x y z) and its frames."""
     path = tmp_path_factory.mktemp("fuzz_dump") / "ref.dump"
-    frames = synthetic_dataset(atoms_per_molecule=1, n_cells=2, frames_per_trajectory=N_FRAMES,
-                               trajectories_per_phase=1)[:N_FRAMES]
+    frames = synthetic_dataset(
+        atoms_per_molecule=1, n_cells=2, frames_per_trajectory=N_FRAMES, trajectories_per_phase=1
+    )[:N_FRAMES]
     write_lammps_dump(path, frames)
     return path.read_text().splitlines(keepends=True), read_lammps_dump(path)
 
@@ -244,8 +298,23 @@ def _dump_mutation(lines: list[str], rng: np.random.Generator) -> tuple[str, str
     (must be refused), "prefix" (only whole frames may be read, equal to the reference's)
     or "any" (either; what is read must still be consistent)."""
     lines = list(lines)
-    kind = str(rng.choice(["truncate", "non_finite", "non_numeric", "integer_column", "swap", "delete", "duplicate",
-                           "fewer_atoms", "count", "garbage", "empty"]))
+    kind = str(
+        rng.choice(
+            [
+                "truncate",
+                "non_finite",
+                "non_numeric",
+                "integer_column",
+                "swap",
+                "delete",
+                "duplicate",
+                "fewer_atoms",
+                "count",
+                "garbage",
+                "empty",
+            ]
+        )
+    )
     k, frame = _row(rng)
     if kind == "truncate":
         text = "".join(lines)
@@ -298,7 +367,7 @@ def _check_frames(frames: list, expected: str, reference: list, text: str, lines
         assert f.positions.shape == (N_ATOMS, 3) and (f.species >= 0).all()
     assert len({f.n_atoms for f in frames}) <= 1
     if expected == "prefix":
-        whole = sum(len(text) >= len("".join(lines[:(k + 1) * FRAME_LINES])) for k in range(N_FRAMES))
+        whole = sum(len(text) >= len("".join(lines[: (k + 1) * FRAME_LINES])) for k in range(N_FRAMES))
         assert len(frames) == whole, f"{len(frames)} frames read from {whole} whole ones"
         for f, ref in zip(frames, reference):
             assert np.array_equal(f.positions, ref.positions)
@@ -336,29 +405,77 @@ def test_random_damaged_dumps_are_refused_or_read_consistently(tmp_path, referen
 
 # option: [(value, valid?)]; a case uses a random subset (the model: molecules of 2 atoms)
 PLUMED_OPTIONS: dict[str, list[tuple[str, bool]]] = {
-    "--natoms": [("64", True), ("32", True), ("63", False), ("-5", False), ("0", False), ("abc", False),
-                 ("1e3", False)],
-    "--atoms": [("1-64", True), ("1-32,33-64", True), ("0-63", False), ("64-1", False), ("1-64 65", False),
-                ("", False), ("1-63", False)],
-    "--temp": [("0.6", True), ("300", True), ("1e-300", True), ("0", False), ("-1", False), ("inf", False),
-               ("nan", False), ("abc", False)],
+    "--natoms": [
+        ("64", True),
+        ("32", True),
+        ("63", False),
+        ("-5", False),
+        ("0", False),
+        ("abc", False),
+        ("1e3", False),
+    ],
+    "--atoms": [
+        ("1-64", True),
+        ("1-32,33-64", True),
+        ("0-63", False),
+        ("64-1", False),
+        ("1-64 65", False),
+        ("", False),
+        ("1-63", False),
+    ],
+    "--temp": [
+        ("0.6", True),
+        ("300", True),
+        ("1e-300", True),
+        ("0", False),
+        ("-1", False),
+        ("inf", False),
+        ("nan", False),
+        ("abc", False),
+    ],
     "--height": [("1.5", True), ("0", False), ("-1", False), ("nan", False), ("inf", False)],
     "--sigma": [("0.2", True), ("1e-9", True), ("0", False), ("-0.1", False), ("-inf", False), ("nan", False)],
     "--pace": [("1", True), ("500", True), ("0", False), ("-1", False), ("2.5", False)],
-    "--biasfactor": [("30", True), ("1.0001", True), ("1", False), ("0.5", False), ("inf", False), ("nan", False),
-                     ("-10", False)],
+    "--biasfactor": [
+        ("30", True),
+        ("1.0001", True),
+        ("1", False),
+        ("0.5", False),
+        ("inf", False),
+        ("nan", False),
+        ("-10", False),
+    ],
     "--stride": [("1", True), ("250", True), ("0", False), ("-2", False)],
     "--threads": [("1", True), ("4", True), ("0", False), ("-1", False)],
-    "--device": [("cpu", True), ("cuda", True), ("cuda:1", True), ("auto", True), ("gpu", False), ("", False),
-                 ("cuda:x", False), ("cpu DEVICE=x", False)],
+    "--device": [
+        ("cpu", True),
+        ("cuda", True),
+        ("cuda:1", True),
+        ("auto", True),
+        ("gpu", False),
+        ("", False),
+        ("cuda:x", False),
+        ("cpu DEVICE=x", False),
+    ],
     "--engine": [("lammps", True), ("driver", True), ("gromacs", False)],
-    "--hills": [("HILLS", True), ("out/H.1", True), ("H 1", False), ("", False), ("a=b", False), ("x#y", False),
-                ("H\n", False), ("{x}", False), ("H\t", False)],
+    "--hills": [
+        ("HILLS", True),
+        ("out/H.1", True),
+        ("H 1", False),
+        ("", False),
+        ("a=b", False),
+        ("x#y", False),
+        ("H\n", False),
+        ("{x}", False),
+        ("H\t", False),
+    ],
     "--colvar": [("COLVAR", True), ("C.dat", True), ("C V", False), ("C=", False)],
     "--cv": [("n_crystal", True), ("proj", True), ("z0", True), ("q6", False), ("", False)],
 }
-METAD = re.compile(r"^metad: METAD ARG=cv\.(\S+) SIGMA=(\S+) HEIGHT=(\S+) PACE=(\S+) BIASFACTOR=(\S+) TEMP=(\S+) "
-                   r"FILE=(\S+)$")
+METAD = re.compile(
+    r"^metad: METAD ARG=cv\.(\S+) SIGMA=(\S+) HEIGHT=(\S+) PACE=(\S+) BIASFACTOR=(\S+) TEMP=(\S+) "
+    r"FILE=(\S+)$"
+)
 
 
 def _random_arguments(rng: np.random.Generator) -> tuple[list[str], bool]:
@@ -386,8 +503,10 @@ def _check_written(text: str, args: list[str]) -> None:
     assert int(pace) >= 1 and 1 < float(biasfactor) < math.inf
     cv = next(line for line in text.splitlines() if line.startswith("cv: LATENT_CV"))
     assert re.fullmatch(r"cv: LATENT_CV MODEL=\S+ ATOMS=\S+ DEVICE=\S+ THREADS=[1-9][0-9]*", cv), cv
-    assert re.fullmatch(r"PRINT ARG=cv\.\*,metad\.bias STRIDE=[1-9][0-9]* FILE=\S+",
-                        next(line for line in text.splitlines() if line.startswith("PRINT"))), args
+    assert re.fullmatch(
+        r"PRINT ARG=cv\.\*,metad\.bias STRIDE=[1-9][0-9]* FILE=\S+",
+        next(line for line in text.splitlines() if line.startswith("PRINT")),
+    ), args
 
 
 def test_random_plumed_input_arguments(tmp_path, capsys):
@@ -422,10 +541,45 @@ def test_random_plumed_input_options_of_any_type_raise_value_errors(tmp_path):
     """The library function, with values of any type: a ValueError or a valid plumed.dat."""
     model = save_model_with_hints(tmp_path / "m.pt", sigma_hint=[0.1, 0.1, 0.1, 0.1, 2.0, 1.0], atoms_per_molecule=2)
     rng = np.random.default_rng(5)
-    pool: list[Any] = [None, 0, 1, 2, -1, 2.5, 1e9, float("nan"), float("inf"), "", "1", "x y", "cpu", "HILLS",
-                       [1], {"a": 1}, True, b"1-64", "1-64", "n_crystal", 30.0, 0.6]
-    fields = ("atoms", "cv", "temp", "height", "sigma", "pace", "biasfactor", "stride", "device", "threads", "engine",
-              "hills", "colvar")
+    pool: list[Any] = [
+        None,
+        0,
+        1,
+        2,
+        -1,
+        2.5,
+        1e9,
+        float("nan"),
+        float("inf"),
+        "",
+        "1",
+        "x y",
+        "cpu",
+        "HILLS",
+        [1],
+        {"a": 1},
+        True,
+        b"1-64",
+        "1-64",
+        "n_crystal",
+        30.0,
+        0.6,
+    ]
+    fields = (
+        "atoms",
+        "cv",
+        "temp",
+        "height",
+        "sigma",
+        "pace",
+        "biasfactor",
+        "stride",
+        "device",
+        "threads",
+        "engine",
+        "hills",
+        "colvar",
+    )
     ok = 0
     for case in range(200):
         values: dict[str, Any] = {"atoms": "1-64", "temp": 0.6}

@@ -68,7 +68,9 @@ def test_tiny_phases_by_ten_wolde(tiny):
     if cfg.system == "trimers":
         pytest.skip("6 in-layer neighbours: ten Wolde (>= 8 solid bonds) reads the trimer crystal as liquid")
     tw = TenWoldeConfig(cutoff=SYSTEMS[cfg.system].tenwolde_cutoff)
-    solid = {name: np.mean([ten_wolde_frame(f, tw).solid_fraction for f in fr]) for name, fr in ds.by_trajectory().items()}
+    solid = {
+        name: np.mean([ten_wolde_frame(f, tw).solid_fraction for f in fr]) for name, fr in ds.by_trajectory().items()
+    }
     assert solid[f"{cfg.system}-crystal-0"] > 0.95
     assert solid[f"{cfg.system}-melt-0"] < 0.1
 
@@ -82,8 +84,16 @@ def test_split_of_generated_data(tiny):
 
 def test_chunked_runs_match_one_run(tmp_path):
     """Splitting `run` into chunks for the progress bar does not change the trajectory."""
-    cfg = GeneratorConfig.preset("tiny", "lj", phases=("melt",), melt_steps=200, quench_steps=200, equil_steps=100,
-                                 prod_steps=200, dump_every=100)
+    cfg = GeneratorConfig.preset(
+        "tiny",
+        "lj",
+        phases=("melt",),
+        melt_steps=200,
+        quench_steps=200,
+        equil_steps=100,
+        prod_steps=200,
+        dump_every=100,
+    )
     one = generate(cfg, tmp_path / "one", progress=False)
     many = generate(GeneratorConfig(**{**cfg.__dict__, "chunk_steps": 70}), tmp_path / "many", progress=False)
     assert len(one) == len(many) == 3
@@ -97,8 +107,20 @@ def test_config_errors_and_cli(tmp_path):
         GeneratorConfig.preset("tiny", "dimers", phases=("transition",)).runs()
     with pytest.raises(ValueError, match="preset"):
         GeneratorConfig.preset("huge")
-    main(["lj", str(tmp_path), "--preset", "tiny", "--phases", "crystal", "--prod-steps", "100",
-          "--save", str(tmp_path / "frames.npz")])
+    main(
+        [
+            "lj",
+            str(tmp_path),
+            "--preset",
+            "tiny",
+            "--phases",
+            "crystal",
+            "--prod-steps",
+            "100",
+            "--save",
+            str(tmp_path / "frames.npz"),
+        ]
+    )
     ds = Dataset.load(tmp_path / "frames.npz")
     assert len(ds) == 3 and ds[0].label == CRYSTAL
 
@@ -118,8 +140,9 @@ def test_tiny_trimer_interface(tmp_path):
     """The trimer interface protocol: a half-crystal slab of whole molecules in its melt."""
     from latentcv.cv_models.analysis.orientation import orientation_frame
 
-    cfg = GeneratorConfig.preset("tiny", "trimers", phases=("interface",), interface_seeds=(("slab", 0.5, 1.4),),
-                                 interface_steps=200)
+    cfg = GeneratorConfig.preset(
+        "tiny", "trimers", phases=("interface",), interface_seeds=(("slab", 0.5, 1.4),), interface_steps=200
+    )
     ds = generate(cfg, tmp_path, progress=False)
     assert ds.trajectories == ["trimers-interface-slab0.5-T1.4-0"] and len(ds) == 3
     f = ds[-1]

@@ -89,8 +89,16 @@ def test_intra_molecular_edges():
 def test_graph_functions_script(tmp_path):
     cell = torch.tensor(CELLS["triclinic"], dtype=D)
     c = torch.tensor(np.random.default_rng(2).random((9, 3)) * 3, dtype=D)
-    for fn in (g.switch, g.molecule_centers, g.molecule_offsets, g.minimum_image, g.neighbor_list, g.frame_graph,
-               g.edge_vectors, g.intra_molecular_edges):
+    for fn in (
+        g.switch,
+        g.molecule_centers,
+        g.molecule_offsets,
+        g.minimum_image,
+        g.neighbor_list,
+        g.frame_graph,
+        g.edge_vectors,
+        g.intra_molecular_edges,
+    ):
         torch.jit.script(fn)
     nl = torch.jit.script(g.neighbor_list)
     assert canon(*nl(c, cell, 2.0)) == canon(*g.neighbor_list(c, cell, 2.0))

@@ -54,10 +54,16 @@ def within(name: str, package: str) -> bool:
 
 APP = "latentcv.cv_models.app"
 RULES = [  # (modules checked, packages they must not import, why)
-    (lambda m: within(m, "latentcv.cv_models") and not within(m, APP), ("latentcv.export", APP),
-     "the model side is below export and the commands"),
-    (lambda m: within(m, "latentcv.export"), ("latentcv.cv_models.training", APP),
-     "deployment never loads the training loop or the commands"),
+    (
+        lambda m: within(m, "latentcv.cv_models") and not within(m, APP),
+        ("latentcv.export", APP),
+        "the model side is below export and the commands",
+    ),
+    (
+        lambda m: within(m, "latentcv.export"),
+        ("latentcv.cv_models.training", APP),
+        "deployment never loads the training loop or the commands",
+    ),
 ]
 
 
@@ -78,4 +84,5 @@ def test_the_reader_resolves_relative_and_local_imports() -> None:
     found = imported_modules(source, "latentcv.cv_models.data.probe")
     assert {"latentcv.export.deploy", "latentcv.cv_models.app.cli.main"} <= found
     assert imported_modules("from . import frames", "latentcv.cv_models.data", is_package=True) >= {
-        "latentcv.cv_models.data.frames"}
+        "latentcv.cv_models.data.frames"
+    }

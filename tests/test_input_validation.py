@@ -77,7 +77,7 @@ def test_a_broken_cell_is_an_error(tmp_path):
 
 def test_frames_with_other_atoms_are_an_error_naming_the_frame(tmp_path):
     lines = dump_lines(tmp_path)
-    fewer = lines[:41 + 3] + ["31\n"] + lines[41 + 4:41 + 9] + lines[41 + 10:]  # frame 1 loses atom id 1
+    fewer = lines[: 41 + 3] + ["31\n"] + lines[41 + 4 : 41 + 9] + lines[41 + 10 :]  # frame 1 loses atom id 1
     with pytest.raises(ValueError, match=r"frame 1 \(timestep 1\) holds 31 atoms, frame 0 \(timestep 0\) 32: every"):
         read_lammps_dump(write(tmp_path, fewer))
     other = list(lines)
@@ -90,13 +90,16 @@ def test_frames_with_other_atoms_are_an_error_naming_the_frame(tmp_path):
         read_lammps_dump(write(tmp_path, retyped))
 
 
-@pytest.mark.parametrize("lines, chars, message", [
-    (59, 10, r"line 60, frame 1 \(timestep 1\): the file ends inside atom row 10 of 32 '"),
-    (45, 0, r"line 46, frame 1 \(timestep 1\): the file ends where 'ITEM: BOX BOUNDS' should be"),
-    (122, 20, r"line 123, frame 2 \(timestep 2\): the file ends inside atom row 32 of 32"),
-    (42, 0, r"line 43, frame 1: the file ends where the timestep should be"),
-    (42, 1, r"line 43, frame 1: the file ends inside the timestep '1'"),
-])
+@pytest.mark.parametrize(
+    "lines, chars, message",
+    [
+        (59, 10, r"line 60, frame 1 \(timestep 1\): the file ends inside atom row 10 of 32 '"),
+        (45, 0, r"line 46, frame 1 \(timestep 1\): the file ends where 'ITEM: BOX BOUNDS' should be"),
+        (122, 20, r"line 123, frame 2 \(timestep 2\): the file ends inside atom row 32 of 32"),
+        (42, 0, r"line 43, frame 1: the file ends where the timestep should be"),
+        (42, 1, r"line 43, frame 1: the file ends inside the timestep '1'"),
+    ],
+)
 def test_a_truncated_dump_names_file_line_and_frame(tmp_path, lines, chars, message):
     """Cut after ``lines`` whole lines and ``chars`` characters of the next one."""
     ref = dump_lines(tmp_path)
@@ -129,7 +132,7 @@ def test_non_numeric_or_malformed_rows_name_the_line(tmp_path):
         with pytest.raises(ValueError, match=r"t\.dump, " + message):
             read_lammps_dump(write(tmp_path, changed))
         assert "\n" not in message
-    extra = lines[:41 + 41] + ["33 33 1 0.5 0.5 0.5\n"] + lines[41 + 41:]  # one row more than NUMBER OF ATOMS says
+    extra = lines[: 41 + 41] + ["33 33 1 0.5 0.5 0.5\n"] + lines[41 + 41 :]  # one row more than NUMBER OF ATOMS says
     with pytest.raises(ValueError, match=r"t\.dump, line 83: unexpected line .*more atom rows than NUMBER OF"):
         read_lammps_dump(write(tmp_path, extra))
     (tmp_path / "bin.dump").write_bytes(b"ITEM: TIMESTEP\n\xff\xfe\x00\n")
@@ -148,9 +151,11 @@ def test_a_broken_data_file_names_file_and_row(tmp_path):
     write_lammps_data(tmp_path / "a.data", frame)
     text = (tmp_path / "a.data").read_text()
     row = next(ln for ln in text.splitlines() if ln.startswith("5 "))
-    for changed, message in ((text.replace(row, row + " 7"), r"b\.data: Atoms row 5 .* has 7 values, expected 6"),
-                             (text.replace(row, set_token(row, 3, "abc")[:-1]), r"b\.data: Atoms row 5: 'abc' is not"),
-                             (text.replace("xlo xhi", "xlo_xhi"), r"b\.data: the header has no 'xlo xhi' line")):
+    for changed, message in (
+        (text.replace(row, row + " 7"), r"b\.data: Atoms row 5 .* has 7 values, expected 6"),
+        (text.replace(row, set_token(row, 3, "abc")[:-1]), r"b\.data: Atoms row 5: 'abc' is not"),
+        (text.replace("xlo xhi", "xlo_xhi"), r"b\.data: the header has no 'xlo xhi' line"),
+    ):
         (tmp_path / "b.data").write_text(changed)
         with pytest.raises(ValueError, match=message):
             read_lammps_data(tmp_path / "b.data")
@@ -168,8 +173,9 @@ def test_a_saved_dataset_with_a_nan_frame_is_refused(tmp_path):
     frames = lj_frames(2)
     frames[1].positions[3, 0] = np.nan
     Dataset(frames).save(tmp_path / "d.npz")
-    (tmp_path / "c.toml").write_text(tiny_config(1).replace(re.search(r"synthetic = .*", tiny_config(1)).group(0),
-                                                            'dataset = "d.npz"'))
+    (tmp_path / "c.toml").write_text(
+        tiny_config(1).replace(re.search(r"synthetic = .*", tiny_config(1)).group(0), 'dataset = "d.npz"')
+    )
     with pytest.raises(ValueError, match=r"d\.npz: trajectory 'crystal0', frame 1: atom 3 \(row from 0\) has a non"):
         load_frames(load_config(tmp_path / "c.toml"))
     (tmp_path / "d.npz").write_bytes(b"PK\x03\x04 not a zip")
@@ -184,8 +190,10 @@ def dump_config(tmp_path: Path, crystal: str = "", melt: str = "", extra: str = 
     """A config training on crystal.dump and melt.dump (written here) with extra keys in their tables."""
     for name in ("crystal0", "melt0"):
         write_lammps_dump(tmp_path / f"{name}.dump", lj_frames(5, name))
-    rows = (f'  {{ path = "crystal0.dump", label = "crystal"{crystal} }},\n'
-            f'  {{ path = "melt0.dump", label = "melt"{melt} }},\n')
+    rows = (
+        f'  {{ path = "crystal0.dump", label = "crystal"{crystal} }},\n'
+        f'  {{ path = "melt0.dump", label = "melt"{melt} }},\n'
+    )
     text = re.sub(r"synthetic = .*\n", "trajectories = [\n" + rows + "]\n", tiny_config(1, 1, "run")) + extra
     (tmp_path / "c.toml").write_text(text)
     return tmp_path / "c.toml"
@@ -194,14 +202,14 @@ def dump_config(tmp_path: Path, crystal: str = "", melt: str = "", extra: str = 
 def test_trajectory_tables_name_unknown_keys_and_bad_values(tmp_path):
     cases = {
         (", foo = 1", ""): r"unknown key data\.trajectories\[0\]\.foo of crystal0\.dump; the table of a LAMMPS "
-                           r"dump takes path, label, trajectory, stride, data_file, atoms_per_molecule, units",
+        r"dump takes path, label, trajectory, stride, data_file, atoms_per_molecule, units",
         (", lable = 1", ""): r"unknown key data\.trajectories\[0\]\.lable of crystal0\.dump \(did you mean 'label'\?\)",
         ("", ", top = 'x.pdb', units = 'lj'"): r"unknown key data\.trajectories\[1\]\.units of melt0\.dump \(it "
-                                               r"applies to LAMMPS dumps\); the table of an mdtraj-read file takes",
+        r"applies to LAMMPS dumps\); the table of an mdtraj-read file takes",
         (", stride = '2'", ""): r"data\.trajectories\[0\]\.stride of crystal0\.dump: '2' is not valid; expected an "
-                                r"integer >= 1",
+        r"integer >= 1",
         (", units = 'kelvin'", ""): r"data\.trajectories\[0\]\.units .*'kelvin' is not valid; expected a LAMMPS "
-                                    r"units style",
+        r"units style",
         (", start = 1.5", ""): r"data\.trajectories\[0\]\.start .*: 1\.5 is not valid",
     }
     for (crystal, melt), message in cases.items():
@@ -209,8 +217,11 @@ def test_trajectory_tables_name_unknown_keys_and_bad_values(tmp_path):
             load_config(dump_config(tmp_path, crystal, melt))
     cfg = dump_config(tmp_path)
     cfg.write_text(cfg.read_text().replace('label = "crystal"', 'label = "solid"'))
-    with pytest.raises(ConfigError, match=r"data\.trajectories\[0\]\.label of crystal0\.dump: 'solid' is not "
-                                          r"valid; expected \"crystal\", \"melt\""):
+    with pytest.raises(
+        ConfigError,
+        match=r"data\.trajectories\[0\]\.label of crystal0\.dump: 'solid' is not "
+        r"valid; expected \"crystal\", \"melt\"",
+    ):
         load_config(cfg)
     cfg = dump_config(tmp_path)
     cfg.write_text(cfg.read_text().replace('path = "melt0.dump", ', ""))
@@ -222,11 +233,11 @@ def test_config_keys_at_every_depth_are_checked(tmp_path):
     base = tiny_config(1)
     cases = {
         base.replace("n_cells = 2", "n_cells = 2, n_cels = 3"): r"unknown key data\.synthetic\.n_cels \(did you mean "
-                                                                 r"'n_cells'\?\); valid keys: atoms_per_molecule",
+        r"'n_cells'\?\); valid keys: atoms_per_molecule",
         base.replace("n_cells = 2", "n_cells = 2.5"): r"data\.synthetic\.n_cells = 2\.5: expected an integer",
         base.replace("n_cells = 2", "n_cells = 0"): r"data\.synthetic\.n_cells = 0: must be >= 1",
         base.replace("hidden = 8", "hiden = 8"): r"unknown key model\.hiden \(did you mean 'hidden'\?\); valid keys: "
-                                                 r"atoms_per_molecule, species",
+        r"atoms_per_molecule, species",
         base.replace("lr = 5e-3", "lr = nan"): r"training\.lr = nan: expected a finite number",
         base.replace("lr = 5e-3", "lr = inf"): r"training\.lr = inf: expected a finite number",
         base.replace("n_blocks = 5", "n_blocks = [5]"): r"data\.n_blocks = \[5\]: expected an integer",
@@ -260,8 +271,11 @@ def test_trajectory_keys_are_the_readers_keyword_arguments():
 def test_an_empty_trajectory_is_an_error_naming_it(tmp_path):
     cfg = dump_config(tmp_path)
     (tmp_path / "crystal0.dump").write_text("")
-    with pytest.raises(ValueError, match=r"data\.trajectories\[0\] \(.*crystal0\.dump, label crystal\): no frames in the "
-                                         r"file; every trajectory the config names must give frames"):
+    with pytest.raises(
+        ValueError,
+        match=r"data\.trajectories\[0\] \(.*crystal0\.dump, label crystal\): no frames in the "
+        r"file; every trajectory the config names must give frames",
+    ):
         load_frames(load_config(cfg))
     cfg = dump_config(tmp_path, ", start = 10")
     with pytest.raises(ValueError, match=r"no frames selected by \{'start': 10\}"):
@@ -300,9 +314,12 @@ def test_a_diverging_run_stops_and_keeps_the_good_checkpoints(tmp_path, capsys):
     assert main(["train", str(cfg), "--no-resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
-    assert re.search(r"training stopped at epoch 0, step [1-9]: the (loss|gradient norm) is (nan|inf) on the batch of "
-                     r"frames \w+:\d+.*learning rate too high \(\[training\] lr = 1e\+200: lower it, e\.g\. "
-                     r"--set training\.lr=1e\+199\).*checkpoint_last\.pt keeps the last good epoch", err[0]), err[0]
+    assert re.search(
+        r"training stopped at epoch 0, step [1-9]: the (loss|gradient norm) is (nan|inf) on the batch of "
+        r"frames \w+:\d+.*learning rate too high \(\[training\] lr = 1e\+200: lower it, e\.g\. "
+        r"--set training\.lr=1e\+199\).*checkpoint_last\.pt keeps the last good epoch",
+        err[0],
+    ), err[0]
     assert {p.name: p.read_bytes() for p in run.glob("checkpoint*.pt")} == before
 
 
@@ -311,8 +328,11 @@ def test_train_refuses_frames_with_a_nan_position(tmp_path):
     cfg_path.write_text(tiny_config(1, 1, "run"))
     frames = synthetic_dataset(atoms_per_molecule=1, n_cells=2, frames_per_trajectory=5)
     frames[7].positions[2, 1] = np.inf
-    with pytest.raises(ConfigError, match=rf"trajectory '{frames[7].trajectory}', frame {frames[7].index}: atom 2 "
-                                          r"\(row from 0\) has a non-finite position"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"trajectory '{frames[7].trajectory}', frame {frames[7].index}: atom 2 "
+        r"\(row from 0\) has a non-finite position",
+    ):
         train(load_config(cfg_path), frames)
     assert not (tmp_path / "run" / "checkpoint_last.pt").exists()
 
@@ -325,9 +345,11 @@ def test_an_error_in_a_training_process_comes_back_as_one_line():
     """processes > 1: torch hands back the process's traceback as text; train() raises its last line."""
     from latentcv.cv_models.training import _process_error
 
-    text = ('\n\n-- Process 1 terminated with the following error:\nTraceback (most recent call last):\n  File "x.py", '
-            'line 1, in f\nlatentcv.cv_models.training.TrainingDivergedError: training stopped at epoch 0, step 1: '
-            'the loss is nan\n')
+    text = (
+        '\n\n-- Process 1 terminated with the following error:\nTraceback (most recent call last):\n  File "x.py", '
+        "line 1, in f\nlatentcv.cv_models.training.TrainingDivergedError: training stopped at epoch 0, step 1: "
+        "the loss is nan\n"
+    )
     err = _process_error(text, 2)
     assert isinstance(err, TrainingDivergedError)
     assert str(err) == "training stopped at epoch 0, step 1: the loss is nan (in one of 2 training processes)"
@@ -388,9 +410,37 @@ def test_plumed_input_refuses_every_bad_option(hints_model, tmp_path, capsys, ar
 
 def test_plumed_input_good_options_are_written(hints_model, tmp_path):
     out = tmp_path / "plumed.dat"
-    assert main(["plumed-input", str(hints_model), "--natoms", "64", "--temp", "0.6", "--height", "0.3", "--sigma",
-                 "0.5", "--pace", "1", "--biasfactor", "1.5", "--stride", "1", "--device", "cuda:1", "--hills",
-                 "out/H.1", "--colvar", "C-2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "plumed-input",
+                str(hints_model),
+                "--natoms",
+                "64",
+                "--temp",
+                "0.6",
+                "--height",
+                "0.3",
+                "--sigma",
+                "0.5",
+                "--pace",
+                "1",
+                "--biasfactor",
+                "1.5",
+                "--stride",
+                "1",
+                "--device",
+                "cuda:1",
+                "--hills",
+                "out/H.1",
+                "--colvar",
+                "C-2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     metad = next(ln for ln in out.read_text().splitlines() if ln.startswith("metad:"))
     assert metad == "metad: METAD ARG=cv.n_crystal SIGMA=0.5 HEIGHT=0.3 PACE=1 BIASFACTOR=1.5 TEMP=0.6 FILE=out/H.1"
     assert main(["plumed-input", str(hints_model), "--natoms", "64", "--temp", "0.6", "--out", str(tmp_path)]) == 2

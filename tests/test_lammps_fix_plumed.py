@@ -26,7 +26,18 @@ PLUGIN = paths.lammps_plugin_path()
 paths.plumed_kernel_path()
 
 from tests.lammps_scaffold import (  # noqa: E402
-    ARGON, STRESS, VOIGT, add_fix_plumed, jiggle, lammps, lj_system, lmp_command, pressure_tensor, snapshot, thermo)
+    ARGON,
+    STRESS,
+    VOIGT,
+    add_fix_plumed,
+    jiggle,
+    lammps,
+    lj_system,
+    lmp_command,
+    pressure_tensor,
+    snapshot,
+    thermo,
+)
 
 # Per unit style: the LJ crystal (lj: this lattice density; others: argon), its jiggle, the
 # restraint constant, and the factors that turn MD units into PLUMED's (nm, kJ/mol; lj =
@@ -37,17 +48,31 @@ SYSTEMS = {
     "real": dict(density=None, dt=1.0, length=0.1, energy=4.184, jiggle=0.3, k=0.8),
     "metal": dict(density=None, dt=0.001, length=0.1, energy=96.48533212331002, jiggle=0.3, k=0.036),
 }
-SYSTEMS.update({units: dict(density=None, dt=None, length=u.nm, energy=u.kj_per_mol, jiggle=0.03 / u.nm,
-                            k=0.8 * 4.184 / 0.01 * u.nm**2 / u.kj_per_mol)
-                for units, u in LAMMPS_UNIT_STYLES.items() if units not in SYSTEMS})
+SYSTEMS.update(
+    {
+        units: dict(
+            density=None,
+            dt=None,
+            length=u.nm,
+            energy=u.kj_per_mol,
+            jiggle=0.03 / u.nm,
+            k=0.8 * 4.184 / 0.01 * u.nm**2 / u.kj_per_mol,
+        )
+        for units, u in LAMMPS_UNIT_STYLES.items()
+        if units not in SYSTEMS
+    }
+)
 TILT = (1.0, 0.5, -0.5)  # xy xz yz in lattice units: fcc lattice vectors, crystal intact
 
 
 def build(lmp, units: str, triclinic: bool = False, cells: int = 3) -> None:
     """The jiggled LJ crystal in ``units`` (tests/lammps_scaffold.py), extensive thermo output."""
     s = SYSTEMS[units]
-    lmp.commands_string(lj_system(cells, density=s["density"], units=units, dt=s["dt"],
-                                  tilt=TILT if triclinic else None) + jiggle(s["jiggle"]) + thermo(STRESS))
+    lmp.commands_string(
+        lj_system(cells, density=s["density"], units=units, dt=s["dt"], tilt=TILT if triclinic else None)
+        + jiggle(s["jiggle"])
+        + thermo(STRESS)
+    )
 
 
 def add_fix(lmp, dat: Path, log: Path) -> None:
@@ -87,8 +112,18 @@ def pick_pair(x: np.ndarray, cell: np.ndarray, triclinic: bool) -> tuple[int, in
 
 @pytest.mark.parametrize(
     "units,triclinic",
-    [("lj", False), ("real", False), ("metal", False), ("lj", True), ("real", True), ("nano", False),
-     ("electron", False), ("si", False), ("cgs", False), ("micro", True)],
+    [
+        ("lj", False),
+        ("real", False),
+        ("metal", False),
+        ("lj", True),
+        ("real", True),
+        ("nano", False),
+        ("electron", False),
+        ("si", False),
+        ("cgs", False),
+        ("micro", True),
+    ],
 )
 def test_restraint_forces_virial_energy(lmp, tmp_path, units, triclinic):
     """RESTRAINT on a DISTANCE: the force change is exactly -k(s-s0) ds/dr, the virial
@@ -319,8 +354,10 @@ def test_lengths_masses_charges_time_reach_plumed_in_its_units(lmp, tmp_path, un
     lmp.command("fix q all property/atom q")  # the atomic LJ system with charges
     lmp.command(f"set atom 1 charge {0.5 * lmp.extract_global('qelectron')!r}")
     dat = tmp_path / "plumed.dat"
-    dat.write_text(f"DUMPMASSCHARGE FILE={tmp_path / 'mq'}\nd: DISTANCE ATOMS=1,2\n"
-                   f"PRINT ARG=d FILE={tmp_path / 'colvar'} STRIDE=1 FMT=%.17g\n")
+    dat.write_text(
+        f"DUMPMASSCHARGE FILE={tmp_path / 'mq'}\nd: DISTANCE ATOMS=1,2\n"
+        f"PRINT ARG=d FILE={tmp_path / 'colvar'} STRIDE=1 FMT=%.17g\n"
+    )
     add_fix_plumed(lmp, dat, tmp_path / "plumed.log")
     lmp.command("run 2")
     rows = [ln.split() for ln in (tmp_path / "mq").read_text().splitlines() if not ln.startswith("#")]
@@ -414,12 +451,15 @@ def test_killing_the_lmp_wrapper_ends_lammps(tmp_path):
         deadline = time.time() + 20
         alive = children
         while alive and time.time() < deadline:
-            alive = [c for c in children if Path(f"/proc/{c}").exists()
-                     and "Z" not in Path(f"/proc/{c}/stat").read_text().split()[2]]
+            alive = [
+                c
+                for c in children
+                if Path(f"/proc/{c}").exists() and "Z" not in Path(f"/proc/{c}/stat").read_text().split()[2]
+            ]
             time.sleep(0.2)
         assert not alive, f"LAMMPS {alive} still runs after its wrapper was killed"
     finally:
-        for c in (children if "children" in dir() else []):
+        for c in children if "children" in dir() else []:
             try:
                 os.kill(c, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

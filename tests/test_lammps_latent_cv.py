@@ -25,8 +25,11 @@ SYSTEMS = {
 
 def build(lmp, units: str, triclinic: bool) -> None:
     density, amount, *_ = SYSTEMS[units]
-    lmp.commands_string(lj_system(3, density=density, units=units, tilt=(1.0, 0.5, -0.5) if triclinic else None)
-                        + jiggle(amount) + thermo(STRESS))
+    lmp.commands_string(
+        lj_system(3, density=density, units=units, tilt=(1.0, 0.5, -0.5) if triclinic else None)
+        + jiggle(amount)
+        + thermo(STRESS)
+    )
 
 
 @pytest.mark.parametrize(
@@ -73,8 +76,15 @@ def test_restraint_on_latent_cv(lmp, tmp_path, coordination_model, units, tricli
 
     # and independently: the trace of W is -dU/dδ under a uniform scaling (1+δ) of box and atoms
     # (U = k (s - s0) s; tolerance max(1e-5 |dU/dδ|, 1e-12))
-    check_gradient(lambda p, c: k * (s - s0) * core.evaluate(p, c, gradients=False)[0][0], (x, cell), eps=1e-6,
-                   directions=[((x, cell), -np.trace(w))], rtol=1e-5, floor=1e-7, relative_to="numerical")
+    check_gradient(
+        lambda p, c: k * (s - s0) * core.evaluate(p, c, gradients=False)[0][0],
+        (x, cell),
+        eps=1e-6,
+        directions=[((x, cell), -np.trace(w))],
+        rtol=1e-5,
+        floor=1e-7,
+        relative_to="numerical",
+    )
 
 
 @pytest.mark.parametrize("units", ["lj", "real"])
@@ -84,8 +94,7 @@ def test_metad_on_latent_cv_deposits_hills(lmp, tmp_path, coordination_model, un
     temp, dt = (1.2, 0.005) if units == "lj" else (150.0, 2.0)
     dat = tmp_path / "plumed.dat"
     dat.write_text(
-        f"LOAD FILE={paths.plumed_plugin_path()}\n"
-        "cv: LATENT_CV MODEL={m} ATOMS=1-108\n".format(m=model_path)
+        f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={{m}} ATOMS=1-108\n".format(m=model_path)
         + f"metad: METAD ARG=cv.mean SIGMA=0.05 HEIGHT=1.0 PACE=10 TEMP={temp} BIASFACTOR=5 FILE={tmp_path / 'HILLS'}\n"
         f"PRINT ARG=cv.mean,metad.bias STRIDE=10 FILE={tmp_path / 'COLVAR'}\n"
     )

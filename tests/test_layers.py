@@ -1,7 +1,6 @@
 """Layers: TorchScript round trip, permutation equivariance/invariance, E(3) behaviour,
 smoothness when an edge's switch weight goes to zero."""
 
-import numpy as np
 import pytest
 import torch
 
@@ -184,6 +183,7 @@ def test_fused_operators_gradcheck_and_errors():
     def geometry(c, h):
         out = torch.ops.latentcv.pair_geometry(c, h, frame, pairs, shift, 2.5, 1.0, mu, 0.6)
         return out[2], out[3], out[4], out[5]
+
     assert torch.autograd.gradcheck(geometry, (centers, cells))
     with pytest.raises(RuntimeError, match="outside"):
         torch.ops.latentcv.pair_geometry(centers, cells, frame, pairs + 6, shift, 2.5, 1.0, mu, 0.6)
@@ -257,8 +257,11 @@ def test_the_fused_choice_is_made_in_one_place(monkeypatch):
     from latentcv.cv_models.paths import MissingNativeFile
 
     def build():
-        return (HierarchicalEncoder(ModelConfig(atoms_per_molecule=1, hidden=8, rbf=4, stage2_hidden=8)),
-                L.AngularMoments(F, E_DIM, 3, 6), L.AttentionMessagePassing(F, E_DIM, F, 2, edge_values=False))
+        return (
+            HierarchicalEncoder(ModelConfig(atoms_per_molecule=1, hidden=8, rbf=4, stage2_hidden=8)),
+            L.AngularMoments(F, E_DIM, 3, 6),
+            L.AttentionMessagePassing(F, E_DIM, F, 2, edge_values=False),
+        )
 
     built = fused.use_fused()
     assert [m.fused for m in build()] == [built] * 3

@@ -12,21 +12,38 @@ from latentcv.cv_models.app.metad_run import MetadRunConfig, run_metadynamics
 from latentcv.cv_models.data.plumed_table import read_plumed_table
 
 ROOT = Path(__file__).resolve().parent.parent
-ENERGY_METAD = ("e: ENERGY\nmetad: METAD ARG=e SIGMA=1 HEIGHT=0.1 PACE=50 BIASFACTOR=10 TEMP=0.58 FILE={d}/HILLS\n"
-                "PRINT ARG=e,metad.bias STRIDE=50 FILE={d}/COLVAR\n")
+ENERGY_METAD = (
+    "e: ENERGY\nmetad: METAD ARG=e SIGMA=1 HEIGHT=0.1 PACE=50 BIASFACTOR=10 TEMP=0.58 FILE={d}/HILLS\n"
+    "PRINT ARG=e,metad.bias STRIDE=50 FILE={d}/COLVAR\n"
+)
 
 
 def tiny(folder: Path, **kw) -> MetadRunConfig:
     """32 LJ atoms, a short melt; ``kw`` on top."""
-    return MetadRunConfig(folder=folder, cells=2, melt_steps=100, equil_steps=50, dump_every=100, hold_steps=200,
-                          chunk_steps=100, check_every=200, progress=False, **kw)
+    return MetadRunConfig(
+        folder=folder,
+        cells=2,
+        melt_steps=100,
+        equil_steps=50,
+        dump_every=100,
+        hold_steps=200,
+        chunk_steps=100,
+        check_every=200,
+        progress=False,
+        **kw,
+    )
 
 
 def test_a_biased_run_stops_once_crystallised(tmp_path):
     """threshold -1: every frame counts as crystal, so the run stops at the first check
     that covers the hold (step 200 of 2000), with the hills and frames of those steps."""
-    cfg = tiny(tmp_path / "run", plumed=ENERGY_METAD.format(d=tmp_path / "run"), steps=2000, crystal_threshold=-1.0,
-               stop_when_crystallised=True)
+    cfg = tiny(
+        tmp_path / "run",
+        plumed=ENERGY_METAD.format(d=tmp_path / "run"),
+        steps=2000,
+        crystal_threshold=-1.0,
+        stop_when_crystallised=True,
+    )
     run = run_metadynamics(cfg)
     assert run.biased and run.steps_run == 200 and run.crystallised_at == 0
     assert run.steps == [0, 100, 200] and len(run.fraction) == 3 and run.ms_per_step > 0

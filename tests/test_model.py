@@ -22,12 +22,25 @@ D = torch.float64
 SMALL = dict(hidden=8, stage2_hidden=8, rbf=6, moment_channels=2, molecule_latent=4, heads=2)
 CONFIGS = {
     "lj": ModelConfig(atoms_per_molecule=1, **SMALL),
-    "dimer_egnn_diffpool": ModelConfig(atoms_per_molecule=2, stage1_layer="egnn", stage1_pool="diffpool",
-                                       concat="attention", global_pool="mean", **SMALL),
-    "trimer_attention": ModelConfig(atoms_per_molecule=3, stage1_layer="attention", stage1_pool="attention",
-                                    global_pool="sum", variational=True, **SMALL),
-    "dimer_mp_mean": ModelConfig(atoms_per_molecule=2, stage1_layer="mp", stage1_aggr="mean",
-                                 global_pool="diffpool", **SMALL),
+    "dimer_egnn_diffpool": ModelConfig(
+        atoms_per_molecule=2,
+        stage1_layer="egnn",
+        stage1_pool="diffpool",
+        concat="attention",
+        global_pool="mean",
+        **SMALL,
+    ),
+    "trimer_attention": ModelConfig(
+        atoms_per_molecule=3,
+        stage1_layer="attention",
+        stage1_pool="attention",
+        global_pool="sum",
+        variational=True,
+        **SMALL,
+    ),
+    "dimer_mp_mean": ModelConfig(
+        atoms_per_molecule=2, stage1_layer="mp", stage1_aggr="mean", global_pool="diffpool", **SMALL
+    ),
 }
 
 
@@ -52,6 +65,7 @@ def frame(a, triclinic=True, seed=0, n_cells=2):
 def evaluate(enc):
     def fn(pos, cell):
         return enc.evaluate(pos, cell)
+
     return fn
 
 
@@ -112,7 +126,7 @@ def _assert_smooth(ts, vals, ders):
     h = ts[1] - ts[0]
     # trapezoid consistency: a jump in value (or a wrong gradient) breaks it
     trap = vals[1:] - vals[:-1] - 0.5 * h * (ders[1:] + ders[:-1])
-    assert np.abs(trap).max() < 50 * h ** 2 * max(1.0, np.abs(ders).max()), np.abs(trap).max()
+    assert np.abs(trap).max() < 50 * h**2 * max(1.0, np.abs(ders).max()), np.abs(trap).max()
     # no jump in the derivative
     assert np.abs(np.diff(ders)).max() < 200 * h * max(1.0, np.abs(ders).max())
 
@@ -178,8 +192,16 @@ def test_gradients_match_finite_differences(name):
             return float(f(torch.from_numpy(p), torch.from_numpy(h)))
 
     atoms = [divmod(int(k), 3) for k in np.random.default_rng(0).choice(pos.numel(), 12, replace=False)]
-    check_gradient(value, (pos.numpy(), cell.numpy()), (gp.numpy(), gh.numpy()), eps=1e-5,
-                   entries=(atoms, list(np.ndindex(3, 3))), rtol=1e-6, floor=1.0, relative_to="numerical")
+    check_gradient(
+        value,
+        (pos.numpy(), cell.numpy()),
+        (gp.numpy(), gh.numpy()),
+        eps=1e-5,
+        entries=(atoms, list(np.ndindex(3, 3))),
+        rtol=1e-6,
+        floor=1.0,
+        relative_to="numerical",
+    )
 
 
 @pytest.mark.parametrize("name", ["lj", "dimer_egnn_diffpool"])
@@ -261,8 +283,14 @@ def test_fused_pair_geometry_equals_core_torch_path(name, dtype):
             enc.fused = fused
             p = torch.cat(pos[:n_frames]).requires_grad_(True)
             c = torch.stack(cells[:n_frames]).requires_grad_(True)
-            out = enc.encode(p, c, torch.cat(batch[:n_frames]), torch.cat(pairs[:n_frames], 1),
-                             torch.cat(shifts[:n_frames]), n_frames)
+            out = enc.encode(
+                p,
+                c,
+                torch.cat(batch[:n_frames]),
+                torch.cat(pairs[:n_frames], 1),
+                torch.cat(shifts[:n_frames]),
+                n_frames,
+            )
             total = out.z.sum() + out.n_crystal.sum() + (out.p_logit * torch.cos(out.p_logit)).sum()
             results.append((out, torch.autograd.grad(total, (p, c))))
         enc.fused = True
@@ -292,16 +320,30 @@ def test_batched_frames_equal_frames_alone(name, fused):
     for k, (tri, cells) in enumerate([(True, 2), (False, 2), (True, 3)]):
         pos, cell = frame(a, triclinic=tri, seed=k, n_cells=cells)
         n = pos.shape[0]
-        frames.append(Frame(positions=pos, cell=cell, molecule=np.arange(n) // a, species=np.zeros(n, dtype=np.int64),
-                            label=k % 2, index=k))
+        frames.append(
+            Frame(
+                positions=pos,
+                cell=cell,
+                molecule=np.arange(n) // a,
+                species=np.zeros(n, dtype=np.int64),
+                label=k % 2,
+                index=k,
+            )
+        )
     samples = prepare_samples(frames, a, enc.cutoff, D)
     with torch.no_grad():
         b = collate(samples, torch.device("cpu"))
         out = enc.encode(b["positions"], b["cells"], b["mol_batch"], b["edge_index"], b["edge_shift"], len(samples))
         p_batched = torch.split(out.p_logit, [s["n_mol"] for s in samples])
         for k, s in enumerate(samples):
-            alone = enc.encode(s["positions"], s["cell"].unsqueeze(0), torch.zeros(s["n_mol"], dtype=torch.long),
-                               s["edge_index"], s["edge_shift"], 1)
+            alone = enc.encode(
+                s["positions"],
+                s["cell"].unsqueeze(0),
+                torch.zeros(s["n_mol"], dtype=torch.long),
+                s["edge_index"],
+                s["edge_shift"],
+                1,
+            )
             torch.testing.assert_close(out.z[k], alone.z[0], atol=1e-12, rtol=1e-10)
             torch.testing.assert_close(out.n_crystal[k], alone.n_crystal[0], atol=1e-12, rtol=1e-10)
             torch.testing.assert_close(p_batched[k], alone.p_logit, atol=1e-12, rtol=1e-10)

@@ -65,8 +65,10 @@ class EdgeConvChecks(ModelChecks):
 
     def symmetries(self, inputs: tuple):
         perm = permutation(N, 1)
-        return {"node_relabelling": Symmetry(relabel_nodes(inputs, perm, [0], [1]), rows(perm)),
-                "edge_order": Symmetry(reorder_edges(inputs, permutation(E, 2), [2, 3], [1]))}
+        return {
+            "node_relabelling": Symmetry(relabel_nodes(inputs, perm, [0], [1]), rows(perm)),
+            "edge_order": Symmetry(reorder_edges(inputs, permutation(E, 2), [2, 3], [1])),
+        }
 
 
 class TestMessagePassingSum(EdgeConvChecks):
@@ -118,9 +120,12 @@ class CoordinateLayerChecks(ModelChecks):
 
         def moved(outs):
             return [outs[0], outs[1] @ rot.T.to(outs[1]) + t.to(outs[1])]
-        return {"node_relabelling": Symmetry(relabel_nodes(inputs, perm, [0, 1], [2]), rows(perm)),
-                "edge_order": Symmetry(reorder_edges(inputs, permutation(E, 2), [3, 4], [2])),
-                "rotation_reflection_translation": Symmetry((h, pos @ rot.T + t, ei, ea, w), moved)}
+
+        return {
+            "node_relabelling": Symmetry(relabel_nodes(inputs, perm, [0, 1], [2]), rows(perm)),
+            "edge_order": Symmetry(reorder_edges(inputs, permutation(E, 2), [3, 4], [2])),
+            "rotation_reflection_translation": Symmetry((h, pos @ rot.T + t, ei, ea, w), moved),
+        }
 
 
 class TestEGNNLayer(CoordinateLayerChecks):
@@ -158,9 +163,11 @@ class AngularMomentsChecks(ModelChecks):
         h, ei, vec, ea, w = inputs
         perm = permutation(N, 1)
         rot = torch.tensor(rotation(5, reflect=True))
-        return {"node_relabelling": Symmetry(relabel_nodes(inputs, perm, [0], [1]), rows(perm)),
-                "edge_order": Symmetry(reorder_edges(inputs, permutation(E, 2), [2, 3, 4], [1])),
-                "rotation_reflection": Symmetry((h, ei, vec @ rot.T, ea, w))}
+        return {
+            "node_relabelling": Symmetry(relabel_nodes(inputs, perm, [0], [1]), rows(perm)),
+            "edge_order": Symmetry(reorder_edges(inputs, permutation(E, 2), [2, 3, 4], [1])),
+            "rotation_reflection": Symmetry((h, ei, vec @ rot.T, ea, w)),
+        }
 
 
 class TestAngularMomentsCoreTorch(AngularMomentsChecks):
@@ -191,10 +198,13 @@ class SolidHarmonicsChecks(ModelChecks):
             y = outs[0]
             blocks = torch.zeros(y.shape[0], int(degree.max()) + 1, dtype=y.dtype, device=y.device)
             return [blocks.index_add_(1, degree.to(y.device), y * y)]
+
         perm = permutation(E, 1)
         rot = torch.tensor(rotation(7, reflect=True))
-        return {"vector_order": Symmetry((u[perm],), rows(perm)),
-                "rotation_reflection": Symmetry((u @ rot.T,), per_degree, per_degree)}
+        return {
+            "vector_order": Symmetry((u[perm],), rows(perm)),
+            "rotation_reflection": Symmetry((u @ rot.T,), per_degree, per_degree),
+        }
 
 
 class TestSolidHarmonics(SolidHarmonicsChecks):
@@ -238,8 +248,10 @@ class TestPairMLP(ModelChecks):
 
     def symmetries(self, inputs: tuple):
         perm = permutation(E, 2)
-        return {"node_relabelling": Symmetry(relabel_nodes(inputs, permutation(N, 1), [0], [1, 2])),
-                "edge_order": Symmetry(reorder_edges(inputs, perm, [1, 2, 3]), rows(perm))}
+        return {
+            "node_relabelling": Symmetry(relabel_nodes(inputs, permutation(N, 1), [0], [1, 2])),
+            "edge_order": Symmetry(reorder_edges(inputs, perm, [1, 2, 3]), rows(perm)),
+        }
 
 
 class TestGaussianRBF(ModelChecks):
@@ -311,8 +323,10 @@ class TestNucleusCount(ModelChecks):
         return p, ei, w, batch, 2
 
     def symmetries(self, inputs: tuple):
-        return {"node_relabelling": Symmetry(relabel_nodes(inputs, permutation(N, 1), [0, 3], [1])),
-                "edge_order": Symmetry(reorder_edges(inputs, permutation(E, 2), [2], [1]))}
+        return {
+            "node_relabelling": Symmetry(relabel_nodes(inputs, permutation(N, 1), [0, 3], [1])),
+            "edge_order": Symmetry(reorder_edges(inputs, permutation(E, 2), [2], [1])),
+        }
 
 
 class TestInnerProductDecoder(ModelChecks):
@@ -327,8 +341,10 @@ class TestInnerProductDecoder(ModelChecks):
 
     def symmetries(self, inputs: tuple):
         z, pairs = inputs
-        return {"pair_direction": Symmetry((z, pairs.flip(0))),
-                "node_relabelling": Symmetry(relabel_nodes(inputs, permutation(N, 1), [0], [1]))}
+        return {
+            "pair_direction": Symmetry((z, pairs.flip(0))),
+            "node_relabelling": Symmetry(relabel_nodes(inputs, permutation(N, 1), [0], [1])),
+        }
 
 
 # ---------------------------------------------------------------------- the scatter functions
@@ -358,8 +374,10 @@ class ScatterChecks(ModelChecks):
     def symmetries(self, inputs: tuple):
         src, index, n = inputs
         perm = permutation(N, 1)  # target k of the copy is target perm[k]
-        return {"row_order": Symmetry(reorder_edges(inputs, permutation(E, 2), [0, 1])),
-                "target_relabelling": Symmetry((src, torch.argsort(perm)[index], n), rows(perm))}
+        return {
+            "row_order": Symmetry(reorder_edges(inputs, permutation(E, 2), [0, 1])),
+            "target_relabelling": Symmetry((src, torch.argsort(perm)[index], n), rows(perm)),
+        }
 
 
 class TestScatterSum(ScatterChecks):
@@ -386,12 +404,25 @@ class TestGather(ModelChecks):
 
 # ---------------------------------------------------------------------- completeness
 CASES = {
-    "MessagePassing": TestMessagePassingSum, "AttentionMessagePassing": TestAttentionMessagePassing,
-    "EGNNLayer": TestEGNNLayer, "Stage1Block": TestStage1BlockEGNN, "AngularMoments": TestAngularMomentsCoreTorch,
-    "SolidHarmonics": TestSolidHarmonics, "MLP": TestMLP, "PairMLP": TestPairMLP, "GaussianRBF": TestGaussianRBF,
-    "MeanPool": TestMeanPool, "SumPool": TestSumPool, "AttentionPool": TestAttentionPool, "DiffPool": TestDiffPool,
-    "TopKPool": TestTopKPool, "NucleusCount": TestNucleusCount, "InnerProductDecoder": TestInnerProductDecoder, "scatter_sum": TestScatterSum,
-    "scatter_mean": TestScatterMean, "gather": TestGather,
+    "MessagePassing": TestMessagePassingSum,
+    "AttentionMessagePassing": TestAttentionMessagePassing,
+    "EGNNLayer": TestEGNNLayer,
+    "Stage1Block": TestStage1BlockEGNN,
+    "AngularMoments": TestAngularMomentsCoreTorch,
+    "SolidHarmonics": TestSolidHarmonics,
+    "MLP": TestMLP,
+    "PairMLP": TestPairMLP,
+    "GaussianRBF": TestGaussianRBF,
+    "MeanPool": TestMeanPool,
+    "SumPool": TestSumPool,
+    "AttentionPool": TestAttentionPool,
+    "DiffPool": TestDiffPool,
+    "TopKPool": TestTopKPool,
+    "NucleusCount": TestNucleusCount,
+    "InnerProductDecoder": TestInnerProductDecoder,
+    "scatter_sum": TestScatterSum,
+    "scatter_mean": TestScatterMean,
+    "gather": TestGather,
 }
 NOT_LAYERS = {
     "padded_slots": "integer bookkeeping (no float output, no gradient); through AngularMoments' core-torch path",

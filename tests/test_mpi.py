@@ -15,7 +15,9 @@ from tests.lammps_scaffold import MPIEXEC, lj_system, lmp_command
 # the starting structure is made once on one rank and written to a data file (without pair
 # coefficients: INPUT sets them): LAMMPS numbers the atoms of create_atoms by processor,
 # so IDs (and anything keyed on them) depend on the rank count
-SETUP = lj_system(4, density=0.8442) + """\
+SETUP = (
+    lj_system(4, density=0.8442)
+    + """\
 variable dx atom 0.05*sin(7.1*id)
 variable dy atom 0.05*sin(3.3*id+1)
 variable dz atom 0.05*cos(5.7*id)
@@ -23,6 +25,7 @@ displace_atoms all move v_dx v_dy v_dz units box
 velocity all create 1.2 87287 loop geom
 write_data {data} nocoeff
 """
+)
 
 # the runs read that data file instead of building the lattice; LJ 2.5 as in system.lmp
 INPUT = """\
@@ -59,8 +62,9 @@ def _plugin() -> str:
 
 
 def _lmp(workdir: Path, ranks: int) -> None:
-    proc = subprocess.run(lmp_command(ranks, log="log.lammps"), cwd=workdir, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        lmp_command(ranks, log="log.lammps"), cwd=workdir, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
@@ -71,7 +75,7 @@ def _run(workdir: Path, ranks: int, steps: int, model: Path, data: Path) -> tupl
     _lmp(workdir, ranks)
     lines = (workdir / "log.lammps").read_text().splitlines()
     head = next(i for i, l in enumerate(lines) if l.split()[:2] == ["Step", "PotEng"])
-    thermo = np.array([[float(x) for x in l.split()] for l in lines[head + 1: head + 3]])
+    thermo = np.array([[float(x) for x in l.split()] for l in lines[head + 1 : head + 3]])
     dump = (workdir / "forces.dump").read_text().split("ITEM: ATOMS id fx fy fz\n")[1:]
     forces = [np.array([[float(x) for x in l.split()] for l in block.splitlines()[:256]]) for block in dump]
     return thermo, forces

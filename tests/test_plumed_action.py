@@ -77,7 +77,9 @@ def test_length_unit_conversion(tmp_path, nm_model):
     (tmp_path / "nm").mkdir()
     (tmp_path / "A").mkdir()
     p1 = run_plumed_driver(tmp_path / "nm", dat, frames_nm, ["--length-units", "nm"])
-    p2 = run_plumed_driver(tmp_path / "A", dat.replace("LOAD", "UNITS LENGTH=A\nLOAD"), frames_a, ["--length-units", "A"])
+    p2 = run_plumed_driver(
+        tmp_path / "A", dat.replace("LOAD", "UNITS LENGTH=A\nLOAD"), frames_a, ["--length-units", "A"]
+    )
     assert p1.returncode == 0 and p2.returncode == 0, p2.stdout[-2000:]
     _, a = read_plumed_table(tmp_path / "nm" / "COLVAR")
     _, b = read_plumed_table(tmp_path / "A" / "COLVAR")
@@ -108,6 +110,7 @@ def test_bad_input_errors(tmp_path, nm_model, coordination_model):
     cases["junk"] = (f"cv: LATENT_CV MODEL={tmp_path}/junk.pt ATOMS=1-{N_ATOMS}", "not a TorchScript model")
     lj = coordination_model(atoms_per_molecule=2, cutoff=1.5, length_unit="lj")
     cases["lj_in_nm"] = (f"cv: LATENT_CV MODEL={lj} ATOMS=1-{N_ATOMS}", "reduced \\(lj\\) length units")
+
     class Bare(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x

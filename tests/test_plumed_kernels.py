@@ -32,8 +32,13 @@ Q6 = f"q6: Q6 SPECIES=1-{N_LAMMPS} SWITCH={{RATIONAL D_0=1.3 R_0=0.2 D_MAX=1.5}}
 def _version(optimised: bool) -> str:
     cmd = [str(paths.plumed_executable(optimised=optimised))]
     cmd += ["--no-mpi"] if optimised else []
-    out = subprocess.run(cmd + ["info", "--long-version"], env=paths.plumed_environment(optimised=optimised),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        cmd + ["info", "--long-version"],
+        env=paths.plumed_environment(optimised=optimised),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
@@ -82,8 +87,13 @@ def _lammps(tmp_path: Path, kernel: str, body: str, steps: int):
     dat = work / "plumed.dat"
     dat.write_text(body + "PRINT ARG=q6_vmean,cv.mean,rq.bias,rc.bias FILE=COLVAR FMT=%.15e\n")
     out, log = work / "out.npz", work / "log.lammps"
-    proc = subprocess.run([sys.executable, str(RUNNER), str(dat), kernel, str(steps), str(out), str(log)],
-                          cwd=work, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(RUNNER), str(dat), kernel, str(steps), str(out), str(log)],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return np.load(out), read_plumed_table(work / "COLVAR"), log.read_text()
 
@@ -93,9 +103,7 @@ def test_lammps_q6_and_latent_cv_match_bundled(tmp_path, coordination_model):
     `kernel optimised` and `kernel bundled`: same CVs at every step, same forces."""
     model = coordination_model(atoms_per_molecule=1, cutoff=1.5, length_unit="lj")
     body = (
-        f"LOAD FILE={paths.plumed_plugin_path()}\n"
-        + Q6
-        + f"cv: LATENT_CV MODEL={model} ATOMS=1-{N_LAMMPS}\n"
+        f"LOAD FILE={paths.plumed_plugin_path()}\n" + Q6 + f"cv: LATENT_CV MODEL={model} ATOMS=1-{N_LAMMPS}\n"
         "rq: RESTRAINT ARG=q6_vmean AT=0.3 KAPPA=50\n"
         "rc: RESTRAINT ARG=cv.mean AT=1.0 KAPPA=10\n"
     )

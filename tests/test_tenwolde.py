@@ -17,7 +17,9 @@ SC = [[0, 0, 0]]
 def hcp(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Ideal hcp (c/a = sqrt(8/3)), nearest-neighbour distance 1, orthorhombic cell."""
     a, c = 1.0, np.sqrt(8.0 / 3.0)
-    cell_basis = np.array([[0, 0, 0], [0.5, np.sqrt(3) / 2, 0], [0.5, np.sqrt(3) / 6, c / 2], [0, 2 * np.sqrt(3) / 3, c / 2]])
+    cell_basis = np.array(
+        [[0, 0, 0], [0.5, np.sqrt(3) / 2, 0], [0.5, np.sqrt(3) / 6, c / 2], [0, 2 * np.sqrt(3) / 3, c / 2]]
+    )
     g = np.array([[i, j, k] for i in range(n) for j in range(n) for k in range(n)], float)
     shift = g * np.array([a, np.sqrt(3) * a, c])
     pts = (shift[:, None, :] + cell_basis[None]).reshape(-1, 3)
@@ -107,8 +109,12 @@ def test_one_lattice_builder():
     assert np.isclose(frame.n_atoms / np.linalg.det(frame.cell), 1.04)
     root = Path(__file__).resolve().parent.parent
     basis = "[0, 0, 0], [0.5, 0.5, 0], " + "[0.5, 0, 0.5]"
-    spelled = [str(p.relative_to(root)) for d in ("cv_models", "export", "tests", "benchmarks")
-               for p in (root / d).rglob("*.py") if basis in p.read_text()]
+    spelled = [
+        str(p.relative_to(root))
+        for d in ("cv_models", "export", "tests", "benchmarks")
+        for p in (root / d).rglob("*.py")
+        if basis in p.read_text()
+    ]
     assert spelled == ["cv_models/synthetic.py"], spelled
 
 
@@ -171,9 +177,17 @@ def thermal_fcc_frames(n_frames: int, nn: float, apm: int = 1, bond: float = 1.0
     for k in range(n_frames):
         c = pts + rng.normal(scale=noise, size=pts.shape)
         pos = c if apm == 1 else np.stack([c - 0.5 * bond * axis, c + 0.5 * bond * axis], axis=1).reshape(-1, 3)
-        frames.append(Frame(positions=pos, cell=cell.copy(), molecule=np.repeat(np.arange(len(pts)), apm),
-                            species=np.zeros(len(pos), dtype=np.int64), index=k, timestep=k,
-                            bonds=np.array([[0, 1]]) if apm == 2 else None))
+        frames.append(
+            Frame(
+                positions=pos,
+                cell=cell.copy(),
+                molecule=np.repeat(np.arange(len(pts)), apm),
+                species=np.zeros(len(pos), dtype=np.int64),
+                index=k,
+                timestep=k,
+                bonds=np.array([[0, 1]]) if apm == 2 else None,
+            )
+        )
     return frames
 
 
@@ -204,8 +218,12 @@ def test_suggest_cutoff_on_lj_fcc(tmp_path, capsys):
     assert (tmp_path / "gr.png").stat().st_size > 0
     # a gas has no neighbour shell: an error that says what to give instead
     rng = np.random.default_rng(1)
-    gas = Frame(positions=rng.uniform(0, 5, (108, 3)), cell=np.eye(3) * 5, molecule=np.arange(108),
-                species=np.zeros(108, dtype=np.int64))
+    gas = Frame(
+        positions=rng.uniform(0, 5, (108, 3)),
+        cell=np.eye(3) * 5,
+        molecule=np.arange(108),
+        species=np.zeros(108, dtype=np.int64),
+    )
     write_lammps_dump(tmp_path / "gas.dump", [gas])
     assert main(["suggest-cutoff", str(tmp_path / "gas.dump")]) == 2
     assert "no neighbour shell" in capsys.readouterr().err

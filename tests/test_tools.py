@@ -17,8 +17,12 @@ def test_cuda_check_evaluates_a_model_through_a_built_core(tmp_path):
     model = save_coordination_model(tmp_path / "coordination.pt", atoms_per_molecule=1, cutoff=1.5, length_unit="lj")
     core_dir = Path(paths.lammps_plugin_path()).parent.parent  # latentcv/cv_models/_lib
     assert list(core_dir.glob("_core*.so")), f"no built _core in {core_dir}"
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "cuda_check_run.py"), str(model), str(core_dir)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "cuda_check_run.py"), str(model), str(core_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ran on cpu" in proc.stdout and "|grad|" in proc.stdout, proc.stdout
 

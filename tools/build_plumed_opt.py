@@ -120,7 +120,7 @@ def extract_plumed(sdist: Path, src: Path) -> None:
         members = []
         for m in tar.getmembers():
             if m.name.startswith(prefix) and len(m.name) > len(prefix):
-                m.name = m.name[len(prefix):]
+                m.name = m.name[len(prefix) :]
                 members.append(m)
         if not members:
             raise BuildError(f"{sdist} has no {PLUMED_SUBDIR}")
@@ -163,8 +163,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefix", required=True, help="install prefix, e.g. .venv/opt/plumed-O3")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--sdist", default=os.environ.get("HILLCLIMBER_SDIST") or None,
-                        help=f"a local {SDIST_FILE} (default: download it)")
+    parser.add_argument(
+        "--sdist",
+        default=os.environ.get("HILLCLIMBER_SDIST") or None,
+        help=f"a local {SDIST_FILE} (default: download it)",
+    )
     parser.add_argument("--no-mpi", action="store_true", help="build without MPI even if mpicxx is there")
     parser.add_argument("--keep-source", action="store_true", help="keep the build tree <prefix>.src")
     return parser.parse_args()
@@ -173,17 +176,32 @@ def parse_args() -> argparse.Namespace:
 def configure_line(prefix: Path, cc: dict[str, str], mpi: bool) -> list[str]:
     """PLUMED's ./configure command: all modules, -O3, shared kernel with its rpath."""
     return [
-        "./configure", f"--prefix={prefix}",
-        "--enable-modules=all", "--enable-shared", "--disable-static-archive",
-        "--disable-doc", "--disable-python", "--disable-dependency-tracking",
+        "./configure",
+        f"--prefix={prefix}",
+        "--enable-modules=all",
+        "--enable-shared",
+        "--disable-static-archive",
+        "--disable-doc",
+        "--disable-python",
+        "--disable-dependency-tracking",
         f"--{'enable' if mpi else 'disable'}-mpi",
-        f"CXX={cc['CXX']}", f"CC={cc['CC']}",
-        "CXXFLAGS=-O3", f"LDFLAGS=-Wl,-rpath,{prefix / 'lib'}",
+        f"CXX={cc['CXX']}",
+        f"CC={cc['CC']}",
+        "CXXFLAGS=-O3",
+        f"LDFLAGS=-Wl,-rpath,{prefix / 'lib'}",
     ]
 
 
-def build(args: argparse.Namespace, prefix: Path, src: Path, configure: list[str], mpi: bool, cxx: str,
-          log, env: dict[str, str]) -> None:
+def build(
+    args: argparse.Namespace,
+    prefix: Path,
+    src: Path,
+    configure: list[str],
+    mpi: bool,
+    cxx: str,
+    log,
+    env: dict[str, str],
+) -> None:
     """Steps 1-4 up to ``make``: reuse a tree whose ``make`` finished with the same
     configure line (an install that failed or was interrupted), else extract and build."""
     built_marker = src / ".latentcv-built"
@@ -222,10 +240,18 @@ def install_and_check(prefix: Path, src: Path, log, env: dict[str, str]) -> tupl
     kernel = prefix / "lib" / "libplumedKernel.so"
     if not kernel.is_file():
         raise BuildError(f"make install produced no {kernel}")
-    check_env = dict(env, PLUMED_KERNEL=str(kernel),
-                     LD_LIBRARY_PATH=os.pathsep.join(p for p in (str(prefix / "lib"), env.get("LD_LIBRARY_PATH", "")) if p))
-    version = subprocess.run([str(prefix / "bin" / "plumed"), "--no-mpi", "info", "--long-version"],
-                             env=check_env, capture_output=True, text=True, timeout=120)
+    check_env = dict(
+        env,
+        PLUMED_KERNEL=str(kernel),
+        LD_LIBRARY_PATH=os.pathsep.join(p for p in (str(prefix / "lib"), env.get("LD_LIBRARY_PATH", "")) if p),
+    )
+    version = subprocess.run(
+        [str(prefix / "bin" / "plumed"), "--no-mpi", "info", "--long-version"],
+        env=check_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     log.write(version.stdout + version.stderr)
     if version.returncode != 0:
         raise BuildError(f"{prefix}/bin/plumed does not run; see {log.name}")
@@ -255,8 +281,10 @@ def main() -> int:
     except BuildError as exc:
         say(f"FAILED: {exc}")
         return 1
-    say(f"done in {(time.monotonic() - t0) / 60:.1f} min: PLUMED {version} "
-        f"({'with' if mpi else 'without'} MPI), kernel {kernel}")
+    say(
+        f"done in {(time.monotonic() - t0) / 60:.1f} min: PLUMED {version} "
+        f"({'with' if mpi else 'without'} MPI), kernel {kernel}"
+    )
     return 0
 
 

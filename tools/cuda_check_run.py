@@ -29,8 +29,10 @@ def main(argv: list[str]) -> int:
     model = _core.Model(model_path, device=device)
     positions = np.random.default_rng(0).uniform(0, 6, (64, 3))
     values, grad_positions, _ = model.evaluate(positions, np.eye(3) * 6)
-    print(f"cuda_check: torch {torch.__version__}, core {_core.__file__}, ran on {model.device}: "
-          f"outputs {np.round(values, 6)}, |grad| {np.abs(grad_positions).max():.3g}")
+    print(
+        f"cuda_check: torch {torch.__version__}, core {_core.__file__}, ran on {model.device}: "
+        f"outputs {np.round(values, 6)}, |grad| {np.abs(grad_positions).max():.3g}"
+    )
     return 0
 
 

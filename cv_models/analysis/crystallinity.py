@@ -81,7 +81,9 @@ def ovito_structures(frame: Frame) -> dict[str, float]:
     data.objects.append(particles)
     data.apply(PolyhedralTemplateMatchingModifier())
     n = max(len(pts), 1)
-    counts = {k: data.attributes[f"PolyhedralTemplateMatching.counts.{k.upper()}"] / n for k in ("fcc", "hcp", "bcc", "ico")}
+    counts = {
+        k: data.attributes[f"PolyhedralTemplateMatching.counts.{k.upper()}"] / n for k in ("fcc", "hcp", "bcc", "ico")
+    }
     counts["other"] = 1.0 - sum(counts.values())
     return counts
 
@@ -101,8 +103,9 @@ class Crystallisation:
     hold: int
 
 
-def first_crystallisation(steps: np.ndarray, solid_fraction: np.ndarray, threshold: float = 0.8,
-                          hold: int = 5000) -> Crystallisation:
+def first_crystallisation(
+    steps: np.ndarray, solid_fraction: np.ndarray, threshold: float = 0.8, hold: int = 5000
+) -> Crystallisation:
     """First step s with ``solid_fraction > threshold`` at every sampled step in
     [s, s + hold]; the run must extend to s + hold.
 

@@ -47,16 +47,23 @@ class QualityReport:
     lattice_reading: dict[str, float] = field(default_factory=dict)
 
     def markdown(self) -> str:
-        rows = ["| molecules | held-out frames | solid fraction range | Spearman(n_crystal, reference) | "
-                "Spearman(n_crystal, freud ten Wolde) | head vs reference per molecule | n_crystal ≈ a·n_solid + b |",
-                "|---|---|---|---|---|---|---|"]
+        rows = [
+            "| molecules | held-out frames | solid fraction range | Spearman(n_crystal, reference) | "
+            "Spearman(n_crystal, freud ten Wolde) | head vs reference per molecule | n_crystal ≈ a·n_solid + b |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for s in self.sizes:
-            rows.append(f"| {s.n_molecules} | {s.n_frames} | {s.solid_fraction_range[0]:.2f}–{s.solid_fraction_range[1]:.2f} "
-                        f"| {s.spearman_ten_wolde:.3f} | {s.spearman_freud:.3f} | {100 * s.molecule_agreement:.1f} % "
-                        f"| a = {s.slope:.2f}, b = {s.offset:.1f} |")
+            rows.append(
+                f"| {s.n_molecules} | {s.n_frames} | {s.solid_fraction_range[0]:.2f}–{s.solid_fraction_range[1]:.2f} "
+                f"| {s.spearman_ten_wolde:.3f} | {s.spearman_freud:.3f} | {100 * s.molecule_agreement:.1f} % "
+                f"| a = {s.slope:.2f}, b = {s.offset:.1f} |"
+            )
         if self.lattice_reading:
             rows.append("")
-            rows.append("Perfect lattices (n_crystal / M): " + ", ".join(f"{k} {v:.3f}" for k, v in self.lattice_reading.items()))
+            rows.append(
+                "Perfect lattices (n_crystal / M): "
+                + ", ".join(f"{k} {v:.3f}" for k, v in self.lattice_reading.items())
+            )
         return "\n".join(rows)
 
     def to_dict(self) -> dict:
@@ -99,8 +106,9 @@ def crystalline_molecules(frame: Frame, criterion: str, cutoff: float) -> np.nda
     return ten_wolde_frame(frame, TenWoldeConfig(cutoff=cutoff)).solid
 
 
-def interface_report(frames: Sequence[Frame], encoder, tenwolde_cutoff: float,
-                     criterion: str = "ten_wolde") -> QualityReport:
+def interface_report(
+    frames: Sequence[Frame], encoder, tenwolde_cutoff: float, criterion: str = "ten_wolde"
+) -> QualityReport:
     """Scores of a trained encoder (``HierarchicalEncoder``) on ``frames`` (single-atom or
     molecular), grouped by the number of molecules, against the per-molecule
     ``criterion`` (:func:`crystalline_molecules`, neighbour cutoff ``tenwolde_cutoff``;
@@ -123,8 +131,18 @@ def interface_report(frames: Sequence[Frame], encoder, tenwolde_cutoff: float,
         agree = np.mean(np.concatenate([(out["p_molecule"][k].numpy() > 0.5) == s for k, s in zip(idx, tw)]))
         nc = n_crystal[idx]
         slope, offset = np.polyfit(solid * m, nc, 1) if np.ptp(solid) > 0 else (float("nan"), float("nan"))
-        rows.append(SizeReport(m, len(idx), _spearman(nc, solid), _spearman(nc, fr), float(agree), float(slope),
-                               float(offset), (float(solid.min()), float(solid.max()))))
+        rows.append(
+            SizeReport(
+                m,
+                len(idx),
+                _spearman(nc, solid),
+                _spearman(nc, fr),
+                float(agree),
+                float(slope),
+                float(offset),
+                (float(solid.min()), float(solid.max())),
+            )
+        )
     reading = {}
     if encoder.atoms_per_molecule == 1:
         for kind in ("fcc", "hcp"):
@@ -134,8 +152,9 @@ def interface_report(frames: Sequence[Frame], encoder, tenwolde_cutoff: float,
     return QualityReport(rows, reading)
 
 
-def plot_cv_vs_solid(path: Path, frames: Sequence[Frame], encoder, tenwolde_cutoff: float,
-                     criterion: str = "ten_wolde") -> None:
+def plot_cv_vs_solid(
+    path: Path, frames: Sequence[Frame], encoder, tenwolde_cutoff: float, criterion: str = "ten_wolde"
+) -> None:
     """PNG: n_crystal / M against the reference crystalline fraction (``criterion``), one
     colour per box size."""
     import matplotlib

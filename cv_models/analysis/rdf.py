@@ -22,8 +22,16 @@ from latentcv.cv_models.data.frames import Frame
 from latentcv.cv_models.data.molecules import frame_centers
 from latentcv.cv_models.data.pbc import neighbour_pairs
 
-__all__ = ["RadialDistribution", "CutoffSuggestion", "radial_distribution", "centre_rdf", "first_minimum",
-           "suggest_cutoff", "suggest_cutoff_points", "plot_rdf"]
+__all__ = [
+    "RadialDistribution",
+    "CutoffSuggestion",
+    "radial_distribution",
+    "centre_rdf",
+    "first_minimum",
+    "suggest_cutoff",
+    "suggest_cutoff_points",
+    "plot_rdf",
+]
 
 R_ON_FRACTION = 0.8  # r_on = 0.8 x cutoff: the switch falls over the outer fifth of the cutoff
 MIN_EXPECTED_PAIRS = 20  # g(r) is not estimated (0) where an ideal gas gives fewer pairs than this
@@ -47,8 +55,11 @@ class RadialDistribution:
     length_unit: str = ""
 
 
-def radial_distribution(configurations: Sequence[Tuple[np.ndarray, np.ndarray]], r_max: Optional[float] = None,
-                        bin_width: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+def radial_distribution(
+    configurations: Sequence[Tuple[np.ndarray, np.ndarray]],
+    r_max: Optional[float] = None,
+    bin_width: Optional[float] = None,
+) -> Tuple[np.ndarray, np.ndarray]:
     """g(r) of periodic point sets, averaged over configurations.
 
     Args:
@@ -80,8 +91,9 @@ def radial_distribution(configurations: Sequence[Tuple[np.ndarray, np.ndarray]],
     return 0.5 * (edges[1:] + edges[:-1]), g
 
 
-def centre_rdf(frames: Sequence[Frame], r_max: Optional[float] = None, bin_width: Optional[float] = None,
-               max_frames: int = 20) -> RadialDistribution:
+def centre_rdf(
+    frames: Sequence[Frame], r_max: Optional[float] = None, bin_width: Optional[float] = None, max_frames: int = 20
+) -> RadialDistribution:
     """Molecule-centre g(r) of frames (centres of whole molecules; atoms for 1 atom per
     molecule), over at most ``max_frames`` frames spread evenly over the list."""
     frames = list(frames)
@@ -118,14 +130,18 @@ def first_minimum(r: np.ndarray, g: np.ndarray, smooth_bins: float = 1.5) -> Tup
     gs = _smooth(np.asarray(g, dtype=np.float64), smooth_bins)
     peak = int(np.argmax(gs))
     if gs[peak] < MIN_PEAK:
-        raise ValueError(f"g(r) has no neighbour shell (its highest value is {gs[peak]:.3g} < {MIN_PEAK:g}): give "
-                         "frames of a crystal (or dense liquid), with the molecules right (--data-file / "
-                         "--atoms-per-molecule)")
+        raise ValueError(
+            f"g(r) has no neighbour shell (its highest value is {gs[peak]:.3g} < {MIN_PEAK:g}): give "
+            "frames of a crystal (or dense liquid), with the molecules right (--data-file / "
+            "--atoms-per-molecule)"
+        )
     tol = 1e-3 * gs[peak]
     k = next((i for i in range(peak + 1, len(gs) - 1) if gs[i + 1] > gs[i] + tol), None)
     if k is None:
-        raise ValueError(f"g(r) has no minimum after its first peak (at r = {r[peak]:.4g}) below r_max = "
-                         f"{r[-1]:.4g}: compute it to a larger r_max (--r-max)")
+        raise ValueError(
+            f"g(r) has no minimum after its first peak (at r = {r[peak]:.4g}) below r_max = "
+            f"{r[-1]:.4g}: compute it to a larger r_max (--r-max)"
+        )
     lo, hi = k, k
     while lo - 1 > peak and gs[lo - 1] <= gs[k] + tol:
         lo -= 1
@@ -155,19 +171,23 @@ class CutoffSuggestion:
         """TOML lines to paste into a training config, with the ten Wolde cutoff."""
         u = self.rdf.length_unit
         unit = f" {u}" if u else ""
-        return "\n".join([
-            f"# centre-centre g(r) of {self.rdf.n_points} molecule centres over {self.rdf.n_frames} frame(s)"
-            + (f" (length unit: {u})" if u else "") + ":",
-            f"# first peak at {self.first_peak:.4g}{unit}, first minimum after it at {self.cutoff:.4g}{unit}",
-            "[model]",
-            f"cutoff = {self.cutoff:.4g}  # D_t: first minimum of g(r), the first neighbour shell inside",
-            f"r_on = {self.r_on:.4g}  # {R_ON_FRACTION:g} x cutoff: where the switch starts to fall",
-            f"# ten Wolde analysis: TenWoldeConfig(cutoff={self.cutoff:.4g}) (or cutoff=\"auto\")",
-        ])
+        return "\n".join(
+            [
+                f"# centre-centre g(r) of {self.rdf.n_points} molecule centres over {self.rdf.n_frames} frame(s)"
+                + (f" (length unit: {u})" if u else "")
+                + ":",
+                f"# first peak at {self.first_peak:.4g}{unit}, first minimum after it at {self.cutoff:.4g}{unit}",
+                "[model]",
+                f"cutoff = {self.cutoff:.4g}  # D_t: first minimum of g(r), the first neighbour shell inside",
+                f"r_on = {self.r_on:.4g}  # {R_ON_FRACTION:g} x cutoff: where the switch starts to fall",
+                f'# ten Wolde analysis: TenWoldeConfig(cutoff={self.cutoff:.4g}) (or cutoff="auto")',
+            ]
+        )
 
 
-def suggest_cutoff(frames: Sequence[Frame], r_max: Optional[float] = None, bin_width: Optional[float] = None,
-                   max_frames: int = 20) -> CutoffSuggestion:
+def suggest_cutoff(
+    frames: Sequence[Frame], r_max: Optional[float] = None, bin_width: Optional[float] = None, max_frames: int = 20
+) -> CutoffSuggestion:
     """``cutoff`` / ``r_on`` for the molecule-centre graph from the centre–centre g(r) of
     ``frames`` (give crystal frames: their first minimum is the sharpest)."""
     rdf = centre_rdf(frames, r_max, bin_width, max_frames)

@@ -146,7 +146,7 @@ def neighbour_cutoff(config: TenWoldeConfig, points: np.ndarray, cell: np.ndarra
     """``config.cutoff``, with "auto" resolved to the first g(r) minimum of ``points``."""
     if isinstance(config.cutoff, str):
         if config.cutoff != "auto":
-            raise ValueError(f"TenWoldeConfig cutoff must be a distance or \"auto\", not {config.cutoff!r}")
+            raise ValueError(f'TenWoldeConfig cutoff must be a distance or "auto", not {config.cutoff!r}')
         return suggest_cutoff_points(points, cell)
     return float(config.cutoff)
 

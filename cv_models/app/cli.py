@@ -1,16 +1,16 @@
 """The ``latentcv`` command line.
 
-    latentcv paths              where the plugins and the PLUMED kernel are (for inputs)
-    latentcv plumed ARGS...     the bundled ``plumed`` tool, with its environment set
-    latentcv info MODEL         what a deployable model file declares
-    latentcv train CONFIG       train the hierarchical autoencoder (--epochs, --set model.cutoff=1.6, ...)
-    latentcv export CKPT -o M   checked deployable model file from a training checkpoint
-    latentcv plumed-input M     a commented plumed.dat (LOAD, LATENT_CV, METAD, PRINT)
-    latentcv eval M TRAJ        the CV over a trajectory (C++ core): COLVAR file and plot
-    latentcv suggest-cutoff T   [model] cutoff / r_on (and the ten Wolde cutoff) from the g(r) of crystal frames
-    latentcv demo               the end-to-end demo (LAMMPS metadynamics on LATENT_CV)
-    latentcv compare M          metadynamics on M's CV vs PLUMED Q6 and ENERGY, over seeds
-    latentcv refine CFG CKPT    biased runs -> harvested frames -> fine-tuned CV, k rounds
+latentcv paths              where the plugins and the PLUMED kernel are (for inputs)
+latentcv plumed ARGS...     the bundled ``plumed`` tool, with its environment set
+latentcv info MODEL         what a deployable model file declares
+latentcv train CONFIG       train the hierarchical autoencoder (--epochs, --set model.cutoff=1.6, ...)
+latentcv export CKPT -o M   checked deployable model file from a training checkpoint
+latentcv plumed-input M     a commented plumed.dat (LOAD, LATENT_CV, METAD, PRINT)
+latentcv eval M TRAJ        the CV over a trajectory (C++ core): COLVAR file and plot
+latentcv suggest-cutoff T   [model] cutoff / r_on (and the ten Wolde cutoff) from the g(r) of crystal frames
+latentcv demo               the end-to-end demo (LAMMPS metadynamics on LATENT_CV)
+latentcv compare M          metadynamics on M's CV vs PLUMED Q6 and ENERGY, over seeds
+latentcv refine CFG CKPT    biased runs -> harvested frames -> fine-tuned CV, k rounds
 """
 
 from __future__ import annotations
@@ -97,24 +97,46 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="checkpoint.pt written by `latentcv train`")
     p.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.pt)")
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"], help="dtype of the deployed model")
-    p.add_argument("--format", default="torchscript", choices=["torchscript", "aoti"],
-                   help="torchscript (model.pt, default) or aoti: an AOTInductor package (model.pt2, compiled "
-                        "by a C++ compiler at export, CPU; docs/export.md)")
-    p.add_argument("--frames", default=None,
-                   help="frames to self-check on and estimate SIGMA from (trajectory or dataset .npz); "
-                        "default: the validation blocks of the training data")
+    p.add_argument(
+        "--format",
+        default="torchscript",
+        choices=["torchscript", "aoti"],
+        help="torchscript (model.pt, default) or aoti: an AOTInductor package (model.pt2, compiled "
+        "by a C++ compiler at export, CPU; docs/export.md)",
+    )
+    p.add_argument(
+        "--frames",
+        default=None,
+        help="frames to self-check on and estimate SIGMA from (trajectory or dataset .npz); "
+        "default: the validation blocks of the training data",
+    )
     p.add_argument("--config", default=None, help="training config (if the checkpoint's data paths do not resolve)")
     p.add_argument("--name", default=None, help="model name in the metadata (default: the run folder's name)")
-    p.add_argument("--length-unit", default=None, choices=list(PHYSICAL_MODEL_LENGTH_UNITS),
-                   help="deploy a model trained in reduced (lj) units for this physical length unit ...")
-    p.add_argument("--unit-length", type=float, default=None,
-                   help="... where the reduced unit sigma is this long (e.g. --length-unit A --unit-length 3.405)")
-    p.add_argument("--species-masses", default=None,
-                   help="mass of each species index, comma-separated (amu; reduced for lj): LATENT_CV then checks "
-                        "every atom's mass against the model's species pattern")
-    p.add_argument("--nucleus", default=None, metavar="FRACTION,WIDTH",
-                   help="n_nucleus's neighbour fraction and step width (default: the checkpoint's [model] "
-                        "nucleus_fraction, nucleus_width; not trained, so free to change here)")
+    p.add_argument(
+        "--length-unit",
+        default=None,
+        choices=list(PHYSICAL_MODEL_LENGTH_UNITS),
+        help="deploy a model trained in reduced (lj) units for this physical length unit ...",
+    )
+    p.add_argument(
+        "--unit-length",
+        type=float,
+        default=None,
+        help="... where the reduced unit sigma is this long (e.g. --length-unit A --unit-length 3.405)",
+    )
+    p.add_argument(
+        "--species-masses",
+        default=None,
+        help="mass of each species index, comma-separated (amu; reduced for lj): LATENT_CV then checks "
+        "every atom's mass against the model's species pattern",
+    )
+    p.add_argument(
+        "--nucleus",
+        default=None,
+        metavar="FRACTION,WIDTH",
+        help="n_nucleus's neighbour fraction and step width (default: the checkpoint's [model] "
+        "nucleus_fraction, nucleus_width; not trained, so free to change here)",
+    )
     p.set_defaults(func=_cmd_export)
 
 
@@ -122,10 +144,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from latentcv.export.deploy import parse_floats
     from latentcv.export.from_checkpoint import export_checkpoint
 
-    export_checkpoint(args.checkpoint, args.output, dtype=args.dtype, check_frames=args.frames,
-                      config=args.config, name=args.name, length_unit=args.length_unit, unit_length=args.unit_length,
-                      species_masses=parse_floats(args.species_masses) if args.species_masses else None,
-                      nucleus=_nucleus_option(args.nucleus), model_format=args.format)
+    export_checkpoint(
+        args.checkpoint,
+        args.output,
+        dtype=args.dtype,
+        check_frames=args.frames,
+        config=args.config,
+        name=args.name,
+        length_unit=args.length_unit,
+        unit_length=args.unit_length,
+        species_masses=parse_floats(args.species_masses) if args.species_masses else None,
+        nucleus=_nucleus_option(args.nucleus),
+        model_format=args.format,
+    )
     return 0
 
 
@@ -149,20 +180,37 @@ def _add_plumed_input(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="model file written by `latentcv export`")
     p.add_argument("--atoms", default=None, help="PLUMED atom list of the CV (e.g. 1-2048)")
     p.add_argument("--natoms", type=int, default=None, help="shorthand for --atoms 1-N")
-    p.add_argument("--cv", default="n_crystal",
-                   help="output to bias (default: n_crystal, the learned count of crystalline molecules)")
+    p.add_argument(
+        "--cv",
+        default="n_crystal",
+        help="output to bias (default: n_crystal, the learned count of crystalline molecules)",
+    )
     p.add_argument("--temp", type=float, default=None, help="temperature (K; reduced for lj models)")
     p.add_argument("--height", type=float, default=None, help="hill height (default: 1 kT)")
     p.add_argument("--sigma", type=float, default=None, help="hill width (default: the model's sigma_hint)")
     p.add_argument("--pace", type=int, default=METAD_DEFAULTS.pace, help=f"METAD PACE (default {METAD_DEFAULTS.pace})")
-    p.add_argument("--biasfactor", type=float, default=METAD_DEFAULTS.biasfactor,
-                   help=f"METAD BIASFACTOR (default {METAD_DEFAULTS.biasfactor:g})")
-    p.add_argument("--print-stride", "--stride", dest="stride", type=int, default=500,
-                   help="PRINT STRIDE of COLVAR (default 500; --stride is the old name)")
+    p.add_argument(
+        "--biasfactor",
+        type=float,
+        default=METAD_DEFAULTS.biasfactor,
+        help=f"METAD BIASFACTOR (default {METAD_DEFAULTS.biasfactor:g})",
+    )
+    p.add_argument(
+        "--print-stride",
+        "--stride",
+        dest="stride",
+        type=int,
+        default=500,
+        help="PRINT STRIDE of COLVAR (default 500; --stride is the old name)",
+    )
     p.add_argument("--device", default="cpu", help="LATENT_CV DEVICE: cpu, cuda, auto (default cpu)")
     p.add_argument("--threads", type=int, default=1, help="LATENT_CV THREADS (default 1)")
-    p.add_argument("--engine", default="lammps", choices=["lammps", "driver"],
-                   help="lammps (fix plumed) or driver (`plumed driver`: adds UNITS NATURAL for lj models)")
+    p.add_argument(
+        "--engine",
+        default="lammps",
+        choices=["lammps", "driver"],
+        help="lammps (fix plumed) or driver (`plumed driver`: adds UNITS NATURAL for lj models)",
+    )
     p.add_argument("--hills", default="HILLS", help="METAD FILE (default HILLS)")
     p.add_argument("--colvar", default="COLVAR", help="PRINT FILE (default COLVAR)")
     p.add_argument("--out", default=None, help="file to write (default: standard output)")
@@ -177,14 +225,28 @@ def _cmd_plumed_input(args: argparse.Namespace) -> int:
     atoms = args.atoms
     if atoms is None:
         if args.natoms is None:
-            raise ValueError("pass --natoms N (atoms in the simulation, all of them in the CV) or --atoms LIST "
-                             "(a PLUMED atom list, e.g. 1-2048)")
+            raise ValueError(
+                "pass --natoms N (atoms in the simulation, all of them in the CV) or --atoms LIST "
+                "(a PLUMED atom list, e.g. 1-2048)"
+            )
         if args.natoms < 1:
             raise ValueError(f"--natoms {args.natoms}: must be an integer >= 1 (the atoms in the simulation)")
         atoms = f"1-{args.natoms}"
-    opts = PlumedInputOptions(atoms=atoms, cv=args.cv, temp=args.temp, height=args.height, sigma=args.sigma,
-                              pace=args.pace, biasfactor=args.biasfactor, stride=args.stride, device=args.device,
-                              threads=args.threads, engine=args.engine, hills=args.hills, colvar=args.colvar)
+    opts = PlumedInputOptions(
+        atoms=atoms,
+        cv=args.cv,
+        temp=args.temp,
+        height=args.height,
+        sigma=args.sigma,
+        pace=args.pace,
+        biasfactor=args.biasfactor,
+        stride=args.stride,
+        device=args.device,
+        threads=args.threads,
+        engine=args.engine,
+        hills=args.hills,
+        colvar=args.colvar,
+    )
     text = plumed_input(args.model, opts)
     if args.out in (None, "-"):
         sys.stdout.write(text)
@@ -205,16 +267,23 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--atoms-per-molecule", type=int, default=None, help="molecule size (default: the model's)")
     p.add_argument("--data-file", default=None, help="LAMMPS data file of the run (molecules from its bonds)")
     p.add_argument("--units", default=None, help="LAMMPS units style of a dump: lj, real, metal, nano")
-    p.add_argument("--length-unit", default=None, choices=list(MODEL_LENGTH_UNITS),
-                   help="unit of the numbers in an mdtraj-read file (default nm)")
+    p.add_argument(
+        "--length-unit",
+        default=None,
+        choices=list(MODEL_LENGTH_UNITS),
+        help="unit of the numbers in an mdtraj-read file (default nm)",
+    )
     p.add_argument("--stride", type=int, default=1, help="every n-th frame")
     p.add_argument("--device", default="cpu", help="cpu, cuda, auto")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("-o", "--output", default="colvar.dat", help="COLVAR-style output (default colvar.dat)")
     p.add_argument("--plot", default=None, help="PNG of every output vs frame")
-    p.add_argument("--molecule-dump", default=None,
-                   help="LAMMPS dump of the molecules with c_p and c_nucleus (their share of n_crystal and "
-                        "n_nucleus): colour a nucleus in OVITO")
+    p.add_argument(
+        "--molecule-dump",
+        default=None,
+        help="LAMMPS dump of the molecules with c_p and c_nucleus (their share of n_crystal and "
+        "n_nucleus): colour a nucleus in OVITO",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
 
@@ -222,10 +291,20 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from latentcv.export.evaluate import evaluate_trajectory, plot_colvar, write_colvar
 
-    res = evaluate_trajectory(args.model, args.trajectory, top=args.top, atoms_per_molecule=args.atoms_per_molecule,
-                              data_file=args.data_file, units=args.units, length_unit=args.length_unit,
-                              stride=args.stride, device=args.device, threads=args.threads,
-                              progress=not args.no_progress, molecule_dump=args.molecule_dump)
+    res = evaluate_trajectory(
+        args.model,
+        args.trajectory,
+        top=args.top,
+        atoms_per_molecule=args.atoms_per_molecule,
+        data_file=args.data_file,
+        units=args.units,
+        length_unit=args.length_unit,
+        stride=args.stride,
+        device=args.device,
+        threads=args.threads,
+        progress=not args.no_progress,
+        molecule_dump=args.molecule_dump,
+    )
     write_colvar(args.output, res)
     msg = f"latentcv eval: {len(res.frames)} frames -> {args.output}"
     if args.molecule_dump:
@@ -238,16 +317,27 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _add_suggest_cutoff(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("suggest-cutoff", help="suggest [model] cutoff and r_on (and the ten Wolde cutoff) from the "
-                                              "molecule-centre g(r) of crystal frames")
+    p = sub.add_parser(
+        "suggest-cutoff",
+        help="suggest [model] cutoff and r_on (and the ten Wolde cutoff) from the "
+        "molecule-centre g(r) of crystal frames",
+    )
     p.add_argument("trajectory", help="frames of the crystal: LAMMPS dump, or any format mdtraj reads")
     p.add_argument("--data-file", default=None, help="LAMMPS data file of the run (molecules from its bonds)")
-    p.add_argument("--atoms-per-molecule", type=int, default=None,
-                   help="molecule size, atoms in id order (default: data file bonds, a mol column, else 1)")
+    p.add_argument(
+        "--atoms-per-molecule",
+        type=int,
+        default=None,
+        help="molecule size, atoms in id order (default: data file bonds, a mol column, else 1)",
+    )
     p.add_argument("--units", default="lj", help="LAMMPS units style of a dump: lj (default), real, metal, nano")
     p.add_argument("--top", default=None, help="topology for formats without one (mdtraj)")
-    p.add_argument("--length-unit", default="nm", choices=list(MODEL_LENGTH_UNITS),
-                   help="unit of the numbers in an mdtraj-read file (default nm)")
+    p.add_argument(
+        "--length-unit",
+        default="nm",
+        choices=list(MODEL_LENGTH_UNITS),
+        help="unit of the numbers in an mdtraj-read file (default nm)",
+    )
     p.add_argument("--stride", type=int, default=1, help="every n-th frame")
     p.add_argument("--max-frames", type=int, default=20, help="at most this many frames, spread evenly (default 20)")
     p.add_argument("--r-max", type=float, default=None, help="largest distance of g(r) (default 2.5 mean spacings)")
@@ -260,9 +350,15 @@ def _cmd_suggest_cutoff(args: argparse.Namespace) -> int:
     from latentcv.cv_models.analysis.rdf import plot_rdf, suggest_cutoff
     from latentcv.cv_models.data.readers import read_trajectory
 
-    frames = read_trajectory(args.trajectory, top=args.top, atoms_per_molecule=args.atoms_per_molecule,
-                             data_file=args.data_file, units=args.units, length_unit=args.length_unit,
-                             stride=args.stride)
+    frames = read_trajectory(
+        args.trajectory,
+        top=args.top,
+        atoms_per_molecule=args.atoms_per_molecule,
+        data_file=args.data_file,
+        units=args.units,
+        length_unit=args.length_unit,
+        stride=args.stride,
+    )
     if not frames:
         raise ValueError(f"no frames in {args.trajectory}")
     s = suggest_cutoff(frames, r_max=args.r_max, bin_width=args.bin_width, max_frames=args.max_frames)
@@ -289,7 +385,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_walkers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("walkers", help="plumed inputs for K walkers sharing one metadynamics bias (docs/lammps-plugin.md)")
+    p = sub.add_parser(
+        "walkers", help="plumed inputs for K walkers sharing one metadynamics bias (docs/lammps-plugin.md)"
+    )
     p.add_argument("plumed_dat", help="the single-walker plumed.dat (with METAD)")
     p.add_argument("walkers", type=int, help="number of walkers K")
     p.add_argument("--dir", default=".", help="folder all walkers read and write their HILLS.k in (default .)")
@@ -302,8 +400,10 @@ def _cmd_walkers(args: argparse.Namespace) -> int:
 
     for path in walker_inputs(args.plumed_dat, args.walkers, args.dir, args.rstride):
         print(path)
-    print(f"run walker k with `fix ... plumed plumedfile {Path(args.plumed_dat).stem}.${{walker}}"
-          f"{Path(args.plumed_dat).suffix}` and `lmp -var walker k`, all at once")
+    print(
+        f"run walker k with `fix ... plumed plumedfile {Path(args.plumed_dat).stem}.${{walker}}"
+        f"{Path(args.plumed_dat).suffix}` and `lmp -var walker k`, all at once"
+    )
     return 0
 
 
@@ -318,16 +418,37 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=60000, help="budget per run (default 60000)")
     p.add_argument("--temp", type=float, default=0.0, help="temperature (default: the system's state point)")
     p.add_argument("--pace", type=int, default=METAD_DEFAULTS.pace, help=f"METAD PACE (default {METAD_DEFAULTS.pace})")
-    p.add_argument("--height", type=float, default=METAD_DEFAULTS.height_kt,
-                   help=f"HEIGHT in kT (default {METAD_DEFAULTS.height_kt:g})")
-    p.add_argument("--biasfactor", type=float, default=METAD_DEFAULTS.biasfactor,
-                   help=f"METAD BIASFACTOR (default {METAD_DEFAULTS.biasfactor:g})")
-    p.add_argument("--bias-stride", "--stride", dest="stride", type=int, default=1,
-                   help="bias STRIDE (multiple time stepping), same for all CVs (default 1; --stride is the old name)")
-    p.add_argument("--kernel", default="",
-                   help="PLUMED kernel: 'optimised' (make plumed-opt; the fair peer for Q6) or a path (default: bundled)")
-    p.add_argument("--sigma-scale", type=float, default=0.5,
-                   help="SIGMA = this x each CV's std in an unbiased melt run (default 0.5)")
+    p.add_argument(
+        "--height",
+        type=float,
+        default=METAD_DEFAULTS.height_kt,
+        help=f"HEIGHT in kT (default {METAD_DEFAULTS.height_kt:g})",
+    )
+    p.add_argument(
+        "--biasfactor",
+        type=float,
+        default=METAD_DEFAULTS.biasfactor,
+        help=f"METAD BIASFACTOR (default {METAD_DEFAULTS.biasfactor:g})",
+    )
+    p.add_argument(
+        "--bias-stride",
+        "--stride",
+        dest="stride",
+        type=int,
+        default=1,
+        help="bias STRIDE (multiple time stepping), same for all CVs (default 1; --stride is the old name)",
+    )
+    p.add_argument(
+        "--kernel",
+        default="",
+        help="PLUMED kernel: 'optimised' (make plumed-opt; the fair peer for Q6) or a path (default: bundled)",
+    )
+    p.add_argument(
+        "--sigma-scale",
+        type=float,
+        default=0.5,
+        help="SIGMA = this x each CV's std in an unbiased melt run (default 0.5)",
+    )
     p.add_argument("--workers", type=int, default=2, help="LAMMPS processes at once (default 2)")
     p.add_argument("--out", default="compare_out")
     p.set_defaults(func=_cmd_compare)
@@ -336,11 +457,24 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from latentcv.cv_models.app.compare import CompareConfig, compare
 
-    cfg = CompareConfig(model=args.model or "", output=args.output, system=args.system, cvs=tuple(args.cvs),
-                        seeds=tuple(range(1, args.seeds + 1)), cells=args.cells, steps=args.steps, temp=args.temp,
-                        pace=args.pace,
-                        height_kt=args.height, biasfactor=args.biasfactor, stride=args.stride, kernel=args.kernel,
-                        sigma_scale=args.sigma_scale, workers=args.workers, out=args.out)
+    cfg = CompareConfig(
+        model=args.model or "",
+        output=args.output,
+        system=args.system,
+        cvs=tuple(args.cvs),
+        seeds=tuple(range(1, args.seeds + 1)),
+        cells=args.cells,
+        steps=args.steps,
+        temp=args.temp,
+        pace=args.pace,
+        height_kt=args.height,
+        biasfactor=args.biasfactor,
+        stride=args.stride,
+        kernel=args.kernel,
+        sigma_scale=args.sigma_scale,
+        workers=args.workers,
+        out=args.out,
+    )
     print(compare(cfg))
     return 0
 
@@ -361,14 +495,38 @@ def _add_refine(sub: argparse._SubParsersAction) -> None:
 def _cmd_refine(args: argparse.Namespace) -> int:
     from latentcv.cv_models.app.refine import RefineConfig, refine
 
-    print(refine(RefineConfig(config=args.config, checkpoint=args.checkpoint, rounds=args.rounds, seeds=args.seeds,
-                              steps=args.steps, epochs=args.epochs, md_cells=args.cells, out=args.out)))
+    print(
+        refine(
+            RefineConfig(
+                config=args.config,
+                checkpoint=args.checkpoint,
+                rounds=args.rounds,
+                seeds=args.seeds,
+                steps=args.steps,
+                epochs=args.epochs,
+                md_cells=args.cells,
+                out=args.out,
+            )
+        )
+    )
     return 0
 
 
 # the subcommands, in the order `latentcv --help` lists them
-COMMANDS = (_add_paths, _add_plumed, _add_info, _add_train, _add_export, _add_plumed_input, _add_eval,
-            _add_suggest_cutoff, _add_demo, _add_compare, _add_refine, _add_walkers)
+COMMANDS = (
+    _add_paths,
+    _add_plumed,
+    _add_info,
+    _add_train,
+    _add_export,
+    _add_plumed_input,
+    _add_eval,
+    _add_suggest_cutoff,
+    _add_demo,
+    _add_compare,
+    _add_refine,
+    _add_walkers,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -144,9 +144,13 @@ def cv_lines(cfg: CompareConfig, cv: str, natoms: int) -> tuple[list[str], str]:
     if cv == "latent":
         from latentcv.cv_models import paths
 
-        return ([f"LOAD FILE={paths.plumed_plugin_path()}",  # loads in the optimised kernel too (same PLUMED)
-                 f"cv: LATENT_CV MODEL={Path(cfg.model).resolve()} ATOMS=1-{natoms} DEVICE=cpu THREADS=1"],
-                f"cv.{cfg.output}")
+        return (
+            [
+                f"LOAD FILE={paths.plumed_plugin_path()}",  # loads in the optimised kernel too (same PLUMED)
+                f"cv: LATENT_CV MODEL={Path(cfg.model).resolve()} ATOMS=1-{natoms} DEVICE=cpu THREADS=1",
+            ],
+            f"cv.{cfg.output}",
+        )
     if cv == "q6":
         d0 = max(cfg.q6_cutoff - 0.3, 0.0)
         apm = natoms // cfg.n_molecules
@@ -175,28 +179,64 @@ def metad_input(cfg: CompareConfig, cv: str, natoms: int, sigma: float, md: Path
     body, arg = cv_lines(cfg, cv, natoms)
     kt = cfg.temp  # units lj: PLUMED's natural units, k_B = 1
     stride = f" STRIDE={cfg.stride}" if cfg.stride > 1 else ""
-    return "\n".join(body + [
-        f"metad: METAD ARG={arg} SIGMA={sigma:.6g} HEIGHT={cfg.height_kt * kt:.6g} PACE={cfg.pace} "
-        f"BIASFACTOR={cfg.biasfactor:g} TEMP={cfg.temp:g} FILE={md / 'HILLS'}{stride}",
-        f"PRINT ARG={arg},metad.bias STRIDE={max(cfg.dump_every // 5, cfg.stride)} FILE={md / 'COLVAR'}",
-    ]) + "\n"
+    return (
+        "\n".join(
+            body
+            + [
+                f"metad: METAD ARG={arg} SIGMA={sigma:.6g} HEIGHT={cfg.height_kt * kt:.6g} PACE={cfg.pace} "
+                f"BIASFACTOR={cfg.biasfactor:g} TEMP={cfg.temp:g} FILE={md / 'HILLS'}{stride}",
+                f"PRINT ARG={arg},metad.bias STRIDE={max(cfg.dump_every // 5, cfg.stride)} FILE={md / 'COLVAR'}",
+            ]
+        )
+        + "\n"
+    )
 
 
 # ---------------------------------------------------------------------------- one run
 def run_config(cfg: CompareConfig, folder: Path, seed: int, plumed: str, steps: int) -> MetadRunConfig:
     """One LAMMPS run of the compared melt (:func:`~latentcv.cv_models.app.metad_run.run_metadynamics`)
     with ``plumed``: the same MD and judge for every CV, checked every ``check_every`` steps."""
-    return MetadRunConfig(folder=folder, plumed=plumed, system=cfg.system, cells=cfg.cells, steps=steps, seed=seed,
-                          temp=cfg.temp, dump_every=cfg.dump_every, kernel=cfg.kernel, judge_cutoff=cfg.q6_cutoff,
-                          crystal_threshold=cfg.crystal_threshold, hold_steps=cfg.hold_steps,
-                          check_every=cfg.check_every, chunk_steps=cfg.check_every, progress=False)
+    return MetadRunConfig(
+        folder=folder,
+        plumed=plumed,
+        system=cfg.system,
+        cells=cfg.cells,
+        steps=steps,
+        seed=seed,
+        temp=cfg.temp,
+        dump_every=cfg.dump_every,
+        kernel=cfg.kernel,
+        judge_cutoff=cfg.q6_cutoff,
+        crystal_threshold=cfg.crystal_threshold,
+        hold_steps=cfg.hold_steps,
+        check_every=cfg.check_every,
+        chunk_steps=cfg.check_every,
+        progress=False,
+    )
 
 
 def _run_key(cfg: CompareConfig) -> dict:
     """The settings a finished run's physics depends on (a run with the same key is
     reused; the PLUMED kernel only changes its speed and is recorded with each run)."""
-    keep = ("model", "output", "system", "cells", "steps", "temp", "pace", "height_kt", "biasfactor", "stride", "sigma_scale",
-            "calibration_steps", "q6_cutoff", "crystal_threshold", "hold_steps", "dump_every", "check_every")
+    keep = (
+        "model",
+        "output",
+        "system",
+        "cells",
+        "steps",
+        "temp",
+        "pace",
+        "height_kt",
+        "biasfactor",
+        "stride",
+        "sigma_scale",
+        "calibration_steps",
+        "q6_cutoff",
+        "crystal_threshold",
+        "hold_steps",
+        "dump_every",
+        "check_every",
+    )
     return {k: getattr(cfg, k) for k in keep}
 
 
@@ -220,10 +260,11 @@ def calibrate(cfg: CompareConfig) -> dict[str, float]:
     cfg = replace(cfg, cvs=cvs)
     colvar = md / "COLVAR"
     plumed = calibration_input(cfg, natoms, colvar)
-    run_metadynamics(replace(run_config(cfg, md, 777, plumed, cfg.calibration_steps), judge=False,
-                             chunk_steps=cfg.calibration_steps))
+    run_metadynamics(
+        replace(run_config(cfg, md, 777, plumed, cfg.calibration_steps), judge=False, chunk_steps=cfg.calibration_steps)
+    )
     data = read_plumed_table(colvar).data[:, 1:]
-    data = data[len(data) // 5:]  # drop the first fifth (the bias-free melt settles)
+    data = data[len(data) // 5 :]  # drop the first fifth (the bias-free melt settles)
     sigma = {cv: float(cfg.sigma_scale * data[:, k].std()) for k, cv in enumerate(cfg.cvs)}
     stamp.write_text(json.dumps({"key": _run_key(cfg), "sigma": sigma}))
     return sigma
@@ -239,10 +280,20 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
             return old
     plumed = metad_input(cfg, cv, cfg.n_atoms, sigma, md)
     run = run_metadynamics(replace(run_config(cfg, md, seed, plumed, cfg.steps), stop_when_crystallised=True))
-    result = {"cv": cv, "seed": seed, "sigma": sigma, "key": _run_key(cfg), "kernel": cfg.kernel or "bundled",
-              "steps_run": run.steps_run, "ms_per_step": run.ms_per_step, "crystallised_at": run.crystallised_at,
-              "steps": run.steps, "solid_fraction": run.fraction, "wall_s_to_crystal": run.wall_s_to_crystal,
-              "structure": _structure(run.dump)}
+    result = {
+        "cv": cv,
+        "seed": seed,
+        "sigma": sigma,
+        "key": _run_key(cfg),
+        "kernel": cfg.kernel or "bundled",
+        "steps_run": run.steps_run,
+        "ms_per_step": run.ms_per_step,
+        "crystallised_at": run.crystallised_at,
+        "steps": run.steps,
+        "solid_fraction": run.fraction,
+        "wall_s_to_crystal": run.wall_s_to_crystal,
+        "structure": _structure(run.dump),
+    }
     write_atomically(done_file, json.dumps(result).encode(), "run record")
     return result
 

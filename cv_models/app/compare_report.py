@@ -47,10 +47,18 @@ def summarise(results: list[dict], cvs: tuple[str, ...]) -> list[CvSummary]:
         cryst = [r for r in rs if r["crystallised_at"] is not None]
         structs = [r["structure"] for r in cryst if r.get("structure")]
         mean_struct = {k: float(np.mean([s[k] for s in structs])) for k in structs[0]} if structs else {}
-        out.append(CvSummary(cv, len(rs), len(cryst), median_censored([r["crystallised_at"] for r in rs]),
-                             median_censored([r["wall_s_to_crystal"] for r in rs]),
-                             float(np.median([r["ms_per_step"] for r in rs])),
-                             float(np.median([max(r["solid_fraction"], default=0.0) for r in rs])), mean_struct))
+        out.append(
+            CvSummary(
+                cv,
+                len(rs),
+                len(cryst),
+                median_censored([r["crystallised_at"] for r in rs]),
+                median_censored([r["wall_s_to_crystal"] for r in rs]),
+                float(np.median([r["ms_per_step"] for r in rs])),
+                float(np.median([max(r["solid_fraction"], default=0.0) for r in rs])),
+                mean_struct,
+            )
+        )
     return out
 
 
@@ -70,19 +78,28 @@ def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[st
             return "only this one"
         return "–" if math.isinf(x) else f"{x / best:.2f}"
 
-    rows = [f"{cfg.system}: {cfg.n_molecules} molecules ({cfg.n_atoms} atoms), T = {cfg.temp}, P = 1; WT-METAD PACE {cfg.pace}, HEIGHT {cfg.height_kt:g} kT, "
-            f"BIASFACTOR {cfg.biasfactor:g}, bias STRIDE {cfg.stride}; SIGMA = {cfg.sigma_scale:g} × melt std; "
-            f"budget {cfg.steps} steps; crystallised = {judge} > {cfg.crystal_threshold:g} "
-            f"held {cfg.hold_steps} steps.", "",
-            "| CV | SIGMA | crystallised | median steps to crystal | median wall s to crystal | ms/step | "
-            "steps ÷ best standard | wall ÷ best standard | largest crystalline share (median) | "
-            "structure formed (OVITO PTM: fcc/hcp/bcc/ico/other) |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        f"{cfg.system}: {cfg.n_molecules} molecules ({cfg.n_atoms} atoms), T = {cfg.temp}, P = 1; WT-METAD PACE {cfg.pace}, HEIGHT {cfg.height_kt:g} kT, "
+        f"BIASFACTOR {cfg.biasfactor:g}, bias STRIDE {cfg.stride}; SIGMA = {cfg.sigma_scale:g} × melt std; "
+        f"budget {cfg.steps} steps; crystallised = {judge} > {cfg.crystal_threshold:g} "
+        f"held {cfg.hold_steps} steps.",
+        "",
+        "| CV | SIGMA | crystallised | median steps to crystal | median wall s to crystal | ms/step | "
+        "steps ÷ best standard | wall ÷ best standard | largest crystalline share (median) | "
+        "structure formed (OVITO PTM: fcc/hcp/bcc/ico/other) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in summary:
-        st = "/".join(f"{100 * s.structure[k]:.0f}" for k in ("fcc", "hcp", "bcc", "ico", "other")) if s.structure else "–"
-        rows.append(f"| {s.cv} | {sigmas.get(s.cv, float('nan')):.4g} | {s.crystallised}/{s.runs} | {fmt(s.median_steps)} | "
-                    f"{fmt(s.median_wall_s, ' s')} | {s.ms_per_step:.2f} | {ratio(s.median_steps, best_steps)} | "
-                    f"{ratio(s.median_wall_s, best_wall)} | {s.max_fraction:.2f} | {st} % |")
+        st = (
+            "/".join(f"{100 * s.structure[k]:.0f}" for k in ("fcc", "hcp", "bcc", "ico", "other"))
+            if s.structure
+            else "–"
+        )
+        rows.append(
+            f"| {s.cv} | {sigmas.get(s.cv, float('nan')):.4g} | {s.crystallised}/{s.runs} | {fmt(s.median_steps)} | "
+            f"{fmt(s.median_wall_s, ' s')} | {s.ms_per_step:.2f} | {ratio(s.median_steps, best_steps)} | "
+            f"{ratio(s.median_wall_s, best_wall)} | {s.max_fraction:.2f} | {st} % |"
+        )
     return "\n".join(rows)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from latentcv.cv_models import paths
 from latentcv.cv_models.app.metad_run import MetadRun, MetadRunConfig, latent_cv_plumed, run_metadynamics
 from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.systems import METAD_DEFAULTS, SYSTEMS
+
+if TYPE_CHECKING:  # imported where used: the generator pulls in LAMMPS
+    from latentcv.cv_models.generate import GeneratorConfig
 
 EXAMPLES = SYSTEMS["lj"].template_dir
 
@@ -89,17 +93,40 @@ def training_data_configs(cfg: DemoConfig) -> dict[str, "GeneratorConfig"]:
     melt (108 atoms), crystal-melt interfaces (``interface_cells``), spontaneous freezing."""
     from latentcv.cv_models.generate import GeneratorConfig
 
-    gens = {"phases": GeneratorConfig.preset("tiny", "lj", phases=("crystal", "melt"), replicas=cfg.replicas,
-                                             prod_steps=cfg.prod_steps, dump_every=cfg.dump_every)}
+    gens = {
+        "phases": GeneratorConfig.preset(
+            "tiny",
+            "lj",
+            phases=("crystal", "melt"),
+            replicas=cfg.replicas,
+            prod_steps=cfg.prod_steps,
+            dump_every=cfg.dump_every,
+        )
+    }
     for n in cfg.interface_cells:
-        gens[f"interface{n}"] = GeneratorConfig(system="lj", n_cells=n, phases=("interface",), replicas=1,
-                                                seed=10 * n + 1, interface_steps=cfg.interface_steps,
-                                                interface_every=max(cfg.interface_steps // 30, 1), chunk_steps=0)
+        gens[f"interface{n}"] = GeneratorConfig(
+            system="lj",
+            n_cells=n,
+            phases=("interface",),
+            replicas=1,
+            seed=10 * n + 1,
+            interface_steps=cfg.interface_steps,
+            interface_every=max(cfg.interface_steps // 30, 1),
+            chunk_steps=0,
+        )
     if cfg.transition_replicas:
-        gens["transition"] = GeneratorConfig(system="lj", n_cells=4, phases=("transition",),
-                                             replicas=cfg.transition_replicas, seed=301, melt_steps=2000,
-                                             quench_steps=1000, transition_steps=cfg.transition_steps,
-                                             dump_every=max(cfg.transition_steps // 60, 1), chunk_steps=0)
+        gens["transition"] = GeneratorConfig(
+            system="lj",
+            n_cells=4,
+            phases=("transition",),
+            replicas=cfg.transition_replicas,
+            seed=301,
+            melt_steps=2000,
+            quench_steps=1000,
+            transition_steps=cfg.transition_steps,
+            dump_every=max(cfg.transition_steps // 60, 1),
+            chunk_steps=0,
+        )
     return gens
 
 
@@ -113,8 +140,10 @@ def prepare_data(out: Path, cfg: DemoConfig) -> tuple[Path, str]:
     gens = training_data_configs(cfg)
     npz = out / "data" / "lj.npz"
     steps = sum(g.total_steps() for g in gens.values())
-    _stage(f"1/5 training data: {steps} LAMMPS steps: crystal, melt, crystal-melt interfaces, spontaneous "
-           f"freezing (reused when unchanged)")
+    _stage(
+        f"1/5 training data: {steps} LAMMPS steps: crystal, melt, crystal-melt interfaces, spontaneous "
+        f"freezing (reused when unchanged)"
+    )
     dataset = Dataset()
     for name, gen in gens.items():
         dataset.extend(generate(gen, out / "data" / name, reuse=True))
@@ -137,8 +166,14 @@ def train_model(out: Path, dataset: Path, fingerprint: str, epochs: int | None =
     if epochs is not None:
         overrides["training"]["epochs"] = epochs
     stamp = out / "train" / "demo-config.json"
-    key = json.dumps({"config": asdict(load_config(config, overrides)), "data": fingerprint,
-                      "checkpoint_version": CHECKPOINT_VERSION}, default=str)
+    key = json.dumps(
+        {
+            "config": asdict(load_config(config, overrides)),
+            "data": fingerprint,
+            "checkpoint_version": CHECKPOINT_VERSION,
+        },
+        default=str,
+    )
     checkpoint = out / "train" / "checkpoint.pt"
     if checkpoint.exists() and stamp.exists() and stamp.read_text() == key:
         _stage(f"2/5 training: reusing {checkpoint}")
@@ -162,28 +197,47 @@ def export_model(out: Path, checkpoint: Path) -> Path:
     return export_checkpoint(checkpoint, model, log=lambda line: print("    " + line), species_masses=[1.0])
 
 
-def metad_config(out: Path, model: Path, cfg: DemoConfig, biased: bool = True,
-                 folder: Path | None = None) -> MetadRunConfig:
+def metad_config(
+    out: Path, model: Path, cfg: DemoConfig, biased: bool = True, folder: Path | None = None
+) -> MetadRunConfig:
     """The demo's metadynamics run (:func:`~latentcv.cv_models.app.metad_run.run_metadynamics`):
     ``examples/lj/metad.lmp`` biased on the model's ``cv.<cfg.cv>`` through LATENT_CV in
     ``out/metad`` (or, biased=False, the same run without bias in ``out/control``; or in
     ``folder``), stopping once crystallised when ``cfg.stop_when_crystallised``."""
     md = folder or out / ("metad" if biased else "control")
-    plumed = latent_cv_plumed(model, md, 4 * cfg.md_cells**3, cfg.cv, height=cfg.height, pace=cfg.pace,
-                              biasfactor=cfg.biasfactor) if biased else None
-    return MetadRunConfig(folder=md, plumed=plumed, system="lj", cells=cfg.md_cells, steps=cfg.md_steps, seed=cfg.seed,
-                          melt_steps=cfg.melt_steps, equil_steps=cfg.equil_steps, dump_every=cfg.dump_every_md,
-                          crystal_threshold=cfg.crystal_threshold, hold_steps=cfg.hold_steps,
-                          stop_when_crystallised=biased and cfg.stop_when_crystallised, progress=cfg.progress,
-                          label="latentcv demo MD")
+    plumed = (
+        latent_cv_plumed(
+            model, md, 4 * cfg.md_cells**3, cfg.cv, height=cfg.height, pace=cfg.pace, biasfactor=cfg.biasfactor
+        )
+        if biased
+        else None
+    )
+    return MetadRunConfig(
+        folder=md,
+        plumed=plumed,
+        system="lj",
+        cells=cfg.md_cells,
+        steps=cfg.md_steps,
+        seed=cfg.seed,
+        melt_steps=cfg.melt_steps,
+        equil_steps=cfg.equil_steps,
+        dump_every=cfg.dump_every_md,
+        crystal_threshold=cfg.crystal_threshold,
+        hold_steps=cfg.hold_steps,
+        stop_when_crystallised=biased and cfg.stop_when_crystallised,
+        progress=cfg.progress,
+        label="latentcv demo MD",
+    )
 
 
 def _metadynamics(out: Path, model: Path, cfg: DemoConfig, biased: bool) -> MetadRun:
     """Stage 4: the biased run (or the unbiased control), announced."""
     run = metad_config(out, model, cfg, biased)
     what = f"biased on cv.{cfg.cv}" if biased else "without bias (control)"
-    _stage(f"4/5 {'metadynamics' if biased else 'control'}: {run.n_atoms} LJ atoms, {cfg.md_steps} steps {what} "
-           f"({run.folder})")
+    _stage(
+        f"4/5 {'metadynamics' if biased else 'control'}: {run.n_atoms} LJ atoms, {cfg.md_steps} steps {what} "
+        f"({run.folder})"
+    )
     return run_metadynamics(run)
 
 
@@ -193,8 +247,9 @@ def ten_wolde_fractions(dump: Path, cutoff: float = 1.5) -> np.ndarray:
     from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
     from latentcv.cv_models.data import read_lammps_dump
 
-    return np.array([ten_wolde_frame(f, TenWoldeConfig(cutoff=cutoff)).solid_fraction
-                     for f in read_lammps_dump(dump, units="lj")])
+    return np.array(
+        [ten_wolde_frame(f, TenWoldeConfig(cutoff=cutoff)).solid_fraction for f in read_lammps_dump(dump, units="lj")]
+    )
 
 
 def free_energy_profile(md: Path, cv: str) -> np.ndarray | None:
@@ -204,8 +259,23 @@ def free_energy_profile(md: Path, cv: str) -> np.ndarray | None:
     import sys
 
     fes = md / "fes.dat"
-    proc = subprocess.run([sys.executable, "-m", "latentcv.cv_models.app.cli", "plumed", "sum_hills", "--hills", str(md / "HILLS"),
-                           "--outfile", str(fes), "--mintozero"], capture_output=True, text=True, cwd=md)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "latentcv.cv_models.app.cli",
+            "plumed",
+            "sum_hills",
+            "--hills",
+            str(md / "HILLS"),
+            "--outfile",
+            str(fes),
+            "--mintozero",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=md,
+    )
     if proc.returncode != 0 or not fes.exists():
         return None
     return read_plumed_table(fes).data[:, :2]
@@ -222,12 +292,17 @@ def analyse(out: Path, cfg: DemoConfig, biased: MetadRun, control: MetadRun | No
     import matplotlib.pyplot as plt
 
     md = biased.folder
-    _stage("5/5 analysis: solid fraction of the dumped frames (freud ten Wolde, independent of the CV), "
-           "free-energy profile (PLUMED sum_hills)")
+    _stage(
+        "5/5 analysis: solid fraction of the dumped frames (freud ten Wolde, independent of the CV), "
+        "free-energy profile (PLUMED sum_hills)"
+    )
     colvar = read_plumed_table(md / "COLVAR")
     hills = read_plumed_table(md / "HILLS")
-    solid = {"steps": np.array(biased.steps), "freud": np.array(biased.fraction),
-             "ten_wolde": ten_wolde_fractions(biased.dump)}
+    solid = {
+        "steps": np.array(biased.steps),
+        "freud": np.array(biased.fraction),
+        "ten_wolde": ten_wolde_fractions(biased.dump),
+    }
     cv = colvar.column(f"cv.{cfg.cv}")
     bias = colvar.column("metad.bias")
     step_col = colvar.data[:, 0] / SYSTEMS["lj"].dt  # COLVAR time (LJ time units) -> MD step
@@ -242,11 +317,17 @@ def analyse(out: Path, cfg: DemoConfig, biased: MetadRun, control: MetadRun | No
     fig.tight_layout()
     fig.savefig(out / "demo.png", dpi=110)
     plt.close(fig)
-    return {"hills": len(hills.data), "cv_min": float(cv.min()), "cv_max": float(cv.max()),
-            "final_bias": float(bias[-1]), "max_solid_fraction": biased.max_fraction,
-            "final_solid_fraction": biased.fraction[-1], "crystallised_at_step": biased.crystallised_at,
-            "control_max_solid_fraction": None if control is None else control.max_fraction,
-            "control_crystallised_at_step": None if control is None else control.crystallised_at}
+    return {
+        "hills": len(hills.data),
+        "cv_min": float(cv.min()),
+        "cv_max": float(cv.max()),
+        "final_bias": float(bias[-1]),
+        "max_solid_fraction": biased.max_fraction,
+        "final_solid_fraction": biased.fraction[-1],
+        "crystallised_at_step": biased.crystallised_at,
+        "control_max_solid_fraction": None if control is None else control.max_fraction,
+        "control_crystallised_at_step": None if control is None else control.crystallised_at,
+    }
 
 
 def _plot_cv_and_bias(ax, steps: np.ndarray, cv: np.ndarray, bias: np.ndarray, name: str) -> None:
@@ -322,9 +403,15 @@ def run_demo(out: str | Path = "demo_out", steps: int | None = None, config: Dem
     biased = _metadynamics(out, model, cfg, biased=True)
     control = _metadynamics(out, model, cfg, biased=False) if cfg.control else None
     steps, seconds = biased.steps_run, biased.seconds
-    summary = {"atoms": 4 * cfg.md_cells**3, "steps": steps, "budget": cfg.md_steps, "seconds": seconds,
-               "ms_per_step": biased.ms_per_step, "control_ms_per_step": None if control is None else control.ms_per_step,
-               **analyse(out, cfg, biased, control)}
+    summary = {
+        "atoms": 4 * cfg.md_cells**3,
+        "steps": steps,
+        "budget": cfg.md_steps,
+        "seconds": seconds,
+        "ms_per_step": biased.ms_per_step,
+        "control_ms_per_step": None if control is None else control.ms_per_step,
+        **analyse(out, cfg, biased, control),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     rule = f"solid fraction > {cfg.crystal_threshold:g} held {cfg.hold_steps} steps, freud ten Wolde"
     if summary["crystallised_at_step"] is not None:

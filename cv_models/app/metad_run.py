@@ -147,20 +147,39 @@ def crystal_fraction(frame, system: str, cutoff: float) -> float:
 
 def judge_name(system: str) -> str:
     """The judge of :func:`crystal_fraction` in words."""
-    return ("share of molecules with local P2 > 0.5" if SYSTEMS[system].crystal_criterion == "local_p2"
-            else "freud ten Wolde solid fraction")
+    return (
+        "share of molecules with local P2 > 0.5"
+        if SYSTEMS[system].crystal_criterion == "local_p2"
+        else "freud ten Wolde solid fraction"
+    )
 
 
-def latent_cv_plumed(model: Path, folder: Path, n_atoms: int, cv: str = "n_crystal", temp: float | None = None,
-                     height: float | None = None, pace: int = METAD_DEFAULTS.pace,
-                     biasfactor: float = METAD_DEFAULTS.biasfactor, print_stride: int = 100) -> str:
+def latent_cv_plumed(
+    model: Path,
+    folder: Path,
+    n_atoms: int,
+    cv: str = "n_crystal",
+    temp: float | None = None,
+    height: float | None = None,
+    pace: int = METAD_DEFAULTS.pace,
+    biasfactor: float = METAD_DEFAULTS.biasfactor,
+    print_stride: int = 100,
+) -> str:
     """plumed.dat text (``latentcv plumed-input``) biasing a latentcv model's output ``cv``
     on atoms 1..n_atoms, HILLS and COLVAR in ``folder``; temp None: the LJ state point."""
     from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
 
-    options = PlumedInputOptions(atoms=f"1-{n_atoms}", cv=cv, temp=SYSTEMS["lj"].temperature if temp is None else temp,
-                                 height=height, pace=pace, biasfactor=biasfactor, stride=print_stride,
-                                 hills=str(folder / "HILLS"), colvar=str(folder / "COLVAR"))
+    options = PlumedInputOptions(
+        atoms=f"1-{n_atoms}",
+        cv=cv,
+        temp=SYSTEMS["lj"].temperature if temp is None else temp,
+        height=height,
+        pace=pace,
+        biasfactor=biasfactor,
+        stride=print_stride,
+        hills=str(folder / "HILLS"),
+        colvar=str(folder / "COLVAR"),
+    )
     return plumed_input(model, options)
 
 
@@ -180,19 +199,35 @@ def run_metadynamics(cfg: MetadRunConfig) -> MetadRun:
     if cfg.plumed is not None:
         (folder / "plumed.dat").write_text(cfg.plumed)
     judge = _Judge(cfg, folder / "traj.dump")
-    lmp = open_lammps(["-log", str(folder / "log.lammps")], variables=_variables(cfg, folder),
-                      load_fix_plumed=cfg.plumed is not None, plumed_kernel=cfg.kernel or None)
+    lmp = open_lammps(
+        ["-log", str(folder / "log.lammps")],
+        variables=_variables(cfg, folder),
+        load_fix_plumed=cfg.plumed is not None,
+        plumed_kernel=cfg.kernel or None,
+    )
     try:
         chunk = cfg.chunk_steps or max(cfg.steps // 50, 100)
         with tqdm(total=_total_steps(cfg), unit="step", desc=cfg.label, disable=not cfg.progress) as bar:
-            timings = run_input(lmp, cfg.input_file, chunk_steps=chunk, progress=bar,
-                                stop_last_run=judge.stop if cfg.stop_when_crystallised else None)
+            timings = run_input(
+                lmp,
+                cfg.input_file,
+                chunk_steps=chunk,
+                progress=bar,
+                stop_last_run=judge.stop if cfg.stop_when_crystallised else None,
+            )
     finally:
         lmp.close()
     steps_run, seconds = timings[-1]
     first = judge.update()
-    return MetadRun(folder, cfg.plumed is not None, steps_run, seconds - judge.seconds, first,
-                    list(judge.watch.steps) if judge.watch else [], list(judge.watch.values) if judge.watch else [])
+    return MetadRun(
+        folder,
+        cfg.plumed is not None,
+        steps_run,
+        seconds - judge.seconds,
+        first,
+        list(judge.watch.steps) if judge.watch else [],
+        list(judge.watch.values) if judge.watch else [],
+    )
 
 
 class _Judge:
@@ -204,8 +239,13 @@ class _Judge:
         from latentcv.cv_models.analysis.crystallinity import CrystallisationWatch
 
         cutoff = cfg.judge_cutoff or SYSTEMS[cfg.system].tenwolde_cutoff
-        self.watch = CrystallisationWatch(dump, lambda f: crystal_fraction(f, cfg.system, cutoff),
-                                          cfg.crystal_threshold, cfg.hold_steps) if cfg.judge else None
+        self.watch = (
+            CrystallisationWatch(
+                dump, lambda f: crystal_fraction(f, cfg.system, cutoff), cfg.crystal_threshold, cfg.hold_steps
+            )
+            if cfg.judge
+            else None
+        )
         self.every = cfg.check_every or cfg.hold_steps // 2
         self.checked = 0
         self.seconds = 0.0
@@ -226,10 +266,17 @@ class _Judge:
 
 def _variables(cfg: MetadRunConfig, folder: Path) -> dict:
     """The -var values of ``metad.lmp`` (None settings: the file's own)."""
-    v = dict(examples=SYSTEMS[cfg.system].template_dir, ncells=cfg.cells, seed=cfg.seed, steps=cfg.steps,
-             bias="yes" if cfg.plumed is not None else "no",
-             plumedfile=folder / "plumed.dat" if cfg.plumed is not None else "none", plumedlog=folder / "plumed.log",
-             every=cfg.dump_every, dump=folder / "traj.dump")
+    v = dict(
+        examples=SYSTEMS[cfg.system].template_dir,
+        ncells=cfg.cells,
+        seed=cfg.seed,
+        steps=cfg.steps,
+        bias="yes" if cfg.plumed is not None else "no",
+        plumedfile=folder / "plumed.dat" if cfg.plumed is not None else "none",
+        plumedlog=folder / "plumed.log",
+        every=cfg.dump_every,
+        dump=folder / "traj.dump",
+    )
     optional = {"temp": cfg.temp, "melt": cfg.melt_steps, "equil": cfg.equil_steps}
     v.update({k: value for k, value in optional.items() if value is not None})
     return v

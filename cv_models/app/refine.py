@@ -62,9 +62,17 @@ def _run_config(cfg: RefineConfig, model: Path, folder: Path, seed: int, cutoff:
     """One biased run of a round: the undercooled LJ melt biased on the model's
     ``n_crystal`` (the demo's METAD settings), run to the end (every frame harvested),
     judged by freud's ten Wolde with the config's label cutoff."""
-    return MetadRunConfig(folder=folder, plumed=latent_cv_plumed(model, folder, 4 * cfg.md_cells**3),
-                          system="lj", cells=cfg.md_cells, steps=cfg.steps, seed=seed, dump_every=cfg.harvest_every,
-                          judge_cutoff=cutoff, label="latentcv refine MD")
+    return MetadRunConfig(
+        folder=folder,
+        plumed=latent_cv_plumed(model, folder, 4 * cfg.md_cells**3),
+        system="lj",
+        cells=cfg.md_cells,
+        steps=cfg.steps,
+        seed=seed,
+        dump_every=cfg.harvest_every,
+        judge_cutoff=cutoff,
+        label="latentcv refine MD",
+    )
 
 
 def _harvest(dump: Path, name: str):
@@ -80,8 +88,11 @@ def _score(frames, checkpoint: Path, cutoff: float) -> dict:
 
     report = interface_report(frames, load_encoder(checkpoint), cutoff)
     s = report.sizes[0]
-    return {"spearman": s.spearman_ten_wolde, "molecule_agreement": s.molecule_agreement,
-            "solid_fraction_range": s.solid_fraction_range}
+    return {
+        "spearman": s.spearman_ten_wolde,
+        "molecule_agreement": s.molecule_agreement,
+        "solid_fraction_range": s.solid_fraction_range,
+    }
 
 
 def refine(cfg: RefineConfig, log=print) -> str:
@@ -97,8 +108,10 @@ def refine(cfg: RefineConfig, log=print) -> str:
     out.mkdir(parents=True, exist_ok=True)
     base = load_config(cfg.config)
     if base.data.molecule_labels == "frame":
-        raise ValueError(f"{cfg.config}: refining needs per-molecule targets for the harvested (unlabeled) frames: "
-                         "set [data] molecule_labels = \"ten_wolde\" (or \"local_p2\" for molecular crystals)")
+        raise ValueError(
+            f"{cfg.config}: refining needs per-molecule targets for the harvested (unlabeled) frames: "
+            'set [data] molecule_labels = "ten_wolde" (or "local_p2" for molecular crystals)'
+        )
     cutoff = base.data.label_cutoff or base.model.cutoff
     frames = list(load_frames(base))
     checkpoint = Path(cfg.checkpoint).resolve()
@@ -118,20 +131,40 @@ def refine(cfg: RefineConfig, log=print) -> str:
         unseen = _score(harvested, checkpoint, cutoff)
         frames += harvested
         Dataset(frames).save(rd / "data.npz")
-        train_cfg = load_config(cfg.config, {
-            "data": {"dataset": str(rd / "data.npz"), "trajectories": [], "synthetic": {}},
-            "training": {"output_dir": str(rd / "train"), "epochs": cfg.epochs, "init_from": str(checkpoint),
-                         "resume": False}})
+        train_cfg = load_config(
+            cfg.config,
+            {
+                "data": {"dataset": str(rd / "data.npz"), "trajectories": [], "synthetic": {}},
+                "training": {
+                    "output_dir": str(rd / "train"),
+                    "epochs": cfg.epochs,
+                    "init_from": str(checkpoint),
+                    "resume": False,
+                },
+            },
+        )
         log(f"latentcv refine: round {r}: fine-tune on {len(frames)} frames ({len(harvested)} harvested)")
         checkpoint = train(train_cfg, frames)
         summary = json.loads((rd / "train" / "summary.json").read_text())
-        rows.append({"round": r, "harvested": len(harvested), "crystallised_at": crystallised,
-                     "before_spearman": unseen["spearman"], "before_agreement": unseen["molecule_agreement"],
-                     "harvest_solid_range": unseen["solid_fraction_range"],
-                     "after_val_molecule_acc": summary.get("val_molecule_acc"), "checkpoint": str(checkpoint)})
-        log(f"latentcv refine: round {r}: crystallised at {crystallised}; on the harvested frames the model read "
-            f"Spearman {unseen['spearman']:.3f}, per-molecule {100 * unseen['molecule_agreement']:.1f} %")
-    final = export_checkpoint(checkpoint, out / f"round{cfg.rounds}" / "model.pt", config=cfg.config, log=lambda _: None)
+        rows.append(
+            {
+                "round": r,
+                "harvested": len(harvested),
+                "crystallised_at": crystallised,
+                "before_spearman": unseen["spearman"],
+                "before_agreement": unseen["molecule_agreement"],
+                "harvest_solid_range": unseen["solid_fraction_range"],
+                "after_val_molecule_acc": summary.get("val_molecule_acc"),
+                "checkpoint": str(checkpoint),
+            }
+        )
+        log(
+            f"latentcv refine: round {r}: crystallised at {crystallised}; on the harvested frames the model read "
+            f"Spearman {unseen['spearman']:.3f}, per-molecule {100 * unseen['molecule_agreement']:.1f} %"
+        )
+    final = export_checkpoint(
+        checkpoint, out / f"round{cfg.rounds}" / "model.pt", config=cfg.config, log=lambda _: None
+    )
     report = _markdown(rows, cfg, final)
     (out / "refine.md").write_text(report + "\n")
     (out / "refine.json").write_text(json.dumps({"config": asdict(cfg), "rounds": rows}, indent=1))
@@ -139,16 +172,21 @@ def refine(cfg: RefineConfig, log=print) -> str:
 
 
 def _markdown(rows: list[dict], cfg: RefineConfig, final: Path) -> str:
-    lines = [f"latentcv refine: {cfg.rounds} round(s), {cfg.seeds} biased run(s) of {cfg.steps} steps each, "
-             f"{4 * cfg.md_cells**3} LJ atoms; fine-tuning {cfg.epochs} epochs per round. Final model: {final}", "",
-             "| round | harvested frames | their solid fraction | model on them (unseen): Spearman | per-molecule vs ten Wolde "
-             "| crystallised at (freud) | after fine-tuning: held-out per-molecule |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"latentcv refine: {cfg.rounds} round(s), {cfg.seeds} biased run(s) of {cfg.steps} steps each, "
+        f"{4 * cfg.md_cells**3} LJ atoms; fine-tuning {cfg.epochs} epochs per round. Final model: {final}",
+        "",
+        "| round | harvested frames | their solid fraction | model on them (unseen): Spearman | per-molecule vs ten Wolde "
+        "| crystallised at (freud) | after fine-tuning: held-out per-molecule |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         cr = ", ".join("never" if c is None else str(c) for c in r["crystallised_at"])
         after = r["after_val_molecule_acc"]
         lo, hi = r["harvest_solid_range"]
-        lines.append(f"| {r['round']} | {r['harvested']} | {lo:.2f}–{hi:.2f} | {r['before_spearman']:.3f} | "
-                     f"{100 * r['before_agreement']:.1f} % | {cr} | "
-                     f"{'–' if after is None else f'{100 * after:.1f} %'} |")
+        lines.append(
+            f"| {r['round']} | {r['harvested']} | {lo:.2f}–{hi:.2f} | {r['before_spearman']:.3f} | "
+            f"{100 * r['before_agreement']:.1f} % | {cr} | "
+            f"{'–' if after is None else f'{100 * after:.1f} %'} |"
+        )
     return "\n".join(lines)

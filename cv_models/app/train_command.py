@@ -24,11 +24,18 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="override [training] device")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
     parser.add_argument("--no-progress", action="store_true", help="one line per epoch instead of the progress bar")
-    parser.add_argument("--processes", type=int, default=None,
-                        help="override [training] processes (data-parallel training processes)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override any config key, VALUE a TOML literal (repeatable), e.g. "
-                             "--set model.cutoff=1.6 --set training.lr=1e-3; the options above win over --set")
+    parser.add_argument(
+        "--processes", type=int, default=None, help="override [training] processes (data-parallel training processes)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any config key, VALUE a TOML literal (repeatable), e.g. "
+        "--set model.cutoff=1.6 --set training.lr=1e-3; the options above win over --set",
+    )
 
 
 def run_train_command(args: argparse.Namespace) -> Path:
@@ -53,7 +60,8 @@ def run_train_command(args: argparse.Namespace) -> Path:
         ov["processes"] = args.processes
     from latentcv.cv_models.training import train_from_config
 
-    path = train_from_config(args.config, merge_overrides(parse_overrides(getattr(args, "overrides", None) or []),
-                                                          {"training": ov}))
+    path = train_from_config(
+        args.config, merge_overrides(parse_overrides(getattr(args, "overrides", None) or []), {"training": ov})
+    )
     print(f"latentcv train: wrote {path}")
     return path

@@ -91,8 +91,10 @@ class Dataset:
             cells=np.stack([f.cell for f in fr]) if fr else np.zeros((0, 3, 3)),
             molecule=np.concatenate([f.molecule for f in fr]) if fr else np.zeros(0, np.int64),
             species=np.concatenate([f.species for f in fr]) if fr else np.zeros(0, np.int64),
-            molecule_labels=np.concatenate([np.asarray(f.molecule_labels, dtype=np.int64) for f in fr
-                                            if f.molecule_labels is not None] or [np.zeros(0, np.int64)]),
+            molecule_labels=np.concatenate(
+                [np.asarray(f.molecule_labels, dtype=np.int64) for f in fr if f.molecule_labels is not None]
+                or [np.zeros(0, np.int64)]
+            ),
             meta=np.array(json.dumps(meta)),
         )
 
@@ -112,7 +114,7 @@ class Dataset:
             labels = None
             if m.get("molecule_labels"):
                 n_mol = int(mol[a:b].max()) + 1 if b > a else 0
-                labels = mol_labels[used:used + n_mol].copy()
+                labels = mol_labels[used : used + n_mol].copy()
                 used += n_mol
             frames.append(
                 Frame(

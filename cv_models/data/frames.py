@@ -36,8 +36,7 @@ def parse_label(value: Any) -> int:
         number = int(value)
     if number in PHASE_LABELS.values():
         return int(number)
-    raise ValueError(f"phase label {value!r} is not one of \"crystal\", \"melt\", \"unlabeled\" "
-                     "(any case) or 1, 0, -1")
+    raise ValueError(f'phase label {value!r} is not one of "crystal", "melt", "unlabeled" (any case) or 1, 0, -1')
 
 
 @dataclass
@@ -95,8 +94,9 @@ def frame_place(source: str, frame: int, timestep: int = -1) -> str:
     return f"{where} (timestep {timestep})" if timestep >= 0 else where
 
 
-def check_frame_arrays(positions: np.ndarray, cell: np.ndarray, where: str, n_atoms: int,
-                       atom_ids: np.ndarray | None = None) -> None:
+def check_frame_arrays(
+    positions: np.ndarray, cell: np.ndarray, where: str, n_atoms: int, atom_ids: np.ndarray | None = None
+) -> None:
     """ValueError naming ``where`` (see :func:`frame_place`) and the atom, unless
     ``positions`` is [n_atoms, 3] and finite and ``cell`` is a finite [3, 3] cell of positive
     volume: the one check of every frame that enters latentcv (readers, datasets, ``train``).
@@ -108,21 +108,27 @@ def check_frame_arrays(positions: np.ndarray, cell: np.ndarray, where: str, n_at
     if n_atoms < 1:
         raise ValueError(f"{where}: the frame holds no atoms")
     if r.shape != (n_atoms, 3):
-        raise ValueError(f"{where}: {r.shape[0] if r.ndim else 0} atoms, but the first frame of this trajectory "
-                         f"holds {n_atoms}: every frame of one trajectory must hold the same atoms (split the file "
-                         "where the atom count changes, one trajectory per part)")
+        raise ValueError(
+            f"{where}: {r.shape[0] if r.ndim else 0} atoms, but the first frame of this trajectory "
+            f"holds {n_atoms}: every frame of one trajectory must hold the same atoms (split the file "
+            "where the atom count changes, one trajectory per part)"
+        )
     if h.shape != (3, 3) or not np.isfinite(h).all():
         raise ValueError(f"{where}: the cell {h.tolist()} is not a finite 3 x 3 box")
     volume = float(np.linalg.det(h))
     if not volume > 0 or not np.isfinite(volume):
-        raise ValueError(f"{where}: the cell (rows a, b, c) {h.tolist()} has volume {volume:.6g}; a periodic box "
-                         "needs a positive volume (check the BOX BOUNDS: hi > lo)")
+        raise ValueError(
+            f"{where}: the cell (rows a, b, c) {h.tolist()} has volume {volume:.6g}; a periodic box "
+            "needs a positive volume (check the BOX BOUNDS: hi > lo)"
+        )
     bad = ~np.isfinite(r).all(axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         atom = f"atom id {int(atom_ids[i])}" if atom_ids is not None else f"atom {i} (row from 0)"
-        raise ValueError(f"{where}: {atom} has a non-finite position {r[i].tolist()} ({int(bad.sum())} such atom(s) "
-                         "in this frame); remove the frame or fix the file (a blown-up MD step?)")
+        raise ValueError(
+            f"{where}: {atom} has a non-finite position {r[i].tolist()} ({int(bad.sum())} such atom(s) "
+            "in this frame); remove the frame or fix the file (a blown-up MD step?)"
+        )
 
 
 def check_frames(frames: "list[Frame]", source: str = "") -> None:
@@ -175,8 +181,10 @@ def frames_from_arrays(
         r = np.asarray(r, dtype=np.float64)[layout.order] * scale
         r = make_whole(r, h, layout.atoms_per_molecule, layout.bonds)
         if not (np.isfinite(r).all() and np.isfinite(h).all()):
-            raise ValueError(f"{where}: positions or cell overflow once converted to {length_unit} "
-                             f"(x {scale:g}); the numbers in the file are too large to be lengths")
+            raise ValueError(
+                f"{where}: positions or cell overflow once converted to {length_unit} "
+                f"(x {scale:g}); the numbers in the file are too large to be lengths"
+            )
         out.append(
             Frame(
                 positions=r,

@@ -124,8 +124,9 @@ class _DumpLines:
         """The numbers of one line (``counts``: allowed token counts)."""
         tokens = line.split()
         if len(tokens) not in counts:
-            raise self.error(f"{what} has {len(tokens)} value(s) ({line.strip()[:60]!r}); expected "
-                             f"{' or '.join(map(str, counts))}")
+            raise self.error(
+                f"{what} has {len(tokens)} value(s) ({line.strip()[:60]!r}); expected {' or '.join(map(str, counts))}"
+            )
         try:
             return np.array([float(t) for t in tokens])
         except ValueError:
@@ -153,8 +154,10 @@ class _DumpLines:
             if text.startswith(("ITEM: UNITS", "ITEM: TIME")):
                 value_line = True
                 continue
-            raise self.error(f"unexpected line {text[:60]!r} where 'ITEM: TIMESTEP' should start a frame "
-                             "(more atom rows than NUMBER OF ATOMS says, or not a LAMMPS text dump)")
+            raise self.error(
+                f"unexpected line {text[:60]!r} where 'ITEM: TIMESTEP' should start a frame "
+                "(more atom rows than NUMBER OF ATOMS says, or not a LAMMPS text dump)"
+            )
         return False
 
 
@@ -209,8 +212,9 @@ def _read_dump_frame(src: _DumpLines, k: int) -> "DumpFrame":
         raise src.error(f"NUMBER OF ATOMS is {n}; a frame needs at least one atom")
     box_header = src.item("BOX BOUNDS")
     general = box_header.split()[3:5] == ["abc", "origin"]
-    vals = [src.numbers(src.line("a BOX BOUNDS row"), "a BOX BOUNDS row", (4,) if general else (2, 3))
-            for _ in range(3)]
+    vals = [
+        src.numbers(src.line("a BOX BOUNDS row"), "a BOX BOUNDS row", (4,) if general else (2, 3)) for _ in range(3)
+    ]
     if len({len(v) for v in vals}) != 1:
         raise src.error("the three BOX BOUNDS rows have different numbers of values")
     cell, origin = _parse_box(box_header, np.array(vals))
@@ -311,8 +315,9 @@ def _float_rows(path: str | os.PathLike, lines: list[str], section: str, width: 
     want = width if width is not None else (len(rows[0]) if rows else 0)
     for i, row in enumerate(rows):
         if len(row) != want:
-            raise ValueError(f"{path}: {section} row {i + 1} ({lines[i][:60]!r}) has {len(row)} values, "
-                             f"expected {want}")
+            raise ValueError(
+                f"{path}: {section} row {i + 1} ({lines[i][:60]!r}) has {len(row)} values, expected {want}"
+            )
         for tok in row:
             try:
                 float(tok)
@@ -329,7 +334,9 @@ def _atom_columns(path: str | os.PathLike, rows: np.ndarray, atom_style: str | N
     if style is None:
         style = {5: "atomic", 8: "atomic", 6: "molecular", 9: "molecular", 7: "full", 10: "full"}.get(rows.shape[1])
     if style not in _ATOM_STYLE_COLUMNS:
-        raise ValueError(f"{path}: atom style {style!r} not supported; pass atom_style=one of {sorted(_ATOM_STYLE_COLUMNS)}")
+        raise ValueError(
+            f"{path}: atom style {style!r} not supported; pass atom_style=one of {sorted(_ATOM_STYLE_COLUMNS)}"
+        )
     return _ATOM_STYLE_COLUMNS[style]
 
 
@@ -358,7 +365,7 @@ def read_lammps_data(path: str | os.PathLike, atom_style: str | None = None) -> 
     perm = np.argsort(cols["id"], kind="stable")
     cols = {k: v[perm] for k, v in cols.items()}
     nimg = rows.shape[1] - len(names)
-    image = rows[perm][:, len(names):len(names) + 3].astype(np.int64) if nimg >= 3 else None
+    image = rows[perm][:, len(names) : len(names) + 3].astype(np.int64) if nimg >= 3 else None
     xlo, xhi = header["xlo"]
     ylo, yhi = header["ylo"]
     zlo, zhi = header["zlo"]
@@ -425,8 +432,10 @@ def _dump_species(path: str | os.PathLike, frame: DumpFrame) -> np.ndarray:
     n = len(next(iter(columns.values())))
     species = columns["type"] - 1 if "type" in columns else np.zeros(n, dtype=np.int64)
     if (species < 0).any():
-        raise ValueError(f"{frame_place(str(path), frame.frame, frame.timestep)}: atom type "
-                         f"{int(species.min()) + 1} (LAMMPS types start at 1)")
+        raise ValueError(
+            f"{frame_place(str(path), frame.frame, frame.timestep)}: atom type "
+            f"{int(species.min()) + 1} (LAMMPS types start at 1)"
+        )
     return species
 
 
@@ -507,6 +516,8 @@ def _check_same_atoms(path: str | os.PathLike, raw: list[DumpFrame]) -> None:
         elif ("type" in ref) != ("type" in cols) or ("type" in ref and not np.array_equal(ref["type"], cols["type"])):
             what = f"gives atoms other types than frame {raw[0].frame} (timestep {raw[0].timestep})"
         if what:
-            raise ValueError(f"{frame_place(str(path), f.frame, f.timestep)} {what}: every frame of one trajectory "
-                             "must hold the same atoms (atoms deleted or created during the run?); split the dump "
-                             "where they change, one trajectory per part")
+            raise ValueError(
+                f"{frame_place(str(path), f.frame, f.timestep)} {what}: every frame of one trajectory "
+                "must hold the same atoms (atoms deleted or created during the run?); split the dump "
+                "where they change, one trajectory per part"
+            )

@@ -17,9 +17,24 @@ from ..units import check_model_length_unit, length_conversion
 
 # Unit mdtraj assumes a format stores lengths in (it converts to nm on reading).
 _MDTRAJ_FILE_UNIT = {
-    ".xtc": "nm", ".trr": "nm", ".gro": "nm", ".h5": "nm", ".tng": "nm",
-    ".dcd": "A", ".pdb": "A", ".pdb.gz": "A", ".lammpstrj": "A", ".xyz": "A", ".xyz.gz": "A",
-    ".nc": "A", ".ncdf": "A", ".netcdf": "A", ".binpos": "A", ".arc": "A", ".mdcrd": "A", ".crd": "A",
+    ".xtc": "nm",
+    ".trr": "nm",
+    ".gro": "nm",
+    ".h5": "nm",
+    ".tng": "nm",
+    ".dcd": "A",
+    ".pdb": "A",
+    ".pdb.gz": "A",
+    ".lammpstrj": "A",
+    ".xyz": "A",
+    ".xyz.gz": "A",
+    ".nc": "A",
+    ".ncdf": "A",
+    ".netcdf": "A",
+    ".binpos": "A",
+    ".arc": "A",
+    ".mdcrd": "A",
+    ".crd": "A",
 }
 
 
@@ -67,8 +82,10 @@ def read_mdtraj(
     try:
         traj = mdtraj.load(str(path), top=None if top is None else str(top), stride=stride)
     except Exception as exc:  # mdtraj's parsers raise anything (IndexError, struct.error, ...) on a bad file
-        raise ValueError(f"{path}: mdtraj cannot read it{' with topology ' + str(top) if top else ''} "
-                         f"({type(exc).__name__}: {exc}); check the format and the topology") from exc
+        raise ValueError(
+            f"{path}: mdtraj cannot read it{' with topology ' + str(top) if top else ''} "
+            f"({type(exc).__name__}: {exc}); check the format and the topology"
+        ) from exc
     if traj.unitcell_vectors is None:
         raise ValueError(f"{path} has no periodic box; latentcv needs periodic frames.")
     scale = _scale_from_nm(path, length_unit)

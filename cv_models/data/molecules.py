@@ -102,9 +102,7 @@ def _molecule_bonds(bonds: np.ndarray, order: np.ndarray, molecule: np.ndarray, 
     ref = per_mol[0]
     for m, s in enumerate(per_mol):
         if s != ref:
-            raise _pattern_error(
-                f"Molecule {m} has bonds {sorted(s)}, molecule 0 has {sorted(ref)} (local indices)."
-            )
+            raise _pattern_error(f"Molecule {m} has bonds {sorted(s)}, molecule 0 has {sorted(ref)} (local indices).")
     return np.array(sorted(ref), dtype=np.int64).reshape(-1, 2)
 
 
@@ -143,8 +141,9 @@ def build_layout(
     if apm == 1:
         # single atoms: species may differ (atomic mixtures); pattern -1 = "any"
         pattern = spec[0].copy() if (spec == spec[0]).all() else np.array([-1], dtype=np.int64)
-        return MoleculeLayout(order.astype(np.int64), np.arange(n, dtype=np.int64), 1, pattern,
-                              np.zeros((0, 2), dtype=np.int64))
+        return MoleculeLayout(
+            order.astype(np.int64), np.arange(n, dtype=np.int64), 1, pattern, np.zeros((0, 2), dtype=np.int64)
+        )
     if not (spec == spec[0]).all():
         local = np.argsort(spec, axis=1, kind="stable")
         order = (order.reshape(-1, apm)[np.arange(len(spec))[:, None], local]).reshape(-1)
@@ -152,8 +151,7 @@ def build_layout(
         if not (spec == spec[0]).all():
             bad = int(np.nonzero((spec != spec[0]).any(axis=1))[0][0])
             raise _pattern_error(
-                f"Molecule {bad} has species {sorted(spec[bad].tolist())}, molecule 0 has "
-                f"{sorted(spec[0].tolist())}."
+                f"Molecule {bad} has species {sorted(spec[bad].tolist())}, molecule 0 has {sorted(spec[0].tolist())}."
             )
     molecule = np.repeat(np.arange(len(spec), dtype=np.int64), apm)
     if bonds is not None and len(bonds):
@@ -167,9 +165,7 @@ def layout_from_count(species: np.ndarray, atoms_per_molecule: int) -> MoleculeL
     """Consecutive runs of ``atoms_per_molecule`` atoms (in file order) are molecules."""
     n = len(species)
     if atoms_per_molecule < 1 or n % atoms_per_molecule:
-        raise MoleculePatternError(
-            f"{n} atoms cannot be split into molecules of {atoms_per_molecule} atoms."
-        )
+        raise MoleculePatternError(f"{n} atoms cannot be split into molecules of {atoms_per_molecule} atoms.")
     return build_layout(np.arange(n) // atoms_per_molecule, species)
 
 

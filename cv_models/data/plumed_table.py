@@ -50,8 +50,10 @@ def read_plumed_table(path: str | os.PathLike) -> PlumedTable:
                 fields = words[2:]
             elif not words[0].startswith("#"):
                 if fields is None or len(words) != len(fields):
-                    raise ValueError(f"{path}:{number}: {len(words)} numbers where the FIELDS line names "
-                                     f"{'none' if fields is None else len(fields)}: not a complete PLUMED column file")
+                    raise ValueError(
+                        f"{path}:{number}: {len(words)} numbers where the FIELDS line names "
+                        f"{'none' if fields is None else len(fields)}: not a complete PLUMED column file"
+                    )
                 rows.append([float(w) for w in words])
     if fields is None:
         raise ValueError(f"{path}: no '#! FIELDS' line: not a PLUMED column file (COLVAR, HILLS, ...)")

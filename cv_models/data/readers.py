@@ -23,8 +23,18 @@ from .frames import Frame, parse_label
 from .lammps_reader import read_lammps_data, read_lammps_dump
 from .mdtraj_reader import read_mdtraj
 
-__all__ = ["DUMP_KEYS", "MDTRAJ_KEYS", "check_trajectory_table", "is_lammps_dump", "read_dataset", "read_frames",
-           "read_lammps_data", "read_lammps_dump", "read_mdtraj", "read_trajectory"]
+__all__ = [
+    "DUMP_KEYS",
+    "MDTRAJ_KEYS",
+    "check_trajectory_table",
+    "is_lammps_dump",
+    "read_dataset",
+    "read_frames",
+    "read_lammps_data",
+    "read_lammps_dump",
+    "read_mdtraj",
+    "read_trajectory",
+]
 
 
 def _is_int(v: Any) -> bool:
@@ -55,12 +65,15 @@ _TABLE_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "start": (_is_int, "an integer (a Python slice bound)"),
     "stop": (_is_int, "an integer (a Python slice bound)"),
     "top": (_is_name, "a topology file name (string)"),
-    "molecules": (lambda v: v in ("residues", "bonds") or (_is_int(v) and v >= 1),
-                  '"residues", "bonds" or an integer >= 1 (atoms per molecule)'),
+    "molecules": (
+        lambda v: v in ("residues", "bonds") or (_is_int(v) and v >= 1),
+        '"residues", "bonds" or an integer >= 1 (atoms per molecule)',
+    ),
     "length_unit": (lambda v: v in MODEL_LENGTH_UNITS, f"one of {', '.join(MODEL_LENGTH_UNITS)}"),
-    "species_map": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and _is_int(i) and i >= 0
-                                                          for k, i in v.items()),
-                    "a table {element = species index >= 0}"),
+    "species_map": (
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) and _is_int(i) and i >= 0 for k, i in v.items()),
+        "a table {element = species index >= 0}",
+    ),
 }
 #: The keys of a trajectory table read as a LAMMPS dump (:func:`read_lammps_dump`) and
 #: with mdtraj (:func:`read_mdtraj`); tests/test_input_validation.py holds them to the signatures.
@@ -86,6 +99,7 @@ def check_trajectory_table(table: Any, where: str) -> None:
         test, valid = _TABLE_RULES[key]
         if not test(value):
             raise ValueError(f"{where}.{key}{of}: {value!r:.80} is not valid; expected {valid}")
+
 
 _DUMP_SUFFIXES = (".dump", ".lammpsdump", ".lammpstrj")
 
@@ -154,17 +168,21 @@ def read_dataset(specs: list[dict]) -> Dataset:
         for key in ("path", "data_file", "top"):
             name = path if key == "path" else spec.get(key)
             if name is not None and not Path(name).is_file():
-                raise FileNotFoundError(f"{where}.{key}: {name} does not exist or is not a file (relative paths "
-                                        "are relative to the config file)")
+                raise FileNotFoundError(
+                    f"{where}.{key}: {name} does not exist or is not a file (relative paths "
+                    "are relative to the config file)"
+                )
         label = spec.get("label", "unlabeled")
         if "label" in spec:
             spec["label"] = parse_label(spec["label"])
         frames = read_frames(path, **spec)
         if not frames:
             chosen = {key: spec[key] for key in ("start", "stop", "stride") if key in spec}
-            raise ValueError(f"{where} ({path}, label {label}): no frames"
-                             f"{f' selected by {chosen}' if chosen else ' in the file'}; every trajectory the "
-                             "config names must give frames (remove the table or fix the file)")
+            raise ValueError(
+                f"{where} ({path}, label {label}): no frames"
+                f"{f' selected by {chosen}' if chosen else ' in the file'}; every trajectory the "
+                "config names must give frames (remove the table or fix the file)"
+            )
         ds.extend(frames)
     names = [f.trajectory for f in ds.frames]
     if len(set(zip(names, (f.index for f in ds.frames)))) != len(names):

@@ -41,13 +41,15 @@ def _load_dataset(path: Path) -> List[Frame]:
     from .dataset import Dataset
 
     if not path.is_file():
-        raise FileNotFoundError(f"data.dataset: {path} does not exist or is not a file (relative paths are relative "
-                                "to the config file)")
+        raise FileNotFoundError(
+            f"data.dataset: {path} does not exist or is not a file (relative paths are relative to the config file)"
+        )
     try:
         frames = list(Dataset.load(path))
     except (KeyError, IndexError, TypeError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        raise ValueError(f"data.dataset: {path} is not a dataset written by latentcv "
-                         f"({type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"data.dataset: {path} is not a dataset written by latentcv ({type(exc).__name__}: {exc})"
+        ) from exc
     if not frames:
         raise ValueError(f"data.dataset: {path} holds no frames")
     check_frames(frames, str(path))

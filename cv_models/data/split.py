@@ -92,9 +92,9 @@ def split_by_blocks(
             for edge in np.nonzero(np.diff(is_val.astype(int)))[0]:
                 # edge between frame `edge` and `edge + 1`; drop training frames beside it
                 if is_val[edge + 1]:
-                    drop[max(0, edge + 1 - cfg.gap): edge + 1] = True
+                    drop[max(0, edge + 1 - cfg.gap) : edge + 1] = True
                 else:
-                    drop[edge + 1: edge + 1 + cfg.gap] = True
+                    drop[edge + 1 : edge + 1 + cfg.gap] = True
             drop &= ~is_val
         for f, v, d in zip(traj, is_val, drop):
             if d:
@@ -103,7 +103,9 @@ def split_by_blocks(
     return train, val
 
 
-def split_frames(frames: Sequence[Frame], n_blocks: int, val_fraction: float, seed: int, gap: int = 0) -> Tuple[List[Frame], List[Frame]]:
+def split_frames(
+    frames: Sequence[Frame], n_blocks: int, val_fraction: float, seed: int, gap: int = 0
+) -> Tuple[List[Frame], List[Frame]]:
     """Train/validation split by whole contiguous trajectory blocks (never random frames)."""
     tr, va = split_by_blocks(list(frames), n_blocks=n_blocks, val_fraction=val_fraction, seed=seed, gap=gap)
     return list(tr), list(va)

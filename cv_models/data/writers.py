@@ -13,8 +13,7 @@ from .frames import Frame
 def _check_lammps_cell(cell: np.ndarray) -> None:
     if abs(cell[0, 1]) > 1e-12 or abs(cell[0, 2]) > 1e-12 or abs(cell[1, 2]) > 1e-12:
         raise ValueError(
-            "LAMMPS boxes need a lower-triangular cell (a along x, b in the xy plane); "
-            "rotate the frame first."
+            "LAMMPS boxes need a lower-triangular cell (a along x, b in the xy plane); rotate the frame first."
         )
 
 
@@ -23,8 +22,11 @@ def _box_lines(cell: np.ndarray, origin: np.ndarray) -> tuple[str, list[str]]:
     xy, xz, yz = cell[1, 0], cell[2, 0], cell[2, 1]
     xlo, ylo, zlo = origin
     if xy == 0 and xz == 0 and yz == 0:
-        return "ITEM: BOX BOUNDS pp pp pp", [f"{xlo:.16g} {xlo + lx:.16g}", f"{ylo:.16g} {ylo + ly:.16g}",
-                                             f"{zlo:.16g} {zlo + lz:.16g}"]
+        return "ITEM: BOX BOUNDS pp pp pp", [
+            f"{xlo:.16g} {xlo + lx:.16g}",
+            f"{ylo:.16g} {ylo + ly:.16g}",
+            f"{zlo:.16g} {zlo + lz:.16g}",
+        ]
     xlob = xlo + min(0.0, xy, xz, xy + xz)
     xhib = xlo + lx + max(0.0, xy, xz, xy + xz)
     ylob = ylo + min(0.0, yz)
@@ -67,7 +69,9 @@ def write_lammps_dump(
             fh.write(f"ITEM: TIMESTEP\n{f.timestep if f.timestep >= 0 else k}\nITEM: NUMBER OF ATOMS\n{n}\n")
             fh.write(head + "\n" + "\n".join(box) + "\nITEM: ATOMS id mol type x y z\n")
             for a in np.argsort(aid, kind="stable"):
-                fh.write(f"{aid[a]} {f.molecule[a] + 1} {f.species[a] + 1} {r[a, 0]:.16g} {r[a, 1]:.16g} {r[a, 2]:.16g}\n")
+                fh.write(
+                    f"{aid[a]} {f.molecule[a] + 1} {f.species[a] + 1} {r[a, 0]:.16g} {r[a, 1]:.16g} {r[a, 2]:.16g}\n"
+                )
 
 
 def write_lammps_data(
@@ -114,7 +118,9 @@ def write_lammps_data(
     lines += ["", "Atoms # bond", ""]
     r = frame.positions
     for a in range(n):
-        lines.append(f"{aid[a]} {frame.molecule[a] + 1} {frame.species[a] + 1} {r[a, 0]:.16g} {r[a, 1]:.16g} {r[a, 2]:.16g}")
+        lines.append(
+            f"{aid[a]} {frame.molecule[a] + 1} {frame.species[a] + 1} {r[a, 0]:.16g} {r[a, 1]:.16g} {r[a, 2]:.16g}"
+        )
     if len(bonds):
         lines += ["", "Bonds", ""] + [f"{k + 1} 1 {aid[p]} {aid[q]}" for k, (p, q) in enumerate(bonds)]
     with open(path, "w") as fh:

@@ -31,8 +31,16 @@ from latentcv.cv_models.layers.fused import FusedKernels, NoFusedKernels
 from latentcv.cv_models.layers.harmonics import AngularMoments, SolidHarmonics
 from latentcv.cv_models.layers.message_passing import AttentionMessagePassing, EGNNLayer, MessagePassing, Stage1Block
 from latentcv.cv_models.layers.mlp import GaussianRBF, MLP, PairMLP
-from latentcv.cv_models.layers.pooling import (AttentionPool, DiffPool, InnerProductDecoder, MeanPool, NucleusCount, SumPool,
-                                              TopKPool, make_pool)
+from latentcv.cv_models.layers.pooling import (
+    AttentionPool,
+    DiffPool,
+    InnerProductDecoder,
+    MeanPool,
+    NucleusCount,
+    SumPool,
+    TopKPool,
+    make_pool,
+)
 from latentcv.cv_models.layers.scatter import gather, padded_slots, scatter_mean, scatter_sum
 
 __all__ = [

@@ -146,7 +146,7 @@ class SolidHarmonics(nn.Module):
             col = 0
             for l in degrees:
                 for m in range(l + 1):
-                    for part in ((0,) if m == 0 else (0, 1)):
+                    for part in (0,) if m == 0 else (0, 1):
                         zp = factors[col][0]
                         for p, v in zp.items():
                             za[p, col] = v
@@ -244,8 +244,17 @@ class AngularMoments(nn.Module):
         ``bond_order``.
     """
 
-    def __init__(self, node_dim: int, rbf_dim: int, channels: int = 4, max_rank: int = 6, step: int = 2,
-                 degrees: Optional[List[int]] = None, bond_order: bool = False, fused: Optional[bool] = None) -> None:
+    def __init__(
+        self,
+        node_dim: int,
+        rbf_dim: int,
+        channels: int = 4,
+        max_rank: int = 6,
+        step: int = 2,
+        degrees: Optional[List[int]] = None,
+        bond_order: bool = False,
+        fused: Optional[bool] = None,
+    ) -> None:
         super().__init__()
         self.channels = channels
         self.bond_order = bond_order
@@ -305,9 +314,7 @@ class AngularMoments(nn.Module):
         n = tn.shape[0]
         return scatter_sum(ws, i, n), scatter_sum(ws * s, i, n)
 
-    def forward(
-        self, h: Tensor, edge_index: Tensor, edge_vec: Tensor, edge_rbf: Tensor, edge_weight: Tensor
-    ) -> Tensor:
+    def forward(self, h: Tensor, edge_index: Tensor, edge_vec: Tensor, edge_rbf: Tensor, edge_weight: Tensor) -> Tensor:
         i = edge_index[0]
         j = edge_index[1]
         n = h.shape[0]
@@ -315,7 +322,9 @@ class AngularMoments(nn.Module):
         # T_i = sum_j rho_ij Y(d_ij) per receiver
         fused = self.fused and edge_vec.device.type == "cpu"
         if fused:
-            t = self.kernels.shell_moments(edge_vec, rho, i, n, self.harmonics.matrix.to(edge_vec.dtype), self.xy_column)
+            t = self.kernels.shell_moments(
+                edge_vec, rho, i, n, self.harmonics.matrix.to(edge_vec.dtype), self.xy_column
+            )
         elif self.traceable:
             t = self.shell_moments_scatter(edge_vec, rho, i, n)
         else:
@@ -330,7 +339,9 @@ class AngularMoments(nn.Module):
             onehot = self.degree_onehot.to(t.dtype)
             tn = t * torch.matmul(torch.rsqrt(q + 1e-8), onehot.t())  # [n, C, K]
             if fused:
-                s1, s2 = self.kernels.bond_order_sums(tn, edge_index, edge_weight, self.degree_of_column, self.n_degrees)
+                s1, s2 = self.kernels.bond_order_sums(
+                    tn, edge_index, edge_weight, self.degree_of_column, self.n_degrees
+                )
             else:
                 s1, s2 = self.bond_order_sums_reference(tn, edge_index, edge_weight)
             parts += [(s1 / norm.view(-1, 1, 1)).reshape(n, -1), (s2 / norm.view(-1, 1, 1)).reshape(n, -1)]

@@ -89,8 +89,16 @@ class AttentionMessagePassing(nn.Module):
     ``attention(...)`` returns the [E, H] weights alpha.
     """
 
-    def __init__(self, node_dim: int, edge_dim: int, out_dim: int, heads: int = 2, edge_values: bool = True,
-                 attention_hidden: int = -1, fused: Optional[bool] = None) -> None:
+    def __init__(
+        self,
+        node_dim: int,
+        edge_dim: int,
+        out_dim: int,
+        heads: int = 2,
+        edge_values: bool = True,
+        attention_hidden: int = -1,
+        fused: Optional[bool] = None,
+    ) -> None:
         super().__init__()
         if out_dim % heads != 0:
             raise ValueError(f"AttentionMessagePassing: out_dim={out_dim} is not a multiple of heads={heads}")

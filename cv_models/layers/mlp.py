@@ -49,8 +49,16 @@ class PairMLP(nn.Module):
     Shapes: h [N, F], i [E], j [E], e [E, D] -> [E, out_dim].
     """
 
-    def __init__(self, node_dim: int, edge_dim: int, hidden: int, out_dim: int, use_i: bool = True,
-                 use_j: bool = True, activate_last: bool = False) -> None:
+    def __init__(
+        self,
+        node_dim: int,
+        edge_dim: int,
+        hidden: int,
+        out_dim: int,
+        use_i: bool = True,
+        use_j: bool = True,
+        activate_last: bool = False,
+    ) -> None:
         super().__init__()
         if not (use_i or use_j):
             raise ValueError("PairMLP: use at least one of the receiver / sender features")

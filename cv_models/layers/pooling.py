@@ -181,8 +181,10 @@ class NucleusCount(nn.Module):
     def __init__(self, fraction: float = 0.5, width: float = 0.05, neighbour_floor: float = 0.5) -> None:
         super().__init__()
         if not (0.0 < fraction < 1.0 and width > 0.0 and neighbour_floor > 0.0):
-            raise ValueError(f"NucleusCount: fraction in (0, 1), width > 0, neighbour_floor > 0; got {fraction}, "
-                             f"{width}, {neighbour_floor}")
+            raise ValueError(
+                f"NucleusCount: fraction in (0, 1), width > 0, neighbour_floor > 0; got {fraction}, "
+                f"{width}, {neighbour_floor}"
+            )
         self.fraction = float(fraction)
         self.width = float(width)
         self.neighbour_floor = float(neighbour_floor)

@@ -8,7 +8,6 @@ import torch
 from torch import Tensor
 
 
-
 def scatter_sum(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
     """``out[k] = sum_{e: index[e] == k} src[e]``; src [E, ...] -> [dim_size, ...]."""
     out = torch.zeros((dim_size,) + src.shape[1:], dtype=src.dtype, device=src.device)
