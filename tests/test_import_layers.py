@@ -86,3 +86,81 @@ def test_the_reader_resolves_relative_and_local_imports() -> None:
     assert imported_modules("from . import frames", "latentcv.cv_models.data", is_package=True) >= {
         "latentcv.cv_models.data.frames"
     }
+
+
+# The five layers of the model side (docs/architecture.md, "Import rules"): a module imports
+# only from its own layer or a lower one. `core` (the compiled core's only importer) sits
+# with the runtime of layer 1; config_reference (the docs/config.md generator) and the
+# application layer are above everything.
+LAYERS = {
+    1: [
+        "graphs",
+        "units",
+        "paths",
+        "ops",
+        "core",
+        "config",
+        "loss_terms",
+        "data",
+        "synthetic",
+        "systems",
+        "engines",
+        "generate",
+        "walkers",
+        "__init__",
+    ],
+    2: ["layers"],
+    3: ["model", "autoencoder"],
+    4: ["batching", "checkpoint", "analysis"],
+    5: ["training", "distributed", "diagnostics", "config_reference"],
+}
+
+
+def layer_of(name: str) -> int | None:
+    """The layer of a ``latentcv.cv_models.*`` module (None outside the model side)."""
+    if not within(name, "latentcv.cv_models") or within(name, APP):
+        return None
+    parts = name.split(".")
+    top = parts[2] if len(parts) > 2 else "__init__"
+    return next((k for k, names in LAYERS.items() if top in names), None)
+
+
+@pytest.mark.parametrize("path", modules("cv_models"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_model_side_imports_only_its_own_layer_or_lower(path: Path) -> None:
+    name = module_name(path)
+    own = layer_of(name)
+    if own is None:
+        return
+    imported = imported_modules(path.read_text(), name, path.name == "__init__.py")
+    higher = sorted(m for m in imported if (layer_of(m) or 0) > own)
+    assert not higher, f"{name} (layer {own}) imports {higher} from a higher layer (docs/architecture.md)"
+
+
+def test_every_model_side_module_has_a_layer() -> None:
+    """A new module must be placed in a layer (and the docs say which)."""
+    missing = sorted(
+        module_name(p)
+        for p in modules("cv_models")
+        if layer_of(module_name(p)) is None and not within(module_name(p), APP)
+    )
+    assert not missing, f"modules in no layer of tests/test_import_layers.py LAYERS: {missing}"
+
+
+def test_only_core_imports_the_compiled_module() -> None:
+    importers = sorted(
+        module_name(p)
+        for p in modules("cv_models") + modules("export")
+        if any(
+            within(m, "latentcv.cv_models._lib")
+            for m in imported_modules(p.read_text(), module_name(p), p.name == "__init__.py")
+        )
+    )
+    assert importers == ["latentcv.cv_models.core"], importers
+
+
+@pytest.mark.parametrize("path", modules("export"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_export_imports_layers_one_to_four_only(path: Path) -> None:
+    name = module_name(path)
+    imported = imported_modules(path.read_text(), name, path.name == "__init__.py")
+    above = sorted(m for m in imported if (layer_of(m) or 0) > 4)
+    assert not above, f"{name} imports {above}: export uses layers 1-4 only (docs/architecture.md)"
