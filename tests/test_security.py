@@ -14,8 +14,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import pickletools
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -87,10 +89,15 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
 
 # ---------------------------------------------------------------------------- no code from data files
 def test_the_payload_is_real(crafted: tuple[Path, Path]) -> None:
-    """Unsafe loading of the crafted file does run the payload (so the tests below can fail)."""
+    """The crafted file really carries a call (so the tests below can fail), read without
+    running it: its pickle names the payload's callable (``io open``) and calls it (REDUCE),
+    which unpickling without ``weights_only`` would execute."""
     evil, marker = crafted
-    torch.load(str(evil), weights_only=False)
-    assert marker.exists()
+    with zipfile.ZipFile(evil) as archive:
+        name = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+        ops = [(op.name, arg) for op, arg, _ in pickletools.genops(archive.read(name))]
+    assert ("GLOBAL", "io open") in ops and ("REDUCE", None) in ops, ops
+    assert not marker.exists()
 
 
 def test_library_readers_refuse_a_crafted_checkpoint(crafted: tuple[Path, Path]) -> None:
