@@ -124,14 +124,18 @@ class LatentCVModule(nn.Module):
     def forward(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
         return self.outputs(positions, cell, edge_index, edge_shift)
 
-    def outputs(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
-        """The K outputs of one frame (what ``forward`` returns)."""
+    def encode_frame(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor):
+        """The encoder's ``EncoderOutput`` of one frame given in the input length unit."""
         if self.length_scale != 1.0:
             positions = positions / self.length_scale
             cell = cell / self.length_scale
         m = positions.shape[0] // self.encoder.atoms_per_molecule
         batch = torch.zeros(m, dtype=torch.long, device=positions.device)
-        out = self.encoder.encode(positions, cell.unsqueeze(0), batch, edge_index, edge_shift, 1)
+        return self.encoder.encode(positions, cell.unsqueeze(0), batch, edge_index, edge_shift, 1)
+
+    def outputs(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
+        """The K outputs of one frame (what ``forward`` returns)."""
+        out = self.encode_frame(positions, cell, edge_index, edge_shift)
         return self.derived(out.z, out.n_crystal, out.n_nucleus)[0]
 
     @torch.jit.export
@@ -139,12 +143,7 @@ class LatentCVModule(nn.Module):
         """Per molecule [M, 2]: crystal-likeness p (``n_crystal = sum``) and its share of
         ``n_nucleus`` (``n_nucleus = sum``), for looking at a nucleus (``latentcv eval
         --molecule-dump``)."""
-        if self.length_scale != 1.0:
-            positions = positions / self.length_scale
-            cell = cell / self.length_scale
-        m = positions.shape[0] // self.encoder.atoms_per_molecule
-        batch = torch.zeros(m, dtype=torch.long, device=positions.device)
-        out = self.encoder.encode(positions, cell.unsqueeze(0), batch, edge_index, edge_shift, 1)
+        out = self.encode_frame(positions, cell, edge_index, edge_shift)
         p = torch.sigmoid(out.p_logit)
         return torch.stack([p, self.encoder.nucleus.contributions(p, out.edge_index, out.edge_weight)], dim=1)
 

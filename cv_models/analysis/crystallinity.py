@@ -31,23 +31,24 @@ def _freud_system(frame: Frame):
     return box, box.wrap(frame_centers(frame))
 
 
-def freud_solid(frame: Frame, cutoff: float) -> np.ndarray:
-    """[M] bool: ten Wolde solid particles according to freud's ``SolidLiquid``."""
+def _solid_liquid(frame: Frame, cutoff: float):
+    """freud's ``SolidLiquid`` (ten Wolde thresholds) computed on the frame's molecule centres."""
     import freud
 
     sl = freud.order.SolidLiquid(l=6, q_threshold=0.5, solid_threshold=8, normalize_q=True)
     sl.compute(_freud_system(frame), neighbors={"r_max": float(cutoff)})
-    return np.asarray(sl.num_connections) >= 8
+    return sl
+
+
+def freud_solid(frame: Frame, cutoff: float) -> np.ndarray:
+    """[M] bool: ten Wolde solid particles according to freud's ``SolidLiquid``."""
+    return np.asarray(_solid_liquid(frame, cutoff).num_connections) >= 8
 
 
 def freud_largest_cluster(frame: Frame, cutoff: float) -> int:
     """Molecules in the largest cluster of ten Wolde solid particles joined by solid bonds
     (freud ``SolidLiquid.largest_cluster_size``): the n_max of nucleation studies."""
-    import freud
-
-    sl = freud.order.SolidLiquid(l=6, q_threshold=0.5, solid_threshold=8, normalize_q=True)
-    sl.compute(_freud_system(frame), neighbors={"r_max": float(cutoff)})
-    return int(sl.largest_cluster_size)
+    return int(_solid_liquid(frame, cutoff).largest_cluster_size)
 
 
 def freud_solid_fraction(frame: Frame, cutoff: float) -> float:

@@ -175,6 +175,17 @@ def _nucleus_option(text: str | None) -> tuple[float, float] | None:
     return values[0], values[1]
 
 
+def _add_metad_options(p: argparse.ArgumentParser) -> None:
+    """--pace and --biasfactor, defaulting to latentcv's METAD_DEFAULTS (plumed-input, compare)."""
+    p.add_argument("--pace", type=int, default=METAD_DEFAULTS.pace, help=f"METAD PACE (default {METAD_DEFAULTS.pace})")
+    p.add_argument(
+        "--biasfactor",
+        type=float,
+        default=METAD_DEFAULTS.biasfactor,
+        help=f"METAD BIASFACTOR (default {METAD_DEFAULTS.biasfactor:g})",
+    )
+
+
 def _add_plumed_input(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plumed-input", help="write a commented plumed.dat for metadynamics on a model's output")
     p.add_argument("model", help="model file written by `latentcv export`")
@@ -188,13 +199,7 @@ def _add_plumed_input(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temp", type=float, default=None, help="temperature (K; reduced for lj models)")
     p.add_argument("--height", type=float, default=None, help="hill height (default: 1 kT)")
     p.add_argument("--sigma", type=float, default=None, help="hill width (default: the model's sigma_hint)")
-    p.add_argument("--pace", type=int, default=METAD_DEFAULTS.pace, help=f"METAD PACE (default {METAD_DEFAULTS.pace})")
-    p.add_argument(
-        "--biasfactor",
-        type=float,
-        default=METAD_DEFAULTS.biasfactor,
-        help=f"METAD BIASFACTOR (default {METAD_DEFAULTS.biasfactor:g})",
-    )
+    _add_metad_options(p)
     p.add_argument(
         "--print-stride",
         "--stride",
@@ -417,18 +422,12 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cells", type=int, default=4, help="lattice cells per edge (default 4: 256 LJ atoms)")
     p.add_argument("--steps", type=int, default=60000, help="budget per run (default 60000)")
     p.add_argument("--temp", type=float, default=0.0, help="temperature (default: the system's state point)")
-    p.add_argument("--pace", type=int, default=METAD_DEFAULTS.pace, help=f"METAD PACE (default {METAD_DEFAULTS.pace})")
+    _add_metad_options(p)
     p.add_argument(
         "--height",
         type=float,
         default=METAD_DEFAULTS.height_kt,
         help=f"HEIGHT in kT (default {METAD_DEFAULTS.height_kt:g})",
-    )
-    p.add_argument(
-        "--biasfactor",
-        type=float,
-        default=METAD_DEFAULTS.biasfactor,
-        help=f"METAD BIASFACTOR (default {METAD_DEFAULTS.biasfactor:g})",
     )
     p.add_argument(
         "--bias-stride",
