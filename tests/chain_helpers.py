@@ -94,5 +94,6 @@ def run_plumed_driver(
         env=paths.plumed_environment(optimised=optimised),
         capture_output=True,
         text=True,
+        errors="replace",  # a corrupted model's bytes can reach the error message
         timeout=300,
     )
