@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from encoder_cost import build_encoder, lammps_ms_per_step, lj_frame, timeit  # noqa: E402
 
-from latentcv.cv_models import core as native  # noqa: E402
+from latentcv.cv_models.native import core as native  # noqa: E402
 from latentcv.export.deploy import ModelCard, save_deployable  # noqa: E402
 from latentcv.export.module import LatentCVModule  # noqa: E402
 

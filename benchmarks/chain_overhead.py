@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 from latentcv.cv_models.engines import open_lammps
 from latentcv.cv_models.systems import SYSTEMS, system_commands
 from latentcv.export.analytic import save_coordination_model
@@ -79,7 +79,7 @@ site.addsitedir({site!r})  # the venv (its .pth files: latentcv's editable insta
 import torch
 import plumedCommunications as PLMD
 from latentcv.cv_models.graphs import neighbor_list
-from latentcv.cv_models.ops import load_ops
+from latentcv.cv_models.native.ops import load_ops
 
 load_ops()
 torch.set_num_threads(1)
@@ -177,7 +177,7 @@ def parse_args() -> argparse.Namespace:
 def variants(args: argparse.Namespace, analytic_model: Path, n: int, tmp: Path) -> tuple[dict, dict]:
     """The runs at ``n`` atoms: label -> PLUMED input body (None: plain MD), and label ->
     full plumed.dat of the PYCV variants, which run in a child ``lmp`` process."""
-    from latentcv.cv_models import core as native
+    from latentcv.cv_models.native import core as native
 
     bodies = {
         "plain MD": None,

@@ -132,7 +132,7 @@ def cost(module, pos: torch.Tensor, cell: torch.Tensor, ei: torch.Tensor, sh: to
     return {"fwd": timeit(fwd), "fwd_bwd": timeit(fwd_bwd)}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument(
@@ -156,7 +156,29 @@ def main() -> None:
         help="also time saved TorchScript encoders (e.g. an older version), each in the dtype "
         "it was saved in, side by side with this one",
     )
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def modules_to_time(a: argparse.Namespace, dtype: torch.dtype) -> list:
+    """(name, module) pairs of one dtype: this version scripted, and what the flags add."""
+    enc = build_encoder(a.checkpoint, dtype)
+    kinds = [("script", torch.jit.script(enc))] + ([("eager", enc)] if a.eager else [])
+    if a.reference:
+        fused_layers = [m for m in enc.modules() if getattr(m, "fused", False)]
+        for m in fused_layers:
+            m.fused = False
+        kinds.append(("script-reference", torch.jit.script(enc)))
+        for m in fused_layers:
+            m.fused = True
+    for name, path in (x.split("=", 1) for x in a.extra):
+        ext = torch.jit.load(path)
+        if next(iter(ext.parameters())).dtype == dtype:
+            kinds.append((name, ext))
+    return kinds
+
+
+def main() -> None:
+    a = parse_args()
     torch.set_num_threads(a.threads)
     rows = []
     md: Dict[int, float] = {}
@@ -165,28 +187,14 @@ def main() -> None:
         md[n] = lammps_ms_per_step(n, steps)
     for dname in a.dtypes:
         dtype = torch.float64 if dname == "float64" else torch.float32
-        enc = build_encoder(a.checkpoint, dtype)
-        scripted = torch.jit.script(enc)
-        reference = None
-        if a.reference:
-            fused_layers = [m for m in enc.modules() if getattr(m, "fused", False)]
-            for m in fused_layers:
-                m.fused = False
-            reference = torch.jit.script(enc)
-            for m in fused_layers:
-                m.fused = True
+        kinds = modules_to_time(a, dtype)
+        cutoff = kinds[0][1].cutoff
         for n in a.sizes:
             pos, cell = lj_frame(n)
             pos, cell = pos.to(dtype), cell.to(dtype)
-            c = enc.molecule_centers(pos, cell)
-            ei, sh = neighbor_list(c.double(), cell.double(), enc.cutoff * 1.1)
+            c = kinds[0][1].molecule_centers(pos, cell)
+            ei, sh = neighbor_list(c.double(), cell.double(), cutoff * 1.1)
             sh = sh.to(dtype)
-            kinds = [("script", scripted)] + ([("eager", enc)] if a.eager else [])
-            kinds += [("script-reference", reference)] if reference is not None else []
-            for name, path in (x.split("=", 1) for x in a.extra):
-                ext = torch.jit.load(path)
-                if next(iter(ext.parameters())).dtype == dtype:
-                    kinds.append((name, ext))
             for kind, mod in kinds:
                 r = cost(mod, pos, cell, ei, sh)
                 rows.append((n, int(ei.shape[1]), dname, kind, r["fwd"], r["fwd_bwd"], md[n]))

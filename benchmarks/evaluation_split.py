@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 import encoder_cost as ec
-from latentcv.cv_models import core as native
+from latentcv.cv_models.native import core as native
 
 
 def best_ms(fn: Callable[[], object], reps: int) -> float:

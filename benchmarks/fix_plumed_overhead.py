@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 from latentcv.cv_models.systems import system_commands
 
 PLUMED = "d: DISTANCE ATOMS=1,2\nRESTRAINT ARG=d AT=1.0 KAPPA=1.0\n"

@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from latentcv.cv_models import core as native
+from latentcv.cv_models.native import core as native
 from latentcv.cv_models.graphs import neighbor_list
 from encoder_cost import lj_frame as encoder_cost_frame  # benchmarks/encoder_cost.py
 from latentcv.export.deploy import load_deployable

@@ -37,22 +37,14 @@ REFERENCE = {
 }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--system", choices=sorted(NEAR_MELTING), default="trimers")
-    p.add_argument("--out", default="", help="output folder (default: <system>_out)")
-    p.add_argument("--temp", type=float, default=0.0, help="state point (default: the system's)")
-    p.add_argument("--cells", type=int, default=3)
-    a = p.parse_args()
-    spec = SYSTEMS[a.system]
-    out = Path(a.out or f"{a.system}_out").resolve()
-    config = EXAMPLES / a.system / "train.toml"
-    t, tm = a.temp or spec.temperature, NEAR_MELTING[a.system]
-    gens = {
+def generators(system: str, cells: int, t: float, tm: float) -> dict:
+    """The data of the benchmark: the phases at ``t`` and interface slabs at ``t`` and near
+    the melting point ``tm``."""
+    return {
         "phases": GeneratorConfig.preset(
             "tiny",
-            a.system,
-            n_cells=a.cells,
+            system,
+            n_cells=cells,
             replicas=2,
             temperature=t,
             prod_steps=3000,
@@ -62,8 +54,8 @@ def main() -> None:
             equil_steps=1000,
         ),
         "interface": GeneratorConfig(
-            system=a.system,
-            n_cells=a.cells,
+            system=system,
+            n_cells=cells,
             phases=("interface",),
             replicas=1,
             interface_steps=3000,
@@ -79,6 +71,20 @@ def main() -> None:
             ),
         ),
     }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--system", choices=sorted(NEAR_MELTING), default="trimers")
+    p.add_argument("--out", default="", help="output folder (default: <system>_out)")
+    p.add_argument("--temp", type=float, default=0.0, help="state point (default: the system's)")
+    p.add_argument("--cells", type=int, default=3)
+    a = p.parse_args()
+    spec = SYSTEMS[a.system]
+    out = Path(a.out or f"{a.system}_out").resolve()
+    config = EXAMPLES / a.system / "train.toml"
+    t, tm = a.temp or spec.temperature, NEAR_MELTING[a.system]
+    gens = generators(a.system, a.cells, t, tm)
     ds = Dataset()
     for name, g in gens.items():
         ds.extend(generate(g, out / "data" / name, reuse=True))

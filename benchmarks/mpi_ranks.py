@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 from latentcv.cv_models.systems import system_commands
 from latentcv.export.analytic import save_coordination_model
 

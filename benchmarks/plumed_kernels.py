@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 
 Q6 = (
     "q6: Q6 SPECIES=1-{n} SWITCH={{RATIONAL D_0=1.3 R_0=0.2 D_MAX=1.5}} VMEAN\nRESTRAINT ARG=q6_vmean AT=0.3 KAPPA=10\n"

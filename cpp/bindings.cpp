@@ -1,5 +1,5 @@
 // Python bindings of the latentcv C++ core (the same code the PLUMED action runs):
-// `from latentcv.cv_models import core as native`. The GIL is released while the model runs.
+// `from latentcv.cv_models.native import core as native`. The GIL is released while the model runs.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>

@@ -27,7 +27,7 @@ import torch
 from .config import ModelConfig
 from .autoencoder import HierarchicalAutoencoder
 from .model import HierarchicalEncoder
-from .paths import write_atomically
+from .atomic_write import write_atomically
 
 __all__ = [
     "CHECKPOINT_VERSION",

@@ -27,7 +27,7 @@ from .data.frames import CRYSTAL, MELT
 from .data.sources import load_frames
 from .data.split import split_frames
 from .model import HierarchicalEncoder
-from .paths import write_atomically
+from .atomic_write import write_atomically
 
 __all__ = [
     "loss_weights",

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 
 _MPI_PRELOADED = False
 

@@ -139,7 +139,7 @@ class HierarchicalEncoder(nn.Module):
         self._init_molecule_stage(c, pooled1)
         self._output_names: List[str] = [f"z{k}" for k in range(c.latent_dim)] + ["n_crystal"]
         self.nucleus = NucleusCount(c.nucleus_fraction, c.nucleus_width)  # no parameters
-        # per-pair geometry by latentcv's fused CPU operator (cv_models/ops.py) when built
+        # per-pair geometry by latentcv's fused CPU operator (cv_models/native/ops.py) when built
         self.fused = use_fused()
         self.kernels = kernels_for(self.fused)
         # traceable (export/aoti.py sets it, with fused = False): no data-dependent shapes, so

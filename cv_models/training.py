@@ -10,6 +10,10 @@ centroids of the latent space, and returns the path of the final checkpoint
 Reproducibility: the seed fixes the initialisation, and every epoch draws its batch order
 and negative pairs from a generator seeded with (seed, epoch), so a resumed run repeats
 the uninterrupted one exactly.
+
+The module is a little over 400 lines because one run's start, epochs, checks,
+checkpoints and finish share its state (``_Run``); what training reports lives in
+:mod:`.diagnostics` and the data-parallel parts in :mod:`.distributed`.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from .data.frames import Frame, check_frames
 from .data.sources import load_frames
 from .data.split import split_frames
 from .autoencoder import HierarchicalAutoencoder
-from .paths import write_atomically
+from .atomic_write import write_atomically
 from .diagnostics import (
     epoch_cap_note,
     epoch_line,
@@ -82,32 +86,39 @@ def resolve_model_config(model: ModelConfig, frames: Sequence[Frame]) -> ModelCo
 
 
 def assign_molecule_labels(
-    frames: Sequence[Frame], how: str, cutoff: float, p2_threshold: float = 0.5, progress: bool = True
+    frames: Sequence[Frame],
+    how: str,
+    cutoff: float,
+    p2_threshold: float = 0.5,
+    progress: bool = True,
+    *,
+    neighbours: int = 12,
+    min_neighbours: int = 0,
+    target: str = "any",
 ) -> None:
-    """Fill ``Frame.molecule_labels`` where absent from a local criterion with neighbour
-    ``cutoff`` (``[data] molecule_labels``): ``"ten_wolde"`` (solid-bond count on centres)
-    or ``"local_p2"`` (mean P2 of the molecule axes with the neighbours' above
-    ``p2_threshold``); ``"frame"`` leaves them to the frame label (:func:`prepare_samples`).
-    ``progress``: a progress bar for 50 frames or more."""
+    """Fill ``Frame.molecule_labels`` where absent from a local criterion on molecule
+    centres (``[data] molecule_labels``): ``"ten_wolde"`` (solid-bond count) or
+    ``"local_p2"`` (mean P2 of the molecule axes with the neighbours' above
+    ``p2_threshold``), over the ``neighbours`` nearest centres (0: all within ``cutoff``,
+    then at least ``min_neighbours`` of them); ``target = "close_packed"`` keeps fcc/hcp-like
+    molecules only (:mod:`.analysis.labels`). ``"frame"`` leaves them to the frame label
+    (:func:`prepare_samples`). ``progress``: a progress bar for 50 frames or more."""
     if how == "frame":
         return
     from tqdm.auto import tqdm
 
-    if how == "ten_wolde":
-        from .analysis.tenwolde import TenWoldeConfig, molecule_labels
+    from .analysis.labels import LabelConfig, molecule_labels
 
-        def label(f: Frame) -> np.ndarray:
-            return molecule_labels(f, TenWoldeConfig(cutoff=cutoff))
-    elif how == "local_p2":
-        from .analysis.orientation import orientation_frame
-
-        def label(f: Frame) -> np.ndarray:
-            return (orientation_frame(f, cutoff).local_p2 > p2_threshold).astype(np.int64)
-    else:
+    if how not in ("ten_wolde", "local_p2"):
         raise ConfigError(f"[data] molecule_labels = {how!r}: one of 'frame', 'ten_wolde', 'local_p2'")
+    cfg = LabelConfig(how, cutoff, neighbours, min_neighbours, p2_threshold, target=target)
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        raise ConfigError(f"[data] per-molecule labels: {exc}") from None
     todo = [f for f in frames if f.molecule_labels is None]
     for f in tqdm(todo, desc=f"latentcv {how} labels", unit="frame", disable=not progress or len(todo) < 50):
-        f.molecule_labels = label(f)
+        f.molecule_labels = molecule_labels(f, cfg)
 
 
 # ---------------------------------------------------------------------------- training loop
@@ -226,6 +237,9 @@ def _start(cfg: Config, frames: Optional[Sequence[Frame]], writer: bool) -> _Run
         cfg.data.label_cutoff or mcfg.cutoff,
         cfg.data.p2_threshold,
         progress=t.progress and writer,
+        neighbours=cfg.data.label_neighbours,
+        min_neighbours=cfg.data.label_min_neighbours,
+        target=cfg.data.label_target,
     )
     train_frames, val_frames = split_frames(frames, cfg.data.n_blocks, cfg.data.val_fraction, t.seed, cfg.data.gap)
     if not train_frames:

@@ -1,6 +1,6 @@
 """The self-checks of ``latentcv export``, and the checked write (:func:`export_model`).
 
-1. eager module vs scripted file vs the C++ core (``latentcv.cv_models.core``) on
+1. eager module vs scripted file vs the C++ core (``latentcv.cv_models.native.core``) on
    held-out frames: values and gradients agree to round-off of the model's dtype;
 2. for float32 models, the float32 values stay close to the float64 eager values;
 3. the C++ gradients (positions and cell) agree with central finite differences of the
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from latentcv.cv_models.paths import WriteError
+from latentcv.cv_models.atomic_write import WriteError
 
 from .deploy import DTYPES, MODEL_FORMATS, ModelCard, load_deployable, read_metadata, save_deployable
 from .module import LatentCVModule
@@ -153,7 +153,7 @@ def run_checks(
 ) -> List[CheckResult]:
     """All self-checks of a candidate model file ``path`` (written from ``module``) on
     ``frames``; returns the results (the caller decides; see :func:`export_model`)."""
-    from latentcv.cv_models import core as native
+    from latentcv.cv_models.native import core as native
 
     tol = TOLERANCES[dtype_name]
     dtype = DTYPES[dtype_name]

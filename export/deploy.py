@@ -12,8 +12,8 @@ from typing import Dict, List
 import torch
 from torch import Tensor, nn
 
-from latentcv.cv_models.ops import OPS_VERSION, ops_available
-from latentcv.cv_models.paths import write_atomically
+from latentcv.cv_models.native.ops import OPS_VERSION, ops_available
+from latentcv.cv_models.atomic_write import write_atomically
 from latentcv.cv_models.units import check_model_length_unit
 
 # 2: the model may call latentcv's own operators (torch.ops.latentcv.*, recorded in the
@@ -221,6 +221,6 @@ def model_file(model: str | os.PathLike) -> Path:
 
 def read_metadata(model: str | os.PathLike) -> Dict[str, str]:
     """The metadata of a model file, read through the C++ core (as PLUMED will)."""
-    from latentcv.cv_models import core as native
+    from latentcv.cv_models.native import core as native
 
     return dict(native.read_model_info(str(model_file(model))).metadata)

@@ -253,7 +253,7 @@ def plumed_input(
     """The text of a commented plumed.dat for ``model`` (checked against its metadata).
 
     ``warn`` receives the warnings (a degenerate sigma hint); default: print to stderr."""
-    from latentcv.cv_models import paths
+    from latentcv.cv_models.native import paths
 
     meta = read_metadata(model)
     o = options

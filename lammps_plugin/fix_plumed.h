@@ -72,6 +72,7 @@ class FixPlumed : public LAMMPS_NS::Fix {
   // restarts (fix_plumed_restart.cpp)
   std::vector<std::string> outputs_of_input();
   void resume_files(const RestartRecord &record);
+  // strict: throws (caught by restart(), which stops every rank with error->all); lenient: warns
   void refuse_unless_lenient(const std::string &problems, const std::string &what, const std::string &remedy);
 
   FixOptions options_;

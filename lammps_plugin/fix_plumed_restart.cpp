@@ -13,11 +13,35 @@
 
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 using namespace LAMMPS_NS;
 
 namespace latentcv {
+
+namespace {
+
+// A refused resume, found on rank 0 (where PLUMED's files are checked): every rank then
+// stops with the same error->all, so the message reaches the screen before MPI exits (an
+// error->one on rank 0 aborts, and mpiexec can drop the output still on its way).
+struct ResumeRefused : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// `text` of rank 0 on every rank.
+std::string from_root(const std::string &text, MPI_Comm world)
+{
+  long long length = static_cast<long long>(text.size());
+  MPI_Bcast(&length, 1, MPI_LONG_LONG, 0, world);
+  std::vector<char> buffer(text.begin(), text.end());
+  buffer.resize(static_cast<std::size_t>(length));
+  if (length > 0) MPI_Bcast(buffer.data(), static_cast<int>(length), MPI_CHAR, 0, world);
+  return std::string(buffer.begin(), buffer.end());
+}
+
+}    // namespace
 
 void FixPlumed::write_restart(FILE *fp)
 {
@@ -49,8 +73,16 @@ void FixPlumed::restart(char *buf)
                "another restart file, or `resume no` on the fix plumed line to start a new bias", e.what());
   }
   const bool resume = options_.resume != "no";
-  if (resume && comm->me == 0) resume_files(record);
-  MPI_Barrier(world);
+  std::string refusal;
+  if (resume && comm->me == 0) {
+    try {
+      resume_files(record);
+    } catch (ResumeRefused &e) {
+      refusal = e.what();
+    }
+  }
+  refusal = from_root(refusal, world);
+  if (!refusal.empty()) error->all(FLERR, refusal);
   restored_ = resume;
   last_step_ = resume ? record.step : -1;    // the setup of the restart step repeats it: no second hill, row
   if (comm->me == 0 && !resume)
@@ -123,7 +155,7 @@ void FixPlumed::resume_files(const RestartRecord &record)
 void FixPlumed::refuse_unless_lenient(const std::string &problems, const std::string &what, const std::string &remedy)
 {
   if (problems.empty()) return;
-  if (options_.resume == "strict") root_error("fix plumed: " + what + problems + remedy);
+  if (options_.resume == "strict") throw ResumeRefused("fix plumed: " + what + problems + remedy);
   error->warning(FLERR, "fix plumed: resume lenient, going on although:{}", problems);
 }
 

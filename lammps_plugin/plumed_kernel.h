@@ -1,5 +1,5 @@
 // latentcv `fix plumed`: which PLUMED kernel to dlopen() (docs/lammps-plugin.md, "Finding the
-// PLUMED kernel"; cv_models/paths.py finds the same kernels for Python).
+// PLUMED kernel"; cv_models/native/paths.py finds the same kernels for Python).
 #pragma once
 
 #include <string>

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 
 TRICLINIC = np.array([[3.2, 0.0, 0.0], [0.7, 3.0, 0.0], [-0.4, 0.5, 3.4]])
 ORTHORHOMBIC = np.diag([3.1, 3.3, 3.5])

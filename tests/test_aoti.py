@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentcv.cv_models import core as native
+from latentcv.cv_models.native import core as native
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 from latentcv.cv_models.app.cli import main
 from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.export.analytic import save_coordination_model

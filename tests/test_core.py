@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from chain_helpers import ORTHORHOMBIC, TRICLINIC, brute_force_pairs, eager_evaluate, random_frame
-from latentcv.cv_models import core as native
+from latentcv.cv_models.native import core as native
 from latentcv.export import deploy
 from latentcv.export.deploy import ModelCard, save_deployable
 from tests.gradcheck import check_gradient
@@ -325,7 +325,7 @@ class _UsesOps(_FailsOnLargeInputs):
 
 
 def test_model_needing_newer_operators_is_refused(tmp_path, monkeypatch):
-    from latentcv.cv_models.ops import OPS_VERSION
+    from latentcv.cv_models.native.ops import OPS_VERSION
 
     ok = save_deployable(_UsesOps().eval(), _one_output_card("ops"), tmp_path / "ok.pt")
     assert torch.jit.load(str(ok)).metadata()["ops_version"] == str(OPS_VERSION)

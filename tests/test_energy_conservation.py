@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 from tests.lammps_scaffold import add_fix_plumed, lammps, lj_system, thermo
 
 # override: cutoff 3.0, not 2.5: the model whose drift the bounds were set on (a smaller force jump at the cutoff)

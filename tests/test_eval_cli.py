@@ -10,10 +10,10 @@ import torch
 
 from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.app import cli
-from latentcv.cv_models import core as native
+from latentcv.cv_models.native import core as native
 from latentcv.cv_models.data.writers import write_lammps_dump
 from latentcv.cv_models.systems import METAD_DEFAULTS
-from latentcv.export.evaluate import length_conversion
+from latentcv.cv_models.app.evaluate import length_conversion
 from export_helpers import held_out_frames
 
 torch.set_num_threads(1)

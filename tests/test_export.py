@@ -10,8 +10,8 @@ import torch
 
 from chain_helpers import run_plumed_driver
 from latentcv.cv_models.data.plumed_table import read_plumed_table
-from latentcv.cv_models import core as native
-from latentcv.cv_models.ops import OPS_VERSION
+from latentcv.cv_models.native import core as native
+from latentcv.cv_models.native.ops import OPS_VERSION
 from latentcv.cv_models.checkpoint import load_checkpoint, load_encoder
 from latentcv.export.deploy import ModelCard
 from latentcv.export.checks import ExportCheckError, export_model
@@ -279,7 +279,7 @@ def test_plumed_input_runs_in_plumed_driver(runs, tmp_path, system):
 
 @pytest.mark.parametrize("system", ["lj", "dimer"])
 def test_latent_cv_derivatives_match_plumed_numerical_derivatives(runs, tmp_path, system):
-    from latentcv.cv_models import paths
+    from latentcv.cv_models.native import paths
 
     model = runs[system]["float64"]
     frames = held_out_frames(runs[system]["checkpoint"])[:1]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from chain_helpers import ORTHORHOMBIC, random_frame, run_plumed_driver
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 from tests.lammps_scaffold import lj_system
 
 N_ATOMS = 24

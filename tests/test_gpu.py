@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from chain_helpers import TRICLINIC, random_frame
-from latentcv.cv_models import core as native
+from latentcv.cv_models.native import core as native
 
 pytestmark = pytest.mark.cuda  # skipped, saying so, where torch sees no GPU (tests/conftest.py)
 

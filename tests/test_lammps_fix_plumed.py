@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.units import LAMMPS_UNIT_STYLES
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentcv.cv_models import paths
-from latentcv.cv_models import core as native
+from latentcv.cv_models.native import paths
+from latentcv.cv_models.native import core as native
 from latentcv.cv_models.data.plumed_table import read_plumed_table
 from tests.gradcheck import check_gradient
 from tests.lammps_scaffold import STRESS, VOIGT, add_fix_plumed, jiggle, lj_system, pressure_tensor, snapshot, thermo

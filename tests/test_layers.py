@@ -104,7 +104,7 @@ def test_angular_moments_invariant_and_exact(tmp_path):
 @pytest.mark.parametrize("degrees", [[6], [2, 4, 6], [1, 3]])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_fused_angular_moments_equal_core_torch_path(degrees, dtype, tmp_path):
-    """latentcv's fused operators (cv_models/ops.py) give the core-torch path's values and
+    """latentcv's fused operators (cv_models/native/ops.py) give the core-torch path's values and
     gradients (every input), eager and scripted, including a zero-length bond."""
     torch.manual_seed(1)
     layer = L.AngularMoments(F, E_DIM, 3, degrees=degrees, bond_order=True).to(dtype)
@@ -254,7 +254,7 @@ def test_the_fused_choice_is_made_in_one_place(monkeypatch):
     from latentcv.cv_models.config import ModelConfig
     from latentcv.cv_models.layers import fused
     from latentcv.cv_models.model import HierarchicalEncoder
-    from latentcv.cv_models.paths import MissingNativeFile
+    from latentcv.cv_models.native.paths import MissingNativeFile
 
     def build():
         return (

@@ -56,7 +56,7 @@ def _plumed_dat(model: Path) -> str:
 
 
 def _plugin() -> str:
-    from latentcv.cv_models import paths
+    from latentcv.cv_models.native import paths
 
     return str(paths.plumed_plugin_path())
 

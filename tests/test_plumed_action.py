@@ -7,8 +7,8 @@ import pytest
 
 from chain_helpers import ORTHORHOMBIC, TRICLINIC, random_frame, run_plumed_driver
 from latentcv.cv_models.data.plumed_table import read_plumed_table
-from latentcv.cv_models import paths
-from latentcv.cv_models import core as native
+from latentcv.cv_models.native import paths
+from latentcv.cv_models.native import core as native
 
 N_ATOMS = 24
 

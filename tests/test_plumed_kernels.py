@@ -17,7 +17,7 @@ import pytest
 
 from chain_helpers import ORTHORHOMBIC, random_frame, run_plumed_driver
 from latentcv.cv_models.data.plumed_table import read_plumed_table
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 
 try:
     OPTIMISED = paths.optimised_plumed_kernel()

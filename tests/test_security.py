@@ -34,7 +34,7 @@ from latentcv.cv_models.checkpoint import (
     write_checkpoint,
 )
 from latentcv.cv_models.data.dataset import Dataset
-from latentcv.cv_models.paths import write_atomically
+from latentcv.cv_models.atomic_write import write_atomically
 from latentcv.cv_models.synthetic import synthetic_dataset
 from tests.export_helpers import save_model_with_hints, tiny_config
 
@@ -281,7 +281,7 @@ def test_train_stops_on_a_full_disk_and_keeps_the_last_checkpoint(tmp_path, caps
     assert run_cli(["train", cfg], capsys)[0] == 0
     last = tmp_path / "run" / "checkpoint_last.pt"
     before = last.read_bytes()
-    monkeypatch.setattr("latentcv.cv_models.paths._write_all", no_space)
+    monkeypatch.setattr("latentcv.cv_models.atomic_write._write_all", no_space)
     rc, err = run_cli(["train", cfg, "--epochs", "2"], capsys)
     assert rc == 2, err
     assert "latentcv train: error: cannot write checkpoint " in err, err
@@ -295,7 +295,7 @@ def test_export_on_a_full_disk_names_the_model_and_keeps_the_previous_one(
 ) -> None:
     out = tmp_path / "model.pt"
     out.write_text("previous model")
-    monkeypatch.setattr("latentcv.cv_models.paths._write_all", no_space)
+    monkeypatch.setattr("latentcv.cv_models.atomic_write._write_all", no_space)
     rc, err = run_cli(["export", tiny_models.checkpoint(1), "-o", out], capsys)
     assert rc == 2 and f"cannot write model {out}: No space left on device; the previous model is kept" in err, err
     assert out.read_text() == "previous model"
@@ -323,7 +323,7 @@ def test_a_directory_given_as_checkpoint_is_called_one(tmp_path, capsys) -> None
 
 def test_a_directory_given_as_model_to_the_cpp_core_is_called_one(tmp_path) -> None:
     """The C++ core (used by the PLUMED action LATENT_CV MODEL=...) says the same."""
-    from latentcv.cv_models import core
+    from latentcv.cv_models.native import core
 
     with pytest.raises(Exception, match="is a directory, not a model file"):
         core.Model(str(tmp_path))

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 from latentcv.export.analytic import save_coordination_model
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.native import paths
 from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.synthetic import fcc_positions
 from latentcv.cv_models.units import LAMMPS_LENGTH_UNIT, LAMMPS_UNIT_STYLES, NM_PER_UNIT
@@ -84,7 +84,7 @@ def test_masses_recorded_at_export_are_checked_in_lammps(lmp, tmp_path, tiny_mod
 def test_the_unit_table_of_fix_plumed_is_the_python_one():
     """cpp/latentcv/lammps_units.h, compiled into fix plumed (here through the core's module), is
     LAMMPS_UNIT_STYLES of cv_models/units.py row for row; lengths agree with NM_PER_UNIT."""
-    from latentcv.cv_models import core
+    from latentcv.cv_models.native import core
 
     assert core.LAMMPS_UNIT_STYLES == [(name, *style) for name, style in LAMMPS_UNIT_STYLES.items()]
     assert LAMMPS_LENGTH_UNIT == {name: style.length_unit for name, style in LAMMPS_UNIT_STYLES.items()}

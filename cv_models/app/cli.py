@@ -11,6 +11,11 @@ latentcv suggest-cutoff T   [model] cutoff / r_on (and the ten Wolde cutoff) fro
 latentcv demo               the end-to-end demo (LAMMPS metadynamics on LATENT_CV)
 latentcv compare M          metadynamics on M's CV vs PLUMED Q6 and ENERGY, over seeds
 latentcv refine CFG CKPT    biased runs -> harvested frames -> fine-tuned CV, k rounds
+latentcv walkers DAT K      plumed inputs for K walkers sharing one metadynamics bias
+
+The module is over 400 lines because it is the table of the command line: one short
+``_add_<name>`` (arguments) and ``_cmd_<name>`` (calls the library) pair per subcommand,
+listed in :data:`COMMANDS`; the work itself lives in the library modules.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from latentcv.cv_models import paths
+from latentcv.cv_models.atomic_write import WriteError
+from latentcv.cv_models.native import paths
 from latentcv.cv_models.systems import METAD_DEFAULTS
 from latentcv.cv_models.units import MODEL_LENGTH_UNITS, PHYSICAL_MODEL_LENGTH_UNITS
 
@@ -294,7 +300,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from latentcv.export.evaluate import evaluate_trajectory, plot_colvar, write_colvar
+    from latentcv.cv_models.app.evaluate import evaluate_trajectory, plot_colvar, write_colvar
 
     res = evaluate_trajectory(
         args.model,
@@ -541,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (paths.MissingNativeFile, paths.WriteError, FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (paths.MissingNativeFile, WriteError, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"latentcv {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

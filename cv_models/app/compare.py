@@ -33,7 +33,7 @@ from pathlib import Path
 from latentcv.cv_models.app.compare_report import markdown_table, plot, summarise
 from latentcv.cv_models.app.metad_run import MetadRunConfig, judge_name, run_metadynamics
 from latentcv.cv_models.data.plumed_table import read_plumed_table
-from latentcv.cv_models.paths import write_atomically
+from latentcv.cv_models.atomic_write import write_atomically
 from latentcv.cv_models.systems import METAD_DEFAULTS
 
 CVS = ("latent", "q6", "energy")
@@ -130,7 +130,7 @@ class CompareConfig:
         if not (math.isfinite(self.sigma_scale) and self.sigma_scale > 0):
             raise ValueError(f"--sigma-scale {self.sigma_scale!r}: must be a finite number > 0")
         if self.kernel == "optimised":
-            from latentcv.cv_models import paths
+            from latentcv.cv_models.native import paths
 
             resolved = replace(resolved, kernel=str(paths.optimised_plumed_kernel()))
         elif self.kernel and not Path(self.kernel).is_file():
@@ -142,7 +142,7 @@ class CompareConfig:
 def cv_lines(cfg: CompareConfig, cv: str, natoms: int) -> tuple[list[str], str]:
     """PLUMED lines defining one CV and the name of the value to bias."""
     if cv == "latent":
-        from latentcv.cv_models import paths
+        from latentcv.cv_models.native import paths
 
         return (
             [

@@ -21,6 +21,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from latentcv.cv_models.atomic_write import write_atomically
 from latentcv.cv_models.app.metad_run import MetadRunConfig, latent_cv_plumed, run_metadynamics
 
 
@@ -98,9 +99,7 @@ def _score(frames, checkpoint: Path, cutoff: float) -> dict:
 def refine(cfg: RefineConfig, log=print) -> str:
     """Run the rounds; returns the markdown report."""
     from latentcv.cv_models.config import load_config
-    from latentcv.cv_models.data.dataset import Dataset
     from latentcv.cv_models.data.sources import load_frames
-    from latentcv.cv_models.training import train
     from latentcv.export.from_checkpoint import export_checkpoint
 
     cfg.validate()
@@ -117,58 +116,69 @@ def refine(cfg: RefineConfig, log=print) -> str:
     checkpoint = Path(cfg.checkpoint).resolve()
     rows = []
     for r in range(1, cfg.rounds + 1):
-        rd = out / f"round{r}"
-        rd.mkdir(exist_ok=True)
-        log(f"latentcv refine: round {r}/{cfg.rounds}: export {checkpoint}")
-        model = export_checkpoint(checkpoint, rd / "model.pt", config=cfg.config, log=lambda _: None)
-        harvested, crystallised = [], []
-        for s in range(cfg.seeds):
-            seed = 1000 * r + s + 1
-            log(f"latentcv refine: round {r}: metadynamics seed {seed} ({cfg.steps} steps)")
-            run = run_metadynamics(_run_config(cfg, model, rd / f"metad-seed{seed}", seed, cutoff))
-            crystallised.append(run.crystallised_at)
-            harvested += _harvest(run.dump, f"refine-round{r}-seed{seed}")
-        unseen = _score(harvested, checkpoint, cutoff)
-        frames += harvested
-        Dataset(frames).save(rd / "data.npz")
-        train_cfg = load_config(
-            cfg.config,
-            {
-                "data": {"dataset": str(rd / "data.npz"), "trajectories": [], "synthetic": {}},
-                "training": {
-                    "output_dir": str(rd / "train"),
-                    "epochs": cfg.epochs,
-                    "init_from": str(checkpoint),
-                    "resume": False,
-                },
-            },
-        )
-        log(f"latentcv refine: round {r}: fine-tune on {len(frames)} frames ({len(harvested)} harvested)")
-        checkpoint = train(train_cfg, frames)
-        summary = json.loads((rd / "train" / "summary.json").read_text())
-        rows.append(
-            {
-                "round": r,
-                "harvested": len(harvested),
-                "crystallised_at": crystallised,
-                "before_spearman": unseen["spearman"],
-                "before_agreement": unseen["molecule_agreement"],
-                "harvest_solid_range": unseen["solid_fraction_range"],
-                "after_val_molecule_acc": summary.get("val_molecule_acc"),
-                "checkpoint": str(checkpoint),
-            }
-        )
-        log(
-            f"latentcv refine: round {r}: crystallised at {crystallised}; on the harvested frames the model read "
-            f"Spearman {unseen['spearman']:.3f}, per-molecule {100 * unseen['molecule_agreement']:.1f} %"
-        )
+        checkpoint, row = _refine_round(cfg, r, checkpoint, frames, cutoff, out / f"round{r}", log)
+        rows.append(row)
     final = export_checkpoint(
         checkpoint, out / f"round{cfg.rounds}" / "model.pt", config=cfg.config, log=lambda _: None
     )
     report = _markdown(rows, cfg, final)
-    (out / "refine.md").write_text(report + "\n")
-    (out / "refine.json").write_text(json.dumps({"config": asdict(cfg), "rounds": rows}, indent=1))
+    write_atomically(out / "refine.md", (report + "\n").encode(), "refine report")
+    summary = json.dumps({"config": asdict(cfg), "rounds": rows}, indent=1)
+    write_atomically(out / "refine.json", summary.encode(), "refine record")
     return report
+
+
+def _refine_round(
+    cfg: RefineConfig, r: int, checkpoint: Path, frames: list, cutoff: float, rd: Path, log
+) -> tuple[Path, dict]:
+    """Round ``r`` in folder ``rd``: export ``checkpoint``, run ``cfg.seeds`` metadynamics
+    runs with it, harvest their frames into ``frames`` (in place), fine-tune on all of
+    them. Returns (the new checkpoint, the round's report row)."""
+    from latentcv.cv_models.config import load_config
+    from latentcv.cv_models.data.dataset import Dataset
+    from latentcv.cv_models.training import train
+    from latentcv.export.from_checkpoint import export_checkpoint
+
+    rd.mkdir(exist_ok=True)
+    log(f"latentcv refine: round {r}/{cfg.rounds}: export {checkpoint}")
+    model = export_checkpoint(checkpoint, rd / "model.pt", config=cfg.config, log=lambda _: None)
+    harvested, crystallised = [], []
+    for s in range(cfg.seeds):
+        seed = 1000 * r + s + 1
+        log(f"latentcv refine: round {r}: metadynamics seed {seed} ({cfg.steps} steps)")
+        run = run_metadynamics(_run_config(cfg, model, rd / f"metad-seed{seed}", seed, cutoff))
+        crystallised.append(run.crystallised_at)
+        harvested += _harvest(run.dump, f"refine-round{r}-seed{seed}")
+    unseen = _score(harvested, checkpoint, cutoff)
+    frames += harvested
+    Dataset(frames).save(rd / "data.npz")
+    overrides = {
+        "data": {"dataset": str(rd / "data.npz"), "trajectories": [], "synthetic": {}},
+        "training": {
+            "output_dir": str(rd / "train"),
+            "epochs": cfg.epochs,
+            "init_from": str(checkpoint),
+            "resume": False,
+        },
+    }
+    log(f"latentcv refine: round {r}: fine-tune on {len(frames)} frames ({len(harvested)} harvested)")
+    new_checkpoint = train(load_config(cfg.config, overrides), frames)
+    summary = json.loads((rd / "train" / "summary.json").read_text())
+    log(
+        f"latentcv refine: round {r}: crystallised at {crystallised}; on the harvested frames the model read "
+        f"Spearman {unseen['spearman']:.3f}, per-molecule {100 * unseen['molecule_agreement']:.1f} %"
+    )
+    row = {
+        "round": r,
+        "harvested": len(harvested),
+        "crystallised_at": crystallised,
+        "before_spearman": unseen["spearman"],
+        "before_agreement": unseen["molecule_agreement"],
+        "harvest_solid_range": unseen["solid_fraction_range"],
+        "after_val_molecule_acc": summary.get("val_molecule_acc"),
+        "checkpoint": str(new_checkpoint),
+    }
+    return new_checkpoint, row
 
 
 def _markdown(rows: list[dict], cfg: RefineConfig, final: Path) -> str:

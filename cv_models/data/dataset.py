@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..paths import write_atomically
+from ..atomic_write import write_atomically
 from .frames import Frame
 
 

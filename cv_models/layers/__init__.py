@@ -20,7 +20,7 @@ Conventions shared by every layer:
 
 All layers are TorchScript-scriptable, use core PyTorch ops (scatter through
 ``index_add_``) or, in :class:`AngularMoments` on CPU, latentcv's own operators
-(:mod:`latentcv.cv_models.ops`, the same sums fused), and work in float32 and float64 (they follow the dtype of their
+(:mod:`latentcv.cv_models.native.ops`, the same sums fused), and work in float32 and float64 (they follow the dtype of their
 parameters). :class:`TopKPool` is offered for analysis only: it is not smooth and must not
 be used in an exported encoder.
 """

@@ -7,11 +7,11 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from latentcv.cv_models.ops import load_ops, ops_available
+from latentcv.cv_models.native.ops import load_ops, ops_available
 
 
 class FusedKernels(nn.Module):
-    """latentcv's fused CPU operators (``torch.ops.latentcv``, :mod:`latentcv.cv_models.ops`; no state)."""
+    """latentcv's fused CPU operators (``torch.ops.latentcv``, :mod:`latentcv.cv_models.native.ops`; no state)."""
 
     def shell_moments(
         self, edge_vec: Tensor, rho: Tensor, receiver: Tensor, n: int, z_coeffs: Tensor, xy_column: List[int]

@@ -238,7 +238,7 @@ class AngularMoments(nn.Module):
         step: spacing of the degrees; degrees: explicit degrees l >= 1 (overrides both);
         bond_order: append :math:`\bar s` and :math:`\overline{s^2}` per channel and degree.
         fused: sum the moments and bond-order terms with latentcv's fused CPU operators
-            (:mod:`latentcv.cv_models.ops`; None: when they are built); the result is the same.
+            (:mod:`latentcv.cv_models.native.ops`; None: when they are built); the result is the same.
     Shapes: h [N, F], edge_index [2, E], edge_vec [E, 3] (d_ij), edge_rbf [E, R],
         edge_weight [E] -> [N, C * (1 + D)] (D degrees), or [N, C * (1 + 3 D)] with
         ``bond_order``.
@@ -274,7 +274,7 @@ class AngularMoments(nn.Module):
         # rho_c = (W rbf)_c + (V h)_j,c + b_c: a linear combination of the radial basis
         # (a smooth radial function per channel) shifted per sender species/embedding
         self.rho = PairMLP(node_dim, rbf_dim, 0, channels, use_i=False)
-        # the fused CPU kernels of latentcv's own operators (cv_models/ops.py), or the same
+        # the fused CPU kernels of latentcv's own operators (cv_models/native/ops.py), or the same
         # sums written with core torch ops (other devices; ``fused = False``: the reference)
         self.xy_column: List[int] = [int(c) for c in self.harmonics.matrix_xy.argmax(0).tolist()]
         self.degree_of_column: List[int] = [int(d) for d in self.harmonics.degree.tolist()]

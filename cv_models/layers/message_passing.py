@@ -110,7 +110,7 @@ class AttentionMessagePassing(nn.Module):
         self.phi_o = MLP([node_dim + out_dim, out_dim, out_dim])
         self.residual = node_dim == out_dim
         # node values (edge_values=False): the weighted sum over neighbours by latentcv's fused
-        # CPU operator (cv_models/ops.py) instead of an [E, H, D] gather, product and scatter
+        # CPU operator (cv_models/native/ops.py) instead of an [E, H, D] gather, product and scatter
         self.fused = use_fused(fused) and not edge_values
         self.kernels = kernels_for(self.fused)
 

@@ -2,7 +2,7 @@
 // moments, bond-order sums, attention aggregation, the molecule pairs' geometry), forward and
 // analytic backward, on CPU. Registered as torch.ops.latentcv.* by the shared library
 // liblatentcv_ops.so, which the C++ core links (so the PLUMED action and the Python module
-// have them) and Python loads with torch.ops.load_library (cv_models/ops.py). The same
+// have them) and Python loads with torch.ops.load_library (cv_models/native/ops.py). The same
 // functions written with core torch ops (the reference the tests compare against) are in
 // cv_models/layers/.
 //
@@ -10,7 +10,7 @@
 // folder holds its kernels, its autograd and the registration of both (TORCH_LIBRARY_IMPL, CPU
 // and Autograd), and documents what it computes. Adding an operator: its file, its schemas
 // here, the file in cpp/CMakeLists.txt, and kOpsVersion (latentcv/ops.h) with OPS_VERSION
-// (cv_models/ops.py).
+// (cv_models/native/ops.py).
 #include <torch/library.h>
 
 #include "latentcv/ops.h"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch  # noqa: F401  (loads libtorch, which the compiled module links)
 
-from latentcv.cv_models.paths import MissingNativeFile
+from latentcv.cv_models.native.paths import MissingNativeFile
 
 try:
     from latentcv.cv_models._lib._core import (

@@ -1,7 +1,7 @@
 """``latentcv eval model.pt TRAJECTORY``: the CV over a trajectory, through the C++ core.
 
 Frames are read with :func:`latentcv.cv_models.data.read_frames` (LAMMPS dumps, or anything mdtraj
-reads), converted to the model's length unit, evaluated by ``latentcv.cv_models.core``
+reads), converted to the model's length unit, evaluated by ``latentcv.cv_models.native.core``
 (the same code PLUMED runs) and written as a COLVAR-style table
 (``#! FIELDS frame <outputs>``) and, optionally, a PNG of every output vs frame and a
 LAMMPS dump of the molecules with their crystal-likeness and share of ``n_nucleus``
@@ -19,7 +19,7 @@ import numpy as np
 
 from latentcv.cv_models.units import length_conversion
 
-from .deploy import model_file, parse_ints
+from latentcv.export.deploy import model_file, parse_ints
 
 __all__ = [
     "EvalResult",
@@ -66,7 +66,7 @@ def evaluate_frames(
     """Evaluate the model file on ``Frame`` objects (values only, C++ core)."""
     from tqdm import tqdm
 
-    from latentcv.cv_models import core as native
+    from latentcv.cv_models.native import core as native
 
     p = model_file(model)
     core = native.Model(str(p), device=device, threads=threads)
@@ -142,7 +142,7 @@ def evaluate_trajectory(
             ``lj`` for files holding reduced numbers).
         molecule_dump: also write the per-molecule outputs there (:func:`write_molecule_dump`).
     """
-    from latentcv.cv_models import core as native
+    from latentcv.cv_models.native import core as native
     from latentcv.cv_models.data.readers import is_lammps_dump, read_trajectory
 
     t = Path(trajectory)
@@ -188,7 +188,7 @@ def write_molecule_dump(path: str | os.PathLike, model: str | os.PathLike, frame
 
     from latentcv.cv_models.graphs import frame_graph
 
-    from .deploy import load_deployable
+    from latentcv.export.deploy import load_deployable
 
     module = load_deployable(model_file(model))
     if not hasattr(module.encoder, "molecule_outputs"):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from latentcv.cv_models.paths import MissingNativeFile, native_lib_dir
+from latentcv.cv_models.native.paths import MissingNativeFile, native_lib_dir
 
 LIBRARY = "liblatentcv_ops.so"
 OPS_VERSION = 3  # kOpsVersion of cpp/latentcv/ops.h; recorded in exported models
