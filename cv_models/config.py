@@ -89,6 +89,19 @@ class DataConfig:
             first minimum of the centre-centre g(r) of the crystal (0 = the model's
             ``cutoff``).
         p2_threshold: the local P2 above which a molecule is crystalline ("local_p2").
+        label_neighbours: each molecule is judged over this many nearest centres (12:
+            the first shell of fcc/hcp packings, and for the trimers 6 in-layer + 6
+            beyond); 0: over every centre within ``label_cutoff`` (the labels before
+            this key). Over a cutoff a trimer melt molecule has ~5.8 neighbours and
+            6-7 % pass the P2 test by chance; over the 12 nearest 0.1 %
+            (benchmarks/label_rates.py, docs/results.md). Ten Wolde needs >= 8.
+        label_min_neighbours: with ``label_neighbours = 0``: a molecule with fewer
+            centres within ``label_cutoff`` is not crystal (0 = off); at most the
+            crystal's own count (the trimers have 6 within 1.5).
+        label_target: "any" (the criterion alone) or "close_packed" ("ten_wolde" only:
+            crystal only where the 12 nearest centres are fcc/hcp-like by a
+            common-neighbour test, so bcc-like and defective packings that ten Wolde
+            calls solid are not; ``latentcv.cv_models.analysis.labels``).
     """
 
     trajectories: List[Dict[str, Any]] = field(default_factory=list)
@@ -100,6 +113,9 @@ class DataConfig:
     molecule_labels: str = "frame"
     label_cutoff: float = 0.0
     p2_threshold: float = 0.5
+    label_neighbours: int = 12
+    label_min_neighbours: int = 0
+    label_target: str = "any"
 
     def validate(self) -> None:
         sources = sum([bool(self.trajectories), bool(self.dataset), bool(self.synthetic)])
@@ -118,9 +134,30 @@ class DataConfig:
         _check(self.molecule_labels in MOLECULE_LABELS, f"[data] molecule_labels must be one of {MOLECULE_LABELS}")
         _check(self.label_cutoff >= 0, "[data] label_cutoff must be >= 0 (0 = the model cutoff)")
         _check(-0.5 < self.p2_threshold < 1.0, "[data] p2_threshold must be in (-0.5, 1)")
+        self._validate_label_neighbours()
+
+    def _validate_label_neighbours(self) -> None:
+        """The checks of ``label_neighbours``, ``label_min_neighbours``, ``label_target``."""
+        k, tw = self.label_neighbours, self.molecule_labels == "ten_wolde"
+        _check(k >= 0, "[data] label_neighbours must be >= 0 (0 = every centre within label_cutoff)")
+        _check(
+            not (tw and 0 < k < 8),
+            f"[data] label_neighbours = {k}: ten Wolde needs 8 solid bonds, so 0 or >= 8",
+        )
+        _check(self.label_min_neighbours >= 0, "[data] label_min_neighbours must be >= 0 (0 = off)")
+        _check(
+            not (self.label_min_neighbours and k),
+            "[data] label_min_neighbours applies to labels over label_cutoff: set label_neighbours = 0 with it",
+        )
+        _check(self.label_target in LABEL_TARGETS, f"[data] label_target must be one of {LABEL_TARGETS}")
+        _check(
+            self.label_target == "any" or tw,
+            f'[data] label_target = "{self.label_target}" needs molecule_labels = "ten_wolde"',
+        )
 
 
 MOLECULE_LABELS = ("frame", "ten_wolde", "local_p2")
+LABEL_TARGETS = ("any", "close_packed")  # = analysis.labels.LABEL_TARGETS
 _LAYERS = ("egnn", "mp", "attention")
 _POOLS = ("mean", "sum", "attention", "diffpool")
 _AGGRS = ("sum", "mean")

@@ -17,6 +17,7 @@ from .data.pbc import minimum_image
 
 __all__ = [
     "FCC_BASIS",
+    "BCC_BASIS",
     "lattice_positions",
     "fcc_positions",
     "liquid_positions",
@@ -27,6 +28,7 @@ __all__ = [
 
 
 FCC_BASIS = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+BCC_BASIS = np.array([[0, 0, 0], [0.5, 0.5, 0.5]])
 
 
 def lattice_positions(

@@ -90,7 +90,7 @@ def test_training_samples_carry_per_molecule_targets():
     frames = [crystal, interface]
     s = prepare_samples(frames, 1, 1.5, torch.float64)
     assert s[1]["mol_labels"].tolist() == [UNLABELED] * interface.n_molecules  # "frame": nothing to learn there
-    assign_molecule_labels(frames, "ten_wolde", 1.5)
+    assign_molecule_labels(frames, "ten_wolde", 1.5, neighbours=0)  # the labels over a cutoff
     s = prepare_samples(frames, 1, 1.5, torch.float64)
     np.testing.assert_array_equal(s[1]["mol_labels"].numpy(), molecule_labels(interface))
     assert set(s[1]["mol_labels"].tolist()) == {MELT, CRYSTAL}
