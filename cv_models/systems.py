@@ -62,11 +62,21 @@ class MetadDefaults:
             steps on 256 molecules; 500 was slower in every run of docs/results.md).
         height_kt: hill height in kT.
         biasfactor: well-tempered bias factor (> 1).
+        bias_stride: METAD STRIDE, PLUMED's multiple time stepping (Ferrarotti, Bottaro,
+            Pérez-Villa & Bussi, J. Chem. Theory Comput. 11, 139 (2015)): the CV and its
+            forces every ``bias_stride`` steps, applied as an impulse ``bias_stride`` times
+            larger. The rule (docs/export.md, "Bias STRIDE"): STRIDE × timestep at most a
+            tenth of the period of the fastest motion the bias force couples to, far from
+            the impulse resonance at half a period; 5 for MD steps of ≤ 1/50 of that period
+            (LJ at dt = 0.005 τ: ~56 steps per period of the fcc crystal's fastest phonon).
+            Every ``latentcv compare`` table of docs/results.md ran at 5;
+            ``benchmarks/bias_stride.py`` measures its NVE drift and cost.
     """
 
     pace: int = 200
     height_kt: float = 1.0
     biasfactor: float = 30.0
+    bias_stride: int = 5
 
 
 METAD_DEFAULTS = MetadDefaults()

@@ -52,6 +52,9 @@ class PlumedInputOptions:
         height: hill height in PLUMED's energy unit; None = 1 kT.
         sigma: hill width in the CV's unit; None = the model's ``sigma_hint``.
         pace, biasfactor: METAD PACE (steps between hills) and BIASFACTOR.
+        bias_stride: METAD STRIDE (multiple time stepping: the CV and its forces every
+            ``bias_stride`` steps, scaled by it; 1 = every step); PACE and the PRINT stride
+            must be multiples of it.
         stride: PRINT stride (steps).
         device, threads: LATENT_CV DEVICE and THREADS.
         engine: "lammps" (fix plumed) or "driver" (``plumed driver``: for ``lj`` models
@@ -66,6 +69,7 @@ class PlumedInputOptions:
     sigma: Optional[float] = None
     pace: int = METAD_DEFAULTS.pace
     biasfactor: float = METAD_DEFAULTS.biasfactor
+    bias_stride: int = METAD_DEFAULTS.bias_stride
     stride: int = 500
     device: str = "cpu"
     threads: int = 1
@@ -185,8 +189,20 @@ def _check_options(o: PlumedInputOptions, names: List[str], apm: int) -> Optiona
         if value is not None:
             _check_number(option, value, 0.0, strict=True)
     _check_number("--biasfactor", o.biasfactor, 1.0, strict=True)  # PLUMED: well-tempered needs > 1
-    for option, value in (("--pace", o.pace), ("--stride", o.stride), ("--threads", o.threads)):
+    numbers = (
+        ("--pace", o.pace),
+        ("--print-stride", o.stride),
+        ("--bias-stride", o.bias_stride),
+        ("--threads", o.threads),
+    )
+    for option, value in numbers:
         _check_number(option, value, 1, strict=False, integer=True)
+    for option, value in (("--pace", o.pace), ("--print-stride", o.stride)):
+        if value % o.bias_stride:
+            raise ValueError(
+                f"{option} {value} is not a multiple of --bias-stride {o.bias_stride}: PLUMED evaluates the CV only "
+                f"every {o.bias_stride} steps; make it a multiple (or pass --bias-stride 1)"
+            )
     for option, value in (("--hills", o.hills), ("--colvar", o.colvar)):
         _check_word(option, value, "a PLUMED file name")
     if not isinstance(o.device, str) or not re.fullmatch(r"cpu|cuda|auto|cuda:[0-9]+", o.device):
@@ -244,6 +260,18 @@ def _unit_lines(unit: str, engine: str) -> List[str]:
     ]
 
 
+def _stride_lines(bias_stride: int) -> List[str]:
+    """The plumed.dat comment on METAD's STRIDE (multiple time stepping)."""
+    if bias_stride == 1:
+        return ["#   No STRIDE: the CV and its forces every step (--bias-stride 1)."]
+    return [
+        f"#   STRIDE={bias_stride}: multiple time stepping: the CV and its forces every {bias_stride} steps, applied "
+        f"{bias_stride}x as an impulse (~{bias_stride}x cheaper).",
+        f"#   Keep {bias_stride} x timestep below a tenth of your system's fastest vibration period (docs/export.md, "
+        "'Bias STRIDE'); CHANGE to 1 for forces every step.",
+    ]
+
+
 def plumed_input(
     model: str | os.PathLike,
     options: PlumedInputOptions,
@@ -298,9 +326,10 @@ def plumed_input(
         f"#   HEIGHT={height:.6g}: hill height in {energy}; {'1 kT' if o.height is None else 'given with --height'} "
         f"at T={o.temp:g} (1-4 kT is usual; CHANGE to taste).",
         f"#   PACE={o.pace}: steps between hills. BIASFACTOR={o.biasfactor:g}: well-tempered gamma (30-50 is usual for nucleation).",
+        *_stride_lines(o.bias_stride),
         f"#   TEMP={o.temp:g}: simulation temperature, {temp_unit} (CHANGE to your thermostat's). FILE: the hills written.",
         f"metad: METAD ARG=cv.{o.cv} SIGMA={sigma:.6g} HEIGHT={height:.6g} PACE={o.pace} BIASFACTOR={o.biasfactor:g} "
-        f"TEMP={o.temp:g} FILE={o.hills}",
+        f"TEMP={o.temp:g} FILE={o.hills}" + (f" STRIDE={o.bias_stride}" if o.bias_stride > 1 else ""),
         "",
         f"# Every output of the model and the bias, every {o.stride} steps.",
         f"PRINT ARG=cv.*,metad.bias STRIDE={o.stride} FILE={o.colvar}",

@@ -63,3 +63,23 @@ def test_restraint_on_latent_cv_conserves_energy(tmp_path, which, coordination_m
     # what drift there is is integration error: it falls like dt² (inexact forces would not)
     finer, _ = energy_trace(dat, chunks=100, chunk=40, dt=0.001)
     assert drift(finer) < 0.4 * drift(biased), (drift(finer), drift(biased))
+
+
+def test_multiple_time_stepping_bias_conserves_energy(tmp_path, coordination_model):
+    """A RESTRAINT with STRIDE 5 (PLUMED's impulse multiple time stepping, the default bias
+    stride of latentcv's METAD): the forces every 5th step, 5x as strong, still conserve the
+    total energy to within a few times the every-step bias's drift, and that drift is
+    integration error (it falls with dt); a wrong impulse scale (forces not x5) would drift
+    with the bias."""
+    model = coordination_model(atoms_per_molecule=1, cutoff=1.6, length_unit="lj")
+    head = f"LOAD FILE={paths.plumed_plugin_path()}\ncv: LATENT_CV MODEL={model} ATOMS=1-256\n"
+    every, strided = tmp_path / "every.dat", tmp_path / "strided.dat"
+    every.write_text(head + "RESTRAINT ARG=cv.mean AT=2.0 KAPPA=2000\n")
+    strided.write_text(head + "RESTRAINT ARG=cv.mean AT=2.0 KAPPA=2000 STRIDE=5\n")
+    plain, _ = energy_trace()
+    one, bias = energy_trace(every)
+    five, bias5 = energy_trace(strided)
+    assert np.ptp(bias5) > 20 * drift(plain) * 256  # the bias does work
+    assert drift(five) < 5 * max(drift(one), drift(plain)), (drift(five), drift(one), drift(plain))
+    finer, _ = energy_trace(strided, chunks=100, chunk=40, dt=0.001)
+    assert drift(finer) < 0.5 * drift(five), (drift(finer), drift(five))

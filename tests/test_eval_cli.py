@@ -160,6 +160,9 @@ def test_plumed_input_cli(dimer, tmp_path, capsys):
         and f"PACE={METAD_DEFAULTS.pace}" in text
         and "HEIGHT=1.15" in text
     )
+    # multiple time stepping by default: METAD's STRIDE, explained in the file
+    metad = next(line for line in text.splitlines() if line.startswith("metad:"))
+    assert metad.endswith(f" STRIDE={METAD_DEFAULTS.bias_stride}") and "multiple time stepping" in text
     assert "UNITS NATURAL" not in text.replace("# for `plumed driver` add the line: UNITS NATURAL", "")
     assert (
         cli.main(
@@ -248,9 +251,15 @@ def test_one_set_of_metad_defaults_across_the_commands():
     ]:
         assert (pace, biasfactor) == (METAD_DEFAULTS.pace, METAD_DEFAULTS.biasfactor)
     assert cmp.height == CompareConfig().height_kt == METAD_DEFAULTS.height_kt
+    # one default bias STRIDE (multiple time stepping) for every command
+    strides = {pi.bias_stride, cmp.bias_stride, PlumedInputOptions(atoms="1").bias_stride, CompareConfig().stride}
+    assert strides == {METAD_DEFAULTS.bias_stride} and METAD_DEFAULTS.bias_stride > 1
+    assert METAD_DEFAULTS.pace % METAD_DEFAULTS.bias_stride == 0
     # --stride: the PRINT stride of plumed-input, the bias stride of compare; the new names say which
     assert parser.parse_args(["plumed-input", "m.pt", "--print-stride", "7"]).stride == 7
-    assert parser.parse_args(["compare", "m.pt", "--bias-stride", "5"]).stride == 5
+    assert parser.parse_args(["plumed-input", "m.pt", "--bias-stride", "2"]).bias_stride == 2
+    assert parser.parse_args(["compare", "m.pt", "--bias-stride", "5"]).bias_stride == 5
+    assert parser.parse_args(["compare", "m.pt", "--stride", "3"]).bias_stride == 3
     assert parser.parse_args(["compare", "m.pt"]).sigma_scale == CompareConfig().sigma_scale
     assert parser.parse_args(["compare", "m.pt", "--sigma-scale", "1.5"]).sigma_scale == 1.5
 

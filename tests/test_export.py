@@ -256,7 +256,8 @@ def test_plumed_input_runs_in_plumed_driver(runs, tmp_path, system):
     frames = held_out_frames(runs[system]["checkpoint"])[:N_DRIVER_FRAMES]
     n = frames[0].n_atoms
     text = plumed_input(
-        model, PlumedInputOptions(atoms=f"1-{n}", cv="proj", temp=0.58, engine="driver", pace=1, stride=1)
+        model,
+        PlumedInputOptions(atoms=f"1-{n}", cv="proj", temp=0.58, engine="driver", pace=1, stride=1, bias_stride=1),
     )
     assert "UNITS NATURAL" in text and "BIASFACTOR=30" in text and "LOAD FILE=" in text
     sigma = float(dict(native.Model(str(model), warmup=False).metadata)["sigma_hint"].split(",")[2])

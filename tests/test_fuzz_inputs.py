@@ -435,7 +435,9 @@ PLUMED_OPTIONS: dict[str, list[tuple[str, bool]]] = {
     ],
     "--height": [("1.5", True), ("0", False), ("-1", False), ("nan", False), ("inf", False)],
     "--sigma": [("0.2", True), ("1e-9", True), ("0", False), ("-0.1", False), ("-inf", False), ("nan", False)],
-    "--pace": [("1", True), ("500", True), ("0", False), ("-1", False), ("2.5", False)],
+    # valid PACE and PRINT strides are multiples of every valid --bias-stride (1, 5: the default)
+    "--pace": [("10", True), ("500", True), ("0", False), ("-1", False), ("2.5", False)],
+    "--bias-stride": [("1", True), ("5", True), ("0", False), ("-5", False), ("2.5", False)],
     "--biasfactor": [
         ("30", True),
         ("1.0001", True),
@@ -445,7 +447,7 @@ PLUMED_OPTIONS: dict[str, list[tuple[str, bool]]] = {
         ("nan", False),
         ("-10", False),
     ],
-    "--stride": [("1", True), ("250", True), ("0", False), ("-2", False)],
+    "--stride": [("10", True), ("250", True), ("0", False), ("-2", False)],
     "--threads": [("1", True), ("4", True), ("0", False), ("-1", False)],
     "--device": [
         ("cpu", True),
@@ -474,7 +476,7 @@ PLUMED_OPTIONS: dict[str, list[tuple[str, bool]]] = {
 }
 METAD = re.compile(
     r"^metad: METAD ARG=cv\.(\S+) SIGMA=(\S+) HEIGHT=(\S+) PACE=(\S+) BIASFACTOR=(\S+) TEMP=(\S+) "
-    r"FILE=(\S+)$"
+    r"FILE=(\S+)(?: STRIDE=([1-9][0-9]*))?$"
 )
 
 
@@ -498,9 +500,10 @@ def _check_written(text: str, args: list[str]) -> None:
     """The plumed.dat of valid options: every METAD number in range, one word per value."""
     metad = [METAD.match(line) for line in text.splitlines() if line.startswith("metad:")]
     assert len(metad) == 1 and metad[0], text
-    _, sigma, height, pace, biasfactor, temp, _ = metad[0].groups()
+    _, sigma, height, pace, biasfactor, temp, _, stride = metad[0].groups()
     assert 0 < float(sigma) < math.inf and 0 < float(height) < math.inf and 0 < float(temp) < math.inf
     assert int(pace) >= 1 and 1 < float(biasfactor) < math.inf
+    assert stride is None or int(pace) % int(stride) == 0, text
     cv = next(line for line in text.splitlines() if line.startswith("cv: LATENT_CV"))
     assert re.fullmatch(r"cv: LATENT_CV MODEL=\S+ ATOMS=\S+ DEVICE=\S+ THREADS=[1-9][0-9]*", cv), cv
     assert re.fullmatch(

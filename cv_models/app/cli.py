@@ -181,14 +181,24 @@ def _nucleus_option(text: str | None) -> tuple[float, float] | None:
     return values[0], values[1]
 
 
-def _add_metad_options(p: argparse.ArgumentParser) -> None:
-    """--pace and --biasfactor, defaulting to latentcv's METAD_DEFAULTS (plumed-input, compare)."""
+def _add_metad_options(p: argparse.ArgumentParser, stride_alias: bool = False) -> None:
+    """--pace, --biasfactor and --bias-stride, defaulting to latentcv's METAD_DEFAULTS
+    (plumed-input, compare; ``stride_alias``: compare's old name --stride)."""
     p.add_argument("--pace", type=int, default=METAD_DEFAULTS.pace, help=f"METAD PACE (default {METAD_DEFAULTS.pace})")
     p.add_argument(
         "--biasfactor",
         type=float,
         default=METAD_DEFAULTS.biasfactor,
         help=f"METAD BIASFACTOR (default {METAD_DEFAULTS.biasfactor:g})",
+    )
+    names = ("--bias-stride", "--stride") if stride_alias else ("--bias-stride",)
+    p.add_argument(
+        *names,
+        dest="bias_stride",
+        type=int,
+        default=METAD_DEFAULTS.bias_stride,
+        help=f"METAD STRIDE: multiple time stepping, the CV and its forces every N steps (default "
+        f"{METAD_DEFAULTS.bias_stride}; 1 = every step; docs/export.md 'Bias STRIDE')",
     )
 
 
@@ -251,6 +261,7 @@ def _cmd_plumed_input(args: argparse.Namespace) -> int:
         sigma=args.sigma,
         pace=args.pace,
         biasfactor=args.biasfactor,
+        bias_stride=args.bias_stride,
         stride=args.stride,
         device=args.device,
         threads=args.threads,
@@ -428,20 +439,12 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cells", type=int, default=4, help="lattice cells per edge (default 4: 256 LJ atoms)")
     p.add_argument("--steps", type=int, default=60000, help="budget per run (default 60000)")
     p.add_argument("--temp", type=float, default=0.0, help="temperature (default: the system's state point)")
-    _add_metad_options(p)
+    _add_metad_options(p, stride_alias=True)
     p.add_argument(
         "--height",
         type=float,
         default=METAD_DEFAULTS.height_kt,
         help=f"HEIGHT in kT (default {METAD_DEFAULTS.height_kt:g})",
-    )
-    p.add_argument(
-        "--bias-stride",
-        "--stride",
-        dest="stride",
-        type=int,
-        default=1,
-        help="bias STRIDE (multiple time stepping), same for all CVs (default 1; --stride is the old name)",
     )
     p.add_argument(
         "--kernel",
@@ -474,7 +477,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         pace=args.pace,
         height_kt=args.height,
         biasfactor=args.biasfactor,
-        stride=args.stride,
+        stride=args.bias_stride,
         kernel=args.kernel,
         sigma_scale=args.sigma_scale,
         workers=args.workers,

@@ -80,7 +80,7 @@ class CompareConfig:
     pace: int = METAD_DEFAULTS.pace
     height_kt: float = METAD_DEFAULTS.height_kt
     biasfactor: float = METAD_DEFAULTS.biasfactor
-    stride: int = 1
+    stride: int = METAD_DEFAULTS.bias_stride
     sigma_scale: float = 0.5
     calibration_steps: int = 5000
     q6_cutoff: float = 0.0
