@@ -1,6 +1,7 @@
 """Fuzz, bounded in time, of what users hand latentcv (issue 20): random config files,
 random LAMMPS dumps, random ``latentcv plumed-input`` arguments (tests/test_fuzz.py fuzzes
-the C++ side). Every case must end in success or in a documented error (ConfigError /
+the C++ side). Over 400 lines because the three fuzzers share their mutators and checks
+(one file keeps them beside each other). Every case must end in success or in a documented error (ConfigError /
 ValueError; the CLI: exit 2 and one line): never another exception (IndexError,
 TypeError, KeyError ... = a traceback), a hang, or a silently wrong result (a non-finite
 frame read, a frame of another atom count, a bad value accepted, a negative HEIGHT
@@ -296,7 +297,8 @@ def _set(line: str, column: int, token: str) -> str:
 def _dump_mutation(lines: list[str], rng: np.random.Generator) -> tuple[str, str, str]:
     """A random damage to the dump: (text, what was done, expected) with expected "error"
     (must be refused), "prefix" (only whole frames may be read, equal to the reference's)
-    or "any" (either; what is read must still be consistent)."""
+    or "any" (either; what is read must still be consistent). A little over 60 lines: one
+    short branch per kind of damage, read side by side."""
     lines = list(lines)
     kind = str(
         rng.choice(

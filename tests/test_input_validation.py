@@ -2,7 +2,8 @@
 every frame, truncated or non-numeric dumps, empty trajectories), config tables (unknown
 keys at any depth, wrong types), training (a non-finite loss stops it, no checkpoint with
 NaN weights), and every ``latentcv plumed-input`` option. Errors name the file, the
-frame, the atom, the key or the option, and the CLI ends them with exit 2 and one line."""
+frame, the atom, the key or the option, and the CLI ends them with exit 2 and one line.
+Over 400 lines because it is a table of bad inputs and their messages, one row each."""
 
 from __future__ import annotations
 
