@@ -257,7 +257,7 @@ def test_random_config_files_end_in_a_config_error_or_a_valid_config(tmp_path, c
                 assert main(["train", str(path)]) == 2, what
                 assert _one_error_line(capsys.readouterr().err, "train"), what
             continue
-        except Exception as exc:  # noqa: BLE001: the fuzz reports every other exception
+        except Exception as exc:  # noqa: BLE001 -- the fuzz reports every other exception
             pytest.fail(f"{type(exc).__name__}: {exc}\n{what}")
         assert not invalid, f"accepted an invalid config\n{what}"
         _check_loaded(loaded)
@@ -393,7 +393,7 @@ def test_random_damaged_dumps_are_refused_or_read_consistently(tmp_path, referen
             assert str(path) in str(exc), f"{how}: the error does not name the file: {exc}"
             outcomes["error"] += 1
             continue
-        except Exception as exc:  # noqa: BLE001: the fuzz reports every other exception
+        except Exception as exc:  # noqa: BLE001 -- the fuzz reports every other exception
             pytest.fail(f"{how}: {type(exc).__name__}: {exc}")
         try:
             _check_frames(frames, expected, reference, text, lines)
@@ -527,7 +527,7 @@ def test_random_plumed_input_arguments(tmp_path, capsys):
             rc = main(argv)
         except SystemExit as exc:  # argparse: a value of the wrong type ("abc" for an int)
             rc = exc.code
-        except Exception as exc:  # noqa: BLE001: the fuzz reports every other exception
+        except Exception as exc:  # noqa: BLE001 -- the fuzz reports every other exception
             pytest.fail(f"case {case} {args}: {type(exc).__name__}: {exc}")
         err = capsys.readouterr().err
         how = f"case {case} {args} (valid: {valid}) -> {rc}\n{err}"
@@ -594,7 +594,7 @@ def test_random_plumed_input_options_of_any_type_raise_value_errors(tmp_path):
             text = plumed_input(model, PlumedInputOptions(**values))
         except ValueError:
             continue
-        except Exception as exc:  # noqa: BLE001: the fuzz reports every other exception
+        except Exception as exc:  # noqa: BLE001 -- the fuzz reports every other exception
             pytest.fail(f"case {case} {values}: {type(exc).__name__}: {exc}")
         _check_written(text, [f"{k}={v!r}" for k, v in values.items()])
         ok += 1
