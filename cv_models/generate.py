@@ -1,7 +1,7 @@
 """Generate labeled training data for the embedded systems with LAMMPS (in-process).
 
 The MD protocols are plain LAMMPS inputs a person can read and run by hand:
-``examples/{lj,dimers,trimers}/{crystal,melt}.lmp`` (each includes its folder's
+``examples/{lj,dimers,trimers,mw}/{crystal,melt,interface}.lmp`` (each includes its folder's
 ``system.lmp``). The generator runs those files through the LAMMPS
 Python module (:func:`latentcv.cv_models.engines.open_lammps`), setting their ``index`` variables
 (size, seed, state point, step counts, output files) first, and splits every ``run``
@@ -11,13 +11,14 @@ into chunks to drive a tqdm progress bar. It then reads the dumps back with
 Phases:
 
 - ``crystal``: the lattice (fcc LJ; fcc of randomly oriented dimers = plastic crystal;
-  trimers: rods aligned along z in AB-stacked layers = orientationally ordered crystal)
+  trimers: rods aligned along z in AB-stacked layers = orientationally ordered crystal;
+  mW water: ice Ih, or Ic with the file's ``lattice`` variable)
   equilibrated and sampled at the state point → label CRYSTAL.
 - ``melt``: the lattice melted at ``melt_temperature``, quenched linearly to the state
   point, equilibrated and sampled → label MELT.
 - ``transition`` (LJ only by default): the melt quenched to ``transition_temperature``
   (0.45) where it crystallises spontaneously after 20–30k steps → UNLABELED.
-- ``interface`` (LJ, trimers): a crystal seed (slab or sphere, ``interface_seeds``) in its own
+- ``interface`` (LJ, dimers, trimers, mW): a crystal seed (slab or sphere, ``interface_seeds``) in its own
   melt in an elongated box (``examples/{lj,trimers}/interface.lmp``), then free growth or melting
   → UNLABELED frames with every amount of crystal; label their molecules with a local
   criterion (``[data] molecule_labels = "ten_wolde"`` in training).
@@ -47,7 +48,7 @@ class GeneratorConfig:
     """What to simulate. Temperatures etc. left at None take the system's state point.
 
     Attributes:
-        system: "lj", "dimers" or "trimers".
+        system: a key of ``SYSTEMS``: "lj", "dimers", "trimers" or "mw".
         n_cells: unit cells per box edge (N = ``spec.molecules_per_cell`` n_cells³: 4 per
             fcc cell, 8 per trimer cell).
         phases: any of "crystal", "melt", "transition".
@@ -99,10 +100,11 @@ class GeneratorConfig:
     def preset(cls, name: str = "default", system: str = "lj", **overrides) -> "GeneratorConfig":
         """Named configurations.
 
-        - ``tiny``: 3³ cells (108 LJ atoms / 108 dimers), 1500 melting steps, 300 equilibration + 300
-          production steps, dump every 50 (7 frames per trajectory); a few seconds.
+        - ``tiny``: 3³ cells (108 LJ atoms / 108 dimers / 216 mW molecules), 1500 melting steps,
+          300 equilibration + 300 production steps, dump every 50 (7 frames per trajectory);
+          a few seconds.
         - ``default``: 6³ cells (864 LJ atoms / 864 dimers = 1728 atoms; trimers 4³
-          cells = 512 molecules = 1536 atoms), 5k
+          cells = 512 molecules = 1536 atoms; mW 5³ cells = 1000 molecules), 5k
           equilibration + 20k production steps, dump every 200 (101 frames); LJ adds a
           40k-step transition run at T = 0.45. Minutes on one core.
         """
@@ -298,7 +300,7 @@ def generate(
     from a run with the same config is read back instead of simulated again.
 
     Returns:
-        Dataset of Frames (length unit "lj"), labeled CRYSTAL / MELT / UNLABELED per
+        Dataset of Frames (the system's length unit: "lj", or "A" for mW), labeled CRYSTAL / MELT / UNLABELED per
         phase, ``Frame.trajectory`` = the trajectory name.
     """
     from tqdm.auto import tqdm
@@ -323,7 +325,11 @@ def generate(
                 bar.update(run_steps(run))
                 ds.extend(
                     read_lammps_dump(
-                        dump, data_file=v["data"], units="lj", label=PHASE_LABELS[run["phase"]], trajectory=name
+                        dump,
+                        data_file=v["data"],
+                        units=config.spec.units,
+                        label=PHASE_LABELS[run["phase"]],
+                        trajectory=name,
                     )
                 )
                 continue
@@ -337,7 +343,11 @@ def generate(
                 lmp.close()
             ds.extend(
                 read_lammps_dump(
-                    dump, data_file=v["data"], units="lj", label=PHASE_LABELS[run["phase"]], trajectory=name
+                    dump,
+                    data_file=v["data"],
+                    units=config.spec.units,
+                    label=PHASE_LABELS[run["phase"]],
+                    trajectory=name,
                 )
             )
     return ds

@@ -1,4 +1,5 @@
-"""The embedded systems: LJ atoms, rigid-ish dimers and trimers, in reduced LJ units.
+"""The embedded systems: LJ atoms, rigid-ish dimers and trimers (reduced LJ units), and mW
+water (``units real``: Å, fs, kcal/mol, K, atm).
 
 Each system's LAMMPS model (units, atoms or molecules on a lattice, pair style, neighbour
 settings) is written once, in ``examples/<system>/system.lmp``; the MD protocols of the
@@ -50,6 +51,23 @@ DIMER_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
     ("sphere", 0.4, 1.45),
 )
 
+# mW water (units real): the state point (K), the ice density (molecules per cubic Angstrom:
+# 0.0327 = 0.978 g/cm^3 at 18.015 g/mol) and the interface runs: slabs of ice Ih (secondary prism faces)
+# that grow at the state point and hold or move slowly near T_m = 274.6 K, and spheres
+# (nuclei of ~100-400 molecules in a 2000-molecule box) at the state point
+MW_TEMPERATURE = 230.0
+MW_ICE_DENSITY = 0.0327
+MW_INTERFACE_SEEDS: tuple[tuple[str, float, float], ...] = (
+    ("slab", 0.25, MW_TEMPERATURE),
+    ("slab", 0.5, MW_TEMPERATURE),
+    ("slab", 0.75, MW_TEMPERATURE),
+    ("slab", 0.3, 265.0),
+    ("slab", 0.6, 265.0),
+    ("sphere", 0.05, MW_TEMPERATURE),
+    ("sphere", 0.1, MW_TEMPERATURE),
+    ("sphere", 0.2, MW_TEMPERATURE),
+)
+
 
 @dataclass(frozen=True)
 class MetadDefaults:
@@ -84,24 +102,27 @@ METAD_DEFAULTS = MetadDefaults()
 
 @dataclass(frozen=True)
 class SystemSpec:
-    """One embedded system and its measured state point (reduced LJ units).
+    """One embedded system and its measured state point, in its LAMMPS ``units``.
 
     Attributes:
-        name: "lj", "dimers" or "trimers"; template_dir: folder of its LAMMPS inputs.
-        temperature, pressure, dt, tdamp, pdamp: the state point and integrator.
-        density: starting lattice number density (of molecules) of the crystal.
+        name: "lj", "dimers", "trimers" or "mw"; template_dir: folder of its LAMMPS inputs.
+        temperature, pressure, dt, tdamp, pdamp: the state point and integrator, in the
+            system's units (``real``: K, atm, fs).
+        density: starting lattice number density (of molecules per length unit cubed) of the crystal.
         melt_density: starting lattice density of melt/transition runs: low enough that
             the lattice melts within a few hundred steps at ``melt_temperature``.
         melt_temperature: where the lattice is melted.
         transition_temperature: quench temperature of the transition run (None: none).
-        atoms_per_molecule: 1 (LJ), 2 (dimers), 3 (trimers).
-        tenwolde_cutoff: neighbour cutoff of the ten Wolde analysis (on molecule centres),
-            about the first minimum of the centre–centre g(r) of the crystal.
-        molecules_per_cell: molecules per lattice unit cell (fcc 4; trimers 8).
+        atoms_per_molecule: 1 (LJ, mW), 2 (dimers), 3 (trimers).
+        tenwolde_cutoff: neighbour cutoff of the crystal judge (ten Wolde, CHILL+; on molecule
+            centres), about the first minimum of the centre–centre g(r) of the crystal.
+        molecules_per_cell: molecules per lattice unit cell (fcc 4; trimers and ice 8).
         default_cells: unit cells per edge of the ``default`` preset.
         interface_seeds: the ``interface`` runs (see :class:`GeneratorConfig`).
         crystal_criterion: the independent per-molecule judge of crystal ("ten_wolde" on
-            atoms/centres, or "local_p2" where ten Wolde on centres fails: the trimers).
+            atoms/centres, "local_p2" where ten Wolde on centres fails: the trimers, or
+            "chill_plus": cubic + hexagonal ice by CHILL+, :mod:`~latentcv.cv_models.analysis.ice`).
+        units: the LAMMPS ``units`` style of ``system.lmp`` ("lj", or "real" for mW).
     """
 
     name: str
@@ -121,6 +142,14 @@ class SystemSpec:
     default_cells: int = 6
     interface_seeds: tuple[tuple[str, float, float], ...] = DEFAULT_INTERFACE_SEEDS
     crystal_criterion: str = "ten_wolde"
+    units: str = "lj"
+
+    @property
+    def length_unit(self) -> str:
+        """latentcv's length unit of the system's frames ("lj" or "A")."""
+        from latentcv.cv_models.units import lammps_length_unit
+
+        return lammps_length_unit(self.units)
 
     def n_molecules(self, n_cells: int) -> int:
         """Molecules of a crystal or melt run with ``n_cells`` cells per edge."""
@@ -165,6 +194,28 @@ SYSTEMS: dict[str, SystemSpec] = {
         interface_seeds=TRIMER_INTERFACE_SEEDS,
         crystal_criterion="local_p2",
     ),
+    # mW water (examples/mw, units real): ice Ih/Ic lattices, T_m = 274.6 K (Molinero & Moore
+    # 2009; checked here by benchmarks/mw_melting.py, docs/results.md "mW water")
+    "mw": SystemSpec(
+        "mw",
+        EXAMPLES / "mw",
+        MW_TEMPERATURE,
+        1.0,
+        10.0,
+        1000.0,
+        5000.0,
+        MW_ICE_DENSITY,
+        0.0300,
+        400.0,
+        None,
+        1,
+        3.5,
+        molecules_per_cell=8,
+        default_cells=5,
+        interface_seeds=MW_INTERFACE_SEEDS,
+        crystal_criterion="chill_plus",
+        units="real",
+    ),
 }
 
 
@@ -176,7 +227,8 @@ def system_commands(
     dt: float | None = None,
     seed: int = 1,
     ncz: int | None = None,
-    units: str = "lj",
+    units: str | None = None,
+    lattice: str | None = None,
 ) -> str:
     """LAMMPS commands that build ``system`` (``examples/<system>/system.lmp``) in a fresh instance.
 
@@ -184,11 +236,13 @@ def system_commands(
         system: a key of :data:`SYSTEMS`.
         n_cells: lattice unit cells per box edge (``ncz`` along z; None: ``n_cells``).
         density: lattice number density of molecules (None: the crystal's, ``spec.density``).
-        dt: time step in LJ time units (None: ``spec.dt``).
+        dt: time step in the system's time unit (None: ``spec.dt``).
         seed: random seed of the molecular systems' orientations.
-        units: LAMMPS units style; only the LJ system takes another (``real``, ``metal``:
-            ``density`` is then the lattice constant, and mass and pair coefficients are
-            the caller's, in those units).
+        units: LAMMPS units style (None: the system's own, ``spec.units``); only the LJ system
+            takes another (``real``, ``metal``: ``density`` is then the lattice constant,
+            and mass and pair coefficients are the caller's, in those units).
+        lattice: the crystal of systems that have several (mW: "ih" hexagonal, "ic" cubic
+            ice; None: the file's default).
 
     Returns:
         The commands as one string for ``lmp.commands_string``: index variables, then the
@@ -198,8 +252,13 @@ def system_commands(
         spec = SYSTEMS[system]
     except KeyError:
         raise ValueError(f"Unknown system {system!r}; one of {sorted(SYSTEMS)}") from None
-    if units != "lj" and system != "lj":
-        raise ValueError(f"system {system!r} is written in lj units only; units={units!r} is for the LJ system")
+    units = spec.units if units is None else units
+    if units != spec.units and system != "lj":
+        raise ValueError(
+            f"system {system!r} is written in {spec.units} units only; units={units!r} is for the LJ system"
+        )
+    if lattice is not None and system != "mw":
+        raise ValueError(f"system {system!r} has one lattice; lattice={lattice!r} is for mw ('ih' or 'ic')")
     variables = dict(
         examples=spec.template_dir,
         ncells=n_cells,
@@ -209,5 +268,40 @@ def system_commands(
         seed=seed,
         units=units,
     )
+    if lattice is not None:
+        variables["lattice"] = lattice
     lines = [f"variable {name} index {value}" for name, value in variables.items()]
     return "\n".join(lines + [f"include {spec.template_dir / 'system.lmp'}", ""])
+
+
+def lattice_frame_lammps(system: str, n_cells: int, *, lattice: str | None = None, **kwargs):
+    """The perfect lattice that ``system.lmp`` builds (no MD), as a CRYSTAL Frame in the
+    system's length unit: the crystal's basis is written once, in that file, and tests and
+    analyses take their reference lattices from it. ``kwargs``: :func:`system_commands`'s."""
+    import numpy as np
+
+    from latentcv.cv_models.data.frames import CRYSTAL, Frame
+    from latentcv.cv_models.engines import open_lammps
+
+    spec = SYSTEMS[system]
+    lmp = open_lammps()
+    try:
+        lmp.commands_string(system_commands(system, n_cells, lattice=lattice, **kwargs))
+        x = np.array(lmp.numpy.extract_atom("x"), dtype=np.float64)[: lmp.get_natoms()]
+        ids = np.array(lmp.numpy.extract_atom("id"))[: lmp.get_natoms()]
+        xlo, xhi, xy, yz, xz, _, _ = lmp.extract_box()
+        lengths = np.asarray(xhi) - np.asarray(xlo)
+    finally:
+        lmp.close()
+    cell = np.array([[lengths[0], 0, 0], [xy, lengths[1], 0], [xz, yz, lengths[2]]])
+    a = spec.atoms_per_molecule
+    pos = x[np.argsort(ids)]
+    return Frame(
+        positions=pos,
+        cell=cell,
+        molecule=np.repeat(np.arange(len(pos) // a), a),
+        species=np.zeros(len(pos), dtype=np.int64),
+        label=CRYSTAL,
+        length_unit=spec.length_unit,
+        trajectory=f"{system}-lattice-{lattice or 'default'}",
+    )

@@ -129,10 +129,12 @@ def first_crystallisation(
 class CrystallisationWatch:
     """Follows a LAMMPS dump while the run writes it: reads only the new frames, keeps
     their crystalline fraction (``fraction(frame) -> float``), and says from which step
-    the run crystallised (:func:`first_crystallisation`), so a run can stop there."""
+    the run crystallised (:func:`first_crystallisation`), so a run can stop there.
+    ``units``: the LAMMPS units style of the dump (its frames' length unit)."""
 
-    def __init__(self, dump, fraction, threshold: float = 0.8, hold: int = 5000) -> None:
+    def __init__(self, dump, fraction, threshold: float = 0.8, hold: int = 5000, units: str = "lj") -> None:
         self.dump = dump
+        self.units = units
         self.fraction = fraction
         self.threshold = threshold
         self.hold = hold
@@ -147,7 +149,7 @@ class CrystallisationWatch:
 
         if not Path(self.dump).exists():
             return None
-        frames = read_lammps_dump(self.dump, units="lj", start=len(self.steps))
+        frames = read_lammps_dump(self.dump, units=self.units, start=len(self.steps))
         self.steps += [f.timestep for f in frames]
         self.values += [self.fraction(f) for f in frames]
         if not self.steps:

@@ -4,8 +4,9 @@
 metadynamics (and the unbiased controls) through :func:`run_metadynamics`: it writes
 ``plumed.dat`` into the run's folder, runs ``examples/<system>/metad.lmp`` in this process
 (melt, equilibrate, then ``steps`` steps under ``fix plumed``) with a progress bar, judges
-crystallinity independently of every CV (freud's ten Wolde solid fraction, or the share of
-molecules with local P2 > 0.5 where ten Wolde on centres fails: the trimers) and, when
+crystallinity independently of every CV (freud's ten Wolde solid fraction, the share of
+molecules with local P2 > 0.5 where ten Wolde on centres fails: the trimers, or the CHILL+
+ice fraction for mW water) and, when
 asked, stops once the run has crystallised. It returns a :class:`MetadRun`.
 """
 
@@ -134,24 +135,33 @@ class MetadRun:
 
 def crystal_fraction(frame, system: str, cutoff: float) -> float:
     """Share of crystalline molecules, independent of every CV, by the system's
-    ``crystal_criterion``: freud's ten Wolde (atoms or centres), or the share with local
-    P2 > 0.5 (orientationally ordered molecular crystals: the trimers)."""
-    if SYSTEMS[system].crystal_criterion == "local_p2":
+    ``crystal_criterion``: freud's ten Wolde (atoms or centres), the share with local
+    P2 > 0.5 (orientationally ordered molecular crystals: the trimers), or the share of
+    cubic + hexagonal ice by CHILL+ on freud's q3 harmonics (mW water)."""
+    criterion = SYSTEMS[system].crystal_criterion
+    if criterion == "local_p2":
         from latentcv.cv_models.analysis.orientation import orientation_frame
 
         return float((orientation_frame(frame, cutoff).local_p2 > 0.5).mean())
+    if criterion == "chill_plus":
+        from latentcv.cv_models.analysis.ice import ice_fraction
+
+        return ice_fraction(frame, cutoff)
     from latentcv.cv_models.analysis.crystallinity import freud_solid_fraction
 
     return freud_solid_fraction(frame, cutoff)
 
 
+JUDGE_NAMES = {
+    "ten_wolde": "freud ten Wolde solid fraction",
+    "local_p2": "share of molecules with local P2 > 0.5",
+    "chill_plus": "CHILL+ ice fraction (cubic + hexagonal)",
+}
+
+
 def judge_name(system: str) -> str:
     """The judge of :func:`crystal_fraction` in words."""
-    return (
-        "share of molecules with local P2 > 0.5"
-        if SYSTEMS[system].crystal_criterion == "local_p2"
-        else "freud ten Wolde solid fraction"
-    )
+    return JUDGE_NAMES[SYSTEMS[system].crystal_criterion]
 
 
 def latent_cv_plumed(
@@ -241,7 +251,11 @@ class _Judge:
         cutoff = cfg.judge_cutoff or SYSTEMS[cfg.system].tenwolde_cutoff
         self.watch = (
             CrystallisationWatch(
-                dump, lambda f: crystal_fraction(f, cfg.system, cutoff), cfg.crystal_threshold, cfg.hold_steps
+                dump,
+                lambda f: crystal_fraction(f, cfg.system, cutoff),
+                cfg.crystal_threshold,
+                cfg.hold_steps,
+                units=SYSTEMS[cfg.system].units,
             )
             if cfg.judge
             else None
