@@ -60,14 +60,13 @@ def freud_solid_fraction(frame: Frame, cutoff: float) -> float:
 STRUCTURES = ("fcc", "hcp", "bcc", "ico", "other")
 
 
-def ovito_structures(frame: Frame) -> dict[str, float]:
-    """Fractions of fcc / hcp / bcc / icosahedral / other environments from OVITO's
-    polyhedral template matching (default RMSD cutoff), on atoms or molecule centres.
+def ovito_data(frame: Frame):
+    """An OVITO DataCollection of the frame's molecule centres (wrapped) and periodic cell
+    (OVITO's structure analyses: PTM here, diamond and CHILL+ in :mod:`.ice`).
 
     Raises ImportError naming ``make bench-deps`` when OVITO is not installed."""
     try:
         from ovito.data import DataCollection, Particles, SimulationCell
-        from ovito.modifiers import PolyhedralTemplateMatchingModifier
     except ImportError as e:  # pragma: no cover - depends on the optional install
         raise ImportError("OVITO is not installed: run `make bench-deps` (it is optional, ~200 MB)") from e
     pts = frame_centers(frame)
@@ -80,8 +79,19 @@ def ovito_structures(frame: Frame) -> dict[str, float]:
     particles = Particles()
     particles.create_property("Position", data=(frac - np.floor(frac)) @ cell)
     data.objects.append(particles)
+    return data
+
+
+def ovito_structures(frame: Frame) -> dict[str, float]:
+    """Fractions of fcc / hcp / bcc / icosahedral / other environments from OVITO's
+    polyhedral template matching (default RMSD cutoff), on atoms or molecule centres.
+
+    Raises ImportError naming ``make bench-deps`` when OVITO is not installed."""
+    data = ovito_data(frame)
+    from ovito.modifiers import PolyhedralTemplateMatchingModifier
+
     data.apply(PolyhedralTemplateMatchingModifier())
-    n = max(len(pts), 1)
+    n = max(len(frame_centers(frame)), 1)
     counts = {
         k: data.attributes[f"PolyhedralTemplateMatching.counts.{k.upper()}"] / n for k in ("fcc", "hcp", "bcc", "ico")
     }

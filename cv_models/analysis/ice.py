@@ -28,6 +28,7 @@ import numpy as np
 
 from latentcv.cv_models.data.frames import Frame
 from latentcv.cv_models.data.molecules import frame_centers
+from latentcv.cv_models.analysis.crystallinity import ovito_data
 
 __all__ = [
     "ICE_LABELS",
@@ -170,34 +171,13 @@ def ice_fraction(frame: Frame, cutoff: float = 3.5) -> float:
 DIAMOND_TYPES = ("other", "cubic", "cubic_first", "cubic_second", "hexagonal", "hexagonal_first", "hexagonal_second")
 
 
-def _ovito_data(frame: Frame):
-    """An OVITO DataCollection of the frame's molecule centres (wrapped) and periodic cell.
-
-    Raises ImportError naming ``make bench-deps`` when OVITO is not installed."""
-    try:
-        from ovito.data import DataCollection, Particles, SimulationCell
-    except ImportError as e:  # pragma: no cover - depends on the optional install
-        raise ImportError("OVITO is not installed: run `make bench-deps` (it is optional, ~200 MB)") from e
-    pts = frame_centers(frame)
-    cell = np.asarray(frame.cell, dtype=np.float64)
-    data = DataCollection()
-    mat = np.zeros((3, 4))
-    mat[:, :3] = cell.T  # OVITO: columns are the cell vectors, then the origin
-    data.objects.append(SimulationCell(matrix=mat, pbc=(True, True, True)))
-    frac = pts @ np.linalg.inv(cell)
-    particles = Particles()
-    particles.create_property("Position", data=(frac - np.floor(frac)) @ cell)
-    data.objects.append(particles)
-    return data
-
-
 def ovito_diamond(frame: Frame) -> dict[str, float]:
     """Fractions of OVITO's ``IdentifyDiamondModifier`` structure types (cubic / hexagonal
     diamond and their first and second neighbours, other: :data:`DIAMOND_TYPES`) of the
     molecule centres: the judge independent of CHILL+ (first and second neighbour shells)."""
     from ovito.modifiers import IdentifyDiamondModifier
 
-    data = _ovito_data(frame)
+    data = ovito_data(frame)
     data.apply(IdentifyDiamondModifier())
     types = np.asarray(data.particles["Structure Type"])
     return {name: float(np.mean(types == k)) for k, name in enumerate(DIAMOND_TYPES)}
@@ -208,7 +188,7 @@ def ovito_chill_plus(frame: Frame, cutoff: float = 3.5) -> np.ndarray:
     same algorithm, implemented independently (its hydrate classes read as liquid)."""
     from ovito.modifiers import ChillPlusModifier
 
-    data = _ovito_data(frame)
+    data = ovito_data(frame)
     data.apply(ChillPlusModifier(cutoff=cutoff))
     types = np.asarray(data.particles["Structure Type"])  # other, hexagonal, cubic, interfacial, hydrates
     return np.where(types <= INTERFACIAL, types, LIQUID).astype(np.int64)
