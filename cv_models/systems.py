@@ -89,12 +89,17 @@ class MetadDefaults:
             (LJ at dt = 0.005 τ: ~56 steps per period of the fcc crystal's fastest phonon).
             Every ``latentcv compare`` table of docs/results.md ran at 5;
             ``benchmarks/bias_stride.py`` measures its NVE drift and cost.
+        barrier_kt: the expected nucleation barrier in kT when the user gives none (OPES_METAD's
+            BARRIER, and the budget check of ``plumed-input``): homogeneous nucleation
+            barriers at the undercoolings simulations reach are a few tens of kT (e.g. mW ice
+            at 220 K: ~18 kT, docs/results.md).
     """
 
     pace: int = 200
     height_kt: float = 1.0
     biasfactor: float = 30.0
     bias_stride: int = 5
+    barrier_kt: float = 30.0
 
 
 METAD_DEFAULTS = MetadDefaults()

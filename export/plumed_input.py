@@ -23,6 +23,14 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from latentcv.cv_models.systems import METAD_DEFAULTS
 
+from .bias_settings import (
+    BIAS_METHODS,
+    DEFAULT_BARRIER_KT,
+    budget_review,
+    crossing_distance,
+    opes_lines,
+    steps_to_cross,
+)
 from .deploy import parse_floats, parse_names, read_metadata
 
 __all__ = [
@@ -59,7 +67,12 @@ class PlumedInputOptions:
         device, threads: LATENT_CV DEVICE and THREADS.
         engine: "lammps" (fix plumed) or "driver" (``plumed driver``: for ``lj`` models
             it needs ``UNITS NATURAL``, which LAMMPS ``units lj`` sets by itself).
-        hills, colvar: output file names.
+        hills, colvar: output file names (``hills``: OPES's kernels file with ``method="opes"``).
+        method: "metad" (well-tempered METAD) or "opes" (OPES_METAD, BARRIER = ``barrier_kt``).
+        barrier_kt: the expected nucleation barrier in kT (OPES's BARRIER; the budget estimate).
+        critical_size: molecules in the critical nucleus (the budget estimate for the counts).
+        budget: MD steps you plan; the file is flagged (``# REVIEW BUDGET``) when WT-METAD's
+            hills are estimated not to fill the barrier within it (docs/export.md).
     """
 
     atoms: str
@@ -76,6 +89,10 @@ class PlumedInputOptions:
     engine: str = "lammps"
     hills: str = "HILLS"
     colvar: str = "COLVAR"
+    method: str = "metad"
+    barrier_kt: float = DEFAULT_BARRIER_KT
+    critical_size: Optional[float] = None
+    budget: Optional[int] = None
 
 
 def _atom_count(atoms: str) -> Optional[int]:
@@ -209,6 +226,13 @@ def _check_options(o: PlumedInputOptions, names: List[str], apm: int) -> Optiona
         raise ValueError(f"--device {o.device!r}: one of cpu, cuda, cuda:N, auto")
     if o.engine not in ("lammps", "driver"):
         raise ValueError(f"--engine {o.engine!r}: must be 'lammps' or 'driver'")
+    if o.method not in BIAS_METHODS:
+        raise ValueError(f"--method {o.method!r}: one of {', '.join(BIAS_METHODS)}")
+    _check_number("--barrier", o.barrier_kt, 0.0, strict=True)
+    if o.critical_size is not None:
+        _check_number("--critical-size", o.critical_size, 0.0, strict=True)
+    if o.budget is not None:
+        _check_number("--budget", o.budget, 1, strict=False, integer=True)
     if o.hills == o.colvar:
         raise ValueError(f"--hills and --colvar both name {o.hills}: METAD and PRINT need two files")
     return n
@@ -260,6 +284,52 @@ def _unit_lines(unit: str, engine: str) -> List[str]:
     ]
 
 
+def _bias_lines(
+    o: PlumedInputOptions,
+    sigma: float,
+    sigma_src: str,
+    height: float,
+    kt: float,
+    review: Optional[List[str]],
+    span: Optional[float],
+    energy: str,
+    temp_unit: str,
+    warn: Optional[Callable[[str], None]],
+) -> Tuple[str, List[str]]:
+    """(the bias's label, its commented lines): WT-METAD with the budget estimate, or OPES_METAD."""
+    if o.method == "opes":
+        lines = [f"# OPES_METAD on cv.{o.cv} (--method opes).", *(review or [])]
+        lines += _stride_lines(o.bias_stride)
+        kernels = "KERNELS" if o.hills == "HILLS" else o.hills  # OPES writes kernels, not hills
+        return "opes", lines + opes_lines(
+            "opes", o.cv, sigma, o.barrier_kt * kt, o.pace, o.temp, kernels, o.bias_stride
+        )
+    distance, what = crossing_distance(o.cv, span, o.critical_size)
+    if distance is None:
+        estimate = [f"#   Budget check: {what} (docs/export.md, 'Will the hills get there?')."]
+    else:
+        steps = steps_to_cross(o.barrier_kt, distance, sigma, height / kt, o.pace, o.biasfactor)
+        estimate = budget_review(steps, o.budget, what, o.barrier_kt)
+        if len(estimate) > 1:
+            (warn or (lambda msg: print(msg, file=sys.stderr)))(
+                f"latentcv plumed-input: warning: ~{steps:.2g} steps to fill a {o.barrier_kt:g} kT barrier, more than "
+                f"--budget {o.budget} (see '# REVIEW BUDGET' in the file)."
+            )
+    return "metad", [
+        f"# Well-tempered metadynamics on cv.{o.cv}.",
+        *(review or []),
+        f"#   SIGMA={sigma:.6g}: hill width in the CV's unit, from {sigma_src}.",
+        f"#   HEIGHT={height:.6g}: hill height in {energy}; {'1 kT' if o.height is None else 'given with --height'} "
+        f"at T={o.temp:g} (1-4 kT is usual; CHANGE to taste).",
+        f"#   PACE={o.pace}: steps between hills. BIASFACTOR={o.biasfactor:g}: well-tempered gamma (30-50 is usual for nucleation).",
+        *_stride_lines(o.bias_stride),
+        *estimate,
+        f"#   TEMP={o.temp:g}: simulation temperature, {temp_unit} (CHANGE to your thermostat's). FILE: the hills written.",
+        f"metad: METAD ARG=cv.{o.cv} SIGMA={sigma:.6g} HEIGHT={height:.6g} PACE={o.pace} BIASFACTOR={o.biasfactor:g} "
+        f"TEMP={o.temp:g} FILE={o.hills}" + (f" STRIDE={o.bias_stride}" if o.bias_stride > 1 else ""),
+    ]
+
+
 def _stride_lines(bias_stride: int) -> List[str]:
     """The plumed.dat comment on METAD's STRIDE (multiple time stepping)."""
     if bias_stride == 1:
@@ -294,9 +364,10 @@ def plumed_input(
     kt = o.temp if natural else KB_KJ_PER_MOL_K * o.temp
     height = kt if o.height is None else o.height
     sigma, sigma_src = _sigma(meta, o, names, None if n is None else n // apm)
+    span = cv_span(meta, o.cv, None if n is None else n // apm)
     review = None
     if o.sigma is None:
-        review = sigma_review(sigma, cv_span(meta, o.cv, None if n is None else n // apm), o.cv)
+        review = sigma_review(sigma, span, o.cv)
         if review:
             (warn or (lambda msg: print(msg, file=sys.stderr)))(
                 f"latentcv plumed-input: warning: {review[0][2:]} Review SIGMA (see '# REVIEW SIGMA' in the file): "
@@ -305,11 +376,13 @@ def plumed_input(
     energy = "natural units (k_B = 1, energies in epsilon)" if natural else "kJ/mol"
     plugin = plugin or str(paths.plumed_plugin_path())
     temp_unit = "reduced (k_B T / epsilon)" if natural else "K"
+    label, bias = _bias_lines(o, sigma, sigma_src, height, kt, review, span, energy, temp_unit, warn)
     lines = [
         f"# plumed.dat written by `latentcv plumed-input` for {Path(model).resolve()}",
         f"# model: {meta.get('name', '')}, outputs {','.join(names)}, length unit {unit}, dtype {meta.get('dtype', '')},",
         f"# {apm} atom(s) per molecule (species pattern [{meta.get('species', '')}]), cutoff {meta.get('cutoff', '')} {unit}.",
-        "# Biases ONE output with well-tempered metadynamics; review every value marked CHANGE before production.",
+        f"# Biases ONE output with {'OPES' if o.method == 'opes' else 'well-tempered metadynamics'}; review every "
+        "value marked CHANGE before production.",
         "",
     ]
     lines += _unit_lines(unit, o.engine)
@@ -320,19 +393,10 @@ def plumed_input(
         "# (CHANGE if your system differs). DEVICE: cpu, cuda or auto. THREADS: torch CPU threads (keep small).",
         f"cv: LATENT_CV MODEL={Path(model).resolve()} ATOMS={o.atoms} DEVICE={o.device} THREADS={o.threads}",
         "",
-        f"# Well-tempered metadynamics on cv.{o.cv}.",
-        *(review or []),
-        f"#   SIGMA={sigma:.6g}: hill width in the CV's unit, from {sigma_src}.",
-        f"#   HEIGHT={height:.6g}: hill height in {energy}; {'1 kT' if o.height is None else 'given with --height'} "
-        f"at T={o.temp:g} (1-4 kT is usual; CHANGE to taste).",
-        f"#   PACE={o.pace}: steps between hills. BIASFACTOR={o.biasfactor:g}: well-tempered gamma (30-50 is usual for nucleation).",
-        *_stride_lines(o.bias_stride),
-        f"#   TEMP={o.temp:g}: simulation temperature, {temp_unit} (CHANGE to your thermostat's). FILE: the hills written.",
-        f"metad: METAD ARG=cv.{o.cv} SIGMA={sigma:.6g} HEIGHT={height:.6g} PACE={o.pace} BIASFACTOR={o.biasfactor:g} "
-        f"TEMP={o.temp:g} FILE={o.hills}" + (f" STRIDE={o.bias_stride}" if o.bias_stride > 1 else ""),
+        *bias,
         "",
         f"# Every output of the model and the bias, every {o.stride} steps.",
-        f"PRINT ARG=cv.*,metad.bias STRIDE={o.stride} FILE={o.colvar}",
+        f"PRINT ARG=cv.*,{label}.bias STRIDE={o.stride} FILE={o.colvar}",
         "",
     ]
     return "\n".join(lines)

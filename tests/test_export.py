@@ -278,6 +278,25 @@ def test_plumed_input_runs_in_plumed_driver(runs, tmp_path, system):
     assert (tmp_path / "HILLS").exists()
 
 
+def test_plumed_input_opes_runs_in_plumed_driver(runs, tmp_path):
+    """--method opes: PLUMED's OPES_METAD on the learned CV runs, biases and writes its kernels."""
+    model = runs["lj"]["float64"]
+    frames = held_out_frames(runs["lj"]["checkpoint"])[:N_DRIVER_FRAMES]
+    n = frames[0].n_atoms
+    options = PlumedInputOptions(
+        atoms=f"1-{n}", cv="proj", temp=0.58, engine="driver", pace=1, stride=1, bias_stride=1, method="opes"
+    )
+    text = plumed_input(model, options)
+    proc = run_plumed_driver(tmp_path, text, [(f.positions, f.cell) for f in frames])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    fields, data = read_plumed_table(tmp_path / "COLVAR")
+    assert fields[-1] == "opes.bias" and len(data) == len(frames)
+    # OPES starts from a flat bias of -BARRIER: the default 30 kT at T = 0.58, in natural units
+    np.testing.assert_allclose(data[0, -1], -30 * 0.58, rtol=1e-6)
+    kernels = [ln for ln in (tmp_path / "KERNELS").read_text().splitlines() if ln and not ln.startswith("#")]
+    assert len(kernels) >= 1  # PACE=1: a kernel per frame
+
+
 @pytest.mark.parametrize("system", ["lj", "dimer"])
 def test_latent_cv_derivatives_match_plumed_numerical_derivatives(runs, tmp_path, system):
     from latentcv.cv_models.native import paths

@@ -232,8 +232,21 @@ def _add_plumed_input(sub: argparse._SubParsersAction) -> None:
         choices=["lammps", "driver"],
         help="lammps (fix plumed) or driver (`plumed driver`: adds UNITS NATURAL for lj models)",
     )
-    p.add_argument("--hills", default="HILLS", help="METAD FILE (default HILLS)")
+    p.add_argument("--hills", default="HILLS", help="METAD FILE (default HILLS; OPES's kernels with --method opes)")
     p.add_argument("--colvar", default="COLVAR", help="PRINT FILE (default COLVAR)")
+    p.add_argument(
+        "--method", default="metad", choices=["metad", "opes"], help="well-tempered METAD (default) or OPES_METAD"
+    )
+    p.add_argument(
+        "--barrier",
+        type=float,
+        default=METAD_DEFAULTS.barrier_kt,
+        help=f"expected nucleation barrier in kT (OPES BARRIER; the budget check; default {METAD_DEFAULTS.barrier_kt:g})",
+    )
+    p.add_argument("--critical-size", type=float, default=None, help="molecules in the critical nucleus (budget check)")
+    p.add_argument(
+        "--budget", type=int, default=None, help="MD steps you plan: flag hills that cannot fill the barrier"
+    )
     p.add_argument("--out", default=None, help="file to write (default: standard output)")
     p.set_defaults(func=_cmd_plumed_input)
 
@@ -268,6 +281,10 @@ def _cmd_plumed_input(args: argparse.Namespace) -> int:
         engine=args.engine,
         hills=args.hills,
         colvar=args.colvar,
+        method=args.method,
+        barrier_kt=args.barrier,
+        critical_size=args.critical_size,
+        budget=args.budget,
     )
     text = plumed_input(args.model, opts)
     if args.out in (None, "-"):
@@ -277,7 +294,10 @@ def _cmd_plumed_input(args: argparse.Namespace) -> int:
             Path(args.out).write_text(text)
         except OSError as exc:
             raise ValueError(f"--out {args.out}: cannot write it ({exc.strerror or exc})") from None
-        print(f"latentcv plumed-input: wrote {args.out} (METAD on cv.{args.cv})", file=sys.stderr)
+        print(
+            f"latentcv plumed-input: wrote {args.out} ({'OPES_METAD' if args.method == 'opes' else 'METAD'} on cv.{args.cv})",
+            file=sys.stderr,
+        )
     return 0
 
 
