@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from latentcv.cv_models.systems import METAD_DEFAULTS
+
 
 def one_run(args: tuple) -> dict:
     out, seed, biased = args
@@ -63,7 +65,8 @@ def main() -> None:
     (out / "seeds" / "results.json").write_text(json.dumps(results, indent=1))
     print(
         f"\nmake demo's metadynamics ({cfg.md_steps} steps, 256 LJ atoms, T = 0.58, WT-METAD on cv.{cfg.cv}, "
-        f"PACE {cfg.pace}, HEIGHT 1 kT, BIASFACTOR {cfg.biasfactor:g}); crystallised = freud ten Wolde solid "
+        f"PACE {cfg.pace}, HEIGHT 1 kT, BIASFACTOR {cfg.biasfactor:g}, bias STRIDE {METAD_DEFAULTS.bias_stride}); "
+        "crystallised = freud ten Wolde solid "
         f"fraction > {cfg.crystal_threshold} held {cfg.hold_steps} steps\n"
     )
     print("| run | seed | crystallised at step | wall s to crystal | ms/step | max solid fraction |")
