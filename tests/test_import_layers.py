@@ -103,6 +103,7 @@ LAYERS = {
         "data",
         "synthetic",
         "systems",
+        "system_file",
         "engines",
         "generate",
         "walkers",

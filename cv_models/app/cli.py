@@ -449,11 +449,25 @@ def _cmd_walkers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_system_options(p: argparse.ArgumentParser) -> None:
+    """--system (an embedded system) or --system-file (the user's own: compare, refine)."""
+    from latentcv.cv_models.systems import SYSTEMS
+
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--system", default="lj", choices=list(SYSTEMS), help="embedded system (default lj)")
+    which.add_argument(
+        "--system-file",
+        default=None,
+        help="your own system: a TOML file naming your LAMMPS data file, force field, state point "
+        "and judge (docs/tutorial.md 'Your own system')",
+    )
+
+
 def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="metadynamics on a model's CV vs PLUMED Q6 and ENERGY, over seeds")
     p.add_argument("model", nargs="?", default=None, help="exported model (needed for the `latent` CV)")
     p.add_argument("--output", default="n_crystal", help="model output biased (default n_crystal)")
-    p.add_argument("--system", default="lj", choices=["lj", "dimers", "trimers"], help="embedded system (default lj)")
+    _add_system_options(p)
     p.add_argument("--cvs", nargs="+", default=["latent", "q6", "energy"], choices=["latent", "q6", "energy"])
     p.add_argument("--seeds", type=int, default=5, help="velocity seeds per CV (default 5)")
     p.add_argument("--cells", type=int, default=4, help="lattice cells per edge (default 4: 256 LJ atoms)")
@@ -489,6 +503,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         model=args.model or "",
         output=args.output,
         system=args.system,
+        system_file=args.system_file or "",
         cvs=tuple(args.cvs),
         seeds=tuple(range(1, args.seeds + 1)),
         cells=args.cells,
@@ -508,14 +523,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _add_refine(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("refine", help="biased runs -> harvested frames -> fine-tuned, re-exported CV, k rounds (LJ)")
+    p = sub.add_parser("refine", help="biased runs -> harvested frames -> fine-tuned, re-exported CV, k rounds")
     p.add_argument("config", help="training config of the starting model")
     p.add_argument("checkpoint", help="the starting checkpoint (latentcv train)")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seeds", type=int, default=2, help="biased runs per round")
     p.add_argument("--steps", type=int, default=20000, help="metadynamics steps per run")
     p.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per round")
-    p.add_argument("--cells", type=int, default=4, help="fcc cells per edge of the melt (4 cells^3 atoms)")
+    p.add_argument("--cells", type=int, default=4, help="lattice cells per edge of the melt (default 4)")
+    _add_system_options(p)
     p.add_argument("--out", default="refine_out")
     p.set_defaults(func=_cmd_refine)
 
@@ -533,6 +549,8 @@ def _cmd_refine(args: argparse.Namespace) -> int:
                 steps=args.steps,
                 epochs=args.epochs,
                 md_cells=args.cells,
+                system=args.system,
+                system_file=args.system_file or "",
                 out=args.out,
             )
         )

@@ -1,8 +1,9 @@
 """``latentcv compare``: which CV makes the melt crystallise first?
 
 Runs well-tempered metadynamics of the same undercooled melt of an embedded system
-(``examples/<system>/metad.lmp``: LJ atoms, dimers, trimers) with identical MD and METAD
-settings (PACE, HEIGHT in kT, BIASFACTOR, bias STRIDE) biased, in turn, on
+(``examples/<system>/metad.lmp``: LJ atoms, dimers, trimers, mW water) or of the user's own
+system (a system file, :mod:`~latentcv.cv_models.system_file`: their data file, force field
+and judge; ``examples/user/metad.lmp``) with identical MD and METAD settings (PACE, HEIGHT in kT, BIASFACTOR, bias STRIDE) biased, in turn, on
 
 - ``latent``: a latentcv model's output (default ``n_crystal``) through ``LATENT_CV``;
 - ``q6``: PLUMED's Steinhardt ``Q6 ... VMEAN`` on the atoms (on molecule centres,
@@ -19,6 +20,7 @@ crystallised. Writes ``<out>/results.md`` (the table), ``<out>/runs.json``
 and ``<out>/compare.png``.
 
     latentcv compare model.pt --seeds 5 --steps 60000 --out compare_out
+    latentcv compare model.pt --system-file my_system.toml --seeds 5 --steps 60000
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ from latentcv.cv_models.app.compare_report import markdown_table, plot, summaris
 from latentcv.cv_models.app.metad_run import MetadRunConfig, judge_name, run_metadynamics
 from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.atomic_write import write_atomically
+from latentcv.cv_models.system_file import MetadSystem, SystemFile, load_system_file, metad_system
 from latentcv.cv_models.systems import METAD_DEFAULTS
+from latentcv.cv_models.units import LAMMPS_UNIT_STYLES
+from latentcv.export.plumed_input import KB_KJ_PER_MOL_K
 
 CVS = ("latent", "q6", "energy")
 
@@ -46,19 +51,24 @@ class CompareConfig:
     Attributes:
         model: exported latentcv model (``latentcv export``) for the ``latent`` CV.
         output: the model output biased by the ``latent`` CV.
-        system: embedded system (``latentcv.cv_models.systems.SYSTEMS``): "lj", "dimers", "trimers".
+        system: embedded system (``latentcv.cv_models.systems.SYSTEMS``): "lj", "dimers",
+            "trimers", "mw"; with ``system_file``, its name (reports).
+        system_file: the user's own system (:func:`~latentcv.cv_models.system_file.load_system_file`):
+            their data file, force field, state point and judge; "" = the embedded ``system``.
         cvs: CVs to compare (subset of ``latent``, ``q6``, ``energy``).
         seeds: velocity seeds (one run per CV and seed).
-        cells: lattice cells per box edge of the melt (the system's molecules per cell × cells³).
+        cells: lattice cells per box edge of the melt (the system's molecules per cell × cells³;
+            unused with ``system_file``: its data file's box).
         steps: metadynamics budget per run (steps).
-        temp: state point (reduced); 0 = the system's.
+        temp: state point (the system's units: reduced, or K); 0 = the system's.
         pace, height_kt, biasfactor, stride: METAD PACE, HEIGHT in kT, BIASFACTOR and the
             bias STRIDE (multiple time stepping: forces every ``stride`` steps, scaled), the
             same for every CV.
         sigma_scale: SIGMA = sigma_scale × the CV's std in the unbiased melt.
         calibration_steps: length of the unbiased melt run measuring the spreads.
-        q6_cutoff: neighbour cutoff (σ) of PLUMED's Q6 switching function (CUBIC,
-            D_0 = cutoff − 0.3) and of the judge; 0 = the system's ten Wolde cutoff.
+        q6_cutoff: neighbour cutoff (the system's length unit: σ or Å) of PLUMED's Q6
+            switching function (CUBIC, D_0 = cutoff − 0.3 σ in reduced units, 0.8 × cutoff
+            in physical ones) and of the judge; 0 = the system's judge cutoff.
         crystal_threshold, hold_steps: crystallised = solid fraction above the threshold
             for this many steps.
         dump_every: frames kept for the judge; check_every: steps between checks (a
@@ -72,6 +82,7 @@ class CompareConfig:
     model: str = ""
     output: str = "n_crystal"
     system: str = "lj"
+    system_file: str = ""
     cvs: tuple[str, ...] = CVS
     seeds: tuple[int, ...] = (1, 2, 3, 4, 5)
     cells: int = 4
@@ -93,31 +104,38 @@ class CompareConfig:
     out: str = "compare_out"
 
     @property
-    def spec(self):
-        from latentcv.cv_models.systems import SYSTEMS
+    def run_system(self) -> str | SystemFile:
+        """What the runs run: the system file's system, or the embedded ``system``'s name."""
+        return load_system_file(self.system_file) if self.system_file else self.system
 
-        if self.system not in SYSTEMS:
-            raise ValueError(f"unknown system {self.system!r}: one of {', '.join(SYSTEMS)}")
-        return SYSTEMS[self.system]
+    @property
+    def target(self) -> MetadSystem:
+        return metad_system(self.run_system, self.cells)
 
     @property
     def n_molecules(self) -> int:
-        return self.spec.n_molecules(self.cells)
+        return self.target.n_molecules
 
     @property
     def n_atoms(self) -> int:
-        return self.n_molecules * self.spec.atoms_per_molecule
+        return self.target.n_atoms
 
     @property
     def metad_input_file(self) -> Path:
-        return self.spec.template_dir / "metad.lmp"
+        return self.target.input_file
 
     def validate(self) -> "CompareConfig":
         """Checks; returns a copy with the system's defaults filled in."""
-        spec = self.spec
-        if not self.metad_input_file.exists():
-            raise ValueError(f"system {self.system!r} has no metadynamics input {self.metad_input_file}")
-        resolved = replace(self, temp=self.temp or spec.temperature, q6_cutoff=self.q6_cutoff or spec.tenwolde_cutoff)
+        target = self.target
+        if not target.input_file.exists():
+            raise ValueError(f"system {target.name!r} has no metadynamics input {target.input_file}")
+        resolved = replace(
+            self,
+            system=target.name,
+            system_file=str(Path(self.system_file).resolve()) if self.system_file else "",
+            temp=self.temp or target.temperature,
+            q6_cutoff=self.q6_cutoff or target.judge_cutoff,
+        )
         bad = [c for c in self.cvs if c not in CVS]
         if bad:
             raise ValueError(f"unknown CV(s) {bad}: choose from {', '.join(CVS)}")
@@ -152,13 +170,16 @@ def cv_lines(cfg: CompareConfig, cv: str, natoms: int) -> tuple[list[str], str]:
             f"cv.{cfg.output}",
         )
     if cv == "q6":
-        d0 = max(cfg.q6_cutoff - 0.3, 0.0)
+        style = LAMMPS_UNIT_STYLES[cfg.target.units]  # PLUMED's lengths: σ (natural units) or nm
+        nm = style.nm or 1.0
+        d0 = max(cfg.q6_cutoff - 0.3, 0.0) if not style.nm else 0.8 * cfg.q6_cutoff
         apm = natoms // cfg.n_molecules
         lines, species = [], f"1-{natoms}"
         if apm > 1:  # Steinhardt Q6 on molecule centres (PLUMED virtual atoms)
             lines = [f"m{k + 1}: CENTER ATOMS={k * apm + 1}-{(k + 1) * apm}" for k in range(cfg.n_molecules)]
             species = ",".join(f"m{k + 1}" for k in range(cfg.n_molecules))
-        lines.append(f"q6: Q6 SPECIES={species} SWITCH={{CUBIC D_0={d0:g} D_MAX={cfg.q6_cutoff:g}}} VMEAN")
+        switch = f"CUBIC D_0={d0 * nm:g} D_MAX={cfg.q6_cutoff * nm:g}"
+        lines.append(f"q6: Q6 SPECIES={species} SWITCH={{{switch}}} VMEAN")
         return (lines, "q6.vmean")
     if cv == "energy":
         return (["e: ENERGY"], "e")
@@ -177,7 +198,8 @@ def calibration_input(cfg: CompareConfig, natoms: int, colvar: Path) -> str:
 
 def metad_input(cfg: CompareConfig, cv: str, natoms: int, sigma: float, md: Path) -> str:
     body, arg = cv_lines(cfg, cv, natoms)
-    kt = cfg.temp  # units lj: PLUMED's natural units, k_B = 1
+    natural = not LAMMPS_UNIT_STYLES[cfg.target.units].nm  # units lj: PLUMED's natural units, k_B = 1
+    kt = cfg.temp if natural else KB_KJ_PER_MOL_K * cfg.temp  # else kJ/mol, temp in K
     stride = f" STRIDE={cfg.stride}" if cfg.stride > 1 else ""
     return (
         "\n".join(
@@ -199,7 +221,7 @@ def run_config(cfg: CompareConfig, folder: Path, seed: int, plumed: str, steps: 
     return MetadRunConfig(
         folder=folder,
         plumed=plumed,
-        system=cfg.system,
+        system=cfg.run_system,
         cells=cfg.cells,
         steps=steps,
         seed=seed,
@@ -222,6 +244,7 @@ def _run_key(cfg: CompareConfig) -> dict:
         "model",
         "output",
         "system",
+        "system_file",
         "cells",
         "steps",
         "temp",
@@ -241,8 +264,9 @@ def _run_key(cfg: CompareConfig) -> dict:
 
 
 def _same_key(saved: dict | None, cfg: CompareConfig) -> bool:
-    """A saved run key equals this config's (keys written before `system` existed are LJ)."""
-    return saved is not None and {"system": "lj", **saved} == _run_key(cfg)
+    """A saved run key equals this config's (keys written before `system` existed are LJ,
+    before `system_file`: an embedded system)."""
+    return saved is not None and {"system": "lj", "system_file": "", **saved} == _run_key(cfg)
 
 
 def calibrate(cfg: CompareConfig) -> dict[str, float]:
@@ -292,19 +316,19 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
         "steps": run.steps,
         "solid_fraction": run.fraction,
         "wall_s_to_crystal": run.wall_s_to_crystal,
-        "structure": _structure(run.dump),
+        "structure": _structure(run.dump, cfg.target.units),
     }
     write_atomically(done_file, json.dumps(result).encode(), "run record")
     return result
 
 
-def _structure(dump: Path) -> dict[str, float] | None:
-    """OVITO PTM fractions of the last frame (None without OVITO)."""
+def _structure(dump: Path, units: str) -> dict[str, float] | None:
+    """OVITO PTM fractions of the last frame (None without OVITO); ``units``: the dump's LAMMPS style."""
     try:
         from latentcv.cv_models.analysis.crystallinity import ovito_structures
         from latentcv.cv_models.data import read_lammps_dump
 
-        frames = read_lammps_dump(dump, units="lj")
+        frames = read_lammps_dump(dump, units=units)
         return ovito_structures(frames[-1]) if frames else None
     except ImportError:
         return None
@@ -340,7 +364,7 @@ def compare(cfg: CompareConfig, log=print) -> str:
             when = "never" if r["crystallised_at"] is None else f"step {r['crystallised_at']}"
             log(f"  {r['cv']:7s} seed {r['seed']}: crystallised {when}, {r['ms_per_step']:.2f} ms/step")
     (out / "runs.json").write_text(json.dumps({"config": asdict(cfg), "sigma": sigmas, "runs": results}, indent=1))
-    table = markdown_table(summarise(results, CVS), cfg, sigmas, judge_name(cfg.system))
+    table = markdown_table(summarise(results, CVS), cfg, sigmas, judge_name(cfg.target.criterion))
     (out / "results.md").write_text(table + "\n")
     plot(results, CVS, cfg.crystal_threshold, out / "compare.png")
     return table

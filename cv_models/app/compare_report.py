@@ -78,8 +78,10 @@ def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[st
             return "only this one"
         return "–" if math.isinf(x) else f"{x / best:.2f}"
 
+    target = cfg.target
     rows = [
-        f"{cfg.system}: {cfg.n_molecules} molecules ({cfg.n_atoms} atoms), T = {cfg.temp}, P = 1; WT-METAD PACE {cfg.pace}, HEIGHT {cfg.height_kt:g} kT, "
+        f"{cfg.system}: {cfg.n_molecules} molecules ({cfg.n_atoms} atoms), T = {cfg.temp}, P = {target.pressure:g} "
+        f"(units {target.units}); WT-METAD PACE {cfg.pace}, HEIGHT {cfg.height_kt:g} kT, "
         f"BIASFACTOR {cfg.biasfactor:g}, bias STRIDE {cfg.stride}; SIGMA = {cfg.sigma_scale:g} × melt std; "
         f"budget {cfg.steps} steps; crystallised = {judge} > {cfg.crystal_threshold:g} "
         f"held {cfg.hold_steps} steps.",

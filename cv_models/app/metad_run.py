@@ -1,8 +1,10 @@
-"""One metadynamics run of an embedded system's undercooled melt: set up, run, judge.
+"""One metadynamics run of a system's undercooled melt: set up, run, judge.
 
 ``latentcv demo``, ``compare``, ``refine`` and the benchmarks run their LAMMPS
 metadynamics (and the unbiased controls) through :func:`run_metadynamics`: it writes
-``plumed.dat`` into the run's folder, runs ``examples/<system>/metad.lmp`` in this process
+``plumed.dat`` into the run's folder, runs ``examples/<system>/metad.lmp`` of an embedded
+system, or ``examples/user/metad.lmp`` on a user's system file (:class:`MetadSystem`, the one
+interface to both), in this process
 (melt, equilibrate, then ``steps`` steps under ``fix plumed``) with a progress bar, judges
 crystallinity independently of every CV (freud's ten Wolde solid fraction, the share of
 molecules with local P2 > 0.5 where ten Wolde on centres fails: the trimers, or the CHILL+
@@ -12,14 +14,23 @@ asked, stops once the run has crystallised. It returns a :class:`MetadRun`.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from latentcv.cv_models.system_file import MetadSystem, SystemFile, metad_system
 from latentcv.cv_models.systems import METAD_DEFAULTS, SYSTEMS
 
-__all__ = ["MetadRunConfig", "MetadRun", "run_metadynamics", "latent_cv_plumed", "crystal_fraction", "judge_name"]
+__all__ = [
+    "MetadRunConfig",
+    "MetadRun",
+    "MetadSystem",
+    "metad_system",
+    "run_metadynamics",
+    "latent_cv_plumed",
+    "crystal_fraction",
+    "judge_name",
+]
 
 RUN_OUTPUTS = ("HILLS", "COLVAR", "traj.dump", "fes.dat")  # a previous run's, removed first
 
@@ -32,16 +43,18 @@ class MetadRunConfig:
         folder: the run's folder: plumed.dat, HILLS, COLVAR, traj.dump, log.lammps, plumed.log.
         plumed: the text of plumed.dat (its HILLS and COLVAR in ``folder``); None: the
             same MD without PLUMED (an unbiased control).
-        system: embedded system (``SYSTEMS``): runs ``examples/<system>/metad.lmp``.
-        cells: lattice cells per box edge.
+        system: embedded system (a key of ``SYSTEMS``): runs ``examples/<system>/metad.lmp``;
+            or a user's :class:`~latentcv.cv_models.system_file.SystemFile`: runs
+            ``examples/user/metad.lmp`` on its data file.
+        cells: lattice cells per box edge (embedded systems; a system file's box is its data file's).
         steps: metadynamics steps after the melt is prepared.
         seed: LAMMPS velocity seed.
-        temp: state point; None: the input file's.
-        melt_steps, equil_steps: preparation of the melt; None: the input file's.
+        temp: state point (the system's units: K for real/metal); None: the system's.
+        melt_steps, equil_steps: preparation of the melt; None: the system's.
         dump_every: dump stride (the frames judged).
         kernel: PLUMED kernel library ("" = the bundled one).
         judge: judge crystallinity of the dumped frames.
-        judge_cutoff: neighbour cutoff of the judge; 0 = the system's ten Wolde cutoff.
+        judge_cutoff: neighbour cutoff of the judge (the system's length unit); 0 = the system's.
         crystal_threshold, hold_steps: crystallised = the judged fraction above the
             threshold at every frame for ``hold_steps`` steps.
         stop_when_crystallised: end the run once it has crystallised.
@@ -52,7 +65,7 @@ class MetadRunConfig:
 
     folder: Path
     plumed: str | None = None
-    system: str = "lj"
+    system: str | SystemFile = "lj"
     cells: int = 4
     steps: int = 30000
     seed: int = 2024
@@ -72,20 +85,23 @@ class MetadRunConfig:
     label: str = "latentcv MD"
 
     @property
+    def target(self) -> "MetadSystem":
+        """The system run (:func:`metad_system`)."""
+        return metad_system(self.system, self.cells)
+
+    @property
     def input_file(self) -> Path:
-        return SYSTEMS[self.system].template_dir / "metad.lmp"
+        return self.target.input_file
 
     @property
     def n_atoms(self) -> int:
-        spec = SYSTEMS[self.system]
-        return spec.n_molecules(self.cells) * spec.atoms_per_molecule
+        return self.target.n_atoms
 
     def validate(self) -> "MetadRunConfig":
         """Checks, naming the setting to fix; returns self."""
-        if self.system not in SYSTEMS:
-            raise ValueError(f"unknown system {self.system!r}: one of {', '.join(SYSTEMS)}")
-        if not self.input_file.exists():
-            raise ValueError(f"system {self.system!r} has no metadynamics input {self.input_file}")
+        target = self.target
+        if not target.input_file.exists():
+            raise ValueError(f"system {target.name!r} has no metadynamics input {target.input_file}")
         for name in ("cells", "dump_every", "hold_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"metadynamics run: {name} = {getattr(self, name)} must be >= 1")
@@ -133,12 +149,13 @@ class MetadRun:
         return self.folder / "traj.dump"
 
 
-def crystal_fraction(frame, system: str, cutoff: float) -> float:
-    """Share of crystalline molecules, independent of every CV, by the system's
-    ``crystal_criterion``: freud's ten Wolde (atoms or centres), the share with local
-    P2 > 0.5 (orientationally ordered molecular crystals: the trimers), or the share of
-    cubic + hexagonal ice by CHILL+ on freud's q3 harmonics (mW water)."""
-    criterion = SYSTEMS[system].crystal_criterion
+def crystal_fraction(frame, judge: str, cutoff: float) -> float:
+    """Share of crystalline molecules, independent of every CV, by ``judge``: a criterion
+    of ``JUDGE_NAMES`` or an embedded system's name (its ``crystal_criterion``): freud's
+    ten Wolde (atoms or centres), the share with local P2 > 0.5 (orientationally ordered
+    molecular crystals: the trimers), or the share of cubic + hexagonal ice by CHILL+ on
+    freud's q3 harmonics (mW water). ``cutoff`` in the frame's length unit."""
+    criterion = _criterion(judge)
     if criterion == "local_p2":
         from latentcv.cv_models.analysis.orientation import orientation_frame
 
@@ -159,9 +176,19 @@ JUDGE_NAMES = {
 }
 
 
-def judge_name(system: str) -> str:
-    """The judge of :func:`crystal_fraction` in words."""
-    return JUDGE_NAMES[SYSTEMS[system].crystal_criterion]
+def _criterion(judge: str) -> str:
+    """The criterion of ``judge``: a key of ``JUDGE_NAMES`` or an embedded system's name."""
+    criterion = SYSTEMS[judge].crystal_criterion if judge in SYSTEMS else judge
+    if criterion not in JUDGE_NAMES:
+        raise ValueError(
+            f"unknown judge {judge!r}: one of {', '.join(JUDGE_NAMES)} or a system of {', '.join(SYSTEMS)}"
+        )
+    return criterion
+
+
+def judge_name(judge: str) -> str:
+    """The judge of :func:`crystal_fraction` in words (``judge``: a criterion or a system's name)."""
+    return JUDGE_NAMES[_criterion(judge)]
 
 
 def latent_cv_plumed(
@@ -176,7 +203,8 @@ def latent_cv_plumed(
     print_stride: int = 100,
 ) -> str:
     """plumed.dat text (``latentcv plumed-input``) biasing a latentcv model's output ``cv``
-    on atoms 1..n_atoms, HILLS and COLVAR in ``folder``; temp None: the LJ state point."""
+    on atoms 1..n_atoms, HILLS and COLVAR in ``folder``; temp (K for models in nm/Å,
+    reduced for lj models) None: the LJ state point."""
     from latentcv.export.plumed_input import PlumedInputOptions, plumed_input
 
     options = PlumedInputOptions(
@@ -208,19 +236,22 @@ def run_metadynamics(cfg: MetadRunConfig) -> MetadRun:
         (folder / old).unlink(missing_ok=True)
     if cfg.plumed is not None:
         (folder / "plumed.dat").write_text(cfg.plumed)
-    judge = _Judge(cfg, folder / "traj.dump")
+    target = cfg.target
+    if target.commands:
+        (folder / "system.lmp").write_text(target.commands)
+    judge = _Judge(cfg, target, folder / "traj.dump")
     lmp = open_lammps(
         ["-log", str(folder / "log.lammps")],
-        variables=_variables(cfg, folder),
+        variables=_variables(cfg, target, folder),
         load_fix_plumed=cfg.plumed is not None,
         plumed_kernel=cfg.kernel or None,
     )
     try:
         chunk = cfg.chunk_steps or max(cfg.steps // 50, 100)
-        with tqdm(total=_total_steps(cfg), unit="step", desc=cfg.label, disable=not cfg.progress) as bar:
+        with tqdm(total=_total_steps(cfg, target), unit="step", desc=cfg.label, disable=not cfg.progress) as bar:
             timings = run_input(
                 lmp,
-                cfg.input_file,
+                target.input_file,
                 chunk_steps=chunk,
                 progress=bar,
                 stop_last_run=judge.stop if cfg.stop_when_crystallised else None,
@@ -245,17 +276,17 @@ class _Judge:
     ``run_input``'s ``stop_last_run``, judging every ``check_every`` steps and keeping the
     time it took (not MD time)."""
 
-    def __init__(self, cfg: MetadRunConfig, dump: Path) -> None:
+    def __init__(self, cfg: MetadRunConfig, target: MetadSystem, dump: Path) -> None:
         from latentcv.cv_models.analysis.crystallinity import CrystallisationWatch
 
-        cutoff = cfg.judge_cutoff or SYSTEMS[cfg.system].tenwolde_cutoff
+        cutoff = cfg.judge_cutoff or target.judge_cutoff
         self.watch = (
             CrystallisationWatch(
                 dump,
-                lambda f: crystal_fraction(f, cfg.system, cutoff),
+                lambda f: crystal_fraction(f, target.criterion, cutoff),
                 cfg.crystal_threshold,
                 cfg.hold_steps,
-                units=SYSTEMS[cfg.system].units,
+                units=target.units,
             )
             if cfg.judge
             else None
@@ -278,11 +309,10 @@ class _Judge:
         return first is not None
 
 
-def _variables(cfg: MetadRunConfig, folder: Path) -> dict:
-    """The -var values of ``metad.lmp`` (None settings: the file's own)."""
+def _variables(cfg: MetadRunConfig, target: MetadSystem, folder: Path) -> dict:
+    """The -var values of the system's ``metad.lmp`` (None settings: the system's own)."""
     v = dict(
-        examples=SYSTEMS[cfg.system].template_dir,
-        ncells=cfg.cells,
+        **target.variables,
         seed=cfg.seed,
         steps=cfg.steps,
         bias="yes" if cfg.plumed is not None else "no",
@@ -291,15 +321,15 @@ def _variables(cfg: MetadRunConfig, folder: Path) -> dict:
         every=cfg.dump_every,
         dump=folder / "traj.dump",
     )
+    if target.commands:
+        v["system"] = folder / "system.lmp"
     optional = {"temp": cfg.temp, "melt": cfg.melt_steps, "equil": cfg.equil_steps}
     v.update({k: value for k, value in optional.items() if value is not None})
     return v
 
 
-def _total_steps(cfg: MetadRunConfig) -> int:
-    """MD steps of the whole input (the progress bar): the preparation runs (the file's
+def _total_steps(cfg: MetadRunConfig, target: MetadSystem) -> int:
+    """MD steps of the whole input (the progress bar): the preparation runs (the system's
     ``melt``, ``quench``, ``equil`` or the given ones) and ``steps``."""
-    text = cfg.input_file.read_text()
-    own = {k: int(v) for k, v in re.findall(r"^variable\s+(melt|quench|equil)\s+index\s+(\d+)", text, re.M)}
     given = {"melt": cfg.melt_steps, "equil": cfg.equil_steps}
-    return cfg.steps + sum(given[k] if given.get(k) is not None else n for k, n in own.items())
+    return cfg.steps + sum(given[k] if given.get(k) is not None else n for k, n in target.prep_steps.items())

@@ -1,13 +1,16 @@
 """``latentcv refine``: biased runs → harvested frames → fine-tuned, re-exported CV, k rounds.
 
 What the CV literature does by hand (train, bias, collect what the bias explores,
-retrain), done in one command for the embedded LJ system. Round r:
+retrain), done in one command for an embedded system (``--system``: LJ, dimers, trimers,
+mW) or the user's own (``--system-file``, :mod:`~latentcv.cv_models.system_file`). Round r:
 
 1. export the current checkpoint with every self-check (``round<r>/model.pt``);
 2. run ``seeds`` well-tempered metadynamics runs of the undercooled melt biased on its
-   ``n_crystal`` (``examples/lj/metad.lmp``, the demo's settings) and harvest their frames;
+   ``n_crystal`` (``examples/<system>/metad.lmp`` or ``examples/user/metad.lmp``, the demo's
+   METAD settings) and harvest their frames;
 3. score the current model on those frames it never saw (Spearman with the ten Wolde
-   solid fraction, per-molecule agreement) and note when each run crystallised (freud);
+   solid fraction, per-molecule agreement) and note when each run crystallised (the
+   system's judge);
 4. fine-tune on the training data plus every harvested frame (per-molecule ten Wolde
    targets; ``[training] init_from`` = the current checkpoint) → the next checkpoint.
 
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from latentcv.cv_models.atomic_write import write_atomically
 from latentcv.cv_models.app.metad_run import MetadRunConfig, latent_cv_plumed, run_metadynamics
+from latentcv.cv_models.system_file import MetadSystem, SystemFile, load_system_file, metad_system
 
 
 @dataclass
@@ -36,7 +40,10 @@ class RefineConfig:
         seeds: biased runs per round (velocity seeds differ per round).
         steps: metadynamics steps per run; harvest_every: dump stride (harvested frames).
         epochs: fine-tuning epochs per round.
-        md_cells: fcc cells per edge of the biased melt (4 cells³ atoms).
+        md_cells: lattice cells per edge of the biased melt (embedded systems: the system's
+            molecules per cell × cells³; unused with ``system_file``).
+        system: embedded system of the biased runs ("lj", "dimers", "trimers", "mw").
+        system_file: the user's own system (a system file, docs/tutorial.md); "" = ``system``.
         out: output folder.
     """
 
@@ -48,7 +55,18 @@ class RefineConfig:
     harvest_every: int = 500
     epochs: int = 10
     md_cells: int = 4
+    system: str = "lj"
+    system_file: str = ""
     out: str = "refine_out"
+
+    @property
+    def run_system(self) -> str | SystemFile:
+        """What the biased runs run: the system file's system, or the embedded ``system``."""
+        return load_system_file(self.system_file) if self.system_file else self.system
+
+    @property
+    def target(self) -> MetadSystem:
+        return metad_system(self.run_system, self.md_cells)
 
     def validate(self) -> "RefineConfig":
         for what, p in (("config", self.config), ("checkpoint", self.checkpoint)):
@@ -56,17 +74,20 @@ class RefineConfig:
                 raise FileNotFoundError(f"{what} {p} not found")
         if self.rounds < 1 or self.seeds < 1 or self.steps < self.harvest_every:
             raise ValueError("need rounds >= 1, seeds >= 1 and steps >= harvest_every")
+        self.target  # an unknown system or a bad system file fails here, naming the fix
         return self
 
 
 def _run_config(cfg: RefineConfig, model: Path, folder: Path, seed: int, cutoff: float) -> MetadRunConfig:
-    """One biased run of a round: the undercooled LJ melt biased on the model's
-    ``n_crystal`` (the demo's METAD settings), run to the end (every frame harvested),
-    judged by freud's ten Wolde with the config's label cutoff."""
+    """One biased run of a round: the system's undercooled melt biased on the model's
+    ``n_crystal`` (the demo's METAD settings, at the system's temperature), run to the end
+    (every frame harvested), judged by the system's judge with the config's label cutoff."""
+    system = cfg.run_system
+    target = metad_system(system, cfg.md_cells)
     return MetadRunConfig(
         folder=folder,
-        plumed=latent_cv_plumed(model, folder, 4 * cfg.md_cells**3),
-        system="lj",
+        plumed=latent_cv_plumed(model, folder, target.n_atoms, temp=target.temperature),
+        system=system,
         cells=cfg.md_cells,
         steps=cfg.steps,
         seed=seed,
@@ -76,11 +97,12 @@ def _run_config(cfg: RefineConfig, model: Path, folder: Path, seed: int, cutoff:
     )
 
 
-def _harvest(dump: Path, name: str):
+def _harvest(dump: Path, name: str, units: str):
+    """The frames of a biased run's dump (``units``: its LAMMPS style), unlabeled."""
     from latentcv.cv_models.data import read_lammps_dump
     from latentcv.cv_models.data.frames import UNLABELED
 
-    return read_lammps_dump(dump, units="lj", label=UNLABELED, trajectory=name)
+    return read_lammps_dump(dump, units=units, label=UNLABELED, trajectory=name)
 
 
 def _score(frames, checkpoint: Path, cutoff: float) -> dict:
@@ -148,7 +170,7 @@ def _refine_round(
         log(f"latentcv refine: round {r}: metadynamics seed {seed} ({cfg.steps} steps)")
         run = run_metadynamics(_run_config(cfg, model, rd / f"metad-seed{seed}", seed, cutoff))
         crystallised.append(run.crystallised_at)
-        harvested += _harvest(run.dump, f"refine-round{r}-seed{seed}")
+        harvested += _harvest(run.dump, f"refine-round{r}-seed{seed}", cfg.target.units)
     unseen = _score(harvested, checkpoint, cutoff)
     frames += harvested
     Dataset(frames).save(rd / "data.npz")
@@ -182,9 +204,11 @@ def _refine_round(
 
 
 def _markdown(rows: list[dict], cfg: RefineConfig, final: Path) -> str:
+    target = cfg.target
     lines = [
         f"latentcv refine: {cfg.rounds} round(s), {cfg.seeds} biased run(s) of {cfg.steps} steps each, "
-        f"{4 * cfg.md_cells**3} LJ atoms; fine-tuning {cfg.epochs} epochs per round. Final model: {final}",
+        f"{target.name}: {target.n_molecules} molecules ({target.n_atoms} atoms); fine-tuning {cfg.epochs} "
+        f"epochs per round. Final model: {final}",
         "",
         "| round | harvested frames | their solid fraction | model on them (unseen): Spearman | per-molecule vs ten Wolde "
         "| crystallised at (freud) | after fine-tuning: held-out per-molecule |",
