@@ -141,3 +141,43 @@ def test_compare_runs_on_a_user_system(tmp_path):
     assert f"HEIGHT={KB_KJ_PER_MOL_K * TEMP:.6g} " in plumed and f"TEMP={TEMP:g} " in plumed
     calibration = (out / "calibration" / "plumed.dat").read_text()
     assert f"SWITCH={{CUBIC D_0={0.08 * CUTOFF:g} D_MAX={0.1 * CUTOFF:g}}}" in calibration
+
+
+def test_refine_runs_on_a_user_system(tmp_path):
+    """`latentcv refine --system-file`: a tiny model trained on frames in A (noisy fcc and
+    random liquid points), one round: the biased run is the argon system's at its temperature
+    in K (HEIGHT 1 kT in kJ/mol), its frames harvested in A, the model fine-tuned."""
+    from latentcv.cv_models.app.cli import main
+    from latentcv.cv_models.data.dataset import Dataset
+    from latentcv.cv_models.data.frames import CRYSTAL, MELT, Frame
+    from latentcv.cv_models.training import train_from_config
+
+    rng = np.random.default_rng(1)
+    x, cell = fcc_positions(3, (4 / 0.96) ** (1 / 3) * SIGMA)
+    liquid = np.eye(3) * (108 / 0.84) ** (1 / 3) * SIGMA
+
+    def frame(k: int, label: int) -> Frame:
+        pos = x + rng.normal(scale=0.2, size=x.shape) if label == CRYSTAL else liquid_positions(108, liquid, rng, SIGMA)
+        box = cell if label == CRYSTAL else liquid
+        zeros = np.zeros(108, dtype=np.int64)
+        return Frame(pos, box, np.arange(108), zeros, label=label, length_unit="A", trajectory=f"t{label}", index=k)
+
+    Dataset([frame(k, label) for label in (CRYSTAL, MELT) for k in range(4)]).save(tmp_path / "argon.npz")
+    (tmp_path / "train.toml").write_text(
+        '[data]\ndataset = "argon.npz"\nn_blocks = 2\nval_fraction = 0.5\nmolecule_labels = "ten_wolde"\n'
+        f"label_cutoff = {CUTOFF}\n[model]\ncutoff = {CUTOFF}\nr_on = {0.8 * CUTOFF}\nhidden = 8\nrbf = 4\n"
+        'stage2_hidden = 8\nmolecule_latent = 4\n[training]\nepochs = 1\noutput_dir = "train"\nprogress = false\n'
+    )
+    ck = train_from_config(str(tmp_path / "train.toml"))
+    x_melt = liquid_positions(108, liquid, np.random.default_rng(0), r_min=0.95 * SIGMA) % np.diag(liquid)
+    data = write_data(tmp_path / "melt.data", x_melt, liquid)
+    system = write_system(tmp_path, data, already_melt=True, melt_temperature=None, equil_steps=100)
+    out = tmp_path / "refine"
+    args = ["refine", str(tmp_path / "train.toml"), str(ck), "--system-file", str(system), "--rounds", "1"]
+    assert main(args + ["--seeds", "1", "--steps", "500", "--epochs", "1", "--out", str(out)]) == 0
+    report = (out / "refine.md").read_text()
+    assert "argon: 108 molecules (108 atoms)" in report and "| 1 | 2 |" in report  # frames of steps 0 and 500
+    run = out / "round1" / "metad-seed1001"
+    assert f"HEIGHT={KB_KJ_PER_MOL_K * TEMP:.6g} " in (run / "plumed.dat").read_text()
+    assert read_lammps_dump(run / "traj.dump", units="real")[0].length_unit == "A"
+    assert (out / "round1" / "train" / "checkpoint.pt").exists()

@@ -211,7 +211,7 @@ def _markdown(rows: list[dict], cfg: RefineConfig, final: Path) -> str:
         f"epochs per round. Final model: {final}",
         "",
         "| round | harvested frames | their solid fraction | model on them (unseen): Spearman | per-molecule vs ten Wolde "
-        "| crystallised at (freud) | after fine-tuning: held-out per-molecule |",
+        "| crystallised at (the judge) | after fine-tuning: held-out per-molecule |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
