@@ -48,6 +48,7 @@ JUDGES = ("ten_wolde", "local_p2", "chill_plus")
 # LAMMPS units styles whose lengths a latentcv model can hold (lj: sigma; real, metal: A; nano: nm)
 SYSTEM_FILE_UNITS = ("lj", "real", "metal", "nano")
 _REQUIRED = ("data_file", "units", "temperature", "timestep", "judge", "judge_cutoff")
+_MOLECULAR_STYLES = ("bond", "angle", "molecular", "full", "template")  # atom styles with molecule IDs
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,17 @@ class SystemFile:
             eV, K, bar) or "nano".
         name: short name for reports (default: the file's stem).
         atom_style: LAMMPS ``atom_style`` of the data file ("atomic", "bond", "full", ...).
-        force_field: LAMMPS lines of the force field and settings (pair_style, pair_coeff,
-            bonds, neighbor, ...); ``${sysdir}`` there is the system file's folder.
+        settings: LAMMPS lines before ``read_data``: the styles its Coeffs sections need
+            (``pair_style``, ``bond_style``, ...; a ``write_data`` file has Pair Coeffs).
+        force_field: LAMMPS lines after ``read_data``: the force field and settings
+            (pair_style, pair_coeff, bonds, neighbor, ...); ``${sysdir}`` there is the system
+            file's folder.
         force_field_file: or a file of such lines (included); exactly one of the two.
         temperature: state point (K; reduced for lj). pressure: (atm real, bar metal).
         timestep: MD time step (fs real, ps metal, tau lj).
         tdamp, pdamp: Nosé–Hoover thermostat/barostat damping times; 0 = 100 / 1000 time steps.
-        atoms_per_molecule: atoms of each molecule (consecutive ids; 1 = atoms).
+        atoms_per_molecule: atoms of each molecule (the data file's molecule IDs: a molecular
+            ``atom_style``; 1 = atoms).
         judge: the independent crystal judge: "ten_wolde", "local_p2" (orientationally
             ordered molecules) or "chill_plus" (ice, one site per water).
         judge_cutoff: neighbour cutoff of the judge, in the system's length unit.
@@ -88,6 +93,7 @@ class SystemFile:
     judge_cutoff: float
     name: str = ""
     atom_style: str = "atomic"
+    settings: str = ""
     force_field: str = ""
     force_field_file: str = ""
     pressure: float = 1.0
@@ -162,6 +168,7 @@ class SystemFile:
             f'variable columns string "{columns}"',
             f"units           {self.units}",
             f"atom_style      {self.atom_style}",
+            self.settings.strip(),
             f"read_data       {self.data_file}",
             force_field.strip(),
             "timestep        ${dt}",
@@ -299,6 +306,11 @@ def _check_choices(s: SystemFile) -> None:
         raise ValueError(f"{s.path}: units = {s.units!r}: one of {', '.join(SYSTEM_FILE_UNITS)} (LAMMPS units style)")
     if s.judge not in JUDGES:
         raise ValueError(f"{s.path}: judge = {s.judge!r}: one of {', '.join(JUDGES)}")
+    if s.atoms_per_molecule > 1 and not set(s.atom_style.split()) & set(_MOLECULAR_STYLES):
+        raise ValueError(
+            f"{s.path}: atoms_per_molecule = {s.atoms_per_molecule} needs molecule IDs, which "
+            f"atom_style = {s.atom_style!r} has not: one of {', '.join(_MOLECULAR_STYLES)} (or a hybrid with one)"
+        )
     if bool(s.force_field.strip()) == bool(s.force_field_file):
         raise ValueError(
             f"{s.path}: give exactly one of force_field (LAMMPS lines: pair_style, pair_coeff, ...) "

@@ -107,7 +107,8 @@ def test_a_bad_system_file_names_the_key(lattice_system):
         "melt_temperature = 0.0 .* or already_melt = true": dict(melt_temperature=0.0),
         "data_file = .*nothing.data' not found": dict(data_file="nothing.data"),
         "exactly one of force_field .* and force_field_file": dict(force_field_file="ff.lmp"),
-        "atoms_per_molecule = 5 does not divide the 108 atoms": dict(atoms_per_molecule=5),
+        "atoms_per_molecule = 5 does not divide the 108 atoms": dict(atoms_per_molecule=5, atom_style="bond"),
+        "atoms_per_molecule = 2 needs molecule IDs, which atom_style = 'atomic' has not": dict(atoms_per_molecule=2),
     }
     (folder / "ff.lmp").write_text("pair_style lj/cut 8.5\n")
     for message, over in cases.items():
