@@ -182,3 +182,15 @@ def test_refine_runs_on_a_user_system(tmp_path):
     assert f"HEIGHT={KB_KJ_PER_MOL_K * TEMP:.6g} " in (run / "plumed.dat").read_text()
     assert read_lammps_dump(run / "traj.dump", units="real")[0].length_unit == "A"
     assert (out / "round1" / "train" / "checkpoint.pt").exists()
+
+
+def test_compare_plumed_lines_in_kj_per_mol_and_nm_outside_units_lj(tmp_path):
+    """PLUMED works in kJ/mol and nm under `units real` (fix plumed): mW water's HEIGHT is
+    1 kT = k_B x 230 K in kJ/mol and its Q6 switch 0.8 x 3.5 A .. 3.5 A in nm; LJ stays natural."""
+    from latentcv.cv_models.app.compare import CompareConfig, cv_lines, metad_input
+
+    mw = CompareConfig(system="mw", cells=2, cvs=("q6", "energy")).validate()
+    assert f"HEIGHT={KB_KJ_PER_MOL_K * 230:.6g} " in metad_input(mw, "energy", mw.n_atoms, 1.0, tmp_path)
+    assert cv_lines(mw, "q6", mw.n_atoms)[0][-1] == "q6: Q6 SPECIES=1-64 SWITCH={CUBIC D_0=0.28 D_MAX=0.35} VMEAN"
+    lj = CompareConfig(cells=2, cvs=("q6",)).validate()
+    assert cv_lines(lj, "q6", lj.n_atoms)[0][-1] == "q6: Q6 SPECIES=1-32 SWITCH={CUBIC D_0=1.2 D_MAX=1.5} VMEAN"
