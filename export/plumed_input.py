@@ -32,6 +32,7 @@ from .bias_settings import (
     steps_to_cross,
 )
 from .deploy import parse_floats, parse_names, read_metadata
+from latentcv.cv_models.atomic_write import write_atomically
 
 __all__ = [
     "PlumedInputOptions",
@@ -412,5 +413,5 @@ def write_plumed_input(
     text = plumed_input(model, options, warn=warn)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_atomically(out, text.encode(), "plumed input")
     return out

@@ -363,8 +363,9 @@ def compare(cfg: CompareConfig, log=print) -> str:
             results.append(r)
             when = "never" if r["crystallised_at"] is None else f"step {r['crystallised_at']}"
             log(f"  {r['cv']:7s} seed {r['seed']}: crystallised {when}, {r['ms_per_step']:.2f} ms/step")
-    (out / "runs.json").write_text(json.dumps({"config": asdict(cfg), "sigma": sigmas, "runs": results}, indent=1))
+    record = json.dumps({"config": asdict(cfg), "sigma": sigmas, "runs": results}, indent=1)
+    write_atomically(out / "runs.json", record.encode(), "compare record")
     table = markdown_table(summarise(results, CVS), cfg, sigmas, judge_name(cfg.target.criterion))
-    (out / "results.md").write_text(table + "\n")
+    write_atomically(out / "results.md", (table + "\n").encode(), "compare table")
     plot(results, CVS, cfg.crystal_threshold, out / "compare.png")
     return table

@@ -27,6 +27,7 @@ from latentcv.cv_models.app import demo_plots
 from latentcv.cv_models.app.metad_run import MetadRun, MetadRunConfig, latent_cv_plumed, run_metadynamics
 from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.systems import METAD_DEFAULTS, SYSTEMS
+from latentcv.cv_models.atomic_write import write_atomically
 
 if TYPE_CHECKING:  # imported where used: the generator pulls in LAMMPS
     from latentcv.cv_models.generate import GeneratorConfig
@@ -354,7 +355,7 @@ def run_demo(out: str | Path = "demo_out", steps: int | None = None, config: Dem
         "control_ms_per_step": None if control is None else control.ms_per_step,
         **analyse(out, cfg, biased, control),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_atomically(out / "summary.json", json.dumps(summary, indent=1).encode(), "demo summary")
     rule = f"solid fraction > {cfg.crystal_threshold:g} held {cfg.hold_steps} steps, freud ten Wolde"
     if summary["crystallised_at_step"] is not None:
         crystallised = f"CRYSTALLISED at step {summary['crystallised_at_step']} ({rule})"

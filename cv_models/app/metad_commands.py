@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from latentcv.cv_models.systems import METAD_DEFAULTS
+from latentcv.cv_models.atomic_write import write_atomically
 
 
 def _add_metad_options(p: argparse.ArgumentParser, stride_alias: bool = False) -> None:
@@ -122,7 +123,7 @@ def _cmd_plumed_input(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         try:
-            Path(args.out).write_text(text)
+            write_atomically(args.out, text.encode(), "plumed input")
         except OSError as exc:
             raise ValueError(f"--out {args.out}: cannot write it ({exc.strerror or exc})") from None
         print(
