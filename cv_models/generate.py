@@ -305,8 +305,6 @@ def generate(
     """
     from tqdm.auto import tqdm
 
-    from latentcv.cv_models.engines import open_lammps
-
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     runs = config.runs()
@@ -323,34 +321,27 @@ def generate(
             dump = Path(v["dump"])
             if reuse and same_config and dump.exists() and Path(v["data"]).exists():
                 bar.update(run_steps(run))
-                ds.extend(
-                    read_lammps_dump(
-                        dump,
-                        data_file=v["data"],
-                        units=config.spec.units,
-                        label=PHASE_LABELS[run["phase"]],
-                        trajectory=name,
-                    )
-                )
-                continue
-            if dump.exists():
-                dump.unlink()  # LAMMPS appends to nothing, but never mix old frames in
-            bar.set_postfix_str(name)
-            lmp = open_lammps(["-log", str(outdir / f"{name}.log") if keep_logs else "none", "-nocite"], variables=v)
-            try:
-                run_input(lmp, run["template"], chunk_steps=config.chunk_steps, progress=bar)
-            finally:
-                lmp.close()
+            else:
+                _run_once(run, v, dump, outdir, config, keep_logs, bar)
+            label = PHASE_LABELS[run["phase"]]
             ds.extend(
-                read_lammps_dump(
-                    dump,
-                    data_file=v["data"],
-                    units=config.spec.units,
-                    label=PHASE_LABELS[run["phase"]],
-                    trajectory=name,
-                )
+                read_lammps_dump(dump, data_file=v["data"], units=config.spec.units, label=label, trajectory=name)
             )
     return ds
+
+
+def _run_once(run: dict, v: dict, dump: Path, outdir: Path, config: "GeneratorConfig", keep_logs: bool, bar) -> None:
+    """Run one LAMMPS protocol of :func:`generate` into ``dump`` (an old dump removed first)."""
+    from latentcv.cv_models.engines import open_lammps
+
+    if dump.exists():
+        dump.unlink()  # LAMMPS appends to nothing, but never mix old frames in
+    bar.set_postfix_str(run["name"])
+    lmp = open_lammps(["-log", str(outdir / f"{run['name']}.log") if keep_logs else "none", "-nocite"], variables=v)
+    try:
+        run_input(lmp, run["template"], chunk_steps=config.chunk_steps, progress=bar)
+    finally:
+        lmp.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,12 +16,10 @@ from __future__ import annotations
 import math
 from typing import List, Optional
 
-from latentcv.cv_models.systems import METAD_DEFAULTS
 
-__all__ = ["steps_to_cross", "crossing_distance", "budget_review", "opes_lines", "BIAS_METHODS", "DEFAULT_BARRIER_KT"]
+__all__ = ["steps_to_cross", "crossing_distance", "budget_review", "opes_lines", "BIAS_METHODS"]
 
 BIAS_METHODS = ("metad", "opes")
-DEFAULT_BARRIER_KT = METAD_DEFAULTS.barrier_kt
 
 
 def steps_to_cross(

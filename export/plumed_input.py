@@ -25,7 +25,6 @@ from latentcv.cv_models.systems import METAD_DEFAULTS
 
 from .bias_settings import (
     BIAS_METHODS,
-    DEFAULT_BARRIER_KT,
     budget_review,
     crossing_distance,
     opes_lines,
@@ -91,7 +90,7 @@ class PlumedInputOptions:
     hills: str = "HILLS"
     colvar: str = "COLVAR"
     method: str = "metad"
-    barrier_kt: float = DEFAULT_BARRIER_KT
+    barrier_kt: float = METAD_DEFAULTS.barrier_kt
     critical_size: Optional[float] = None
     budget: Optional[int] = None
 
