@@ -223,6 +223,8 @@ def run_steps(run: dict) -> int:
 
 
 _RUN = re.compile(r"^\s*run\s+(\S+)(.*)$")
+_JUMP = re.compile(r'^\s*if\s+"([^"]+)"\s+then\s+"jump\s+SELF\s+(\S+)"\s*$')
+_LABEL = re.compile(r"^\s*label\s+(\S+)\s*$")
 
 
 def _logical_lines(text: str) -> list[str]:
@@ -247,17 +249,33 @@ def run_input(
 
     Each ``run N`` becomes ``run n start S stop S+N pre yes|no post no`` pieces, so
     time-dependent fixes (the quench ramp) behave as in one run. ``progress`` (a tqdm
-    bar) is advanced by the steps done. ``stop_last_run(steps_done) -> bool``, called
-    after every chunk of the file's last ``run``, ends that run early when it returns
-    True. Returns (steps done, wall seconds) of every ``run``.
+    bar) is advanced by the steps done. ``stop_last_run(steps_done, seconds) -> bool``,
+    called after every chunk of the file's last ``run`` with the steps and wall seconds of
+    that run so far, ends that run early when it returns True. A line ``if "<condition>" then "jump SELF <label>"`` skips to ``label <label>``
+    when the condition holds, as LAMMPS does for its own input file. Returns (steps done,
+    wall seconds) of every ``run``.
     """
     import time
 
     timings = []
     lines = _logical_lines(Path(path).read_text())
     last_run = max((k for k, l in enumerate(lines) if _RUN.match(l.split("#", 1)[0])), default=-1)
+    skip_to = None
     for k, line in enumerate(lines):
-        m = _RUN.match(line.split("#", 1)[0])
+        code = line.split("#", 1)[0]
+        if skip_to is not None:
+            label = _LABEL.match(code)
+            if label and label.group(1) == skip_to:
+                skip_to = None
+            continue
+        jump = _JUMP.match(code)
+        if jump:  # LAMMPS's forward `jump SELF label`, which a library call cannot do
+            lmp.command(
+                f'if "{jump.group(1)}" then "variable latentcv_jump equal 1" else "variable latentcv_jump equal 0"'
+            )
+            skip_to = jump.group(2) if lmp.extract_variable("latentcv_jump") == 1 else None
+            continue
+        m = _RUN.match(code)
         if not m or m.group(2).strip():
             lmp.command(line)
             continue
@@ -274,7 +292,9 @@ def run_input(
             done += c
             if progress is not None:
                 progress.update(c)
-            if done >= n or (k == last_run and stop_last_run is not None and stop_last_run(done)):
+            if done >= n or (
+                k == last_run and stop_last_run is not None and stop_last_run(done, time.perf_counter() - began)
+            ):
                 break
         timings.append((done, time.perf_counter() - began))
     return timings

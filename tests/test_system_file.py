@@ -122,9 +122,10 @@ def test_a_bad_system_file_names_the_key(lattice_system):
 
 def test_compare_runs_on_a_user_system(tmp_path):
     """`latentcv compare --system-file`: a data file that is already a melt (random points
-    pushed apart), 1 seed x 500 steps of the energy CV, end to end; PLUMED's Q6 (calibrated
-    alongside) switches in nm, HEIGHT is 1 kT in kJ/mol."""
+    pushed apart), 1 seed x 500 steps of the energy CV, end to end; PLUMED's Q6 on it
+    switches in nm, HEIGHT is 1 kT in kJ/mol."""
     from latentcv.cv_models.app.cli import main
+    from latentcv.cv_models.app.compare import CompareConfig, cv_lines
 
     cell = np.eye(3) * (108 / 0.84) ** (1 / 3) * SIGMA
     x = liquid_positions(108, cell, np.random.default_rng(0), r_min=0.95 * SIGMA) % np.diag(cell)
@@ -140,8 +141,9 @@ def test_compare_runs_on_a_user_system(tmp_path):
     assert '"steps_run": 500' in (out / "runs.json").read_text()
     plumed = (out / "runs" / "energy-seed1" / "plumed.dat").read_text()
     assert f"HEIGHT={KB_KJ_PER_MOL_K * TEMP:.6g} " in plumed and f"TEMP={TEMP:g} " in plumed
-    calibration = (out / "calibration" / "plumed.dat").read_text()
-    assert f"SWITCH={{CUBIC D_0={0.08 * CUTOFF:g} D_MAX={0.1 * CUTOFF:g}}}" in calibration
+    assert "e: ENERGY" in (out / "calibration" / "plumed.dat").read_text()  # only the CVs compared
+    q6 = CompareConfig(system_file=str(system), cvs=("q6",)).validate()
+    assert f"SWITCH={{CUBIC D_0={0.08 * CUTOFF:g} D_MAX={0.1 * CUTOFF:g}}}" in cv_lines(q6, "q6", 108)[0][-1]
 
 
 def test_refine_runs_on_a_user_system(tmp_path):

@@ -8,6 +8,9 @@ and judge; ``examples/user/metad.lmp``) with identical MD and METAD settings (PA
 - ``latent``: a latentcv model's output (default ``n_crystal``) through ``LATENT_CV``;
 - ``q6``: PLUMED's Steinhardt ``Q6 ... VMEAN`` on the atoms (on molecule centres,
   PLUMED ``CENTER`` virtual atoms, for molecules);
+- ``cluster``: PLUMED's analytic size of the largest cluster of solid-like atoms or
+  molecule centres (``LOCAL_Q6`` → ``MORE_THAN`` → ``CONTACT_MATRIX`` → ``DFSCLUSTERING`` →
+  ``CLUSTER_PROPERTIES``), the local CV of the nucleation literature;
 - ``energy``: PLUMED's ``ENERGY`` (the potential energy);
 
 over several velocity seeds, each CV with SIGMA = half its own spread in the unbiased
@@ -18,6 +21,11 @@ centres reads 0 % in the crystal) above 0.8 held for 5 000 steps; OVITO's polyhe
 template matching, when installed, says which structure formed. A run stops once it has
 crystallised. Writes ``<out>/results.md`` (the table), ``<out>/runs.json``
 and ``<out>/compare.png``.
+
+A run killed part way (a session's end, a queue's limit) continues where it was when the
+same command runs again: each run writes a LAMMPS restart file at every check
+(``runs/<cv>-seed<k>/rs.<step>``) and resumes from the newest one (docs/restarts.md,
+"Runs over several sittings"); finished runs are kept.
 
     latentcv compare model.pt --seeds 5 --steps 60000 --out compare_out
     latentcv compare model.pt --system-file my_system.toml --seeds 5 --steps 60000
@@ -41,7 +49,7 @@ from latentcv.cv_models.systems import METAD_DEFAULTS
 from latentcv.cv_models.units import LAMMPS_UNIT_STYLES
 from latentcv.export.plumed_input import KB_KJ_PER_MOL_K
 
-CVS = ("latent", "q6", "energy")
+CVS = ("latent", "q6", "cluster", "energy")
 
 
 @dataclass
@@ -73,6 +81,9 @@ class CompareConfig:
             for this many steps.
         dump_every: frames kept for the judge; check_every: steps between checks (a
             crystallised run stops).
+        cluster_solid_q6: (D_0, D_MAX) of the CUBIC switch on LOCAL_Q6 that makes a
+            molecule solid-like for the ``cluster`` CV (0 below D_0, 1 above D_MAX): about
+            6 of 12 neighbours with aligned q6, ten Wolde's criterion made smooth.
         kernel: PLUMED kernel library for all runs: "" = the bundled one, "optimised" =
             the -O3 build of ``make plumed-opt`` (the fair peer for PLUMED's own Q6), or a path.
         workers: LAMMPS processes at once (one per core).
@@ -99,6 +110,7 @@ class CompareConfig:
     hold_steps: int = 5000
     dump_every: int = 500
     check_every: int = 5000
+    cluster_solid_q6: tuple[float, float] = (5.0, 7.0)
     kernel: str = ""
     workers: int = 2
     out: str = "compare_out"
@@ -170,20 +182,50 @@ def cv_lines(cfg: CompareConfig, cv: str, natoms: int) -> tuple[list[str], str]:
             f"cv.{cfg.output}",
         )
     if cv == "q6":
-        style = LAMMPS_UNIT_STYLES[cfg.target.units]  # PLUMED's lengths: σ (natural units) or nm
-        nm = style.nm or 1.0
-        d0 = max(cfg.q6_cutoff - 0.3, 0.0) if not style.nm else 0.8 * cfg.q6_cutoff
-        apm = natoms // cfg.n_molecules
-        lines, species = [], f"1-{natoms}"
-        if apm > 1:  # Steinhardt Q6 on molecule centres (PLUMED virtual atoms)
-            lines = [f"m{k + 1}: CENTER ATOMS={k * apm + 1}-{(k + 1) * apm}" for k in range(cfg.n_molecules)]
-            species = ",".join(f"m{k + 1}" for k in range(cfg.n_molecules))
-        switch = f"CUBIC D_0={d0 * nm:g} D_MAX={cfg.q6_cutoff * nm:g}"
+        lines, species, switch = _q6_lines(cfg, natoms)
         lines.append(f"q6: Q6 SPECIES={species} SWITCH={{{switch}}} VMEAN")
         return (lines, "q6.vmean")
+    if cv == "cluster":
+        return (_largest_cluster_lines(cfg, natoms), "cluster.sum")
     if cv == "energy":
         return (["e: ENERGY"], "e")
     raise ValueError(cv)
+
+
+def _q6_lines(cfg: CompareConfig, natoms: int) -> tuple[list[str], str, str]:
+    """The CENTER virtual atoms of molecules (none for atoms), the SPECIES of PLUMED's
+    Steinhardt actions and their neighbour switching function."""
+    style = LAMMPS_UNIT_STYLES[cfg.target.units]  # PLUMED's lengths: σ (natural units) or nm
+    nm = style.nm or 1.0
+    d0 = max(cfg.q6_cutoff - 0.3, 0.0) if not style.nm else 0.8 * cfg.q6_cutoff
+    apm = natoms // cfg.n_molecules
+    lines, species = [], f"1-{natoms}"
+    if apm > 1:  # on molecule centres (PLUMED virtual atoms)
+        lines = [f"m{k + 1}: CENTER ATOMS={k * apm + 1}-{(k + 1) * apm}" for k in range(cfg.n_molecules)]
+        species = ",".join(f"m{k + 1}" for k in range(cfg.n_molecules))
+    return lines, species, f"CUBIC D_0={d0 * nm:g} D_MAX={cfg.q6_cutoff * nm:g}"
+
+
+def _largest_cluster_lines(cfg: CompareConfig, natoms: int) -> list[str]:
+    """PLUMED's analytic largest-cluster CV (Tribello et al., JCTC 13, 1317 (2017)):
+    solid-like = LOCAL_Q6 (the sum over neighbours of the normalised q6 dot products: ~10
+    in a close-packed crystal, ~2.5 in the LJ melt) switched on between
+    ``cluster_solid_q6``; solid-like neighbours form a contact graph; the CV is the
+    solid-likeness summed over its largest connected component (DFSCLUSTERING).
+    Differentiable at fixed cluster membership; a molecule joining or leaving the
+    largest cluster makes it jump, as the literature's n_max does."""
+    lines, species, switch = _q6_lines(cfg, natoms)
+    low, high = cfg.cluster_solid_q6
+    return lines + [
+        f"q6: Q6 SPECIES={species} SWITCH={{{switch}}}",
+        f"lq6: LOCAL_Q6 SPECIES=q6 SWITCH={{{switch}}}",
+        f"solid: MORE_THAN ARG=lq6 SWITCH={{CUBIC D_0={low:g} D_MAX={high:g}}}",
+        f"contact: CONTACT_MATRIX GROUP={species} SWITCH={{{switch}}}",
+        "both_solid: OUTER_PRODUCT ARG=solid,solid MASK=contact",
+        "solid_contact: CUSTOM ARG=contact,both_solid FUNC=x*y PERIODIC=NO",
+        "clusters: DFSCLUSTERING ARG=solid_contact",
+        "cluster: CLUSTER_PROPERTIES ARG=solid CLUSTERS=clusters CLUSTER=1 SUM",
+    ]
 
 
 def calibration_input(cfg: CompareConfig, natoms: int, colvar: Path) -> str:
@@ -233,6 +275,8 @@ def run_config(cfg: CompareConfig, folder: Path, seed: int, plumed: str, steps: 
         hold_steps=cfg.hold_steps,
         check_every=cfg.check_every,
         chunk_steps=cfg.check_every,
+        restart_every=cfg.check_every,
+        resume=True,
         progress=False,
     )
 
@@ -270,27 +314,36 @@ def _same_key(saved: dict | None, cfg: CompareConfig) -> bool:
 
 
 def calibrate(cfg: CompareConfig) -> dict[str, float]:
-    """SIGMA of every CV: ``sigma_scale`` × its std over an unbiased melt run (of all
-    three CVs, so later runs of a subset reuse it)."""
-    natoms = cfg.n_atoms
+    """SIGMA of every CV: ``sigma_scale`` × its std over an unbiased melt run (seed 777).
+    The SIGMAs are kept in ``calibration/sigma.json``; a later call with the same settings
+    reuses them and calibrates only CVs not yet there (the same seed: the same melt)."""
     md = Path(cfg.out) / "calibration"
     md.mkdir(parents=True, exist_ok=True)
     stamp = md / "sigma.json"
-    cvs = CVS if cfg.model else tuple(c for c in CVS if c != "latent")
+    saved: dict[str, float] = {}
     if stamp.exists():
-        saved = json.loads(stamp.read_text())
-        if _same_key(saved["key"], cfg) and all(c in saved["sigma"] for c in cfg.cvs):
-            return saved["sigma"]
-    cfg = replace(cfg, cvs=cvs)
-    colvar = md / "COLVAR"
-    plumed = calibration_input(cfg, natoms, colvar)
+        record = json.loads(stamp.read_text())
+        if _same_key(record["key"], cfg):
+            saved = record["sigma"]
+    missing = tuple(c for c in cfg.cvs if c not in saved)
+    if not missing:
+        return saved
+    colvar = md / f"COLVAR.{'-'.join(missing)}"
+    sub = replace(cfg, cvs=missing)
+    plumed = calibration_input(sub, cfg.n_atoms, colvar)
     run_metadynamics(
-        replace(run_config(cfg, md, 777, plumed, cfg.calibration_steps), judge=False, chunk_steps=cfg.calibration_steps)
+        replace(
+            run_config(sub, md, 777, plumed, cfg.calibration_steps),
+            judge=False,
+            chunk_steps=cfg.calibration_steps,
+            restart_every=0,
+            resume=False,
+        )
     )
     data = read_plumed_table(colvar).data[:, 1:]
     data = data[len(data) // 5 :]  # drop the first fifth (the bias-free melt settles)
-    sigma = {cv: float(cfg.sigma_scale * data[:, k].std()) for k, cv in enumerate(cfg.cvs)}
-    stamp.write_text(json.dumps({"key": _run_key(cfg), "sigma": sigma}))
+    sigma = {**saved, **{cv: float(cfg.sigma_scale * data[:, k].std()) for k, cv in enumerate(missing)}}
+    write_atomically(stamp, json.dumps({"key": _run_key(cfg), "sigma": sigma}).encode(), "calibration record")
     return sigma
 
 

@@ -186,11 +186,19 @@ def _add_system_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="metadynamics on a model's CV vs PLUMED Q6 and ENERGY, over seeds")
+    p = sub.add_parser(
+        "compare", help="metadynamics on a model's CV vs PLUMED Q6, largest cluster and ENERGY, over seeds"
+    )
     p.add_argument("model", nargs="?", default=None, help="exported model (needed for the `latent` CV)")
     p.add_argument("--output", default="n_crystal", help="model output biased (default n_crystal)")
     _add_system_options(p)
-    p.add_argument("--cvs", nargs="+", default=["latent", "q6", "energy"], choices=["latent", "q6", "energy"])
+    p.add_argument(
+        "--cvs",
+        nargs="+",
+        default=["latent", "q6", "energy"],
+        choices=["latent", "q6", "cluster", "energy"],
+        help="CVs biased in turn (default latent q6 energy); cluster = PLUMED's analytic largest solid cluster",
+    )
     p.add_argument("--seeds", type=int, default=5, help="velocity seeds per CV (default 5)")
     p.add_argument("--cells", type=int, default=4, help="lattice cells per edge (default 4: 256 LJ atoms)")
     p.add_argument("--steps", type=int, default=60000, help="budget per run (default 60000)")

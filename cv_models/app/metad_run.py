@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from latentcv.cv_models.app import resume
 from latentcv.cv_models.system_file import MetadSystem, SystemFile, metad_system
 from latentcv.cv_models.systems import METAD_DEFAULTS, SYSTEMS
 
@@ -60,6 +61,10 @@ class MetadRunConfig:
         stop_when_crystallised: end the run once it has crystallised.
         check_every: steps between judgements while it runs; 0 = ``hold_steps // 2``.
         chunk_steps: LAMMPS ``run`` pieces (progress bar, checks); 0 = steps / 50, at least 100.
+        restart_every: a LAMMPS restart file ``rs.<step>`` every this many biased steps,
+            and the wall time reached at each check (``sittings.json``); 0 = none.
+        resume: continue the run in ``folder`` from its newest restart file when that run
+            had the same settings (:mod:`~latentcv.cv_models.app.resume`); else start afresh.
         progress, label: the progress bar and its text.
     """
 
@@ -81,6 +86,8 @@ class MetadRunConfig:
     stop_when_crystallised: bool = False
     check_every: int = 0
     chunk_steps: int = 0
+    restart_every: int = 0
+    resume: bool = False
     progress: bool = True
     label: str = "latentcv MD"
 
@@ -105,10 +112,31 @@ class MetadRunConfig:
         for name in ("cells", "dump_every", "hold_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"metadynamics run: {name} = {getattr(self, name)} must be >= 1")
-        for name in ("steps", "check_every", "chunk_steps"):
+        for name in ("steps", "check_every", "chunk_steps", "restart_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"metadynamics run: {name} = {getattr(self, name)} must be >= 0")
+        if self.resume and not self.restart_every:
+            raise ValueError("metadynamics run: resume needs restart_every > 0 (restart files to resume from)")
         return self
+
+    def fingerprint(self) -> str:
+        """The settings a resumed run must share with the run it continues (not its
+        folder, speed or progress bar; the plumed.dat and the system's input files)."""
+        import hashlib
+
+        skip = {
+            "folder",
+            "kernel",
+            "progress",
+            "label",
+            "resume",
+            "chunk_steps",
+            "check_every",
+            "stop_when_crystallised",
+        }
+        settings = {k: str(v) for k, v in self.__dict__.items() if k not in skip}
+        inputs = [self.input_file.read_text(), self.target.commands]
+        return hashlib.sha256(repr((sorted(settings.items()), inputs)).encode()).hexdigest()
 
 
 @dataclass
@@ -232,39 +260,46 @@ def run_metadynamics(cfg: MetadRunConfig) -> MetadRun:
     cfg.validate()
     folder = Path(cfg.folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for old in RUN_OUTPUTS:
-        (folder / old).unlink(missing_ok=True)
+    fingerprint = cfg.fingerprint()
+    start = resume.resume_point(folder, fingerprint) if cfg.resume else None
+    if start is None:
+        for old in RUN_OUTPUTS:
+            (folder / old).unlink(missing_ok=True)
+        resume.start_fresh(folder, fingerprint)
+    else:
+        resume.cut_dump(folder / "traj.dump", start.step)
     if cfg.plumed is not None:
         (folder / "plumed.dat").write_text(cfg.plumed)
     target = cfg.target
     if target.commands:
         (folder / "system.lmp").write_text(target.commands)
-    judge = _Judge(cfg, target, folder / "traj.dump")
+    judge = _Judge(cfg, target, folder / "traj.dump", start)
     lmp = open_lammps(
-        ["-log", str(folder / "log.lammps")],
-        variables=_variables(cfg, target, folder),
+        ["-log", str(folder / (f"log.from{start.step}.lammps" if start else "log.lammps"))],
+        variables=_variables(cfg, target, folder, start),
         load_fix_plumed=cfg.plumed is not None,
         plumed_kernel=cfg.kernel or None,
     )
     try:
         chunk = cfg.chunk_steps or max(cfg.steps // 50, 100)
-        with tqdm(total=_total_steps(cfg, target), unit="step", desc=cfg.label, disable=not cfg.progress) as bar:
+        with tqdm(total=_total_steps(cfg, target, start), unit="step", desc=cfg.label, disable=not cfg.progress) as bar:
             timings = run_input(
                 lmp,
                 target.input_file,
                 chunk_steps=chunk,
                 progress=bar,
-                stop_last_run=judge.stop if cfg.stop_when_crystallised else None,
+                stop_last_run=judge.stop,
             )
     finally:
         lmp.close()
     steps_run, seconds = timings[-1]
     first = judge.update()
+    earlier_steps, earlier_seconds = (start.step, start.seconds) if start else (0, 0.0)
     return MetadRun(
         folder,
         cfg.plumed is not None,
-        steps_run,
-        seconds - judge.seconds,
+        earlier_steps + steps_run,
+        earlier_seconds + seconds - judge.seconds,
         first,
         list(judge.watch.steps) if judge.watch else [],
         list(judge.watch.values) if judge.watch else [],
@@ -274,9 +309,12 @@ def run_metadynamics(cfg: MetadRunConfig) -> MetadRun:
 class _Judge:
     """Follows the dump while the run writes it (``CrystallisationWatch``); ``stop`` is
     ``run_input``'s ``stop_last_run``, judging every ``check_every`` steps and keeping the
-    time it took (not MD time)."""
+    time it took (not MD time); with restart files it notes the wall time reached at each
+    check (``sittings.json``), counted from the run's first sitting (``start``)."""
 
-    def __init__(self, cfg: MetadRunConfig, target: MetadSystem, dump: Path) -> None:
+    def __init__(
+        self, cfg: MetadRunConfig, target: MetadSystem, dump: Path, start: "resume.ResumePoint | None"
+    ) -> None:
         from latentcv.cv_models.analysis.crystallinity import CrystallisationWatch
 
         cutoff = cfg.judge_cutoff or target.judge_cutoff
@@ -294,27 +332,37 @@ class _Judge:
         self.every = cfg.check_every or cfg.hold_steps // 2
         self.checked = 0
         self.seconds = 0.0
+        self.stop_when_crystallised = cfg.stop_when_crystallised
+        self.folder = Path(cfg.folder) if cfg.restart_every else None
+        self.earlier = (start.step, start.seconds) if start else (0, 0.0)
 
     def update(self) -> int | None:
         """Judge the frames dumped since the last call; the crystallisation step or None."""
         return None if self.watch is None else self.watch.update()
 
-    def stop(self, done: int) -> bool:
+    def stop(self, done: int, seconds: float) -> bool:
         if done - self.checked < self.every:
             return False
         self.checked = done
+        if self.folder is not None:
+            resume.record_sitting(self.folder, self.earlier[0] + done, self.earlier[1] + seconds - self.seconds)
         began = time.perf_counter()
         first = self.update()
         self.seconds += time.perf_counter() - began
-        return first is not None
+        return self.stop_when_crystallised and first is not None
 
 
-def _variables(cfg: MetadRunConfig, target: MetadSystem, folder: Path) -> dict:
-    """The -var values of the system's ``metad.lmp`` (None settings: the system's own)."""
+def _variables(cfg: MetadRunConfig, target: MetadSystem, folder: Path, start: "resume.ResumePoint | None") -> dict:
+    """The -var values of the system's ``metad.lmp`` (None settings: the system's own);
+    resumed from ``start``: its restart file and the steps left."""
     v = dict(
         **target.variables,
         seed=cfg.seed,
-        steps=cfg.steps,
+        steps=cfg.steps - (start.step if start else 0),
+        resume="yes" if start else "no",
+        restartfile=start.restart_file if start else "none",
+        restartevery=cfg.restart_every,
+        restartstem=folder / resume.RESTART_STEM,
         bias="yes" if cfg.plumed is not None else "no",
         plumedfile=folder / "plumed.dat" if cfg.plumed is not None else "none",
         plumedlog=folder / "plumed.log",
@@ -328,8 +376,10 @@ def _variables(cfg: MetadRunConfig, target: MetadSystem, folder: Path) -> dict:
     return v
 
 
-def _total_steps(cfg: MetadRunConfig, target: MetadSystem) -> int:
+def _total_steps(cfg: MetadRunConfig, target: MetadSystem, start: "resume.ResumePoint | None") -> int:
     """MD steps of the whole input (the progress bar): the preparation runs (the system's
-    ``melt``, ``quench``, ``equil`` or the given ones) and ``steps``."""
+    ``melt``, ``quench``, ``equil`` or the given ones) and ``steps``; resumed: the steps left."""
+    if start:
+        return cfg.steps - start.step
     given = {"melt": cfg.melt_steps, "equil": cfg.equil_steps}
     return cfg.steps + sum(given[k] if given.get(k) is not None else n for k, n in target.prep_steps.items())

@@ -1,0 +1,100 @@
+"""Carrying a metadynamics run over several sittings: LAMMPS restart files, the dump cut
+back to the restart step, and the wall time of earlier sittings.
+
+A run started with ``restart_every`` > 0 writes ``rs.<step>`` restart files into its folder
+(LAMMPS ``restart N rs.*``) and ``sittings.json`` (the MD wall seconds reached at each
+checked step). Started again with ``resume`` in the same folder, with the same settings
+(``run.json``), it continues from the newest restart file: LAMMPS ``read_restart``, latentcv's
+``fix plumed`` cuts HILLS and COLVAR back to that step (docs/restarts.md), and
+:func:`cut_dump` does the same for the judged dump. Nothing is thrown away: what is cut is
+kept beside the file (``traj.dump.cut.<step>``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from latentcv.cv_models.atomic_write import write_atomically
+
+RESTART_STEM = "rs"
+_RESTART = re.compile(rf"^{RESTART_STEM}\.(\d+)$")
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a resumed run starts: the restart file, its step, and the MD wall seconds the
+    earlier sittings took to reach it."""
+
+    restart_file: Path
+    step: int
+    seconds: float
+
+
+def restart_files(folder: Path) -> dict[int, Path]:
+    """The run's LAMMPS restart files ``rs.<step>`` by step."""
+    found = {}
+    for path in Path(folder).glob(f"{RESTART_STEM}.*"):
+        m = _RESTART.match(path.name)
+        if m:
+            found[int(m.group(1))] = path
+    return found
+
+
+def resume_point(folder: Path, fingerprint: str) -> ResumePoint | None:
+    """The newest restart file of the run in ``folder`` when that run had this
+    ``fingerprint`` (its settings, ``run.json``); None: nothing to resume."""
+    folder = Path(folder)
+    record = folder / "run.json"
+    files = restart_files(folder)
+    if not files or not record.exists() or json.loads(record.read_text()).get("fingerprint") != fingerprint:
+        return None
+    step = max(files)
+    return ResumePoint(files[step], step, _seconds_at(folder, step))
+
+
+def start_fresh(folder: Path, fingerprint: str) -> None:
+    """Forget an earlier run's restart files and sittings; record this run's settings."""
+    folder = Path(folder)
+    for path in restart_files(folder).values():
+        path.unlink()
+    (folder / "sittings.json").unlink(missing_ok=True)
+    write_atomically(folder / "run.json", json.dumps({"fingerprint": fingerprint}).encode(), "run record")
+
+
+def record_sitting(folder: Path, step: int, seconds: float) -> None:
+    """Note that the run reached ``step`` after ``seconds`` of MD wall time in all."""
+    path = Path(folder) / "sittings.json"
+    reached = json.loads(path.read_text()) if path.exists() else {}
+    reached[str(step)] = seconds
+    write_atomically(path, json.dumps(reached).encode(), "sittings record")
+
+
+def _seconds_at(folder: Path, step: int) -> float:
+    """MD wall seconds recorded at ``step`` (the latest record at or before it; 0: none)."""
+    path = folder / "sittings.json"
+    reached = {int(k): v for k, v in json.loads(path.read_text()).items()} if path.exists() else {}
+    before = [s for s in reached if s <= step]
+    return reached[max(before)] if before else 0.0
+
+
+def cut_dump(dump: Path, step: int) -> None:
+    """Cut a LAMMPS dump back to its frames before ``step`` (the resumed run writes the
+    frame of ``step`` again); the frames cut away are kept in ``<dump>.cut.<step>``."""
+    dump = Path(dump)
+    if not dump.exists():
+        return
+    data = dump.read_bytes()
+    cut_at = len(data)
+    for m in re.finditer(rb"ITEM: TIMESTEP\n\s*(\d+)\s*\n", data):
+        if int(m.group(1)) >= step:
+            cut_at = m.start()
+            break
+    if cut_at == len(data):
+        return
+    keep = dump.with_name(f"{dump.name}.cut.{step}")
+    write_atomically(keep, data[cut_at:], "cut dump frames")
+    with open(dump, "r+b") as f:
+        f.truncate(cut_at)

@@ -1,0 +1,122 @@
+"""`latentcv compare --cvs cluster`: PLUMED's analytic largest-cluster CV, as compare writes
+it, run by the bundled `plumed driver` against an independent NumPy/SciPy computation of
+the same definition (value) and against finite differences (derivatives)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from chain_helpers import run_plumed_driver
+
+from latentcv.cv_models.data.plumed_table import read_plumed_table
+
+scipy = pytest.importorskip("scipy")
+from scipy.sparse.csgraph import connected_components  # noqa: E402
+from scipy.special import sph_harm_y  # noqa: E402
+
+CELLS = 3  # 108 LJ atoms
+LATTICE = 1.6  # σ: nearest neighbours at 1.13 σ, inside the switch's D_0 = 1.2 σ
+
+
+def _cubic(x: np.ndarray, d0: float, dmax: float) -> np.ndarray:
+    """PLUMED's CUBIC switching function: 1 below d0, 0 above dmax."""
+    t = np.clip((x - d0) / (dmax - d0), 0.0, 1.0)
+    return (t - 1.0) ** 2 * (1.0 + 2.0 * t)
+
+
+def _reference_cluster(positions: np.ndarray, box: float, d0: float, dmax: float, solid: tuple) -> float:
+    """Σ of solid-likeness over the largest connected component of solid-like neighbours:
+    q6 vectors over CUBIC-switched neighbours, LOCAL_Q6 = Σ_j s_ij Re(q̂6(i)·q̂6(j)*),
+    solid-like = 1 − CUBIC(LOCAL_Q6; solid)."""
+    d = positions[None, :, :] - positions[:, None, :]
+    d -= box * np.round(d / box)
+    r = np.linalg.norm(d, axis=-1)
+    np.fill_diagonal(r, np.inf)
+    s = _cubic(r, d0, dmax)
+    polar = np.arccos(np.clip(d[..., 2] / np.where(np.isinf(r), 1.0, r), -1.0, 1.0))
+    azimuth = np.arctan2(d[..., 1], d[..., 0])
+    q = np.stack([(s * sph_harm_y(6, m, polar, azimuth)).sum(axis=1) for m in range(-6, 7)], axis=1)
+    q_hat = q / np.linalg.norm(q, axis=1, keepdims=True)
+    local_q6 = (s * np.real(q_hat @ q_hat.conj().T)).sum(axis=1)
+    solid_like = 1.0 - _cubic(local_q6, *solid)
+    adjacency = (s * solid_like[:, None] * solid_like[None, :]) > 0
+    _, label = connected_components(adjacency, directed=False)
+    largest = np.bincount(label).argmax()
+    return float(solid_like[label == largest].sum())
+
+
+def _fcc(rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    cells = np.stack(np.meshgrid(*[np.arange(CELLS)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
+    positions = ((cells + basis[None]) * LATTICE).reshape(-1, 3)
+    return positions + rng.normal(0.0, 0.04, positions.shape), CELLS * LATTICE
+
+
+def _nucleus_in_gas(rng: np.random.Generator, positions: np.ndarray, box: float) -> np.ndarray:
+    """The crystal within 1.9 σ of the box centre kept; every other atom moved at random."""
+    out = positions.copy()
+    far = np.linalg.norm(positions - box / 2, axis=1) > 1.9
+    out[far] = rng.uniform(0.0, box, (far.sum(), 3))
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster_config():
+    from latentcv.cv_models.app.compare import CompareConfig
+
+    return CompareConfig(cells=CELLS, cvs=("cluster",)).validate()
+
+
+def test_cluster_value_matches_numpy_reference(tmp_path, cluster_config):
+    """A crystal reads ~all 108 atoms; a crystal core in a gas reads the core; both equal
+    the independent computation of the same definition."""
+    from latentcv.cv_models.app.compare import cv_lines
+
+    rng = np.random.default_rng(3)
+    crystal, box = _fcc(rng)
+    nucleus = _nucleus_in_gas(rng, crystal, box)
+    lines, arg = cv_lines(cluster_config, "cluster", 108)
+    dat = "\n".join(lines + [f"PRINT ARG={arg} FILE=COLVAR FMT=%.12f"]) + "\n"
+    cell = np.eye(3) * box
+    proc = run_plumed_driver(tmp_path, dat, [(crystal, cell), (nucleus, cell)])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    values = read_plumed_table(tmp_path / "COLVAR").data[:, 1]
+    d0, dmax = 1.2, 1.5
+    expected = [_reference_cluster(x, box, d0, dmax, cluster_config.cluster_solid_q6) for x in (crystal, nucleus)]
+    np.testing.assert_allclose(values, expected, rtol=1e-7)
+    assert values[0] > 100 and 3 < values[1] < 40  # the whole crystal; only the core
+
+
+def test_cluster_derivatives_match_finite_differences(tmp_path, cluster_config):
+    """PLUMED's analytic forces from a linear bias on the value (the driver's
+    --dump-forces: −∂CV/∂x) against central differences of the driver's own values, for
+    atoms of the nucleus."""
+    from latentcv.cv_models.app.compare import cv_lines
+
+    rng = np.random.default_rng(5)
+    crystal, box = _fcc(rng)
+    nucleus = _nucleus_in_gas(rng, crystal, box)
+    probes = [
+        (k, axis) for k in np.flatnonzero(np.linalg.norm(crystal - box / 2, axis=1) <= 1.9)[:6] for axis in (0, 2)
+    ]
+    h = 1e-5
+    frames = [nucleus]
+    for k, axis in probes:
+        for sign in (1, -1):
+            moved = nucleus.copy()
+            moved[k, axis] += sign * h
+            frames.append(moved)
+    lines, arg = cv_lines(cluster_config, "cluster", 108)
+    bias = f"linear: RESTRAINT ARG={arg} AT=0 KAPPA=0 SLOPE=1"  # V = CV: force = −∂CV/∂x
+    dat = "\n".join(lines + [bias, f"PRINT ARG={arg} FILE=COLVAR FMT=%.14e"]) + "\n"
+    cell = np.eye(3) * box
+    extra = ["--dump-forces", "forces.xyz", "--dump-forces-fmt", "%.14e"]
+    proc = run_plumed_driver(tmp_path, dat, [(x, cell) for x in frames], extra)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    values = read_plumed_table(tmp_path / "COLVAR").data[:, 1]
+    rows = (tmp_path / "forces.xyz").read_text().splitlines()[2 : 2 + 108]  # frame 0, after count and box
+    force = np.array([[float(v) for v in row.split()[1:4]] for row in rows])
+    analytic = np.array([-force[k, axis] for k, axis in probes])
+    numeric = (values[1::2] - values[2::2]) / (2 * h)
+    assert np.abs(analytic).max() > 0.1  # the nucleus' atoms do move the CV
+    np.testing.assert_allclose(analytic, numeric, atol=1e-5 * np.abs(analytic).max() + 1e-6)
