@@ -83,9 +83,9 @@ def collate(samples: Sequence[Dict[str, Any]], device: torch.device) -> Dict[str
 def encode_frames(
     encoder: HierarchicalEncoder, samples: Sequence[Dict[str, Any]], device: torch.device, batch_size: int = 16
 ) -> Dict[str, Any]:
-    """z [F, d], n_crystal [F], n_nucleus [F], per-molecule crystal probabilities (list of
-    [M]) of samples."""
-    zs, nc, nn_, pm = [], [], [], []
+    """z [F, d], n_crystal [F], n_nucleus [F], n_largest [F], per-molecule crystal
+    probabilities (list of [M]) of samples."""
+    zs, nc, nn_, nl, pm = [], [], [], [], []
     for k in range(0, len(samples), batch_size):
         chunk = samples[k : k + batch_size]
         b = collate(chunk, device)
@@ -93,6 +93,7 @@ def encode_frames(
         zs.append(out.z.cpu())
         nc.append(out.n_crystal.cpu())
         nn_.append(out.n_nucleus.cpu())
+        nl.append(out.n_largest.cpu())
         p = torch.sigmoid(out.p_logit).cpu()
         pm.extend(torch.split(p, [s["n_mol"] for s in chunk]))
     if not zs:
@@ -100,6 +101,8 @@ def encode_frames(
             "z": torch.zeros(0, encoder.latent_dim),
             "n_crystal": torch.zeros(0),
             "n_nucleus": torch.zeros(0),
+            "n_largest": torch.zeros(0),
             "p_molecule": [],
         }
-    return {"z": torch.cat(zs), "n_crystal": torch.cat(nc), "n_nucleus": torch.cat(nn_), "p_molecule": pm}
+    counts = {"n_crystal": torch.cat(nc), "n_nucleus": torch.cat(nn_), "n_largest": torch.cat(nl)}
+    return {"z": torch.cat(zs), **counts, "p_molecule": pm}

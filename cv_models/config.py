@@ -221,6 +221,9 @@ class ModelConfig:
             this fraction of its (switch-weighted) neighbours is crystal-like too: half at
             this fraction (a smooth step; not trained, so it can be changed before export).
         nucleus_width: the width of that step, in neighbour-fraction units.
+        largest_radius: the ``n_largest`` output (the largest nucleus) counts the nucleated
+            mass within this radius of a molecule (length unit; 0 = 4 × cutoff); not trained.
+        largest_sharpness: β of its soft maximum over molecules, per molecule.
     """
 
     atoms_per_molecule: int = 0
@@ -255,10 +258,14 @@ class ModelConfig:
     dtype: str = "float64"
     nucleus_fraction: float = 0.5
     nucleus_width: float = 0.05
+    largest_radius: float = 0.0
+    largest_sharpness: float = 0.2
 
     def validate(self) -> None:
         _check(0.0 < self.nucleus_fraction < 1.0, "[model] nucleus_fraction must be in (0, 1)")
         _check(0.0 < self.nucleus_width <= 1.0, "[model] nucleus_width must be in (0, 1]")
+        _check(self.largest_radius >= 0.0, "[model] largest_radius must be >= 0 (0: 4 x cutoff)")
+        _check(self.largest_sharpness > 0.0, "[model] largest_sharpness must be > 0")
         _check(self.atoms_per_molecule >= 0, "[model] atoms_per_molecule must be >= 0 (0 = from data)")
         _check(self.cutoff > 0, "[model] cutoff must be > 0")
         _check(0 <= self.r_on < self.cutoff, f"[model] r_on must be in [0, cutoff={self.cutoff})")

@@ -330,6 +330,36 @@ class TestNucleusCount(ModelChecks):
         }
 
 
+class TestLargestNucleus(ModelChecks):
+    """``(share [N], centers [N, 3], cells [B, 3, 3], batch, num_graphs) -> [B]``: blind to
+    node names, invariant under translations and rotations (of the centres with their
+    cell); the shares, centres and cells differentiable (some shares between the floor and
+    twice it, where the C¹ step acts)."""
+
+    differentiable = (0, 1, 2)
+
+    def build(self):
+        return L.LargestNucleus(radius=2.0, ramp=0.8, sharpness=0.5, floor=0.05).double()
+
+    def inputs(self) -> tuple:
+        _, _, _, _, batch = graph()
+        share = torch.tensor([0.9, 0.07, 0.6, 0.02, 0.8, 0.95, 0.3], dtype=D)
+        centers = 1.2 * vectors(N, 8)
+        cells = torch.stack(
+            [torch.eye(3, dtype=D) * 5.0, torch.tensor([[4.5, 0, 0], [0.4, 5.0, 0], [0, 0.3, 4.8]], dtype=D)]
+        )
+        return share, centers, cells, batch, 2
+
+    def symmetries(self, inputs: tuple):
+        share, centers, cells, batch, b = inputs
+        q = torch.tensor(rotation(3), dtype=D)
+        return {
+            "node_relabelling": Symmetry(relabel_nodes(inputs, permutation(N, 1), [0, 1, 3], [])),
+            "translation": Symmetry((share, centers + torch.tensor([0.3, -2.0, 7.1], dtype=D), cells, batch, b)),
+            "rotation": Symmetry((share, centers @ q.T, cells @ q.T, batch, b)),
+        }
+
+
 class TestInnerProductDecoder(ModelChecks):
     """``(z, pairs [2, P]) -> [P]`` logits: symmetric in (i, j), blind to node names."""
 
@@ -420,6 +450,7 @@ CASES = {
     "DiffPool": TestDiffPool,
     "TopKPool": TestTopKPool,
     "NucleusCount": TestNucleusCount,
+    "LargestNucleus": TestLargestNucleus,
     "InnerProductDecoder": TestInnerProductDecoder,
     "scatter_sum": TestScatterSum,
     "scatter_mean": TestScatterMean,

@@ -2,7 +2,7 @@
 
 One module per kind: :mod:`.scatter` (the sums), :mod:`.mlp`, :mod:`.message_passing`,
 :mod:`.harmonics` (solid harmonics, angular moments), :mod:`.fused` (latentcv's own
-operators), :mod:`.pooling` (and the decoder); every public name is importable from here.
+operators), :mod:`.pooling` (and the decoder), :mod:`.largest_nucleus`; every public name is importable from here.
 
 Conventions shared by every layer:
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from latentcv.cv_models.layers.fused import FusedKernels, NoFusedKernels
 from latentcv.cv_models.layers.harmonics import AngularMoments, SolidHarmonics
+from latentcv.cv_models.layers.largest_nucleus import LargestNucleus
 from latentcv.cv_models.layers.message_passing import AttentionMessagePassing, EGNNLayer, MessagePassing, Stage1Block
 from latentcv.cv_models.layers.mlp import GaussianRBF, MLP, PairMLP
 from latentcv.cv_models.layers.pooling import (
@@ -64,6 +65,7 @@ __all__ = [
     "TopKPool",
     "InnerProductDecoder",
     "NucleusCount",
+    "LargestNucleus",
     "make_pool",
     "FusedKernels",
     "NoFusedKernels",
