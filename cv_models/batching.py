@@ -83,8 +83,9 @@ def collate(samples: Sequence[Dict[str, Any]], device: torch.device) -> Dict[str
 def encode_frames(
     encoder: HierarchicalEncoder, samples: Sequence[Dict[str, Any]], device: torch.device, batch_size: int = 16
 ) -> Dict[str, Any]:
-    """z [F, d], n_crystal [F], n_nucleus [F], n_largest [F], per-molecule crystal
-    probabilities (list of [M]) of samples."""
+    """z [F, d], n_crystal [F], n_nucleus [F], n_largest [F] (``encoder.largest``, for
+    analysis: not an exported output), per-molecule crystal probabilities (list of [M]) of
+    samples."""
     zs, nc, nn_, nl, pm = [], [], [], [], []
     for k in range(0, len(samples), batch_size):
         chunk = samples[k : k + batch_size]
@@ -93,7 +94,8 @@ def encode_frames(
         zs.append(out.z.cpu())
         nc.append(out.n_crystal.cpu())
         nn_.append(out.n_nucleus.cpu())
-        nl.append(out.n_largest.cpu())
+        share = encoder.nucleus.contributions(torch.sigmoid(out.p_logit), out.edge_index, out.edge_weight)
+        nl.append(encoder.largest(share, out.centers, b["cells"], b["mol_batch"], len(chunk)).cpu())
         p = torch.sigmoid(out.p_logit).cpu()
         pm.extend(torch.split(p, [s["n_mol"] for s in chunk]))
     if not zs:

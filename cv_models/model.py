@@ -85,8 +85,7 @@ class EncoderOutput(NamedTuple):
 
     ``z`` [B, d] posterior mean, ``logvar`` [B, d], ``n_crystal`` [B], ``p_logit`` [M]
     per-molecule crystal logits, ``n_nucleus`` [B] (:class:`NucleusCount` of the
-    probabilities on the molecule graph), ``n_largest`` [B] (:class:`LargestNucleus`: the
-    largest nucleus's size), ``mol_latent`` [M, L], ``mol_feat`` [M, F] (stage-2 input
+    probabilities on the molecule graph), ``mol_latent`` [M, L], ``mol_feat`` [M, F] (stage-2 input
     features, the node-reconstruction target), ``edge_index`` [2, E] (the pairs closer than
     the cutoff; the others are dropped), their switched weights ``edge_weight`` [E], and the
     molecule ``centers`` [M, 3].
@@ -102,7 +101,6 @@ class EncoderOutput(NamedTuple):
     edge_index: Tensor
     edge_weight: Tensor
     centers: Tensor
-    n_largest: Tensor
 
 
 class HierarchicalEncoder(nn.Module):
@@ -143,6 +141,8 @@ class HierarchicalEncoder(nn.Module):
         self._output_names: List[str] = [f"z{k}" for k in range(c.latent_dim)] + ["n_crystal"]
         self.nucleus = NucleusCount(c.nucleus_fraction, c.nucleus_width)  # no parameters
         radius = c.largest_radius or 4.0 * c.cutoff
+        # analysis only (cv_models/batching.py), not in the exported outputs: its pair sum costs
+        # (nucleated molecules)^2, ~1 s per evaluation once 2 000 molecules are crystalline
         self.largest = LargestNucleus(radius, min(c.cutoff, radius), c.largest_sharpness)  # no parameters
         # per-pair geometry by latentcv's fused CPU operator (cv_models/native/ops.py) when built
         self.fused = use_fused()
@@ -318,10 +318,8 @@ class HierarchicalEncoder(nn.Module):
         feat = self.molecule_features(hm, edge_index, d, rbf, w, orient)
         lat = self.molecule_stage(hm, feat, edge_index, eattr, w)
         z, logvar, p_logit, n_crystal = self.heads(lat, mol_batch, num_graphs)
-        share = self.nucleus.contributions(torch.sigmoid(p_logit), edge_index, w)
-        n_nucleus = scatter_sum(share, mol_batch, num_graphs)
-        n_largest = self.largest(share, centers, cells, mol_batch, num_graphs)
-        return EncoderOutput(z, logvar, n_crystal, p_logit, n_nucleus, lat, feat, edge_index, w, centers, n_largest)
+        n_nucleus = self.nucleus(torch.sigmoid(p_logit), edge_index, w, mol_batch, num_graphs)
+        return EncoderOutput(z, logvar, n_crystal, p_logit, n_nucleus, lat, feat, edge_index, w, centers)
 
     def atom_stage(self, positions: Tensor, cells: Tensor, mol_batch: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Stage 1 on the complete intra-molecular graph: (centres [M, 3], atom features

@@ -1,7 +1,7 @@
 """The deployable module: a trained encoder plus the derived CVs, with ONE table of its
 named outputs (:data:`DERIVED_OUTPUTS`) from which ``output_names`` and the metadata derive.
 
-Outputs (K = latent_dim + 5), in this order:
+Outputs (K = latent_dim + 4), in this order:
 
 - ``z0 .. z{d-1}``: the latent coordinates (posterior mean), dimensionless;
 - ``proj``: projection of z on the melt → crystal centroid axis,
@@ -15,10 +15,7 @@ Outputs (K = latent_dim + 5), in this order:
 - ``n_nucleus``: the crystal-like molecules among crystal-like neighbours
   (``NucleusCount`` on the molecule graph): ~0 in a melt at any size, blind to scattered
   crystal-like molecules, the size of the nuclei (a nucleus's interior fully, its surface
-  in part), summed over all nuclei;
-- ``n_largest``: the size of the largest nucleus (``LargestNucleus``: a soft maximum over
-  molecules of the ``n_nucleus`` shares within a sphere around each): two nuclei of n read
-  n, one of 2n reads 2n; ~0 in a melt at any size.
+  in part).
 """
 
 from __future__ import annotations
@@ -51,12 +48,11 @@ DERIVED_OUTPUTS: Tuple[OutputSpec, ...] = (
     OutputSpec("dcrys", "distance to the crystal centroid in units of the centroid separation"),
     OutputSpec("n_crystal", "number of crystal-like molecules", extensive=True),
     OutputSpec("n_nucleus", "crystal-like molecules among crystal-like neighbours (nucleus size)"),
-    OutputSpec("n_largest", "size of the largest nucleus (soft maximum over molecules)"),
 )
 
 
 def output_specs(latent_dim: int) -> List[OutputSpec]:
-    """All K = latent_dim + 5 outputs of a deployed model, in order."""
+    """All K = latent_dim + 4 outputs of a deployed model, in order."""
     return [OutputSpec(f"z{k}", "latent coordinate") for k in range(latent_dim)] + list(DERIVED_OUTPUTS)
 
 
@@ -112,18 +108,18 @@ class LatentCVModule(nn.Module):
 
     @torch.jit.export
     def output_names(self) -> List[str]:
-        """``z0..z{d-1}, proj, dcrys, n_crystal, n_nucleus, n_largest``."""
+        """``z0..z{d-1}, proj, dcrys, n_crystal, n_nucleus``."""
         return self._names
 
     @torch.jit.export
-    def derived(self, z: Tensor, n_crystal: Tensor, n_nucleus: Tensor, n_largest: Tensor) -> Tensor:
-        """All K outputs [B, K] from latents ``z`` [B, d] and counts ``n_crystal``,
-        ``n_nucleus``, ``n_largest`` [B]."""
+    def derived(self, z: Tensor, n_crystal: Tensor, n_nucleus: Tensor) -> Tensor:
+        """All K outputs [B, K] from latents ``z`` [B, d] and counts ``n_crystal``, ``n_nucleus`` [B]."""
         proj = ((z - self.melt_centroid) * self.axis).sum(-1)
         dz = (z - self.crystal_centroid) * self.inv_separation
         dcrys = torch.sqrt((dz * dz).sum(-1) + self.dcrys_eps2)
-        counts = [n_crystal.unsqueeze(-1), n_nucleus.unsqueeze(-1), n_largest.unsqueeze(-1)]
-        return torch.cat([z, proj.unsqueeze(-1), dcrys.unsqueeze(-1)] + counts, dim=-1)
+        return torch.cat(
+            [z, proj.unsqueeze(-1), dcrys.unsqueeze(-1), n_crystal.unsqueeze(-1), n_nucleus.unsqueeze(-1)], dim=-1
+        )
 
     def forward(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
         return self.outputs(positions, cell, edge_index, edge_shift)
@@ -140,7 +136,7 @@ class LatentCVModule(nn.Module):
     def outputs(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:
         """The K outputs of one frame (what ``forward`` returns)."""
         out = self.encode_frame(positions, cell, edge_index, edge_shift)
-        return self.derived(out.z, out.n_crystal, out.n_nucleus, out.n_largest)[0]
+        return self.derived(out.z, out.n_crystal, out.n_nucleus)[0]
 
     @torch.jit.export
     def molecule_outputs(self, positions: Tensor, cell: Tensor, edge_index: Tensor, edge_shift: Tensor) -> Tensor:

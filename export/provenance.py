@@ -96,7 +96,7 @@ def sigma_hints(module: LatentCVModule, frames: Sequence, max_frames: int = MAX_
     out = encode_frames(enc, samples, torch.device("cpu"))
     with torch.no_grad():
         values = (
-            module.derived(*(out[k].to(dtype) for k in ("z", "n_crystal", "n_nucleus", "n_largest"))).double().numpy()
+            module.derived(out["z"].to(dtype), out["n_crystal"].to(dtype), out["n_nucleus"].to(dtype)).double().numpy()
         )
     std = values.std(axis=0) if len(values) > 1 else np.zeros(values.shape[1])
     scale = np.maximum(np.abs(values).max(axis=0), 1.0)

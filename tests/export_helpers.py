@@ -65,7 +65,7 @@ def held_out_frames(checkpoint: Path):
 
 def reference_outputs(encoder, positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
     """Independent Python reference of the exported outputs [z.., proj, dcrys, n_crystal,
-    n_nucleus, n_largest]: the eager encoder (float64) plus the derived CVs written out with numpy."""
+    n_nucleus]: the eager encoder (float64) plus the derived CVs written out with numpy."""
     enc = encoder.double()
     with torch.no_grad():
         out = enc.evaluate(torch.tensor(positions, dtype=torch.float64), torch.tensor(cell, dtype=torch.float64))
@@ -76,14 +76,12 @@ def reference_outputs(encoder, positions: np.ndarray, cell: np.ndarray) -> np.nd
     m = enc.melt_centroid.double().numpy()
     proj = float((z - m) @ (c - m) / ((c - m) @ (c - m)))
     dcrys = float(np.sqrt(np.sum((z - c) ** 2) / np.sum((c - m) ** 2) + 1e-4))
-    share, centers = reference_nucleus_shares(enc, positions, cell)
-    return np.concatenate([z, [proj, dcrys, n, share.sum(), reference_n_largest(enc, share, centers, cell)]])
+    return np.concatenate([z, [proj, dcrys, n, reference_n_nucleus(enc, positions, cell)]])
 
 
-def reference_nucleus_shares(enc, positions: np.ndarray, cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each molecule's share of ``n_nucleus`` in numpy from the encoder's per-molecule
-    probabilities (brute-force pairs of molecule centres, the quintic switch, the neighbour
-    fraction and its smooth step), and the molecule centres."""
+def reference_n_nucleus(enc, positions: np.ndarray, cell: np.ndarray) -> float:
+    """``n_nucleus`` in numpy from the encoder's per-molecule probabilities: brute-force pairs
+    of molecule centres, the quintic switch, the neighbour fraction and its smooth step."""
     from chain_helpers import brute_force_pairs
 
     x = torch.tensor(positions, dtype=torch.float64)
@@ -99,30 +97,14 @@ def reference_nucleus_shares(enc, positions: np.ndarray, cell: np.ndarray) -> tu
     coordination = np.bincount(i, weights=w, minlength=len(p))
     fraction = np.bincount(i, weights=w * p[j], minlength=len(p)) / (coordination + enc.nucleus.neighbour_floor)
     inside = 1.0 / (1.0 + np.exp(-(fraction - enc.nucleus.fraction) / enc.nucleus.width))
-    return p * inside, centers
+    return float(np.sum(p * inside))
 
 
-def reference_n_largest(enc, share: np.ndarray, centers: np.ndarray, cell: np.ndarray) -> float:
-    """``n_largest`` in numpy over all molecule pairs (no active set): the smoothstep
-    weights, the minimum-image cosine sphere and the soft maximum."""
-    lay = enc.largest
-    t = np.clip((share - lay.floor) / lay.floor, 0.0, 1.0)
-    u = share * t * t * (3 - 2 * t)
-    if not (u > 0).any():
-        return 0.0
-    frac = (centers[None] - centers[:, None]) @ np.linalg.inv(cell)
-    r = np.linalg.norm((frac - np.round(frac)) @ cell, axis=-1)
-    x = np.clip((r - (lay.radius - lay.ramp)) / lay.ramp, 0.0, 1.0)
-    mass = (0.5 * (1 + np.cos(np.pi * x))) @ u
-    weight = u * np.exp(lay.sharpness * (mass - mass[u > 0].max()))
-    return float((weight * mass).sum() / weight.sum())
-
-
-NAMES = ["z0", "z1", "proj", "dcrys", "n_crystal", "n_nucleus", "n_largest"]
+NAMES = ["z0", "z1", "proj", "dcrys", "n_crystal", "n_nucleus"]
 
 
 class _LatentCVOutputs(torch.nn.Module):
-    """Six outputs named like a latentcv model's exported before n_largest, from the analytic coordination CV."""
+    """Six outputs named like an exported latentcv model's, from the analytic coordination CV."""
 
     def __init__(self, atoms_per_molecule: int):
         super().__init__()
@@ -155,7 +137,7 @@ def save_model_with_hints(
         dtype="float64",
         atoms_per_molecule=atoms_per_molecule,
         cutoff=1.5,
-        output_names=NAMES[:6],  # a model file written before n_largest: six outputs
+        output_names=NAMES,
         species=[0] * atoms_per_molecule,
         extra={
             "crystal_centroid": fmt(crystal),

@@ -47,7 +47,7 @@ def test_eval_writes_colvar_equal_to_core_and_a_plot(dimer, tmp_path, capsys):
     )
     assert rc == 0, capsys.readouterr().err
     fields, data = read_plumed_table(colvar)
-    assert fields == ["frame", "step", "z0", "z1", "proj", "dcrys", "n_crystal", "n_nucleus", "n_largest"]
+    assert fields == ["frame", "step", "z0", "z1", "proj", "dcrys", "n_crystal", "n_nucleus"]
     assert len(data) == len(dimer["frames"])
     np.testing.assert_array_equal(data[:, 1], [f.timestep for f in dimer["frames"]])
     core = native.Model(str(dimer["model"]), warmup=False)
