@@ -110,11 +110,12 @@ def case_frames(melts: list[Frame], n: int, case: str, a: argparse.Namespace) ->
 
 def readings(encoder, frames: list[Frame], cutoff: float) -> dict[str, np.ndarray]:
     """freud's largest cluster and solid total, and the model's outputs, per frame."""
-    nn_, nc = outputs(encoder, frames)
+    nn_, nc, nl = outputs(encoder, frames)
     return {
         "largest": np.array([freud_largest_cluster(f, cutoff) for f in frames], dtype=float),
         "solid": np.array([freud_solid(f, cutoff).sum() for f in frames], dtype=float),
         "n_nucleus": nn_,
+        "n_largest": nl,
         "n_crystal": nc,
     }
 
@@ -128,30 +129,30 @@ def main() -> None:
     encoder = load_encoder(a.checkpoint).double()
     melts = melt_frames(a)
     print(f"{len(melts)} melt frames of {melts[0].n_atoms} atoms; nuclei not relaxed, jitter {a.jitter} σ\n")
-    print("| n | case | freud largest cluster | freud solid total | n_nucleus | n_crystal |")
-    print("|---|---|---|---|---|---|")
+    print("| n | case | freud largest cluster | freud solid total | n_nucleus | n_largest | n_crystal |")
+    print("|---|---|---|---|---|---|---|")
     r = readings(encoder, melts, a.cutoff)
-    print(f"| 0 | melt | {pm(r['largest'])} | {pm(r['solid'])} | {pm(r['n_nucleus'])} | {pm(r['n_crystal'])} |")
+    row = " | ".join(pm(r[k]) for k in ("largest", "solid", "n_nucleus", "n_largest", "n_crystal"))
+    print(f"| 0 | melt | {row} |")
     ratios = []
     for n in a.sizes:
         r = {case: readings(encoder, case_frames(melts, n, case, a), a.cutoff) for case in CASES}
         for case in CASES:
             x = r[case]
-            row = f"{pm(x['largest'])} | {pm(x['solid'])} | {pm(x['n_nucleus'])} | {pm(x['n_crystal'])}"
+            row = " | ".join(pm(x[k]) for k in ("largest", "solid", "n_nucleus", "n_largest", "n_crystal"))
             print(f"| {n} | {case} | {row} |", flush=True)
         ratios.append((n, r))
-    print(
-        "\n| n | n_nucleus two/one of n | n_nucleus two of n/one of 2n | freud largest two/one of n | freud largest two of n/one of 2n |"
-    )
-    print("|---|---|---|---|---|")
+    keys = ("n_nucleus", "n_largest", "largest")
+    names = {"n_nucleus": "n_nucleus", "n_largest": "n_largest", "largest": "freud largest"}
+    head = " | ".join(f"{names[k]} two/one of n | {names[k]} two of n/one of 2n" for k in keys)
+    print(f"\n| n | {head} |")
+    print("|---" * (1 + 2 * len(keys)) + "|")
     for n, r in ratios:
-        q = {
-            k: (r["two of n"][k].mean() / r["one of n"][k].mean(), r["two of n"][k].mean() / r["one of 2n"][k].mean())
-            for k in ("n_nucleus", "largest")
-        }
-        print(
-            f"| {n} | {q['n_nucleus'][0]:.2f} | {q['n_nucleus'][1]:.2f} | {q['largest'][0]:.2f} | {q['largest'][1]:.2f} |"
-        )
+        q = [
+            (r["two of n"][k].mean() / r["one of n"][k].mean(), r["two of n"][k].mean() / r["one of 2n"][k].mean())
+            for k in keys
+        ]
+        print(f"| {n} | " + " | ".join(f"{one:.2f} | {double:.2f}" for one, double in q) + " |")
 
 
 if __name__ == "__main__":

@@ -48,10 +48,11 @@ def tiled(frame, k: int):
     )
 
 
-def outputs(encoder, frames) -> tuple[np.ndarray, np.ndarray]:
+def outputs(encoder, frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n_nucleus, n_crystal, n_largest) per frame."""
     samples = prepare_samples(frames, encoder.atoms_per_molecule, float(encoder.cutoff), torch.float64)
     out = encode_frames(encoder, samples, torch.device("cpu"), batch_size=4)
-    return out["n_nucleus"].numpy(), out["n_crystal"].numpy()
+    return out["n_nucleus"].numpy(), out["n_crystal"].numpy(), out["n_largest"].numpy()
 
 
 def main() -> None:
@@ -67,7 +68,7 @@ def main() -> None:
     )
     for kind, fs in sorted(kinds.items()):
         n_max = np.array([freud_largest_cluster(f, args.cutoff) for f in fs], dtype=float)
-        nn_, nc = outputs(encoder, fs)
+        nn_, nc, _ = outputs(encoder, fs)
         rho = lambda a: spearmanr(a, n_max).statistic if np.ptp(n_max) > 0 else float("nan")  # noqa: E731
         print(
             f"{kind:<22} {len(fs):>4} {f'{n_max.min():.0f}-{n_max.max():.0f}':>13} | {rho(nn_):>18.3f} "
@@ -76,7 +77,7 @@ def main() -> None:
     melt = [f for f in frames if int(f.label) == 0]
     for k in (1, args.tile):
         fs = [tiled(f, k) for f in melt] if k > 1 else melt
-        nn_, nc = outputs(encoder, fs)
+        nn_, nc, _ = outputs(encoder, fs)
         print(
             f"melt, {fs[0].n_molecules if hasattr(fs[0], 'n_molecules') else len(fs[0].positions)} molecules: "
             f"n_nucleus {nn_.mean():.2f} ± {nn_.std():.2f}, n_crystal {nc.mean():.2f} ± {nc.std():.2f}"
