@@ -65,15 +65,16 @@ def budget_review(steps: float, budget: Optional[int], distance_what: str, barri
 
 
 def opes_lines(
-    label: str, cv: str, sigma: float, barrier: float, pace: int, temp: float, kernels: str, stride: int
+    label: str, arg: str, sigma: float, barrier: float, pace: int, temp: float, kernels: str, stride: int
 ) -> List[str]:
-    """The OPES_METAD line and its comment (Invernizzi & Parrinello, J. Phys. Chem. Lett. 11,
-    2731 (2020)): BARRIER in PLUMED's energy unit; SIGMA the starting kernel width (OPES adapts it)."""
+    """The OPES_METAD line on the value ``arg`` and its comment (Invernizzi & Parrinello, J.
+    Phys. Chem. Lett. 11, 2731 (2020)): BARRIER in PLUMED's energy unit; SIGMA the starting
+    kernel width (OPES adapts it)."""
     stride_kw = f" STRIDE={stride}" if stride > 1 else ""
     return [
         f"#   OPES_METAD: on-the-fly probability enhanced sampling; BARRIER={barrier:.6g} is the expected barrier",
         "#   in PLUMED's energy unit (CHANGE to your estimate: too low slows it, too high overshoots);",
         f"#   SIGMA={sigma:.6g} the starting kernel width, PACE={pace} steps between kernels. FILE: the kernels written.",
-        f"{label}: OPES_METAD ARG=cv.{cv} SIGMA={sigma:.6g} BARRIER={barrier:.6g} PACE={pace} TEMP={temp:g} "
+        f"{label}: OPES_METAD ARG={arg} SIGMA={sigma:.6g} BARRIER={barrier:.6g} PACE={pace} TEMP={temp:g} "
         f"FILE={kernels}{stride_kw}",
     ]

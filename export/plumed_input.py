@@ -302,7 +302,7 @@ def _bias_lines(
         lines += _stride_lines(o.bias_stride)
         kernels = "KERNELS" if o.hills == "HILLS" else o.hills  # OPES writes kernels, not hills
         return "opes", lines + opes_lines(
-            "opes", o.cv, sigma, o.barrier_kt * kt, o.pace, o.temp, kernels, o.bias_stride
+            "opes", f"cv.{o.cv}", sigma, o.barrier_kt * kt, o.pace, o.temp, kernels, o.bias_stride
         )
     distance, what = crossing_distance(o.cv, span, o.critical_size)
     if distance is None:

@@ -181,6 +181,25 @@ def test_compare_writes_a_table_from_real_runs(tmp_path):
         CompareConfig(cvs=("latent",), model=str(tmp_path / "none.pt")).validate()
 
 
+def test_compare_runs_opes_and_keeps_its_runs_apart(tmp_path):
+    """`compare --method opes`: OPES_METAD with BARRIER = barrier_kt kT, its kernels written;
+    the WT-METAD runs of the same folder are not mixed into its table."""
+    from latentcv.cv_models.app.compare import CompareConfig, compare
+
+    common = dict(cvs=("energy",), seeds=(1,), cells=3, steps=500, calibration_steps=500, dump_every=250)
+    common.update(check_every=500, hold_steps=500, workers=1, out=str(tmp_path / "cmp"))
+    compare(CompareConfig(**common), log=lambda *_: None)
+    table = compare(CompareConfig(**common, method="opes", barrier_kt=20), log=lambda *_: None)
+    assert "metad: METAD ARG=e" in (tmp_path / "cmp" / "runs" / "energy-seed1" / "plumed.dat").read_text()  # kept
+    plumed = (tmp_path / "cmp" / "runs" / "energy-opes-seed1" / "plumed.dat").read_text()
+    assert "metad: OPES_METAD ARG=e SIGMA=" in plumed and "BARRIER=11.6 PACE=200 TEMP=0.58" in plumed  # 20 × 0.58
+    assert "OPES_METAD PACE 200, BARRIER 20 kT" in table and table.count("| energy |") == 1
+    kernels = (tmp_path / "cmp" / "runs" / "energy-opes-seed1" / "HILLS").read_text()
+    assert "#! FIELDS time e sigma_e height logweight" in kernels
+    with pytest.raises(ValueError, match="--method"):
+        CompareConfig(cvs=("energy",), method="abf").validate()
+
+
 def test_compare_q6_on_molecule_centers():
     """For molecules, PLUMED's Q6 runs on CENTER virtual atoms, one per molecule."""
     from latentcv.cv_models.app.compare import CompareConfig, cv_lines

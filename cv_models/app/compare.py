@@ -47,6 +47,7 @@ from latentcv.cv_models.atomic_write import write_atomically
 from latentcv.cv_models.system_file import MetadSystem, SystemFile, load_system_file, metad_system
 from latentcv.cv_models.systems import METAD_DEFAULTS
 from latentcv.cv_models.units import LAMMPS_UNIT_STYLES
+from latentcv.export.bias_settings import opes_lines
 from latentcv.export.plumed_input import KB_KJ_PER_MOL_K
 
 CVS = ("latent", "q6", "cluster", "energy")
@@ -72,6 +73,10 @@ class CompareConfig:
         pace, height_kt, biasfactor, stride: METAD PACE, HEIGHT in kT, BIASFACTOR and the
             bias STRIDE (multiple time stepping: forces every ``stride`` steps, scaled), the
             same for every CV.
+        method: "metad" (well-tempered METAD: HEIGHT, BIASFACTOR) or "opes" (OPES_METAD:
+            BARRIER = ``barrier_kt`` kT, SIGMA its starting kernel width; HILLS is then
+            OPES's kernels file).
+        barrier_kt: OPES's BARRIER, the expected nucleation barrier in kT.
         sigma_scale: SIGMA = sigma_scale × the CV's std in the unbiased melt.
         calibration_steps: length of the unbiased melt run measuring the spreads.
         q6_cutoff: neighbour cutoff (the system's length unit: σ or Å) of PLUMED's Q6
@@ -103,6 +108,8 @@ class CompareConfig:
     height_kt: float = METAD_DEFAULTS.height_kt
     biasfactor: float = METAD_DEFAULTS.biasfactor
     stride: int = METAD_DEFAULTS.bias_stride
+    method: str = "metad"
+    barrier_kt: float = METAD_DEFAULTS.barrier_kt
     sigma_scale: float = 0.5
     calibration_steps: int = 5000
     q6_cutoff: float = 0.0
@@ -157,6 +164,10 @@ class CompareConfig:
             raise ValueError("--pace and the dump stride must be multiples of --stride")
         if self.check_every % self.dump_every:
             raise ValueError("check_every must be a multiple of dump_every")
+        if self.method not in ("metad", "opes"):
+            raise ValueError(f"--method {self.method!r}: 'metad' (well-tempered METAD) or 'opes' (OPES_METAD)")
+        if not (math.isfinite(self.barrier_kt) and self.barrier_kt > 0):
+            raise ValueError(f"--barrier {self.barrier_kt!r}: the expected barrier in kT, a number > 0")
         if not (math.isfinite(self.sigma_scale) and self.sigma_scale > 0):
             raise ValueError(f"--sigma-scale {self.sigma_scale!r}: must be a finite number > 0")
         if self.kernel == "optimised":
@@ -243,17 +254,15 @@ def metad_input(cfg: CompareConfig, cv: str, natoms: int, sigma: float, md: Path
     natural = not LAMMPS_UNIT_STYLES[cfg.target.units].nm  # units lj: PLUMED's natural units, k_B = 1
     kt = cfg.temp if natural else KB_KJ_PER_MOL_K * cfg.temp  # else kJ/mol, temp in K
     stride = f" STRIDE={cfg.stride}" if cfg.stride > 1 else ""
-    return (
-        "\n".join(
-            body
-            + [
-                f"metad: METAD ARG={arg} SIGMA={sigma:.6g} HEIGHT={cfg.height_kt * kt:.6g} PACE={cfg.pace} "
-                f"BIASFACTOR={cfg.biasfactor:g} TEMP={cfg.temp:g} FILE={md / 'HILLS'}{stride}",
-                f"PRINT ARG={arg},metad.bias STRIDE={max(cfg.dump_every // 5, cfg.stride)} FILE={md / 'COLVAR'}",
-            ]
-        )
-        + "\n"
-    )
+    if cfg.method == "opes":
+        bias = opes_lines("metad", arg, sigma, cfg.barrier_kt * kt, cfg.pace, cfg.temp, str(md / "HILLS"), cfg.stride)
+    else:
+        bias = [
+            f"metad: METAD ARG={arg} SIGMA={sigma:.6g} HEIGHT={cfg.height_kt * kt:.6g} PACE={cfg.pace} "
+            f"BIASFACTOR={cfg.biasfactor:g} TEMP={cfg.temp:g} FILE={md / 'HILLS'}{stride}"
+        ]
+    printed = f"PRINT ARG={arg},metad.bias STRIDE={max(cfg.dump_every // 5, cfg.stride)} FILE={md / 'COLVAR'}"
+    return "\n".join(body + bias + [printed]) + "\n"
 
 
 # ---------------------------------------------------------------------------- one run
@@ -296,6 +305,8 @@ def _run_key(cfg: CompareConfig) -> dict:
         "height_kt",
         "biasfactor",
         "stride",
+        "method",
+        "barrier_kt",
         "sigma_scale",
         "calibration_steps",
         "q6_cutoff",
@@ -309,8 +320,9 @@ def _run_key(cfg: CompareConfig) -> dict:
 
 def _same_key(saved: dict | None, cfg: CompareConfig) -> bool:
     """A saved run key equals this config's (keys written before `system` existed are LJ,
-    before `system_file`: an embedded system)."""
-    return saved is not None and {"system": "lj", "system_file": "", **saved} == _run_key(cfg)
+    before `system_file`: an embedded system, before `method`: WT-METAD)."""
+    defaults = {"system": "lj", "system_file": "", "method": "metad", "barrier_kt": METAD_DEFAULTS.barrier_kt}
+    return saved is not None and {**defaults, **saved} == _run_key(cfg)
 
 
 def calibrate(cfg: CompareConfig) -> dict[str, float]:
@@ -349,7 +361,7 @@ def calibrate(cfg: CompareConfig) -> dict[str, float]:
 
 def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
     """One metadynamics run, checked every ``check_every`` steps and stopped once crystallised."""
-    md = Path(cfg.out) / "runs" / f"{cv}-seed{seed}"
+    md = Path(cfg.out) / "runs" / (f"{cv}-seed{seed}" if cfg.method == "metad" else f"{cv}-{cfg.method}-seed{seed}")
     done_file = md / "result.json"
     if done_file.exists():  # a finished run with the same settings is kept (e.g. after a crash)
         old = json.loads(done_file.read_text())

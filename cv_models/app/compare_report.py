@@ -81,8 +81,7 @@ def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[st
     target = cfg.target
     rows = [
         f"{cfg.system}: {cfg.n_molecules} molecules ({cfg.n_atoms} atoms), T = {cfg.temp}, P = {target.pressure:g} "
-        f"(units {target.units}); WT-METAD PACE {cfg.pace}, HEIGHT {cfg.height_kt:g} kT, "
-        f"BIASFACTOR {cfg.biasfactor:g}, bias STRIDE {cfg.stride}; SIGMA = {cfg.sigma_scale:g} × melt std; "
+        f"(units {target.units}); {_bias_words(cfg)}, bias STRIDE {cfg.stride}; SIGMA = {cfg.sigma_scale:g} × melt std; "
         f"budget {cfg.steps} steps; crystallised = {judge} > {cfg.crystal_threshold:g} "
         f"held {cfg.hold_steps} steps.",
         "",
@@ -125,3 +124,10 @@ def plot(results: list[dict], cvs: tuple[str, ...], threshold: float, path: Path
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _bias_words(cfg) -> str:
+    """The bias of a comparison in words (its table's heading)."""
+    if cfg.method == "opes":
+        return f"OPES_METAD PACE {cfg.pace}, BARRIER {cfg.barrier_kt:g} kT"
+    return f"WT-METAD PACE {cfg.pace}, HEIGHT {cfg.height_kt:g} kT, BIASFACTOR {cfg.biasfactor:g}"

@@ -221,6 +221,15 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         default=0.5,
         help="SIGMA = this x each CV's std in an unbiased melt run (default 0.5)",
     )
+    p.add_argument(
+        "--method", default="metad", choices=["metad", "opes"], help="well-tempered METAD (default) or OPES_METAD"
+    )
+    p.add_argument(
+        "--barrier",
+        type=float,
+        default=METAD_DEFAULTS.barrier_kt,
+        help=f"OPES BARRIER: the expected nucleation barrier in kT (default {METAD_DEFAULTS.barrier_kt:g})",
+    )
     p.add_argument("--workers", type=int, default=2, help="LAMMPS processes at once (default 2)")
     p.add_argument("--out", default="compare_out")
     p.set_defaults(func=_cmd_compare)
@@ -244,6 +253,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         biasfactor=args.biasfactor,
         stride=args.bias_stride,
         kernel=args.kernel,
+        method=args.method,
+        barrier_kt=args.barrier,
         sigma_scale=args.sigma_scale,
         workers=args.workers,
         out=args.out,
