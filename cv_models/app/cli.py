@@ -12,12 +12,13 @@ latentcv demo               the end-to-end demo (LAMMPS metadynamics on LATENT_C
 latentcv compare M          metadynamics on M's CV vs PLUMED Q6 and ENERGY, over seeds
 latentcv refine CFG CKPT    biased runs -> harvested frames -> fine-tuned CV, k rounds
 latentcv walkers DAT K      plumed inputs for K walkers sharing one metadynamics bias
+latentcv system-lmp SYS     a system file's LAMMPS lines (system.lmp) for examples/user/*.lmp
 
 Each subcommand is a short ``_add_<name>`` (its arguments) and ``_cmd_<name>`` (calls the
 library) pair, listed in :data:`COMMANDS`: the tools here, the model's commands (train,
 export, eval, suggest-cutoff) in :mod:`.model_commands`, the metadynamics commands
-(plumed-input, demo, compare, refine, walkers) in :mod:`.metad_commands`. The work itself
-lives in the library modules.
+(plumed-input, demo, compare, refine, walkers) in :mod:`.metad_commands`, ``system-lmp``
+in :mod:`.system_commands`. The work itself lives in the library modules.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from latentcv.cv_models.app.metad_commands import (
     _add_walkers,
 )
 from latentcv.cv_models.app.model_commands import _add_eval, _add_export, _add_suggest_cutoff, _add_train
+from latentcv.cv_models.app.system_commands import _add_system_lmp
 from latentcv.cv_models.atomic_write import WriteError
 from latentcv.cv_models.native import paths
 
@@ -104,6 +106,7 @@ COMMANDS = (
     _add_compare,
     _add_refine,
     _add_walkers,
+    _add_system_lmp,
 )
 
 
