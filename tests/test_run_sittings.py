@@ -56,10 +56,13 @@ def test_a_killed_run_resumes_as_one(tmp_path):
     assert sorted(restart_files(folder)) == [500, 1000, 1500, 2000] and whole.steps_run == STEPS
     reference = tmp_path / "uninterrupted"
     shutil.copytree(folder, reference)
-    # as if killed after step 1 000's restart file, its files written on to the end
-    for step, path in restart_files(folder).items():
-        if step > 1000:
-            path.unlink()
+    # as if killed while writing step 1 500's restart file (cut in half, not yet noted in
+    # sittings.json), its other files written on to the end: it resumes from step 1 000
+    restart_files(folder)[2000].unlink()
+    half = restart_files(folder)[1500]
+    half.write_bytes(half.read_bytes()[: half.stat().st_size // 2])
+    sittings = json.loads((folder / "sittings.json").read_text())
+    (folder / "sittings.json").write_text(json.dumps({k: v for k, v in sittings.items() if int(k) <= 1000}))
     resumed = run_metadynamics(_config(folder))
     assert resumed.steps_run == STEPS
     assert (folder / "traj.dump.cut.1000").stat().st_size > 0  # the frames after the restart, kept
@@ -75,7 +78,7 @@ def test_a_killed_run_resumes_as_one(tmp_path):
     assert steps_a == steps_b == list(range(0, STEPS + 1, 100))
     np.testing.assert_allclose(coords_a, coords_b, atol=1e-6)
     sittings = json.loads((folder / "sittings.json").read_text())
-    assert [int(s) for s in sittings] == [500, 1000, 1500]  # checked steps before the end
+    assert [int(s) for s in sittings] == [500, 1000, 1500]  # checked steps before the end, again
     assert 0 < resumed.seconds < 10 * whole.seconds  # the first sitting's time to step 1 000 counted
 
 

@@ -44,12 +44,17 @@ def restart_files(folder: Path) -> dict[int, Path]:
 
 
 def resume_point(folder: Path, fingerprint: str) -> ResumePoint | None:
-    """The newest restart file of the run in ``folder`` when that run had this
-    ``fingerprint`` (its settings, ``run.json``); None: nothing to resume."""
+    """The newest complete restart file of the run in ``folder`` when that run had this
+    ``fingerprint`` (its settings, ``run.json``); None: nothing to resume. Complete: at or
+    before the last step ``sittings.json`` records (noted after the restart file of that
+    step was written), so a file a kill cut in half is never read."""
     folder = Path(folder)
     record = folder / "run.json"
-    files = restart_files(folder)
-    if not files or not record.exists() or json.loads(record.read_text()).get("fingerprint") != fingerprint:
+    if not record.exists() or json.loads(record.read_text()).get("fingerprint") != fingerprint:
+        return None
+    reached = _reached(folder)
+    files = {s: p for s, p in restart_files(folder).items() if reached and s <= max(reached)}
+    if not files:
         return None
     step = max(files)
     return ResumePoint(files[step], step, _seconds_at(folder, step))
@@ -72,10 +77,15 @@ def record_sitting(folder: Path, step: int, seconds: float) -> None:
     write_atomically(path, json.dumps(reached).encode(), "sittings record")
 
 
+def _reached(folder: Path) -> dict[int, float]:
+    """The steps the run reached (checked) and the MD wall seconds by then."""
+    path = folder / "sittings.json"
+    return {int(k): v for k, v in json.loads(path.read_text()).items()} if path.exists() else {}
+
+
 def _seconds_at(folder: Path, step: int) -> float:
     """MD wall seconds recorded at ``step`` (the latest record at or before it; 0: none)."""
-    path = folder / "sittings.json"
-    reached = {int(k): v for k, v in json.loads(path.read_text()).items()} if path.exists() else {}
+    reached = _reached(folder)
     before = [s for s in reached if s <= step]
     return reached[max(before)] if before else 0.0
 
