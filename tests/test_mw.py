@@ -140,6 +140,21 @@ def test_chill_plus_labels_perfect_ice(lattice, label):
     assert np.array_equal(r2.labels, r.labels)
 
 
+def test_refine_and_quality_scores_judge_ice_by_chill_plus():
+    """The per-molecule reference of the CV-quality scores (``latentcv refine`` scores its
+    harvested frames with it) is CHILL+ for water: all of a perfect ice crystal, none of
+    a gas."""
+    from latentcv.cv_models.analysis.cv_quality import crystalline_molecules
+    from latentcv.cv_models.data.frames import Frame
+
+    ice = lattice_frame_lammps("mw", 3, lattice="ih")
+    assert crystalline_molecules(ice, "chill_plus", 3.5).all()
+    rng = np.random.default_rng(2)
+    gas = Frame(rng.uniform(0, 20, (260, 3)), np.eye(3) * 20.0, np.arange(260), np.zeros(260, np.int64))
+    assert crystalline_molecules(gas, "chill_plus", 3.5).mean() < 0.02
+    assert crystalline_molecules(ice, "ten_wolde", 3.5).mean() < 0.5  # the judge matters: ten Wolde misreads ice
+
+
 def test_chill_plus_labels_a_random_gas_liquid():
     rng = np.random.default_rng(1)
     cell = np.eye(3) * 20.0

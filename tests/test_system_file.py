@@ -180,6 +180,7 @@ def test_refine_runs_on_a_user_system(tmp_path):
     assert main(args + ["--seeds", "1", "--steps", "500", "--epochs", "1", "--out", str(out)]) == 0
     report = (out / "refine.md").read_text()
     assert "argon: 108 molecules (108 atoms)" in report and "| 1 | 2 |" in report  # frames of steps 0 and 500
+    assert "Judge: freud ten Wolde solid fraction." in report  # the system file's judge scores the frames
     run = out / "round1" / "metad-seed1001"
     assert f"HEIGHT={KB_KJ_PER_MOL_K * TEMP:.6g} " in (run / "plumed.dat").read_text()
     assert read_lammps_dump(run / "traj.dump", units="real")[0].length_unit == "A"

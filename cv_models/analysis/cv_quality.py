@@ -97,8 +97,14 @@ def lattice_frame(kind: str, n_cells: int, density: float = 1.04, noise: float =
 
 
 def crystalline_molecules(frame: Frame, criterion: str, cutoff: float) -> np.ndarray:
-    """[M] bool per-molecule reference labels: ``"ten_wolde"`` (ours) or ``"local_p2"``
-    (local orientational order of the molecule axes > 0.5)."""
+    """[M] bool per-molecule reference labels: ``"ten_wolde"`` (ours), ``"local_p2"``
+    (local orientational order of the molecule axes > 0.5) or ``"chill_plus"`` (cubic or
+    hexagonal ice by CHILL+, water)."""
+    if criterion == "chill_plus":
+        from latentcv.cv_models.analysis.ice import IceConfig, chill_plus_frame
+
+        labels = chill_plus_frame(frame, IceConfig(cutoff=cutoff)).labels
+        return (labels == 1) | (labels == 2)
     if criterion == "local_p2":
         from latentcv.cv_models.analysis.orientation import orientation_frame
 

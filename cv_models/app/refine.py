@@ -8,9 +8,10 @@ mW) or the user's own (``--system-file``, :mod:`~latentcv.cv_models.system_file`
 2. run ``seeds`` well-tempered metadynamics runs of the undercooled melt biased on its
    ``n_crystal`` (``examples/<system>/metad.lmp`` or ``examples/user/metad.lmp``, the demo's
    METAD settings) and harvest their frames;
-3. score the current model on those frames it never saw (Spearman with the ten Wolde
-   solid fraction, per-molecule agreement) and note when each run crystallised (the
-   system's judge);
+3. score the current model on those frames it never saw, by the system's own judge
+   (Spearman of ``n_crystal`` with the crystalline fraction, per-molecule agreement: ten
+   Wolde for atoms, local P2 for the orientationally ordered trimers, CHILL+ for water)
+   and note when each run crystallised (the same judge);
 4. fine-tune on the training data plus every harvested frame (per-molecule ten Wolde
    targets; ``[training] init_from`` = the current checkpoint) → the next checkpoint.
 
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from latentcv.cv_models.atomic_write import write_atomically
-from latentcv.cv_models.app.metad_run import MetadRunConfig, latent_cv_plumed, run_metadynamics
+from latentcv.cv_models.app.metad_run import MetadRunConfig, judge_name, latent_cv_plumed, run_metadynamics
 from latentcv.cv_models.system_file import MetadSystem, SystemFile, load_system_file, metad_system
 
 
@@ -105,11 +106,13 @@ def _harvest(dump: Path, name: str, units: str):
     return read_lammps_dump(dump, units=units, label=UNLABELED, trajectory=name)
 
 
-def _score(frames, checkpoint: Path, cutoff: float) -> dict:
+def _score(frames, checkpoint: Path, cutoff: float, criterion: str) -> dict:
+    """The model's Spearman and per-molecule agreement on ``frames`` against the system's
+    judge ``criterion`` (ten_wolde, local_p2 or chill_plus)."""
     from latentcv.cv_models.analysis.cv_quality import interface_report
     from latentcv.cv_models.checkpoint import load_encoder
 
-    report = interface_report(frames, load_encoder(checkpoint), cutoff)
+    report = interface_report(frames, load_encoder(checkpoint), cutoff, criterion)
     s = report.sizes[0]
     return {
         "spearman": s.spearman_ten_wolde,
@@ -171,7 +174,7 @@ def _refine_round(
         run = run_metadynamics(_run_config(cfg, model, rd / f"metad-seed{seed}", seed, cutoff))
         crystallised.append(run.crystallised_at)
         harvested += _harvest(run.dump, f"refine-round{r}-seed{seed}", cfg.target.units)
-    unseen = _score(harvested, checkpoint, cutoff)
+    unseen = _score(harvested, checkpoint, cutoff, cfg.target.criterion)
     frames += harvested
     Dataset(frames).save(rd / "data.npz")
     overrides = {
@@ -210,8 +213,10 @@ def _markdown(rows: list[dict], cfg: RefineConfig, final: Path) -> str:
         f"{target.name}: {target.n_molecules} molecules ({target.n_atoms} atoms); fine-tuning {cfg.epochs} "
         f"epochs per round. Final model: {final}",
         "",
-        "| round | harvested frames | their solid fraction | model on them (unseen): Spearman | per-molecule vs ten Wolde "
-        "| crystallised at (the judge) | after fine-tuning: held-out per-molecule |",
+        f"Judge: {judge_name(target.criterion)}.",
+        "",
+        "| round | harvested frames | their crystalline fraction (judge) | model on them (unseen): Spearman "
+        "| per-molecule vs the judge | crystallised at (the judge) | after fine-tuning: held-out per-molecule |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
