@@ -150,6 +150,55 @@ def test_fused_attention_equals_core_torch_path(dtype, tmp_path):
     assert torch.autograd.gradcheck(lambda v, a: torch.ops.latentcv.attention_aggregate(v, a, pairs), (values, alpha))
 
 
+SPHERE_RADIUS, SPHERE_RAMP = 2.0, 0.8
+
+
+def sphere_frame(dtype=D):
+    """u [a], centres [a, 3] and a triclinic cell [3, 3] for sphere_mass: 24 random molecules
+    (some outside the cell) and 4 more at r = radius - ramp and r = radius (+- 1e-7) from the
+    first four."""
+    g = torch.Generator().manual_seed(7)
+    cell = torch.tensor([[6.0, 0.0, 0.0], [1.1, 5.5, 0.0], [-0.7, 0.9, 5.8]], dtype=D)
+    x = (1.4 * torch.rand(24, 3, generator=g, dtype=D) - 0.2) @ cell
+    direction = torch.nn.functional.normalize(torch.randn(4, 3, generator=g, dtype=D), dim=1)
+    r_on = SPHERE_RADIUS - SPHERE_RAMP
+    r = torch.tensor([r_on - 1e-7, r_on + 1e-7, SPHERE_RADIUS - 1e-7, SPHERE_RADIUS + 1e-7], dtype=D)
+    x = torch.cat([x, x[:4] + r[:, None] * direction])
+    u = torch.rand(x.shape[0], generator=g, dtype=D)
+    return u.to(dtype), x.to(dtype), cell.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_sphere_mass_equals_core_torch_path(dtype, tmp_path):
+    """LargestNucleus's pair sum: latentcv's sphere_mass = the core-torch [a, a, 3] sum (value
+    and the gradients of u, centres and a triclinic cell, pairs at r = radius - ramp and at
+    r = radius included), alone and through the layer, eager and scripted."""
+    layer = L.LargestNucleus(SPHERE_RADIUS, SPHERE_RAMP, sharpness=0.5)
+    assert layer.fused
+    u, x, cell = sphere_frame(dtype)
+    results = []
+    for mass in (
+        lambda a, b, c: torch.ops.latentcv.sphere_mass(a, b, c, SPHERE_RADIUS, SPHERE_RAMP),
+        layer.sphere_mass_reference,
+    ):
+        leaves = [t.clone().requires_grad_(True) for t in (u, x, cell)]
+        out = mass(*leaves)
+        weights = torch.cos(torch.arange(out.numel(), dtype=dtype))
+        results.append((out, torch.autograd.grad((out * weights).sum(), leaves)))
+    assert results[0][0].dtype == dtype
+    tol = dict(atol=1e-12, rtol=1e-12) if dtype == torch.float64 else dict(atol=2e-5, rtol=2e-5)
+    for a, b in zip([results[0][0], *results[0][1]], [results[1][0], *results[1][1]]):
+        torch.testing.assert_close(a, b, **tol)
+    # the layer: shares (some below the floor and within the C1 step), two frames (the first
+    # with the pairs at the radii)
+    share = torch.where(u < 0.3, 0.5 * u, u)
+    batch = ((torch.arange(u.shape[0]) >= 12) & (torch.arange(u.shape[0]) < 24)).long()
+    cells = torch.stack([cell, 1.1 * cell])
+    call = lambda s, c, h: layer(s, c, h, batch, 2)  # noqa: E731
+    _assert_fused_equals_core_torch(layer, call, (share, x, cells))
+    script_roundtrip(layer, (share, x, cells, batch, 2), tmp_path, atol=1e-12 if dtype == D else 1e-5)
+
+
 def test_fused_operators_gradcheck_and_errors():
     """The analytic backward of each operator against finite differences; bad indices and
     a second derivative are refused, not silently wrong."""
@@ -189,6 +238,14 @@ def test_fused_operators_gradcheck_and_errors():
         torch.ops.latentcv.pair_geometry(centers, cells, frame, pairs + 6, shift, 2.5, 1.0, mu, 0.6)
     with pytest.raises(RuntimeError, match="second derivatives"):
         torch.autograd.grad(geometry(centers, cells)[1].square().sum(), centers, create_graph=True)
+    # sphere mass: a triclinic cell, molecules outside it
+    u, x, cell = (t.requires_grad_(True) for t in sphere_frame()[:3])
+    sphere = lambda a, b, c: torch.ops.latentcv.sphere_mass(a, b, c, SPHERE_RADIUS, SPHERE_RAMP)  # noqa: E731
+    assert torch.autograd.gradcheck(sphere, (u[:24], x[:24], cell))
+    with pytest.raises(RuntimeError, match="centers must be"):
+        sphere(u, x[:5], cell)
+    with pytest.raises(RuntimeError, match="second derivatives"):
+        torch.autograd.grad(sphere(u, x, cell).square().sum(), x, create_graph=True)
 
 
 @pytest.mark.parametrize("kind", POOLS)
@@ -261,10 +318,11 @@ def test_the_fused_choice_is_made_in_one_place(monkeypatch):
             HierarchicalEncoder(ModelConfig(atoms_per_molecule=1, hidden=8, rbf=4, stage2_hidden=8)),
             L.AngularMoments(F, E_DIM, 3, 6),
             L.AttentionMessagePassing(F, E_DIM, F, 2, edge_values=False),
+            L.LargestNucleus(2.0, 0.8),
         )
 
     built = fused.use_fused()
-    assert [m.fused for m in build()] == [built] * 3
+    assert [m.fused for m in build()] == [built] * 4
     monkeypatch.setattr(fused, "ops_available", lambda: False)
 
     def missing() -> None:
@@ -272,7 +330,7 @@ def test_the_fused_choice_is_made_in_one_place(monkeypatch):
 
     monkeypatch.setattr(fused, "load_ops", missing)
     modules = build()
-    assert [m.fused for m in modules] == [False] * 3
+    assert [m.fused for m in modules] == [False] * 4
     assert all(isinstance(m.kernels, L.NoFusedKernels) for m in modules)
     with pytest.raises(MissingNativeFile, match="make build"):
         L.AngularMoments(F, E_DIM, 3, 6, fused=True)

@@ -337,9 +337,10 @@ class TestLargestNucleus(ModelChecks):
     twice it, where the C¹ step acts)."""
 
     differentiable = (0, 1, 2)
+    fused: bool | None = False  # the core-torch pair sum ([a, a, 3] tensors), the reference
 
     def build(self):
-        return L.LargestNucleus(radius=2.0, ramp=0.8, sharpness=0.5, floor=0.05).double()
+        return L.LargestNucleus(radius=2.0, ramp=0.8, sharpness=0.5, floor=0.05, fused=self.fused).double()
 
     def inputs(self) -> tuple:
         _, _, _, _, batch = graph()
@@ -358,6 +359,12 @@ class TestLargestNucleus(ModelChecks):
             "translation": Symmetry((share, centers + torch.tensor([0.3, -2.0, 7.1], dtype=D), cells, batch, b)),
             "rotation": Symmetry((share, centers @ q.T, cells @ q.T, batch, b)),
         }
+
+
+class TestLargestNucleusFused(TestLargestNucleus):
+    """The pair sum by latentcv's fused sphere_mass on the CPU (the core-torch path elsewhere)."""
+
+    fused = None  # when built, as the other fused cases
 
 
 class TestInnerProductDecoder(ModelChecks):
@@ -459,7 +466,7 @@ CASES = {
 NOT_LAYERS = {
     "padded_slots": "integer bookkeeping (no float output, no gradient); through AngularMoments' core-torch path",
     "make_pool": "a factory; every pool it makes has a case",
-    "FusedKernels": "the operator interface (no forward); through the fused AngularMoments and attention cases",
+    "FusedKernels": "the operator interface (no forward); through the fused AngularMoments, attention and LargestNucleus cases",
     "NoFusedKernels": "stands in where the operators are not built and is never called",
 }
 

@@ -43,6 +43,9 @@ class FusedKernels(nn.Module):
         )
         return pairs, d, r, w, rbf
 
+    def sphere_mass(self, share_weight: Tensor, centers: Tensor, cell: Tensor, radius: float, ramp: float) -> Tensor:
+        return torch.ops.latentcv.sphere_mass(share_weight, centers, cell, radius, ramp)
+
 
 class NoFusedKernels(nn.Module):
     """Stands in for :class:`FusedKernels` where the operators are not built (never called)."""
@@ -72,6 +75,9 @@ class NoFusedKernels(nn.Module):
         rbf_mu: Tensor,
         rbf_width: float,
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        raise RuntimeError("latentcv: fused operators not built")
+
+    def sphere_mass(self, share_weight: Tensor, centers: Tensor, cell: Tensor, radius: float, ramp: float) -> Tensor:
         raise RuntimeError("latentcv: fused operators not built")
 
 

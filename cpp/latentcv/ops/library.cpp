@@ -1,10 +1,10 @@
 // latentcv's own TorchScript operators: fused per-edge kernels of the encoder (angular
-// moments, bond-order sums, attention aggregation, the molecule pairs' geometry), forward and
-// analytic backward, on CPU. Registered as torch.ops.latentcv.* by the shared library
-// liblatentcv_ops.so, which the C++ core links (so the PLUMED action and the Python module
-// have them) and Python loads with torch.ops.load_library (cv_models/native/ops.py). The same
-// functions written with core torch ops (the reference the tests compare against) are in
-// cv_models/layers/.
+// moments, bond-order sums, attention aggregation, the molecule pairs' geometry) and the pair
+// sum of the largest nucleus (sphere_mass), forward and analytic backward, on CPU. Registered
+// as torch.ops.latentcv.* by the shared library liblatentcv_ops.so, which the C++ core links
+// (so the PLUMED action and the Python module have them) and Python loads with
+// torch.ops.load_library (cv_models/native/ops.py). The same functions written with core
+// torch ops (the reference the tests compare against) are in cv_models/layers/.
 //
 // This file is the library table: every operator's schema. Each operator's file in this
 // folder holds its kernels, its autograd and the registration of both (TORCH_LIBRARY_IMPL, CPU
@@ -35,4 +35,7 @@ TORCH_LIBRARY(latentcv, m) {
   // pair_geometry.cpp
   m.def("pair_geometry(Tensor centers, Tensor cells, Tensor node_frame, Tensor edge_index, Tensor edge_shift, float cutoff, float r_on, Tensor rbf_mu, float rbf_width) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def("pair_geometry_backward(Tensor? grad_d, Tensor? grad_r, Tensor? grad_w, Tensor? grad_rbf, Tensor pairs, Tensor kept, Tensor d, Tensor r, Tensor rbf, Tensor edge_shift, Tensor node_frame, int num_nodes, int num_frames, float cutoff, float r_on, Tensor rbf_mu, float rbf_width) -> (Tensor, Tensor)");
+  // sphere_mass.cpp
+  m.def("sphere_mass(Tensor share_weight, Tensor centers, Tensor cell, float radius, float ramp) -> Tensor");
+  m.def("sphere_mass_backward(Tensor grad, Tensor share_weight, Tensor centers, Tensor cell, float radius, float ramp) -> (Tensor, Tensor, Tensor)");
 }
