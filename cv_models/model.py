@@ -141,8 +141,9 @@ class HierarchicalEncoder(nn.Module):
         self._output_names: List[str] = [f"z{k}" for k in range(c.latent_dim)] + ["n_crystal"]
         self.nucleus = NucleusCount(c.nucleus_fraction, c.nucleus_width)  # no parameters
         radius = c.largest_radius or 4.0 * c.cutoff
-        # analysis only (cv_models/batching.py), not in the exported outputs: its pair sum costs
-        # (nucleated molecules)^2, ~1 s per evaluation once 2 000 molecules are crystalline
+        # analysis only (cv_models/batching.py), not yet in the exported outputs: its pair sum
+        # costs (nucleated molecules)^2: ~12 ms with gradients at 2 000 of them with the fused
+        # sphere_mass operator (benchmarks/largest_nucleus_cost.py), 0.9 s in core torch
         self.largest = LargestNucleus(radius, min(c.cutoff, radius), c.largest_sharpness)  # no parameters
         # per-pair geometry by latentcv's fused CPU operator (cv_models/native/ops.py) when built
         self.fused = use_fused()
