@@ -250,8 +250,9 @@ def metad_system(system: str | SystemFile, cells: int = 4) -> MetadSystem:
     )
 
 
-def load_system_file(path: str | Path) -> SystemFile:
-    """Read and check a system file (TOML; keys: :class:`SystemFile`'s attributes)."""
+def load_system_file(path: str | Path, data_file: str | Path | None = None) -> SystemFile:
+    """Read and check a system file (TOML; keys: :class:`SystemFile`'s attributes);
+    ``data_file`` (relative to the current folder) replaces its ``data_file``."""
     path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"system file {path} not found: pass --system-file with a TOML file (docs/tutorial.md)")
@@ -268,7 +269,7 @@ def load_system_file(path: str | Path) -> SystemFile:
         raise ValueError(f"{path}: missing key(s) {missing}: a system file needs {', '.join(_REQUIRED)}")
     for key, value in table.items():
         _check_type(path, key, value, known[key].type)
-    table["data_file"] = path.parent / table["data_file"]
+    table["data_file"] = Path(data_file).resolve() if data_file is not None else path.parent / table["data_file"]
     table.setdefault("name", path.stem)
     return SystemFile(path=path, **table).validate()
 

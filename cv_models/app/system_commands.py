@@ -12,8 +12,6 @@ the crystal's data file (the training runs start from it) and the melt's (compar
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import tomllib
 from pathlib import Path
 
 from latentcv.cv_models.atomic_write import write_atomically
@@ -39,18 +37,7 @@ def system_with_data_file(system_file: str | Path, data_file: str | Path | None 
             f"--data-file {data} not found: give your crystal's LAMMPS data file (write_data), "
             "relative to the current folder"
         )
-    try:
-        system = load_system_file(path)
-    except ValueError as exc:
-        # the system file's own data file may not exist yet (say, the melt this run makes):
-        # load_system_file checked the keys, types, choices and numbers before the files
-        if not ("data_file = " in str(exc) and "not found" in str(exc)):
-            raise
-        table = tomllib.loads(path.read_text())
-        table.setdefault("name", path.stem)
-        table["data_file"] = data
-        return SystemFile(path=path, **table).validate()
-    return dataclasses.replace(system, data_file=data).validate()
+    return load_system_file(path, data)
 
 
 def write_system_lmp(system: SystemFile, out: str | Path) -> Path:
