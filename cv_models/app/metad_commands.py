@@ -66,15 +66,7 @@ def _add_plumed_input(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--hills", default="HILLS", help="METAD FILE (default HILLS; OPES's kernels with --method opes)")
     p.add_argument("--colvar", default="COLVAR", help="PRINT FILE (default COLVAR)")
-    p.add_argument(
-        "--method", default="metad", choices=["metad", "opes"], help="well-tempered METAD (default) or OPES_METAD"
-    )
-    p.add_argument(
-        "--barrier",
-        type=float,
-        default=METAD_DEFAULTS.barrier_kt,
-        help=f"expected nucleation barrier in kT (OPES BARRIER; the budget check; default {METAD_DEFAULTS.barrier_kt:g})",
-    )
+    _add_method_options(p)
     p.add_argument("--critical-size", type=float, default=None, help="molecules in the critical nucleus (budget check)")
     p.add_argument(
         "--budget", type=int, default=None, help="MD steps you plan: flag hills that cannot fill the barrier"
@@ -185,6 +177,20 @@ def _add_system_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_method_options(p: argparse.ArgumentParser) -> None:
+    """--method and --barrier, shared by plumed-input and compare."""
+    p.add_argument(
+        "--method", default="metad", choices=["metad", "opes"], help="well-tempered METAD (default) or OPES_METAD"
+    )
+    p.add_argument(
+        "--barrier",
+        type=float,
+        default=METAD_DEFAULTS.barrier_kt,
+        help=f"expected nucleation barrier in kT (OPES BARRIER; plumed-input's budget check; "
+        f"default {METAD_DEFAULTS.barrier_kt:g})",
+    )
+
+
 def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare", help="metadynamics on a model's CV vs PLUMED Q6, largest cluster and ENERGY, over seeds"
@@ -221,15 +227,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         default=0.5,
         help="SIGMA = this x each CV's std in an unbiased melt run (default 0.5)",
     )
-    p.add_argument(
-        "--method", default="metad", choices=["metad", "opes"], help="well-tempered METAD (default) or OPES_METAD"
-    )
-    p.add_argument(
-        "--barrier",
-        type=float,
-        default=METAD_DEFAULTS.barrier_kt,
-        help=f"OPES BARRIER: the expected nucleation barrier in kT (default {METAD_DEFAULTS.barrier_kt:g})",
-    )
+    _add_method_options(p)
     p.add_argument("--workers", type=int, default=2, help="LAMMPS processes at once (default 2)")
     p.add_argument("--out", default="compare_out")
     p.set_defaults(func=_cmd_compare)
