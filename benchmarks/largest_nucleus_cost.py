@@ -22,6 +22,7 @@ import time
 import torch
 
 from latentcv.cv_models.layers import LargestNucleus
+from latentcv.cv_models.synthetic import fcc_positions
 
 DENSITY = 0.95
 CUTOFF = 1.5  # the LJ model's (examples/lj/train.toml): R = 4 x cutoff, ramp = cutoff
@@ -32,9 +33,7 @@ def lattice(n_molecules: int, seed: int, dtype: torch.dtype) -> tuple[torch.Tens
     cells = round((n_molecules / 4) ** (1 / 3))
     assert 4 * cells**3 == n_molecules, f"{n_molecules} is not an fcc box (4 n^3)"
     side = (n_molecules / DENSITY) ** (1 / 3)
-    basis = torch.tensor([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]], dtype=torch.float64)
-    grid = torch.stack(torch.meshgrid(*[torch.arange(cells)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
-    x = ((grid + basis) * (side / cells)).reshape(-1, 3)
+    x = torch.from_numpy(fcc_positions(cells, side / cells)[0]).double()
     x += 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return x.to(dtype), (torch.eye(3, dtype=torch.float64) * side).to(dtype)
 

@@ -9,6 +9,7 @@ import pytest
 from chain_helpers import run_plumed_driver
 
 from latentcv.cv_models.data.plumed_table import read_plumed_table
+from latentcv.cv_models.synthetic import fcc_positions
 
 scipy = pytest.importorskip("scipy")
 from scipy.sparse.csgraph import connected_components  # noqa: E402
@@ -46,9 +47,7 @@ def _reference_cluster(positions: np.ndarray, box: float, d0: float, dmax: float
 
 
 def _fcc(rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    cells = np.stack(np.meshgrid(*[np.arange(CELLS)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
-    positions = ((cells + basis[None]) * LATTICE).reshape(-1, 3)
+    positions, _ = fcc_positions(CELLS, LATTICE)
     return positions + rng.normal(0.0, 0.04, positions.shape), CELLS * LATTICE
 
 
