@@ -260,12 +260,14 @@ def run_metadynamics(cfg: MetadRunConfig) -> MetadRun:
     cfg.validate()
     folder = Path(cfg.folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fingerprint = cfg.fingerprint()
+    fingerprint = cfg.fingerprint() if cfg.restart_every else ""
     start = resume.resume_point(folder, fingerprint) if cfg.resume else None
+    earlier = (start.step, start.seconds) if start else (0, 0.0)  # steps and MD seconds of earlier sittings
     if start is None:
         for old in RUN_OUTPUTS:
             (folder / old).unlink(missing_ok=True)
-        resume.start_fresh(folder, fingerprint)
+        if cfg.restart_every:
+            resume.start_fresh(folder, fingerprint)
     else:
         resume.cut_dump(folder / "traj.dump", start.step)
     if cfg.plumed is not None:
@@ -273,7 +275,7 @@ def run_metadynamics(cfg: MetadRunConfig) -> MetadRun:
     target = cfg.target
     if target.commands:
         (folder / "system.lmp").write_text(target.commands)
-    judge = _Judge(cfg, target, folder / "traj.dump", start)
+    judge = _Judge(cfg, target, folder / "traj.dump", earlier)
     lmp = open_lammps(
         ["-log", str(folder / (f"log.from{start.step}.lammps" if start else "log.lammps"))],
         variables=_variables(cfg, target, folder, start),
@@ -294,12 +296,11 @@ def run_metadynamics(cfg: MetadRunConfig) -> MetadRun:
         lmp.close()
     steps_run, seconds = timings[-1]
     first = judge.update()
-    earlier_steps, earlier_seconds = (start.step, start.seconds) if start else (0, 0.0)
     return MetadRun(
         folder,
         cfg.plumed is not None,
-        earlier_steps + steps_run,
-        earlier_seconds + seconds - judge.seconds,
+        earlier[0] + steps_run,
+        earlier[1] + seconds - judge.seconds,
         first,
         list(judge.watch.steps) if judge.watch else [],
         list(judge.watch.values) if judge.watch else [],
@@ -310,11 +311,10 @@ class _Judge:
     """Follows the dump while the run writes it (``CrystallisationWatch``); ``stop`` is
     ``run_input``'s ``stop_last_run``, judging every ``check_every`` steps and keeping the
     time it took (not MD time); with restart files it notes the wall time reached at each
-    check (``sittings.json``), counted from the run's first sitting (``start``)."""
+    check (``sittings.json``), counted from the run's first sitting (``earlier``: the steps
+    and MD seconds of the sittings before this one)."""
 
-    def __init__(
-        self, cfg: MetadRunConfig, target: MetadSystem, dump: Path, start: "resume.ResumePoint | None"
-    ) -> None:
+    def __init__(self, cfg: MetadRunConfig, target: MetadSystem, dump: Path, earlier: tuple[int, float]) -> None:
         from latentcv.cv_models.analysis.crystallinity import CrystallisationWatch
 
         cutoff = cfg.judge_cutoff or target.judge_cutoff
@@ -334,7 +334,7 @@ class _Judge:
         self.seconds = 0.0
         self.stop_when_crystallised = cfg.stop_when_crystallised
         self.folder = Path(cfg.folder) if cfg.restart_every else None
-        self.earlier = (start.step, start.seconds) if start else (0, 0.0)
+        self.earlier = earlier
 
     def update(self) -> int | None:
         """Judge the frames dumped since the last call; the crystallisation step or None."""
