@@ -51,6 +51,43 @@ def freud_largest_cluster(frame: Frame, cutoff: float) -> int:
     return int(_solid_liquid(frame, cutoff).largest_cluster_size)
 
 
+def crystalline_molecules(frame: Frame, criterion: str, cutoff: float) -> np.ndarray:
+    """[M] bool per-molecule reference labels: ``"ten_wolde"`` (ours), ``"local_p2"``
+    (local orientational order of the molecule axes > 0.5) or ``"chill_plus"`` (cubic or
+    hexagonal ice by CHILL+, water)."""
+    if criterion == "chill_plus":
+        from latentcv.cv_models.analysis.ice import IceConfig, chill_plus_frame
+
+        labels = chill_plus_frame(frame, IceConfig(cutoff=cutoff)).labels
+        return (labels == 1) | (labels == 2)
+    if criterion == "local_p2":
+        from latentcv.cv_models.analysis.orientation import orientation_frame
+
+        return orientation_frame(frame, cutoff).local_p2 > 0.5
+    from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
+
+    return ten_wolde_frame(frame, TenWoldeConfig(cutoff=cutoff)).solid
+
+
+def largest_crystalline_cluster(frame: Frame, criterion: str, cutoff: float) -> int:
+    """n_max, the molecules in the largest crystalline cluster by ``criterion``:
+    ``"ten_wolde"``: freud's solid particles joined by solid bonds
+    (:func:`freud_largest_cluster`); ``"local_p2"``, ``"chill_plus"``: the crystalline
+    molecules of :func:`crystalline_molecules`
+    joined when their centres are within ``cutoff`` (freud's ``Cluster``)."""
+    if criterion == "ten_wolde":
+        return freud_largest_cluster(frame, cutoff)
+    import freud
+
+    crystalline = np.flatnonzero(crystalline_molecules(frame, criterion, cutoff))
+    if crystalline.size == 0:
+        return 0
+    box, points = _freud_system(frame)
+    clusters = freud.cluster.Cluster()
+    clusters.compute((box, points[crystalline]), neighbors={"r_max": float(cutoff)})
+    return int(np.bincount(clusters.cluster_idx).max())
+
+
 def freud_solid_fraction(frame: Frame, cutoff: float) -> float:
     """Fraction of solid particles (freud ``SolidLiquid``, ten Wolde thresholds)."""
     s = freud_solid(frame, cutoff)

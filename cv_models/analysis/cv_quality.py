@@ -21,8 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from latentcv.cv_models.analysis.crystallinity import freud_solid
-from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig, ten_wolde_frame
+from latentcv.cv_models.analysis.crystallinity import crystalline_molecules, freud_solid
 from latentcv.cv_models.data.frames import Frame
 from latentcv.cv_models.synthetic import FCC_BASIS, lattice_positions
 
@@ -94,22 +93,6 @@ def lattice_frame(kind: str, n_cells: int, density: float = 1.04, noise: float =
         pos = pos + np.random.default_rng(seed).normal(scale=noise, size=pos.shape)
     n = len(pos)
     return Frame(positions=pos, cell=box, molecule=np.arange(n), species=np.zeros(n, np.int64))
-
-
-def crystalline_molecules(frame: Frame, criterion: str, cutoff: float) -> np.ndarray:
-    """[M] bool per-molecule reference labels: ``"ten_wolde"`` (ours), ``"local_p2"``
-    (local orientational order of the molecule axes > 0.5) or ``"chill_plus"`` (cubic or
-    hexagonal ice by CHILL+, water)."""
-    if criterion == "chill_plus":
-        from latentcv.cv_models.analysis.ice import IceConfig, chill_plus_frame
-
-        labels = chill_plus_frame(frame, IceConfig(cutoff=cutoff)).labels
-        return (labels == 1) | (labels == 2)
-    if criterion == "local_p2":
-        from latentcv.cv_models.analysis.orientation import orientation_frame
-
-        return orientation_frame(frame, cutoff).local_p2 > 0.5
-    return ten_wolde_frame(frame, TenWoldeConfig(cutoff=cutoff)).solid
 
 
 def interface_report(

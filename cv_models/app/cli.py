@@ -10,6 +10,7 @@ latentcv eval M TRAJ        the CV over a trajectory (C++ core): COLVAR file and
 latentcv suggest-cutoff T   [model] cutoff / r_on (and the ten Wolde cutoff) from the g(r) of crystal frames
 latentcv demo               the end-to-end demo (LAMMPS metadynamics on LATENT_CV)
 latentcv compare M          metadynamics on M's CV vs PLUMED Q6 and ENERGY, over seeds
+latentcv fes OUT            F(nucleus size), n*, ΔG*, CNT fit and rate from compare's runs
 latentcv refine CFG CKPT    biased runs -> harvested frames -> fine-tuned CV, k rounds
 latentcv walkers DAT K      plumed inputs for K walkers sharing one metadynamics bias
 latentcv system-lmp SYS     a system file's LAMMPS lines (system.lmp) for examples/user/*.lmp
@@ -17,7 +18,7 @@ latentcv system-lmp SYS     a system file's LAMMPS lines (system.lmp) for exampl
 Each subcommand is a short ``_add_<name>`` (its arguments) and ``_cmd_<name>`` (calls the
 library) pair, listed in :data:`COMMANDS`: the tools here, the model's commands (train,
 export, eval, suggest-cutoff) in :mod:`.model_commands`, the metadynamics commands
-(plumed-input, demo, compare, refine, walkers) in :mod:`.metad_commands`, ``system-lmp``
+(plumed-input, demo, compare, fes, refine, walkers) in :mod:`.metad_commands`, ``system-lmp``
 in :mod:`.system_commands`. The work itself lives in the library modules.
 """
 
@@ -30,6 +31,7 @@ import sys
 from latentcv.cv_models.app.metad_commands import (
     _add_compare,
     _add_demo,
+    _add_fes,
     _add_plumed_input,
     _add_refine,
     _add_walkers,
@@ -104,6 +106,7 @@ COMMANDS = (
     _add_suggest_cutoff,
     _add_demo,
     _add_compare,
+    _add_fes,
     _add_refine,
     _add_walkers,
     _add_system_lmp,

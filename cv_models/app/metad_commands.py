@@ -1,5 +1,5 @@
 """The metadynamics subcommands of the ``latentcv`` command line (:mod:`.cli`):
-``plumed-input``, ``demo``, ``walkers``, ``compare``, ``refine``; an ``_add_<name>``
+``plumed-input``, ``demo``, ``walkers``, ``compare``, ``fes``, ``refine``; an ``_add_<name>``
 (arguments) and ``_cmd_<name>`` (calls the library) pair each, sharing the METAD options
 (:data:`~latentcv.cv_models.systems.METAD_DEFAULTS`)."""
 
@@ -294,4 +294,28 @@ def _cmd_refine(args: argparse.Namespace) -> int:
             )
         )
     )
+    return 0
+
+
+def _add_fes(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fes", help="free energy along the nucleus size, n*, ΔG*, CNT fit and rate from compare's biased runs"
+    )
+    p.add_argument("folder", help="a `latentcv compare` output folder (its runs/<cv>-seed<k>)")
+    p.add_argument(
+        "--cv", default="latent", choices=["latent", "q6", "cluster", "energy"], help="whose runs (default latent)"
+    )
+    p.add_argument("--method", default="metad", choices=["metad", "opes"], help="which runs (default metad)")
+    p.add_argument(
+        "--bin-width", type=float, default=0.0, help="nucleus-size bin in molecules (default: largest n / 80)"
+    )
+    p.add_argument("--out", default=None, help="output folder (default FOLDER/fes-<cv>[-opes])")
+    p.set_defaults(func=_cmd_fes)
+
+
+def _cmd_fes(args: argparse.Namespace) -> int:
+    from latentcv.cv_models.app.nucleation_report import write_report
+
+    out = Path(args.out) if args.out else None
+    print(write_report(Path(args.folder), args.cv, args.method, args.bin_width, out))
     return 0
