@@ -69,7 +69,8 @@ class PlumedInputOptions:
             it needs ``UNITS NATURAL``, which LAMMPS ``units lj`` sets by itself).
         hills, colvar: output file names (``hills``: OPES's kernels file with ``method="opes"``).
         method: "metad" (well-tempered METAD) or "opes" (OPES_METAD, BARRIER = ``barrier_kt``).
-        barrier_kt: the expected nucleation barrier in kT (OPES's BARRIER; the budget estimate).
+        barrier_kt: the free energy in kT the bias must climb along the CV (OPES's BARRIER, where
+            OPES caps its bias; the budget estimate); METAD_DEFAULTS.barrier_kt, docs/export.md.
         critical_size: molecules in the critical nucleus (the budget estimate for the counts).
         budget: MD steps you plan; the file is flagged (``# REVIEW BUDGET``) when WT-METAD's
             hills are estimated not to fill the barrier within it (docs/export.md).

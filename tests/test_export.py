@@ -10,6 +10,7 @@ import torch
 
 from chain_helpers import run_plumed_driver
 from latentcv.cv_models.data.plumed_table import read_plumed_table
+from latentcv.cv_models.systems import METAD_DEFAULTS
 from latentcv.cv_models.native import core as native
 from latentcv.cv_models.native.ops import OPS_VERSION
 from latentcv.cv_models.checkpoint import load_checkpoint, load_encoder
@@ -291,8 +292,8 @@ def test_plumed_input_opes_runs_in_plumed_driver(runs, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     fields, data = read_plumed_table(tmp_path / "COLVAR")
     assert fields[-1] == "opes.bias" and len(data) == len(frames)
-    # OPES starts from a flat bias of -BARRIER: the default 30 kT at T = 0.58, in natural units
-    np.testing.assert_allclose(data[0, -1], -30 * 0.58, rtol=1e-6)
+    # OPES starts from a flat bias of -BARRIER: the default (METAD_DEFAULTS) in kT at T = 0.58, natural units
+    np.testing.assert_allclose(data[0, -1], -METAD_DEFAULTS.barrier_kt * 0.58, rtol=1e-6)
     kernels = [ln for ln in (tmp_path / "KERNELS").read_text().splitlines() if ln and not ln.startswith("#")]
     assert len(kernels) >= 1  # PACE=1: a kernel per frame
 

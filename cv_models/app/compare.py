@@ -315,14 +315,22 @@ def _run_key(cfg: CompareConfig) -> dict:
         "dump_every",
         "check_every",
     )
-    return {k: getattr(cfg, k) for k in keep}
+    key = {k: getattr(cfg, k) for k in keep}
+    if cfg.method == "metad":  # BARRIER is OPES's: it changes nothing in a METAD run
+        del key["barrier_kt"]
+    return key
 
 
 def _same_key(saved: dict | None, cfg: CompareConfig) -> bool:
     """A saved run key equals this config's (keys written before `system` existed are LJ,
-    before `system_file`: an embedded system, before `method`: WT-METAD)."""
-    defaults = {"system": "lj", "system_file": "", "method": "metad", "barrier_kt": METAD_DEFAULTS.barrier_kt}
-    return saved is not None and {**defaults, **saved} == _run_key(cfg)
+    before `system_file`: an embedded system, before `method`: WT-METAD; a METAD run's
+    saved BARRIER is ignored)."""
+    if saved is None:
+        return False
+    full = {"system": "lj", "system_file": "", "method": "metad", **saved}
+    if full["method"] == "metad":
+        full.pop("barrier_kt", None)
+    return full == _run_key(cfg)
 
 
 def calibrate(cfg: CompareConfig) -> dict[str, float]:

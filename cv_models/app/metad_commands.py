@@ -186,8 +186,8 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
         "--barrier",
         type=float,
         default=METAD_DEFAULTS.barrier_kt,
-        help=f"expected nucleation barrier in kT (OPES BARRIER; plumed-input's budget check; "
-        f"default {METAD_DEFAULTS.barrier_kt:g})",
+        help=f"free energy in kT the bias must climb along the CV (OPES BARRIER, where OPES caps its bias; "
+        f"plumed-input's budget check; default {METAD_DEFAULTS.barrier_kt:g}, measured: docs/export.md)",
     )
 
 
