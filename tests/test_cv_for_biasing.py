@@ -200,6 +200,18 @@ def test_compare_runs_opes_and_keeps_its_runs_apart(tmp_path):
         CompareConfig(cvs=("energy",), method="abf").validate()
 
 
+def test_a_finished_run_is_reused_whatever_barrier_a_metad_run_recorded():
+    """BARRIER changes an OPES run, not a METAD one: a METAD run saved with any barrier_kt
+    (or none) is reused; an OPES run only with its own."""
+    from latentcv.cv_models.app.compare import CompareConfig, _run_key, _same_key
+
+    metad, opes = CompareConfig(), CompareConfig(method="opes")
+    saved = {**_run_key(metad), "barrier_kt": 30.0}
+    assert _same_key(saved, metad) and _same_key(_run_key(metad), CompareConfig(barrier_kt=7.0))
+    assert _same_key(_run_key(opes), opes) and not _same_key({**_run_key(opes), "barrier_kt": 30.0}, opes)
+    assert not _same_key(saved, opes) and not _same_key(None, metad)
+
+
 def test_compare_q6_on_molecule_centers():
     """For molecules, PLUMED's Q6 runs on CENTER virtual atoms, one per molecule."""
     from latentcv.cv_models.app.compare import CompareConfig, cv_lines
