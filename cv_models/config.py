@@ -80,21 +80,24 @@ class DataConfig:
             molecule takes its frame's phase label; unlabeled frames train no molecule),
             "ten_wolde" (each molecule labelled solid/liquid by the ten Wolde solid-bond
             criterion on molecule centres, in every frame: what lets interface and
-            spontaneous-freezing frames teach the head to count crystalline molecules), or
+            spontaneous-freezing frames teach the head to count crystalline molecules),
             "local_p2" (crystalline when the mean P2 of its axis with its neighbours' axes
             exceeds ``p2_threshold``: for orientationally ordered molecular crystals of
-            linear molecules, where ten Wolde on centres fails). Labels stored in the frames
-            themselves take precedence.
+            linear molecules, where ten Wolde on centres fails), or "chill_plus" (crystalline
+            when CHILL+ calls the molecule cubic or hexagonal ice: water and other
+            tetrahedral liquids; needs ``label_neighbours = 0`` and ``label_cutoff``, 3.5 Å
+            for water). Labels stored in the frames themselves take precedence.
         label_cutoff: neighbour cutoff (molecule centres) of that criterion, about the
             first minimum of the centre-centre g(r) of the crystal (0 = the model's
-            ``cutoff``).
+            ``cutoff``; "chill_plus" needs it set).
         p2_threshold: the local P2 above which a molecule is crystalline ("local_p2").
         label_neighbours: each molecule is judged over this many nearest centres (12:
             the first shell of fcc/hcp packings, and for the trimers 6 in-layer + 6
             beyond); 0: over every centre within ``label_cutoff`` (the labels before
             this key). Over a cutoff a trimer melt molecule has ~5.8 neighbours and
             6-7 % pass the P2 test by chance; over the 12 nearest 0.1 %
-            (benchmarks/label_rates.py, docs/results.md). Ten Wolde needs >= 8.
+            (benchmarks/label_rates.py, docs/results.md). Ten Wolde needs >= 8;
+            "chill_plus" needs 0 (CHILL+ asks for exactly 4 centres within the cutoff).
         label_min_neighbours: with ``label_neighbours = 0``: a molecule with fewer
             centres within ``label_cutoff`` is not crystal (0 = off); at most the
             crystal's own count (the trimers have 6 within 1.5).
@@ -140,6 +143,8 @@ class DataConfig:
         """The checks of ``label_neighbours``, ``label_min_neighbours``, ``label_target``."""
         k, tw = self.label_neighbours, self.molecule_labels == "ten_wolde"
         _check(k >= 0, "[data] label_neighbours must be >= 0 (0 = every centre within label_cutoff)")
+        if self.molecule_labels == "chill_plus":
+            self._validate_chill_plus()
         _check(
             not (tw and 0 < k < 8),
             f"[data] label_neighbours = {k}: ten Wolde needs 8 solid bonds, so 0 or >= 8",
@@ -152,11 +157,22 @@ class DataConfig:
         _check(self.label_target in LABEL_TARGETS, f"[data] label_target must be one of {LABEL_TARGETS}")
         _check(
             self.label_target == "any" or tw,
-            f'[data] label_target = "{self.label_target}" needs molecule_labels = "ten_wolde"',
+            f'[data] label_target = "{self.label_target}" needs molecule_labels = "ten_wolde" '
+            f'(molecule_labels = "{self.molecule_labels}" allows only label_target = "any")',
+        )
+
+    def _validate_chill_plus(self) -> None:
+        """CHILL+ labels: every centre within an explicit ``label_cutoff``, no count rules."""
+        why = 'molecule_labels = "chill_plus" judges every centre within label_cutoff (CHILL+ needs exactly 4)'
+        _check(self.label_neighbours == 0, f"[data] {why}: set label_neighbours = 0")
+        _check(self.label_min_neighbours == 0, f"[data] {why}: label_min_neighbours must be 0")
+        _check(
+            self.label_cutoff > 0,
+            f"[data] {why}: set label_cutoff to the first minimum of the centre-centre g(r) (3.5 for water in Å)",
         )
 
 
-MOLECULE_LABELS = ("frame", "ten_wolde", "local_p2")
+MOLECULE_LABELS = ("frame", "ten_wolde", "local_p2", "chill_plus")  # = ("frame", *analysis.labels.LABEL_CRITERIA)
 LABEL_TARGETS = ("any", "close_packed")  # = analysis.labels.LABEL_TARGETS
 _LAYERS = ("egnn", "mp", "attention")
 _POOLS = ("mean", "sum", "attention", "diffpool")

@@ -97,20 +97,21 @@ def assign_molecule_labels(
     target: str = "any",
 ) -> None:
     """Fill ``Frame.molecule_labels`` where absent from a local criterion on molecule
-    centres (``[data] molecule_labels``): ``"ten_wolde"`` (solid-bond count) or
+    centres (``[data] molecule_labels``): ``"ten_wolde"`` (solid-bond count),
     ``"local_p2"`` (mean P2 of the molecule axes with the neighbours' above
-    ``p2_threshold``), over the ``neighbours`` nearest centres (0: all within ``cutoff``,
-    then at least ``min_neighbours`` of them); ``target = "close_packed"`` keeps fcc/hcp-like
-    molecules only (:mod:`.analysis.labels`). ``"frame"`` leaves them to the frame label
+    ``p2_threshold``) or ``"chill_plus"`` (cubic or hexagonal ice by CHILL+), over the
+    ``neighbours`` nearest centres (0: all within ``cutoff``, then at least
+    ``min_neighbours`` of them); ``target = "close_packed"`` keeps fcc/hcp-like molecules
+    only (:mod:`.analysis.labels`). ``"frame"`` leaves them to the frame label
     (:func:`prepare_samples`). ``progress``: a progress bar for 50 frames or more."""
     if how == "frame":
         return
     from tqdm.auto import tqdm
 
-    from .analysis.labels import LabelConfig, molecule_labels
+    from .analysis.labels import LABEL_CRITERIA, LabelConfig, molecule_labels
 
-    if how not in ("ten_wolde", "local_p2"):
-        raise ConfigError(f"[data] molecule_labels = {how!r}: one of 'frame', 'ten_wolde', 'local_p2'")
+    if how not in LABEL_CRITERIA:
+        raise ConfigError(f"[data] molecule_labels = {how!r}: one of {('frame', *LABEL_CRITERIA)}")
     cfg = LabelConfig(how, cutoff, neighbours, min_neighbours, p2_threshold, target=target)
     try:
         cfg.validate()

@@ -1,6 +1,7 @@
 """Per-molecule crystal labels (latentcv.cv_models.analysis.labels, [data] label_* keys):
 over the 12 nearest neighbours they do not fire by chance in a melt, the minimum-count
-rule drops under-coordinated molecules, and "close_packed" names fcc/hcp, not bcc."""
+rule drops under-coordinated molecules, "close_packed" names fcc/hcp, not bcc, and
+"chill_plus" names ice (mW water, Å) crystal and a liquid not."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from latentcv.cv_models.analysis.cv_quality import lattice_frame
 from latentcv.cv_models.analysis.orientation import orientation_frame
 from latentcv.cv_models.analysis.tenwolde import TenWoldeConfig
 from latentcv.cv_models.analysis.tenwolde import molecule_labels as ten_wolde_labels
-from latentcv.cv_models.config import LABEL_TARGETS, ConfigError, DataConfig
+from latentcv.cv_models.config import LABEL_TARGETS, MOLECULE_LABELS, ConfigError, DataConfig
+from latentcv.cv_models.data.frames import Frame
 from latentcv.cv_models.synthetic import BCC_BASIS, lattice_positions, liquid_positions, molecular_frame
 
 NEAREST = L.LabelConfig("ten_wolde")  # the default: 12 nearest
@@ -127,6 +129,17 @@ def test_the_old_labels_stay_reachable(melt_like):
         (dict(label_min_neighbours=6), "set label_neighbours = 0 with it"),
         (dict(label_target="bcc"), "label_target must be one of"),
         (dict(molecule_labels="local_p2", label_target="close_packed"), 'needs molecule_labels = "ten_wolde"'),
+        (dict(molecule_labels="chill_plus", label_cutoff=3.5), "set label_neighbours = 0"),
+        (dict(molecule_labels="chill_plus", label_neighbours=0), "set label_cutoff"),
+        (
+            dict(molecule_labels="chill_plus", label_cutoff=3.5, label_neighbours=0, label_min_neighbours=4),
+            "label_min_neighbours must be 0",
+        ),
+        (
+            dict(molecule_labels="chill_plus", label_cutoff=3.5, label_neighbours=0, label_target="close_packed"),
+            'allows only label_target = "any"',
+        ),
+        (dict(molecule_labels="ice"), "molecule_labels must be one of .*chill_plus"),
     ],
 )
 def test_label_keys_are_validated(keys, message):
@@ -139,5 +152,42 @@ def test_label_keys_accept_the_documented_settings():
     DataConfig(
         synthetic={"n_cells": 2}, molecule_labels="local_p2", label_neighbours=0, label_min_neighbours=6
     ).validate()
+    DataConfig(synthetic={"n_cells": 2}, molecule_labels="chill_plus", label_cutoff=3.5, label_neighbours=0).validate()
     assert DataConfig().label_neighbours == L.LabelConfig().neighbours == 12
     assert LABEL_TARGETS == L.LABEL_TARGETS
+    assert MOLECULE_LABELS == ("frame", *L.LABEL_CRITERIA)
+
+
+CHILL_PLUS = L.LabelConfig("chill_plus", cutoff=3.5, neighbours=0)
+
+
+def water_like_gas(seed: int = 1):
+    """260 uniform random points in a 20 Å box (about water's number density)."""
+    rng = np.random.default_rng(seed)
+    n = 260
+    return Frame(rng.uniform(0, 20, (n, 3)), np.eye(3) * 20.0, np.arange(n), np.zeros(n, np.int64), length_unit="A")
+
+
+@pytest.mark.parametrize("lattice", ["ih", "ic"])
+def test_chill_plus_labels_ice_crystal_and_a_liquid_not(lattice):
+    """Perfect ice Ih / Ic of examples/mw (Å): every molecule crystal; a random
+    water-density gas: (almost) none; the same through the training's label step."""
+    from latentcv.cv_models.systems import lattice_frame_lammps
+    from latentcv.cv_models.training import assign_molecule_labels
+
+    ice, gas = lattice_frame_lammps("mw", 3, lattice=lattice), water_like_gas()
+    assert L.crystal_molecules(ice, CHILL_PLUS).all()
+    assert L.crystal_molecules(gas, CHILL_PLUS).mean() < 0.02
+    assert L.crystal_molecules(noisy(ice, 0.1), CHILL_PLUS).mean() > 0.9
+    # past the second shell (4.51 Å) a molecule has 16 neighbours, not CHILL+'s 4: the cutoff is used
+    assert not L.crystal_molecules(ice, replace(CHILL_PLUS, cutoff=4.8)).any()
+    assign_molecule_labels([ice, gas], "chill_plus", 3.5, neighbours=0, progress=False)
+    assert ice.molecule_labels.tolist() == [1] * ice.n_atoms and gas.molecule_labels.mean() < 0.02
+
+
+@pytest.mark.parametrize(
+    "keys", [dict(neighbours=12), dict(min_neighbours=4), dict(target="close_packed")], ids=lambda k: next(iter(k))
+)
+def test_chill_plus_label_config_rejects_count_rules(keys):
+    with pytest.raises(ValueError, match="chill_plus"):
+        replace(CHILL_PLUS, **keys).validate()

@@ -1,11 +1,14 @@
 """Per-molecule crystal labels (the crystal head's targets) that do not fire by chance.
 
-Two criteria on molecule centres, each over a neighbourhood of every molecule:
+Three criteria on molecule centres, each over a neighbourhood of every molecule:
 
 - ``"ten_wolde"``: the solid-bond criterion of :mod:`.tenwolde` (normalised q6 bond
   order above ``bond_threshold``, at least ``min_solid_bonds`` solid bonds);
 - ``"local_p2"``: the mean P2 of the molecule axis with its neighbours' axes above
-  ``p2_threshold`` (orientationally ordered crystals of linear molecules, :mod:`.orientation`).
+  ``p2_threshold`` (orientationally ordered crystals of linear molecules, :mod:`.orientation`);
+- ``"chill_plus"``: CHILL+ of :mod:`.ice` (water, tetrahedral crystals): crystal when
+  cubic or hexagonal ice, over every centre within ``cutoff`` (3.5 Å for water; CHILL+
+  needs exactly 4 there, so only the cutoff mode, ``neighbours = 0``, applies).
 
 The neighbourhood is either the ``neighbours`` nearest centres (every periodic image;
 the default, 12: the first shell of fcc/hcp packings) or, with ``neighbours = 0``, every
@@ -34,13 +37,14 @@ from math import pi
 
 import numpy as np
 
+from latentcv.cv_models.analysis.ice import IceConfig, chill_plus
 from latentcv.cv_models.analysis.orientation import molecule_axes
 from latentcv.cv_models.analysis.tenwolde import spherical_harmonics
 from latentcv.cv_models.data.frames import Frame
 from latentcv.cv_models.data.molecules import frame_centers
 from latentcv.cv_models.data.pbc import neighbour_pairs
 
-LABEL_CRITERIA = ("ten_wolde", "local_p2")
+LABEL_CRITERIA = ("ten_wolde", "local_p2", "chill_plus")
 LABEL_TARGETS = ("any", "close_packed")
 CLOSE_PACKED_NEIGHBOURS = 12
 
@@ -50,7 +54,8 @@ class LabelConfig:
     """How molecules are labelled crystal.
 
     Attributes:
-        criterion: "ten_wolde" or "local_p2".
+        criterion: "ten_wolde", "local_p2" or "chill_plus" (cubic or hexagonal ice by
+            CHILL+ over the centres within ``cutoff``; needs ``neighbours = 0``).
         cutoff: neighbour distance of the cutoff mode (``neighbours = 0``), molecule
             centres, the frame's length unit.
         neighbours: the number of nearest centres each molecule is judged over (12); 0:
@@ -84,6 +89,10 @@ class LabelConfig:
             raise ValueError("label neighbours and min_neighbours must be >= 0")
         if self.neighbours == 0 and not self.cutoff > 0:
             raise ValueError("labels over a cutoff (neighbours = 0) need a cutoff > 0")
+        if self.criterion == "chill_plus" and (self.neighbours or self.min_neighbours):
+            raise ValueError("chill_plus judges every centre within the cutoff: neighbours = 0, min_neighbours = 0")
+        if self.criterion == "chill_plus" and self.target != "any":
+            raise ValueError(f"label target {self.target!r} does not apply to chill_plus (ice is not close packed)")
 
 
 def nearest_neighbours(points: np.ndarray, cell: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -173,6 +182,8 @@ def crystal_molecules(frame: Frame, cfg: LabelConfig) -> np.ndarray:
     cfg.validate()
     points = frame_centers(frame) if frame.atoms_per_molecule > 1 else frame.positions
     n = len(points)
+    if cfg.criterion == "chill_plus":
+        return chill_plus(points, frame.cell, IceConfig(cutoff=cfg.cutoff)).ice
     i, j, d = neighbourhood(points, frame.cell, cfg)
     if cfg.criterion == "ten_wolde":
         crystal = ten_wolde_solid(n, i, j, d, cfg)

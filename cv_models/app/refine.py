@@ -134,7 +134,7 @@ def refine(cfg: RefineConfig, log=print) -> str:
     if base.data.molecule_labels == "frame":
         raise ValueError(
             f"{cfg.config}: refining needs per-molecule targets for the harvested (unlabeled) frames: "
-            'set [data] molecule_labels = "ten_wolde" (or "local_p2" for molecular crystals)'
+            'set [data] molecule_labels = "ten_wolde" (or "local_p2" for molecular crystals, "chill_plus" for ice)'
         )
     cutoff = base.data.label_cutoff or base.model.cutoff
     frames = list(load_frames(base))
