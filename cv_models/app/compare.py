@@ -10,7 +10,12 @@ and judge; ``examples/user/metad.lmp``) with identical MD and METAD settings (PA
   PLUMED ``CENTER`` virtual atoms, for molecules);
 - ``cluster``: PLUMED's analytic size of the largest cluster of solid-like atoms or
   molecule centres (``LOCAL_Q6`` → ``MORE_THAN`` → ``CONTACT_MATRIX`` → ``DFSCLUSTERING`` →
-  ``CLUSTER_PROPERTIES``), the local CV of the nucleation literature;
+  ``CLUSTER_PROPERTIES``), the local CV of the nucleation literature; on systems judged by
+  CHILL+ (mW water) the largest cluster of ice-like molecules (``LOCAL_Q3``, as ``ice``);
+- ``ice``: PLUMED's smooth count of ice-like molecules, CHILL+'s staggered bonds made
+  smooth: ``Q3`` → ``LOCAL_Q3`` (the sum over neighbours of the normalised q3 dot
+  products, −1 for each staggered bond of ice) → ``MORE_THAN`` on its negative → ``SUM``
+  (for tetrahedral crystals: mW ice);
 - ``energy``: PLUMED's ``ENERGY`` (the potential energy);
 
 over several velocity seeds, each CV with SIGMA = half its own spread in the unbiased
@@ -50,7 +55,7 @@ from latentcv.cv_models.units import LAMMPS_UNIT_STYLES
 from latentcv.export.bias_settings import opes_lines
 from latentcv.export.plumed_input import KB_KJ_PER_MOL_K
 
-CVS = ("latent", "q6", "cluster", "energy")
+CVS = ("latent", "q6", "cluster", "ice", "energy")
 
 
 @dataclass
@@ -64,7 +69,7 @@ class CompareConfig:
             "trimers", "mw"; with ``system_file``, its name (reports).
         system_file: the user's own system (:func:`~latentcv.cv_models.system_file.load_system_file`):
             their data file, force field, state point and judge; "" = the embedded ``system``.
-        cvs: CVs to compare (subset of ``latent``, ``q6``, ``energy``).
+        cvs: CVs to compare (subset of :data:`CVS`).
         seeds: velocity seeds (one run per CV and seed).
         cells: lattice cells per box edge of the melt (the system's molecules per cell × cells³;
             unused with ``system_file``: its data file's box).
@@ -89,6 +94,12 @@ class CompareConfig:
         cluster_solid_q6: (D_0, D_MAX) of the CUBIC switch on LOCAL_Q6 that makes a
             molecule solid-like for the ``cluster`` CV (0 below D_0, 1 above D_MAX): about
             6 of 12 neighbours with aligned q6, ten Wolde's criterion made smooth.
+        ice_q3: (D_0, D_MAX) of the CUBIC switch on −LOCAL_Q3 (about the number of
+            staggered bonds, q̂3·q̂3* = −1) that makes a molecule ice-like for the ``ice`` CV
+            and, on systems judged by CHILL+, the ``cluster`` CV (0 below D_0, 1 above
+            D_MAX): about 3 of 4 bonds staggered. −LOCAL_Q3 in mW (docs/results.md
+            section 7): perfect ice Ih 3.11, Ic 4, ice at 230 K median 2.98, the melt at
+            230 K median 1.5.
         kernel: PLUMED kernel library for all runs: "" = the bundled one, "optimised" =
             the -O3 build of ``make plumed-opt`` (the fair peer for PLUMED's own Q6), or a path.
         workers: LAMMPS processes at once (one per core).
@@ -118,6 +129,7 @@ class CompareConfig:
     dump_every: int = 500
     check_every: int = 5000
     cluster_solid_q6: tuple[float, float] = (5.0, 7.0)
+    ice_q3: tuple[float, float] = (2.4, 2.8)
     kernel: str = ""
     workers: int = 2
     out: str = "compare_out"
@@ -194,10 +206,11 @@ def cv_lines(cfg: CompareConfig, cv: str, natoms: int) -> tuple[list[str], str]:
         )
     if cv == "q6":
         lines, species, switch = _q6_lines(cfg, natoms)
-        lines.append(f"q6: Q6 SPECIES={species} SWITCH={{{switch}}} VMEAN")
-        return (lines, "q6.vmean")
+        return (lines + [_q6_action(species, switch)], "q6.vmean")
     if cv == "cluster":
         return (_largest_cluster_lines(cfg, natoms), "cluster.sum")
+    if cv == "ice":
+        return (_ice_like_lines(cfg, natoms) + ["ice: SUM ARG=icelike PERIODIC=NO"], "ice")
     if cv == "energy":
         return (["e: ENERGY"], "e")
     raise ValueError(cv)
@@ -217,33 +230,66 @@ def _q6_lines(cfg: CompareConfig, natoms: int) -> tuple[list[str], str, str]:
     return lines, species, f"CUBIC D_0={d0 * nm:g} D_MAX={cfg.q6_cutoff * nm:g}"
 
 
+def _q6_action(species: str, switch: str) -> str:
+    """PLUMED's Q6 vectors of ``species`` (and their mean, VMEAN): one line shared by the
+    ``q6`` and ``cluster`` CVs, so that a calibration input holding both defines it once."""
+    return f"q6: Q6 SPECIES={species} SWITCH={{{switch}}} VMEAN"
+
+
+def _ice_like_lines(cfg: CompareConfig, natoms: int) -> list[str]:
+    """PLUMED lines ending in ``icelike``, each molecule's ice-likeness in [0, 1]: LOCAL_Q3
+    (in PLUMED 2.11 the sum over neighbours j of σ(r_ij) Re q̂3(i)·q̂3(j)*, with q̂3 the
+    normalised q3 vector; −1 per staggered bond, so −4 in perfect ice Ic, −3.11 in Ih),
+    negated and through MORE_THAN with the CUBIC switch ``ice_q3`` (0 below its D_0, 1
+    above its D_MAX; PLUMED 2.11's CUBIC gives NaN below a negative D_0, hence the
+    negation): CHILL+'s "3 or 4 of 4 bonds staggered" (Nguyen & Molinero 2015) made smooth."""
+    lines, species, switch = _q6_lines(cfg, natoms)
+    low, high = cfg.ice_q3
+    return lines + [
+        f"q3: Q3 SPECIES={species} SWITCH={{{switch}}}",
+        f"lq3: LOCAL_Q3 SPECIES=q3 SWITCH={{{switch}}}",
+        "minus_lq3: CUSTOM ARG=lq3 FUNC=-x PERIODIC=NO",
+        f"icelike: MORE_THAN ARG=minus_lq3 SWITCH={{CUBIC D_0={low:g} D_MAX={high:g}}}",
+    ]
+
+
 def _largest_cluster_lines(cfg: CompareConfig, natoms: int) -> list[str]:
     """PLUMED's analytic largest-cluster CV (Tribello et al., JCTC 13, 1317 (2017)):
     solid-like = LOCAL_Q6 (the sum over neighbours of the normalised q6 dot products: ~10
     in a close-packed crystal, ~2.5 in the LJ melt) switched on between
-    ``cluster_solid_q6``; solid-like neighbours form a contact graph; the CV is the
-    solid-likeness summed over its largest connected component (DFSCLUSTERING).
-    Differentiable at fixed cluster membership; a molecule joining or leaving the
-    largest cluster makes it jump, as the literature's n_max does."""
+    ``cluster_solid_q6``, or on systems judged by CHILL+ ice-like (:func:`_ice_like_lines`);
+    solid-like neighbours form a contact graph; the CV is the solid-likeness summed over
+    its largest connected component (DFSCLUSTERING). Differentiable at fixed cluster
+    membership; a molecule joining or leaving the largest cluster makes it jump, as the
+    literature's n_max does."""
     lines, species, switch = _q6_lines(cfg, natoms)
-    low, high = cfg.cluster_solid_q6
+    if cfg.target.criterion == "chill_plus":
+        lines, solid = _ice_like_lines(cfg, natoms), "icelike"
+    else:
+        low, high = cfg.cluster_solid_q6
+        solid = "solid"
+        lines += [
+            _q6_action(species, switch),
+            f"lq6: LOCAL_Q6 SPECIES=q6 SWITCH={{{switch}}}",
+            f"solid: MORE_THAN ARG=lq6 SWITCH={{CUBIC D_0={low:g} D_MAX={high:g}}}",
+        ]
     return lines + [
-        f"q6: Q6 SPECIES={species} SWITCH={{{switch}}}",
-        f"lq6: LOCAL_Q6 SPECIES=q6 SWITCH={{{switch}}}",
-        f"solid: MORE_THAN ARG=lq6 SWITCH={{CUBIC D_0={low:g} D_MAX={high:g}}}",
         f"contact: CONTACT_MATRIX GROUP={species} SWITCH={{{switch}}}",
-        "both_solid: OUTER_PRODUCT ARG=solid,solid MASK=contact",
+        f"both_solid: OUTER_PRODUCT ARG={solid},{solid} MASK=contact",
         "solid_contact: CUSTOM ARG=contact,both_solid FUNC=x*y PERIODIC=NO",
         "clusters: DFSCLUSTERING ARG=solid_contact",
-        "cluster: CLUSTER_PROPERTIES ARG=solid CLUSTERS=clusters CLUSTER=1 SUM",
+        f"cluster: CLUSTER_PROPERTIES ARG={solid} CLUSTERS=clusters CLUSTER=1 SUM",
     ]
 
 
 def calibration_input(cfg: CompareConfig, natoms: int, colvar: Path) -> str:
+    """One PLUMED input printing every CV of ``cfg.cvs`` (lines the CVs share, e.g. the
+    Q6 or Q3 vectors and molecule centres, once: a label may be defined only once)."""
     lines, args = [], []
     for cv in cfg.cvs:
         body, arg = cv_lines(cfg, cv, natoms)
-        lines += body
+        seen = set(lines)
+        lines += [line for line in body if line not in seen]
         args.append(arg)
     lines.append(f"PRINT ARG={','.join(args)} STRIDE=50 FILE={colvar}")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,9 @@ from pathlib import Path
 from latentcv.cv_models.systems import METAD_DEFAULTS
 from latentcv.cv_models.atomic_write import write_atomically
 
+# compare's CVs (latentcv.cv_models.app.compare.CVS, not imported here: the parser stays light)
+COMPARE_CVS = ("latent", "q6", "cluster", "ice", "energy")
+
 
 def _add_metad_options(p: argparse.ArgumentParser, stride_alias: bool = False) -> None:
     """--pace, --biasfactor and --bias-stride, defaulting to latentcv's METAD_DEFAULTS
@@ -202,8 +205,9 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "--cvs",
         nargs="+",
         default=["latent", "q6", "energy"],
-        choices=["latent", "q6", "cluster", "energy"],
-        help="CVs biased in turn (default latent q6 energy); cluster = PLUMED's analytic largest solid cluster",
+        choices=COMPARE_CVS,
+        help="CVs biased in turn (default latent q6 energy); cluster = PLUMED's analytic largest solid "
+        "(on mW: ice-like) cluster; ice = PLUMED's smooth count of ice-like molecules (LOCAL_Q3)",
     )
     p.add_argument("--seeds", type=int, default=5, help="velocity seeds per CV (default 5)")
     p.add_argument("--cells", type=int, default=4, help="lattice cells per edge (default 4: 256 LJ atoms)")
@@ -302,9 +306,7 @@ def _add_fes(sub: argparse._SubParsersAction) -> None:
         "fes", help="free energy along the nucleus size, n*, ΔG*, CNT fit and rate from compare's biased runs"
     )
     p.add_argument("folder", help="a `latentcv compare` output folder (its runs/<cv>-seed<k>)")
-    p.add_argument(
-        "--cv", default="latent", choices=["latent", "q6", "cluster", "energy"], help="whose runs (default latent)"
-    )
+    p.add_argument("--cv", default="latent", choices=COMPARE_CVS, help="whose runs (default latent)")
     p.add_argument("--method", default="metad", choices=["metad", "opes"], help="which runs (default metad)")
     p.add_argument(
         "--bin-width", type=float, default=0.0, help="nucleus-size bin in molecules (default: largest n / 80)"
