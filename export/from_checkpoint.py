@@ -101,6 +101,8 @@ def export_checkpoint(
         length_unit, unit_length: deploy a model trained in reduced (lj) units for a
             physical length unit ("A" or "nm"), where the reduced unit σ is ``unit_length``
             of it (e.g. "A", 3.405 for argon): the model divides positions and cell by σ.
+            ``length_unit`` alone: the unit the training frames are already in (checked;
+            a model trained on Å frames is exported in Å with or without it).
         species_masses: mass of each species index in the engine's mass unit (amu; reduced
             for lj): LATENT_CV then checks every atom's mass against the species pattern.
         nucleus: (fraction, width) of ``n_nucleus`` instead of the checkpoint's
@@ -163,8 +165,9 @@ def _check_species_masses(encoder, species_masses: Optional[Sequence[float]]) ->
 
 
 def _length_scale(length_unit: Optional[str], unit_length: Optional[float]) -> float:
-    """σ in the deployed physical unit (1 when the model keeps its training unit)."""
-    if length_unit is None and unit_length is None:
+    """σ in the deployed physical unit (1 when the model keeps its training unit: no
+    option, or ``--length-unit`` alone, which must then be the frames' unit)."""
+    if unit_length is None and (length_unit is None or length_unit in PHYSICAL_MODEL_LENGTH_UNITS):
         return 1.0
     if length_unit not in PHYSICAL_MODEL_LENGTH_UNITS or not (unit_length or 0) > 0:
         raise ValueError(
@@ -215,6 +218,15 @@ def _deployed_check_frames(
     if len(units) != 1:
         raise ValueError(f"the frames mix length units {units}; a model has one length unit")
     unit, held_out = units[0], frames.held_out
+    if scale == 1.0 and length_unit not in (None, unit):
+        raise ValueError(
+            f"--length-unit {length_unit}: the training frames are in {unit}; "
+            + (
+                f"add --unit-length (the reduced unit sigma in {length_unit}) to deploy this lj model in {length_unit}"
+                if unit == "lj"
+                else f"a model trained in {unit} is exported in {unit} (PLUMED converts any engine's unit)"
+            )
+        )
     if scale != 1.0:
         if unit != "lj":
             raise ValueError(

@@ -8,6 +8,8 @@ configuration in both unit systems through fix plumed → LATENT_CV.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,26 @@ def test_the_unit_table_agrees_with_lammps_constants(units):
     assert constant["mvv2e"] * s.kj_per_mol == pytest.approx(s.amu * s.nm**2 / s.ps**2, rel=rel)
     assert constant["qqr2e"] * s.kj_per_mol == pytest.approx(138.935458 * s.e**2 / s.nm, rel=rel)
     assert constant["qelectron"] * s.e == pytest.approx(1.0, rel=rel)
+
+
+def test_length_unit_alone_names_the_frames_own_unit():
+    """`latentcv export --length-unit A` of a model trained on Å frames (mW) keeps Å (scale 1);
+    a unit other than the frames' is refused with what to do."""
+    from latentcv.cv_models.synthetic import molecular_frame
+    from latentcv.export.from_checkpoint import ExportFrames, _deployed_check_frames, _length_scale
+
+    rng = np.random.default_rng(0)
+    frame = molecular_frame(fcc_positions(2, 4.0)[0], np.eye(3) * 8.0, 1, rng)
+    angstrom = dataclasses.replace(frame, length_unit="A")
+    frames = ExportFrames([angstrom], [angstrom], [angstrom], "given frames")
+    assert _length_scale("A", None) == 1.0 and _length_scale(None, None) == 1.0
+    unit, check = _deployed_check_frames(frames, 1, 1.0, "A", 6, log=lambda _: None)
+    assert unit == "A" and check[0].positions is angstrom.positions
+    with pytest.raises(ValueError, match="trained in A is exported in A"):
+        _deployed_check_frames(frames, 1, 1.0, "nm", 6, log=lambda _: None)
+    reduced = ExportFrames([frame], [frame], [frame], "given frames")
+    assert frame.length_unit == "lj"
+    with pytest.raises(ValueError, match="add --unit-length"):
+        _deployed_check_frames(reduced, 1, 1.0, "A", 6, log=lambda _: None)
+    with pytest.raises(ValueError, match="go together"):
+        _length_scale(None, 3.4)

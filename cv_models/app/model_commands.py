@@ -48,7 +48,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--length-unit",
         default=None,
         choices=list(PHYSICAL_MODEL_LENGTH_UNITS),
-        help="deploy a model trained in reduced (lj) units for this physical length unit ...",
+        help="deploy a model trained in reduced (lj) units for this physical length unit ... "
+        "(alone: the physical unit the training frames are in, checked; the model keeps it)",
     )
     p.add_argument(
         "--unit-length",
