@@ -111,7 +111,7 @@ def ice_config():
 
 def test_ice_and_cluster_values_match_numpy_reference(tmp_path, frames, ice_config):
     """compare's calibration input (q6, cluster and ice in one PLUMED input, shared lines
-    once): ice reads ~all 216 molecules in Ih and Ic, few in the melt, the core and a few
+    once): ice reads ~all 512 molecules in Ih and Ic, few in the melt, the core and a few
     in the core-in-melt; the cluster the whole ice, the core; both equal the reference."""
     from latentcv.cv_models.app.compare import calibration_input
 
