@@ -3,8 +3,10 @@ metadynamics on one output of an exported latentcv model.
 
 Every line carries a comment saying what it does and what to change. SIGMA comes from
 the model's ``sigma_hint`` metadata (half the spread of the output in the melt, written
-by ``latentcv export``); HEIGHT defaults to 1 kT in PLUMED's energy unit (kJ/mol for
-models in nm/Å, natural units — kT = T — for reduced ``lj`` models).
+by ``latentcv export``) times ``2 × METAD_DEFAULTS.sigma_melt_stds``: SIGMA = 4 melt
+standard deviations; HEIGHT defaults to ``METAD_DEFAULTS.height_kt`` = 2 kT in PLUMED's
+energy unit (kJ/mol for models in nm/Å, natural units — kT = T — for reduced ``lj``
+models). Both are measured defaults (:class:`~latentcv.cv_models.systems.MetadDefaults`).
 
 A hint below 1/50 of the output's melt → crystal distance (:func:`cv_span`, from the
 model's centroids) is degenerate: the file then carries a ``# REVIEW SIGMA:`` line and a
@@ -57,8 +59,9 @@ class PlumedInputOptions:
             molecule by molecule.
         cv: the output biased by METAD (a name of the model's ``output_names``).
         temp: temperature: K for nm/Å models, reduced (k_B = 1) for ``lj`` models.
-        height: hill height in PLUMED's energy unit; None = 1 kT.
-        sigma: hill width in the CV's unit; None = the model's ``sigma_hint``.
+        height: hill height in PLUMED's energy unit; None = ``METAD_DEFAULTS.height_kt`` kT.
+        sigma: hill width in the CV's unit; None = ``METAD_DEFAULTS.sigma_melt_stds`` melt
+            standard deviations from the model's ``sigma_hint`` (half a std).
         pace, biasfactor: METAD PACE (steps between hills) and BIASFACTOR.
         bias_stride: METAD STRIDE (multiple time stepping: the CV and its forces every
             ``bias_stride`` steps, scaled by it; 1 = every step); PACE and the PRINT stride
@@ -157,13 +160,13 @@ def cv_span(meta: Dict[str, str], name: str, n_molecules: Optional[int] = None) 
 
 
 def sigma_review(sigma: float, span: Optional[float], cv: str) -> Optional[List[str]]:
-    """The ``# REVIEW SIGMA:`` comment lines when the sigma hint of ``cv`` is below
+    """The ``# REVIEW SIGMA:`` comment lines when the default SIGMA of ``cv`` (from its hint) is below
     ``SIGMA_REVIEW_FRACTION`` of its melt → crystal distance ``span``; None when it is not."""
     if cv in ("n_crystal", "n_nucleus"):
         if sigma >= 0.5:
             return None
         return [
-            f"# REVIEW SIGMA: the sigma_hint {sigma:.3g} of cv.{cv} is below half a molecule:",
+            f"# REVIEW SIGMA: the default SIGMA {sigma:.3g} of cv.{cv} is below half a molecule:",
             "#   the count barely moves over the melt frames of the training data.",
             "#   CHANGE: raise SIGMA (--sigma, at least 0.5), or retrain with interface / partially crystalline "
             'frames ([data] molecule_labels = "ten_wolde").',
@@ -173,7 +176,7 @@ def sigma_review(sigma: float, span: Optional[float], cv: str) -> Optional[List[
     floor = SIGMA_REVIEW_FRACTION * span
     ratio = span / sigma if sigma > 0 else math.inf
     return [
-        f"# REVIEW SIGMA: the sigma_hint {sigma:.3g} of cv.{cv} is 1/{ratio:.0f} of its melt->crystal distance "
+        f"# REVIEW SIGMA: the default SIGMA {sigma:.3g} of cv.{cv} is 1/{ratio:.0f} of its melt->crystal distance "
         f"{span:.4g} (below 1/{1 / SIGMA_REVIEW_FRACTION:g}):",
         "#   the output barely moves over the melt frames of the training data, so hills this narrow would take very "
         "many strides to fill the melt basin.",
@@ -200,7 +203,7 @@ def _check_options(o: PlumedInputOptions, names: List[str], apm: int) -> Optiona
     if o.temp is None:
         raise ValueError(
             "pass --temp T, the simulation temperature (K; reduced units for lj models): "
-            "METAD needs it for the well-tempered bias and HEIGHT defaults to 1 kT"
+            f"METAD needs it for the well-tempered bias and HEIGHT defaults to {METAD_DEFAULTS.height_kt:g} kT"
         )
     _check_number("--temp", o.temp, 0.0, strict=True)
     for option, value in (("--height", o.height), ("--sigma", o.sigma)):
@@ -242,18 +245,23 @@ def _check_options(o: PlumedInputOptions, names: List[str], apm: int) -> Optiona
 def _sigma(
     meta: Dict[str, str], o: PlumedInputOptions, names: List[str], molecules: Optional[int]
 ) -> Tuple[float, str]:
-    """SIGMA of the biased output and where it comes from: ``--sigma``, else the model's
-    sigma_hint, scaled by sqrt(molecules / hint molecules) for an extensive count."""
+    """SIGMA of the biased output and where it comes from: ``--sigma``, else
+    ``METAD_DEFAULTS.sigma_melt_stds`` melt stds from the model's sigma_hint (half a std),
+    scaled by sqrt(molecules / hint molecules) for an extensive count."""
     if o.sigma is not None:
         return o.sigma, "given with --sigma"
-    source = "the model's sigma_hint (half the std of this output over the melt frames of the training data)"
+    stds = METAD_DEFAULTS.sigma_melt_stds
+    source = (
+        f"{stds:g} x the std of this output over the melt frames of the training data "
+        "(the model's sigma_hint is half of it)"
+    )
     hints = parse_floats(meta.get("sigma_hint", ""))
     if len(hints) != len(names):
         raise ValueError(
             "the model has no sigma_hint metadata (it was not written by `latentcv export`); "
             "pass --sigma S, about half the spread of the CV in the liquid"
         )
-    sigma = hints[names.index(o.cv)]
+    sigma = 2.0 * stds * hints[names.index(o.cv)]
     extensive = parse_names(meta.get("extensive_outputs", ""))
     hint_molecules = float(meta.get("sigma_hint_molecules", "0") or 0)
     if o.cv in extensive and molecules is not None and hint_molecules > 0:
@@ -320,8 +328,9 @@ def _bias_lines(
         f"# Well-tempered metadynamics on cv.{o.cv}.",
         *(review or []),
         f"#   SIGMA={sigma:.6g}: hill width in the CV's unit, from {sigma_src}.",
-        f"#   HEIGHT={height:.6g}: hill height in {energy}; {'1 kT' if o.height is None else 'given with --height'} "
-        f"at T={o.temp:g} (1-4 kT is usual; CHANGE to taste).",
+        f"#   HEIGHT={height:.6g}: hill height in {energy}; "
+        f"{f'{METAD_DEFAULTS.height_kt:g} kT' if o.height is None else 'given with --height'} "
+        f"at T={o.temp:g} (1-4 kT is usual; 2 kT and SIGMA of 4 melt stds measured in docs/results.md).",
         f"#   PACE={o.pace}: steps between hills. BIASFACTOR={o.biasfactor:g}: well-tempered gamma (30-50 is usual for nucleation).",
         *_stride_lines(o.bias_stride),
         *estimate,
@@ -363,7 +372,7 @@ def plumed_input(
     n = _check_options(o, names, apm)
     natural = unit == "lj"
     kt = o.temp if natural else KB_KJ_PER_MOL_K * o.temp
-    height = kt if o.height is None else o.height
+    height = METAD_DEFAULTS.height_kt * kt if o.height is None else o.height
     sigma, sigma_src = _sigma(meta, o, names, None if n is None else n // apm)
     span = cv_span(meta, o.cv, None if n is None else n // apm)
     review = None

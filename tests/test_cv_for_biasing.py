@@ -14,6 +14,7 @@ from latentcv.cv_models.data.dataset import Dataset
 from latentcv.cv_models.data.frames import CRYSTAL, MELT, UNLABELED, Frame
 from latentcv.cv_models.graphs import neighbor_list
 from latentcv.cv_models.layers import AngularMoments
+from latentcv.cv_models.systems import METAD_DEFAULTS
 
 
 def half_crystal_frame(seed: int = 0) -> Frame:
@@ -148,9 +149,9 @@ def test_plumed_input_scales_the_sigma_of_an_extensive_count(tmp_path):
         text = plumed_input(model, PlumedInputOptions(atoms=atoms, cv="n_crystal", temp=0.58))
         return float(re.search(r"METAD ARG=cv.n_crystal SIGMA=(\S+)", text).group(1))
 
-    meta_molecules = 100.0
-    assert sigma("1-100") == pytest.approx(2.0 * np.sqrt(100 / meta_molecules))
-    assert sigma("1-400") == pytest.approx(2.0 * np.sqrt(400 / meta_molecules))
+    meta_molecules, stds = 100.0, 2 * METAD_DEFAULTS.sigma_melt_stds  # the hint 2.0 is half a melt std
+    assert sigma("1-100") == pytest.approx(stds * 2.0 * np.sqrt(100 / meta_molecules))
+    assert sigma("1-400") == pytest.approx(stds * 2.0 * np.sqrt(400 / meta_molecules))
 
 
 def test_compare_writes_a_table_from_real_runs(tmp_path):
@@ -171,7 +172,8 @@ def test_compare_writes_a_table_from_real_runs(tmp_path):
         out=str(tmp_path / "cmp"),
     )
     text = metad_input(cfg.validate(), "energy", 108, 3.0, tmp_path)
-    assert "e: ENERGY" in text and "METAD ARG=e SIGMA=3 HEIGHT=0.58 PACE=200 BIASFACTOR=30" in text
+    height = f"HEIGHT={METAD_DEFAULTS.height_kt * 0.58:.6g}"
+    assert "e: ENERGY" in text and f"METAD ARG=e SIGMA=3 {height} PACE=200 BIASFACTOR=30" in text
     table = compare(cfg, log=lambda *_: None)
     assert "| energy |" in table and "0/2" in table  # 1000 steps are far too few to crystallise
     runs = (tmp_path / "cmp" / "runs.json").read_text()

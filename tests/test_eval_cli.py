@@ -158,7 +158,7 @@ def test_plumed_input_cli(dimer, tmp_path, capsys):
         f"ATOMS=1-{n}" in text
         and "ARG=cv.proj" in text
         and f"PACE={METAD_DEFAULTS.pace}" in text
-        and "HEIGHT=1.15" in text
+        and f"HEIGHT={METAD_DEFAULTS.height_kt * 1.15:.6g}" in text
     )
     # multiple time stepping by default: METAD's STRIDE, explained in the file
     metad = next(line for line in text.splitlines() if line.startswith("metad:"))
@@ -202,7 +202,8 @@ def test_plumed_input_flags_a_degenerate_sigma_hint(tmp_path, capsys):
 
     # centroids: crystal (1, 0.5), melt (0, 0); distances z0 1, z1 0.5, proj 1, dcrys 0.99; n_crystal needs
     # at least half a molecule (an extensive count: a fixed fraction of M would flag every large box)
-    bad = save_model_with_hints(tmp_path / "bad.pt", sigma_hint=[0.05, 0.001, 2e-4, 0.05, 0.1, 0.5])
+    # (the default SIGMA is 2 x METAD_DEFAULTS.sigma_melt_stds = 8 x the hint)
+    bad = save_model_with_hints(tmp_path / "bad.pt", sigma_hint=[0.05, 0.001, 2e-4, 0.05, 0.05, 0.5])
     good = save_model_with_hints(tmp_path / "good.pt", sigma_hint=[0.05, 0.02, 0.03, 0.05, 1.0, 1.0])
     base = ["--natoms", "32", "--temp", "0.6"]
     for cv, model, flagged in (
@@ -222,8 +223,8 @@ def test_plumed_input_flags_a_degenerate_sigma_hint(tmp_path, capsys):
     assert cli.main(["plumed-input", str(bad), "--cv", "proj", "--out", str(tmp_path / "p.dat")] + base) == 0
     text = (tmp_path / "p.dat").read_text()
     review = [line for line in text.splitlines() if line.startswith("# REVIEW SIGMA:")]
-    assert len(review) == 1 and "0.0002 of cv.proj is 1/5000 of its melt->crystal distance 1 " in review[0]
-    assert "--sigma, at least 0.02" in text and "interface" in text and "SIGMA=0.0002 " in text
+    assert len(review) == 1 and "SIGMA 0.0016 of cv.proj is 1/625 of its melt->crystal distance 1 " in review[0]
+    assert "--sigma, at least 0.02" in text and "interface" in text and "SIGMA=0.0016 " in text
     assert "--sigma" in capsys.readouterr().err
     # the user's own --sigma is not second-guessed
     assert (

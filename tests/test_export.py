@@ -262,7 +262,8 @@ def test_plumed_input_runs_in_plumed_driver(runs, tmp_path, system):
     )
     assert "UNITS NATURAL" in text and "BIASFACTOR=30" in text and "LOAD FILE=" in text
     sigma = float(dict(native.Model(str(model), warmup=False).metadata)["sigma_hint"].split(",")[2])
-    assert f"SIGMA={sigma:.6g}" in text and "HEIGHT=0.58" in text
+    sigma *= 2 * METAD_DEFAULTS.sigma_melt_stds  # the hint is half a melt std
+    assert f"SIGMA={sigma:.6g}" in text and f"HEIGHT={METAD_DEFAULTS.height_kt * 0.58:.6g}" in text
     lines = text.splitlines()
     actions = [k for k, line in enumerate(lines) if line.strip() and not line.startswith("#")]
     assert len(actions) >= 4  # UNITS, LOAD, LATENT_CV, METAD, PRINT

@@ -13,6 +13,7 @@ import pytest
 from latentcv.cv_models.app.metad_run import MetadRunConfig, run_metadynamics
 from latentcv.cv_models.data import read_lammps_dump
 from latentcv.cv_models.data.plumed_table import read_plumed_table
+from latentcv.cv_models.systems import METAD_DEFAULTS
 from latentcv.cv_models.synthetic import fcc_positions, liquid_positions
 from latentcv.cv_models.system_file import load_system_file, metad_system
 from latentcv.export.plumed_input import KB_KJ_PER_MOL_K
@@ -140,7 +141,7 @@ def test_compare_runs_on_a_user_system(tmp_path):
     assert "freud ten Wolde solid fraction" in table
     assert '"steps_run": 500' in (out / "runs.json").read_text()
     plumed = (out / "runs" / "energy-seed1" / "plumed.dat").read_text()
-    assert f"HEIGHT={KB_KJ_PER_MOL_K * TEMP:.6g} " in plumed and f"TEMP={TEMP:g} " in plumed
+    assert f"HEIGHT={METAD_DEFAULTS.height_kt * KB_KJ_PER_MOL_K * TEMP:.6g} " in plumed and f"TEMP={TEMP:g} " in plumed
     assert "e: ENERGY" in (out / "calibration" / "plumed.dat").read_text()  # only the CVs compared
     q6 = CompareConfig(system_file=str(system), cvs=("q6",)).validate()
     assert f"SWITCH={{CUBIC D_0={0.08 * CUTOFF:g} D_MAX={0.1 * CUTOFF:g}}}" in cv_lines(q6, "q6", 108)[0][-1]
@@ -182,18 +183,19 @@ def test_refine_runs_on_a_user_system(tmp_path):
     assert "argon: 108 molecules (108 atoms)" in report and "| 1 | 2 |" in report  # frames of steps 0 and 500
     assert "Judge: freud ten Wolde solid fraction." in report  # the system file's judge scores the frames
     run = out / "round1" / "metad-seed1001"
-    assert f"HEIGHT={KB_KJ_PER_MOL_K * TEMP:.6g} " in (run / "plumed.dat").read_text()
+    assert f"HEIGHT={METAD_DEFAULTS.height_kt * KB_KJ_PER_MOL_K * TEMP:.6g} " in (run / "plumed.dat").read_text()
     assert read_lammps_dump(run / "traj.dump", units="real")[0].length_unit == "A"
     assert (out / "round1" / "train" / "checkpoint.pt").exists()
 
 
 def test_compare_plumed_lines_in_kj_per_mol_and_nm_outside_units_lj(tmp_path):
     """PLUMED works in kJ/mol and nm under `units real` (fix plumed): mW water's HEIGHT is
-    1 kT = k_B x 230 K in kJ/mol and its Q6 switch 0.8 x 3.5 A .. 3.5 A in nm; LJ stays natural."""
+    METAD_DEFAULTS.height_kt kT, with k_B x 230 K in kJ/mol, and its Q6 switch 0.8 x 3.5 A .. 3.5 A in nm; LJ stays natural."""
     from latentcv.cv_models.app.compare import CompareConfig, cv_lines, metad_input
 
     mw = CompareConfig(system="mw", cells=2, cvs=("q6", "energy")).validate()
-    assert f"HEIGHT={KB_KJ_PER_MOL_K * 230:.6g} " in metad_input(mw, "energy", mw.n_atoms, 1.0, tmp_path)
+    height = METAD_DEFAULTS.height_kt * KB_KJ_PER_MOL_K * 230
+    assert f"HEIGHT={height:.6g} " in metad_input(mw, "energy", mw.n_atoms, 1.0, tmp_path)
     assert cv_lines(mw, "q6", mw.n_atoms)[0][-1] == "q6: Q6 SPECIES=1-64 SWITCH={CUBIC D_0=0.28 D_MAX=0.35} VMEAN"
     lj = CompareConfig(cells=2, cvs=("q6",)).validate()
     assert cv_lines(lj, "q6", lj.n_atoms)[0][-1] == "q6: Q6 SPECIES=1-32 SWITCH={CUBIC D_0=1.2 D_MAX=1.5} VMEAN"

@@ -18,9 +18,10 @@ and judge; ``examples/user/metad.lmp``) with identical MD and METAD settings (PA
   (for tetrahedral crystals: mW ice);
 - ``energy``: PLUMED's ``ENERGY`` (the potential energy);
 
-over several velocity seeds, each CV with SIGMA = half its own spread in the unbiased
-melt (measured first, in one calibration run). Crystallisation is judged independently of
-every CV: the solid fraction (freud's ten Wolde on atoms / centres; for the orientationally
+over several velocity seeds, each CV with SIGMA = ``METAD_DEFAULTS.sigma_melt_stds`` (4) of
+its own standard deviations in the unbiased melt (measured first, in one calibration run)
+and HEIGHT ``METAD_DEFAULTS.height_kt`` (2 kT): the same hills for every CV.
+Crystallisation is judged independently of every CV: the solid fraction (freud's ten Wolde on atoms / centres; for the orientationally
 ordered trimers the share of molecules with local P2 > 0.5, since ten Wolde on their
 centres reads 0 % in the crystal) above 0.8 held for 5 000 steps; OVITO's polyhedral
 template matching, when installed, says which structure formed. A run stops once it has
@@ -121,7 +122,7 @@ class CompareConfig:
     stride: int = METAD_DEFAULTS.bias_stride
     method: str = "metad"
     barrier_kt: float = METAD_DEFAULTS.barrier_kt
-    sigma_scale: float = 0.5
+    sigma_scale: float = METAD_DEFAULTS.sigma_melt_stds
     calibration_steps: int = 5000
     q6_cutoff: float = 0.0
     crystal_threshold: float = 0.8

@@ -50,7 +50,7 @@ class DemoConfig:
         md_steps: metadynamics steps; melt_steps/equil_steps: preparation of the melt;
             dump_every_md: frames kept for the analysis.
         cv: the model output biased (default ``n_crystal``, the learned count of
-            crystalline molecules); pace, height (ε; None = 1 kT), biasfactor: METAD.
+            crystalline molecules); pace, height (ε; None = ``METAD_DEFAULTS.height_kt`` kT), biasfactor: METAD.
         seed: LAMMPS velocity seed of the metadynamics run.
         control: also run the same melt without bias (does it crystallise by itself?).
         epochs: override the training epochs of ``examples/lj/train.toml``.

@@ -48,8 +48,13 @@ def _add_plumed_input(sub: argparse._SubParsersAction) -> None:
         help="output to bias (default: n_crystal, the learned count of crystalline molecules)",
     )
     p.add_argument("--temp", type=float, default=None, help="temperature (K; reduced for lj models)")
-    p.add_argument("--height", type=float, default=None, help="hill height (default: 1 kT)")
-    p.add_argument("--sigma", type=float, default=None, help="hill width (default: the model's sigma_hint)")
+    p.add_argument("--height", type=float, default=None, help=f"hill height (default: {METAD_DEFAULTS.height_kt:g} kT)")
+    p.add_argument(
+        "--sigma",
+        type=float,
+        default=None,
+        help=f"hill width (default: {METAD_DEFAULTS.sigma_melt_stds:g} x the output's melt std, from the model's sigma_hint)",
+    )
     _add_metad_options(p)
     p.add_argument(
         "--print-stride",
@@ -228,8 +233,8 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--sigma-scale",
         type=float,
-        default=0.5,
-        help="SIGMA = this x each CV's std in an unbiased melt run (default 0.5)",
+        default=METAD_DEFAULTS.sigma_melt_stds,
+        help=f"SIGMA = this x each CV's std in an unbiased melt run (default {METAD_DEFAULTS.sigma_melt_stds:g})",
     )
     _add_method_options(p)
     p.add_argument("--workers", type=int, default=2, help="LAMMPS processes at once (default 2)")
