@@ -231,10 +231,10 @@ def _q6_lines(cfg: CompareConfig, natoms: int) -> tuple[list[str], str, str]:
     return lines, species, f"CUBIC D_0={d0 * nm:g} D_MAX={cfg.q6_cutoff * nm:g}"
 
 
-def _q6_action(species: str, switch: str) -> str:
-    """PLUMED's Q6 vectors of ``species`` (and their mean, VMEAN): one line shared by the
-    ``q6`` and ``cluster`` CVs, so that a calibration input holding both defines it once."""
-    return f"q6: Q6 SPECIES={species} SWITCH={{{switch}}} VMEAN"
+def _q6_action(species: str, switch: str, vmean: bool = True) -> str:
+    """PLUMED's Q6 vectors of ``species`` (and, ``vmean``, their mean: the ``q6`` CV): the
+    line the ``q6`` and ``cluster`` CVs share (:func:`calibration_input` keeps one)."""
+    return f"q6: Q6 SPECIES={species} SWITCH={{{switch}}}" + (" VMEAN" if vmean else "")
 
 
 def _ice_like_lines(cfg: CompareConfig, natoms: int) -> list[str]:
@@ -270,7 +270,7 @@ def _largest_cluster_lines(cfg: CompareConfig, natoms: int) -> list[str]:
         low, high = cfg.cluster_solid_q6
         solid = "solid"
         lines += [
-            _q6_action(species, switch),
+            _q6_action(species, switch, vmean=False),  # as written by runs that resume
             f"lq6: LOCAL_Q6 SPECIES=q6 SWITCH={{{switch}}}",
             f"solid: MORE_THAN ARG=lq6 SWITCH={{CUBIC D_0={low:g} D_MAX={high:g}}}",
         ]
@@ -289,11 +289,26 @@ def calibration_input(cfg: CompareConfig, natoms: int, colvar: Path) -> str:
     lines, args = [], []
     for cv in cfg.cvs:
         body, arg = cv_lines(cfg, cv, natoms)
-        seen = set(lines)
-        lines += [line for line in body if line not in seen]
+        lines = _one_definition_per_label(lines, body)
         args.append(arg)
     lines.append(f"PRINT ARG={','.join(args)} STRIDE=50 FILE={colvar}")
     return "\n".join(lines) + "\n"
+
+
+def _one_definition_per_label(lines: list[str], more: list[str]) -> list[str]:
+    """``lines`` followed by those of ``more`` whose label is new; a line that repeats a
+    label with more keywords (the Q6 line with VMEAN) replaces the shorter one."""
+    out = list(lines)
+    for line in more:
+        if line in out:
+            continue
+        label = line.split(":", 1)[0] if ":" in line.split(" ", 1)[0] else None
+        same = [k for k, old in enumerate(out) if label and old.split(":", 1)[0] == label]
+        if not same:
+            out.append(line)
+        elif line.startswith(out[same[0]]):
+            out[same[0]] = line
+    return out
 
 
 def metad_input(cfg: CompareConfig, cv: str, natoms: int, sigma: float, md: Path) -> str:
