@@ -1,12 +1,17 @@
-"""Run docs/tutorial.md as written (benchmark, not a test: ~5 minutes on one core).
+"""Run a tutorial page as written (benchmark, not a test: minutes on one core).
 
 Extracts the page's fenced blocks in order: ``toml`` blocks whose first line is
 ``# file: PATH`` are written to PATH; ``bash`` blocks are run, all in one bash session
 (``set -euo pipefail``) from the checkout's root, so ``cd`` and ``source`` carry over.
 
-    .venv/bin/python benchmarks/tutorial.py [--clean]
+    .venv/bin/python benchmarks/tutorial.py [PAGE] [--clean]
+    .venv/bin/python benchmarks/tutorial.py                          # docs/tutorial.md (trimers)
+    .venv/bin/python benchmarks/tutorial.py docs/tutorial-ice.md     # mW ice
 
-Exit status 0 when every command of the tutorial ran; prints the commands as they run.
+Each page writes into its own folder, named after it (docs/tutorial.md: tutorial_out,
+docs/tutorial-ice.md: tutorial_ice_out); ``--clean`` deletes that folder first. Exit
+status 0 when every command of the page ran; prints the commands as they run, and the
+wall time at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,14 +43,28 @@ def script(page: Path) -> str:
     return "\n".join(parts) + "\n"
 
 
+def output_dir(page: Path) -> Path:
+    """The folder a page writes into: its name with - as _, plus _out (tutorial-ice.md: tutorial_ice_out)."""
+    return ROOT / (page.stem.replace("-", "_") + "_out")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--page", default=str(ROOT / "docs" / "tutorial.md"))
-    p.add_argument("--clean", action="store_true", help="delete tutorial_out first")
+    p.add_argument("page", nargs="?", default=str(ROOT / "docs" / "tutorial.md"), help="the page (docs/tutorial.md)")
+    p.add_argument("--clean", action="store_true", help="delete the page's output folder first")
     a = p.parse_args()
+    page = Path(a.page).resolve()
+    if not page.is_file():
+        p.error(f"{a.page}: no such page")
+    out = output_dir(page)
+    if out.name not in page.read_text():
+        p.error(f"{a.page} does not write into {out.name}/, the folder --clean would delete")
     if a.clean:
-        shutil.rmtree(ROOT / "tutorial_out", ignore_errors=True)
-    return subprocess.call(["bash", "-c", script(Path(a.page))], cwd=ROOT)
+        shutil.rmtree(out, ignore_errors=True)
+    began = time.perf_counter()
+    rc = subprocess.call(["bash", "-c", script(page)], cwd=ROOT)
+    print(f"{page.name}: exit {rc}, {time.perf_counter() - began:.0f} s wall", file=sys.stderr)
+    return rc
 
 
 if __name__ == "__main__":
