@@ -32,7 +32,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from latentcv.cv_models.systems import EXAMPLES, SYSTEMS
+from latentcv.cv_models.systems import EXAMPLES, METAD_DEFAULTS, SYSTEMS
 
 __all__ = [
     "SystemFile",
@@ -192,6 +192,8 @@ class MetadSystem:
         variables: the system's ``-var`` values of ``input_file``.
         commands: LAMMPS lines written to ``<run>/system.lmp`` and included (system files; "": none).
         prep_steps: the input's own melt/quench/equil steps (the progress bar's total).
+        bias_stride: the METAD STRIDE that suits the system's time step (``SystemSpec.bias_stride``;
+            a system file: ``METAD_DEFAULTS.bias_stride``).
     """
 
     name: str
@@ -206,6 +208,7 @@ class MetadSystem:
     variables: dict = field(default_factory=dict)
     commands: str = ""
     prep_steps: dict = field(default_factory=dict)
+    bias_stride: int = METAD_DEFAULTS.bias_stride
 
 
 def metad_system(system: str | SystemFile, cells: int = 4) -> MetadSystem:
@@ -247,6 +250,7 @@ def metad_system(system: str | SystemFile, cells: int = 4) -> MetadSystem:
         n_molecules,
         variables={"examples": spec.template_dir, "ncells": cells},
         prep_steps=own,
+        bias_stride=spec.bias_stride,
     )
 
 

@@ -143,6 +143,11 @@ class SystemSpec:
             atoms/centres, "local_p2" where ten Wolde on centres fails: the trimers, or
             "chill_plus": cubic + hexagonal ice by CHILL+, :mod:`~latentcv.cv_models.analysis.ice`).
         units: the LAMMPS ``units`` style of ``system.lmp`` ("lj", or "real" for mW).
+        bias_stride: METAD STRIDE for this system's time step by the rule of
+            ``MetadDefaults.bias_stride`` (STRIDE × dt at most a tenth of the period of the
+            fastest motion the bias couples to): 5 for the LJ systems; 1 for mW, whose
+            10 fs steps resolve ice's fastest vibrations (~115 fs period at 230 K) with
+            only ~11 steps, so 5 × 10 fs would sit near the half-period resonance.
     """
 
     name: str
@@ -163,6 +168,7 @@ class SystemSpec:
     interface_seeds: tuple[tuple[str, float, float], ...] = DEFAULT_INTERFACE_SEEDS
     crystal_criterion: str = "ten_wolde"
     units: str = "lj"
+    bias_stride: int = METAD_DEFAULTS.bias_stride
 
     @property
     def length_unit(self) -> str:
@@ -235,6 +241,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         interface_seeds=MW_INTERFACE_SEEDS,
         crystal_criterion="chill_plus",
         units="real",
+        bias_stride=1,
     ),
 }
 

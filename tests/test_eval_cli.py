@@ -252,9 +252,13 @@ def test_one_set_of_metad_defaults_across_the_commands():
     ]:
         assert (pace, biasfactor) == (METAD_DEFAULTS.pace, METAD_DEFAULTS.biasfactor)
     assert cmp.height == CompareConfig().height_kt == METAD_DEFAULTS.height_kt
-    # one default bias STRIDE (multiple time stepping) for every command
-    strides = {pi.bias_stride, cmp.bias_stride, PlumedInputOptions(atoms="1").bias_stride, CompareConfig().stride}
+    # one default bias STRIDE (multiple time stepping) for every command; compare's is the
+    # system's (the same for LJ, 1 for mW's 10 fs steps)
+    lj = CompareConfig(cvs=("energy",)).validate().stride
+    mw = CompareConfig(system="mw", cvs=("energy",)).validate().stride
+    strides = {pi.bias_stride, PlumedInputOptions(atoms="1").bias_stride, lj}
     assert strides == {METAD_DEFAULTS.bias_stride} and METAD_DEFAULTS.bias_stride > 1
+    assert cmp.bias_stride == CompareConfig().stride == 0 and mw == 1
     assert METAD_DEFAULTS.pace % METAD_DEFAULTS.bias_stride == 0
     # --stride: the PRINT stride of plumed-input, the bias stride of compare; the new names say which
     assert parser.parse_args(["plumed-input", "m.pt", "--print-stride", "7"]).stride == 7

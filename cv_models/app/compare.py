@@ -77,7 +77,8 @@ class CompareConfig:
         steps: metadynamics budget per run (steps).
         temp: state point (the system's units: reduced, or K); 0 = the system's.
         pace, height_kt, biasfactor, stride: METAD PACE, HEIGHT in kT, BIASFACTOR and the
-            bias STRIDE (multiple time stepping: forces every ``stride`` steps, scaled), the
+            bias STRIDE (multiple time stepping: forces every ``stride`` steps, scaled; 0 =
+            the system's, ``MetadSystem.bias_stride``: 5, 1 for mW's 10 fs steps), the
             same for every CV.
         method: "metad" (well-tempered METAD: HEIGHT, BIASFACTOR) or "opes" (OPES_METAD:
             BARRIER = ``barrier_kt`` kT, SIGMA its starting kernel width; HILLS is then
@@ -119,7 +120,7 @@ class CompareConfig:
     pace: int = METAD_DEFAULTS.pace
     height_kt: float = METAD_DEFAULTS.height_kt
     biasfactor: float = METAD_DEFAULTS.biasfactor
-    stride: int = METAD_DEFAULTS.bias_stride
+    stride: int = 0
     method: str = "metad"
     barrier_kt: float = METAD_DEFAULTS.barrier_kt
     sigma_scale: float = METAD_DEFAULTS.sigma_melt_stds
@@ -167,13 +168,16 @@ class CompareConfig:
             system_file=str(Path(self.system_file).resolve()) if self.system_file else "",
             temp=self.temp or target.temperature,
             q6_cutoff=self.q6_cutoff or target.judge_cutoff,
+            stride=self.stride or target.bias_stride,
         )
         bad = [c for c in self.cvs if c not in CVS]
         if bad:
             raise ValueError(f"unknown CV(s) {bad}: choose from {', '.join(CVS)}")
         if "latent" in self.cvs and not Path(self.model).is_file():
             raise ValueError(f"model file {self.model!r} not found: pass an exported model (`latentcv export`)")
-        if self.pace % self.stride or self.dump_every % self.stride:
+        if self.stride < 0:
+            raise ValueError(f"--bias-stride {self.stride}: a number of steps >= 1 (0: the system's)")
+        if self.pace % resolved.stride or self.dump_every % resolved.stride:
             raise ValueError("--pace and the dump stride must be multiples of --stride")
         if self.check_every % self.dump_every:
             raise ValueError("check_every must be a multiple of dump_every")

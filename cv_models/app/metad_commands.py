@@ -18,7 +18,8 @@ COMPARE_CVS = ("latent", "q6", "cluster", "ice", "energy")
 
 def _add_metad_options(p: argparse.ArgumentParser, stride_alias: bool = False) -> None:
     """--pace, --biasfactor and --bias-stride, defaulting to latentcv's METAD_DEFAULTS
-    (plumed-input, compare; ``stride_alias``: compare's old name --stride)."""
+    (plumed-input, compare; ``stride_alias``: compare, whose old name of --bias-stride is
+    --stride and whose default stride is the system's)."""
     p.add_argument("--pace", type=int, default=METAD_DEFAULTS.pace, help=f"METAD PACE (default {METAD_DEFAULTS.pace})")
     p.add_argument(
         "--biasfactor",
@@ -31,9 +32,10 @@ def _add_metad_options(p: argparse.ArgumentParser, stride_alias: bool = False) -
         *names,
         dest="bias_stride",
         type=int,
-        default=METAD_DEFAULTS.bias_stride,
-        help=f"METAD STRIDE: multiple time stepping, the CV and its forces every N steps (default "
-        f"{METAD_DEFAULTS.bias_stride}; 1 = every step; docs/export.md 'Bias STRIDE')",
+        default=0 if stride_alias else METAD_DEFAULTS.bias_stride,
+        help="METAD STRIDE: multiple time stepping, the CV and its forces every N steps (default "
+        + ("the system's: 5, 1 for mW" if stride_alias else f"{METAD_DEFAULTS.bias_stride}")
+        + "; 1 = every step; docs/export.md 'Bias STRIDE')",
     )
 
 
