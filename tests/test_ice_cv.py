@@ -14,7 +14,7 @@ from latentcv.cv_models.data.plumed_table import read_plumed_table
 
 scipy = pytest.importorskip("scipy")
 from scipy.sparse.csgraph import connected_components  # noqa: E402
-from scipy.special import sph_harm_y  # noqa: E402
+from plumed_reference import cubic, local_ql  # noqa: E402
 
 CELLS = 4  # 512 mW molecules
 N = 512
@@ -22,27 +22,10 @@ D0, DMAX = 0.28, 0.35  # nm: the neighbour switch, CUBIC 0.8 × 3.5 Å → 3.5 �
 CORE = 8.0  # Å: radius of the ice core left in the melt (box edge 25.4 Å)
 
 
-def _cubic(x: np.ndarray, d0: float, dmax: float) -> np.ndarray:
-    """PLUMED's CUBIC switching function: 1 below d0, 0 above dmax."""
-    t = np.clip((x - d0) / (dmax - d0), 0.0, 1.0)
-    return (t - 1.0) ** 2 * (1.0 + 2.0 * t)
-
-
 def _ice_likeness(positions: np.ndarray, cell: np.ndarray, ice_q3: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """Per molecule 1 − CUBIC(−LOCAL_Q3; ice_q3) with LOCAL_Q3(i) = Σ_j s_ij Re(q̂3(i)·q̂3(j)*),
-    q3m(i) = Σ_j s_ij Y3m(r̂_ij), s = CUBIC(r; D0, DMAX); and the [N, N] matrix s (nm)."""
-    d = positions[None, :, :] - positions[:, None, :]
-    frac = d @ np.linalg.inv(cell)
-    d = (frac - np.round(frac)) @ cell
-    r = np.linalg.norm(d, axis=-1)
-    np.fill_diagonal(r, np.inf)
-    s = _cubic(r, D0, DMAX)
-    polar = np.arccos(np.clip(d[..., 2] / np.where(np.isinf(r), 1.0, r), -1.0, 1.0))
-    azimuth = np.arctan2(d[..., 1], d[..., 0])
-    q = np.stack([(s * sph_harm_y(3, m, polar, azimuth)).sum(axis=1) for m in range(-3, 4)], axis=1)
-    q_hat = q / np.linalg.norm(q, axis=1, keepdims=True)
-    local_q3 = (s * np.real(q_hat @ q_hat.conj().T)).sum(axis=1)
-    return 1.0 - _cubic(-local_q3, *ice_q3), s
+    """Per molecule 1 − CUBIC(−LOCAL_Q3; ice_q3), and the [N, N] neighbour switch s (nm)."""
+    local_q3, s = local_ql(positions, cell, 3, D0, DMAX)
+    return 1.0 - cubic(-local_q3, *ice_q3), s
 
 
 def _reference(positions: np.ndarray, cell: np.ndarray, ice_q3: tuple) -> tuple[float, list[float]]:

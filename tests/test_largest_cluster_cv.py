@@ -13,33 +13,18 @@ from latentcv.cv_models.synthetic import fcc_positions
 
 scipy = pytest.importorskip("scipy")
 from scipy.sparse.csgraph import connected_components  # noqa: E402
-from scipy.special import sph_harm_y  # noqa: E402
+from plumed_reference import cubic, local_ql  # noqa: E402
 
 CELLS = 3  # 108 LJ atoms
 LATTICE = 1.6  # σ: nearest neighbours at 1.13 σ, inside the switch's D_0 = 1.2 σ
-
-
-def _cubic(x: np.ndarray, d0: float, dmax: float) -> np.ndarray:
-    """PLUMED's CUBIC switching function: 1 below d0, 0 above dmax."""
-    t = np.clip((x - d0) / (dmax - d0), 0.0, 1.0)
-    return (t - 1.0) ** 2 * (1.0 + 2.0 * t)
 
 
 def _reference_cluster(positions: np.ndarray, box: float, d0: float, dmax: float, solid: tuple) -> float:
     """Σ of solid-likeness over the largest connected component of solid-like neighbours:
     q6 vectors over CUBIC-switched neighbours, LOCAL_Q6 = Σ_j s_ij Re(q̂6(i)·q̂6(j)*),
     solid-like = 1 − CUBIC(LOCAL_Q6; solid)."""
-    d = positions[None, :, :] - positions[:, None, :]
-    d -= box * np.round(d / box)
-    r = np.linalg.norm(d, axis=-1)
-    np.fill_diagonal(r, np.inf)
-    s = _cubic(r, d0, dmax)
-    polar = np.arccos(np.clip(d[..., 2] / np.where(np.isinf(r), 1.0, r), -1.0, 1.0))
-    azimuth = np.arctan2(d[..., 1], d[..., 0])
-    q = np.stack([(s * sph_harm_y(6, m, polar, azimuth)).sum(axis=1) for m in range(-6, 7)], axis=1)
-    q_hat = q / np.linalg.norm(q, axis=1, keepdims=True)
-    local_q6 = (s * np.real(q_hat @ q_hat.conj().T)).sum(axis=1)
-    solid_like = 1.0 - _cubic(local_q6, *solid)
+    local_q6, s = local_ql(positions, box * np.eye(3), 6, d0, dmax)
+    solid_like = 1.0 - cubic(local_q6, *solid)
     adjacency = (s * solid_like[:, None] * solid_like[None, :]) > 0
     _, label = connected_components(adjacency, directed=False)
     largest = np.bincount(label).argmax()
