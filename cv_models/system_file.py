@@ -194,6 +194,8 @@ class MetadSystem:
         prep_steps: the input's own melt/quench/equil steps (the progress bar's total).
         bias_stride: the METAD STRIDE that suits the system's time step (``SystemSpec.bias_stride``;
             a system file: ``METAD_DEFAULTS.bias_stride``).
+        crystal_threshold: the judged share above which the box counts as crystallised
+            (``SystemSpec.crystal_threshold``; a system file: 0.8).
     """
 
     name: str
@@ -209,6 +211,7 @@ class MetadSystem:
     commands: str = ""
     prep_steps: dict = field(default_factory=dict)
     bias_stride: int = METAD_DEFAULTS.bias_stride
+    crystal_threshold: float = 0.8
 
 
 def metad_system(system: str | SystemFile, cells: int = 4) -> MetadSystem:
@@ -251,6 +254,7 @@ def metad_system(system: str | SystemFile, cells: int = 4) -> MetadSystem:
         variables={"examples": spec.template_dir, "ncells": cells},
         prep_steps=own,
         bias_stride=spec.bias_stride,
+        crystal_threshold=spec.crystal_threshold,
     )
 
 

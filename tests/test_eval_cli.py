@@ -259,6 +259,12 @@ def test_one_set_of_metad_defaults_across_the_commands():
     strides = {pi.bias_stride, PlumedInputOptions(atoms="1").bias_stride, lj}
     assert strides == {METAD_DEFAULTS.bias_stride} and METAD_DEFAULTS.bias_stride > 1
     assert cmp.bias_stride == CompareConfig().stride == 0 and mw == 1
+    # the judge's threshold too: stacking-disordered ice frozen from the melt reads less
+    thresholds = [CompareConfig(system=s, cvs=("energy",)).validate().crystal_threshold for s in ("lj", "mw")]
+    assert (
+        thresholds == [0.8, 0.7]
+        and CompareConfig(cvs=("energy",), crystal_threshold=0.9).validate().crystal_threshold == 0.9
+    )
     assert METAD_DEFAULTS.pace % METAD_DEFAULTS.bias_stride == 0
     # --stride: the PRINT stride of plumed-input, the bias stride of compare; the new names say which
     assert parser.parse_args(["plumed-input", "m.pt", "--print-stride", "7"]).stride == 7

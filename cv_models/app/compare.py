@@ -90,7 +90,8 @@ class CompareConfig:
             switching function (CUBIC, D_0 = cutoff − 0.3 σ in reduced units, 0.8 × cutoff
             in physical ones) and of the judge; 0 = the system's judge cutoff.
         crystal_threshold, hold_steps: crystallised = solid fraction above the threshold
-            for this many steps.
+            (0 = the system's, ``MetadSystem.crystal_threshold``: 0.8, 0.7 for mW ice) for
+            this many steps.
         dump_every: frames kept for the judge; check_every: steps between checks (a
             crystallised run stops).
         cluster_solid_q6: (D_0, D_MAX) of the CUBIC switch on LOCAL_Q6 that makes a
@@ -126,7 +127,7 @@ class CompareConfig:
     sigma_scale: float = METAD_DEFAULTS.sigma_melt_stds
     calibration_steps: int = 5000
     q6_cutoff: float = 0.0
-    crystal_threshold: float = 0.8
+    crystal_threshold: float = 0.0
     hold_steps: int = 5000
     dump_every: int = 500
     check_every: int = 5000
@@ -169,6 +170,7 @@ class CompareConfig:
             temp=self.temp or target.temperature,
             q6_cutoff=self.q6_cutoff or target.judge_cutoff,
             stride=self.stride or target.bias_stride,
+            crystal_threshold=self.crystal_threshold or target.crystal_threshold,
         )
         bad = [c for c in self.cvs if c not in CVS]
         if bad:
@@ -455,20 +457,24 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
         "steps": run.steps,
         "solid_fraction": run.fraction,
         "wall_s_to_crystal": run.wall_s_to_crystal,
-        "structure": _structure(run.dump, cfg.target.units),
+        "structure": _structure(run.dump, cfg.target.units, cfg.target.criterion),
     }
     write_atomically(done_file, json.dumps(result).encode(), "run record")
     return result
 
 
-def _structure(dump: Path, units: str) -> dict[str, float] | None:
-    """OVITO PTM fractions of the last frame (None without OVITO); ``units``: the dump's LAMMPS style."""
+def _structure(dump: Path, units: str, criterion: str = "ten_wolde") -> dict[str, float] | None:
+    """OVITO's structure fractions of the last frame (None without OVITO): polyhedral
+    template matching, or for ice (``criterion`` "chill_plus") its diamond-structure
+    identification; ``units``: the dump's LAMMPS style."""
     try:
         from latentcv.cv_models.analysis.crystallinity import ovito_structures
+        from latentcv.cv_models.analysis.ice import ovito_diamond
         from latentcv.cv_models.data import read_lammps_dump
 
         frames = read_lammps_dump(dump, units=units)
-        return ovito_structures(frames[-1]) if frames else None
+        analyse = ovito_diamond if criterion == "chill_plus" else ovito_structures
+        return analyse(frames[-1]) if frames else None
     except ImportError:
         return None
 

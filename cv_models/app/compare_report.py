@@ -62,6 +62,21 @@ def summarise(results: list[dict], cvs: tuple[str, ...]) -> list[CvSummary]:
     return out
 
 
+def structure_words(structure: dict[str, float]) -> str:
+    """OVITO's fractions in words: PTM's "fcc 40 / hcp 20 / bcc 0 / ico 0 / other 40", or the
+    diamond identification's cubic and hexagonal ice (core, and core + neighbour shells)."""
+    if not structure:
+        return "–"
+    if "cubic" in structure:
+        cubic = sum(v for k, v in structure.items() if k.startswith("cubic"))
+        hexagonal = sum(v for k, v in structure.items() if k.startswith("hexagonal"))
+        return (
+            f"cubic ice {100 * structure['cubic']:.0f} ({100 * cubic:.0f} with its shells) / hexagonal "
+            f"{100 * structure['hexagonal']:.0f} ({100 * hexagonal:.0f}) / other {100 * structure['other']:.0f}"
+        )
+    return " / ".join(f"{k} {100 * v:.0f}" for k, v in structure.items())
+
+
 def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[str, float], judge: str) -> str:
     """The results table, its first line the settings; ``judge``: the crystallinity criterion's name."""
     standard = [s for s in summary if s.cv != "latent"]
@@ -87,19 +102,15 @@ def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[st
         "",
         "| CV | SIGMA | crystallised | median steps to crystal | median wall s to crystal | ms/step | "
         "steps ÷ best standard | wall ÷ best standard | largest crystalline share (median) | "
-        "structure formed (OVITO PTM: fcc/hcp/bcc/ico/other) |",
+        "structure formed (OVITO, last frame; %) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
-        st = (
-            "/".join(f"{100 * s.structure[k]:.0f}" for k in ("fcc", "hcp", "bcc", "ico", "other"))
-            if s.structure
-            else "–"
-        )
+        st = structure_words(s.structure)
         rows.append(
             f"| {s.cv} | {sigmas.get(s.cv, float('nan')):.4g} | {s.crystallised}/{s.runs} | {fmt(s.median_steps)} | "
             f"{fmt(s.median_wall_s, ' s')} | {s.ms_per_step:.2f} | {ratio(s.median_steps, best_steps)} | "
-            f"{ratio(s.median_wall_s, best_wall)} | {s.max_fraction:.2f} | {st} % |"
+            f"{ratio(s.median_wall_s, best_wall)} | {s.max_fraction:.2f} | {st} |"
         )
     return "\n".join(rows)
 
