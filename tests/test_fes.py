@@ -40,6 +40,16 @@ def test_hills_bias_and_ct_equal_plumeds(tmp_path: Path):
     np.testing.assert_allclose(ct, colvar.column("metad.rct"), atol=1e-4)
 
 
+def test_filled_free_energy_is_the_highest_bias_over_the_tempering_factor():
+    """Two well-tempered hills written at height 1.2 (γ = 30) on the same centre: the bias is
+    2 × 1.2 × 29/30 and the filled free energy 2 × 1.2; before the second hill, 1.2."""
+    one = np.ones(2)
+    hills = fes.Hills(np.array([1.0, 2.0]), 5 * one, one, 1.2 * one, 30.0)
+    assert fes.filled_free_energy(hills, 2.0) == pytest.approx(2.4, rel=1e-6)
+    assert fes.filled_free_energy(hills, 1.5) == pytest.approx(1.2, rel=1e-6)
+    assert fes.filled_free_energy(hills, 0.5) == 0.0
+
+
 def test_reweighting_recovers_the_unbiased_profile():
     """Samples drawn under a bias V reweighted by exp(βV) give the unbiased F(n) back."""
     rng = np.random.default_rng(1)
@@ -52,6 +62,14 @@ def test_reweighting_recovers_the_unbiased_profile():
     edges = np.arange(-0.5, 60.5, 1.0)
     f = fes.free_energy(samples, v[samples] / kt, edges, kt)
     np.testing.assert_allclose(f, f_true - f_true.min(), atol=0.08 * kt * 3)
+
+
+def test_bins_of_tiny_weight_next_to_heavy_ones_keep_their_free_energy():
+    """Weights 40 kT apart (a melt frame late in a run, a nucleus frame at an unfilled CV
+    value): F of the light bin is 40 kT, not lost to round-off."""
+    f = fes.free_energy(np.array([2.0, 35.0, 50.0]), np.array([0.0, -40.0, -50.0]), np.arange(-0.5, 60, 10), 1.0)
+    np.testing.assert_allclose(f[[0, 3, 5]], [0.0, 40.0, 50.0], atol=1e-9)
+    assert np.isnan(f[[1, 2, 4]]).all()
 
 
 def test_barrier_and_cnt_fit_on_an_exact_cnt_profile():

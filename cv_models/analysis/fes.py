@@ -105,6 +105,18 @@ def tiwary_ct(hills: Hills, times: np.ndarray, kt: float, grid: np.ndarray | Non
     return out
 
 
+def filled_free_energy(hills: Hills, time: float) -> float:
+    """γ/(γ−1) × the highest bias deposited before ``time`` (energy unit): the free energy
+    well-tempered metadynamics had filled along its CV by then (Barducci, Bussi & Parrinello
+    2008, F = −γ/(γ−1) V). At the step a run crystallises: the barrier along the biased CV,
+    as a one-crossing estimate."""
+    count = int(np.searchsorted(hills.time, time, side="right"))
+    if count == 0:
+        return 0.0
+    bias = hills.kernels(hills.grid())[:count].sum(axis=0)
+    return float(np.max(bias)) / hills.bias_scale
+
+
 def _logsumexp(x: np.ndarray) -> float:
     m = float(np.max(x))
     return m + float(np.log(np.sum(np.exp(x - m))))
@@ -115,7 +127,11 @@ def free_energy(values: np.ndarray, log_weights: np.ndarray, edges: np.ndarray, 
     (NaN where no frame fell), shifted so that its minimum is 0."""
     lw = np.asarray(log_weights, dtype=np.float64)
     w = np.exp(lw - lw.max())
-    hist, _ = np.histogram(values, bins=edges, weights=w)
+    # a sum per bin, not np.histogram: its weighted path differences cumulative sums, and a
+    # bin of 1e-20 weights next to one of weight 1 comes out 0
+    index = np.searchsorted(edges, values, side="right") - 1
+    inside = (index >= 0) & (index < len(edges) - 1)
+    hist = np.bincount(index[inside], weights=w[inside], minlength=len(edges) - 1)
     with np.errstate(divide="ignore"):
         f = -kt * np.log(hist)
     f[~np.isfinite(f)] = np.nan

@@ -47,6 +47,7 @@ class RunSample:
     crystallised_at: int | None
     volume_per_molecule: float  # of the last frame (the crystal, in a crystallised run)
     time_per_step: float  # PLUMED's time unit per MD step
+    filled_kt: float = math.nan  # WT-METAD: γ/(γ−1) × the highest bias laid when it crystallised, in kT
 
 
 @dataclass
@@ -100,20 +101,25 @@ def run_sample(folder: Path, target: MetadSystem, cutoff: float, kt: float) -> R
     colvar = read_plumed_table(folder / "COLVAR")
     time, bias = colvar.column("time"), colvar.column("metad.bias")
     opes = "OPES_METAD" in (folder / "plumed.dat").read_text()
+    per_step = (time[1] - time[0]) / _print_stride(folder / "plumed.dat")  # time per MD step
+    result = json.loads((folder / "result.json").read_text())
+    filled = math.nan
     if opes:
         log_w = bias / kt
     else:
-        ct = fes.tiwary_ct(fes.Hills.read(folder / "HILLS"), time, kt)
-        log_w = (bias - ct) / kt
-    per_step = (time[1] - time[0]) / _print_stride(folder / "plumed.dat")  # time per MD step
+        hills = fes.Hills.read(folder / "HILLS")
+        log_w = (bias - fes.tiwary_ct(hills, time, kt)) / kt
+        if result.get("crystallised_at") is not None:
+            filled = fes.filled_free_energy(hills, result["crystallised_at"] * per_step) / kt
     row_of_step = {int(round(t / per_step)): k for k, t in enumerate(time)}  # the last row wins (restarts)
     steps, sizes, frames = largest_cluster_sizes(folder / "traj.dump", target, cutoff)
     rows = np.array([row_of_step.get(int(s), -1) for s in steps])
     keep = rows >= 0
-    result = json.loads((folder / "result.json").read_text())
     last = frames[-1]
     volume = abs(float(np.linalg.det(last.cell))) / (int(last.molecule.max()) + 1)
-    return RunSample(folder.name, sizes[keep], log_w[rows[keep]], result.get("crystallised_at"), volume, per_step)
+    return RunSample(
+        folder.name, sizes[keep], log_w[rows[keep]], result.get("crystallised_at"), volume, per_step, filled
+    )
 
 
 def run_folders(folder: Path, cv: str, method: str) -> list[Path]:
@@ -212,6 +218,7 @@ def nucleation_report(folder: Path, cv: str = "latent", method: str = "metad", b
                 "dg_star_kt": b.height,
                 "crossed": b.crossed,
                 "frames": int(len(s.n)),
+                "filled_kt": s.filled_kt,
             }
         )
     top_mean = fes.barrier(centers, mean, melt_below, drop=2.0, top_below=half_box)
@@ -287,22 +294,24 @@ def markdown(rep: NucleationReport) -> str:
         f"# Nucleation from the biased runs: {rep.system}, CV `{rep.cv}` ({rep.method}), {kt}",
         "",
         f"Nucleus size n: the judge's largest crystalline cluster (molecules), bins of {rep.bin_width:g}. "
-        "n* and ΔG*: the top of F(n) between the melt's minimum and half the box.",
+        "n* and ΔG*: the top of F(n) between the melt's minimum and half the box. Filled: the free "
+        "energy WT-METAD had filled along its CV when the run crystallised, γ/(γ−1) × the highest bias.",
         "",
-        "| run | crystallised at step | frames | n* | ΔG* (kT) | F falls ≥ 2 kT past n* |",
-        "|---|---|---|---|---|---|",
+        "| run | crystallised at step | frames | n* | ΔG* (kT) | F falls ≥ 2 kT past n* | filled (kT) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rep.per_run:
         lines.append(
             f"| {r['run']} | {r['crystallised_at'] if r['crystallised_at'] is not None else 'never'} | {r['frames']} | "
-            f"{r['n_star']:.0f} | {r['dg_star_kt']:.1f} | {'yes' if r['crossed'] else 'no'} |"
+            f"{r['n_star']:.0f} | {r['dg_star_kt']:.1f} | {'yes' if r['crossed'] else 'no'} | {r['filled_kt']:.1f} |"
         )
     dg = np.array([r["dg_star_kt"] for r in rep.per_run if r["crystallised_at"] is not None])
     ns = np.array([r["n_star"] for r in rep.per_run if r["crystallised_at"] is not None])
+    filled = np.array([r["filled_kt"] for r in rep.per_run if r["crystallised_at"] is not None])
     if dg.size:
         lines.append(
             f"| **median of {dg.size} crystallised** | | | **{np.median(ns):.0f}** ({ns.min():.0f}–{ns.max():.0f}) | "
-            f"**{np.median(dg):.1f}** ({dg.min():.1f}–{dg.max():.1f}) | |"
+            f"**{np.median(dg):.1f}** ({dg.min():.1f}–{dg.max():.1f}) | | **{np.median(filled):.1f}** |"
         )
     lines += ["", f"Mean profile over runs: n* = {rep.n_star:.0f}, ΔG* = {rep.dg_star_kt:.1f} kT.", ""]
     lines += _cnt_lines(rep) + ["", "Caveats:", "", CAVEATS]
