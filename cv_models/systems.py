@@ -102,9 +102,10 @@ class MetadDefaults:
             (OPES caps its bias there, so a value too low never reaches the crystal) and the
             barrier of ``plumed-input``'s budget check. 100 kT by measurement
             (docs/results.md, LJ 2 048 atoms, OPES on ``n_crystal``): 30 kT crystallised 0 of
-            3 seeds, 100 kT 5 of 5, as fast in steps as WT-METAD. The nucleation barrier
-            along the nucleus size itself is lower (~35 kT there, ``latentcv fes``; mW ice at
-            220 K: ~18 kT), but a CV is not the nucleus size: a box-wide count also climbs
+            3 seeds, 100 kT 5 of 5, as fast in steps as WT-METAD. The WT-METAD runs of the
+            same box had filled 50–55 kT (median) along their CVs when they crystallised
+            (``latentcv fes``), above 30 kT; published nucleation barriers are lower (mW ice
+            at 220 K: ~18 kT), but a CV is not the nucleus size: a box-wide count also climbs
             its melt baseline and the post-critical growth. Too high costs little: OPES then
             explores further before it settles.
     """
