@@ -28,3 +28,15 @@ def local_ql(positions: np.ndarray, cell: np.ndarray, l: int, d0: float, dmax: f
     q = np.stack([(s * sph_harm_y(l, m, polar, azimuth)).sum(axis=1) for m in range(-l, l + 1)], axis=1)
     q_hat = q / np.linalg.norm(q, axis=1, keepdims=True)
     return (s * np.real(q_hat @ q_hat.conj().T)).sum(axis=1), s
+
+
+def displaced_frames(x: np.ndarray, probes: list[tuple[int, int]], h: float) -> list[np.ndarray]:
+    """``x`` [N, 3] followed, for each (atom, axis) of ``probes``, by x moved +h and −h along
+    it: the frames of a central-difference check through ``plumed driver``."""
+    frames = [x]
+    for k, axis in probes:
+        for sign in (1, -1):
+            moved = x.copy()
+            moved[k, axis] += sign * h
+            frames.append(moved)
+    return frames

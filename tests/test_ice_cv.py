@@ -14,7 +14,7 @@ from latentcv.cv_models.data.plumed_table import read_plumed_table
 
 scipy = pytest.importorskip("scipy")
 from scipy.sparse.csgraph import connected_components  # noqa: E402
-from plumed_reference import cubic, local_ql  # noqa: E402
+from plumed_reference import cubic, displaced_frames, local_ql  # noqa: E402
 
 CELLS = 4  # 512 mW molecules
 N = 512
@@ -127,12 +127,7 @@ def test_ice_derivatives_match_finite_differences(tmp_path, frames, ice_config, 
     near = np.linalg.norm(x - cell.sum(axis=0) / 2, axis=1) < CORE / 10 + 0.3
     probes = [(k, axis) for k in np.flatnonzero(near & (ice > 0.05) & (ice < 0.95))[:6] for axis in (0, 2)]
     h = 1e-5
-    moved = [x]
-    for k, axis in probes:
-        for sign in (1, -1):
-            y = x.copy()
-            y[k, axis] += sign * h
-            moved.append(y)
+    moved = displaced_frames(x, probes, h)
     lines, arg = cv_lines(ice_config, cv, N)
     bias = f"linear: RESTRAINT ARG={arg} AT=0 KAPPA=0 SLOPE=1"  # V = CV: force = −∂CV/∂x
     dat = "\n".join(lines + [bias, f"PRINT ARG={arg} FILE=COLVAR FMT=%.14e"]) + "\n"

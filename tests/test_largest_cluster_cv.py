@@ -13,7 +13,7 @@ from latentcv.cv_models.synthetic import fcc_positions
 
 scipy = pytest.importorskip("scipy")
 from scipy.sparse.csgraph import connected_components  # noqa: E402
-from plumed_reference import cubic, local_ql  # noqa: E402
+from plumed_reference import cubic, displaced_frames, local_ql  # noqa: E402
 
 CELLS = 3  # 108 LJ atoms
 LATTICE = 1.6  # σ: nearest neighbours at 1.13 σ, inside the switch's D_0 = 1.2 σ
@@ -84,12 +84,7 @@ def test_cluster_derivatives_match_finite_differences(tmp_path, cluster_config):
         (k, axis) for k in np.flatnonzero(np.linalg.norm(crystal - box / 2, axis=1) <= 1.9)[:6] for axis in (0, 2)
     ]
     h = 1e-5
-    frames = [nucleus]
-    for k, axis in probes:
-        for sign in (1, -1):
-            moved = nucleus.copy()
-            moved[k, axis] += sign * h
-            frames.append(moved)
+    frames = displaced_frames(nucleus, probes, h)
     lines, arg = cv_lines(cluster_config, "cluster", 108)
     bias = f"linear: RESTRAINT ARG={arg} AT=0 KAPPA=0 SLOPE=1"  # V = CV: force = −∂CV/∂x
     dat = "\n".join(lines + [bias, f"PRINT ARG={arg} FILE=COLVAR FMT=%.14e"]) + "\n"

@@ -239,6 +239,7 @@ def _add_cnt_and_rate(rep, folder, target, samples, centers, mean, sem, top, mel
     volume = float(np.median(crystal)) if crystal else (1.0 / rho_l if rho_l > 0 else math.nan)
     rep.cnt = {
         "dmu_kt": fit.dmu,
+        "c_kt": fit.c,
         "b_kt": fit.b,
         "n_star": fit.n_star,
         "dg_star_kt": fit.dg_star,
@@ -357,12 +358,7 @@ def plot(rep: NucleationReport, per_run: np.ndarray, path: Path) -> None:
     ax.plot(n, mean, "k-", lw=2, label="mean over runs")
     c = rep.cnt
     if "b_kt" in c:
-        fit = fes.CntFit(c["dmu_kt"], c["b_kt"], 0.0, c["n_star"], c["dg_star_kt"], c["points"])
-        fit.c = float(
-            np.nanmean(
-                mean[(n >= c["fit_from"]) & np.isfinite(mean)] - fit(n[(n >= c["fit_from"]) & np.isfinite(mean)])
-            )
-        )
+        fit = fes.CntFit(c["dmu_kt"], c["b_kt"], c["c_kt"], c["n_star"], c["dg_star_kt"], c["points"])
         ax.plot(n, fit(n), "r--", label="CNT fit")
     ax.axvline(rep.n_star, color="grey", ls=":", label=f"n* = {rep.n_star:.0f}")
     ax.set(
