@@ -87,6 +87,7 @@ def export_checkpoint(
     species_masses: Optional[Sequence[float]] = None,
     nucleus: Optional[Tuple[float, float]] = None,
     model_format: str = "torchscript",
+    crystal_softness: float = 1.0,
 ) -> Path:
     """``latentcv export``: checkpoint of ``latentcv train`` → checked deployable model file.
 
@@ -108,6 +109,9 @@ def export_checkpoint(
         nucleus: (fraction, width) of ``n_nucleus`` instead of the checkpoint's
             ``[model] nucleus_fraction`` / ``nucleus_width`` (not trained, so free to change).
         model_format: "torchscript" (a ``.pt`` file) or "aoti" (an AOTInductor package ``.pt2``).
+        crystal_softness: divide the per-molecule crystal logit by this (≥ 1): ``p_m =
+            sigmoid(logit / T)``, a softer ``n_crystal`` (and ``n_nucleus``) with more gradient
+            where the trained head is sure (:func:`soften_crystal_head`).
     Returns:
         the path written.
     """
@@ -128,6 +132,9 @@ def export_checkpoint(
 
         encoder.nucleus = NucleusCount(*nucleus)
         log(f"latentcv export: n_nucleus with neighbour fraction {nucleus[0]:g}, width {nucleus[1]:g}")
+    if crystal_softness != 1.0:
+        soften_crystal_head(encoder, crystal_softness)
+        log(f"latentcv export: crystal logits divided by {crystal_softness:g} (--crystal-softness)")
     scale = _length_scale(length_unit, unit_length)
     module = LatentCVModule(encoder, length_scale=scale).eval()
     frames = _export_frames(ck, checkpoint, config, check_frames)
@@ -247,3 +254,22 @@ def _deployed_check_frames(
     check = select_check_frames(held_out, max_check_frames)
     log(f"latentcv export: self-check frames: {len(check)} from the {frames.source}")
     return unit, check
+
+
+def soften_crystal_head(encoder, softness: float) -> None:
+    """Divide the encoder's per-molecule crystal logit by ``softness`` (T ≥ 1), in place, by
+    scaling the last linear layer of its crystal head: ``p_m = sigmoid(logit / T)``.
+
+    A head trained on sharp labels (e.g. CHILL+) reads the liquid's molecules at logits of
+    −6 to −9, where ``dp/dlogit`` is ~1e-3: a bias on ``n_crystal`` then has almost no force
+    to push the liquid with. Dividing by T (temperature scaling, Guo et al., ICML 2017)
+    keeps every molecule's ranking and the sign of its vote, and multiplies that gradient by
+    up to e^{|logit|(1 − 1/T)} / T. Not trained: the export's checks then hold for the
+    softened head."""
+    if not softness >= 1.0:
+        raise ValueError(f"--crystal-softness must be >= 1 (1: the trained head), not {softness}")
+    last = encoder.crystal_head.net[-1]
+    with torch.no_grad():
+        last.weight.div_(softness)
+        last.bias.div_(softness)
+    encoder.crystal_softness = float(getattr(encoder, "crystal_softness", 1.0)) * softness  # the metadata's

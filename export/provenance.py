@@ -168,6 +168,7 @@ def model_card(
             "length_scale": repr(module.length_scale),
             "nucleus_fraction": repr(float(encoder.nucleus.fraction)),
             "nucleus_width": repr(float(encoder.nucleus.width)),
+            "crystal_softness": repr(float(getattr(encoder, "crystal_softness", 1.0))),
             **({"species_masses": format_numbers([float(m) for m in species_masses])} if species_masses else {}),
             "data_fingerprint": fingerprint,
         },

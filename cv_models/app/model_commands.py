@@ -70,6 +70,14 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         help="n_nucleus's neighbour fraction and step width (default: the checkpoint's [model] "
         "nucleus_fraction, nucleus_width; not trained, so free to change here)",
     )
+    p.add_argument(
+        "--crystal-softness",
+        type=float,
+        default=1.0,
+        metavar="T",
+        help="divide each molecule's crystal logit by T >= 1: a softer n_crystal/n_nucleus that "
+        "keeps a gradient in the melt where the trained head is sharp (default 1: as trained)",
+    )
     p.set_defaults(func=_cmd_export)
 
 
@@ -89,6 +97,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         species_masses=parse_floats(args.species_masses) if args.species_masses else None,
         nucleus=_nucleus_option(args.nucleus),
         model_format=args.format,
+        crystal_softness=args.crystal_softness,
     )
     return 0
 
