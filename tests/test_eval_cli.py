@@ -287,7 +287,6 @@ def test_export_nucleus_option_sets_and_records_n_nucleus(dimer, tmp_path, capsy
     assert not (tmp_path / "bad.pt").exists()
 
 
-
 def _molecule_p(model, frame) -> np.ndarray:
     """Per-molecule crystal-likeness p [M] of one frame by the model file's TorchScript."""
     from latentcv.cv_models.graphs import frame_graph
@@ -313,5 +312,7 @@ def test_export_crystal_softness_divides_every_molecule_logit(dimer, tmp_path, c
         np.testing.assert_allclose(p_soft, 1.0 / (1.0 + np.exp(-logit / 2.5)), rtol=1e-9, atol=1e-12)
         assert np.abs(p_soft - p_sharp).max() > 1e-3  # it changed something
     capsys.readouterr()
-    assert cli.main(["export", str(dimer["checkpoint"]), "-o", str(tmp_path / "bad.pt"), "--crystal-softness", "0.5"]) == 2
+    assert (
+        cli.main(["export", str(dimer["checkpoint"]), "-o", str(tmp_path / "bad.pt"), "--crystal-softness", "0.5"]) == 2
+    )
     assert "crystal-softness" in capsys.readouterr().err
