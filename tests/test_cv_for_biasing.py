@@ -214,6 +214,25 @@ def test_a_finished_run_is_reused_whatever_barrier_a_metad_run_recorded():
     assert not _same_key(saved, opes) and not _same_key(None, metad)
 
 
+def test_a_finished_run_is_reused_under_a_longer_budget_only_when_it_stopped_within_it():
+    """A run that crystallised within the new budget, or ran to exactly it, is the same run;
+    one that ran out of a shorter budget is carried on (not reused); other settings or SIGMA
+    never match."""
+    from latentcv.cv_models.app.compare import CompareConfig, _finished_within, _run_key
+
+    old = CompareConfig(steps=60000)
+    crystallised = {"key": _run_key(old), "sigma": 2.0, "steps_run": 40000, "crystallised_at": 35000}
+    ran_out = {"key": _run_key(old), "sigma": 2.0, "steps_run": 60000, "crystallised_at": None}
+    longer, shorter = CompareConfig(steps=120000), CompareConfig(steps=30000)
+    kept = _finished_within(crystallised, longer, 2.0)
+    assert kept is not None and kept["key"]["steps"] == 120000 and kept["crystallised_at"] == 35000
+    assert _finished_within(ran_out, longer, 2.0) is None  # carried on from its restart files
+    assert _finished_within(ran_out, old, 2.0) is not None  # its own budget
+    assert _finished_within(crystallised, shorter, 2.0) is None  # stopped past a shorter budget
+    assert _finished_within(crystallised, longer, 3.0) is None  # another SIGMA
+    assert _finished_within(crystallised, CompareConfig(steps=120000, height_kt=1.0), 2.0) is None
+
+
 def test_compare_q6_on_molecule_centers():
     """For molecules, PLUMED's Q6 runs on CENTER virtual atoms, one per molecule."""
     from latentcv.cv_models.app.compare import CompareConfig, cv_lines

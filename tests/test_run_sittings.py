@@ -90,3 +90,29 @@ def test_other_settings_start_afresh(tmp_path):
     run = run_metadynamics(replace(_config(other), seed=7, steps=1000))
     assert run.steps_run == 1000 and sorted(restart_files(other)) == [500, 1000]
     assert _frames(other / "traj.dump")[0] == list(range(0, 1001, 100))
+
+
+def test_a_longer_budget_carries_the_run_on(tmp_path):
+    """A run that ran out of its budget, run again with a longer one, continues from its
+    restart files and ends as the run done in one with the longer budget, also when its
+    settings were recorded as an older latentcv did (the budget in the fingerprint)."""
+    folder, reference = tmp_path / "run", tmp_path / "whole"
+    short = replace(_config(folder), steps=1000)
+    run_metadynamics(short)
+    (folder / "run.json").write_text(json.dumps({"fingerprint": short.fingerprint(budget=1000)}))
+    carried = run_metadynamics(_config(folder))
+    whole = run_metadynamics(_config(reference))
+    assert carried.steps_run == whole.steps_run == STEPS
+    assert (folder / "log.from500.lammps").exists()  # resumed, not started again
+    for name in ("HILLS", "COLVAR"):
+        a, b = read_plumed_table(folder / name).data, read_plumed_table(reference / name).data
+        assert a.shape == b.shape, name
+        # the same trajectory: round-off after the restart grows ~5x per 100 chaotic steps
+        # to ~1e-5 by the end (another trajectory differs at order 1)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=name)
+    steps_a, coords_a = _frames(folder / "traj.dump")
+    steps_b, coords_b = _frames(reference / "traj.dump")
+    assert steps_a == steps_b == list(range(0, STEPS + 1, 100))
+    np.testing.assert_allclose(coords_a[:11], coords_b[:11], atol=1e-9)  # to step 1 000: exact
+    np.testing.assert_allclose(coords_a, coords_b, atol=1e-3)
+    assert json.loads((folder / "run.json").read_text())["fingerprint"] == _config(folder).fingerprint()

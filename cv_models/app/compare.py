@@ -389,16 +389,34 @@ def _run_key(cfg: CompareConfig) -> dict:
     return key
 
 
-def _same_key(saved: dict | None, cfg: CompareConfig) -> bool:
+def _same_key(saved: dict | None, cfg: CompareConfig, any_budget: bool = False) -> bool:
     """A saved run key equals this config's (keys written before `system` existed are LJ,
     before `system_file`: an embedded system, before `method`: WT-METAD; a METAD run's
-    saved BARRIER is ignored)."""
+    saved BARRIER is ignored); ``any_budget``: whatever their ``steps``."""
     if saved is None:
         return False
     full = {"system": "lj", "system_file": "", "method": "metad", **saved}
     if full["method"] == "metad":
         full.pop("barrier_kt", None)
-    return full == _run_key(cfg)
+    mine = _run_key(cfg)
+    if any_budget:
+        full.pop("steps", None)
+        mine.pop("steps")
+    return full == mine
+
+
+def _finished_within(old: dict, cfg: CompareConfig, sigma: float) -> dict | None:
+    """A finished run's result for this config, when the run is the same whatever the
+    budget: same settings and SIGMA, and it stopped (crystallised, or at a budget) no later
+    than this budget and not short of it: crystallised, or run to exactly this budget. A run
+    that ran out of a shorter budget is not: it is carried on from its restart files."""
+    if old.get("sigma") != sigma or not _same_key(old.get("key"), cfg, any_budget=True):
+        return None
+    stopped = int(old.get("steps_run", -1))
+    crystallised = old.get("crystallised_at") is not None
+    if stopped == cfg.steps or (crystallised and stopped <= cfg.steps):
+        return {**old, "key": _run_key(cfg)}
+    return None
 
 
 def calibrate(cfg: CompareConfig) -> dict[str, float]:
@@ -411,7 +429,7 @@ def calibrate(cfg: CompareConfig) -> dict[str, float]:
     saved: dict[str, float] = {}
     if stamp.exists():
         record = json.loads(stamp.read_text())
-        if _same_key(record["key"], cfg):
+        if _same_key(record["key"], cfg, any_budget=True):  # the budget changes no calibration
             saved = record["sigma"]
     missing = tuple(c for c in cfg.cvs if c not in saved)
     if not missing:
@@ -440,9 +458,9 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
     md = Path(cfg.out) / "runs" / (f"{cv}-seed{seed}" if cfg.method == "metad" else f"{cv}-{cfg.method}-seed{seed}")
     done_file = md / "result.json"
     if done_file.exists():  # a finished run with the same settings is kept (e.g. after a crash)
-        old = json.loads(done_file.read_text())
-        if _same_key(old.get("key"), cfg) and old.get("sigma") == sigma:
-            return old
+        kept = _finished_within(json.loads(done_file.read_text()), cfg, sigma)
+        if kept is not None:
+            return kept
     plumed = metad_input(cfg, cv, cfg.n_atoms, sigma, md)
     run = run_metadynamics(replace(run_config(cfg, md, seed, plumed, cfg.steps), stop_when_crystallised=True))
     result = {
@@ -500,8 +518,9 @@ def compare(cfg: CompareConfig, log=print) -> str:
     # all finished runs of the same settings in the folder enter the table (runs of
     # other CVs done earlier, e.g. Q6 in a separate call)
     for path in sorted((out / "runs").glob("*/result.json")) if (out / "runs").exists() else []:
-        r = json.loads(path.read_text())
-        if _same_key(r.get("key"), cfg) and (r["cv"], r["seed"]) not in {(j[1], j[2]) for j in jobs}:
+        saved = json.loads(path.read_text())
+        r = _finished_within(saved, cfg, sigmas.get(saved.get("cv"), saved.get("sigma")))
+        if r is not None and (r["cv"], r["seed"]) not in {(j[1], j[2]) for j in jobs}:
             results.append(r)
     with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=get_context("spawn")) as pool:
         for r in tqdm(pool.map(_run_job, jobs), total=len(jobs), desc="latentcv compare", unit="run"):

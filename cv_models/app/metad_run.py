@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from latentcv.cv_models.app import resume
 from latentcv.cv_models.system_file import MetadSystem, SystemFile, metad_system
@@ -119,9 +120,12 @@ class MetadRunConfig:
             raise ValueError("metadynamics run: resume needs restart_every > 0 (restart files to resume from)")
         return self
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, budget: int | None = None) -> str:
         """The settings a resumed run must share with the run it continues (not its
-        folder, speed or progress bar; the plumed.dat and the system's input files)."""
+        folder, speed or progress bar, nor its budget ``steps``: a longer budget carries a
+        run on, a shorter one resumes it before its end; the plumed.dat and the system's
+        input files). ``budget``: the fingerprint as runs recorded it before budgets could
+        grow, with ``steps`` = ``budget`` in it (:meth:`older_fingerprints`)."""
         import hashlib
 
         skip = {
@@ -133,10 +137,18 @@ class MetadRunConfig:
             "chunk_steps",
             "check_every",
             "stop_when_crystallised",
+            "steps",
         }
         settings = {k: str(v) for k, v in self.__dict__.items() if k not in skip}
+        if budget is not None:
+            settings["steps"] = str(budget)
         inputs = [self.input_file.read_text(), self.target.commands]
         return hashlib.sha256(repr((sorted(settings.items()), inputs)).encode()).hexdigest()
+
+    def older_fingerprints(self, budgets: Iterable[int]) -> list[str]:
+        """The fingerprints runs recorded before the budget left them, for each budget the
+        run in the folder may have had (its restart steps: the last is written at its end)."""
+        return [self.fingerprint(budget=b) for b in sorted({self.steps, *budgets})]
 
 
 @dataclass
@@ -261,7 +273,7 @@ def run_metadynamics(cfg: MetadRunConfig) -> MetadRun:
     folder = Path(cfg.folder)
     folder.mkdir(parents=True, exist_ok=True)
     fingerprint = cfg.fingerprint() if cfg.restart_every else ""
-    start = resume.resume_point(folder, fingerprint) if cfg.resume else None
+    start = _resume_point(cfg, folder, fingerprint) if cfg.resume else None
     earlier = (start.step, start.seconds) if start else (0, 0.0)  # steps and MD seconds of earlier sittings
     if start is None:
         for old in RUN_OUTPUTS:
@@ -269,6 +281,7 @@ def run_metadynamics(cfg: MetadRunConfig) -> MetadRun:
         if cfg.restart_every:
             resume.start_fresh(folder, fingerprint)
     else:
+        resume.record_fingerprint(folder, fingerprint)
         resume.cut_dump(folder / "traj.dump", start.step)
     if cfg.plumed is not None:
         (folder / "plumed.dat").write_text(cfg.plumed)
@@ -305,6 +318,13 @@ def run_metadynamics(cfg: MetadRunConfig) -> MetadRun:
         list(judge.watch.steps) if judge.watch else [],
         list(judge.watch.values) if judge.watch else [],
     )
+
+
+def _resume_point(cfg: MetadRunConfig, folder: Path, fingerprint: str) -> "resume.ResumePoint | None":
+    """Where the run in ``folder`` continues: its settings as this latentcv records them or
+    as an older one did (with the budget in them), restart files before this budget only."""
+    older = cfg.older_fingerprints(resume.restart_files(folder))
+    return resume.resume_point(folder, fingerprint, also=older, before=cfg.steps)
 
 
 class _Judge:

@@ -16,6 +16,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from latentcv.cv_models.atomic_write import write_atomically
 
@@ -43,21 +44,34 @@ def restart_files(folder: Path) -> dict[int, Path]:
     return found
 
 
-def resume_point(folder: Path, fingerprint: str) -> ResumePoint | None:
+def resume_point(
+    folder: Path, fingerprint: str, also: Iterable[str] = (), before: int | None = None
+) -> ResumePoint | None:
     """The newest complete restart file of the run in ``folder`` when that run had this
-    ``fingerprint`` (its settings, ``run.json``); None: nothing to resume. Complete: at or
-    before the last step ``sittings.json`` records (noted after the restart file of that
-    step was written), so a file a kill cut in half is never read."""
+    ``fingerprint`` (its settings, ``run.json``) or one of ``also`` (the same settings as an
+    older latentcv recorded them); None: nothing to resume. Complete: at or before the last
+    step ``sittings.json`` records (noted after the restart file of that step was written),
+    so a file a kill cut in half is never read. ``before``: only restart files of earlier
+    steps (the budget of the run that resumes: a shorter budget resumes before its end)."""
     folder = Path(folder)
     record = folder / "run.json"
-    if not record.exists() or json.loads(record.read_text()).get("fingerprint") != fingerprint:
+    if not record.exists() or json.loads(record.read_text()).get("fingerprint") not in {fingerprint, *also}:
         return None
     reached = _reached(folder)
-    files = {s: p for s, p in restart_files(folder).items() if reached and s <= max(reached)}
+    files = {
+        s: p
+        for s, p in restart_files(folder).items()
+        if reached and s <= max(reached) and (before is None or s < before)
+    }
     if not files:
         return None
     step = max(files)
     return ResumePoint(files[step], step, _seconds_at(folder, step))
+
+
+def record_fingerprint(folder: Path, fingerprint: str) -> None:
+    """Record the settings of the run in ``folder`` (``run.json``), keeping its files."""
+    write_atomically(Path(folder) / "run.json", json.dumps({"fingerprint": fingerprint}).encode(), "run record")
 
 
 def start_fresh(folder: Path, fingerprint: str) -> None:
@@ -66,7 +80,7 @@ def start_fresh(folder: Path, fingerprint: str) -> None:
     for path in restart_files(folder).values():
         path.unlink()
     (folder / "sittings.json").unlink(missing_ok=True)
-    write_atomically(folder / "run.json", json.dumps({"fingerprint": fingerprint}).encode(), "run record")
+    record_fingerprint(folder, fingerprint)
 
 
 def record_sitting(folder: Path, step: int, seconds: float) -> None:
