@@ -1,16 +1,29 @@
-"""Shape of ``n_nucleus``, ``n_largest`` and ``n_crystal`` at the box sizes users simulate: LJ melts with
-spherical crystalline seeds of several sizes, at 256, 2 048 and 8 788 atoms (issue 21,
-item 2), against the independent largest ten Wolde cluster (freud).
+"""Shape of ``n_nucleus``, ``n_largest`` and ``n_crystal`` at the box sizes users simulate: melts
+with spherical crystalline seeds of several sizes at three box sizes (issue 21, item 2),
+against the independent largest crystalline cluster n_max of the system's own judge
+(``largest_crystalline_cluster``: LJ and dimers freud's ten Wolde on atoms / molecule
+centres, trimers local P2 > 0.5 joined within the cutoff).
 
-For each box size it generates (``latentcv generate``'s interface runs, cubic boxes) one
-run per seed size, the sphere growing or melting at the state point, and melt runs; then
-evaluates a trained model on every dumped frame and prints, per size: Spearman(output,
-n_max), the mean absolute error in molecules, and the melt's mean ± std (flat in N?).
+For each box size it generates (``latentcv generate``'s interface runs, ``cells`` lattice
+cells per edge) one run per seed size, the sphere growing or melting at the state point,
+and melt runs; then evaluates a trained model on every dumped frame and prints, per size:
+Spearman(output, n_max), the mean absolute error in molecules, and the melt's mean ± std
+(flat in N?).
 
     .venv/bin/python benchmarks/nucleus_sizes.py --checkpoint demo_out/train/checkpoint.pt \\
-        [--cells 4 8 13] [--shares 0.01 0.03 0.08 0.2 0.4] [--out /tmp/nucleus_sizes]
+        [--system lj|dimers|trimers] [--cells 4 8 13] [--shares 0.01 0.03 0.08 0.2 0.4] \\
+        [--steps 2000] [--melt-steps 4000] [--out /tmp/nucleus_sizes]
 
-(seeds of fewer than 20 atoms are left out: at 256 atoms the 1 % share.)
+Defaults per system: LJ cells 4 8 13 (256, 2 048, 8 788 atoms); dimers 4 8 12 (256,
+2 048, 6 912 molecules, cubic fcc boxes like LJ); trimers 3 6 8 (216, 1 728, 4 096
+molecules; the cell is 3.5 x 2 x 1.73 lattice units, so the box is twice as long along x
+as along z and the shares stop at 0.2, the largest sphere that fits the z edge).
+(seeds of fewer than 20 molecules are left out: at 256 LJ atoms the 1 % share.)
+
+``--link-cutoff`` (local P2 only) joins the crystalline molecules into clusters within
+that distance instead of the judge's cutoff: the trimer crystal's centres are 1.1 σ apart
+within a layer of rods but 1.9 and 2.0 σ apart between layers, so the judge's 1.5 σ
+splits a nucleus into its layers (``--link-cutoff 2.1`` joins them; docs/results.md).
 """
 
 from __future__ import annotations
@@ -22,31 +35,69 @@ import numpy as np
 from nucleus_shape import outputs  # benchmarks/nucleus_shape.py
 from scipy.stats import spearmanr
 
-from latentcv.cv_models.analysis.crystallinity import freud_largest_cluster
+from latentcv.cv_models.analysis.crystallinity import crystalline_molecules, largest_crystalline_cluster
 from latentcv.cv_models.checkpoint import load_encoder
+from latentcv.cv_models.data.molecules import frame_centers
 from latentcv.cv_models.generate import GeneratorConfig, generate
 from latentcv.cv_models.systems import SYSTEMS
+
+
+# per system: (cells per edge of the three boxes, seed shares of the box volume)
+DEFAULTS = {
+    "lj": ([4, 8, 13], [0.01, 0.03, 0.08, 0.2, 0.4]),
+    "dimers": ([4, 8, 12], [0.01, 0.03, 0.08, 0.2, 0.4]),
+    "trimers": ([3, 6, 8], [0.01, 0.03, 0.06, 0.1, 0.15, 0.2]),
+}
 
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--cells", type=int, nargs="+", default=[4, 8, 13], help="fcc cells per edge (4 n^3 atoms)")
-    ap.add_argument("--shares", type=float, nargs="+", default=[0.01, 0.03, 0.08, 0.2, 0.4])
+    ap.add_argument("--system", choices=sorted(DEFAULTS), default="lj")
+    ap.add_argument("--cells", type=int, nargs="+", default=None, help="lattice cells per edge (default per system)")
+    ap.add_argument("--shares", type=float, nargs="+", default=None, help="seed shares (default per system)")
     ap.add_argument("--temp", type=float, default=0.0, help="temperature of the seeded runs (default: state point)")
-    ap.add_argument("--steps", type=int, default=2000, help="sampled steps per seeded run")
+    ap.add_argument("--steps", type=int, default=2000, help="sampled steps per seeded run (and melt run)")
     ap.add_argument("--every", type=int, default=200)
-    ap.add_argument("--cutoff", type=float, default=1.5, help="ten Wolde cutoff (σ)")
+    ap.add_argument("--melt-steps", type=int, default=4000, help="melting, then as many quench steps, of the melt runs")
+    ap.add_argument("--cutoff", type=float, default=0.0, help="the judge's cutoff (default: the system's)")
+    ap.add_argument(
+        "--link-cutoff", type=float, default=0.0, help="local P2: join crystalline centres within this (0: --cutoff)"
+    )
     ap.add_argument("--out", default="/tmp/nucleus_sizes")
-    return ap.parse_args()
+    a = ap.parse_args()
+    cells, shares = DEFAULTS[a.system]
+    a.cells = a.cells or cells
+    a.shares = a.shares or shares
+    a.cutoff = a.cutoff or SYSTEMS[a.system].tenwolde_cutoff
+    if a.link_cutoff and SYSTEMS[a.system].crystal_criterion == "ten_wolde":
+        ap.error("--link-cutoff is for the local P2 judge (ten Wolde clusters are joined by solid bonds)")
+    return a
+
+
+def largest_cluster(frame, criterion: str, cutoff: float, link: float) -> int:
+    """n_max: ``largest_crystalline_cluster``, or with ``link`` > 0 the crystalline molecules
+    (``crystalline_molecules``, judged with ``cutoff``) joined when their centres are within ``link``."""
+    if not link:
+        return largest_crystalline_cluster(frame, criterion, cutoff)
+    import freud
+
+    crystalline = np.flatnonzero(crystalline_molecules(frame, criterion, cutoff))
+    if crystalline.size == 0:
+        return 0
+    box = freud.box.Box.from_matrix(np.asarray(frame.cell, dtype=np.float64).T)
+    clusters = freud.cluster.Cluster()
+    clusters.compute((box, box.wrap(frame_centers(frame)[crystalline])), neighbors={"r_max": float(link)})
+    return int(np.bincount(clusters.cluster_idx).max())
 
 
 def frames_of_size(a: argparse.Namespace, cells: int) -> tuple[list, list]:
-    """(seeded frames, melt frames) of a cubic box of ``cells``³ fcc cells."""
-    t = a.temp or SYSTEMS["lj"].temperature
-    shares = [share for share in a.shares if share * 4 * cells**3 >= 20]  # a seed of >= 20 atoms
+    """(seeded frames, melt frames) of a box of ``cells``³ lattice cells."""
+    spec = SYSTEMS[a.system]
+    t = a.temp or spec.temperature
+    shares = [share for share in a.shares if share * spec.n_molecules(cells) >= 20]  # a seed of >= 20 molecules
     seeded = GeneratorConfig(
-        system="lj",
+        system=a.system,
         n_cells=cells,
         phases=("interface",),
         interface_seeds=tuple(("sphere", share, t) for share in shares),
@@ -55,7 +106,14 @@ def frames_of_size(a: argparse.Namespace, cells: int) -> tuple[list, list]:
         interface_every=a.every,
     )
     melt = GeneratorConfig(
-        system="lj", n_cells=cells, phases=("melt",), equil_steps=1000, prod_steps=a.steps, dump_every=a.every
+        system=a.system,
+        n_cells=cells,
+        phases=("melt",),
+        equil_steps=1000,
+        prod_steps=a.steps,
+        dump_every=a.every,
+        melt_steps=a.melt_steps,
+        quench_steps=a.melt_steps,
     )
     root = Path(a.out) / f"cells{cells}"
     return list(generate(seeded, root / "seeded", reuse=True)), list(generate(melt, root / "melt", reuse=True))
@@ -64,20 +122,24 @@ def frames_of_size(a: argparse.Namespace, cells: int) -> tuple[list, list]:
 def main() -> None:
     a = parse_args()
     encoder = load_encoder(a.checkpoint).double()
+    spec = SYSTEMS[a.system]
+    n_max_of = lambda frames: np.array(  # noqa: E731
+        [largest_cluster(f, spec.crystal_criterion, a.cutoff, a.link_cutoff) for f in frames], dtype=float
+    )
     print(
-        "| atoms | seeded frames | n_max range | Spearman n_nucleus | MAE | Spearman n_largest | MAE | "
-        "Spearman n_crystal | MAE | melt n_nucleus | melt n_largest | melt n_crystal | melt n_max |"
+        f"| {'atoms' if a.system == 'lj' else 'molecules'} | seeded frames | n_max range | Spearman n_nucleus | MAE | "
+        "Spearman n_largest | MAE | Spearman n_crystal | MAE | melt n_nucleus | melt n_largest | melt n_crystal | melt n_max |"
     )
     print("|---" * 13 + "|")
     for cells in a.cells:
         seeded, melt = frames_of_size(a, cells)
-        n_max = np.array([freud_largest_cluster(f, a.cutoff) for f in seeded], dtype=float)
+        n_max = n_max_of(seeded)
         nn_, nc, nl = outputs(encoder, seeded)
         mn, mc, ml = outputs(encoder, melt)
-        melt_max = np.array([freud_largest_cluster(f, a.cutoff) for f in melt], dtype=float)
+        melt_max = n_max_of(melt)
         rho = lambda x: spearmanr(x, n_max).statistic  # noqa: E731
         print(
-            f"| {4 * cells**3} | {len(seeded)} | {n_max.min():.0f}–{n_max.max():.0f} | {rho(nn_):.3f} | "
+            f"| {spec.n_molecules(cells)} | {len(seeded)} | {n_max.min():.0f}–{n_max.max():.0f} | {rho(nn_):.3f} | "
             f"{np.abs(nn_ - n_max).mean():.1f} | {rho(nl):.3f} | {np.abs(nl - n_max).mean():.1f} | "
             f"{rho(nc):.3f} | {np.abs(nc - n_max).mean():.1f} | {mn.mean():.2f} ± {mn.std():.2f} | "
             f"{ml.mean():.2f} ± {ml.std():.2f} | {mc.mean():.1f} ± {mc.std():.1f} | {melt_max.mean():.1f} |",
