@@ -30,34 +30,13 @@ import numpy as np
 
 from latentcv.cv_models.analysis.labels import LabelConfig, crystal_molecules
 from latentcv.cv_models.app.compare import CompareConfig, calibrate
-from latentcv.cv_models.app.evaluate import evaluate_frames
+from latentcv.cv_models.app.evaluate import evaluate_frames, molecule_outputs
 from latentcv.cv_models.app.metad_run import crystal_fraction, judge_name
 from latentcv.cv_models.data.readers import read_trajectory
 from latentcv.cv_models.generate import GeneratorConfig, generate
-from latentcv.cv_models.graphs import frame_graph
 from latentcv.cv_models.systems import SYSTEMS
-from latentcv.export.deploy import load_deployable, model_file
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def molecule_p(model: str, frames) -> np.ndarray:
-    """[F, M] each molecule's crystal-likeness p (the terms of ``n_crystal``), as
-    ``latentcv eval --molecule-dump`` computes them."""
-    import torch
-
-    module = load_deployable(model_file(model))
-    meta = dict(module.metadata())
-    dtype = torch.float64 if meta.get("dtype", "float64") == "float64" else torch.float32
-    apm, cutoff = int(meta["atoms_per_molecule"]), float(meta["cutoff"])
-    out = []
-    for f in frames:
-        x = torch.tensor(np.asarray(f.positions), dtype=dtype)
-        cell = torch.tensor(np.asarray(f.cell), dtype=dtype)
-        edge_index, edge_shift = frame_graph(x, cell, apm, cutoff)
-        with torch.no_grad():
-            out.append(module.encoder.molecule_outputs(x, cell, edge_index, edge_shift)[:, 0].double().numpy())
-    return np.stack(out)
 
 
 def readings(system: str, model: str, dump: Path) -> dict:
@@ -70,7 +49,7 @@ def readings(system: str, model: str, dump: Path) -> dict:
     frames = read_trajectory(dump, atoms_per_molecule=spec.atoms_per_molecule, units=spec.units)
     ev = evaluate_frames(model, frames, progress=False)
     values = {n: ev.values[:, k] for k, n in enumerate(ev.names)}
-    p = molecule_p(model, frames)
+    p = np.stack([per[:, 0] for per, _ in molecule_outputs(model, frames)])
     if not np.allclose(p.sum(1), values["n_crystal"], rtol=1e-6, atol=1e-6 * p.shape[1]):
         raise RuntimeError(f"{dump}: per-molecule p does not sum to n_crystal")
     logit = np.log(np.clip(p, 1e-300, None)) - np.log(np.clip(1 - p, 1e-300, None))

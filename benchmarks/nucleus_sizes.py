@@ -35,9 +35,8 @@ import numpy as np
 from nucleus_shape import outputs  # benchmarks/nucleus_shape.py
 from scipy.stats import spearmanr
 
-from latentcv.cv_models.analysis.crystallinity import crystalline_molecules, largest_crystalline_cluster
+from latentcv.cv_models.analysis.crystallinity import largest_crystalline_cluster
 from latentcv.cv_models.checkpoint import load_encoder
-from latentcv.cv_models.data.molecules import frame_centers
 from latentcv.cv_models.generate import GeneratorConfig, generate
 from latentcv.cv_models.systems import SYSTEMS
 
@@ -75,22 +74,6 @@ def parse_args() -> argparse.Namespace:
     return a
 
 
-def largest_cluster(frame, criterion: str, cutoff: float, link: float) -> int:
-    """n_max: ``largest_crystalline_cluster``, or with ``link`` > 0 the crystalline molecules
-    (``crystalline_molecules``, judged with ``cutoff``) joined when their centres are within ``link``."""
-    if not link:
-        return largest_crystalline_cluster(frame, criterion, cutoff)
-    import freud
-
-    crystalline = np.flatnonzero(crystalline_molecules(frame, criterion, cutoff))
-    if crystalline.size == 0:
-        return 0
-    box = freud.box.Box.from_matrix(np.asarray(frame.cell, dtype=np.float64).T)
-    clusters = freud.cluster.Cluster()
-    clusters.compute((box, box.wrap(frame_centers(frame)[crystalline])), neighbors={"r_max": float(link)})
-    return int(np.bincount(clusters.cluster_idx).max())
-
-
 def frames_of_size(a: argparse.Namespace, cells: int) -> tuple[list, list]:
     """(seeded frames, melt frames) of a box of ``cells``³ lattice cells."""
     spec = SYSTEMS[a.system]
@@ -124,7 +107,7 @@ def main() -> None:
     encoder = load_encoder(a.checkpoint).double()
     spec = SYSTEMS[a.system]
     n_max_of = lambda frames: np.array(  # noqa: E731
-        [largest_cluster(f, spec.crystal_criterion, a.cutoff, a.link_cutoff) for f in frames], dtype=float
+        [largest_crystalline_cluster(f, spec.crystal_criterion, a.cutoff, a.link_cutoff) for f in frames], dtype=float
     )
     print(
         f"| {'atoms' if a.system == 'lj' else 'molecules'} | seeded frames | n_max range | Spearman n_nucleus | MAE | "

@@ -13,7 +13,7 @@ from latentcv.cv_models.app import cli
 from latentcv.cv_models.native import core as native
 from latentcv.cv_models.data.writers import write_lammps_dump
 from latentcv.cv_models.systems import METAD_DEFAULTS
-from latentcv.cv_models.app.evaluate import length_conversion
+from latentcv.cv_models.app.evaluate import length_conversion, molecule_outputs
 from export_helpers import held_out_frames
 
 torch.set_num_threads(1)
@@ -287,19 +287,6 @@ def test_export_nucleus_option_sets_and_records_n_nucleus(dimer, tmp_path, capsy
     assert not (tmp_path / "bad.pt").exists()
 
 
-def _molecule_p(model, frame) -> np.ndarray:
-    """Per-molecule crystal-likeness p [M] of one frame by the model file's TorchScript."""
-    from latentcv.cv_models.graphs import frame_graph
-    from latentcv.export.deploy import load_deployable
-
-    module = load_deployable(str(model))
-    meta = dict(module.metadata())
-    x, cell = torch.tensor(frame.positions, dtype=torch.float64), torch.tensor(frame.cell, dtype=torch.float64)
-    edge_index, edge_shift = frame_graph(x, cell, int(meta["atoms_per_molecule"]), float(meta["cutoff"]))
-    with torch.no_grad():
-        return module.encoder.molecule_outputs(x, cell, edge_index, edge_shift)[:, 0].numpy()
-
-
 def test_export_crystal_softness_divides_every_molecule_logit(dimer, tmp_path, capsys):
     """--crystal-softness T: each molecule's p becomes sigmoid(logit / T) of the trained
     head's logit (from the as-trained model's p), and the metadata records T."""
@@ -307,7 +294,7 @@ def test_export_crystal_softness_divides_every_molecule_logit(dimer, tmp_path, c
     assert cli.main(["export", str(dimer["checkpoint"]), "-o", str(out), "--crystal-softness", "2.5"]) == 0
     assert dict(native.Model(str(out), warmup=False).metadata)["crystal_softness"] == "2.5"
     for frame in dimer["frames"][:2]:
-        p_sharp, p_soft = _molecule_p(dimer["model"], frame), _molecule_p(out, frame)
+        p_sharp, p_soft = (molecule_outputs(m, [frame])[0][0][:, 0] for m in (dimer["model"], out))
         logit = np.log(p_sharp) - np.log1p(-p_sharp)
         np.testing.assert_allclose(p_soft, 1.0 / (1.0 + np.exp(-logit / 2.5)), rtol=1e-9, atol=1e-12)
         assert np.abs(p_soft - p_sharp).max() > 1e-3  # it changed something

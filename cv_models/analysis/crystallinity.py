@@ -69,13 +69,15 @@ def crystalline_molecules(frame: Frame, criterion: str, cutoff: float) -> np.nda
     return ten_wolde_frame(frame, TenWoldeConfig(cutoff=cutoff)).solid
 
 
-def largest_crystalline_cluster(frame: Frame, criterion: str, cutoff: float) -> int:
+def largest_crystalline_cluster(frame: Frame, criterion: str, cutoff: float, link: float = 0.0) -> int:
     """n_max, the molecules in the largest crystalline cluster by ``criterion``:
     ``"ten_wolde"``: freud's solid particles joined by solid bonds
     (:func:`freud_largest_cluster`); ``"local_p2"``, ``"chill_plus"``: the crystalline
-    molecules of :func:`crystalline_molecules`
-    joined when their centres are within ``cutoff`` (freud's ``Cluster``)."""
+    molecules of :func:`crystalline_molecules` joined when their centres are within
+    ``link`` (0: ``cutoff``; freud's ``Cluster``)."""
     if criterion == "ten_wolde":
+        if link:
+            raise ValueError("ten Wolde clusters are joined by their solid bonds: no link distance")
         return freud_largest_cluster(frame, cutoff)
     import freud
 
@@ -84,7 +86,7 @@ def largest_crystalline_cluster(frame: Frame, criterion: str, cutoff: float) -> 
         return 0
     box, points = _freud_system(frame)
     clusters = freud.cluster.Cluster()
-    clusters.compute((box, points[crystalline]), neighbors={"r_max": float(cutoff)})
+    clusters.compute((box, points[crystalline]), neighbors={"r_max": float(link or cutoff)})
     return int(np.bincount(clusters.cluster_idx).max())
 
 

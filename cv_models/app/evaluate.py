@@ -178,12 +178,11 @@ def evaluate_trajectory(
     return result
 
 
-def write_molecule_dump(path: str | os.PathLike, model: str | os.PathLike, frames: Sequence) -> Path:
-    """A LAMMPS text dump with one row per molecule and frame: ``id type x y z c_p
-    c_nucleus`` (molecule centre in the trajectory's length unit; ``c_p`` the crystal-likeness,
-    summing to ``n_crystal``; ``c_nucleus`` the share of ``n_nucleus``). Open it in OVITO and
-    colour by ``c_nucleus`` to see the nucleus. Evaluated by the model file in Python (the
-    same TorchScript the C++ core runs), with its own pair list."""
+def molecule_outputs(model: str | os.PathLike, frames: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per frame (outputs [M, 2], centres [M, 3]): each molecule's crystal-likeness p (summing
+    to ``n_crystal``) and its share of ``n_nucleus``, and the molecule centres in the frame's
+    length unit. Evaluated by the model file in Python (the same TorchScript the C++ core
+    runs), with its own pair list."""
     import torch
 
     from latentcv.cv_models.graphs import frame_graph
@@ -196,17 +195,30 @@ def write_molecule_dump(path: str | os.PathLike, model: str | os.PathLike, frame
     meta = dict(module.metadata())
     dtype = torch.float64 if meta.get("dtype", "float64") == "float64" else torch.float32
     apm, cutoff = int(meta["atoms_per_molecule"]), float(meta["cutoff"])
+    out = []
+    for f in frames:
+        scale = length_conversion(f.length_unit, meta["length_unit"])
+        x = torch.tensor(np.asarray(f.positions) * scale, dtype=dtype)
+        cell = torch.tensor(np.asarray(f.cell) * scale, dtype=dtype)
+        edge_index, edge_shift = frame_graph(x, cell, apm, cutoff)
+        with torch.no_grad():
+            per = module.encoder.molecule_outputs(x, cell, edge_index, edge_shift).double().numpy()
+            centres = module.molecule_centers(x, cell).double().numpy() / scale
+        out.append((per, centres))
+    return out
+
+
+def write_molecule_dump(path: str | os.PathLike, model: str | os.PathLike, frames: Sequence) -> Path:
+    """A LAMMPS text dump with one row per molecule and frame: ``id type x y z c_p
+    c_nucleus`` (molecule centre in the trajectory's length unit; ``c_p`` the crystal-likeness,
+    summing to ``n_crystal``; ``c_nucleus`` the share of ``n_nucleus``). Open it in OVITO and
+    colour by ``c_nucleus`` to see the nucleus (:func:`molecule_outputs`)."""
+    frames = list(frames)
+    outputs = molecule_outputs(model, frames)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
-        for k, f in enumerate(frames):
-            scale = length_conversion(f.length_unit, meta["length_unit"])
-            x = torch.tensor(np.asarray(f.positions) * scale, dtype=dtype)
-            cell = torch.tensor(np.asarray(f.cell) * scale, dtype=dtype)
-            edge_index, edge_shift = frame_graph(x, cell, apm, cutoff)
-            with torch.no_grad():
-                per = module.encoder.molecule_outputs(x, cell, edge_index, edge_shift).double().numpy()
-                centres = module.molecule_centers(x, cell).double().numpy() / scale
+        for k, (f, (per, centres)) in enumerate(zip(frames, outputs)):
             step = int(getattr(f, "timestep", -1))
             _dump_frame(fh, step if step >= 0 else k, centres, np.asarray(f.cell), per)
     return path
