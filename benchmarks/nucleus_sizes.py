@@ -23,7 +23,8 @@ as along z and the shares stop at 0.2, the largest sphere that fits the z edge).
 ``--link-cutoff`` (local P2 only) joins the crystalline molecules into clusters within
 that distance instead of the judge's cutoff: the trimer crystal's centres are 1.1 σ apart
 within a layer of rods but 1.9 and 2.0 σ apart between layers, so the judge's 1.5 σ
-splits a nucleus into its layers (``--link-cutoff 2.1`` joins them; docs/results.md).
+splits a nucleus into its layers (``--link-cutoff 2.1``, the trimers' default from
+``SystemSpec.cluster_link``, joins them; ``--link-cutoff 0`` gives the judge's cutoff).
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--melt-steps", type=int, default=4000, help="melting, then as many quench steps, of the melt runs")
     ap.add_argument("--cutoff", type=float, default=0.0, help="the judge's cutoff (default: the system's)")
     ap.add_argument(
-        "--link-cutoff", type=float, default=0.0, help="local P2: join crystalline centres within this (0: --cutoff)"
+        "--link-cutoff",
+        type=float,
+        default=None,
+        help="local P2: join crystalline centres within this (0: --cutoff; default: the system's cluster_link)",
     )
     ap.add_argument("--out", default="/tmp/nucleus_sizes")
     a = ap.parse_args()
@@ -69,6 +73,8 @@ def parse_args() -> argparse.Namespace:
     a.cells = a.cells or cells
     a.shares = a.shares or shares
     a.cutoff = a.cutoff or SYSTEMS[a.system].tenwolde_cutoff
+    if a.link_cutoff is None:
+        a.link_cutoff = SYSTEMS[a.system].cluster_link
     if a.link_cutoff and SYSTEMS[a.system].crystal_criterion == "ten_wolde":
         ap.error("--link-cutoff is for the local P2 judge (ten Wolde clusters are joined by solid bonds)")
     return a

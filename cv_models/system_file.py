@@ -196,6 +196,8 @@ class MetadSystem:
             a system file: ``METAD_DEFAULTS.bias_stride``).
         crystal_threshold: the judged share above which the box counts as crystallised
             (``SystemSpec.crystal_threshold``; a system file: 0.8).
+        cluster_link: distance joining crystalline molecules into one cluster for the
+            largest-nucleus size (``SystemSpec.cluster_link``; 0: the judge's cutoff).
     """
 
     name: str
@@ -212,6 +214,7 @@ class MetadSystem:
     prep_steps: dict = field(default_factory=dict)
     bias_stride: int = METAD_DEFAULTS.bias_stride
     crystal_threshold: float = 0.8
+    cluster_link: float = 0.0
 
 
 def metad_system(system: str | SystemFile, cells: int = 4) -> MetadSystem:
@@ -255,6 +258,7 @@ def metad_system(system: str | SystemFile, cells: int = 4) -> MetadSystem:
         prep_steps=own,
         bias_stride=spec.bias_stride,
         crystal_threshold=spec.crystal_threshold,
+        cluster_link=spec.cluster_link,
     )
 
 

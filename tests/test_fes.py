@@ -180,3 +180,31 @@ def test_fes_command_end_to_end(tmp_path: Path):
     assert both.sum() >= 5
     np.testing.assert_allclose(mean[both] - mean[both][0], f[both] - f[both][0], atol=1e-9)
     assert report["per_run"][0]["frames"] == len(series)
+
+
+def _two_rod_layers(gap: float) -> "Frame":  # noqa: F821
+    """32 aligned 3-atom rods along z: two 4 × 4 square layers (centres 1.1 σ apart in a
+    layer), ``gap`` σ apart, in an otherwise empty 20 σ box."""
+    from latentcv.cv_models.data.frames import Frame
+
+    grid = np.array([(1.1 * i, 1.1 * j) for i in range(4) for j in range(4)])
+    centres = np.concatenate([np.c_[grid, np.full(16, 5.0)], np.c_[grid, np.full(16, 5.0 + gap)]]) + [5.0, 5.0, 0.0]
+    atoms = (centres[:, None, :] + np.array([[0, 0, -0.5], [0, 0, 0], [0, 0, 0.5]])[None]).reshape(-1, 3)
+    return Frame(atoms, 20.0 * np.eye(3), np.repeat(np.arange(32), 3), np.zeros(96, dtype=np.int64))
+
+
+def test_fes_joins_the_trimer_layers_of_a_nucleus_within_the_systems_cluster_link(tmp_path: Path):
+    """The trimers' rod layers are 1.9–2.0 σ apart: the judge's 1.5 σ cutoff splits a
+    nucleus into its layers; ``fes`` joins them within the system's ``cluster_link``."""
+    from latentcv.cv_models.analysis.crystallinity import largest_crystalline_cluster
+    from latentcv.cv_models.app.nucleation_report import largest_cluster_sizes
+    from latentcv.cv_models.data.writers import write_lammps_dump
+    from latentcv.cv_models.system_file import metad_system
+
+    frame = _two_rod_layers(gap=2.0)
+    target = metad_system("trimers", cells=4)
+    assert largest_crystalline_cluster(frame, "local_p2", target.judge_cutoff) == 16
+    assert target.cluster_link == pytest.approx(2.1)
+    write_lammps_dump(tmp_path / "traj.dump", [frame, _two_rod_layers(gap=3.0)])
+    _, sizes, _ = largest_cluster_sizes(tmp_path / "traj.dump", target, target.judge_cutoff)
+    assert sizes.tolist() == [32.0, 16.0]  # layers 2.0 σ apart join; 3.0 σ apart do not

@@ -80,12 +80,15 @@ def energy_scale(target: MetadSystem, temp: float) -> tuple[float, str]:
 
 def largest_cluster_sizes(dump: Path, target: MetadSystem, cutoff: float) -> tuple[np.ndarray, np.ndarray, list]:
     """Steps [T], largest crystalline cluster [T] (molecules) of every frame of ``dump`` by
-    the system's judge, and the frames."""
+    the system's judge (clusters joined within ``target.cluster_link``), and the frames."""
     from latentcv.cv_models.analysis.crystallinity import largest_crystalline_cluster
     from latentcv.cv_models.data import read_lammps_dump
 
     frames = read_lammps_dump(dump, units=target.units)
-    sizes = np.array([largest_crystalline_cluster(f, target.criterion, cutoff) for f in frames], dtype=np.float64)
+    sizes = np.array(
+        [largest_crystalline_cluster(f, target.criterion, cutoff, target.cluster_link) for f in frames],
+        dtype=np.float64,
+    )
     return np.array([f.timestep for f in frames]), sizes, frames
 
 
