@@ -64,6 +64,9 @@ class GeneratorConfig:
             interface run (each repeated ``replicas`` times; None: the system's); the box
             is n_cells x n_cells x ``interface_ncz`` cells (0: 2 n_cells).
         interface_steps, interface_every: sampled steps and dump stride of those runs.
+        interface_melt_steps: steps the liquid of an interface run is melted (seed frozen),
+            then as many cooled (0: the system's ``SystemSpec.interface_melt_steps``: 1000,
+            4000 for the trimers, whose rods keep the crystal's alignment after 1000).
         chunk_steps: ``run`` commands are split into chunks of at most this many steps
             for the progress bar (0: one chunk).
     """
@@ -87,6 +90,7 @@ class GeneratorConfig:
     interface_ncz: int = 0
     interface_steps: int = 3000
     interface_every: int = 100
+    interface_melt_steps: int = 0
     chunk_steps: int = 1000
 
     @property
@@ -174,6 +178,8 @@ class GeneratorConfig:
         template = s.template_dir / "interface.lmp"
         if not template.exists():
             raise ValueError(f"System {s.name!r} has no interface protocol ({template} is missing).")
+        if self.interface_melt_steps < 0:
+            raise ValueError(f"interface_melt_steps = {self.interface_melt_steps}: >= 0 (0: the system's)")
         out = []
         seeds = s.interface_seeds if self.interface_seeds is None else self.interface_seeds
         for k, (shape, frac, temp) in enumerate(seeds):
@@ -194,7 +200,7 @@ class GeneratorConfig:
                     tdamp=s.tdamp,
                     pdamp=s.pdamp,
                     equil=1000,
-                    melt=1000,
+                    melt=self.interface_melt_steps or s.interface_melt_steps,
                     relax=100,
                     prod=self.interface_steps,
                     every=self.interface_every,

@@ -160,6 +160,17 @@ class SystemSpec:
             ten Wolde clusters are always joined by their solid bonds). 2.1 for the
             trimers: their rod layers are 1.9–2.0 σ apart, so the judge's 1.5 σ splits a
             nucleus into its layers (docs/results.md section 5, "Shape at three box sizes").
+        interface_melt_steps: steps the liquid part of an ``interface`` run (the seed
+            frozen) is melted at the file's ``tmelt``, then as many cooled to the run's
+            temperature (``examples/<system>/interface.lmp``'s ``melt``). 1000 for LJ,
+            dimers and mW; 4000 for the trimers, whose liquid keeps the crystal's
+            alignment after 1000 in large boxes: in 4 096-molecule boxes with a 1 % seed,
+            the molecules more than 5 σ from it read nematic order S = 0.20–0.24 at the
+            first sampled frame and 11–15 % judged crystalline after 1000 (3 seeds),
+            0.009–0.015 and 6 % after 2000, 0.010–0.018 and 6 % after 4000, the melt run
+            0.025 and 6 %; the box volume at the first frame is 8–9 % above the melt's
+            after 1000 or 2000 (still relaxing from T = 3.0), 3.4–3.6 % after 4000
+            (benchmarks/interface_melt.py; 512 molecules lose the alignment within 1000).
     """
 
     name: str
@@ -183,6 +194,7 @@ class SystemSpec:
     bias_stride: int = METAD_DEFAULTS.bias_stride
     crystal_threshold: float = 0.8
     cluster_link: float = 0.0
+    interface_melt_steps: int = 1000
 
     @property
     def length_unit(self) -> str:
@@ -234,6 +246,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         interface_seeds=TRIMER_INTERFACE_SEEDS,
         crystal_criterion="local_p2",
         cluster_link=2.1,
+        interface_melt_steps=4000,
     ),
     # mW water (examples/mw, units real): ice Ih/Ic lattices, T_m = 274.6 K (Molinero & Moore
     # 2009; checked here by benchmarks/mw_melting.py, docs/results.md "mW water")

@@ -149,3 +149,25 @@ def test_tiny_trimer_interface(tmp_path):
     assert f.label == UNLABELED and f.n_molecules == 8 * 3 * 3 * 6 and f.atoms_per_molecule == 3
     ordered = (orientation_frame(f, SYSTEMS["trimers"].tenwolde_cutoff).local_p2 > 0.7).mean()
     assert 0.3 < ordered < 0.75
+
+
+def test_interface_melt_steps_per_system():
+    """The trimers' interface liquid melts for the system's longer time, LJ keeps 1000 steps,
+    and the config's override wins (no LAMMPS run: the runs' variables)."""
+    from latentcv.cv_models.generate import run_steps
+
+    def melt_steps(system: str, **overrides) -> list[int]:
+        runs = GeneratorConfig(system=system, n_cells=3, phases=("interface",), **overrides).runs()
+        assert runs and all(r["phase"] == "interface" for r in runs)
+        return [r["variables"]["melt"] for r in runs]
+
+    trimers = SYSTEMS["trimers"].interface_melt_steps
+    assert trimers > 1000
+    assert melt_steps("trimers") == [trimers] * len(SYSTEMS["trimers"].interface_seeds)
+    assert set(melt_steps("trimers", interface_melt_steps=1500)) == {1500}
+    assert set(melt_steps("lj")) == set(melt_steps("dimers")) == set(melt_steps("mw")) == {1000}
+    assert set(melt_steps("lj", interface_melt_steps=2500)) == {2500}
+    run = GeneratorConfig(system="trimers", n_cells=3, phases=("interface",), interface_steps=700).runs()[0]
+    assert run_steps(run) == 1000 + 2 * trimers + 100 + 700  # equil, melt + cool, relax, prod
+    with pytest.raises(ValueError, match="interface_melt_steps"):
+        melt_steps("lj", interface_melt_steps=-1)
