@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nucleus_sizes import melt_run_config  # benchmarks/nucleus_sizes.py
+
 from latentcv.cv_models.analysis.crystallinity import crystalline_molecules
 from latentcv.cv_models.analysis.orientation import molecule_axes, nematic_order
 from latentcv.cv_models.data.frames import Frame
@@ -88,16 +90,7 @@ def seeded_config(a: argparse.Namespace, melt_steps: int) -> GeneratorConfig:
 
 def melt_config(a: argparse.Namespace) -> GeneratorConfig:
     """The reference: a plain melt run of the same box (``melt.lmp``)."""
-    return GeneratorConfig(
-        system=a.system,
-        n_cells=a.cells,
-        phases=("melt",),
-        equil_steps=1000,
-        prod_steps=a.steps,
-        dump_every=a.every,
-        melt_steps=a.ref_melt_steps,
-        quench_steps=a.ref_melt_steps,
-    )
+    return melt_run_config(a.system, a.cells, a.steps, a.every, a.ref_melt_steps)
 
 
 def readings(cfg: GeneratorConfig, out: Path, far: float) -> list[tuple[str, list[tuple[int, float, float]]]]:

@@ -80,6 +80,21 @@ def parse_args() -> argparse.Namespace:
     return a
 
 
+def melt_run_config(system: str, cells: int, steps: int, every: int, melt_steps: int) -> GeneratorConfig:
+    """A plain melt run (``melt.lmp``) of ``cells``³ lattice cells: 1 000 equilibration steps,
+    ``melt_steps`` melting and as many quenching, ``steps`` sampled every ``every``."""
+    return GeneratorConfig(
+        system=system,
+        n_cells=cells,
+        phases=("melt",),
+        equil_steps=1000,
+        prod_steps=steps,
+        dump_every=every,
+        melt_steps=melt_steps,
+        quench_steps=melt_steps,
+    )
+
+
 def frames_of_size(a: argparse.Namespace, cells: int) -> tuple[list, list]:
     """(seeded frames, melt frames) of a box of ``cells``³ lattice cells."""
     spec = SYSTEMS[a.system]
@@ -94,16 +109,7 @@ def frames_of_size(a: argparse.Namespace, cells: int) -> tuple[list, list]:
         interface_steps=a.steps,
         interface_every=a.every,
     )
-    melt = GeneratorConfig(
-        system=a.system,
-        n_cells=cells,
-        phases=("melt",),
-        equil_steps=1000,
-        prod_steps=a.steps,
-        dump_every=a.every,
-        melt_steps=a.melt_steps,
-        quench_steps=a.melt_steps,
-    )
+    melt = melt_run_config(a.system, cells, a.steps, a.every, a.melt_steps)
     root = Path(a.out) / f"cells{cells}"
     return list(generate(seeded, root / "seeded", reuse=True)), list(generate(melt, root / "melt", reuse=True))
 
