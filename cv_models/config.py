@@ -101,10 +101,11 @@ class DataConfig:
         label_min_neighbours: with ``label_neighbours = 0``: a molecule with fewer
             centres within ``label_cutoff`` is not crystal (0 = off); at most the
             crystal's own count (the trimers have 6 within 1.5).
-        label_target: "any" (the criterion alone) or "close_packed" ("ten_wolde" only:
+        label_target: "any" (the criterion alone), "close_packed" ("ten_wolde" only:
             crystal only where the 12 nearest centres are fcc/hcp-like by a
             common-neighbour test, so bcc-like and defective packings that ten Wolde
-            calls solid are not; ``latentcv.cv_models.analysis.labels``).
+            calls solid are not; ``latentcv.cv_models.analysis.labels``) or "fcc" (the
+            same test asking for fcc's 421 signature: hcp stacking is not crystal).
     """
 
     trajectories: List[Dict[str, Any]] = field(default_factory=list)
@@ -173,7 +174,7 @@ class DataConfig:
 
 
 MOLECULE_LABELS = ("frame", "ten_wolde", "local_p2", "chill_plus")  # = ("frame", *analysis.labels.LABEL_CRITERIA)
-LABEL_TARGETS = ("any", "close_packed")  # = analysis.labels.LABEL_TARGETS
+LABEL_TARGETS = ("any", "close_packed", "fcc")  # = analysis.labels.LABEL_TARGETS
 _LAYERS = ("egnn", "mp", "attention")
 _POOLS = ("mean", "sum", "attention", "diffpool")
 _AGGRS = ("sum", "mean")

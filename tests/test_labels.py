@@ -1,6 +1,7 @@
 """Per-molecule crystal labels (latentcv.cv_models.analysis.labels, [data] label_* keys):
 over the 12 nearest neighbours they do not fire by chance in a melt, the minimum-count
-rule drops under-coordinated molecules, "close_packed" names fcc/hcp, not bcc, and
+rule drops under-coordinated molecules, "close_packed" names fcc/hcp, not bcc, "fcc"
+names fcc, not hcp, and
 "chill_plus" names ice (mW water, Å) crystal and a liquid not."""
 
 from __future__ import annotations
@@ -49,6 +50,20 @@ def test_close_packed_lattices_are_crystal(kind, cfg):
     assert L.crystal_molecules(f, cfg).all()
     assert L.crystal_molecules(noisy(f, 0.05), cfg).mean() > 0.97
     assert (L.close_packed_neighbours(f.positions, f.cell) == 12).all()
+
+
+def test_the_fcc_target_names_fcc_not_hcp():
+    """label_target = "fcc": fcc's 12 neighbours all have the 421 signature, hcp's 6 of 12
+    (the other 6 are 422), so fcc is crystal and hcp stacking is not; bcc is neither."""
+    fcc_target = L.LabelConfig("ten_wolde", target="fcc")
+    fcc, hcp = lattice_frame("fcc", 4), lattice_frame("hcp", 4)
+    assert (L.close_packed_neighbours(fcc.positions, fcc.cell, fcc_only=True) == 12).all()
+    assert (L.close_packed_neighbours(hcp.positions, hcp.cell, fcc_only=True) == 6).all()
+    assert L.crystal_molecules(fcc, fcc_target).all()
+    assert L.crystal_molecules(noisy(fcc, 0.05), fcc_target).mean() > 0.95
+    assert not L.crystal_molecules(hcp, fcc_target).any()
+    assert L.crystal_molecules(noisy(hcp, 0.05), fcc_target).mean() < 0.05
+    assert not L.crystal_molecules(bcc_frame(), fcc_target).any()
 
 
 def test_bcc_is_solid_for_ten_wolde_but_not_the_close_packed_target():

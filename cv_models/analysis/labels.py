@@ -22,7 +22,10 @@ by a common-neighbour test on the 12 nearest neighbours (adaptive CNA, Stukowski
 Modelling Simul. Mater. Sci. Eng. 20, 045021 (2012)): with the local cutoff
 (1+√2)/2 × their mean distance, a neighbour of an fcc (hcp) molecule shares 4 common
 neighbours with it, bonded by 2 bonds (CNA signatures 421 and 422); a molecule needs at
-least ``close_packed_min`` such neighbours of its 12 (8: thermal noise breaks a few). A
+least ``close_packed_min`` such neighbours of its 12 (8: thermal noise breaks a few).
+``target = "fcc"`` asks for the same number of 421 neighbours alone: the two bonds among
+the 4 common neighbours are apart in fcc (421, all 12) and share a neighbour in half of
+hcp's (422), so hcp stacking (6 of 12) is not the target there. A
 bcc lattice has none (its 12 nearest are 8 + 4 of the 6 second neighbours). Ten Wolde's
 bond order alone calls bcc solid (q6 = 0.51, fcc 0.57), and a bias on a count of such
 molecules can drive the box into a bcc-like or defective state and stop there. The
@@ -45,7 +48,7 @@ from latentcv.cv_models.data.molecules import frame_centers
 from latentcv.cv_models.data.pbc import neighbour_pairs
 
 LABEL_CRITERIA = ("ten_wolde", "local_p2", "chill_plus")
-LABEL_TARGETS = ("any", "close_packed")
+LABEL_TARGETS = ("any", "close_packed", "fcc")
 CLOSE_PACKED_NEIGHBOURS = 12
 
 
@@ -64,8 +67,9 @@ class LabelConfig:
         p2_threshold: "local_p2": crystal above this mean P2.
         bond_threshold, min_solid_bonds: "ten_wolde": a bond is solid above this
             normalised q6·q6; a molecule is solid with at least this many (0.5, 8).
-        target: "any" (the criterion alone) or "close_packed" (also fcc/hcp-like: at least
-            ``close_packed_min`` of the 12 nearest neighbours with the 421/422 signature).
+        target: "any" (the criterion alone), "close_packed" (also fcc/hcp-like: at least
+            ``close_packed_min`` of the 12 nearest neighbours with the 421/422 signature) or
+            "fcc" (at least ``close_packed_min`` with the 421 signature: fcc, not hcp).
         close_packed_min: see ``target`` (8 of 12).
     """
 
@@ -142,10 +146,12 @@ def ten_wolde_solid(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, cfg: La
     return np.bincount(i[solid_bond], minlength=n) >= cfg.min_solid_bonds
 
 
-def close_packed_neighbours(points: np.ndarray, cell: np.ndarray) -> np.ndarray:
+def close_packed_neighbours(points: np.ndarray, cell: np.ndarray, fcc_only: bool = False) -> np.ndarray:
     """[N] int: how many of each point's 12 nearest neighbours have the fcc/hcp common-
     neighbour signature (4 common neighbours with 2 bonds among them; 12 in perfect fcc
-    and hcp, 0 in bcc) under the adaptive cutoff (1+√2)/2 × mean neighbour distance."""
+    and hcp, 0 in bcc) under the adaptive cutoff (1+√2)/2 × mean neighbour distance; with
+    ``fcc_only`` the 421 signature alone (the two bonds share no common neighbour: 12 in
+    fcc, 6 in hcp)."""
     n, k = len(points), CLOSE_PACKED_NEIGHBOURS
     _, _, d = nearest_neighbours(points, cell, k)
     d = d.reshape(n, k, 3)
@@ -155,7 +161,11 @@ def close_packed_neighbours(points: np.ndarray, cell: np.ndarray) -> np.ndarray:
     a = bonded.astype(np.int64)  # [N, 12, 12] bonds among the neighbours
     common = a.sum(axis=2)  # common neighbours of the point and neighbour j
     bonds = np.einsum("nja,nab,njb->nj", a, a, a) // 2  # bonds among those
-    return ((common == 4) & (bonds == 2)).sum(axis=1)
+    signature = (common == 4) & (bonds == 2)
+    if fcc_only:  # 421: no common neighbour bonded to two others of them
+        degree = a * np.einsum("nab,njb->nja", a, a)  # [N, j, a] bonds of common neighbour a
+        signature &= degree.max(axis=2) == 1
+    return signature.sum(axis=1)
 
 
 def averaged_q(points: np.ndarray, cell: np.ndarray, l: int, k: int = CLOSE_PACKED_NEIGHBOURS) -> np.ndarray:
@@ -191,8 +201,9 @@ def crystal_molecules(frame: Frame, cfg: LabelConfig) -> np.ndarray:
         crystal = local_p2(molecule_axes(frame), n, i, j) > cfg.p2_threshold
     if cfg.neighbours == 0 and cfg.min_neighbours:
         crystal &= np.bincount(i, minlength=n) >= cfg.min_neighbours
-    if cfg.target == "close_packed":
-        crystal &= close_packed_neighbours(points, frame.cell) >= cfg.close_packed_min
+    if cfg.target != "any":
+        fcc_only = cfg.target == "fcc"
+        crystal &= close_packed_neighbours(points, frame.cell, fcc_only) >= cfg.close_packed_min
     return crystal
 
 
