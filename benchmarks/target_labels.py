@@ -8,7 +8,7 @@ last ``--frames`` frames of biased runs (``latentcv compare`` run folders, their
 criterion and ``label_target`` label them, trains and exports a model
 (``<out>/model.pt``), and prints, on the last frame of held-out runs, each model's mean
 crystal-likeness over the molecules that are fcc-like, hcp-like (close-packed, not fcc)
-and neither, by latentcv's own common-neighbour test (``labels.close_packed_neighbours``).
+and neither, by latentcv's own common-neighbour test (``labels.common_neighbour_signatures``).
 
     .venv/bin/python benchmarks/target_labels.py --dataset DATA.npz --config examples/dimers/train.toml \\
         --runs RUN ... --held-out RUN ... --compare NAME=MODEL ... --out DIR [--target fcc] [--frames 4]
@@ -20,7 +20,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from latentcv.cv_models.analysis.labels import close_packed_neighbours
+from latentcv.cv_models.analysis.labels import LabelConfig, common_neighbour_signatures
 from latentcv.cv_models.app.evaluate import molecule_outputs
 from latentcv.cv_models.config import load_config
 from latentcv.cv_models.data.dataset import Dataset
@@ -44,22 +44,25 @@ def harvested_dataset(dataset: str, runs: list[str], frames: int, apm: int) -> D
 
 def structure_table(models: list[tuple[str, str]], held_out: list[str], apm: int) -> None:
     """Mean crystal-likeness by local structure on each held-out run's last frame (markdown)."""
+    frames = [read_trajectory(Path(run) / "traj.dump", atoms_per_molecule=apm)[-1] for run in held_out]
+    enough = LabelConfig().close_packed_min
+    kinds = []  # per frame: (fcc-like, hcp-like, neither) masks
+    for frame in frames:
+        n421, n422 = common_neighbour_signatures(frame_centers(frame), frame.cell)
+        fcc = n421 >= enough
+        packed = n421 + n422 >= enough
+        kinds.append((fcc, packed & ~fcc, ~packed))
+    readings = {name: molecule_outputs(model, frames) for name, model in models}  # each model loaded once
     print(
         "| held-out run, last frame | fcc-like / hcp-like / other (%) | model | n_crystal | p fcc-like | p hcp-like | p other |"
     )
     print("|---|---|---|---:|---:|---:|---:|")
-    for run in held_out:
-        frame = read_trajectory(Path(run) / "traj.dump", atoms_per_molecule=apm)[-1]
-        centres = frame_centers(frame) if apm > 1 else frame.positions
-        packed = close_packed_neighbours(centres, frame.cell) >= 8
-        fcc = close_packed_neighbours(centres, frame.cell, fcc_only=True) >= 8
-        hcp = packed & ~fcc
-        share = f"{100 * fcc.mean():.0f} / {100 * hcp.mean():.0f} / {100 * (~packed).mean():.0f}"
-        where = f"{Path(run).parent.parent.name} {Path(run).name}"
-        for name, model in models:
-            p = molecule_outputs(model, [frame])[0][0][:, 0]
-            row = f"{p.sum():.0f} | {p[fcc].mean():.2f} | {p[hcp].mean():.2f} | {p[~packed].mean():.2f}"
-            print(f"| {where} | {share} | {name} | {row} |")
+    for k, run in enumerate(held_out):
+        share = " / ".join(f"{100 * mask.mean():.0f}" for mask in kinds[k])
+        for name, _ in models:
+            p = readings[name][k][0][:, 0]
+            means = " | ".join(f"{p[mask].mean():.2f}" for mask in kinds[k])
+            print(f"| {Path(run).parent.parent.name} {Path(run).name} | {share} | {name} | {p.sum():.0f} | {means} |")
 
 
 def main() -> None:

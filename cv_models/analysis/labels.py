@@ -146,12 +146,11 @@ def ten_wolde_solid(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, cfg: La
     return np.bincount(i[solid_bond], minlength=n) >= cfg.min_solid_bonds
 
 
-def close_packed_neighbours(points: np.ndarray, cell: np.ndarray, fcc_only: bool = False) -> np.ndarray:
-    """[N] int: how many of each point's 12 nearest neighbours have the fcc/hcp common-
-    neighbour signature (4 common neighbours with 2 bonds among them; 12 in perfect fcc
-    and hcp, 0 in bcc) under the adaptive cutoff (1+√2)/2 × mean neighbour distance; with
-    ``fcc_only`` the 421 signature alone (the two bonds share no common neighbour: 12 in
-    fcc, 6 in hcp)."""
+def common_neighbour_signatures(points: np.ndarray, cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """([N] int, [N] int): how many of each point's 12 nearest neighbours have the 421 and the
+    422 common-neighbour signature under the adaptive cutoff (1+√2)/2 × mean neighbour distance:
+    4 common neighbours with 2 bonds among them, apart (421) or sharing a common neighbour
+    (422). fcc: 12 + 0; hcp: 6 + 6; bcc: 0 + 0."""
     n, k = len(points), CLOSE_PACKED_NEIGHBOURS
     _, _, d = nearest_neighbours(points, cell, k)
     d = d.reshape(n, k, 3)
@@ -161,11 +160,18 @@ def close_packed_neighbours(points: np.ndarray, cell: np.ndarray, fcc_only: bool
     a = bonded.astype(np.int64)  # [N, 12, 12] bonds among the neighbours
     common = a.sum(axis=2)  # common neighbours of the point and neighbour j
     bonds = np.einsum("nja,nab,njb->nj", a, a, a) // 2  # bonds among those
-    signature = (common == 4) & (bonds == 2)
-    if fcc_only:  # 421: no common neighbour bonded to two others of them
-        degree = a * np.einsum("nab,njb->nja", a, a)  # [N, j, a] bonds of common neighbour a
-        signature &= degree.max(axis=2) == 1
-    return signature.sum(axis=1)
+    close_packed = (common == 4) & (bonds == 2)
+    degree = a * np.einsum("nab,njb->nja", a, a)  # [N, j, a] bonds of common neighbour a among them
+    apart = degree.max(axis=2) == 1
+    return (close_packed & apart).sum(axis=1), (close_packed & ~apart).sum(axis=1)
+
+
+def close_packed_neighbours(points: np.ndarray, cell: np.ndarray, fcc_only: bool = False) -> np.ndarray:
+    """[N] int: how many of each point's 12 nearest neighbours have the fcc/hcp common-
+    neighbour signature (421 or 422: 12 in perfect fcc and hcp, 0 in bcc); with ``fcc_only``
+    the 421 signature alone (12 in fcc, 6 in hcp). :func:`common_neighbour_signatures`."""
+    n421, n422 = common_neighbour_signatures(points, cell)
+    return n421 if fcc_only else n421 + n422
 
 
 def averaged_q(points: np.ndarray, cell: np.ndarray, l: int, k: int = CLOSE_PACKED_NEIGHBOURS) -> np.ndarray:
