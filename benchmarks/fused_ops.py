@@ -4,9 +4,10 @@ On the LJ frames of ``encoder_cost.py`` (fcc at density 1.0 with 0.1 σ noise, p
 the C++ core's skin) and the default :class:`~latentcv.cv_models.config.ModelConfig` widths
 (8 radial functions, 4 moment channels, degree 6), float64, 1 thread, it times
 ``pair_geometry`` and its backward, ``shell_moments`` and its backward and
-``bond_order_sums`` and its backward on random inputs of the encoder's shapes, and the whole
-scripted encoder's forward + one vector–Jacobian product (random weights), and prints a
-markdown table (best of repeated calls, ms). To compare two builds of the operators, run it
+``bond_order_sums`` and its backward on random inputs of the encoder's shapes, the whole
+scripted encoder's forward + one vector–Jacobian product (random weights), and the same on
+a pair list with no pair inside the cutoff (the encoder's per-molecule work alone: what
+would remain if every per-pair pass cost nothing), and prints a markdown table (best of repeated calls, ms). To compare two builds of the operators, run it
 once per build (``make build`` in between) on the same machine.
 
     .venv/bin/python benchmarks/fused_ops.py [--sizes 256 2048 8192]
@@ -56,7 +57,15 @@ def operator_calls(n: int, cfg: ModelConfig) -> Dict[str, Callable[[], object]]:
         "bond_order_sums": lambda: ops.bond_order_sums(tn, pairs, w, deg, am.n_degrees),
         "bond_order_sums backward": lambda: ops.bond_order_sums_backward(g_s, g_s, tn, pairs, w, deg, am.n_degrees),
         "encoder forward + vjp": encoder_step(n, cfg, pos, cell, ei, sh),
+        "encoder forward + vjp, per-molecule part only": encoder_step(n, cfg, pos, cell, *far_pair(ei, sh)),
     }
+
+
+def far_pair(ei: torch.Tensor, sh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A pair list of one pair beyond the cutoff (0 -> 1, three cells away): the encoder
+    drops it first, so what remains is its per-molecule work (node MLPs, poolings, heads)."""
+    one = torch.tensor([[0], [1]], dtype=ei.dtype)
+    return one, torch.tensor([[3.0, 0.0, 0.0]], dtype=sh.dtype)
 
 
 def encoder_step(n: int, cfg: ModelConfig, pos, cell, ei, sh) -> Callable[[], object]:
