@@ -314,6 +314,21 @@ class AngularMoments(nn.Module):
         n = tn.shape[0]
         return scatter_sum(ws, i, n), scatter_sum(ws * s, i, n)
 
+    def invariants(self, t: Tensor) -> Tensor:
+        """q [n, C, D]: sum over m of t^2 within each degree (the Steinhardt invariants, up to
+        normalisation) of the moments t [n, C, K]. One degree (the default, l = 6): a sum
+        over the last dimension, whose backward is a broadcast, not an inner-dimension gather."""
+        if self.n_degrees == 1:
+            return (t * t).sum(-1, keepdim=True)
+        q = torch.zeros(t.shape[0], self.channels, self.n_degrees, dtype=t.dtype, device=t.device)
+        return q.index_add_(2, self.harmonics.degree, t * t)
+
+    def unit_moments(self, t: Tensor, q: Tensor) -> Tensor:
+        """t [n, C, K] divided by sqrt(q + 1e-8) of its degree (q [n, C, D])."""
+        if self.n_degrees == 1:
+            return t * torch.rsqrt(q + 1e-8)
+        return t * torch.matmul(torch.rsqrt(q + 1e-8), self.degree_onehot.to(t.dtype).t())
+
     def forward(self, h: Tensor, edge_index: Tensor, edge_vec: Tensor, edge_rbf: Tensor, edge_weight: Tensor) -> Tensor:
         i = edge_index[0]
         j = edge_index[1]
@@ -329,15 +344,13 @@ class AngularMoments(nn.Module):
             t = self.shell_moments_scatter(edge_vec, rho, i, n)
         else:
             t = self.shell_moments_reference(edge_vec, rho, i, n)
-        q = torch.zeros(n, self.channels, self.n_degrees, dtype=t.dtype, device=t.device)
-        q = q.index_add_(2, self.harmonics.degree, t * t)
+        q = self.invariants(t)  # [n, C, D]
         norm = 1.0 + scatter_sum(edge_weight, i, n)
         q0 = scatter_sum(rho, i, n) / norm.unsqueeze(-1)
         parts = [q0, (q / (norm * norm).view(-1, 1, 1)).reshape(n, self.channels * self.n_degrees)]
         if self.bond_order:
             # unit moments per (channel, degree), then s_ij summed over m within each degree
-            onehot = self.degree_onehot.to(t.dtype)
-            tn = t * torch.matmul(torch.rsqrt(q + 1e-8), onehot.t())  # [n, C, K]
+            tn = self.unit_moments(t, q)  # [n, C, K]
             if fused:
                 s1, s2 = self.kernels.bond_order_sums(
                     tn, edge_index, edge_weight, self.degree_of_column, self.n_degrees
