@@ -8,6 +8,8 @@ model, and scores ``n_crystal`` on the held-out frames against that independent 
 
     .venv/bin/python benchmarks/molecular_cv.py --system trimers [--out trimers_out] [--temp T]
     .venv/bin/python benchmarks/molecular_cv.py --system dimers --out dimers_out
+    .venv/bin/python benchmarks/molecular_cv.py --system dimers --out dimers_small \
+        --set model.moment_channels=1 --set model.stage2_layers=0     # a variant of train.toml
 
 Writes ``<out>/model.pt`` (the input of ``latentcv compare --system SYSTEM``), prints
 the table, and plots ``<out>/cv_shape.png``.
@@ -19,7 +21,7 @@ import argparse
 from pathlib import Path
 
 from latentcv.cv_models.analysis.cv_quality import interface_report, plot_cv_vs_solid
-from latentcv.cv_models.config import load_config
+from latentcv.cv_models.config import load_config, parse_overrides
 from latentcv.cv_models.data.dataset import Dataset
 from latentcv.cv_models.generate import GeneratorConfig, generate
 from latentcv.cv_models.systems import SYSTEMS
@@ -79,6 +81,7 @@ def main() -> None:
     p.add_argument("--out", default="", help="output folder (default: <system>_out)")
     p.add_argument("--temp", type=float, default=0.0, help="state point (default: the system's)")
     p.add_argument("--cells", type=int, default=3)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override train.toml")
     a = p.parse_args()
     spec = SYSTEMS[a.system]
     out = Path(a.out or f"{a.system}_out").resolve()
@@ -89,13 +92,10 @@ def main() -> None:
     for name, g in gens.items():
         ds.extend(generate(g, out / "data" / name, reuse=True))
     ds.save(out / f"{a.system}.npz")
-    cfg = load_config(
-        config,
-        {
-            "data": {"dataset": str(out / f"{a.system}.npz")},
-            "training": {"output_dir": str(out / "train"), "resume": False},
-        },
-    )
+    overrides = parse_overrides(a.set)
+    overrides.setdefault("data", {})["dataset"] = str(out / f"{a.system}.npz")
+    overrides.setdefault("training", {}).update({"output_dir": str(out / "train"), "resume": False})
+    cfg = load_config(config, overrides)
     frames = list(ds)
     checkpoint = train(cfg, frames)
     export_checkpoint(checkpoint, out / "model.pt", config=str(config), check_frames=frames, log=lambda _: None)
