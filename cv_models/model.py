@@ -381,16 +381,17 @@ class HierarchicalEncoder(nn.Module):
                 eps2 = self.orient_eps * self.orient_eps
                 v = v / torch.sqrt((v * v).sum(-1, keepdim=True) + eps2)
                 q = q / torch.sqrt((q * q).sum(-1, keepdim=True) + eps2 * eps2)
-                vq = torch.cat([v, q], dim=-1).reshape(m, c_n * 8)
-                vqi = gather(vq, edge_index[0]).view(-1, c_n, 8)
-                vqj = gather(vq, edge_index[1]).view(-1, c_n, 8)
+                # four narrow gathers rather than slices of two wide ones: the backward of a
+                # slice writes a zero-filled copy of the whole [E, C, 8] gather per slice
+                v = v.reshape(m, c_n * 3)
+                q = q.reshape(m, c_n * 5)
+                vi = gather(v, edge_index[0]).view(-1, c_n, 3)
+                vj = gather(v, edge_index[1]).view(-1, c_n, 3)
+                qi = gather(q, edge_index[0]).view(-1, c_n, 5)
+                qj = gather(q, edge_index[1]).view(-1, c_n, 5)
                 dh = d / r.unsqueeze(-1)
                 y1 = dh.unsqueeze(1)  # [E,1,3]: the l = 1 harmonics are the components
                 y2 = self.harm2(dh).unsqueeze(1)  # [E,1,5]
-                vi = vqi[:, :, :3]
-                vj = vqj[:, :, :3]
-                qi = vqi[:, :, 3:]
-                qj = vqj[:, :, 3:]
                 vv = (vi * vj).sum(-1)
                 vd = (vi * y1).sum(-1) * (vj * y1).sum(-1)
                 qq = (qi * qj).sum(-1)
