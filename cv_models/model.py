@@ -367,38 +367,48 @@ class HierarchicalEncoder(nn.Module):
     ) -> Tensor:
         """Per pair, the invariants of the two molecules' orientations [E, 5C]: ``v_i.v_j``,
         ``(v_i.d)(v_j.d)``, ``tr(Q_i Q_j)``, ``d.Q_i.d``, ``d.Q_j.d`` (d unit); [E, 0] when the
-        model has no orientation channels."""
+        model has no orientation channels. On CPU by latentcv's fused operator when built
+        (:meth:`orientation_invariants_reference`: the same with core torch ops)."""
         orient_v = self.orient_v
         orient_q = self.orient_q
         if orient_v is not None:
             if orient_q is not None:
                 # per molecule: C vectors (l = 1) and C traceless rank-2 tensors (l = 2, five
                 # components), as solid harmonics of the atom vectors (smooth at u = 0)
-                c_n = self.n_orient
                 v = scatter_sum(orient_v(h).unsqueeze(-1) * x.unsqueeze(1), atom_mol, m)  # [M,C,3]
                 q = scatter_sum(orient_q(h).unsqueeze(-1) * self.harm2(x).unsqueeze(1), atom_mol, m)  # [M,C,5]
                 # scale-free orientations: v/sqrt(|v|^2+eps^2), Q/sqrt(|Q|^2+eps^4) (smooth, 0 stays 0)
                 eps2 = self.orient_eps * self.orient_eps
                 v = v / torch.sqrt((v * v).sum(-1, keepdim=True) + eps2)
                 q = q / torch.sqrt((q * q).sum(-1, keepdim=True) + eps2 * eps2)
-                # four narrow gathers rather than slices of two wide ones: the backward of a
-                # slice writes a zero-filled copy of the whole [E, C, 8] gather per slice
-                v = v.reshape(m, c_n * 3)
-                q = q.reshape(m, c_n * 5)
-                vi = gather(v, edge_index[0]).view(-1, c_n, 3)
-                vj = gather(v, edge_index[1]).view(-1, c_n, 3)
-                qi = gather(q, edge_index[0]).view(-1, c_n, 5)
-                qj = gather(q, edge_index[1]).view(-1, c_n, 5)
                 dh = d / r.unsqueeze(-1)
-                y1 = dh.unsqueeze(1)  # [E,1,3]: the l = 1 harmonics are the components
-                y2 = self.harm2(dh).unsqueeze(1)  # [E,1,5]
-                vv = (vi * vj).sum(-1)
-                vd = (vi * y1).sum(-1) * (vj * y1).sum(-1)
-                qq = (qi * qj).sum(-1)
-                dqi = (qi * y2).sum(-1)
-                dqj = (qj * y2).sum(-1)
-                return torch.cat([vv, vd, qq, dqi, dqj], dim=-1)
+                y2 = self.harm2(dh)  # [E,5]
+                if self.fused and d.device.type == "cpu":
+                    return self.kernels.orientation_invariants(torch.cat([v, q], dim=-1), edge_index, dh, y2)
+                return self.orientation_invariants_reference(v, q, edge_index, dh, y2)
         return torch.zeros(d.shape[0], 0, dtype=d.dtype, device=d.device)
+
+    def orientation_invariants_reference(
+        self, v: Tensor, q: Tensor, edge_index: Tensor, dh: Tensor, y2: Tensor
+    ) -> Tensor:
+        """The pair invariants [E, 5C] with core torch ops, from the unit orientations v
+        [M, C, 3] and q [M, C, 5], the unit pair directions dh [E, 3] and their l = 2
+        harmonics y2 [E, 5] (``latentcv::orientation_invariants`` computes the same on CPU)."""
+        m, c_n = v.shape[0], v.shape[1]
+        # four narrow gathers rather than slices of two wide ones: the backward of a
+        # slice writes a zero-filled copy of the whole [E, C, 8] gather per slice
+        vi = gather(v.reshape(m, c_n * 3), edge_index[0]).view(-1, c_n, 3)
+        vj = gather(v.reshape(m, c_n * 3), edge_index[1]).view(-1, c_n, 3)
+        qi = gather(q.reshape(m, c_n * 5), edge_index[0]).view(-1, c_n, 5)
+        qj = gather(q.reshape(m, c_n * 5), edge_index[1]).view(-1, c_n, 5)
+        y1 = dh.unsqueeze(1)  # [E,1,3]: the l = 1 harmonics are the components
+        y2 = y2.unsqueeze(1)  # [E,1,5]
+        vv = (vi * vj).sum(-1)
+        vd = (vi * y1).sum(-1) * (vj * y1).sum(-1)
+        qq = (qi * qj).sum(-1)
+        dqi = (qi * y2).sum(-1)
+        dqj = (qj * y2).sum(-1)
+        return torch.cat([vv, vd, qq, dqi, dqj], dim=-1)
 
     def molecule_features(
         self, hm: Tensor, edge_index: Tensor, d: Tensor, rbf: Tensor, w: Tensor, orient: Tensor

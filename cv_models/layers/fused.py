@@ -46,6 +46,9 @@ class FusedKernels(nn.Module):
     def sphere_mass(self, share_weight: Tensor, centers: Tensor, cell: Tensor, radius: float, ramp: float) -> Tensor:
         return torch.ops.latentcv.sphere_mass(share_weight, centers, cell, radius, ramp)
 
+    def orientation_invariants(self, vq: Tensor, edge_index: Tensor, dh: Tensor, y2: Tensor) -> Tensor:
+        return torch.ops.latentcv.orientation_invariants(vq, edge_index, dh, y2)
+
 
 class NoFusedKernels(nn.Module):
     """Stands in for :class:`FusedKernels` where the operators are not built (never called)."""
@@ -78,6 +81,9 @@ class NoFusedKernels(nn.Module):
         raise RuntimeError("latentcv: fused operators not built")
 
     def sphere_mass(self, share_weight: Tensor, centers: Tensor, cell: Tensor, radius: float, ramp: float) -> Tensor:
+        raise RuntimeError("latentcv: fused operators not built")
+
+    def orientation_invariants(self, vq: Tensor, edge_index: Tensor, dh: Tensor, y2: Tensor) -> Tensor:
         raise RuntimeError("latentcv: fused operators not built")
 
 

@@ -17,6 +17,10 @@ links the same library, so a model that calls them runs in PLUMED exactly as in 
   edge_shift [P,3], cutoff, r_on, rbf_mu [R], rbf_width) -> (pairs [2,E], kept [E],
   d [E,3], r [E], w [E], rbf [E,R])``: the molecule graph's per-pair geometry in one pass,
   the pairs beyond the cutoff dropped (:meth:`latentcv.cv_models.model.HierarchicalEncoder.pair_geometry_reference`).
+- ``orientation_invariants(vq [M,C,8], edge_index [2,E], dh [E,3], y2 [E,5]) -> [E,5C]``:
+  per pair, the invariants of the two molecules' orientations (unit vectors and l = 2
+  tensors per channel) and the pair direction
+  (:meth:`latentcv.cv_models.model.HierarchicalEncoder.orientation_invariants_reference`).
 - ``sphere_mass(share_weight [a], centers [a,3], cell [3,3], radius, ramp) -> [a]``: per
   molecule, the weights of every molecule within ``radius`` (minimum image, itself included)
   times a cosine step from 1 at ``radius - ramp`` to 0 at ``radius``, each pair visited once
@@ -33,7 +37,7 @@ import torch
 from latentcv.cv_models.native.paths import MissingNativeFile, native_lib_dir
 
 LIBRARY = "liblatentcv_ops.so"
-OPS_VERSION = 4  # kOpsVersion of cpp/latentcv/ops.h; recorded in exported models
+OPS_VERSION = 5  # kOpsVersion of cpp/latentcv/ops.h; recorded in exported models
 
 _load_error: str | None = None
 _loaded = False

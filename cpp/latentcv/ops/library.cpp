@@ -1,5 +1,6 @@
 // latentcv's own TorchScript operators: fused per-edge kernels of the encoder (angular
-// moments, bond-order sums, attention aggregation, the molecule pairs' geometry) and the pair
+// moments, bond-order sums, attention aggregation, the molecule pairs' geometry and
+// orientation invariants) and the pair
 // sum of the largest nucleus (sphere_mass), forward and analytic backward, on CPU. Registered
 // as torch.ops.latentcv.* by the shared library liblatentcv_ops.so, which the C++ core links
 // (so the PLUMED action and the Python module have them) and Python loads with
@@ -35,6 +36,9 @@ TORCH_LIBRARY(latentcv, m) {
   // pair_geometry.cpp
   m.def("pair_geometry(Tensor centers, Tensor cells, Tensor node_frame, Tensor edge_index, Tensor edge_shift, float cutoff, float r_on, Tensor rbf_mu, float rbf_width) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def("pair_geometry_backward(Tensor? grad_d, Tensor? grad_r, Tensor? grad_w, Tensor? grad_rbf, Tensor pairs, Tensor kept, Tensor d, Tensor r, Tensor rbf, Tensor edge_shift, Tensor node_frame, int num_nodes, int num_frames, float cutoff, float r_on, Tensor rbf_mu, float rbf_width) -> (Tensor, Tensor)");
+  // orientation_invariants.cpp
+  m.def("orientation_invariants(Tensor vq, Tensor edge_index, Tensor dh, Tensor y2) -> Tensor");
+  m.def("orientation_invariants_backward(Tensor grad, Tensor vq, Tensor edge_index, Tensor dh, Tensor y2) -> (Tensor, Tensor, Tensor)");
   // sphere_mass.cpp
   m.def("sphere_mass(Tensor share_weight, Tensor centers, Tensor cell, float radius, float ramp) -> Tensor");
   m.def("sphere_mass_backward(Tensor grad, Tensor share_weight, Tensor centers, Tensor cell, float radius, float ramp) -> (Tensor, Tensor, Tensor)");
