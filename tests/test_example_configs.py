@@ -1,21 +1,30 @@
-"""examples/lj/train_small.toml is the demo's training config with a cheaper encoder only."""
+"""The small presets (examples/lj/train_small.toml, examples/dimers/train_small.toml) are
+their system's training config with a cheaper encoder only."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from latentcv.cv_models.config import load_config
 
-LJ = Path(__file__).resolve().parents[1] / "examples" / "lj"
-SMALL_MODEL = {"moment_channels": 1, "stage2_layers": 0}
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SMALL_MODEL = {
+    "lj": {"moment_channels": 1, "stage2_layers": 0},
+    "dimers": {"stage1_layers": 0, "moment_channels": 1, "stage2_layers": 0},
+}
 
 
-def test_small_preset_differs_from_the_demo_config_only_in_its_encoder() -> None:
-    """Same data, split, labels and training; [model] differs in moment_channels and
-    stage2_layers (docs/performance.md, "Cost against quality"); output_dir apart."""
-    demo, small = load_config(LJ / "train.toml"), load_config(LJ / "train_small.toml")
-    assert small.data == demo.data
-    assert dataclasses.replace(small.model, **{k: getattr(demo.model, k) for k in SMALL_MODEL}) == demo.model
-    assert {k: getattr(small.model, k) for k in SMALL_MODEL} == SMALL_MODEL
-    assert dataclasses.replace(small.training, output_dir=demo.training.output_dir) == demo.training
+@pytest.mark.parametrize("system", sorted(SMALL_MODEL))
+def test_small_preset_differs_from_the_system_config_only_in_its_encoder(system: str) -> None:
+    """Same data, split, labels and training; [model] differs in the preset's keys only
+    (docs/performance.md, "Cost against quality" and "The molecular path"); output_dir apart."""
+    full, small = load_config(EXAMPLES / system / "train.toml"), load_config(EXAMPLES / system / "train_small.toml")
+    keys = SMALL_MODEL[system]
+    assert small.data == full.data
+    assert dataclasses.replace(small.model, **{k: getattr(full.model, k) for k in keys}) == full.model
+    assert {k: getattr(small.model, k) for k in keys} == keys
+    assert all(getattr(full.model, k) != v for k, v in keys.items())  # each key makes it smaller
+    assert dataclasses.replace(small.training, output_dir=full.training.output_dir) == full.training
