@@ -153,6 +153,7 @@ class SolidHarmonics(nn.Module):
                         xb[0 if m == 0 else 2 * m - 1 + part, col] = 1.0
                         col += 1
             self.register_buffer("exps", torch.zeros(1, 3, dtype=torch.long))
+            self.monomial_exponents = [[0, 0, 0]]  # unused by the unit path
             self.register_buffer("matrix", za)
             self.register_buffer("matrix_xy", xb)
             self.out_dim = len(factors)
@@ -169,6 +170,8 @@ class SolidHarmonics(nn.Module):
                 for k, v in p.items():
                     mat[col[k], c] = v
             self.register_buffer("exps", torch.tensor(monos if monos else [[0, 0, 0]], dtype=torch.long).view(-1, 3))
+            # the monomials x^a y^b z^c as [a, b, c] (python ints, for the products in forward)
+            self.monomial_exponents: List[List[int]] = [[int(k) for k in e] for e in self.exps.tolist()]
             self.register_buffer("matrix", mat)
             self.register_buffer("matrix_xy", torch.zeros(1, 1, dtype=torch.float64))
             self.out_dim = len(polys)
@@ -195,13 +198,19 @@ class SolidHarmonics(nn.Module):
                 # one degree: the columns are already [1, C1, S1, ..., CL, SL]
                 return zm * torch.stack(cs, dim=1)
             return zm * torch.matmul(torch.stack(cs, dim=1), self.matrix_xy.to(u.dtype))
-        # powers u^k, k = 0..L, by repeated products (pow gives NaN gradients at 0)
-        powers: List[Tensor] = [torch.ones_like(u)]
-        for _ in range(self.max_degree):
-            powers.append(powers[-1] * u)
-        p = torch.stack(powers, dim=1)  # [E, L+1, 3]
-        mono = p[:, self.exps[:, 0], 0] * p[:, self.exps[:, 1], 1] * p[:, self.exps[:, 2], 2]
-        return torch.matmul(mono, self.matrix.to(u.dtype))
+        # each monomial by products of the components (pow gives NaN gradients at 0; products
+        # of [E] columns are cheaper forward and backward than gathers from a powers table)
+        cols: List[Tensor] = []
+        for e in self.monomial_exponents:
+            t: Optional[Tensor] = None
+            for a in range(3):
+                for _ in range(e[a]):
+                    if t is None:
+                        t = u[:, a]
+                    else:
+                        t = t * u[:, a]
+            cols.append(torch.ones_like(u[:, 0]) if t is None else t)
+        return torch.matmul(torch.stack(cols, dim=1), self.matrix.to(u.dtype))
 
 
 class AngularMoments(nn.Module):
