@@ -7,8 +7,9 @@ the C++ core's skin) and the default :class:`~latentcv.cv_models.config.ModelCon
 ``bond_order_sums`` and its backward on random inputs of the encoder's shapes, the whole
 scripted encoder's forward + one vector–Jacobian product (random weights), and the same on
 a pair list with no pair inside the cutoff (the encoder's per-molecule work alone: what
-would remain if every per-pair pass cost nothing), and prints a markdown table (best of repeated calls, ms). To compare two builds of the operators, run it
-once per build (``make build`` in between) on the same machine.
+would remain if every per-pair pass cost nothing), and prints a markdown table (best of
+repeated calls, ms). To compare two builds of the operators, run it once per build (``make
+build`` in between) on the same machine.
 
     .venv/bin/python benchmarks/fused_ops.py [--sizes 256 2048 8192]
 """
@@ -20,18 +21,15 @@ from typing import Callable, Dict
 
 import torch
 
-from encoder_cost import lj_frame, timeit
+from encoder_cost import build_encoder, cost, lj_frame, timeit
 from latentcv.cv_models.config import ModelConfig
 from latentcv.cv_models.graphs import neighbor_list
 from latentcv.cv_models.layers import AngularMoments
-from latentcv.cv_models.model import HierarchicalEncoder
 from latentcv.cv_models.native.ops import load_ops
 
 
-def operator_calls(n: int, cfg: ModelConfig) -> Dict[str, Callable[[], object]]:
+def operator_calls(n: int, cfg: ModelConfig, pos, cell, ei, sh) -> Dict[str, Callable[[], object]]:
     """The operators' calls on an n-atom LJ frame, with inputs of the encoder's shapes."""
-    pos, cell = lj_frame(n)
-    ei, sh = neighbor_list(pos, cell, cfg.cutoff * 1.1)
     frame = torch.zeros(n, dtype=torch.long)
     mu = torch.linspace(0.0, cfg.cutoff, cfg.rbf, dtype=torch.float64)
     width = cfg.cutoff / max(cfg.rbf - 1, 1)  # as GaussianRBF
@@ -56,8 +54,6 @@ def operator_calls(n: int, cfg: ModelConfig) -> Dict[str, Callable[[], object]]:
         "shell_moments backward": lambda: ops.shell_moments_backward(g_t, d, rho, pairs[0], zc, xy),
         "bond_order_sums": lambda: ops.bond_order_sums(tn, pairs, w, deg, am.n_degrees),
         "bond_order_sums backward": lambda: ops.bond_order_sums_backward(g_s, g_s, tn, pairs, w, deg, am.n_degrees),
-        "encoder forward + vjp": encoder_step(n, cfg, pos, cell, ei, sh),
-        "encoder forward + vjp, per-molecule part only": encoder_step(n, cfg, pos, cell, *far_pair(ei, sh)),
     }
 
 
@@ -68,16 +64,16 @@ def far_pair(ei: torch.Tensor, sh: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return one, torch.tensor([[3.0, 0.0, 0.0]], dtype=sh.dtype)
 
 
-def encoder_step(n: int, cfg: ModelConfig, pos, cell, ei, sh) -> Callable[[], object]:
-    """The scripted encoder's forward and one vector–Jacobian product (what LATENT_CV does)."""
-    torch.manual_seed(0)
-    enc = torch.jit.script(HierarchicalEncoder(cfg).double().eval())
-
-    def step():
-        p, c = pos.clone().requires_grad_(True), cell.clone().requires_grad_(True)
-        return torch.autograd.grad(enc(p, c, ei, sh)[-1], [p, c])
-
-    return step
+def size_row(n: int, cfg: ModelConfig) -> Dict[str, float]:
+    """ms of every operator call and of the scripted encoder's forward + one
+    vector–Jacobian product (``encoder_cost.cost``), on the full pair list and on none."""
+    pos, cell = lj_frame(n)
+    ei, sh = neighbor_list(pos, cell, cfg.cutoff * 1.1)
+    row = {name: timeit(call) for name, call in operator_calls(n, cfg, pos, cell, ei, sh).items()}
+    enc = torch.jit.script(build_encoder("", torch.float64))
+    row["encoder forward + vjp"] = cost(enc, pos, cell, ei, sh)["fwd_bwd"]
+    row["encoder forward + vjp, per-molecule part only"] = cost(enc, pos, cell, *far_pair(ei, sh))["fwd_bwd"]
+    return row
 
 
 def main() -> None:
@@ -87,7 +83,7 @@ def main() -> None:
     torch.set_num_threads(1)
     load_ops()
     cfg = ModelConfig(atoms_per_molecule=1, species=[0], n_species=1)
-    rows = {n: {name: timeit(call) for name, call in operator_calls(n, cfg).items()} for n in args.sizes}
+    rows = {n: size_row(n, cfg) for n in args.sizes}
     print("| ms (1 thread, float64) | " + " | ".join(f"{n} atoms" for n in args.sizes) + " |")
     print("|---|" + "---:|" * len(args.sizes))
     for name in rows[args.sizes[0]]:

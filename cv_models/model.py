@@ -397,10 +397,12 @@ class HierarchicalEncoder(nn.Module):
         m, c_n = v.shape[0], v.shape[1]
         # four narrow gathers rather than slices of two wide ones: the backward of a
         # slice writes a zero-filled copy of the whole [E, C, 8] gather per slice
-        vi = gather(v.reshape(m, c_n * 3), edge_index[0]).view(-1, c_n, 3)
-        vj = gather(v.reshape(m, c_n * 3), edge_index[1]).view(-1, c_n, 3)
-        qi = gather(q.reshape(m, c_n * 5), edge_index[0]).view(-1, c_n, 5)
-        qj = gather(q.reshape(m, c_n * 5), edge_index[1]).view(-1, c_n, 5)
+        v = v.reshape(m, c_n * 3)
+        q = q.reshape(m, c_n * 5)
+        vi = gather(v, edge_index[0]).view(-1, c_n, 3)
+        vj = gather(v, edge_index[1]).view(-1, c_n, 3)
+        qi = gather(q, edge_index[0]).view(-1, c_n, 5)
+        qj = gather(q, edge_index[1]).view(-1, c_n, 5)
         y1 = dh.unsqueeze(1)  # [E,1,3]: the l = 1 harmonics are the components
         y2 = y2.unsqueeze(1)  # [E,1,5]
         vv = (vi * vj).sum(-1)
