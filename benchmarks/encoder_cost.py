@@ -17,7 +17,12 @@ ratio ``fwd+bwd / MD step`` is comparable across machines.
 Usage::
 
     .venv/bin/python benchmarks/encoder_cost.py [--checkpoint run/checkpoint.pt] [--sizes 256 2048 8192]
-        [--eager] [--extra old=old_encoder_float64.pt old=old_encoder_float32.pt]
+        [--eager] [--compiled] [--extra old=old_encoder_float64.pt old=old_encoder_float32.pt]
+
+``--compiled`` adds the same encoder compiled by ``torch.compile`` (inductor, C++ on the CPU,
+one graph, static sizes: compiled again for each size), latentcv's operators kept as calls
+(their fake kernels, :mod:`latentcv.cv_models.native.fake_kernels`): does the compiler's
+fusion of the core-torch glue between the operators beat TorchScript?
 
 ``--extra`` times saved TorchScript encoders (e.g. the previous architecture, scripted
 and saved by its own code) in the same process, so before/after ratios are measured
@@ -142,6 +147,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     ap.add_argument("--eager", action="store_true", help="also time the eager (unscripted) module")
     ap.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also time torch.compile (inductor, static sizes) of the fused module (module 'inductor')",
+    )
+    ap.add_argument(
         "--reference",
         action="store_true",
         help="also time the same encoder with core torch ops instead of latentcv's fused "
@@ -163,6 +173,9 @@ def modules_to_time(a: argparse.Namespace, dtype: torch.dtype) -> list:
     """(name, module) pairs of one dtype: this version scripted, and what the flags add."""
     enc = build_encoder(a.checkpoint, dtype)
     kinds = [("script", torch.jit.script(enc))] + ([("eager", enc)] if a.eager else [])
+    if a.compiled:
+        torch._dynamo.config.cache_size_limit = 64  # one graph per size, grad mode and dtype
+        kinds.append(("inductor", torch.compile(enc, fullgraph=True, dynamic=False)))
     if a.reference:
         fused_layers = [m for m in enc.modules() if getattr(m, "fused", False)]
         for m in fused_layers:

@@ -381,3 +381,35 @@ def test_batched_frames_equal_frames_alone(name, fused):
             torch.testing.assert_close(out.z[k], alone.z[0], atol=1e-12, rtol=1e-10)
             torch.testing.assert_close(out.n_crystal[k], alone.n_crystal[0], atol=1e-12, rtol=1e-10)
             torch.testing.assert_close(p_batched[k], alone.p_logit, atol=1e-12, rtol=1e-10)
+
+
+def test_fused_encoder_traces_with_its_operators_as_calls():
+    """torch.compile (AOTAutograd on fake tensors, the fake kernels of
+    latentcv.cv_models.native.fake_kernels) traces the fused dimers encoder in one graph:
+    forward and backward call latentcv's operators and their backward operators, and the
+    traced graph gives the eager values and gradients."""
+    import re
+
+    from torch._dynamo.testing import AotEagerAndRecordGraphs
+
+    enc = encoder("dimer_egnn_diffpool")
+    pos, cell = (torch.tensor(x) for x in frame(2, triclinic=False))
+    with torch.no_grad():
+        ei, sh = neighbor_list(enc.molecule_centers(pos, cell), cell, 1.1 * float(enc.cutoff))
+    sh = sh.to(pos.dtype)
+
+    def step(module):
+        p, c = pos.detach().requires_grad_(True), cell.detach().requires_grad_(True)
+        out = module(p, c, ei, sh)
+        w = torch.linspace(0.5, 1.5, out.shape[0], dtype=out.dtype)
+        return (out.detach(),) + torch.autograd.grad((out * w).sum(), (p, c))
+
+    backend = AotEagerAndRecordGraphs()
+    traced = step(torch.compile(enc, backend=backend, fullgraph=True, dynamic=False))
+    for a, b in zip(traced, step(enc)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    ops = ["attention_aggregate", "bond_order_sums", "orientation_invariants", "pair_geometry", "shell_moments"]
+    forward = set(re.findall(r"latentcv\.(\w+)", "\n".join(g.code for g in backend.fw_graphs)))
+    backward = set(re.findall(r"latentcv\.(\w+)", "\n".join(g.code for g in backend.bw_graphs)))
+    assert forward == set(ops) and backward == {f"{op}_backward" for op in ops}
+    torch._dynamo.reset()

@@ -134,13 +134,15 @@ def test_compare_runs_on_a_user_system(tmp_path):
         tmp_path, write_data(tmp_path / "melt.data", x, cell), already_melt=True, melt_temperature=None
     )
     out = tmp_path / "cmp"
-    args = ["compare", "--system-file", str(system), "--cvs", "energy", "--seeds", "1", "--steps", "500"]
+    args = ["compare", "--system-file", str(system), "--cvs", "energy", "--first-seed", "2", "--seeds", "1"]
+    args += ["--steps", "500"]
     assert main(args + ["--workers", "1", "--out", str(out)]) == 0
     table = (out / "results.md").read_text()
     assert table.startswith("argon: 108 molecules (108 atoms)") and "| energy |" in table and "0/1" in table
     assert "freud ten Wolde solid fraction" in table
     assert '"steps_run": 500' in (out / "runs.json").read_text()
-    plumed = (out / "runs" / "energy-seed1" / "plumed.dat").read_text()
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["energy-seed2"]  # --first-seed 2 --seeds 1
+    plumed = (out / "runs" / "energy-seed2" / "plumed.dat").read_text()
     assert f"HEIGHT={METAD_DEFAULTS.height_kt * KB_KJ_PER_MOL_K * TEMP:.6g} " in plumed and f"TEMP={TEMP:g} " in plumed
     assert "e: ENERGY" in (out / "calibration" / "plumed.dat").read_text()  # only the CVs compared
     q6 = CompareConfig(system_file=str(system), cvs=("q6",)).validate()

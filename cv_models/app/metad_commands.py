@@ -217,6 +217,13 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "(on mW: ice-like) cluster; ice = PLUMED's smooth count of ice-like molecules (LOCAL_Q3)",
     )
     p.add_argument("--seeds", type=int, default=5, help="velocity seeds per CV (default 5)")
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=1,
+        help="first velocity seed (default 1): --first-seed 4 --seeds 2 runs seeds 4 and 5, e.g. to add "
+        "seeds to a finished comparison or to share the seeds between machines",
+    )
     p.add_argument("--cells", type=int, default=4, help="lattice cells per edge (default 4: 256 LJ atoms)")
     p.add_argument("--steps", type=int, default=60000, help="budget per run (default 60000)")
     p.add_argument("--temp", type=float, default=0.0, help="temperature (default: the system's state point)")
@@ -253,7 +260,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         system=args.system,
         system_file=args.system_file or "",
         cvs=tuple(args.cvs),
-        seeds=tuple(range(1, args.seeds + 1)),
+        seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
         cells=args.cells,
         steps=args.steps,
         temp=args.temp,

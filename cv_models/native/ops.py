@@ -26,6 +26,9 @@ links the same library, so a model that calls them runs in PLUMED exactly as in 
   times a cosine step from 1 at ``radius - ramp`` to 0 at ``radius``, each pair visited once
   (:meth:`latentcv.cv_models.layers.LargestNucleus.frame`).
 
+Each has a fake (shape-only) kernel (:mod:`latentcv.cv_models.native.fake_kernels`), so that
+``torch.compile`` and ``make_fx`` trace a fused encoder with these operators as opaque calls.
+
 The same functions written with core torch ops stay in :mod:`latentcv.cv_models.layers` (used on
 other devices, and the reference the tests compare against).
 """
@@ -55,17 +58,18 @@ def load_ops() -> None:
     """Registers ``torch.ops.latentcv.*`` (once per process). Raises MissingNativeFile with
     what to do when the library is not built."""
     global _loaded, _load_error
-    if _loaded or _registered():
-        _loaded = True
-        return
-    try:
-        torch.ops.load_library(str(native_lib_dir() / LIBRARY))
-    except (MissingNativeFile, OSError, RuntimeError) as e:
-        _load_error = str(e)
-        raise MissingNativeFile(
-            f"latentcv's operators ({LIBRARY}) could not be loaded: {e}. Run `make build` in the latentcv checkout."
-        ) from e
+    if not (_loaded or _registered()):
+        try:
+            torch.ops.load_library(str(native_lib_dir() / LIBRARY))
+        except (MissingNativeFile, OSError, RuntimeError) as e:
+            _load_error = str(e)
+            raise MissingNativeFile(
+                f"latentcv's operators ({LIBRARY}) could not be loaded: {e}. Run `make build` in the latentcv checkout."
+            ) from e
     _loaded = True
+    from latentcv.cv_models.native.fake_kernels import register_fake_kernels
+
+    register_fake_kernels()  # so that torch.compile / make_fx trace through them
 
 
 def ops_available() -> bool:

@@ -106,7 +106,10 @@ std::tuple<Tensor, Tensor> attention_aggregate_backward_autograd(const Tensor& g
                                                                  const Tensor& alpha, const Tensor& edge_index) {
   refuse_second_derivative({grad, values, alpha}, "attention_aggregate");
   at::AutoDispatchBelowADInplaceOrView guard;
-  return attention_aggregate_backward_cpu(grad, values, alpha, edge_index);
+  static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("latentcv::attention_aggregate_backward", "")
+                         .typed<decltype(attention_aggregate_backward_cpu)>();
+  return op.call(grad, values, alpha, edge_index);
 }
 
 }  // namespace

@@ -169,7 +169,10 @@ std::tuple<Tensor, Tensor> bond_order_sums_backward_autograd(const Tensor& g1, c
                                                              c10::IntArrayRef degree_of_column, int64_t num_degrees) {
   refuse_second_derivative({g1, g2, tn, edge_weight}, "bond_order_sums");
   at::AutoDispatchBelowADInplaceOrView guard;
-  return bond_order_sums_backward_cpu(g1, g2, tn, edge_index, edge_weight, degree_of_column, num_degrees);
+  static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("latentcv::bond_order_sums_backward", "")
+                         .typed<decltype(bond_order_sums_backward_cpu)>();
+  return op.call(g1, g2, tn, edge_index, edge_weight, degree_of_column, num_degrees);
 }
 
 }  // namespace

@@ -156,7 +156,10 @@ std::tuple<Tensor, Tensor, Tensor> orientation_invariants_backward_autograd(cons
                                                                             const Tensor& dh, const Tensor& y2) {
   refuse_second_derivative({grad, vq, dh, y2}, "orientation_invariants");
   at::AutoDispatchBelowADInplaceOrView guard;
-  return orientation_invariants_backward_cpu(grad, vq, edge_index, dh, y2);
+  static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("latentcv::orientation_invariants_backward", "")
+                         .typed<decltype(orientation_invariants_backward_cpu)>();
+  return op.call(grad, vq, edge_index, dh, y2);
 }
 
 }  // namespace

@@ -293,7 +293,10 @@ std::tuple<Tensor, Tensor> pair_geometry_backward_autograd(
   auto value = [](const OptionalTensor& g) { return g.has_value() ? *g : Tensor(); };
   refuse_second_derivative({value(grad_d), value(grad_r), value(grad_w), value(grad_rbf), d, r, rbf}, "pair_geometry");
   at::AutoDispatchBelowADInplaceOrView guard;
-  return pair_geometry_backward_cpu(grad_d, grad_r, grad_w, grad_rbf, pairs, kept, d, r, rbf, edge_shift, node_frame,
+  static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("latentcv::pair_geometry_backward", "")
+                         .typed<decltype(pair_geometry_backward_cpu)>();
+  return op.call(grad_d, grad_r, grad_w, grad_rbf, pairs, kept, d, r, rbf, edge_shift, node_frame,
                                     num_nodes, num_frames, cutoff, r_on, rbf_mu, rbf_width);
 }
 

@@ -227,7 +227,10 @@ std::tuple<Tensor, Tensor> shell_moments_backward_autograd(const Tensor& grad, c
                                                            c10::IntArrayRef xy_column) {
   refuse_second_derivative({grad, edge_vec, rho}, "shell_moments");
   at::AutoDispatchBelowADInplaceOrView guard;
-  return shell_moments_backward_cpu(grad, edge_vec, rho, receiver, z_coeffs, xy_column);
+  static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("latentcv::shell_moments_backward", "")
+                         .typed<decltype(shell_moments_backward_cpu)>();
+  return op.call(grad, edge_vec, rho, receiver, z_coeffs, xy_column);
 }
 
 }  // namespace

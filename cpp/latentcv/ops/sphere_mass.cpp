@@ -319,7 +319,10 @@ std::tuple<Tensor, Tensor, Tensor> sphere_mass_backward_autograd(const Tensor& g
                                                                  double radius, double ramp) {
   refuse_second_derivative({grad, share_weight, centers, cell}, "sphere_mass");
   at::AutoDispatchBelowADInplaceOrView guard;
-  return sphere_mass_backward_cpu(grad, share_weight, centers, cell, radius, ramp);
+  static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("latentcv::sphere_mass_backward", "")
+                         .typed<decltype(sphere_mass_backward_cpu)>();
+  return op.call(grad, share_weight, centers, cell, radius, ramp);
 }
 
 }  // namespace
