@@ -324,7 +324,7 @@ class _UsesOps(_FailsOnLargeInputs):
         self.kernels = FusedKernels()
 
 
-def test_model_needing_newer_operators_is_refused(tmp_path, monkeypatch):
+def test_older_operator_versions_load_newer_are_refused(tmp_path, monkeypatch):
     from latentcv.cv_models.native.ops import OPS_VERSION
 
     ok = save_deployable(_UsesOps().eval(), _one_output_card("ops"), tmp_path / "ok.pt")
@@ -334,3 +334,7 @@ def test_model_needing_newer_operators_is_refused(tmp_path, monkeypatch):
     newer = save_deployable(_UsesOps().eval(), _one_output_card("ops"), tmp_path / "newer.pt")
     with pytest.raises(RuntimeError, match=f"needs latentcv operators of version '{OPS_VERSION + 1}'.*make build"):
         native.Model(str(newer), warmup=False)
+    monkeypatch.setattr(deploy, "OPS_VERSION", 2)  # a file exported by an older release (ops version 2)
+    older = save_deployable(_UsesOps().eval(), _one_output_card("ops"), tmp_path / "older.pt")
+    assert torch.jit.load(str(older)).metadata()["ops_version"] == "2"
+    native.Model(str(older), warmup=False)  # still loads: operators keep their schemas across versions
