@@ -55,8 +55,9 @@ def _pair_geometry(centers, cells, node_frame, edge_index, edge_shift, cutoff, r
     return pairs, kept, d, r, w, centers.new_empty((e, rbf_mu.shape[0]))
 
 
-def _pair_geometry_backward(grad_d, grad_r, grad_w, grad_rbf, pairs, kept, d, r, rbf, edge_shift, node_frame, *rest):
-    num_nodes, num_frames = rest[0], rest[1]
+def _pair_geometry_backward(
+    grad_d, grad_r, grad_w, grad_rbf, pairs, kept, d, r, rbf, edge_shift, node_frame, num_nodes, num_frames, *params
+):  # params: cutoff, r_on, rbf_mu, rbf_width (no bearing on the shapes)
     return d.new_empty((num_nodes, 3)), d.new_empty((num_frames, 3, 3))
 
 
