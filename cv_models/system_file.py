@@ -197,7 +197,10 @@ class MetadSystem:
         crystal_threshold: the judged share above which the box counts as crystallised
             (``SystemSpec.crystal_threshold``; a system file: 0.8).
         cluster_link: distance joining crystalline molecules into one cluster for the
-            largest-nucleus size (``SystemSpec.cluster_link``; 0: the judge's cutoff).
+            largest-nucleus size and PLUMED's largest-cluster CV (``SystemSpec.cluster_link``;
+            0: the judge's cutoff).
+        cluster_solid_q6: (D_0, D_MAX) of the CUBIC switch on LOCAL_Q6 that makes a molecule
+            solid-like for PLUMED's largest-cluster CV (``SystemSpec.cluster_solid_q6``).
     """
 
     name: str
@@ -215,6 +218,7 @@ class MetadSystem:
     bias_stride: int = METAD_DEFAULTS.bias_stride
     crystal_threshold: float = 0.8
     cluster_link: float = 0.0
+    cluster_solid_q6: tuple[float, float] = (5.0, 7.0)
 
 
 def metad_system(system: str | SystemFile, cells: int = 4) -> MetadSystem:
@@ -259,6 +263,7 @@ def metad_system(system: str | SystemFile, cells: int = 4) -> MetadSystem:
         bias_stride=spec.bias_stride,
         crystal_threshold=spec.crystal_threshold,
         cluster_link=spec.cluster_link,
+        cluster_solid_q6=spec.cluster_solid_q6,
     )
 
 

@@ -160,6 +160,12 @@ class SystemSpec:
             ten Wolde clusters are always joined by their solid bonds). 2.1 for the
             trimers: their rod layers are 1.9–2.0 σ apart, so the judge's 1.5 σ splits a
             nucleus into its layers (docs/results.md section 5, "Shape at three box sizes").
+            PLUMED's largest-cluster CV of ``latentcv compare`` joins its solid-like
+            molecules within the same distance.
+        cluster_solid_q6: (D_0, D_MAX) of the CUBIC switch on LOCAL_Q6 (the sum over
+            neighbours of aligned q6) that makes a molecule solid-like for PLUMED's
+            largest-cluster CV: (5, 7), ~6 of 12 neighbours, for close-packed crystals;
+            (2.5, 3.5) for the trimers, whose centres have 6 neighbours within the cutoff.
         interface_melt_steps: steps the liquid part of an ``interface`` run (the seed
             frozen) is melted at the file's ``tmelt``, then as many cooled to the run's
             temperature (``examples/<system>/interface.lmp``'s ``melt``). 1000 for LJ,
@@ -194,6 +200,7 @@ class SystemSpec:
     bias_stride: int = METAD_DEFAULTS.bias_stride
     crystal_threshold: float = 0.8
     cluster_link: float = 0.0
+    cluster_solid_q6: tuple[float, float] = (5.0, 7.0)
     interface_melt_steps: int = 1000
 
     @property
@@ -246,6 +253,9 @@ SYSTEMS: dict[str, SystemSpec] = {
         interface_seeds=TRIMER_INTERFACE_SEEDS,
         crystal_criterion="local_p2",
         cluster_link=2.1,
+        # LOCAL_Q6 of the centres: 5.6-5.9 in the crystal (6 in-layer neighbours), median
+        # 1.0 and 95th percentile 2.0 in the melt (docs/results.md, section 5)
+        cluster_solid_q6=(2.5, 3.5),
         interface_melt_steps=4000,
     ),
     # mW water (examples/mw, units real): ice Ih/Ic lattices, T_m = 274.6 K (Molinero & Moore

@@ -19,11 +19,17 @@ CELLS = 3  # 108 LJ atoms
 LATTICE = 1.6  # σ: nearest neighbours at 1.13 σ, inside the switch's D_0 = 1.2 σ
 
 
-def _reference_cluster(positions: np.ndarray, box: float, d0: float, dmax: float, solid: tuple) -> float:
+def _reference_cluster(
+    positions: np.ndarray, cell, d0: float, dmax: float, solid: tuple, link: tuple | None = None
+) -> float:
     """Σ of solid-likeness over the largest connected component of solid-like neighbours:
     q6 vectors over CUBIC-switched neighbours, LOCAL_Q6 = Σ_j s_ij Re(q̂6(i)·q̂6(j)*),
-    solid-like = 1 − CUBIC(LOCAL_Q6; solid)."""
-    local_q6, s = local_ql(positions, box * np.eye(3), 6, d0, dmax)
+    solid-like = 1 − CUBIC(LOCAL_Q6; solid); neighbours in contact within the CUBIC
+    switch ``link`` (d0, dmax), else the q6 switch. ``cell``: a cubic box's edge or [3, 3]."""
+    cell = np.asarray(cell) * (np.eye(3) if np.ndim(cell) == 0 else 1.0)
+    local_q6, s = local_ql(positions, cell, 6, d0, dmax)
+    if link is not None:
+        _, s = local_ql(positions, cell, 6, *link)
     solid_like = 1.0 - cubic(local_q6, *solid)
     adjacency = (s * solid_like[:, None] * solid_like[None, :]) > 0
     _, label = connected_components(adjacency, directed=False)
@@ -99,3 +105,32 @@ def test_cluster_derivatives_match_finite_differences(tmp_path, cluster_config):
     numeric = (values[1::2] - values[2::2]) / (2 * h)
     assert np.abs(analytic).max() > 0.1  # the nucleus' atoms do move the CV
     np.testing.assert_allclose(analytic, numeric, atol=1e-5 * np.abs(analytic).max() + 1e-6)
+
+
+def test_trimer_cluster_spans_the_rod_layers(tmp_path):
+    """The trimers' crystal (rods in close-packed layers 1.9-2.0 σ apart): on the molecule
+    centres, with the system's solid-likeness (2.5, 3.5) and contacts out to its
+    cluster_link 2.1 σ, the CV reads the whole crystal, not one layer (the Q6 cutoff of
+    1.5 σ alone joins only the 6 in-layer neighbours), equal to the independent
+    computation of the same definition."""
+    from latentcv.cv_models.app.compare import CompareConfig, cv_lines
+    from latentcv.cv_models.systems import lattice_frame_lammps
+
+    cfg = CompareConfig(system="trimers", cells=2, cvs=("cluster",)).validate()
+    assert cfg.cluster_solid_q6 == (2.5, 3.5) and cfg.target.cluster_link == 2.1
+    frame = lattice_frame_lammps("trimers", 2)
+    rng = np.random.default_rng(7)
+    atoms = frame.positions + rng.normal(0.0, 0.02, frame.positions.shape)
+    n_mol = len(atoms) // 3
+    lines, arg = cv_lines(cfg, "cluster", len(atoms))
+    dat = "\n".join(lines + [f"PRINT ARG={arg} FILE=COLVAR FMT=%.12f"]) + "\n"
+    proc = run_plumed_driver(tmp_path, dat, [(atoms, frame.cell)])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    value = read_plumed_table(tmp_path / "COLVAR").data[0, 1]
+    rods = atoms.reshape(n_mol, 3, 3)
+    frac = (rods - rods[:, :1]) @ np.linalg.inv(frame.cell)  # molecules made whole, then centred
+    centres = rods[:, 0] + ((frac - np.round(frac)) @ frame.cell).mean(axis=1)
+    expected = _reference_cluster(centres, frame.cell, 1.2, 1.5, cfg.cluster_solid_q6, link=(1.8, 2.1))
+    one_layer = _reference_cluster(centres, frame.cell, 1.2, 1.5, cfg.cluster_solid_q6)
+    np.testing.assert_allclose(value, expected, rtol=1e-7)
+    assert value > 0.95 * n_mol and one_layer < 0.5 * n_mol

@@ -95,8 +95,10 @@ class CompareConfig:
         dump_every: frames kept for the judge; check_every: steps between checks (a
             crystallised run stops).
         cluster_solid_q6: (D_0, D_MAX) of the CUBIC switch on LOCAL_Q6 that makes a
-            molecule solid-like for the ``cluster`` CV (0 below D_0, 1 above D_MAX): about
-            6 of 12 neighbours with aligned q6, ten Wolde's criterion made smooth.
+            molecule solid-like for the ``cluster`` CV (0 below D_0, 1 above D_MAX); ()
+            = the system's (``MetadSystem.cluster_solid_q6``): (5, 7), about 6 of 12
+            neighbours with aligned q6, ten Wolde's criterion made smooth; (2.5, 3.5) for
+            the trimers' centres.
         ice_q3: (D_0, D_MAX) of the CUBIC switch on −LOCAL_Q3 (about the number of
             staggered bonds, q̂3·q̂3* = −1) that makes a molecule ice-like for the ``ice`` CV
             and, on systems judged by CHILL+, the ``cluster`` CV (0 below D_0, 1 above
@@ -131,7 +133,7 @@ class CompareConfig:
     hold_steps: int = 5000
     dump_every: int = 500
     check_every: int = 5000
-    cluster_solid_q6: tuple[float, float] = (5.0, 7.0)
+    cluster_solid_q6: tuple[float, ...] = ()
     ice_q3: tuple[float, float] = (2.4, 2.8)
     kernel: str = ""
     workers: int = 2
@@ -171,6 +173,7 @@ class CompareConfig:
             q6_cutoff=self.q6_cutoff or target.judge_cutoff,
             stride=self.stride or target.bias_stride,
             crystal_threshold=self.crystal_threshold or target.crystal_threshold,
+            cluster_solid_q6=tuple(self.cluster_solid_q6) or target.cluster_solid_q6,
         )
         bad = [c for c in self.cvs if c not in CVS]
         if bad:
@@ -226,15 +229,21 @@ def cv_lines(cfg: CompareConfig, cv: str, natoms: int) -> tuple[list[str], str]:
 def _q6_lines(cfg: CompareConfig, natoms: int) -> tuple[list[str], str, str]:
     """The CENTER virtual atoms of molecules (none for atoms), the SPECIES of PLUMED's
     Steinhardt actions and their neighbour switching function."""
-    style = LAMMPS_UNIT_STYLES[cfg.target.units]  # PLUMED's lengths: σ (natural units) or nm
-    nm = style.nm or 1.0
-    d0 = max(cfg.q6_cutoff - 0.3, 0.0) if not style.nm else 0.8 * cfg.q6_cutoff
     apm = natoms // cfg.n_molecules
     lines, species = [], f"1-{natoms}"
     if apm > 1:  # on molecule centres (PLUMED virtual atoms)
         lines = [f"m{k + 1}: CENTER ATOMS={k * apm + 1}-{(k + 1) * apm}" for k in range(cfg.n_molecules)]
         species = ",".join(f"m{k + 1}" for k in range(cfg.n_molecules))
-    return lines, species, f"CUBIC D_0={d0 * nm:g} D_MAX={cfg.q6_cutoff * nm:g}"
+    return lines, species, _cubic_switch(cfg, cfg.q6_cutoff)
+
+
+def _cubic_switch(cfg: CompareConfig, cutoff: float) -> str:
+    """PLUMED's CUBIC neighbour switch ending at ``cutoff`` (the system's length unit):
+    D_0 = cutoff − 0.3 σ in reduced units, 0.8 × cutoff in physical ones (PLUMED's nm)."""
+    style = LAMMPS_UNIT_STYLES[cfg.target.units]  # PLUMED's lengths: σ (natural units) or nm
+    nm = style.nm or 1.0
+    d0 = max(cutoff - 0.3, 0.0) if not style.nm else 0.8 * cutoff
+    return f"CUBIC D_0={d0 * nm:g} D_MAX={cutoff * nm:g}"
 
 
 def _q6_action(species: str, switch: str, vmean: bool = True) -> str:
@@ -266,10 +275,12 @@ def _largest_cluster_lines(cfg: CompareConfig, natoms: int) -> list[str]:
     in a close-packed crystal, ~2.5 in the LJ melt) switched on between
     ``cluster_solid_q6``, or on systems judged by CHILL+ ice-like (:func:`_ice_like_lines`);
     solid-like neighbours form a contact graph; the CV is the solid-likeness summed over
-    its largest connected component (DFSCLUSTERING). Differentiable at fixed cluster
-    membership; a molecule joining or leaving the largest cluster makes it jump, as the
-    literature's n_max does."""
+    its largest connected component (DFSCLUSTERING), whose contacts reach the system's
+    ``cluster_link`` (the trimers' rod layers) or else the Q6 cutoff. Differentiable at
+    fixed cluster membership; a molecule joining or leaving the largest cluster makes it
+    jump, as the literature's n_max does."""
     lines, species, switch = _q6_lines(cfg, natoms)
+    link = _cubic_switch(cfg, cfg.target.cluster_link) if cfg.target.cluster_link else switch
     if cfg.target.criterion == "chill_plus":
         lines, solid = _ice_like_lines(cfg, natoms), "icelike"
     else:
@@ -281,7 +292,7 @@ def _largest_cluster_lines(cfg: CompareConfig, natoms: int) -> list[str]:
             f"solid: MORE_THAN ARG=lq6 SWITCH={{CUBIC D_0={low:g} D_MAX={high:g}}}",
         ]
     return lines + [
-        f"contact: CONTACT_MATRIX GROUP={species} SWITCH={{{switch}}}",
+        f"contact: CONTACT_MATRIX GROUP={species} SWITCH={{{link}}}",
         f"both_solid: OUTER_PRODUCT ARG={solid},{solid} MASK=contact",
         "solid_contact: CUSTOM ARG=contact,both_solid FUNC=x*y PERIODIC=NO",
         "clusters: DFSCLUSTERING ARG=solid_contact",
