@@ -23,6 +23,7 @@ import numpy as np
 from latentcv.cv_models.app.compare import CompareConfig, _q6_action, _q6_lines
 from latentcv.cv_models.data.dataset import Dataset
 from latentcv.cv_models.data.frames import CRYSTAL, MELT, Frame
+from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.native import paths
 
 
@@ -54,7 +55,7 @@ def local_q6(cfg: CompareConfig, frames: list[Frame], work: Path) -> np.ndarray:
             f.writelines(f"X {p[0]:.10f} {p[1]:.10f} {p[2]:.10f}\n" for p in scale * fr.positions)
     cmd = [str(paths.plumed_executable()), "driver", "--plumed", "plumed.dat", "--ixyz", "traj.xyz"]
     subprocess.run(cmd, cwd=work, env=paths.plumed_environment(), check=True, capture_output=True)
-    return np.atleast_2d(np.loadtxt(work / "lq6.dat"))[:, 1:]
+    return read_plumed_table(work / "lq6.dat").data[:, 1:]
 
 
 def main() -> None:
