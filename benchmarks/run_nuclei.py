@@ -18,16 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from latentcv.cv_models.app.compare import CompareConfig
-from latentcv.cv_models.app.nucleation_report import energy_scale, largest_cluster_sizes
+from latentcv.cv_models.app.nucleation_report import energy_scale, largest_cluster_sizes, run_config
 from latentcv.cv_models.data.plumed_table import read_plumed_table
 
 
 def run_row(run: Path) -> str:
     """One table row of a finished run folder."""
     result = json.loads((run / "result.json").read_text())
-    key = result["key"]
-    cfg = CompareConfig(**{k: v for k, v in key.items() if k in CompareConfig.__dataclass_fields__})
+    cfg = run_config(run)
     steps, largest, _ = largest_cluster_sizes(run / "traj.dump", cfg.target, cfg.q6_cutoff)
     colvar = read_plumed_table(run / "COLVAR").data
     kt, _ = energy_scale(cfg.target, cfg.temp)

@@ -125,6 +125,15 @@ def run_sample(folder: Path, target: MetadSystem, cutoff: float, kt: float) -> R
     )
 
 
+def run_config(run: Path):
+    """The :class:`CompareConfig` a finished ``latentcv compare`` run was made with (the
+    settings key of its ``result.json``)."""
+    from latentcv.cv_models.app.compare import CompareConfig
+
+    key = json.loads((run / "result.json").read_text())["key"]
+    return CompareConfig(**{k: v for k, v in key.items() if k in CompareConfig.__dataclass_fields__})
+
+
 def run_folders(folder: Path, cv: str, method: str) -> list[Path]:
     """The finished runs of ``cv`` (``method``: metad or opes) in a compare folder."""
     pattern = f"{cv}-seed*" if method == "metad" else f"{cv}-{method}-seed*"
@@ -183,11 +192,8 @@ def liquid_properties(folder: Path, target: MetadSystem, time_per_step: float) -
 def nucleation_report(folder: Path, cv: str = "latent", method: str = "metad", bin_width: float = 0.0) -> tuple:
     """The :class:`NucleationReport` of one CV's runs in a compare folder, with the
     per-run profiles [R, B] for the plot."""
-    from latentcv.cv_models.app.compare import CompareConfig
-
     runs = run_folders(folder, cv, method)
-    key = json.loads((runs[0] / "result.json").read_text())["key"]
-    cfg = CompareConfig(**{k: v for k, v in key.items() if k in CompareConfig.__dataclass_fields__})
+    cfg = run_config(runs[0])
     target = cfg.target
     kt, unit = energy_scale(target, cfg.temp)
     samples = [run_sample(r, target, cfg.q6_cutoff, kt) for r in runs]
