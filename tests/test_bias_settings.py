@@ -81,3 +81,21 @@ def test_bias_options_are_checked(model, option, message):
     with pytest.raises(ValueError) as err:
         plumed_input(model, PlumedInputOptions(atoms="1-64", temp=0.6, **option))
     assert message in str(err.value)
+
+
+def test_compare_sizes_hills_on_the_settled_melt_and_refuses_a_flat_cv():
+    """`latentcv compare`'s SIGMA is scale × the std after the first fifth of the melt run;
+    a CV that reads the same in every melt frame (PLUMED's cluster CV on the trimers with
+    the close-packed switch did) is refused with the reason, not given SIGMA 0."""
+    import numpy as np
+
+    from latentcv.cv_models.app.compare import melt_sigmas
+
+    rng = np.random.default_rng(0)
+    moving = np.concatenate([np.full(20, 100.0), rng.normal(5.0, 2.0, 80)])  # the first fifth settles
+    flat = np.full(100, 3.0)
+    sigma = melt_sigmas(np.stack([moving, moving * 2], axis=1), ("latent", "q6"), 4.0)
+    assert sigma["latent"] == pytest.approx(4.0 * moving[20:].std())
+    assert sigma["q6"] == pytest.approx(2 * sigma["latent"])
+    with pytest.raises(ValueError, match="cluster: it does not move in the unbiased melt.*std 0"):
+        melt_sigmas(np.stack([moving, flat], axis=1), ("latent", "cluster"), 4.0)

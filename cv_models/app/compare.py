@@ -46,6 +46,8 @@ from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
+
 from latentcv.cv_models.app.compare_report import markdown_table, plot, summarise
 from latentcv.cv_models.app.metad_run import MetadRunConfig, judge_name, run_metadynamics
 from latentcv.cv_models.data.plumed_table import read_plumed_table
@@ -430,6 +432,27 @@ def _finished_within(old: dict, cfg: CompareConfig, sigma: float) -> dict | None
     return None
 
 
+def melt_sigmas(data: np.ndarray, cvs: tuple[str, ...], scale: float) -> dict[str, float]:
+    """SIGMA per CV: ``scale`` × its std over an unbiased melt, after the first fifth.
+
+    data: (frames, len(cvs)) values from the calibration COLVAR. A CV that does not move
+    in the melt (std 0, or not finite) cannot be biased from there: its hills would have
+    zero width and its gradient no force, so it is refused with the reason."""
+    settled = data[len(data) // 5 :]  # drop the first fifth (the bias-free melt settles)
+    sigma = {cv: float(scale * settled[:, k].std()) for k, cv in enumerate(cvs)}
+    for k, cv in enumerate(cvs):
+        if not (math.isfinite(sigma[cv]) and sigma[cv] > 0):
+            raise ValueError(
+                f"{cv}: it does not move in the unbiased melt (mean {settled[:, k].mean():.6g}, "
+                f"std {settled[:, k].std():.3g} over {len(settled)} frames), so a bias on it has no force "
+                "there and its SIGMA would be 0. Bias an output that reads the melt's fluctuations "
+                "(n_crystal, or an export with --crystal-softness), or, for PLUMED's cluster CV, "
+                "lower the system's cluster_solid_q6 switch to what its crystal reads "
+                "(benchmarks/cluster_thresholds.py)"
+            )
+    return sigma
+
+
 def calibrate(cfg: CompareConfig) -> dict[str, float]:
     """SIGMA of every CV: ``sigma_scale`` × its std over an unbiased melt run (seed 777).
     The SIGMAs are kept in ``calibration/sigma.json``; a later call with the same settings
@@ -458,8 +481,7 @@ def calibrate(cfg: CompareConfig) -> dict[str, float]:
         )
     )
     data = read_plumed_table(colvar).data[:, 1:]
-    data = data[len(data) // 5 :]  # drop the first fifth (the bias-free melt settles)
-    sigma = {**saved, **{cv: float(cfg.sigma_scale * data[:, k].std()) for k, cv in enumerate(missing)}}
+    sigma = {**saved, **melt_sigmas(data, missing, cfg.sigma_scale)}
     write_atomically(stamp, json.dumps({"key": _run_key(cfg), "sigma": sigma}).encode(), "calibration record")
     return sigma
 
