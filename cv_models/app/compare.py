@@ -50,6 +50,8 @@ import numpy as np
 
 from latentcv.cv_models.app.compare_report import markdown_table, plot, summarise
 from latentcv.cv_models.app.metad_run import MetadRunConfig, judge_name, run_metadynamics
+from latentcv.cv_models.app.resume import last_sitting
+from latentcv.cv_models.app.run_failure import BlowUp, lammps_blow_up
 from latentcv.cv_models.data.plumed_table import read_plumed_table
 from latentcv.cv_models.atomic_write import write_atomically
 from latentcv.cv_models.system_file import MetadSystem, SystemFile, load_system_file, metad_system
@@ -421,13 +423,13 @@ def _same_key(saved: dict | None, cfg: CompareConfig, any_budget: bool = False) 
 def _finished_within(old: dict, cfg: CompareConfig, sigma: float) -> dict | None:
     """A finished run's result for this config, when the run is the same whatever the
     budget: same settings and SIGMA, and it stopped (crystallised, or at a budget) no later
-    than this budget and not short of it: crystallised, or run to exactly this budget. A run
+    than this budget and not short of it: crystallised or blown up, or run to exactly this budget. A run
     that ran out of a shorter budget is not: it is carried on from its restart files."""
     if old.get("sigma") != sigma or not _same_key(old.get("key"), cfg, any_budget=True):
         return None
     stopped = int(old.get("steps_run", -1))
-    crystallised = old.get("crystallised_at") is not None
-    if stopped == cfg.steps or (crystallised and stopped <= cfg.steps):
+    ended = old.get("crystallised_at") is not None or bool(old.get("blew_up"))
+    if stopped == cfg.steps or (ended and stopped <= cfg.steps):
         return {**old, "key": _run_key(cfg)}
     return None
 
@@ -495,7 +497,13 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
         if kept is not None:
             return kept
     plumed = metad_input(cfg, cv, cfg.n_atoms, sigma, md)
-    run = run_metadynamics(replace(run_config(cfg, md, seed, plumed, cfg.steps), stop_when_crystallised=True))
+    try:
+        run = run_metadynamics(replace(run_config(cfg, md, seed, plumed, cfg.steps), stop_when_crystallised=True))
+    except Exception:
+        blown = lammps_blow_up(md)
+        if blown is None:
+            raise
+        return _record_blow_up(cfg, cv, seed, sigma, md, blown)
     result = {
         "cv": cv,
         "seed": seed,
@@ -511,6 +519,30 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
         "structure": _structure(run.dump, cfg.target.units, cfg.target.criterion),
     }
     write_atomically(done_file, json.dumps(result).encode(), "run record")
+    return result
+
+
+def _record_blow_up(cfg: CompareConfig, cv: str, seed: int, sigma: float, md: Path, blown: BlowUp) -> dict:
+    """The record of a run LAMMPS stopped because its atoms flew apart: not crystallised,
+    stopped at the blow-up step, with LAMMPS's message (kept: a rerun would blow up again)."""
+    checked, seconds = last_sitting(md)
+    step = blown.step if blown.step is not None else checked
+    result = {
+        "cv": cv,
+        "seed": seed,
+        "sigma": sigma,
+        "key": _run_key(cfg),
+        "kernel": cfg.kernel or "bundled",
+        "steps_run": step,
+        "ms_per_step": 1e3 * seconds / checked if checked else float("nan"),
+        "crystallised_at": None,
+        "steps": [],
+        "solid_fraction": [],
+        "wall_s_to_crystal": None,
+        "structure": None,
+        "blew_up": blown.message,
+    }
+    write_atomically(md / "result.json", json.dumps(result).encode(), "run record")
     return result
 
 
@@ -559,6 +591,8 @@ def compare(cfg: CompareConfig, log=print) -> str:
         for r in tqdm(pool.map(_run_job, jobs), total=len(jobs), desc="latentcv compare", unit="run"):
             results.append(r)
             when = "never" if r["crystallised_at"] is None else f"step {r['crystallised_at']}"
+            if r.get("blew_up"):
+                when += f" (blew up at step {r['steps_run']}: {r['blew_up']})"
             log(f"  {r['cv']:7s} seed {r['seed']}: crystallised {when}, {r['ms_per_step']:.2f} ms/step")
     record = json.dumps({"config": asdict(cfg), "sigma": sigmas, "runs": results}, indent=1)
     write_atomically(out / "runs.json", record.encode(), "compare record")

@@ -25,6 +25,7 @@ class CvSummary:
     ms_per_step: float
     max_fraction: float  # median over the runs of the largest crystalline share reached
     structure: dict[str, float] = field(default_factory=dict)
+    blew_up: int = 0  # runs LAMMPS stopped because their atoms flew apart (not crystallised)
 
 
 def median_censored(values: list[float | None]) -> float:
@@ -54,9 +55,10 @@ def summarise(results: list[dict], cvs: tuple[str, ...]) -> list[CvSummary]:
                 len(cryst),
                 median_censored([r["crystallised_at"] for r in rs]),
                 median_censored([r["wall_s_to_crystal"] for r in rs]),
-                float(np.median([r["ms_per_step"] for r in rs])),
+                float(np.nanmedian([r["ms_per_step"] for r in rs])),
                 float(np.median([max(r["solid_fraction"], default=0.0) for r in rs])),
                 mean_struct,
+                sum(1 for r in rs if r.get("blew_up")),
             )
         )
     return out
@@ -107,8 +109,9 @@ def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[st
     ]
     for s in summary:
         st = structure_words(s.structure)
+        blown = f" ({s.blew_up} blew up)" if s.blew_up else ""
         rows.append(
-            f"| {s.cv} | {sigmas.get(s.cv, float('nan')):.4g} | {s.crystallised}/{s.runs} | {fmt(s.median_steps)} | "
+            f"| {s.cv} | {sigmas.get(s.cv, float('nan')):.4g} | {s.crystallised}/{s.runs}{blown} | {fmt(s.median_steps)} | "
             f"{fmt(s.median_wall_s, ' s')} | {s.ms_per_step:.2f} | {ratio(s.median_steps, best_steps)} | "
             f"{ratio(s.median_wall_s, best_wall)} | {s.max_fraction:.2f} | {st} |"
         )

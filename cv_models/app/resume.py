@@ -91,6 +91,12 @@ def record_sitting(folder: Path, step: int, seconds: float) -> None:
     write_atomically(path, json.dumps(reached).encode(), "sittings record")
 
 
+def last_sitting(folder: Path) -> tuple[int, float]:
+    """(step, MD wall seconds) of the last check ``sittings.json`` records; (0, 0.0): none."""
+    reached = _reached(Path(folder))
+    return (max(reached), reached[max(reached)]) if reached else (0, 0.0)
+
+
 def _reached(folder: Path) -> dict[int, float]:
     """The steps the run reached (checked) and the MD wall seconds by then."""
     path = folder / "sittings.json"
