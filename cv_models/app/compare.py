@@ -505,11 +505,7 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
             raise
         return _record_blow_up(cfg, cv, seed, sigma, md, blown)
     result = {
-        "cv": cv,
-        "seed": seed,
-        "sigma": sigma,
-        "key": _run_key(cfg),
-        "kernel": cfg.kernel or "bundled",
+        **_run_identity(cfg, cv, seed, sigma),
         "steps_run": run.steps_run,
         "ms_per_step": run.ms_per_step,
         "crystallised_at": run.crystallised_at,
@@ -522,17 +518,18 @@ def run_one(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
     return result
 
 
+def _run_identity(cfg: CompareConfig, cv: str, seed: int, sigma: float) -> dict:
+    """The fields that name a run in its record: CV, seed, SIGMA, settings key, PLUMED kernel."""
+    return {"cv": cv, "seed": seed, "sigma": sigma, "key": _run_key(cfg), "kernel": cfg.kernel or "bundled"}
+
+
 def _record_blow_up(cfg: CompareConfig, cv: str, seed: int, sigma: float, md: Path, blown: BlowUp) -> dict:
     """The record of a run LAMMPS stopped because its atoms flew apart: not crystallised,
     stopped at the blow-up step, with LAMMPS's message (kept: a rerun would blow up again)."""
     checked, seconds = last_sitting(md)
     step = blown.step if blown.step is not None else checked
     result = {
-        "cv": cv,
-        "seed": seed,
-        "sigma": sigma,
-        "key": _run_key(cfg),
-        "kernel": cfg.kernel or "bundled",
+        **_run_identity(cfg, cv, seed, sigma),
         "steps_run": step,
         "ms_per_step": 1e3 * seconds / checked if checked else float("nan"),
         "crystallised_at": None,
