@@ -72,3 +72,24 @@ def test_compare_raises_an_error_that_is_not_a_blow_up(cfg, monkeypatch):
     monkeypatch.setattr(compare_module, "run_metadynamics", fails)
     with pytest.raises(RuntimeError, match="cannot read the model"):
         run_one(cfg, "q6", 2, 0.5)
+
+
+TORN = (
+    "ERROR: fix plumed: PLUMED failed while computing the bias: \n"
+    "(core/Action.cpp:372) void PLMD::Action::error(const std::string&) const\n"
+    "ERROR in input to action LATENT_CV with label cv : latentcv: atom 78 of the ATOMS list is 1.8363 lj "
+    "from the first atom of its molecule (26), but the model's molecules are at most 1.8352 lj across\n"
+)
+
+
+def test_a_molecule_torn_apart_mid_run_is_a_blow_up_but_not_at_the_first_step(tmp_path):
+    """latentcv's refusal of a too-wide molecule: torn apart after the run started (a trimers
+    run under SIGMA 0.0136 at step ~45 000), an ATOMS list out of order at step 0."""
+    start = "  1 by 1 by 1 MPI processor grid\n   Step          Temp          Press\n"
+    _log(tmp_path, "log.from45000.lammps", start + "     45000   1.1334515      0.85017773\n" + TORN)
+    blown = lammps_blow_up(tmp_path)
+    assert blown is not None and blown.step == 45000 and "at most 1.8352 lj across" in blown.message
+    _log(tmp_path, "log.from45000.lammps", start + "         0   1.1334515      0.85017773\n" + TORN)
+    assert lammps_blow_up(tmp_path) is None
+    _log(tmp_path, "log.from45000.lammps", start + TORN)
+    assert lammps_blow_up(tmp_path) is None

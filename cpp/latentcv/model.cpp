@@ -128,7 +128,10 @@ struct Model::Impl {
       msg << "atom " << worst + 1 << " of the ATOMS list is " << far << " " << info.length_unit
           << " from the first atom of its molecule (" << worst / static_cast<int64_t>(apm) + 1
           << "), but the model's molecules are at most " << info.molecule_extent << " " << info.length_unit
-          << " across: list ATOMS molecule by molecule, " << apm << " atoms each, in the model's atom order.";
+          << " across (1.5 x the widest molecule of its training frames). At the first step: list ATOMS"
+          << " molecule by molecule, " << apm << " atoms each, in the model's atom order. Later in a run: the"
+          << " molecule was torn apart by forces the time step cannot integrate (a bias with very narrow"
+          << " hills, or a blow-up): widen SIGMA or shorten the time step.";
       throw Error(msg.str());
     }
   }
