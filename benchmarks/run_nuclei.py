@@ -30,11 +30,14 @@ def run_row(run: Path) -> str:
     colvar = read_plumed_table(run / "COLVAR").data
     kt, _ = energy_scale(cfg.target, cfg.temp)
     crystallised = result.get("crystallised_at")
-    share = max(result["solid_fraction"])
+    ended = "never" if crystallised is None else crystallised
+    if result.get("blew_up"):  # compare records a blown-up run without its judged frames
+        ended = f"never (blew up at step {result['steps_run']})"
+    share = f"{max(result['solid_fraction']):.2f}" if result["solid_fraction"] else "–"
     p50, p90 = np.percentile(largest, [50, 90])
     return (
-        f"| {run.parent.parent.name}/{run.name} | {crystallised if crystallised is not None else 'never'} | "
-        f"{result['steps_run']} | {share:.2f} | {largest.max():.0f} (step {steps[largest.argmax()]}) | "
+        f"| {run.parent.parent.name}/{run.name} | {ended} | "
+        f"{result['steps_run']} | {share} | {largest.max():.0f} (step {steps[largest.argmax()]}) | "
         f"{p50:.0f} / {p90:.0f} | {colvar[:, 1].max():.4g} | {colvar[:, 2].max() / kt:.0f} |"
     )
 
