@@ -63,6 +63,9 @@ def test_compare_records_a_blown_up_run_and_keeps_it(cfg, tmp_path, monkeypatch)
     assert run_one(cfg, "q6", 2, 0.5)["steps_run"] == 46751 and len(calls) == 1  # kept, not rerun
     table = markdown_table(summarise([result], ("q6",)), cfg, {"q6": 0.5}, "local P2")
     assert "| q6 | 0.5 | 0/1 (1 blew up) | never (< half) |" in table
+    assert table.rstrip().endswith("| – | – |")  # no judged frames: no largest share, no structure
+    judged = {**result, "seed": 3, "blew_up": None, "solid_fraction": [0.1, 0.4]}
+    assert summarise([result, judged], ("q6",))[0].max_fraction == pytest.approx(0.4)  # not a median with 0
 
 
 def test_compare_raises_an_error_that_is_not_a_blow_up(cfg, monkeypatch):

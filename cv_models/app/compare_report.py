@@ -23,7 +23,7 @@ class CvSummary:
     median_steps: float  # inf when fewer than half crystallised
     median_wall_s: float
     ms_per_step: float
-    max_fraction: float  # median over the runs of the largest crystalline share reached
+    max_fraction: float  # median over the runs with judged frames of the largest crystalline share (nan: none)
     structure: dict[str, float] = field(default_factory=dict)
     blew_up: int = 0  # runs LAMMPS stopped because their atoms flew apart (not crystallised)
 
@@ -56,12 +56,19 @@ def summarise(results: list[dict], cvs: tuple[str, ...]) -> list[CvSummary]:
                 median_censored([r["crystallised_at"] for r in rs]),
                 median_censored([r["wall_s_to_crystal"] for r in rs]),
                 float(np.nanmedian([r["ms_per_step"] for r in rs])),
-                float(np.median([max(r["solid_fraction"], default=0.0) for r in rs])),
+                _median_largest_share(rs),
                 mean_struct,
                 sum(1 for r in rs if r.get("blew_up")),
             )
         )
     return out
+
+
+def _median_largest_share(runs: list[dict]) -> float:
+    """Median over the runs of the largest judged crystalline share; runs recorded without
+    judged frames (blown up before the first check) do not count; nan when none has any."""
+    largest = [max(r["solid_fraction"]) for r in runs if r["solid_fraction"]]
+    return float(np.median(largest)) if largest else math.nan
 
 
 def structure_words(structure: dict[str, float]) -> str:
@@ -113,7 +120,7 @@ def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[st
         rows.append(
             f"| {s.cv} | {sigmas.get(s.cv, float('nan')):.4g} | {s.crystallised}/{s.runs}{blown} | {fmt(s.median_steps)} | "
             f"{fmt(s.median_wall_s, ' s')} | {s.ms_per_step:.2f} | {ratio(s.median_steps, best_steps)} | "
-            f"{ratio(s.median_wall_s, best_wall)} | {s.max_fraction:.2f} | {st} |"
+            f"{ratio(s.median_wall_s, best_wall)} | {'–' if math.isnan(s.max_fraction) else f'{s.max_fraction:.2f}'} | {st} |"
         )
     return "\n".join(rows)
 
