@@ -441,12 +441,13 @@ def melt_sigmas(data: np.ndarray, cvs: tuple[str, ...], scale: float) -> dict[st
     in the melt (std 0, or not finite) cannot be biased from there: its hills would have
     zero width and its gradient no force, so it is refused with the reason."""
     settled = data[len(data) // 5 :]  # drop the first fifth (the bias-free melt settles)
-    sigma = {cv: float(scale * settled[:, k].std()) for k, cv in enumerate(cvs)}
+    std = settled.std(axis=0)
+    sigma = {cv: float(scale * std[k]) for k, cv in enumerate(cvs)}
     for k, cv in enumerate(cvs):
         if not (math.isfinite(sigma[cv]) and sigma[cv] > 0):
             raise ValueError(
                 f"{cv}: it does not move in the unbiased melt (mean {settled[:, k].mean():.6g}, "
-                f"std {settled[:, k].std():.3g} over {len(settled)} frames), so a bias on it has no force "
+                f"std {std[k]:.3g} over {len(settled)} frames), so a bias on it has no force "
                 "there and its SIGMA would be 0. Bias an output that reads the melt's fluctuations "
                 "(n_crystal, or an export with --crystal-softness), or, for PLUMED's cluster CV, "
                 "lower the system's cluster_solid_q6 switch to what its crystal reads "

@@ -117,10 +117,11 @@ def markdown_table(summary: list[CvSummary], cfg: CompareConfig, sigmas: dict[st
     for s in summary:
         st = structure_words(s.structure)
         blown = f" ({s.blew_up} blew up)" if s.blew_up else ""
+        share = "–" if math.isnan(s.max_fraction) else f"{s.max_fraction:.2f}"
         rows.append(
             f"| {s.cv} | {sigmas.get(s.cv, float('nan')):.4g} | {s.crystallised}/{s.runs}{blown} | {fmt(s.median_steps)} | "
             f"{fmt(s.median_wall_s, ' s')} | {s.ms_per_step:.2f} | {ratio(s.median_steps, best_steps)} | "
-            f"{ratio(s.median_wall_s, best_wall)} | {'–' if math.isnan(s.max_fraction) else f'{s.max_fraction:.2f}'} | {st} |"
+            f"{ratio(s.median_wall_s, best_wall)} | {share} | {st} |"
         )
     return "\n".join(rows)
 

@@ -21,7 +21,8 @@ _BLOW_UP = re.compile(
     re.IGNORECASE,
 )
 _AT_STEP = re.compile(r"at step (\d+)")
-# latentcv's own refusal of a molecule wider than the model's molecule_extent
+# latentcv's own refusal of a molecule wider than the model's molecule_extent: words of the
+# message Model::Impl::check_molecule_extent writes (cpp/latentcv/model.cpp); keep them in step
 _TORN = "molecules are at most"
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
