@@ -4,6 +4,7 @@ computations (PLUMED's own bias and c(t), exact profiles, hand-made random walks
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -115,9 +116,10 @@ def test_self_diffusion_of_a_wrapped_random_walk():
 
 
 # ------------------------------------------------------------------- the command, end to end
-def _write_run(folder: Path, n_series: list[int], bias: np.ndarray, seed: int) -> None:
+def _write_run(folder: Path, n_series: list[int], bias: np.ndarray, seed: int, crystallised: bool = True) -> None:
     """A compare run of 256 LJ atoms (cells 4) whose frame k holds an fcc nucleus of about
-    ``n_series[k]`` atoms in a disordered rest; COLVAR, HILLS, plumed.dat and result.json."""
+    ``n_series[k]`` atoms in a disordered rest; COLVAR, HILLS, plumed.dat and result.json
+    (crystallised 3 frames before the end, or never)."""
     from latentcv.cv_models.synthetic import fcc_positions
 
     rng = np.random.default_rng(seed)
@@ -145,7 +147,8 @@ def _write_run(folder: Path, n_series: list[int], bias: np.ndarray, seed: int) -
         "metad: METAD ARG=cv.n_crystal\nPRINT ARG=cv.n_crystal,metad.bias STRIDE=100 FILE=COLVAR\n"
     )
     key = {"system": "lj", "cells": 4, "temp": 0.58, "q6_cutoff": 1.5, "dump_every": 500}
-    (folder / "result.json").write_text(json.dumps({"key": key, "crystallised_at": 500 * (len(n_series) - 3)}))
+    at = 500 * (len(n_series) - 3) if crystallised else None
+    (folder / "result.json").write_text(json.dumps({"key": key, "crystallised_at": at}))
 
 
 def test_fes_command_end_to_end(tmp_path: Path):
@@ -180,6 +183,25 @@ def test_fes_command_end_to_end(tmp_path: Path):
     assert both.sum() >= 5
     np.testing.assert_allclose(mean[both] - mean[both][0], f[both] - f[both][0], atol=1e-9)
     assert report["per_run"][0]["frames"] == len(series)
+
+
+def test_fes_gives_no_barrier_when_no_run_crystallised(tmp_path: Path):
+    """Runs whose bias never froze the box: the top of their F(n) is where the sampling
+    ended, so the report gives no n*, ΔG*, CNT fit or rate, and says why."""
+    from latentcv.cv_models.app.nucleation_report import NOT_CROSSED, write_report
+
+    series = [0, 0, 2, 0, 5, 10, 30, 20, 10, 5, 2]  # an embryo that grew and melted again
+    bias = np.linspace(0.0, 3.0, len(series))
+    for seed in (1, 2):
+        _write_run(tmp_path / "runs" / f"latent-seed{seed}", series, bias, seed, crystallised=False)
+    text = write_report(tmp_path, bin_width=5)
+    report = json.loads((tmp_path / "fes-latent" / "fes.json").read_text())
+    assert math.isnan(report["n_star"]) and math.isnan(report["dg_star_kt"])
+    assert report["cnt"] == {"error": NOT_CROSSED} and not report["rate"]
+    assert "never" in text and "Mean profile" not in text and NOT_CROSSED in text
+    assert all(np.isfinite(r["dg_star_kt"]) for r in report["per_run"])  # each run's top, in parentheses
+    assert all(r["filled_kt"] > 0 for r in report["per_run"])  # what the bias filled without crossing
+    assert all(f"({r['n_star']:.0f}) | ({r['dg_star_kt']:.1f})" in text for r in report["per_run"])
 
 
 def _two_rod_layers(gap: float) -> "Frame":  # noqa: F821

@@ -47,7 +47,7 @@ class RunSample:
     crystallised_at: int | None
     volume_per_molecule: float  # of the last frame (the crystal, in a crystallised run)
     time_per_step: float  # PLUMED's time unit per MD step
-    filled_kt: float = math.nan  # WT-METAD: γ/(γ−1) × the highest bias laid when it crystallised, in kT
+    filled_kt: float = math.nan  # WT-METAD, kT: γ/(γ−1) × the highest bias when it crystallised (or at its end)
 
 
 @dataclass
@@ -112,8 +112,9 @@ def run_sample(folder: Path, target: MetadSystem, cutoff: float, kt: float) -> R
     else:
         hills = fes.Hills.read(folder / "HILLS")
         log_w = (bias - fes.tiwary_ct(hills, time, kt)) / kt
-        if result.get("crystallised_at") is not None:
-            filled = fes.filled_free_energy(hills, result["crystallised_at"] * per_step) / kt
+        crystallised_at = result.get("crystallised_at")
+        until = crystallised_at * per_step if crystallised_at is not None else float(time[-1])
+        filled = fes.filled_free_energy(hills, until) / kt
     row_of_step = {int(round(t / per_step)): k for k, t in enumerate(time)}  # the last row wins (restarts)
     steps, sizes, frames = largest_cluster_sizes(folder / "traj.dump", target, cutoff)
     rows = np.array([row_of_step.get(int(s), -1) for s in steps])
@@ -230,10 +231,20 @@ def nucleation_report(folder: Path, cv: str = "latent", method: str = "metad", b
                 "filled_kt": s.filled_kt,
             }
         )
+    if not any(s.crystallised_at is not None for s in samples):
+        rep.n_star = rep.dg_star_kt = math.nan  # the profile ends where the bias stopped: no top was crossed
+        rep.cnt = {"error": NOT_CROSSED}
+        return rep, per_run
     top_mean = fes.barrier(centers, mean, melt_below, drop=2.0, top_below=half_box)
     rep.n_star, rep.dg_star_kt = top_mean.n_star, top_mean.height
     _add_cnt_and_rate(rep, folder, target, samples, centers, mean, sem, top_mean, melt_below)
     return rep, per_run
+
+
+NOT_CROSSED = (
+    "no run crystallised, so no run crossed the barrier: the top of F(n) is where the bias stopped, "
+    "not n* and ΔG*, and no CNT fit or rate is made from it"
+)
 
 
 def _add_cnt_and_rate(rep, folder, target, samples, centers, mean, sem, top, melt_below) -> None:
@@ -305,16 +316,14 @@ def markdown(rep: NucleationReport) -> str:
         "",
         f"Nucleus size n: the judge's largest crystalline cluster (molecules), bins of {rep.bin_width:g}. "
         "n* and ΔG*: the top of F(n) between the melt's minimum and half the box. Filled: the free "
-        "energy WT-METAD had filled along its CV when the run crystallised, γ/(γ−1) × the highest bias.",
+        "energy WT-METAD had filled along its CV when the run crystallised (a run that never did: by its end), "
+        "γ/(γ−1) × the highest bias.",
         "",
         "| run | crystallised at step | frames | n* | ΔG* (kT) | F falls ≥ 2 kT past n* | filled (kT) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rep.per_run:
-        lines.append(
-            f"| {r['run']} | {r['crystallised_at'] if r['crystallised_at'] is not None else 'never'} | {r['frames']} | "
-            f"{r['n_star']:.0f} | {r['dg_star_kt']:.1f} | {'yes' if r['crossed'] else 'no'} | {r['filled_kt']:.1f} |"
-        )
+        lines.append(_run_row(r))
     dg = np.array([r["dg_star_kt"] for r in rep.per_run if r["crystallised_at"] is not None])
     ns = np.array([r["n_star"] for r in rep.per_run if r["crystallised_at"] is not None])
     filled = np.array([r["filled_kt"] for r in rep.per_run if r["crystallised_at"] is not None])
@@ -323,9 +332,27 @@ def markdown(rep: NucleationReport) -> str:
             f"| **median of {dg.size} crystallised** | | | **{np.median(ns):.0f}** ({ns.min():.0f}–{ns.max():.0f}) | "
             f"**{np.median(dg):.1f}** ({dg.min():.1f}–{dg.max():.1f}) | | **{np.median(filled):.1f}** |"
         )
-    lines += ["", f"Mean profile over runs: n* = {rep.n_star:.0f}, ΔG* = {rep.dg_star_kt:.1f} kT.", ""]
+    if any(r["crystallised_at"] is None for r in rep.per_run):
+        lines += [
+            "",
+            "In parentheses: a run that never crystallised; its top is where its sampling ended, not a barrier, "
+            "and its filled free energy was not enough to cross.",
+        ]
+    if math.isfinite(rep.n_star):
+        lines += ["", f"Mean profile over runs: n* = {rep.n_star:.0f}, ΔG* = {rep.dg_star_kt:.1f} kT.", ""]
+    else:
+        lines += [""]
     lines += _cnt_lines(rep) + ["", "Caveats:", "", CAVEATS]
     return "\n".join(lines)
+
+
+def _run_row(r: dict) -> str:
+    """One run's row of fes.md; n* and ΔG* of a run that never crystallised in parentheses."""
+    n_star, dg, filled = f"{r['n_star']:.0f}", f"{r['dg_star_kt']:.1f}", f"{r['filled_kt']:.1f}"
+    if r["crystallised_at"] is None:
+        n_star, dg, filled = f"({n_star})", f"({dg})", f"({filled})"
+    when = r["crystallised_at"] if r["crystallised_at"] is not None else "never"
+    return f"| {r['run']} | {when} | {r['frames']} | {n_star} | {dg} | {'yes' if r['crossed'] else 'no'} | {filled} |"
 
 
 def _cnt_lines(rep: NucleationReport) -> list[str]:
@@ -369,7 +396,8 @@ def plot(rep: NucleationReport, per_run: np.ndarray, path: Path) -> None:
     if "b_kt" in c:
         fit = fes.CntFit(c["dmu_kt"], c["b_kt"], c["c_kt"], c["n_star"], c["dg_star_kt"], c["points"])
         ax.plot(n, fit(n), "r--", label="CNT fit")
-    ax.axvline(rep.n_star, color="grey", ls=":", label=f"n* = {rep.n_star:.0f}")
+    if math.isfinite(rep.n_star):
+        ax.axvline(rep.n_star, color="grey", ls=":", label=f"n* = {rep.n_star:.0f}")
     ax.set(
         xlabel="largest crystalline cluster n (molecules)",
         ylabel="F(n) / kT",
