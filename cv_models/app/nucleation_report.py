@@ -347,7 +347,8 @@ def markdown(rep: NucleationReport) -> str:
 
 
 def _run_row(r: dict) -> str:
-    """One run's row of fes.md; n* and ΔG* of a run that never crystallised in parentheses."""
+    """One run's row of fes.md; n*, ΔG* and the filled free energy of a run that never
+    crystallised in parentheses (where its sampling ended, not a barrier)."""
     n_star, dg, filled = f"{r['n_star']:.0f}", f"{r['dg_star_kt']:.1f}", f"{r['filled_kt']:.1f}"
     if r["crystallised_at"] is None:
         n_star, dg, filled = f"({n_star})", f"({dg})", f"({filled})"
